@@ -1,0 +1,172 @@
+"""One-minute bars, built once per trade by the host and shared by every indicator.
+
+A :class:`Bar` is a monoid: the aggregate of two sets of trades of the same
+minute is the merge of their aggregates (``open`` is the price of the first
+trade in ``(ts, trade_id)`` order, ``close`` of the last, the rest are sums,
+maxima and minima).  That is why the still-open bar can wait in the state
+between runs and absorb trades that arrive in any order within its minute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from .numbers import ZERO, to_dec
+from .timeutil import iso_minute
+from .trades import TradeBatch, Unit
+
+_NEG = -(2**63)
+
+
+@dataclass
+class Bar:
+    """A one-minute bar of one instrument, identified by its open minute.
+
+    Prices are exact decimals; volumes are exact decimals in three units:
+    ``*_quote`` (notional, e.g. USD), ``*_base`` (base currency) and
+    ``*_contracts`` (the raw ``sz``).  An ``empty`` bar is a filled minute with
+    no trades: all prices equal the previous close and all volumes are 0.
+    ``taint`` lists data-quality reasons (``"gap"``, ``"late"``) in the order
+    they were first seen.
+    """
+
+    inst_id: str
+    minute: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    trade_count: int = 0
+    buy_quote: Decimal = ZERO
+    sell_quote: Decimal = ZERO
+    buy_base: Decimal = ZERO
+    sell_base: Decimal = ZERO
+    buy_contracts: Decimal = ZERO
+    sell_contracts: Decimal = ZERO
+    empty: bool = False
+    taint: list[str] = field(default_factory=list)
+    # (ts, trade_id) of the trades that set open and close, for merging
+    first_key: tuple[int, int] = (0, 0)
+    last_key: tuple[int, int] = (0, 0)
+
+    @property
+    def timestamp_utc(self) -> str:
+        return iso_minute(self.minute)
+
+    @property
+    def open_time_ms(self) -> int:
+        return self.minute * 60_000
+
+    def buy_volume(self, unit: Unit) -> Decimal:
+        return {"quote": self.buy_quote, "base": self.buy_base, "contracts": self.buy_contracts}[unit]
+
+    def sell_volume(self, unit: Unit) -> Decimal:
+        return {"quote": self.sell_quote, "base": self.sell_base, "contracts": self.sell_contracts}[unit]
+
+    def total_volume(self, unit: Unit) -> Decimal:
+        return self.buy_volume(unit) + self.sell_volume(unit)
+
+    @property
+    def quote_volume(self) -> Decimal:
+        return self.buy_quote + self.sell_quote
+
+    @property
+    def base_volume(self) -> Decimal:
+        return self.buy_base + self.sell_base
+
+    def add_taint(self, reason: str) -> None:
+        if reason not in self.taint:
+            self.taint.append(reason)
+
+    # --- building ------------------------------------------------------------------
+    @classmethod
+    def empty_at(cls, inst_id: str, minute: int, price: Decimal) -> "Bar":
+        return cls(inst_id, minute, price, price, price, price, empty=True)
+
+    @classmethod
+    def from_trades(cls, minute: int, trades: TradeBatch) -> "Bar":
+        """The aggregate of a non-empty set of trades that all belong to ``minute``."""
+        ts, ids, px = trades.ts, trades.trade_id, trades.px
+        if len(ts) == 1:
+            i_first = i_last = 0
+        else:
+            t_min = ts.min()
+            cand = np.flatnonzero(ts == t_min)
+            i_first = int(cand[np.argmin(ids[cand])]) if len(cand) > 1 else int(cand[0])
+            t_max = ts.max()
+            cand = np.flatnonzero(ts == t_max)
+            i_last = int(cand[np.argmax(ids[cand])]) if len(cand) > 1 else int(cand[0])
+        ps = trades.px_scale
+        buy = trades.is_buy
+        sell = ~buy
+        qs, bs, ss = trades.quote_scale, trades.base_scale, trades.sz_scale
+        return cls(
+            inst_id=trades.inst.inst_id,
+            minute=minute,
+            open=to_dec(int(px[i_first]), ps),
+            high=to_dec(int(px.max()), ps),
+            low=to_dec(int(px.min()), ps),
+            close=to_dec(int(px[i_last]), ps),
+            trade_count=len(ts),
+            buy_quote=to_dec(int(trades.quote[buy].sum()), qs),
+            sell_quote=to_dec(int(trades.quote[sell].sum()), qs),
+            buy_base=to_dec(int(trades.base[buy].sum()), bs),
+            sell_base=to_dec(int(trades.base[sell].sum()), bs),
+            buy_contracts=to_dec(int(trades.sz[buy].sum()), ss),
+            sell_contracts=to_dec(int(trades.sz[sell].sum()), ss),
+            first_key=(int(ts[i_first]), int(ids[i_first])),
+            last_key=(int(ts[i_last]), int(ids[i_last])),
+        )
+
+    def merge(self, other: "Bar") -> None:
+        """Absorb ``other``, a bar of the same minute (in place)."""
+        assert other.minute == self.minute
+        if other.empty:
+            return
+        if self.empty:
+            self.__dict__.update(other.__dict__, taint=self.taint)
+            for reason in other.taint:
+                self.add_taint(reason)
+            return
+        if other.first_key < self.first_key:
+            self.first_key, self.open = other.first_key, other.open
+        if other.last_key > self.last_key:
+            self.last_key, self.close = other.last_key, other.close
+        self.high = max(self.high, other.high)
+        self.low = min(self.low, other.low)
+        self.trade_count += other.trade_count
+        self.buy_quote += other.buy_quote
+        self.sell_quote += other.sell_quote
+        self.buy_base += other.buy_base
+        self.sell_base += other.sell_base
+        self.buy_contracts += other.buy_contracts
+        self.sell_contracts += other.sell_contracts
+        for reason in other.taint:
+            self.add_taint(reason)
+
+    # --- state -----------------------------------------------------------------------
+    _DECIMALS = (
+        "open", "high", "low", "close", "buy_quote", "sell_quote", "buy_base", "sell_base",
+        "buy_contracts", "sell_contracts",
+    )
+
+    def to_state(self) -> dict[str, Any]:
+        out: dict[str, Any] = {k: str(getattr(self, k)) for k in self._DECIMALS}
+        out.update(
+            inst_id=self.inst_id, minute=self.minute, trade_count=self.trade_count, empty=self.empty,
+            taint=list(self.taint), first_key=list(self.first_key), last_key=list(self.last_key),
+        )
+        return out
+
+    @classmethod
+    def from_state(cls, data: dict[str, Any]) -> "Bar":
+        kw: dict[str, Any] = {k: Decimal(data[k]) for k in cls._DECIMALS}
+        return cls(
+            inst_id=data["inst_id"], minute=int(data["minute"]), trade_count=int(data["trade_count"]),
+            empty=bool(data["empty"]), taint=list(data["taint"]),
+            first_key=tuple(data["first_key"]), last_key=tuple(data["last_key"]), **kw,
+        )

@@ -1,0 +1,196 @@
+"""The command line: ``indicators run | plugins | status | reset``.
+
+Exit status (SPEC section 9): 0 done; 2 bad usage or bad config; 1 a failure
+while running.  Messages go to stderr and say what is wrong and where.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import orjson
+
+from . import __version__
+from .config import Config, load_config, plugin_settings
+from .errors import ConfigError, IndicatorError
+from .lock import VaultLock
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # exit 2 with the usage, as argparse does, but via ConfigError
+        self.print_usage(sys.stderr)
+        raise ConfigError(f"{self.prog}: {message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="indicators", description="Run trade-tick indicators in one exact, resumable pass.")
+    p.add_argument("--version", action="version", version=f"indicator-core {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("run", help="one pass over the trades, all enabled indicators, from the saved state")
+    r.add_argument("--vault", type=Path, help="the vault folder (default: `vault` in the config)")
+    r.add_argument("--config", type=Path, help="TOML config file (default: SPEC defaults, all indicators)")
+    r.add_argument("--inst", action="append", metavar="INST_ID", help="only this instrument (repeatable)")
+    r.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
+
+    pl = sub.add_parser("plugins", help="installed indicator plugins, versions, origin, enabled or not")
+    pl.add_argument("--config", type=Path)
+    pl.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    st = sub.add_parser("status", help="cursor, last bar and data-quality counts per instrument and indicator")
+    st.add_argument("--vault", type=Path)
+    st.add_argument("--config", type=Path)
+    st.add_argument("--json", action="store_true")
+
+    rs = sub.add_parser("reset", help="delete an indicator's outputs and state so the next run rebuilds it")
+    rs.add_argument("--vault", type=Path)
+    rs.add_argument("--config", type=Path)
+    rs.add_argument("--indicator", required=True, action="append", help="indicator name (repeatable), or 'all'")
+    rs.add_argument("--inst", action="append", metavar="INST_ID", help="only this instrument (repeatable)")
+    return p
+
+
+def _vault(args: argparse.Namespace, cfg: Config) -> Path:
+    vault = args.vault or cfg.vault
+    if vault is None:
+        raise ConfigError("no vault: pass --vault DIR or set vault = \"DIR\" in the config file")
+    if not vault.is_dir():
+        raise ConfigError(f"--vault {vault}: no such folder")
+    return vault
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .engine import run, tqdm_progress, _no_progress
+
+    cfg = load_config(args.config)
+    vault = _vault(args, cfg)
+    summary = run(vault, cfg, args.inst, progress=_no_progress if args.quiet else tqdm_progress)
+    if not args.quiet:
+        for s in summary.instruments:
+            c = s.counters
+            print(
+                f"{s.key.label}: {c['trades']} trades ({c['lines']} lines), {c['bars']} bars closed, "
+                f"{c['duplicates']} duplicates, {c['gaps']} gaps, {c['late']} late, {c['rejects']} rejects"
+            )
+        print(
+            f"done: {len(summary.instruments)} instruments, {summary.total('trades')} trades, "
+            f"{summary.total('bars')} bars written, {summary.total('rejects')} rejects"
+        )
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from .plugins import collect_indicators, make_plugin_manager
+
+    cfg = load_config(args.config)
+    pm = make_plugin_manager()
+    infos = collect_indicators(pm)
+    settings = plugin_settings(cfg, {n: i.cls for n, i in infos.items()})
+    rows = []
+    for name, info in sorted(infos.items()):
+        hooks = sorted(h.name for h in pm.get_hookcallers(pm.get_plugin(info.plugin_name)) or [])
+        rows.append({
+            "name": name,
+            "version": info.cls.version,
+            "plugin": info.plugin_name,
+            "module": info.cls.__module__,
+            "source": info.source,
+            "enabled": settings[name].enabled,
+            "hooks": hooks,
+        })
+    if args.json:
+        print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(f"{'name':<12} {'version':<8} {'enabled':<8} {'source':<28} module")
+        for r in rows:
+            print(f"{r['name']:<12} {r['version']:<8} {str(r['enabled']).lower():<8} {r['source']:<28} {r['module']}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from .storage import read_state
+
+    cfg = load_config(args.config)
+    vault = _vault(args, cfg)
+    rows = []
+    for path in sorted((vault / "state").glob("*/*/*/*.state.json")):
+        state = read_state(path)
+        if state is None:
+            continue
+        indicator, exchange, market = path.parts[-4:-1]
+        counters = state.get("stream", {}).get("counters", {})
+        cur = state.get("cursor", {})
+        rows.append({
+            "instrument": f"{exchange}/{market}/{state.get('inst_id')}",
+            "indicator": indicator,
+            "cursor": f"{cur.get('file')}:{cur.get('offset')} (line {cur.get('line')})",
+            "last_bar_utc": state.get("last_bar_utc"),
+            **{k: counters.get(k, 0) for k in ("trades", "duplicates", "gaps", "missing_ids", "late", "rejects")},
+        })
+    if args.json:
+        print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+    elif not rows:
+        print(f"no state under {vault / 'state'}: nothing has run yet")
+    else:
+        head = f"{'instrument':<30} {'indicator':<10} {'last bar':<21} {'trades':>10} {'dup':>6} {'gaps':>5} {'late':>5} {'rejects':>7}  cursor"
+        print(head)
+        for r in rows:
+            print(
+                f"{r['instrument']:<30} {r['indicator']:<10} {str(r['last_bar_utc']):<21} {r['trades']:>10} "
+                f"{r['duplicates']:>6} {r['gaps']:>5} {r['late']:>5} {r['rejects']:>7}  {r['cursor']}"
+            )
+    return 0
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    vault = _vault(args, cfg)
+    names = args.indicator
+    with VaultLock(vault):
+        if "all" in names:
+            found: set[str] = set()
+            for top in (vault / "state", vault / "derived"):
+                if top.is_dir():
+                    found |= {p.name for p in top.iterdir() if p.is_dir()}
+            names = sorted(found)
+        removed = 0
+        for name in names:
+            for top in (vault / "derived" / name, vault / "state" / name):
+                if not top.is_dir():
+                    continue
+                for exchange in sorted(p for p in top.iterdir() if p.is_dir()):
+                    for market in sorted(p for p in exchange.iterdir() if p.is_dir()):
+                        for item in sorted(market.iterdir()):
+                            inst = item.name.removesuffix(".state.json")
+                            if args.inst and inst not in args.inst:
+                                continue
+                            if item.is_dir():
+                                shutil.rmtree(item)
+                            else:
+                                item.unlink()
+                            removed += 1
+        print(f"reset {', '.join(names)}: removed {removed} output folders and state files; the next run rebuilds them")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "plugins": cmd_plugins, "status": cmd_status, "reset": cmd_reset}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except IndicatorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        print("interrupted: outputs and state are as of the last commit; run again to continue", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

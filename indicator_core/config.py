@@ -1,0 +1,144 @@
+"""The config file: one TOML document validated with pydantic.
+
+Every problem is reported as ``FILE: key.path: what is wrong (got VALUE)``
+with exit status 2, so a user can fix it without reading code.  Plugin tables
+(``[plugins.NAME]``) are validated against the indicator's own ``Params``
+model once the plugins are loaded (see :func:`plugin_settings`).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .errors import ConfigError
+from .indicator import Indicator, Params
+
+DEFAULT_PATTERNS = ["trades_{date}.jsonl", "trades_{date}.csv", "{inst}-trades-{date}.csv"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InputConfig(_Strict):
+    """Where the raw trades are: ``{vault}/{root}/{exchange}/{market}/{INST_ID}/{pattern}``."""
+
+    root: str = "raw/trades"
+    patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_PATTERNS), min_length=1)
+
+    @field_validator("patterns")
+    @classmethod
+    def _one_date(cls, patterns: list[str]) -> list[str]:
+        for p in patterns:
+            if "{date}" not in p:
+                raise ValueError(f"pattern {p!r} needs a {{date}} placeholder so files can be read in date order")
+            if not (p.endswith(".jsonl") or p.endswith(".csv")):
+                raise ValueError(f"pattern {p!r} must end in .jsonl or .csv (the two input formats)")
+            if "/" in p or "\\" in p:
+                raise ValueError(f"pattern {p!r} must be a file name inside the instrument folder")
+        return patterns
+
+
+class RunConfig(_Strict):
+    fill_empty_bars: bool = True
+    batch_bytes: int = Field(default=8 * 1024 * 1024, ge=1024, le=1024**3)
+    commit_seconds: float = Field(default=10.0, gt=0)
+
+
+class InstrumentConfig(_Strict):
+    kind: Literal["linear", "inverse", "spot"]
+    ct_val: Decimal = Field(gt=0)
+    ct_val_ccy: str = Field(min_length=1)
+
+
+class Config(_Strict):
+    vault: Path | None = None
+    input: InputConfig = Field(default_factory=InputConfig)
+    run: RunConfig = Field(default_factory=RunConfig)
+    instruments: dict[str, InstrumentConfig] = Field(default_factory=dict)
+    instruments_files: list[Path] = Field(default_factory=list)
+    plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    source: str = Field(default="(defaults)", exclude=True)
+
+    @field_validator("instruments")
+    @classmethod
+    def _inst_names(cls, value: dict[str, InstrumentConfig]) -> dict[str, InstrumentConfig]:
+        for name in value:
+            if not re.fullmatch(r"[A-Z0-9]+(-[A-Z0-9]+)+", name):
+                raise ValueError(f"{name!r} is not an OKX instrument id like BTC-USDT-SWAP")
+        return value
+
+
+def _describe(exc: ValidationError, source: str, prefix: str = "") -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in (prefix, *err["loc"]) if p != "")
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see the README for the allowed keys)"
+        got = err.get("input")
+        got_text = "" if err["type"] in ("missing", "extra_forbidden") or isinstance(got, dict) else f" (got {got!r})"
+        lines.append(f"{source}: {loc or '(top level)'}: {msg}{got_text}")
+    return "\n".join(lines)
+
+
+def load_config(path: Path | None) -> Config:
+    """Read and validate ``path``; ``None`` gives the defaults of SPEC."""
+    if path is None:
+        return Config()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8-sig"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    try:
+        cfg = Config.model_validate({**data, "source": str(path)})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, str(path))) from exc
+    # relative paths in the file are relative to the file
+    base = path.parent
+    updates: dict[str, Any] = {
+        "instruments_files": [p if p.is_absolute() else base / p for p in cfg.instruments_files]
+    }
+    if cfg.vault is not None and not cfg.vault.is_absolute():
+        updates["vault"] = base / cfg.vault
+    return cfg.model_copy(update=updates)
+
+
+class PluginSetting(BaseModel):
+    """One indicator as configured: enabled or not, and its validated parameters."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+    enabled: bool
+    params: Params
+
+
+def plugin_settings(cfg: Config, indicators: dict[str, type[Indicator]]) -> dict[str, PluginSetting]:
+    """Validate every ``[plugins.NAME]`` table against the installed indicators."""
+    unknown = sorted(set(cfg.plugins) - set(indicators))
+    if unknown:
+        raise ConfigError(
+            f"{cfg.source}: plugins.{unknown[0]}: no installed indicator has this name; "
+            f"installed: {', '.join(sorted(indicators))} (see `indicators plugins`)"
+        )
+    out: dict[str, PluginSetting] = {}
+    for name, cls in indicators.items():
+        table = dict(cfg.plugins.get(name, {}))
+        enabled = table.pop("enabled", True)
+        if not isinstance(enabled, bool):
+            raise ConfigError(f"{cfg.source}: plugins.{name}.enabled: must be true or false (got {enabled!r})")
+        try:
+            params = cls.Params.model_validate(table)
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, cfg.source, f"plugins.{name}")) from exc
+        out[name] = PluginSetting(enabled=enabled, params=params)
+    return out

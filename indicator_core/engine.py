@@ -1,0 +1,321 @@
+"""The one pass: read each instrument's trades once and feed every enabled indicator.
+
+Every indicator of an instrument (and the built-in quality log) is a
+*consumer* with its own state file holding its cursor, a copy of the stream
+state, the committed length of each of its outputs and its own state.
+Consumers normally share one cursor, and then each chunk is read and parsed
+once for all of them.  A consumer that is behind (an indicator enabled again
+after a pause, or one whose commit a crash interrupted) is caught up first:
+the pass starts at the lowest cursor and each consumer joins when the read
+position reaches its own cursor.
+"""
+
+from __future__ import annotations
+
+import decimal
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import orjson
+from tqdm import tqdm
+
+from . import sources
+from .bars import Bar
+from .config import Config, PluginSetting, plugin_settings
+from .errors import FingerprintMismatch, IndicatorError, StateError
+from .indicator import Indicator
+from .instruments import Instrument, InstrumentTable
+from .lock import VaultLock
+from .numbers import EXACT
+from .plugins import collect_indicators, collect_instruments, make_plugin_manager
+from .quality import QualityLog
+from .sources.files import Cursor, discover, list_files, position, read_chunks, remaining_bytes
+from .storage import InstrumentKey, OutputFile, derived_dir, read_state, state_path, write_state
+from .stream import COUNTERS, TradeStream
+from .timeutil import iso_minute
+from .trades import TradeBatch
+
+
+def fingerprint(params: dict[str, Any], inst: Instrument, fill_empty: bool) -> str:
+    """What an indicator's output depends on besides the trades; a change means a rebuild."""
+    doc = {
+        "params": params,
+        "fill_empty_bars": fill_empty,
+        "instrument": {"kind": inst.kind, "ct_val": str(inst.ct_val), "ct_val_ccy": inst.ct_val_ccy},
+    }
+    return hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+class Consumer:
+    """One indicator of one instrument, with its outputs and its saved position."""
+
+    def __init__(self, vault: Path, key: InstrumentKey, indicator: Indicator, params: dict[str, Any], fp: str) -> None:
+        self.name = indicator.name
+        self.key = key
+        self.indicator = indicator
+        self.params = params
+        self.fingerprint = fp
+        self.state_file = state_path(vault, self.name, key)
+        self.cursor = Cursor()
+        self.stream_state: dict[str, Any] | None = None
+        self.last_bar: int | None = None
+        folder = derived_dir(vault, self.name, key)
+        self.outputs = {s: OutputFile(folder / f"{s}.jsonl", 0) for s in indicator.outputs()}
+        cls = type(indicator)
+        self.wants_trades = cls.on_trades is not Indicator.on_trades
+        self.wants_advance = cls.on_advance is not Indicator.on_advance
+        self.wants_quality = cls.on_quality is not Indicator.on_quality
+
+    def load(self, vault: Path) -> None:
+        state = read_state(self.state_file)
+        if state is None:
+            for out in self.outputs.values():
+                out.recover()  # no state: anything on disk is an uncommitted tail
+            return
+        try:
+            lengths = {s: int(n) for s, n in state["outputs"].items()}
+            written = any(lengths.values())
+            if state["fingerprint"] != self.fingerprint and written:
+                raise FingerprintMismatch(
+                    f"{self.name} for {self.key.label}: its settings changed since it wrote its output\n"
+                    f"  before: {orjson.dumps(state.get('params')).decode()}\n"
+                    f"  now:    {orjson.dumps(self.params).decode()}\n"
+                    "Mixing two definitions in one file is refused. Either restore the old settings, or rebuild "
+                    f"this indicator from the start of the trades with:\n"
+                    f"  indicators reset --vault {vault} --indicator {self.name} --inst {self.key.inst_id}"
+                )
+            for s, n in lengths.items():
+                if s in self.outputs:
+                    self.outputs[s].length = n
+            self.cursor = Cursor.from_state(state["cursor"])
+            self.stream_state = state["stream"]
+            self.last_bar = state.get("last_bar")
+            self.indicator.set_state(state["plugin"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StateError(
+                f"state file {self.state_file} is incomplete ({exc!r}); rebuild with "
+                f"`indicators reset --vault {vault} --indicator {self.name} --inst {self.key.inst_id}`"
+            ) from exc
+        for out in self.outputs.values():
+            out.recover()
+
+    def emit(self, stream: str, record: dict[str, Any]) -> None:
+        try:
+            out = self.outputs[stream]
+        except KeyError:
+            raise IndicatorError(
+                f"indicator {self.name!r} emitted to {stream!r}, which is not among its outputs() {list(self.outputs)}"
+            ) from None
+        out.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
+
+    def commit(self, cursor: Cursor, stream: dict[str, Any]) -> None:
+        lengths = {s: out.flush() for s, out in self.outputs.items()}
+        write_state(self.state_file, {
+            "indicator": self.name,
+            "indicator_version": type(self.indicator).version,
+            "inst_id": self.key.inst_id,
+            "fingerprint": self.fingerprint,
+            "params": self.params,
+            "cursor": cursor.to_state(),
+            "last_bar": self.last_bar,
+            "last_bar_utc": iso_minute(self.last_bar) if self.last_bar is not None else None,
+            "stream": stream,
+            "outputs": lengths,
+            "plugin": self.indicator.get_state(),
+        })
+        self.cursor = cursor
+
+    def close(self) -> None:
+        for out in self.outputs.values():
+            out.close()
+
+
+class Dispatch:
+    """Delivers the stream's events to the consumers that are in step with it."""
+
+    def __init__(self) -> None:
+        self.all: list[Consumer] = []
+        self.trades_to: list[Consumer] = []
+        self.advance_to: list[Consumer] = []
+        self.quality_to: list[Consumer] = []
+
+    def add(self, c: Consumer) -> None:
+        self.all.append(c)
+        if c.wants_trades:
+            self.trades_to.append(c)
+        if c.wants_advance:
+            self.advance_to.append(c)
+        if c.wants_quality:
+            self.quality_to.append(c)
+
+    def quality(self, event: dict[str, Any]) -> None:
+        for c in self.quality_to:
+            c.indicator.on_quality(event, c.emit)
+
+    def trades(self, batch: TradeBatch) -> None:
+        for c in self.trades_to:
+            c.indicator.on_trades(batch, c.emit)
+
+    def bar(self, bar: Bar) -> None:
+        for c in self.all:
+            c.indicator.on_bar(bar, c.emit)
+            c.last_bar = bar.minute
+
+    def advance(self, minute: int) -> None:
+        for c in self.advance_to:
+            c.indicator.on_advance(minute, c.emit)
+
+
+@dataclass
+class InstrumentSummary:
+    key: InstrumentKey
+    counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
+    records: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class RunSummary:
+    instruments: list[InstrumentSummary] = field(default_factory=list)
+
+    def total(self, counter: str) -> int:
+        return sum(s.counters[counter] for s in self.instruments)
+
+
+@dataclass
+class Host:
+    """Plugins, settings and the instrument table of one run."""
+
+    cfg: Config
+    indicators: dict[str, type[Indicator]]
+    settings: dict[str, PluginSetting]
+    table: InstrumentTable
+
+    @classmethod
+    def load(cls, cfg: Config) -> "Host":
+        pm = make_plugin_manager()
+        infos = collect_indicators(pm)
+        indicators = {n: i.cls for n, i in infos.items()}
+        settings = plugin_settings(cfg, indicators)
+        table = InstrumentTable(collect_instruments(pm))
+        for path in cfg.instruments_files:
+            table.load_file(path)
+        for inst_id, ic in cfg.instruments.items():
+            table.add(Instrument(inst_id, ic.kind, ic.ct_val, ic.ct_val_ccy))
+        return cls(cfg, indicators, settings, table)
+
+    def consumers(self, vault: Path, key: InstrumentKey, inst: Instrument) -> list[Consumer]:
+        fill = self.cfg.run.fill_empty_bars
+        out = []
+        quality = QualityLog(inst, QualityLog.Params())
+        out.append(Consumer(vault, key, quality, {}, fingerprint({}, inst, fill)))
+        for name, setting in self.settings.items():
+            if not setting.enabled:
+                continue
+            params = setting.params.model_dump(mode="json")
+            indicator = self.indicators[name](inst, setting.params)
+            out.append(Consumer(vault, key, indicator, params, fingerprint(params, inst, fill)))
+        return out
+
+
+ProgressFactory = Callable[[int, str], Any]
+
+
+def _no_progress(total: int, desc: str) -> Any:
+    return tqdm(total=total, disable=True)
+
+
+def tqdm_progress(total: int, desc: str) -> Any:
+    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, leave=False, disable=None)
+
+
+def run_instrument(
+    host: Host, vault: Path, key: InstrumentKey, folder: Path, progress: ProgressFactory = _no_progress
+) -> InstrumentSummary:
+    cfg = host.cfg
+    inst = host.table.get(key.inst_id)
+    files = list_files(folder, key.inst_id, cfg.input.patterns)
+    consumers = host.consumers(vault, key, inst)
+    for c in consumers:
+        c.load(vault)
+    summary = InstrumentSummary(key)
+    if not files:
+        return summary
+    order = sorted(consumers, key=lambda c: position(files, c.cursor))
+    lead = order[0]
+    stream = TradeStream(inst, cfg.run.fill_empty_bars)
+    if lead.stream_state is not None:
+        stream.set_state(lead.stream_state)
+    start_counters = dict(stream.counters)
+    cursor = lead.cursor
+    dispatch = Dispatch()
+    waiting = list(order)
+    bar = progress(remaining_bytes(files, cursor), key.inst_id)
+    try:
+        while True:
+            while waiting and position(files, waiting[0].cursor) == position(files, cursor):
+                dispatch.add(waiting.pop(0))
+            stop = waiting[0].cursor if waiting else None
+            last_commit = time.monotonic()
+            for chunk in read_chunks(files, cursor, stop, cfg.run.batch_bytes):
+                parsed = sources.parse(chunk, key.inst_id)
+                label = chunk.file.path.relative_to(vault).as_posix() if chunk.file.path.is_relative_to(vault) else str(chunk.file.path)
+                stream.process(parsed, label, dispatch)
+                cursor = chunk.end
+                bar.update(len(chunk.buf))
+                if time.monotonic() - last_commit >= cfg.run.commit_seconds:
+                    _commit(dispatch.all, cursor, stream)
+                    last_commit = time.monotonic()
+            if not waiting:
+                break
+            if position(files, cursor) != position(files, waiting[0].cursor):
+                raise StateError(
+                    f"{waiting[0].state_file} records a position ({waiting[0].cursor.file} byte "
+                    f"{waiting[0].cursor.offset}) beyond the end of the trades on disk; were trade files "
+                    f"shortened? Restore them, or rebuild with `indicators reset --vault {vault} "
+                    f"--indicator {waiting[0].name} --inst {key.inst_id}`"
+                )
+        _commit(dispatch.all, cursor, stream)
+    except OSError as exc:
+        for c in consumers:
+            for out in c.outputs.values():
+                out.discard()
+        raise IndicatorError(
+            f"{key.label}: {exc.strerror or exc} ({exc.filename or 'output'}); the run stopped. Outputs and "
+            "state are as of the last commit: fix the cause and run again to continue from there"
+        ) from exc
+    finally:
+        bar.close()
+        for c in consumers:
+            c.close()
+    summary.counters = {k: stream.counters[k] - start_counters.get(k, 0) for k in COUNTERS}
+    summary.records = {f"{c.name}/{s}": out.records for c in consumers for s, out in c.outputs.items()}
+    return summary
+
+
+def _commit(consumers: list[Consumer], cursor: Cursor, stream: TradeStream) -> None:
+    state = stream.to_state()
+    for c in consumers:
+        c.commit(cursor, state)
+
+
+def run(
+    vault: Path, cfg: Config, only: list[str] | None = None, progress: ProgressFactory = _no_progress
+) -> RunSummary:
+    """One pass over every instrument under the vault (or those in ``only``)."""
+    host = Host.load(cfg)
+    summary = RunSummary()
+    previous = decimal.getcontext()
+    decimal.setcontext(EXACT.copy())
+    try:
+        with VaultLock(vault):
+            instruments = discover(vault, cfg.input.root, only)
+            for key, _ in instruments:
+                host.table.get(key.inst_id)  # an unknown instrument stops the run before any work
+            for key, folder in instruments:
+                summary.instruments.append(run_instrument(host, vault, key, folder, progress))
+    finally:
+        decimal.setcontext(previous)
+    return summary

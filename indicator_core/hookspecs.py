@@ -1,0 +1,52 @@
+"""The extension points of indicator_core.
+
+A plugin is a module (or object) with functions marked ``@hookimpl`` whose
+names match the specs below.  Built-in indicators and third-party packages use
+the same hooks; a package makes itself known through the ``indicator_core``
+entry-point group::
+
+    # pyproject.toml of a third-party indicator
+    [project.entry-points.indicator_core]
+    my_indicator = "my_indicator_package"
+
+An implementation may accept fewer arguments than the spec declares, so new
+arguments can be added here without breaking existing plugins.
+
+Hooks are called once when the host starts (before any trade is read); the
+per-trade and per-bar work happens in the :class:`~indicator_core.Indicator`
+objects a plugin registers, which the host feeds in one pass over the trades.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pluggy
+
+from .indicator import Indicator
+from .instruments import Instrument
+
+PROJECT = "indicator_core"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def register_indicators(register: Callable[[type[Indicator]], None]) -> None:
+    """Register indicator classes by calling ``register(IndicatorSubclass)``.
+
+    Called once at start-up on every plugin.  Each class needs a unique
+    ``name``: it is the ``[plugins.NAME]`` table of the config file and the
+    output folder ``derived/NAME/``.  Registering a name twice is an error.
+    Returns nothing.
+    """
+
+
+@hookspec
+def register_instruments(register: Callable[[Instrument], None]) -> None:
+    """Add or override contract definitions by calling ``register(Instrument(...))``.
+
+    Called once at start-up, after the built-in table and before the config's
+    own ``[instruments]`` tables, which win.  Returns nothing.
+    """

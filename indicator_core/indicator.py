@@ -1,0 +1,86 @@
+"""The :class:`Indicator` base class: a small stateful object the host feeds.
+
+An indicator never reads trades and never opens a file.  For each instrument
+the host makes one instance, restores its state, and calls, in stream order:
+
+* :meth:`Indicator.on_trades` with the accepted trades of one minute (arrival
+  order; duplicates and late trades already removed);
+* :meth:`Indicator.on_bar` when a one-minute bar closes (empty filled minutes
+  included, unless the config switches filling off);
+* :meth:`Indicator.on_advance` after the bars before a minute have all closed;
+* :meth:`Indicator.on_quality` for data-quality events (gaps, late trades,
+  rejected lines).
+
+Output goes through ``emit(stream, record)``; the host serializes the record
+with orjson and appends it to ``{stream}.jsonl`` in the indicator's folder
+(SPEC section 6).  At every commit the host asks for :meth:`get_state`, and on
+the next run hands it back to :meth:`set_state` before anything else, so all
+that the indicator needs to continue must be in that JSON-able dict.
+
+Determinism is the contract: given the same calls, an indicator must emit the
+same records, whatever the batch sizes and however the input was cut into
+runs (SPEC section 8).  Use :mod:`indicator_core.numbers` for arithmetic:
+under the engine, a Decimal operation that would round raises.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from .bars import Bar
+from .instruments import Instrument
+from .trades import TradeBatch
+
+Emit = Callable[[str, dict[str, Any]], None]
+"""``emit(stream, record)``: append one record to the named output stream."""
+
+
+class Params(BaseModel):
+    """Base for an indicator's parameters (the ``[plugins.NAME]`` table less ``enabled``).
+
+    Unknown keys are refused, so a typo in the config file is an error, not a
+    silently ignored setting.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Indicator:
+    """Base class of a trade-consuming indicator; see the module docstring.
+
+    Subclasses set ``name`` (the config key and output folder, lowercase),
+    ``version`` and ``Params``, and override the ``on_*`` methods they need.
+    """
+
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "0"
+    Params: ClassVar[type[Params]] = Params
+
+    def __init__(self, instrument: Instrument, params: Params) -> None:
+        self.instrument = instrument
+        self.params = params
+
+    def outputs(self) -> list[str]:
+        """Names of the output streams this instance writes, e.g. ``["volume_1m"]``."""
+        return []
+
+    def on_trades(self, trades: TradeBatch, emit: Emit) -> None:
+        """Accepted trades of one minute, in arrival order (``trades.ts // 60000`` is constant)."""
+
+    def on_bar(self, bar: Bar, emit: Emit) -> None:
+        """A one-minute bar has closed: it will receive no more trades."""
+
+    def on_advance(self, minute: int, emit: Emit) -> None:
+        """Every bar before ``minute`` has closed; the stream is now in ``minute``."""
+
+    def on_quality(self, event: dict[str, Any], emit: Emit) -> None:
+        """A data-quality event: ``{"event": "gap" | "late" | "reject", ...}``."""
+
+    def get_state(self) -> dict[str, Any]:
+        """Everything needed to continue later, as JSON-able data."""
+        return {}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`get_state` returned in an earlier run."""

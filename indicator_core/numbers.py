@@ -1,0 +1,145 @@
+"""Exact decimal arithmetic and the number formats of SPEC section 3.
+
+Money, quantities and prices travel as :class:`decimal.Decimal` values that are
+always exact: they come from decimal strings or from integer sums with a known
+decimal scale, and they are only ever added, subtracted, multiplied or
+compared.  The single place where a real division happens is
+:func:`div_round`, which rounds half-even with integer arithmetic, so no
+intermediate rounding can creep in.
+
+``EXACT`` is the context the engine runs under: a precision far above anything
+a trade file can need and the ``Inexact`` signal trapped, so that an operation
+that would round raises instead of silently losing a digit.
+"""
+
+from __future__ import annotations
+
+import decimal
+from decimal import ROUND_HALF_EVEN, Decimal
+
+__all__ = [
+    "EXACT",
+    "ZERO",
+    "parse_decimal",
+    "to_dec",
+    "scaled",
+    "div_round",
+    "fmt",
+    "fmt_signed",
+    "fmt_round",
+    "fmt_round_signed",
+    "PRICE_PLACES",
+    "RATIO_PLACES",
+]
+
+EXACT = decimal.Context(
+    prec=200,
+    rounding=ROUND_HALF_EVEN,
+    Emin=-999999,
+    Emax=999999,
+    traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow, decimal.Inexact],
+)
+
+# For the explicit, documented roundings of SPEC section 3 (never for sums).
+ROUNDING = EXACT.copy()
+ROUNDING.traps[decimal.Inexact] = False
+
+ZERO = Decimal(0)
+PRICE_PLACES = 8
+RATIO_PLACES = 4
+
+
+class DecimalFormatError(ValueError):
+    """A text is not a plain non-negative decimal number."""
+
+
+def parse_decimal(text: str) -> tuple[int, int]:
+    """Parse a plain decimal string into ``(mantissa, scale)``, exactly.
+
+    ``"60000.10"`` becomes ``(6000010, 2)``, meaning 6000010 × 10⁻².  Only
+    plain notation is accepted (digits with an optional single point); signs
+    and exponents are refused because OKX never sends them for prices or sizes.
+    """
+    head, dot, tail = text.partition(".")
+    if not head and not tail:
+        raise DecimalFormatError(f"not a number: {text!r}")
+    digits = head + tail
+    if not digits.isdigit() or not digits.isascii() or (dot and not tail):
+        raise DecimalFormatError(f"not a plain decimal number: {text!r}")
+    return int(digits), len(tail)
+
+
+def to_dec(value: int, scale: int) -> Decimal:
+    """The exact decimal ``value × 10^-scale``."""
+    return Decimal(int(value)).scaleb(-scale, EXACT)
+
+
+def scaled(value: Decimal, scale: int) -> int:
+    """``value × 10^scale`` as an int; raises if that is not an integer."""
+    out = value.scaleb(scale, EXACT)
+    integral = out.to_integral_value(context=EXACT)
+    if integral != out:
+        raise ValueError(f"{value} has more than {scale} decimal places")
+    return int(integral)
+
+
+def floor_scaled(value: Decimal, scale: int) -> int:
+    """``floor(value × 10^scale)``: for an int q, ``q > value·10^s  ⇔  q > floor(...)``."""
+    out = value.scaleb(scale, EXACT)
+    return int(out.to_integral_value(rounding=decimal.ROUND_FLOOR, context=ROUNDING))
+
+
+def _as_fraction(d: Decimal) -> tuple[int, int]:
+    """``d`` as an integer numerator over a power-of-ten denominator."""
+    sign, digits, exp = d.as_tuple()
+    n = int("".join(map(str, digits)) or "0")
+    if sign:
+        n = -n
+    if exp >= 0:
+        return n * 10**exp, 1
+    return n, 10**-exp
+
+
+def div_round(num: Decimal, den: Decimal, places: int) -> Decimal:
+    """``num / den`` rounded half-even to ``places`` decimals, computed exactly."""
+    if den == 0:
+        raise ZeroDivisionError("division by zero")
+    a, b = _as_fraction(num)
+    c, d = _as_fraction(den)
+    # num/den = (a*d) / (b*c); scale by 10^places and round to an integer.
+    n = a * d * 10**places
+    m = b * c
+    if m < 0:
+        n, m = -n, -m
+    q, r = divmod(n, m)
+    twice = 2 * r
+    if twice > m or (twice == m and q % 2 == 1):
+        q += 1
+    return Decimal(q).scaleb(-places, EXACT)
+
+
+def fmt(value: Decimal) -> str:
+    """Plain notation with no exponent and no trailing zeros: ``"5200000"``, ``"0.5"``."""
+    if value == 0:
+        return "0"
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def fmt_signed(value: Decimal) -> str:
+    """Like :func:`fmt`, with a ``+`` on positive values: ``"+1000000"``, ``"-25.5"``, ``"0"``."""
+    text = fmt(value)
+    return "+" + text if value > 0 else text
+
+
+def fmt_round(value: Decimal, places: int) -> str:
+    """Round half-even to ``places`` decimals, then format plainly."""
+    return fmt(value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN, context=ROUNDING))
+
+
+def fmt_round_signed(value: Decimal, places: int) -> str:
+    """Round half-even to ``places`` decimals, then format with a sign."""
+    rounded = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN, context=ROUNDING)
+    return fmt_signed(rounded)

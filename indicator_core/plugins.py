@@ -1,0 +1,104 @@
+"""Loading plugins: the built-in ones by module name, third-party ones by entry point.
+
+Built-in indicators are ordinary plugins that the host registers under the
+same names their entry points carry, so an installed copy of this project is
+not loaded twice and a third-party package can never shadow them silently.
+``INDICATOR_CORE_DISABLE_ENTRYPOINTS=1`` skips third-party entry points (for
+debugging a broken plugin).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .errors import ConfigError, IndicatorError
+from .indicator import Indicator
+from .instruments import Instrument
+
+BUILTIN_PLUGINS: dict[str, str] = {
+    "volume": "plugins.volume",
+    "cvd": "plugins.cvd_adapter",
+    "vwap": "plugins.vwap_adapter",
+    "candles": "plugins.candles_adapter",
+    "wicks": "plugins.wicks_adapter",
+}
+ENTRYPOINT_GROUP = hookspecs.PROJECT
+
+
+@dataclass(frozen=True)
+class IndicatorInfo:
+    cls: type[Indicator]
+    plugin_name: str
+    source: str  # "built-in" or the distribution "name version"
+
+
+def make_plugin_manager(*, entrypoints: bool = True) -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    for name, module in BUILTIN_PLUGINS.items():
+        pm.register(importlib.import_module(module), name=name)
+    if entrypoints and os.environ.get("INDICATOR_CORE_DISABLE_ENTRYPOINTS") != "1":
+        try:
+            pm.load_setuptools_entrypoints(ENTRYPOINT_GROUP)
+        except Exception as exc:  # a broken third-party package must say which one it is
+            raise IndicatorError(f"loading the plugins of entry-point group {ENTRYPOINT_GROUP!r} failed: {exc!r}") from exc
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise IndicatorError(f"a plugin implements a hook that does not exist: {exc}") from exc
+    return pm
+
+
+def _sources(pm: pluggy.PluginManager) -> dict[str, str]:
+    out = {name: "built-in" for name in BUILTIN_PLUGINS}
+    for plugin, dist in pm.list_plugin_distinfo():
+        name = pm.get_name(plugin)
+        if name is not None and name not in BUILTIN_PLUGINS:
+            out[name] = f"{dist.metadata['name']} {dist.version}"
+    return out
+
+
+def _call_each(pm: pluggy.PluginManager, hook_name: str, register_for: Any) -> None:
+    """Call a registration hook on each plugin with a ``register`` bound to that plugin."""
+    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+        kwargs = {"register": register_for(impl.plugin_name)}
+        impl.function(*[kwargs[a] for a in impl.argnames])
+
+
+def collect_indicators(pm: pluggy.PluginManager) -> dict[str, IndicatorInfo]:
+    found: dict[str, IndicatorInfo] = {}
+    sources = _sources(pm)
+
+    def register_for(plugin_name: str):
+        def register(cls: type[Indicator]) -> None:
+            if not (isinstance(cls, type) and issubclass(cls, Indicator)):
+                raise IndicatorError(f"plugin {plugin_name!r} registered {cls!r}, which is not an Indicator subclass")
+            name = cls.name
+            if not name or not name.replace("_", "").isalnum() or name != name.lower() or name == "quality":
+                raise IndicatorError(
+                    f"plugin {plugin_name!r}: indicator name {name!r} must be lowercase letters, digits "
+                    "and underscores, and not 'quality'"
+                )
+            if name in found:
+                raise ConfigError(
+                    f"indicator {name!r} is registered by both {found[name].plugin_name!r} and {plugin_name!r}; "
+                    "uninstall one of them"
+                )
+            found[name] = IndicatorInfo(cls, plugin_name, sources.get(plugin_name, "unknown"))
+
+        return register
+
+    _call_each(pm, "register_indicators", register_for)
+    return found
+
+
+def collect_instruments(pm: pluggy.PluginManager) -> list[Instrument]:
+    out: list[Instrument] = []
+    _call_each(pm, "register_instruments", lambda _name: out.append)
+    return out

@@ -1,0 +1,20 @@
+"""Trade sources: OKX JSON lines and OKX's historical CSV, read as one stream per instrument."""
+
+from __future__ import annotations
+
+from . import okx_csv, okx_jsonl
+from .files import Chunk
+from .parsed import ParsedChunk
+
+try:  # the compiled fast path, when numba is installed
+    from .fastjsonl import parse_chunk_fast as _parse_jsonl
+except ImportError:  # pragma: no cover - numba missing
+    _parse_jsonl = okx_jsonl.parse_chunk
+
+
+def parse(chunk: Chunk, inst_id: str) -> ParsedChunk:
+    """Parse one chunk of complete lines of ``inst_id``'s stream."""
+    if chunk.file.fmt == "csv":
+        assert chunk.csv_columns is not None
+        return okx_csv.parse_chunk(chunk.buf, chunk.first_line, inst_id, chunk.csv_columns)
+    return _parse_jsonl(chunk.buf, chunk.first_line, inst_id)

@@ -1,0 +1,186 @@
+"""Finding an instrument's trade files and reading them as one stream of chunks.
+
+Files of one instrument are read in date order as one continuous stream
+(SPEC section 9).  A *cursor* names a position in that stream: the file and
+the byte offset just after the last consumed line.  Chunks always end on a
+line end, so a partial last line (a writer still appending) is never
+consumed; the last line of a file without its ``\\n`` is consumed only once a
+later file of the instrument exists, because only then is it known complete.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import ConfigError, StateError
+from ..storage import InstrumentKey
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Position in an instrument's stream: ``offset`` bytes into ``file``, after ``line`` lines."""
+
+    file: str | None = None
+    offset: int = 0
+    line: int = 0
+
+    def to_state(self) -> dict:
+        return {"file": self.file, "offset": self.offset, "line": self.line}
+
+    @classmethod
+    def from_state(cls, data: dict) -> "Cursor":
+        return cls(data.get("file"), int(data.get("offset", 0)), int(data.get("line", 0)))
+
+
+@dataclass(frozen=True)
+class TradeFile:
+    name: str
+    path: Path
+    date: str
+    fmt: str  # "jsonl" or "csv"
+
+
+@dataclass
+class Chunk:
+    file: TradeFile
+    buf: bytes  # complete lines, each ending in \n
+    first_line: int  # line number of the first line in buf (1-based)
+    end: Cursor  # the cursor after this chunk
+    csv_columns: list[str | None] | None = None
+
+
+def _pattern_regex(pattern: str, inst_id: str) -> re.Pattern[str]:
+    out = ""
+    for part in re.split(r"(\{date\}|\{inst\})", pattern):
+        if part == "{date}":
+            out += r"(?P<date>\d{4}-\d{2}-\d{2})"
+        elif part == "{inst}":
+            out += re.escape(inst_id)
+        else:
+            out += re.escape(part)
+    return re.compile(out + r"\Z")
+
+
+def list_files(folder: Path, inst_id: str, patterns: list[str]) -> list[TradeFile]:
+    """The instrument's trade files in stream order: by date, then pattern order, then name."""
+    regexes = [_pattern_regex(p, inst_id) for p in patterns]
+    found: list[tuple[str, int, str, TradeFile]] = []
+    for path in folder.iterdir():
+        if not path.is_file():
+            continue
+        for k, rx in enumerate(regexes):
+            m = rx.match(path.name)
+            if m:
+                fmt = "csv" if path.name.endswith(".csv") else "jsonl"
+                found.append((m.group("date"), k, path.name, TradeFile(path.name, path, m.group("date"), fmt)))
+                break
+    found.sort(key=lambda t: t[:3])
+    return [t[3] for t in found]
+
+
+def discover(vault: Path, root: str, only: list[str] | None) -> list[tuple[InstrumentKey, Path]]:
+    """Instrument folders under ``{vault}/{root}/{exchange}/{market}/{INST_ID}/``."""
+    base = vault / root
+    if not base.is_dir():
+        raise ConfigError(
+            f"no trades folder at {base}: put trade files in {base}/{{exchange}}/{{market}}/{{INST_ID}}/ "
+            "(e.g. okx/perps/BTC-USDT-SWAP/trades_2026-11-23.jsonl), or set [input] root in the config"
+        )
+    out = []
+    for ex in sorted(p for p in base.iterdir() if p.is_dir()):
+        for mk in sorted(p for p in ex.iterdir() if p.is_dir()):
+            for inst in sorted(p for p in mk.iterdir() if p.is_dir()):
+                if only and inst.name not in only:
+                    continue
+                out.append((InstrumentKey(ex.name, mk.name, inst.name), inst))
+    if only:
+        missing = sorted(set(only) - {k.inst_id for k, _ in out})
+        if missing:
+            raise ConfigError(f"--inst {missing[0]}: no folder of that name under {base}/{{exchange}}/{{market}}/")
+    return out
+
+
+def position(files: list[TradeFile], cursor: Cursor) -> tuple[int, int]:
+    """``(file index, offset)`` of ``cursor`` in ``files``, for ordering cursors."""
+    if cursor.file is None:
+        return (0, 0)
+    for k, f in enumerate(files):
+        if f.name == cursor.file:
+            return (k, cursor.offset)
+    raise StateError(
+        f"the saved cursor points into {cursor.file}, which is no longer in the instrument's folder; "
+        "put the file back, or rebuild with `indicators reset`"
+    )
+
+
+def remaining_bytes(files: list[TradeFile], cursor: Cursor) -> int:
+    k, off = position(files, cursor)
+    total = 0
+    for j in range(k, len(files)):
+        size = files[j].path.stat().st_size
+        total += max(size - (off if j == k else 0), 0)
+    return total
+
+
+def _read_header(f, name: str) -> tuple[bytes, int] | None:
+    line = f.readline()
+    if not line.endswith(b"\n"):
+        return None
+    return line, len(line)
+
+
+def read_chunks(
+    files: list[TradeFile], start: Cursor, stop: Cursor | None, batch_bytes: int
+) -> Iterator[Chunk]:
+    """Chunks of complete lines from ``start`` up to ``stop`` (exclusive end position) or the end."""
+    from .okx_csv import parse_header
+
+    k0, off0 = position(files, start)
+    k_stop, off_stop = position(files, stop) if stop is not None else (len(files), 0)
+    for k in range(k0, len(files)):
+        if k > k_stop or (k == k_stop and stop is not None and off_stop == 0 and k != k0):
+            return
+        tf = files[k]
+        offset = off0 if k == k0 else 0
+        line = start.line if (k == k0 and start.file is not None) else 0
+        has_later = k + 1 < len(files)
+        limit = off_stop if k == k_stop else None
+        with open(tf.path, "rb") as f:
+            columns = None
+            if tf.fmt == "csv":
+                hdr = _read_header(f, tf.name)
+                if hdr is None:
+                    return  # header still being written
+                columns = parse_header(hdr[0], str(tf.path))
+                if offset == 0:
+                    offset, line = hdr[1], 1
+            f.seek(offset)
+            while True:
+                want = batch_bytes if limit is None else min(batch_bytes, limit - offset)
+                if want <= 0:
+                    return
+                data = f.read(want)
+                if not data:
+                    break
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:  # a line longer than the batch, or a last line with no \n yet
+                    data += f.readline()
+                    cut = data.rfind(b"\n") + 1
+                if cut == 0:
+                    # the end of the file without a line end: complete only if a later file exists
+                    if has_later and limit is None:
+                        offset += len(data)
+                        line += 1
+                        yield Chunk(tf, data + b"\n", line, Cursor(tf.name, offset, line), columns)
+                    break
+                buf = data[:cut]
+                f.seek(offset + cut)
+                first = line + 1
+                offset += cut
+                line += buf.count(b"\n")
+                yield Chunk(tf, buf, first, Cursor(tf.name, offset, line), columns)
+        if limit is not None:
+            return

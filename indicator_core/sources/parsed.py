@@ -1,0 +1,106 @@
+"""The result of parsing a chunk of trade lines: raw columns plus the rejected lines."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Reject:
+    """A line that was skipped, with where it was and why (SPEC section 7)."""
+
+    line: int  # 1-based line number in its file
+    reason: str
+    text: str  # the start of the line, for the rejects log
+
+
+@dataclass
+class ParsedChunk:
+    """Trades of a chunk of complete lines, in line order, as raw columns.
+
+    ``px_m``/``px_s`` are each price's mantissa and decimal scale as written
+    (``"60000.10"`` is ``6000010``, ``2``); the same for ``sz``.  ``count`` is
+    the number of fills a record stands for (1 unless OKX's aggregated
+    ``trades`` channel merged several).
+    """
+
+    ts: np.ndarray
+    trade_id: np.ndarray
+    count: np.ndarray
+    is_buy: np.ndarray
+    px_m: np.ndarray
+    px_s: np.ndarray
+    sz_m: np.ndarray
+    sz_s: np.ndarray
+    rejects: list[Reject] = field(default_factory=list)
+    lines: int = 0  # complete lines consumed
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+class ColumnBuilder:
+    """Collects parsed trades row by row (the portable, pure-Python path)."""
+
+    __slots__ = ("ts", "trade_id", "count", "is_buy", "px_m", "px_s", "sz_m", "sz_s", "rejects")
+
+    def __init__(self) -> None:
+        self.ts: list[int] = []
+        self.trade_id: list[int] = []
+        self.count: list[int] = []
+        self.is_buy: list[bool] = []
+        self.px_m: list[int] = []
+        self.px_s: list[int] = []
+        self.sz_m: list[int] = []
+        self.sz_s: list[int] = []
+        self.rejects: list[Reject] = []
+
+    def add(self, ts: int, trade_id: int, count: int, is_buy: bool, px: tuple[int, int], sz: tuple[int, int]) -> None:
+        self.ts.append(ts)
+        self.trade_id.append(trade_id)
+        self.count.append(count)
+        self.is_buy.append(is_buy)
+        self.px_m.append(px[0])
+        self.px_s.append(px[1])
+        self.sz_m.append(sz[0])
+        self.sz_s.append(sz[1])
+
+    def build(self, lines: int) -> ParsedChunk:
+        return ParsedChunk(
+            ts=np.array(self.ts, dtype=np.int64),
+            trade_id=np.array(self.trade_id, dtype=np.int64),
+            count=np.array(self.count, dtype=np.int64),
+            is_buy=np.array(self.is_buy, dtype=bool),
+            px_m=_int_column(self.px_m),
+            px_s=np.array(self.px_s, dtype=np.int64),
+            sz_m=_int_column(self.sz_m),
+            sz_s=np.array(self.sz_s, dtype=np.int64),
+            rejects=self.rejects,
+            lines=lines,
+        )
+
+
+def _int_column(values: list[int]) -> np.ndarray:
+    if values and max(values) >= 2**62:
+        return np.array(values, dtype=object)
+    return np.array(values, dtype=np.int64)
+
+
+def concat(chunks: list[ParsedChunk]) -> ParsedChunk:
+    """Join parsed chunks in order (used when a fast path hands some lines back)."""
+    if len(chunks) == 1:
+        return chunks[0]
+
+    def cat(name: str) -> np.ndarray:
+        parts = [getattr(c, name) for c in chunks]
+        if any(p.dtype == object for p in parts):
+            parts = [p.astype(object) for p in parts]
+        return np.concatenate(parts)
+
+    return ParsedChunk(
+        **{n: cat(n) for n in ("ts", "trade_id", "count", "is_buy", "px_m", "px_s", "sz_m", "sz_s")},
+        rejects=[r for c in chunks for r in c.rejects],
+        lines=sum(c.lines for c in chunks),
+    )

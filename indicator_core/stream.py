@@ -1,0 +1,208 @@
+"""The per-instrument trade stream: data quality, bar closing and event order.
+
+This is the only place that decides, trade by trade and in arrival order,
+what is a duplicate, what opens a gap, what is late, and when a bar closes
+(SPEC sections 2 and 7).  The decisions are computed for a whole parsed
+chunk at once with numpy (running maxima of ids and minutes); only the rare
+rows that need a sequential look at the gap list go through a Python loop.
+Every decision depends only on the trades before it, never on where a chunk
+or a run began, which is what makes the outputs independent of batching.
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import Any, Protocol
+
+import numpy as np
+
+from .bars import Bar
+from .instruments import Instrument
+from .numbers import to_dec, fmt
+from .sources.parsed import ParsedChunk
+from .timeutil import MINUTE_MS, iso_minute, iso_ms
+from .trades import TradeBatch, derive_quantities, normalize
+
+# Known gaps are kept so that a trade arriving later with a missing id fills
+# the gap instead of counting as a duplicate.  The oldest are forgotten past
+# this many (a trade from such an old gap would then count as a duplicate).
+MAX_MISSING_RANGES = 10_000
+
+COUNTERS = ("lines", "trades", "accepted", "duplicates", "gaps", "missing_ids", "late", "rejects", "bars")
+
+
+class Sink(Protocol):
+    """Where the stream delivers its events, in order."""
+
+    def quality(self, event: dict[str, Any]) -> None: ...
+    def trades(self, batch: TradeBatch) -> None: ...
+    def bar(self, bar: Bar) -> None: ...
+    def advance(self, minute: int) -> None: ...
+
+
+class TradeStream:
+    """The stream state of one instrument (saved in every consumer's state file)."""
+
+    def __init__(self, inst: Instrument, fill_empty: bool) -> None:
+        self.inst = inst
+        self.fill_empty = fill_empty
+        self.max_id = -1
+        self.max_id_ts = 0
+        self.missing: list[list[int]] = []  # sorted, disjoint [lo, hi] id ranges never seen
+        self.open_bar: Bar | None = None
+        self.pending_taint: dict[int, list[str]] = {}
+        self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
+
+    # --- state -----------------------------------------------------------------------
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "max_id": self.max_id,
+            "max_id_ts": self.max_id_ts,
+            "missing": self.missing,
+            "open_bar": self.open_bar.to_state() if self.open_bar else None,
+            "pending_taint": {str(k): v for k, v in self.pending_taint.items()},
+            "counters": self.counters,
+        }
+
+    def set_state(self, data: dict[str, Any]) -> None:
+        self.max_id = int(data["max_id"])
+        self.max_id_ts = int(data["max_id_ts"])
+        self.missing = [list(map(int, r)) for r in data["missing"]]
+        self.open_bar = Bar.from_state(data["open_bar"]) if data["open_bar"] else None
+        self.pending_taint = {int(k): list(v) for k, v in data["pending_taint"].items()}
+        self.counters = {**dict.fromkeys(COUNTERS, 0), **data["counters"]}
+
+    # --- gaps ------------------------------------------------------------------------
+    def _add_missing(self, lo: int, hi: int) -> None:
+        self.missing.append([lo, hi])  # always above every known range
+        if len(self.missing) > MAX_MISSING_RANGES:
+            del self.missing[0]
+
+    def _fill(self, lo: int, hi: int) -> bool:
+        """Take ids ``lo..hi`` out of the missing ranges; False if ``hi`` was not missing."""
+        k = bisect.bisect_right(self.missing, [hi, float("inf")]) - 1
+        if k < 0 or not (self.missing[k][0] <= hi <= self.missing[k][1]):
+            return False
+        a, b = self.missing[k]
+        lo = max(lo, a)
+        parts = ([[a, lo - 1]] if lo > a else []) + ([[hi + 1, b]] if hi < b else [])
+        self.missing[k : k + 1] = parts
+        return True
+
+    # --- the chunk -------------------------------------------------------------------
+    def process(self, p: ParsedChunk, file_label: str, sink: Sink) -> None:
+        c = self.counters
+        c["lines"] += p.lines
+        for r in p.rejects:
+            c["rejects"] += 1
+            sink.quality({"event": "reject", "file": file_label, "line": r.line, "reason": r.reason, "text": r.text})
+        n = len(p)
+        if n == 0:
+            return
+        c["trades"] += n
+        ids, ts = p.trade_id, p.ts
+        first = ids - (p.count - 1)
+        run = np.maximum.accumulate(ids)
+        prev = np.empty(n, dtype=np.int64)
+        prev[0] = self.max_id
+        np.maximum(run[:-1], self.max_id, out=prev[1:])
+        seen = ids <= prev  # a duplicate, or a trade filling a known gap
+        opens_gap = ~seen & (first > prev + 1) & (prev >= 0)
+        accepted = ~seen
+        taints: list[tuple[int, int, str]] = []  # (row, minute, reason)
+        special = np.flatnonzero(seen | opens_gap)
+        if len(special):
+            holder = np.maximum.accumulate(np.where(~seen, np.arange(n), -1))
+            for i in special.tolist():
+                if seen[i]:
+                    if self._fill(int(first[i]), int(ids[i])):
+                        accepted[i] = True
+                    else:
+                        c["duplicates"] += 1
+                    continue
+                j = int(holder[i - 1]) if i > 0 else -1
+                prev_ts = int(ts[j]) if j >= 0 else self.max_id_ts
+                lo, hi = int(prev[i]) + 1, int(first[i]) - 1
+                self._add_missing(lo, hi)
+                c["gaps"] += 1
+                c["missing_ids"] += hi - lo + 1
+                taints.append((i, int(ts[i]) // MINUTE_MS, "gap"))
+                sink.quality({
+                    "event": "gap", "inst_id": self.inst.inst_id,
+                    "prev_trade_id": str(int(prev[i])), "prev_utc": iso_ms(prev_ts),
+                    "next_trade_id": str(int(ids[i])), "next_utc": iso_ms(int(ts[i])),
+                    "missing": hi - lo + 1,
+                })
+        if int(run[-1]) > self.max_id:
+            self.max_id = int(run[-1])
+            self.max_id_ts = int(ts[int(np.flatnonzero(ids == run[-1])[0])])
+
+        rows = np.flatnonzero(accepted)
+        c["accepted"] += len(rows)
+        if len(rows) == 0:
+            return
+        mins = ts[rows] // MINUTE_MS
+        open_min = self.open_bar.minute if self.open_bar is not None else -1
+        runm = np.maximum.accumulate(mins)
+        prevm = np.empty(len(rows), dtype=np.int64)
+        prevm[0] = open_min
+        np.maximum(runm[:-1], open_min, out=prevm[1:])
+        late = mins < prevm
+        if late.any():
+            for k in np.flatnonzero(late).tolist():
+                i = int(rows[k])
+                c["late"] += 1
+                taints.append((i, int(prevm[k]), "late"))
+                sink.quality({
+                    "event": "late", "inst_id": self.inst.inst_id, "trade_id": str(int(ids[i])),
+                    "trade_utc": iso_ms(int(ts[i])), "bar_utc": iso_minute(int(mins[k])),
+                    "open_bar_utc": iso_minute(int(prevm[k])), "side": "buy" if p.is_buy[i] else "sell",
+                    "px": fmt(to_dec(int(p.px_m[i]), int(p.px_s[i]))), "sz": fmt(to_dec(int(p.sz_m[i]), int(p.sz_s[i]))),
+                })
+            late_rows = set(rows[late].tolist())
+            taints = [t for t in taints if not (t[2] == "gap" and t[0] in late_rows)]
+        for _, minute, reason in sorted(taints):
+            reasons = self.pending_taint.setdefault(minute, [])
+            if reason not in reasons:
+                reasons.append(reason)
+        keep = rows[~late]
+        if len(keep) == 0:
+            return
+        batch = self._batch(p, keep)
+        kmins = mins[~late]
+        starts = [0, *(np.flatnonzero(np.diff(kmins)) + 1).tolist(), len(keep)]
+        for a, b in zip(starts[:-1], starts[1:]):
+            minute = int(kmins[a])
+            seg = batch.take(slice(a, b))
+            if self.open_bar is not None and minute > self.open_bar.minute:
+                self._close_until(minute, sink)
+            part = Bar.from_trades(minute, seg)
+            if self.open_bar is None:
+                self.open_bar = part
+            else:
+                self.open_bar.merge(part)
+            sink.trades(seg)
+
+    def _batch(self, p: ParsedChunk, rows: np.ndarray) -> TradeBatch:
+        px, px_scale = normalize(p.px_m[rows], p.px_s[rows])
+        sz, sz_scale = normalize(p.sz_m[rows], p.sz_s[rows])
+        base, base_scale, quote, quote_scale = derive_quantities(self.inst, px, px_scale, sz, sz_scale)
+        return TradeBatch(
+            self.inst, p.ts[rows], p.trade_id[rows], (p.trade_id - (p.count - 1))[rows], p.is_buy[rows],
+            px, px_scale, sz, sz_scale, base, base_scale, quote, quote_scale,
+        )
+
+    def _close_until(self, minute: int, sink: Sink) -> None:
+        """Close the open bar, fill the empty minutes before ``minute``, and advance."""
+        bar = self.open_bar
+        assert bar is not None
+        for reason in self.pending_taint.pop(bar.minute, []):
+            bar.add_taint(reason)
+        self.open_bar = None
+        self.counters["bars"] += 1
+        sink.bar(bar)
+        if self.fill_empty:
+            for m in range(bar.minute + 1, minute):
+                self.counters["bars"] += 1
+                sink.bar(Bar.empty_at(bar.inst_id, m, bar.close))
+        sink.advance(minute)

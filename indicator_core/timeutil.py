@@ -1,0 +1,36 @@
+"""UTC time helpers.  A bar is named by its open minute: ``floor(ts_ms / 60000)``."""
+
+from __future__ import annotations
+
+import time
+
+MINUTE_MS = 60_000
+
+
+def minute_of(ts_ms: int) -> int:
+    """The minute (minutes since the epoch) a trade at ``ts_ms`` belongs to."""
+    return ts_ms // MINUTE_MS
+
+
+def iso_minute(minute: int) -> str:
+    """``2026-11-23T14:05:00Z`` for the minute's open time."""
+    t = time.gmtime(minute * 60)
+    return "%04d-%02d-%02dT%02d:%02d:00Z" % (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min)
+
+
+def iso_ms(ts_ms: int) -> str:
+    """``2026-11-23T14:05:12.345Z``: an exact trade time, milliseconds kept."""
+    sec, ms = divmod(ts_ms, 1000)
+    t = time.gmtime(sec)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (
+        t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, ms,
+    )
+
+
+# Timeframes in minutes.  Every one divides a UTC day, so periods align to 00:00 UTC.
+TIMEFRAMES: dict[str, int] = {"1m": 1, "5m": 5, "15m": 15, "1h": 60, "4h": 240, "1d": 1440}
+
+
+def period_start(minute: int, tf_minutes: int) -> int:
+    """The first minute of the ``tf_minutes`` period holding ``minute`` (UTC aligned)."""
+    return minute - minute % tf_minutes
