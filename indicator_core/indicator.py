@@ -76,7 +76,12 @@ class Indicator:
         """Every bar before ``minute`` has closed; the stream is now in ``minute``."""
 
     def on_quality(self, event: dict[str, Any], emit: Emit) -> None:
-        """A data-quality event: ``{"event": "gap" | "late" | "reject", ...}``."""
+        """A data-quality event: ``{"event": "gap" | "late" | "reject", ...}``.
+
+        Gap and late events arrive in stream order among the bar and trade
+        calls; reject events (a line that could not be read) arrive in line
+        order among themselves, before the trades of the same chunk.
+        """
 
     def get_state(self) -> dict[str, Any]:
         """Everything needed to continue later, as JSON-able data."""

@@ -110,6 +110,7 @@ class TradeStream:
         opens_gap = ~seen & (first > prev + 1) & (prev >= 0)
         accepted = ~seen
         taints: list[tuple[int, int, str]] = []  # (row, minute, reason)
+        events: list[tuple[int, dict[str, Any]]] = []  # (row, gap or late event), sent in row order
         special = np.flatnonzero(seen | opens_gap)
         if len(special):
             holder = np.maximum.accumulate(np.where(~seen, np.arange(n), -1))
@@ -127,12 +128,12 @@ class TradeStream:
                 c["gaps"] += 1
                 c["missing_ids"] += hi - lo + 1
                 taints.append((i, int(ts[i]) // MINUTE_MS, "gap"))
-                sink.quality({
+                events.append((i, {
                     "event": "gap", "inst_id": self.inst.inst_id,
                     "prev_trade_id": str(int(prev[i])), "prev_utc": iso_ms(prev_ts),
                     "next_trade_id": str(int(ids[i])), "next_utc": iso_ms(int(ts[i])),
                     "missing": hi - lo + 1,
-                })
+                }))
         if int(run[-1]) > self.max_id:
             self.max_id = int(run[-1])
             self.max_id_ts = int(ts[int(np.flatnonzero(ids == run[-1])[0])])
@@ -140,6 +141,7 @@ class TradeStream:
         rows = np.flatnonzero(accepted)
         c["accepted"] += len(rows)
         if len(rows) == 0:
+            self._send(events, len(ids), sink)
             return
         mins = ts[rows] // MINUTE_MS
         open_min = self.open_bar.minute if self.open_bar is not None else -1
@@ -153,20 +155,22 @@ class TradeStream:
                 i = int(rows[k])
                 c["late"] += 1
                 taints.append((i, int(prevm[k]), "late"))
-                sink.quality({
+                events.append((i, {
                     "event": "late", "inst_id": self.inst.inst_id, "trade_id": str(int(ids[i])),
                     "trade_utc": iso_ms(int(ts[i])), "bar_utc": iso_minute(int(mins[k])),
                     "open_bar_utc": iso_minute(int(prevm[k])), "side": "buy" if p.is_buy[i] else "sell",
                     "px": fmt(to_dec(int(p.px_m[i]), int(p.px_s[i]))), "sz": fmt(to_dec(int(p.sz_m[i]), int(p.sz_s[i]))),
-                })
+                }))
             late_rows = set(rows[late].tolist())
             taints = [t for t in taints if not (t[2] == "gap" and t[0] in late_rows)]
         for _, minute, reason in sorted(taints):
             reasons = self.pending_taint.setdefault(minute, [])
             if reason not in reasons:
                 reasons.append(reason)
+        events.sort(key=lambda e: e[0])
         keep = rows[~late]
         if len(keep) == 0:
+            self._send(events, len(ids), sink)
             return
         batch = self._batch(p, keep)
         kmins = mins[~late]
@@ -174,6 +178,8 @@ class TradeStream:
         for a, b in zip(starts[:-1], starts[1:]):
             minute = int(kmins[a])
             seg = batch.take(slice(a, b))
+            if events:
+                self._send(events, int(keep[a]), sink)
             if self.open_bar is not None and minute > self.open_bar.minute:
                 self._close_until(minute, sink)
             part = Bar.from_trades(minute, seg)
@@ -182,6 +188,16 @@ class TradeStream:
             else:
                 self.open_bar.merge(part)
             sink.trades(seg)
+        self._send(events, len(ids), sink)
+
+    @staticmethod
+    def _send(events: list[tuple[int, dict[str, Any]]], before_row: int, sink: Sink) -> None:
+        """Deliver (and drop) the events of rows before ``before_row``, in row order."""
+        k = 0
+        while k < len(events) and events[k][0] < before_row:
+            sink.quality(events[k][1])
+            k += 1
+        del events[:k]
 
     def _batch(self, p: ParsedChunk, rows: np.ndarray) -> TradeBatch:
         px, px_scale = normalize(p.px_m[rows], p.px_s[rows])

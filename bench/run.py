@@ -1,0 +1,187 @@
+"""The one-pass benchmark: every figure measured in the same run, printed as ratios.
+
+    python bench/run.py                      # 2M trades
+    python bench/run.py --trades 2000000 --flat 8000000 --repeat 3
+
+Each contender runs as its own process, timed by wall clock, its peak memory
+read from the kernel (``wait4`` rusage).  Ratios are to (1) the parse floor
+and (2) the polars script, both measured in this same run, because absolute
+times on a shared machine mean little.  Figures are written as JSON to
+``bench/results/latest.json`` (and a dated copy) for comparison over time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from generate import INST, generate, write_days  # noqa: E402
+
+INDICATORS = ["volume", "cvd", "vwap", "candles", "wicks"]
+
+
+def measure(cmd: list[str], repeat: int) -> tuple[float, float]:
+    """Median wall seconds and max peak RSS (MiB) of ``cmd`` over ``repeat`` runs."""
+    times, peaks = [], []
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        times.append(time.perf_counter() - t0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"benchmark step failed: {' '.join(cmd)}")
+        peaks.append(usage.ru_maxrss / 1024)  # KiB on Linux
+        proc.returncode = 0
+    return statistics.median(times), max(peaks)
+
+
+def config(path: Path, enabled: list[str]) -> Path:
+    lines = []
+    for name in INDICATORS:
+        lines.append(f"[plugins.{name}]\nenabled = {'true' if name in enabled else 'false'}\n")
+    path.write_text("\n".join(lines))
+    return path
+
+
+def fresh_vault(work: Path, name: str, raw: Path) -> Path:
+    vault = work / name
+    shutil.rmtree(vault, ignore_errors=True)
+    target = vault / "raw" / "trades" / "okx" / "perps"
+    target.mkdir(parents=True)
+    (target / INST).symlink_to(raw, target_is_directory=True)
+    return vault
+
+
+def dataset(work: Path, n: int, seed: int) -> Path:
+    raw = work / f"data-{n}-{seed}" / INST
+    marker = raw.parent / "done"
+    if not marker.exists():
+        shutil.rmtree(raw.parent, ignore_errors=True)
+        print(f"generating {n:,} trades ...", flush=True)
+        write_days(raw, generate(n, seed))
+        marker.write_text("ok")
+    return raw
+
+
+def project(vault: Path, cfg: Path) -> list[str]:
+    return [sys.executable, "-m", "indicator_core", "run", "--vault", str(vault), "--config", str(cfg), "--quiet"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--trades", type=int, default=2_000_000)
+    ap.add_argument("--flat", type=int, default=0, help="also measure (4) on this many trades (memory flatness)")
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--work", type=Path, default=HERE / "work")
+    ap.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
+    args = ap.parse_args()
+    work = args.work.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    raw = dataset(work, args.trades, args.seed)
+    n = args.trades
+    py = sys.executable
+    rows: dict[str, dict] = {}
+
+    def record(key: str, label: str, seconds: float, peak: float) -> None:
+        rows[key] = {"label": label, "seconds": round(seconds, 3), "trades_per_s": round(n / seconds), "peak_mib": round(peak, 1)}
+        print(f"  {label:<44} {seconds:8.2f} s  {n / seconds / 1e6:6.2f} M trades/s  {peak:8.1f} MiB", flush=True)
+
+    print(f"{n:,} trades, {sum(p.stat().st_size for p in raw.glob('*.jsonl')) / 2**20:.0f} MiB of JSONL")
+    # warm the numba cache so no contender pays a one-off compile
+    subprocess.run(project(fresh_vault(work, "warm", raw), config(work / "warm.toml", INDICATORS)) + ["--inst", INST],
+                   env={**os.environ, "PYTHONPATH": str(REPO)}, check=True, stdout=subprocess.DEVNULL)
+
+    record("parse_floor", "(1) parse floor: orjson.loads per line", *measure([py, str(HERE / "parse_floor.py"), str(raw)], args.repeat))
+    try:
+        import polars  # noqa: F401
+
+        record("polars", "(2) polars script (read_ndjson, group by)", *measure([py, str(HERE / "polars_script.py"), str(raw)], args.repeat))
+    except ImportError:
+        print("  (2) skipped: pip install polars")
+
+    def one_pass(key: str, label: str, enabled: list[str]) -> None:
+        times, peaks = [], []
+        for _ in range(args.repeat):
+            vault = fresh_vault(work, key, raw)
+            t, p = measure(project(vault, config(work / f"{key}.toml", enabled)), 1)
+            times.append(t)
+            peaks.append(p)
+        record(key, label, statistics.median(times), max(peaks))
+
+    one_pass("volume_only", "(3) project, volume analyzer alone", ["volume"])
+    one_pass("all_five", "(4) project, all five indicators", INDICATORS)
+
+    total, peak = 0.0, 0.0
+    for name in INDICATORS:
+        vault = fresh_vault(work, f"sep_{name}", raw)
+        t, p = measure(project(vault, config(work / f"sep_{name}.toml", [name])), args.repeat)
+        total += t
+        peak = max(peak, p)
+    record("five_separate", "(5) five separate runs, one indicator each", total, peak)
+
+    # (6): a processed vault, then 1% more trades appended to the last day file
+    inc_raw = work / "incremental-raw" / INST
+    shutil.rmtree(inc_raw.parent, ignore_errors=True)
+    shutil.copytree(raw, inc_raw)
+    vault = fresh_vault(work, "incremental", inc_raw)
+    cfg = config(work / "incremental.toml", INDICATORS)
+    subprocess.run(project(vault, cfg), env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
+    base = generate(n, args.seed)
+    extra = generate(max(n // 100, 1), args.seed + 1, start_ms=int(base["ts"][-1]) + 1, first_id=int(base["ids"][-1]) + 1)
+    write_days(inc_raw, extra, mode="a")
+    record("incremental", "(6) incremental run after appending 1%", *measure(project(vault, cfg), 1))
+
+    if args.flat:
+        big = dataset(work, args.flat, args.seed)
+        t, p = measure(project(fresh_vault(work, "flat", big), config(work / "flat.toml", INDICATORS)), 1)
+        rows["all_five_large"] = {"label": f"(4) all five on {args.flat:,} trades", "seconds": round(t, 3),
+                                  "trades_per_s": round(args.flat / t), "peak_mib": round(p, 1)}
+        print(f"  (4) all five on {args.flat:,} trades: {t:.2f} s, {p:.1f} MiB")
+
+    floor = rows["parse_floor"]["seconds"]
+    polars_s = rows.get("polars", {}).get("seconds")
+    print(f"\n{'':<44} {'x parse floor':>14} {'x polars':>10}")
+    for key, row in rows.items():
+        row["vs_parse_floor"] = round(row["seconds"] / floor, 3)
+        row["vs_polars"] = round(row["seconds"] / polars_s, 3) if polars_s else None
+        print(f"  {row['label']:<42} {row['vs_parse_floor']:>14.2f} {row['vs_polars'] if row['vs_polars'] is not None else '-':>10}")
+    targets = {
+        "all_five <= polars (time)": polars_s is not None and rows["all_five"]["seconds"] <= polars_s,
+        "all_five <= 1.2 x volume_only": rows["all_five"]["seconds"] <= 1.2 * rows["volume_only"]["seconds"],
+        "incremental <= 2% of all_five": rows["incremental"]["seconds"] <= 0.02 * rows["all_five"]["seconds"],
+        "peak(all_five) < peak(polars) / 2": "polars" in rows and rows["all_five"]["peak_mib"] < rows["polars"]["peak_mib"] / 2,
+    }
+    if "all_five_large" in rows:
+        targets["peak flat: large <= 1.25 x small"] = rows["all_five_large"]["peak_mib"] <= 1.25 * rows["all_five"]["peak_mib"]
+    print()
+    for name, ok in targets.items():
+        print(f"  {'met ' if ok else 'MISSED'}  {name}")
+    result = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "trades": n, "repeat": args.repeat, "python": platform.python_version(), "machine": platform.machine(),
+        "cpus": os.cpu_count(), "rows": rows, "targets": targets,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    (args.out.parent / f"{result['when'][:10]}.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwritten to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""SPEC section 8: any way of cutting the input into runs gives the outputs of one clean run."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.resume_cases import Case, check, reference
+
+cuts = st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=1, max_size=4).map(sorted)
+batches = st.lists(st.sampled_from([300, 1024, 4096, 65536, 1 << 20]), min_size=1, max_size=3)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cuts=cuts, batches=batches, repeat=st.lists(st.booleans(), min_size=1, max_size=3))
+def test_cut_runs_equal_one_run(cuts: list[float], batches: list[int], repeat: list[bool]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        assert check(Path(tmp), Case(cuts, batches, repeat)) is None
+
+
+def test_reference_covers_every_output() -> None:
+    names = set(reference())
+    for expected in ("volume/okx/perps/ETH-USDT-SWAP/volume_1m.jsonl", "quality/okx/perps/ETH-USDT-SWAP/gaps.jsonl",
+                     "quality/okx/perps/ETH-USDT-SWAP/late.jsonl", "quality/okx/perps/ETH-USDT-SWAP/rejects.jsonl",
+                     "wicks/okx/perps/BTC-USDT-SWAP/wicks_5m.jsonl", "candles/okx/perps/BTC-USDT-SWAP/candles_1h.jsonl"):
+        assert expected in names
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+@pytest.mark.parametrize("seed", range(4))
+def test_killed_runs_equal_one_run(tmp_path: Path, seed: int) -> None:
+    rng = random.Random(seed)
+    kills = [rng.uniform(0.3, 2.5) for _ in range(rng.randint(1, 3))]
+    case = Case(cuts=sorted(rng.random() for _ in range(rng.randint(0, 2))), batches=[4096], repeat=[False], kills=kills)
+    assert check(tmp_path, case) is None
+
+
+@pytest.mark.soak
+def test_soak() -> None:
+    """`pytest -m soak -s tests/test_resume.py` runs SOAK_CASES (default 1000) random cases and prints how many held."""
+    n = int(os.environ.get("SOAK_CASES", "1000"))
+    rng = random.Random(int(os.environ.get("SOAK_SEED", "1")))
+    failures = []
+    for k in range(n):
+        case = Case(
+            cuts=sorted(rng.random() for _ in range(rng.randint(0, 4))),
+            batches=[rng.choice([300, 1024, 4096, 65536, 1 << 20]) for _ in range(rng.randint(1, 3))],
+            repeat=[rng.random() < 0.3 for _ in range(3)],
+            kills=[rng.uniform(0.2, 3.0) for _ in range(rng.randint(0, 2))] if sys.platform != "win32" else [],
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            why = check(Path(tmp), case)
+        if why is not None:
+            failures.append((k, case, why))
+            print(f"case {k} FAILED: {case}: {why}", flush=True)
+    print(f"soak: {n - len(failures)} of {n} cases held")
+    assert not failures

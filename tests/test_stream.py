@@ -1,0 +1,107 @@
+"""The stream's decisions depend only on the trades before them, never on chunk boundaries."""
+
+from __future__ import annotations
+
+import decimal
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from indicator_core.bars import Bar
+from indicator_core.instruments import Instrument
+from indicator_core.numbers import EXACT
+from indicator_core.sources.okx_jsonl import parse_chunk
+from indicator_core.stream import TradeStream
+from indicator_core.trades import TradeBatch
+from tests.vaults import trade_line
+
+INST = Instrument("BTC-USDT-SWAP", "linear", Decimal("0.01"), "BTC")
+T0 = 1723161600000
+
+
+class Recorder:
+    """A sink that records every event the stream delivers."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+        self.trades_by_minute: dict[int, list[int]] = {}
+
+    def quality(self, event: dict[str, Any]) -> None:
+        self.events.append(("quality", event))
+
+    def trades(self, batch: TradeBatch) -> None:
+        minute = int(batch.ts[0]) // 60000
+        assert (batch.ts // 60000 == minute).all()
+        self.trades_by_minute.setdefault(minute, []).extend(batch.trade_id.tolist())
+
+    def bar(self, bar: Bar) -> None:
+        # values, not representations: 1.00 and 1.000 are the same volume
+        state = {k: (Decimal(v) if k in Bar._DECIMALS else v) for k, v in bar.to_state().items()}
+        self.events.append(("bar", state))
+
+    def advance(self, minute: int) -> None:
+        self.events.append(("advance", minute))
+
+
+def _recorder() -> Recorder:
+    return Recorder()
+
+
+trades = st.lists(
+    st.tuples(
+        st.integers(0, 40),  # id offset: repeats make duplicates, jumps make gaps
+        st.integers(0, 6 * 60_000),  # ts offset: 6 minutes, arrival order random
+        st.sampled_from(["100", "100.5", "99.9", "101.25"]),
+        st.sampled_from(["1", "0.5", "250"]),
+        st.booleans(),
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+def _feed(lines: list[bytes], cuts: list[int], state: dict | None = None) -> Recorder:
+    rec = _recorder()
+    stream = TradeStream(INST, fill_empty=True)
+    bounds = [0, *sorted(set(c % (len(lines) + 1) for c in cuts)), len(lines)]
+    with decimal.localcontext(EXACT):
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            if a == b:
+                continue
+            if state is not None:  # a new run: the stream comes back from its saved state
+                saved = stream.to_state()
+                stream = TradeStream(INST, fill_empty=True)
+                stream.set_state(saved)
+            parsed = parse_chunk(b"".join(lines[a:b]), a + 1, INST.inst_id)
+            stream.process(parsed, "f", rec)
+    return rec
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=trades, cuts=st.lists(st.integers(0, 100), max_size=6), restart=st.booleans())
+def test_events_do_not_depend_on_chunking(rows, cuts, restart) -> None:
+    lines = [trade_line(INST.inst_id, 1000 + i, px, sz, "buy" if b else "sell", T0 + t) for i, t, px, sz, b in rows]
+    whole = _feed(lines, [])
+    cut = _feed(lines, cuts, state={} if restart else None)
+    assert cut.events == whole.events
+    assert cut.trades_by_minute == whole.trades_by_minute
+
+
+def test_bars_close_in_order_with_empty_fill_and_open_close_by_ts_then_id() -> None:
+    lines = [
+        trade_line(INST.inst_id, 5, "101", "1", "buy", T0 + 500),
+        trade_line(INST.inst_id, 4, "100", "1", "sell", T0 + 500),  # same ts, lower id: gap fill? no: id 4 < 5 -> duplicate-or-gap
+        trade_line(INST.inst_id, 6, "102", "2", "buy", T0 + 100),  # earliest ts of the minute: the open
+        trade_line(INST.inst_id, 7, "103", "1", "sell", T0 + 3 * 60_000),
+    ]
+    rec = _feed(lines, [])
+    bars = [e[1] for e in rec.events if e[0] == "bar"]
+    assert [b["minute"] for b in bars] == [T0 // 60000, T0 // 60000 + 1, T0 // 60000 + 2]
+    first = bars[0]
+    assert first["open"] == 102 and first["close"] == 101 and first["trade_count"] == 2
+    assert bars[1]["empty"] and bars[1]["open"] == bars[1]["close"] == 101
+    assert ("advance", T0 // 60000 + 3) in rec.events
+    assert np.array_equal(rec.trades_by_minute[T0 // 60000], [5, 6])

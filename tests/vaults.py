@@ -1,0 +1,65 @@
+"""Helpers to build vaults on disk, run the command line and read every output back."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from indicator_core.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO.parent / "shared" / "data"
+if not DATA.is_dir():  # CI clones the repo with shared/ beside it
+    DATA = Path(os.environ.get("INDICATOR_TEST_DATA", REPO / ".." / "shared" / "data")).resolve()
+ETH_PERP = DATA / "binance-as-okx" / "eth-perp-2024-08-08" / "ETH-USDT-SWAP"
+ETH_2023 = DATA / "binance-as-okx" / "eth-2023-02-02" / "ETH-USDT-SWAP"
+OKX = DATA / "okx"
+
+
+def inst_dir(vault: Path, inst_id: str, exchange: str = "okx", market: str = "perps") -> Path:
+    d = vault / "raw" / "trades" / exchange / market / inst_id
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def write_config(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def run(vault: Path, config: Path | None = None, *extra: str) -> int:
+    """``indicators run`` in-process; returns the exit status."""
+    args = ["run", "--vault", str(vault), "--quiet"]
+    if config is not None:
+        args += ["--config", str(config)]
+    return main([*args, *extra])
+
+
+def run_subprocess(vault: Path, config: Path | None = None, *extra: str, **kw) -> subprocess.Popen:
+    args = [sys.executable, "-m", "indicator_core", "run", "--vault", str(vault), "--quiet"]
+    if config is not None:
+        args += ["--config", str(config)]
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.Popen([*args, *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+def outputs(vault: Path) -> dict[str, bytes]:
+    """Every derived file of the vault, by path relative to ``derived/``."""
+    root = vault / "derived"
+    if not root.is_dir():
+        return {}
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*.jsonl"))}
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    import json
+
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def trade_line(inst: str, tid: int, px: str, sz: str, side: str, ts: int) -> bytes:
+    return (
+        '{"instId":"%s","tradeId":"%d","px":"%s","sz":"%s","side":"%s","ts":"%d"}\n' % (inst, tid, px, sz, side, ts)
+    ).encode()
