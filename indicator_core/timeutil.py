@@ -34,3 +34,19 @@ TIMEFRAMES: dict[str, int] = {"1m": 1, "5m": 5, "15m": 15, "1h": 60, "4h": 240, 
 def period_start(minute: int, tf_minutes: int) -> int:
     """The first minute of the ``tf_minutes`` period holding ``minute`` (UTC aligned)."""
     return minute - minute % tf_minutes
+
+
+def parse_anchor(text: str) -> int:
+    """``"HH:MM"`` (UTC) as minutes after midnight; raises ValueError otherwise."""
+    hh, sep, mm = text.partition(":")
+    if not (sep and len(hh) == 2 and len(mm) == 2 and hh.isdigit() and mm.isdigit()):
+        raise ValueError(f"session anchor must be HH:MM in UTC, got {text!r}")
+    h, m = int(hh), int(mm)
+    if h > 23 or m > 59:
+        raise ValueError(f"session anchor must be a time of day 00:00..23:59, got {text!r}")
+    return h * 60 + m
+
+
+def session_start(minute: int, anchor: int) -> int:
+    """The minute the daily session holding ``minute`` began (the latest anchor at or before it)."""
+    return minute - (minute - anchor) % 1440

@@ -1,0 +1,1 @@
+"""The built-in indicators, each a pluggy plugin on the ``indicator_core`` hooks."""

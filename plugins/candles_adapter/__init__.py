@@ -1,0 +1,81 @@
+"""Candles (SPEC section 5): ``candles_{tf}.jsonl`` for each configured timeframe.
+
+1m candles are the one-minute bars themselves (empty filled minutes
+included); higher timeframes aggregate them on UTC-aligned periods, see
+:mod:`indicator_core.resample`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from indicator_core import Bar, Emit, Indicator, Params, hookimpl
+from indicator_core.numbers import fmt
+from indicator_core.resample import Candle, CandleBuilder
+from indicator_core.timeutil import TIMEFRAMES
+
+Timeframe = Literal["1m", "5m", "15m", "1h", "4h", "1d"]
+
+
+class CandlesParams(Params):
+    timeframes: list[Timeframe] = Field(default_factory=lambda: ["1m"], min_length=1)
+
+    @field_validator("timeframes")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"timeframes listed twice: {v}")
+        return v
+
+
+def candle_record(c: Candle) -> dict[str, Any]:
+    return {
+        "timestamp_utc": c.timestamp_utc,
+        "open": fmt(c.open),
+        "high": fmt(c.high),
+        "low": fmt(c.low),
+        "close": fmt(c.close),
+        "volume": fmt(c.volume),
+        "quote_volume": fmt(c.quote_volume),
+        "trade_count": c.trade_count,
+    }
+
+
+class Candles(Indicator):
+    name = "candles"
+    version = "1"
+    Params = CandlesParams
+
+    def __init__(self, instrument, params: CandlesParams) -> None:
+        super().__init__(instrument, params)
+        self.builders = {tf: CandleBuilder(TIMEFRAMES[tf]) for tf in params.timeframes}
+
+    def outputs(self) -> list[str]:
+        return [f"candles_{tf}" for tf in self.params.timeframes]
+
+    def on_bar(self, bar: Bar, emit: Emit) -> None:
+        for tf, builder in self.builders.items():
+            for c in builder.add(bar):
+                emit(f"candles_{tf}", candle_record(c))
+            if builder.tf == 1:  # a one-minute candle is complete with its bar
+                for c in builder.advance(bar.minute + 1):
+                    emit(f"candles_{tf}", candle_record(c))
+
+    def on_advance(self, minute: int, emit: Emit) -> None:
+        for tf, builder in self.builders.items():
+            for c in builder.advance(minute):
+                emit(f"candles_{tf}", candle_record(c))
+
+    def get_state(self) -> dict[str, Any]:
+        return {tf: b.to_state() for tf, b in self.builders.items()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        for tf, b in self.builders.items():
+            b.set_state(state[tf])
+
+
+@hookimpl
+def register_indicators(register) -> None:
+    register(Candles)

@@ -1,0 +1,76 @@
+"""Cumulative volume delta (SPEC section 5): ``cvd_1m.jsonl``.
+
+``cvd`` is the running sum of ``delta`` since the first trade ever processed
+for the instrument; ``cvd_session`` the same since the session anchor (daily,
+UTC).  Volumes are in the configured unit, as in the volume analyzer.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import field_validator
+
+from indicator_core import Bar, Emit, Indicator, Params, hookimpl
+from indicator_core.numbers import fmt, fmt_signed
+from indicator_core.timeutil import iso_minute, parse_anchor, session_start
+
+
+class CvdParams(Params):
+    unit: Literal["quote", "base", "contracts"] = "quote"
+    session_anchor: str = "00:00"
+
+    @field_validator("session_anchor")
+    @classmethod
+    def _anchor(cls, v: str) -> str:
+        parse_anchor(v)
+        return v
+
+
+class Cvd(Indicator):
+    name = "cvd"
+    version = "1"
+    Params = CvdParams
+
+    def __init__(self, instrument, params: CvdParams) -> None:
+        super().__init__(instrument, params)
+        self.anchor = parse_anchor(params.session_anchor)
+        self.cvd = Decimal(0)
+        self.cvd_session = Decimal(0)
+        self.session: int | None = None
+
+    def outputs(self) -> list[str]:
+        return ["cvd_1m"]
+
+    def on_bar(self, bar: Bar, emit: Emit) -> None:
+        unit = self.params.unit
+        buy, sell = bar.buy_volume(unit), bar.sell_volume(unit)
+        delta = buy - sell
+        session = session_start(bar.minute, self.anchor)
+        if session != self.session:
+            self.session = session
+            self.cvd_session = Decimal(0)
+        self.cvd += delta
+        self.cvd_session += delta
+        emit("cvd_1m", {
+            "timestamp_utc": iso_minute(bar.minute),
+            "buy_volume": fmt(buy),
+            "sell_volume": fmt(sell),
+            "delta": fmt_signed(delta),
+            "cvd": fmt_signed(self.cvd),
+            "cvd_session": fmt_signed(self.cvd_session),
+        })
+
+    def get_state(self) -> dict[str, Any]:
+        return {"cvd": str(self.cvd), "cvd_session": str(self.cvd_session), "session": self.session}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.cvd = Decimal(state["cvd"])
+        self.cvd_session = Decimal(state["cvd_session"])
+        self.session = state["session"]
+
+
+@hookimpl
+def register_indicators(register) -> None:
+    register(Cvd)

@@ -1,0 +1,139 @@
+"""The volume analyzer's per-bar logic; see the package docstring and SPEC section 4."""
+
+from __future__ import annotations
+
+from collections import deque
+from decimal import Decimal
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from indicator_core import Bar, Emit, Indicator, Params, TradeBatch
+from indicator_core.numbers import RATIO_PLACES, div_round, floor_scaled, fmt, fmt_signed, to_dec
+
+ZERO = Decimal(0)
+
+
+class VolumeParams(Params):
+    unit: Literal["quote", "base", "contracts"] = "quote"
+    whale_threshold_usd: Decimal = Field(default=Decimal(100000), ge=0)
+    median_window: int = Field(default=100, gt=0)
+    median_min_bars: int = Field(default=20, gt=0)
+    tier_t4_above: Decimal = Field(default=Decimal("2.0"), ge=0)
+    tier_t3_above: Decimal = Field(default=Decimal("1.0"), ge=0)
+    tier_t2_from: Decimal = Field(default=Decimal("0.5"), ge=0)
+    absorption_max_move: Decimal = Field(default=Decimal("0.001"), ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "VolumeParams":
+        if self.median_min_bars > self.median_window:
+            raise ValueError(
+                f"median_min_bars ({self.median_min_bars}) cannot exceed median_window ({self.median_window})"
+            )
+        if not (self.tier_t2_from <= self.tier_t3_above <= self.tier_t4_above):
+            raise ValueError("tiers must satisfy tier_t2_from <= tier_t3_above <= tier_t4_above")
+        return self
+
+
+def median(values: list[Decimal]) -> Decimal:
+    """Exact median: the middle value, or half the sum of the two middle values."""
+    s = sorted(values)
+    k = len(s) // 2
+    if len(s) % 2:
+        return s[k]
+    return (s[k - 1] + s[k]) / 2  # halving a decimal is exact
+
+
+class VolumeAnalyzer(Indicator):
+    name = "volume"
+    version = "1"
+    Params = VolumeParams
+
+    def __init__(self, instrument, params: VolumeParams) -> None:
+        super().__init__(instrument, params)
+        self.window: deque[Decimal] = deque(maxlen=params.median_window)
+        # whale sums of the minutes not yet closed: minute -> [buy volume, sell volume, count]
+        self.whales: dict[int, list[Any]] = {}
+        self._threshold_cache: dict[int, int] = {}
+
+    def outputs(self) -> list[str]:
+        return ["volume_1m"]
+
+    def _threshold(self, scale: int) -> int:
+        t = self._threshold_cache.get(scale)
+        if t is None:
+            t = self._threshold_cache[scale] = floor_scaled(self.params.whale_threshold_usd, scale)
+        return t
+
+    def on_trades(self, trades: TradeBatch, emit: Emit) -> None:
+        big = trades.quote > self._threshold(trades.quote_scale)
+        if not big.any():
+            return
+        vol, scale = trades.volume(self.params.unit)
+        buy = big & trades.is_buy
+        sell = big & ~trades.is_buy
+        minute = int(trades.ts[0]) // 60_000
+        acc = self.whales.setdefault(minute, [ZERO, ZERO, 0])
+        acc[0] += to_dec(int(vol[buy].sum()), scale)
+        acc[1] += to_dec(int(vol[sell].sum()), scale)
+        acc[2] += int(np.count_nonzero(big))
+
+    def on_bar(self, bar: Bar, emit: Emit) -> None:
+        p = self.params
+        unit = p.unit
+        buy, sell = bar.buy_volume(unit), bar.sell_volume(unit)
+        total = buy + sell
+        delta = buy - sell
+        w_buy, w_sell, w_count = self.whales.pop(bar.minute, (ZERO, ZERO, 0))
+        med = median(list(self.window)) if len(self.window) >= p.median_min_bars else None
+        if med is None or med == 0:
+            ratio = tier = None
+        else:
+            ratio = fmt(div_round(total, med, RATIO_PLACES))
+            if total > p.tier_t4_above * med:
+                tier = "T4"
+            elif total > p.tier_t3_above * med:
+                tier = "T3"
+            elif total >= p.tier_t2_from * med:
+                tier = "T2"
+            else:
+                tier = "T1"
+        move = bar.close - bar.open
+        emit("volume_1m", {
+            "timestamp_utc": bar.timestamp_utc,
+            "inst_id": bar.inst_id,
+            "open": fmt(bar.open),
+            "high": fmt(bar.high),
+            "low": fmt(bar.low),
+            "close": fmt(bar.close),
+            "total_volume": fmt(total),
+            "buy_volume": fmt(buy),
+            "sell_volume": fmt(sell),
+            "delta": fmt_signed(delta),
+            "trade_count": bar.trade_count,
+            "whale_volume": fmt(w_buy + w_sell),
+            "whale_count": w_count,
+            "whale_buy_volume": fmt(w_buy),
+            "whale_sell_volume": fmt(w_sell),
+            "volume_median": fmt(med) if med is not None else None,
+            "volume_ratio": ratio,
+            "volume_tier": tier,
+            "price_change_pct": fmt_signed(div_round(move * 100, bar.open, RATIO_PLACES)),
+            "absorption": tier == "T4" and abs(move) < p.absorption_max_move * bar.open,
+            "divergence": move != 0 and delta != 0 and (move > 0) != (delta > 0),
+            "empty": bar.empty,
+            "tainted": bool(bar.taint),
+            "taint": list(bar.taint),
+        })
+        self.window.append(total)
+
+    def get_state(self) -> dict[str, Any]:
+        return {
+            "window": [str(v) for v in self.window],
+            "whales": {str(m): [str(a[0]), str(a[1]), a[2]] for m, a in self.whales.items()},
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.window = deque((Decimal(v) for v in state["window"]), maxlen=self.params.median_window)
+        self.whales = {int(m): [Decimal(a[0]), Decimal(a[1]), int(a[2])] for m, a in state["whales"].items()}

@@ -1,0 +1,112 @@
+"""VWAP (SPEC section 5): ``vwap_1m.jsonl``.
+
+``vwap_session`` = Σ quote notional / Σ base quantity over the trades since
+the session anchor (daily, UTC); ``vwap_{N}m`` the same over the last N
+one-minute bars including the current one.  Sums are exact; the division is
+rounded half-even to 8 places.  A VWAP over no base quantity is ``null``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from decimal import Decimal
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from indicator_core import Bar, Emit, Indicator, Params, hookimpl
+from indicator_core.numbers import PRICE_PLACES, div_round, fmt
+from indicator_core.timeutil import iso_minute, parse_anchor, session_start
+
+
+class VwapParams(Params):
+    windows: list[int] = Field(default_factory=lambda: [60, 240])
+    session_anchor: str = "00:00"
+
+    @field_validator("windows")
+    @classmethod
+    def _windows(cls, v: list[int]) -> list[int]:
+        if any(n <= 0 for n in v):
+            raise ValueError(f"rolling windows are numbers of one-minute bars, each > 0: {v}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"window listed twice: {v}")
+        return v
+
+    @field_validator("session_anchor")
+    @classmethod
+    def _anchor(cls, v: str) -> str:
+        parse_anchor(v)
+        return v
+
+
+def _vwap(quote: Decimal, base: Decimal) -> str | None:
+    return fmt(div_round(quote, base, PRICE_PLACES)) if base != 0 else None
+
+
+class Vwap(Indicator):
+    name = "vwap"
+    version = "1"
+    Params = VwapParams
+
+    def __init__(self, instrument, params: VwapParams) -> None:
+        super().__init__(instrument, params)
+        self.anchor = parse_anchor(params.session_anchor)
+        self.session: int | None = None
+        self.sess_quote = Decimal(0)
+        self.sess_base = Decimal(0)
+        self.longest = max(params.windows, default=0)
+        self.bars: deque[tuple[Decimal, Decimal]] = deque()  # (quote, base) of the last `longest` bars
+        self.sums = {n: [Decimal(0), Decimal(0)] for n in params.windows}
+
+    def outputs(self) -> list[str]:
+        return ["vwap_1m"]
+
+    def on_bar(self, bar: Bar, emit: Emit) -> None:
+        quote, base = bar.quote_volume, bar.base_volume
+        session = session_start(bar.minute, self.anchor)
+        if session != self.session:
+            self.session = session
+            self.sess_quote = Decimal(0)
+            self.sess_base = Decimal(0)
+        self.sess_quote += quote
+        self.sess_base += base
+        self.bars.append((quote, base))
+        size = len(self.bars)
+        for n, s in self.sums.items():
+            s[0] += quote
+            s[1] += base
+            if size > n:  # the bar that just left this window
+                q_out, b_out = self.bars[size - 1 - n]
+                s[0] -= q_out
+                s[1] -= b_out
+        if size > self.longest:
+            self.bars.popleft()
+        record: dict[str, Any] = {
+            "timestamp_utc": iso_minute(bar.minute),
+            "vwap_session": _vwap(self.sess_quote, self.sess_base),
+            "session_start": iso_minute(session),
+        }
+        for n, (q, b) in self.sums.items():
+            record[f"vwap_{n}m"] = _vwap(q, b)
+        emit("vwap_1m", record)
+
+    def get_state(self) -> dict[str, Any]:
+        return {
+            "session": self.session,
+            "sess_quote": str(self.sess_quote),
+            "sess_base": str(self.sess_base),
+            "bars": [[str(q), str(b)] for q, b in self.bars],
+            "sums": {str(n): [str(q), str(b)] for n, (q, b) in self.sums.items()},
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.session = state["session"]
+        self.sess_quote = Decimal(state["sess_quote"])
+        self.sess_base = Decimal(state["sess_base"])
+        self.bars = deque((Decimal(q), Decimal(b)) for q, b in state["bars"])
+        self.sums = {int(n): [Decimal(q), Decimal(b)] for n, (q, b) in state["sums"].items()}
+
+
+@hookimpl
+def register_indicators(register) -> None:
+    register(Vwap)

@@ -1,0 +1,146 @@
+"""Untouched wicks (SPEC section 5): ``wicks_{tf}.jsonl``.
+
+When a candle of the timeframe closes, each wick at least ``min_wick_pct``
+percent of the close long becomes a level (``high`` for an upper wick, ``low``
+for a lower one) and a ``wick`` event.  The first later trade that reaches a
+level (px >= level for upper, px <= level for lower) emits a ``touch`` event
+and retires it; the untouched levels live in the state.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from indicator_core import Bar, Emit, Indicator, Params, TradeBatch, hookimpl
+from indicator_core.numbers import EXACT, RATIO_PLACES, ROUNDING, div_round, fmt
+from indicator_core.resample import Candle, CandleBuilder
+from indicator_core.timeutil import TIMEFRAMES, iso_ms
+
+
+class WicksParams(Params):
+    timeframe: Literal["1m", "5m", "15m", "1h", "4h", "1d"] = "1h"
+    min_wick_pct: Decimal = Field(default=Decimal("0.1"), ge=0)
+
+
+class Level:
+    """An untouched wick level."""
+
+    __slots__ = ("side", "level", "timestamp_utc", "wick_pct", "_scaled")
+
+    def __init__(self, side: str, level: Decimal, timestamp_utc: str, wick_pct: str) -> None:
+        self.side = side
+        self.level = level
+        self.timestamp_utc = timestamp_utc
+        self.wick_pct = wick_pct
+        self._scaled: dict[int, int] = {}
+
+    def bound(self, scale: int) -> int:
+        """The integer price bound at ``scale``: px_int >= bound (upper) or <= bound (lower), exactly."""
+        b = self._scaled.get(scale)
+        if b is None:
+            x = self.level.scaleb(scale, EXACT)
+            rounding = ROUND_CEILING if self.side == "upper" else ROUND_FLOOR
+            b = self._scaled[scale] = int(x.to_integral_value(rounding=rounding, context=ROUNDING))
+        return b
+
+    def event(self, kind: str) -> dict[str, Any]:
+        return {
+            "event": kind, "side": self.side, "level": fmt(self.level),
+            "timestamp_utc": self.timestamp_utc, "wick_pct": self.wick_pct,
+        }
+
+    def to_state(self) -> list[str]:
+        return [self.side, str(self.level), self.timestamp_utc, self.wick_pct]
+
+
+class Wicks(Indicator):
+    name = "wicks"
+    version = "1"
+    Params = WicksParams
+
+    def __init__(self, instrument, params: WicksParams) -> None:
+        super().__init__(instrument, params)
+        self.builder = CandleBuilder(TIMEFRAMES[params.timeframe])
+        self.levels: list[Level] = []  # in creation order
+        self.stream = f"wicks_{params.timeframe}"
+        self._upper_min: Decimal | None = None
+        self._lower_max: Decimal | None = None
+
+    def outputs(self) -> list[str]:
+        return [self.stream]
+
+    # --- levels from closed candles ----------------------------------------------------
+    def _close(self, candles: list[Candle], emit: Emit) -> None:
+        for c in candles:
+            if not c.traded:
+                continue
+            body_top, body_bottom = max(c.open, c.close), min(c.open, c.close)
+            for side, length, level in (("upper", c.high - body_top, c.high), ("lower", body_bottom - c.low, c.low)):
+                if length > 0 and length * 100 >= self.params.min_wick_pct * c.close:
+                    lv = Level(side, level, c.timestamp_utc, fmt(div_round(length * 100, c.close, RATIO_PLACES)))
+                    self.levels.append(lv)
+                    emit(self.stream, lv.event("wick"))
+        self._bounds()
+
+    def _bounds(self) -> None:
+        uppers = [lv.level for lv in self.levels if lv.side == "upper"]
+        lowers = [lv.level for lv in self.levels if lv.side == "lower"]
+        self._upper_min = min(uppers) if uppers else None
+        self._lower_max = max(lowers) if lowers else None
+
+    def on_bar(self, bar: Bar, emit: Emit) -> None:
+        self._close(self.builder.add(bar), emit)
+
+    def on_advance(self, minute: int, emit: Emit) -> None:
+        self._close(self.builder.advance(minute), emit)
+
+    # --- touches by trades ---------------------------------------------------------------
+    def on_trades(self, trades: TradeBatch, emit: Emit) -> None:
+        if not self.levels:
+            return
+        px, scale = trades.px, trades.px_scale
+        top, bottom = int(px.max()), int(px.min())
+        may_up = self._upper_min is not None and top >= Level("upper", self._upper_min, "", "").bound(scale)
+        may_down = self._lower_max is not None and bottom <= Level("lower", self._lower_max, "", "").bound(scale)
+        if not (may_up or may_down):
+            return
+        hits: list[tuple[int, int]] = []  # (trade index, level index)
+        for k, lv in enumerate(self.levels):
+            b = lv.bound(scale)
+            if lv.side == "upper":
+                if top < b:
+                    continue
+                i = int(np.argmax(px >= b))
+            else:
+                if bottom > b:
+                    continue
+                i = int(np.argmax(px <= b))
+            hits.append((i, k))
+        if not hits:
+            return
+        hits.sort()
+        for i, k in hits:
+            event = self.levels[k].event("touch")
+            event["touched_utc"] = iso_ms(int(trades.ts[i]))
+            emit(self.stream, event)
+        touched = {k for _, k in hits}
+        self.levels = [lv for k, lv in enumerate(self.levels) if k not in touched]
+        self._bounds()
+
+    # --- state -------------------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        return {"candle": self.builder.to_state(), "levels": [lv.to_state() for lv in self.levels]}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.builder.set_state(state["candle"])
+        self.levels = [Level(s, Decimal(v), t, p) for s, v, t, p in state["levels"]]
+        self._bounds()
+
+
+@hookimpl
+def register_indicators(register) -> None:
+    register(Wicks)
