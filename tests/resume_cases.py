@@ -125,7 +125,23 @@ class Case:
     cuts: list[float]
     batches: list[int]
     repeat: list[bool]
-    kills: list[float] = field(default_factory=list)  # seconds after start, one killed run per entry
+    kills: list[float] = field(default_factory=list)  # fractions of a full run's duration, one killed run each
+    killed: int = 0  # how many of those runs the kill really interrupted
+
+
+_RUN_SECONDS: list[float] = []
+
+
+def full_run_seconds(tmp: Path) -> float:
+    """How long one whole run takes here as a subprocess, so kills can land inside it."""
+    if not _RUN_SECONDS:
+        vault = tmp / "timing"
+        materialize(vault, 1.0)
+        t0 = time.perf_counter()
+        proc = run_subprocess(vault, config(tmp, 2048, 0.02))
+        proc.communicate()
+        _RUN_SECONDS.append(time.perf_counter() - t0)
+    return _RUN_SECONDS[0]
 
 
 def check(tmp: Path, case: Case) -> str | None:
@@ -140,11 +156,13 @@ def check(tmp: Path, case: Case) -> str | None:
             if status != 0:
                 return f"run after cut {cut} exited {status}"
     materialize(vault, 1.0)
-    for delay in case.kills:
+    for fraction in case.kills:
+        duration = full_run_seconds(tmp)
         proc = run_subprocess(vault, config(tmp, 2048, 0.02))
-        time.sleep(delay)
+        time.sleep(fraction * duration)
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.communicate()
+        case.killed += proc.returncode == -signal.SIGKILL
     if run(vault, config(tmp, case.batches[-1])) != 0:
         return "final run failed"
     got = outputs(vault)
