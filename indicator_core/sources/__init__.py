@@ -6,10 +6,10 @@ from . import okx_csv, okx_jsonl
 from .files import Chunk
 from .parsed import ParsedChunk
 
-try:  # the compiled fast path, when numba is installed
-    from .fastjsonl import parse_chunk_fast as _parse_jsonl
-except ImportError:  # pragma: no cover - numba missing
-    _parse_jsonl = okx_jsonl.parse_chunk
+from . import jsonl_kernel
+
+# the compiled fast path when numba is installed; it agrees with the reference parser on every line
+_parse_jsonl = jsonl_kernel.parse_chunk_fast if jsonl_kernel.AVAILABLE else okx_jsonl.parse_chunk
 
 
 def parse(chunk: Chunk, inst_id: str) -> ParsedChunk:

@@ -1,0 +1,99 @@
+"""The compiled JSON-lines parser agrees with the reference parser on every line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from indicator_core.sources import jsonl_kernel, okx_jsonl
+from tests.vaults import ETH_2023, ETH_PERP, OKX
+
+pytestmark = pytest.mark.skipif(not jsonl_kernel.AVAILABLE, reason="numba not installed")
+FIELDS = ("ts", "trade_id", "count", "is_buy", "px_m", "px_s", "sz_m", "sz_s")
+INST = "BTC-USDT-SWAP"
+
+
+def assert_same(buf: bytes, inst: str = INST, first: int = 1) -> None:
+    fast = jsonl_kernel.parse_chunk_fast(buf, first, inst)
+    ref = okx_jsonl.parse_chunk(buf, first, inst)
+    assert fast.lines == ref.lines
+    for f in FIELDS:
+        a, b = getattr(fast, f), getattr(ref, f)
+        assert a.tolist() == b.tolist(), f
+    assert fast.rejects == ref.rejects
+
+
+decimal_text = st.one_of(
+    st.from_regex(r"\A[0-9]{1,8}(\.[0-9]{1,8})?\Z"),
+    st.sampled_from(["0", "0.0", "-1", "1.", ".5", "1e5", "", "abc", "1.2.3", "12345678901234567890", "0000.10"]),
+)
+int_text = st.one_of(st.from_regex(r"\A[0-9]{1,19}\Z"), st.sampled_from(["", "-1", "0", "1.5", "x"]))
+values = {
+    "instId": st.one_of(st.just(INST), st.sampled_from(["ETH-USDT-SWAP", "", "BTC-USDT-SWAQ"])),
+    "tradeId": int_text,
+    "px": decimal_text,
+    "sz": decimal_text,
+    "side": st.one_of(st.sampled_from(["buy", "sell"]), st.sampled_from(["BUY", "hold", ""])),
+    "ts": int_text,
+    "count": int_text,
+}
+
+
+@st.composite
+def line(draw) -> bytes:
+    kind = draw(st.sampled_from(["trade"] * 8 + ["push", "raw"]))
+    if kind == "raw":
+        return draw(st.sampled_from([b"", b"   ", b"{", b"[]", b"null", b'{"a":1}', b"\xef\xbb\xbf{}", b'{"instId":"x"}\r']))
+    keys = ["instId", "tradeId", "px", "sz", "side", "ts"]
+    if draw(st.booleans()):
+        keys.append("count")
+    keys = [k for k in keys if draw(st.integers(0, 30)) > 0]  # sometimes a field is missing
+    keys = draw(st.permutations(keys))
+    obj: dict = {k: draw(values[k]) for k in keys}
+    if draw(st.integers(0, 5)) == 0:
+        obj["source"] = draw(st.sampled_from(["0", 0, "é", "a\"b", None, 1.5]))
+    if draw(st.integers(0, 8)) == 0 and "px" in obj:
+        obj["px"] = draw(st.sampled_from([1.5, 100, True, None]))
+    if kind == "push":
+        text = json.dumps({"arg": {"channel": "trades", "instId": INST}, "data": [obj, obj]})
+    else:
+        sep = draw(st.sampled_from([(",", ":"), (", ", ": ")]))
+        text = json.dumps(obj, separators=sep, ensure_ascii=draw(st.booleans()))
+    out = text.encode()
+    if draw(st.integers(0, 20)) == 0:
+        out += b"\r"
+    if draw(st.integers(0, 20)) == 0:
+        out = b"\xef\xbb\xbf" + out
+    if draw(st.integers(0, 20)) == 0:
+        out = out[: draw(st.integers(0, len(out)))]
+    return out
+
+
+@settings(max_examples=400, deadline=None)
+@given(lines=st.lists(line(), min_size=1, max_size=30), first=st.integers(1, 10**6))
+def test_fast_equals_reference_on_generated_lines(lines: list[bytes], first: int) -> None:
+    assert_same(b"\n".join(lines) + b"\n", first=first)
+
+
+@pytest.mark.parametrize("path,inst", [
+    (ETH_PERP / "trades_2024-08-08.jsonl", "ETH-USDT-SWAP"),
+    (ETH_2023 / "trades_2023-02-02.jsonl", "ETH-USDT-SWAP"),
+    (OKX / "ws-trades-2022-05-13.jsonl", "BTC-USDT"),
+])
+def test_fast_equals_reference_on_real_files(path, inst) -> None:
+    buf = path.read_bytes()
+    if not buf.endswith(b"\n"):
+        buf += b"\n"
+    assert_same(buf, inst)
+    fast = jsonl_kernel.parse_chunk_fast(buf, 1, inst)
+    assert len(fast) > 0
+
+
+def test_big_mantissa_goes_to_python_ints() -> None:
+    buf = b'{"instId":"BTC-USDT-SWAP","tradeId":"1","px":"1234567890123456789.5","sz":"1","side":"buy","ts":"5"}\n'
+    assert_same(buf)
+    assert jsonl_kernel.parse_chunk_fast(buf, 1, INST).px_m.tolist() == [12345678901234567895]
