@@ -125,23 +125,81 @@ class Case:
     cuts: list[float]
     batches: list[int]
     repeat: list[bool]
-    kills: list[float] = field(default_factory=list)  # fractions of a full run's duration, one killed run each
+    kills: list[float] = field(default_factory=list)  # fractions of a whole pass, one killed run each
     killed: int = 0  # how many of those runs the kill really interrupted
 
 
 _RUN_SECONDS: list[float] = []
 
 
-def full_run_seconds(tmp: Path) -> float:
-    """How long one whole run takes here as a subprocess, so kills can land inside it."""
+def _wait_until_working(vault: Path, proc, limit: float = 60.0) -> None:
+    """Return once ``proc`` holds the vault lock: start-up is over, the pass has begun."""
+    lock = vault / "state" / ".lock"
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if lock.read_bytes()[1:].strip() == str(proc.pid).encode():
+                return
+        except OSError:
+            pass
+        time.sleep(0.002)
+
+
+def processing_seconds(tmp: Path) -> float:
+    """How long the pass of one whole run takes here (start-up excluded), so kills land inside it."""
     if not _RUN_SECONDS:
         vault = tmp / "timing"
         materialize(vault, 1.0)
-        t0 = time.perf_counter()
         proc = run_subprocess(vault, config(tmp, 2048, 0.02))
+        _wait_until_working(vault, proc)
+        t0 = time.perf_counter()
         proc.communicate()
         _RUN_SECONDS.append(time.perf_counter() - t0)
     return _RUN_SECONDS[0]
+
+
+def materialize(vault: Path, fraction: float) -> None:
+    """Write the first ``fraction`` of every instrument's byte stream into its files."""
+    for inst, files in streams().items():
+        folder = inst_dir(vault, inst)
+        total = sum(len(b) for _, b in files)
+        left = int(total * fraction)
+        for name, body in files:
+            if left <= 0:
+                break
+            part = body[:left]
+            path = folder / name
+            if not path.exists() or path.stat().st_size != len(part):
+                path.write_bytes(part)
+            left -= len(body)
+
+
+def config(tmp: Path, batch: int, commit: float = 10.0) -> Path:
+    return write_config(tmp / f"cfg-{batch}-{commit}.toml", CONFIG.format(batch=batch, commit=commit))
+
+
+_REFERENCE: dict[str, bytes] = {}
+
+
+def reference() -> dict[str, bytes]:
+    """Outputs of one clean uninterrupted run over all of the input."""
+    if not _REFERENCE:
+        tmp = Path(tempfile.mkdtemp(prefix="indicator-reference-"))
+        vault = tmp / "reference"
+        materialize(vault, 1.0)
+        assert run(vault, config(tmp, 1 << 20)) == 0
+        _REFERENCE.update(outputs(vault))
+        assert len(_REFERENCE) >= 10 and all(_REFERENCE.values())
+    return _REFERENCE
+
+
+@dataclass
+class Case:
+    cuts: list[float]
+    batches: list[int]
+    repeat: list[bool]
+    kills: list[float] = field(default_factory=list)  # fractions of a whole pass, one killed run each
+    killed: int = 0  # how many of those runs the kill really interrupted
 
 
 def check(tmp: Path, case: Case) -> str | None:
@@ -157,8 +215,9 @@ def check(tmp: Path, case: Case) -> str | None:
                 return f"run after cut {cut} exited {status}"
     materialize(vault, 1.0)
     for fraction in case.kills:
-        duration = full_run_seconds(tmp)
+        duration = processing_seconds(tmp)
         proc = run_subprocess(vault, config(tmp, 2048, 0.02))
+        _wait_until_working(vault, proc)
         time.sleep(fraction * duration)
         proc.send_signal(signal.SIGKILL)
         proc.communicate()
