@@ -158,50 +158,6 @@ def processing_seconds(tmp: Path) -> float:
     return _RUN_SECONDS[0]
 
 
-def materialize(vault: Path, fraction: float) -> None:
-    """Write the first ``fraction`` of every instrument's byte stream into its files."""
-    for inst, files in streams().items():
-        folder = inst_dir(vault, inst)
-        total = sum(len(b) for _, b in files)
-        left = int(total * fraction)
-        for name, body in files:
-            if left <= 0:
-                break
-            part = body[:left]
-            path = folder / name
-            if not path.exists() or path.stat().st_size != len(part):
-                path.write_bytes(part)
-            left -= len(body)
-
-
-def config(tmp: Path, batch: int, commit: float = 10.0) -> Path:
-    return write_config(tmp / f"cfg-{batch}-{commit}.toml", CONFIG.format(batch=batch, commit=commit))
-
-
-_REFERENCE: dict[str, bytes] = {}
-
-
-def reference() -> dict[str, bytes]:
-    """Outputs of one clean uninterrupted run over all of the input."""
-    if not _REFERENCE:
-        tmp = Path(tempfile.mkdtemp(prefix="indicator-reference-"))
-        vault = tmp / "reference"
-        materialize(vault, 1.0)
-        assert run(vault, config(tmp, 1 << 20)) == 0
-        _REFERENCE.update(outputs(vault))
-        assert len(_REFERENCE) >= 10 and all(_REFERENCE.values())
-    return _REFERENCE
-
-
-@dataclass
-class Case:
-    cuts: list[float]
-    batches: list[int]
-    repeat: list[bool]
-    kills: list[float] = field(default_factory=list)  # fractions of a whole pass, one killed run each
-    killed: int = 0  # how many of those runs the kill really interrupted
-
-
 def check(tmp: Path, case: Case) -> str | None:
     """Run ``case`` in a fresh vault under ``tmp``; ``None`` when the invariant held, else why not."""
     expected = reference()
