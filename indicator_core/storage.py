@@ -56,7 +56,7 @@ def _fsync_dir(path: Path) -> None:
 def write_state(path: Path, state: dict[str, Any]) -> None:
     """Write ``state`` atomically: temporary file, flush, fsync, rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = orjson.dumps({"format": STATE_FORMAT, **state}, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    data = orjson.dumps({"format": STATE_FORMAT, **state}, option=orjson.OPT_INDENT_2)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
         f.write(data + b"\n")

@@ -104,7 +104,8 @@ class Vwap(Indicator):
         self.sess_quote = Decimal(state["sess_quote"])
         self.sess_base = Decimal(state["sess_base"])
         self.bars = deque((Decimal(q), Decimal(b)) for q, b in state["bars"])
-        self.sums = {int(n): [Decimal(q), Decimal(b)] for n, (q, b) in state["sums"].items()}
+        saved = {int(n): [Decimal(q), Decimal(b)] for n, (q, b) in state["sums"].items()}
+        self.sums = {n: saved[n] for n in self.params.windows}  # the configured order, not the file's
 
 
 @hookimpl

@@ -1,0 +1,221 @@
+"""The host at the boundaries a user touches: one pass, config, plugins, the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import indicator_core.sources as sources
+from indicator_core.cli import main
+from tests.vaults import ETH_PERP, REPO, inst_dir, outputs, run, write_config
+
+DAY1 = ETH_PERP / "trades_2024-08-08.jsonl"
+DAY2 = ETH_PERP / "trades_2024-08-09.jsonl"
+
+
+def eth_vault(root: Path, *days: Path) -> Path:
+    vault = root / "vault"
+    folder = inst_dir(vault, "ETH-USDT-SWAP")
+    for d in days:
+        shutil.copy(d, folder / d.name)
+    return vault
+
+
+def test_one_pass_parses_each_line_once(tmp_path: Path, monkeypatch) -> None:
+    vault = eth_vault(tmp_path, DAY1, DAY2)
+    seen: list[int] = []
+    real = sources.parse
+
+    def counting(chunk, inst_id):
+        seen.append(chunk.buf.count(b"\n"))
+        return real(chunk, inst_id)
+
+    monkeypatch.setattr(sources, "parse", counting)
+    cfg = write_config(tmp_path / "c.toml", "[run]\nbatch_bytes = 100000\n")
+    assert run(vault, cfg) == 0
+    lines = sum(len(p.read_bytes().splitlines()) for p in (DAY1, DAY2))
+    assert sum(seen) == lines  # five indicators, every line parsed exactly once
+    assert len(seen) > 10  # in many batches
+    assert {p.split("/")[0] for p in outputs(vault)} == {"volume", "cvd", "vwap", "candles", "wicks"}
+
+
+def test_day_by_day_equals_one_run(tmp_path: Path) -> None:
+    both = eth_vault(tmp_path / "a", DAY1, DAY2)
+    assert run(both) == 0
+    step = eth_vault(tmp_path / "b", DAY1)
+    assert run(step) == 0
+    shutil.copy(DAY2, inst_dir(step, "ETH-USDT-SWAP") / DAY2.name)
+    assert run(step) == 0
+    assert outputs(step) == outputs(both)
+    assert len(outputs(both)) >= 5
+
+
+def test_disable_volume_then_enable_it_again(tmp_path: Path) -> None:
+    never = eth_vault(tmp_path / "never", DAY1, DAY2)
+    assert run(never) == 0
+    vault = eth_vault(tmp_path / "paused", DAY1)
+    on = write_config(tmp_path / "on.toml", "[plugins.volume]\nenabled = true\n")
+    off = write_config(tmp_path / "off.toml", "[plugins.volume]\nenabled = false\n")
+    assert run(vault, on) == 0
+    # stop volume mid-way: it keeps its state, the others go on
+    before = (vault / "derived/volume/okx/perps/ETH-USDT-SWAP/volume_1m.jsonl").read_bytes()
+    shutil.copy(DAY2, inst_dir(vault, "ETH-USDT-SWAP") / DAY2.name)
+    assert run(vault, off) == 0
+    assert (vault / "derived/volume/okx/perps/ETH-USDT-SWAP/volume_1m.jsonl").read_bytes() == before
+    got = outputs(vault)
+    for name in got:
+        if not name.startswith("volume/"):
+            assert got[name] == outputs(never)[name], name
+    assert run(vault, on) == 0  # volume catches up from its own cursor
+    assert outputs(vault) == outputs(never)
+
+
+def test_disabled_volume_writes_nothing(tmp_path: Path) -> None:
+    vault = eth_vault(tmp_path, DAY1, DAY2)
+    off = write_config(tmp_path / "off.toml", "[plugins.volume]\nenabled = false\n")
+    assert run(vault, off) == 0
+    assert not (vault / "derived" / "volume").exists()
+    assert not (vault / "state" / "volume").exists()
+    assert {p.split("/")[0] for p in outputs(vault)} == {"cvd", "vwap", "candles", "wicks"}
+
+
+def test_plugins_lists_builtins_and_enabled(tmp_path: Path, capsys) -> None:
+    cfg = write_config(tmp_path / "c.toml", "[plugins.wicks]\nenabled = false\n")
+    assert main(["plugins", "--json", "--config", str(cfg)]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert set(rows) >= {"volume", "cvd", "vwap", "candles", "wicks"}
+    assert rows["wicks"]["enabled"] is False and rows["volume"]["enabled"] is True
+    assert rows["volume"]["source"] == "built-in" and rows["volume"]["hooks"] == ["register_indicators"]
+    assert main(["plugins"]) == 0
+    assert "volume" in capsys.readouterr().out
+
+
+TINY = '''
+from indicator_core import Indicator, hookimpl
+
+
+class Tiny(Indicator):
+    """Counts the trades of each minute."""
+
+    name = "tiny"
+    version = "0.3"
+
+    def __init__(self, instrument, params):
+        super().__init__(instrument, params)
+        self.n = 0
+
+    def outputs(self):
+        return ["tiny_1m"]
+
+    def on_trades(self, trades, emit):
+        self.n += len(trades)
+
+    def on_bar(self, bar, emit):
+        emit("tiny_1m", {"timestamp_utc": bar.timestamp_utc, "seen": self.n, "count": bar.trade_count})
+        self.n = 0
+
+    def get_state(self):
+        return {"n": self.n}
+
+    def set_state(self, state):
+        self.n = state["n"]
+
+
+@hookimpl
+def register_indicators(register):
+    register(Tiny)
+'''
+
+
+def test_third_party_plugin_installed_as_a_package(tmp_path: Path) -> None:
+    pkg = tmp_path / "tiny-indicator"
+    (pkg / "tiny_indicator").mkdir(parents=True)
+    (pkg / "tiny_indicator" / "__init__.py").write_text(TINY)
+    (pkg / "pyproject.toml").write_text(textwrap.dedent("""
+        [build-system]
+        requires = ["setuptools>=64"]
+        build-backend = "setuptools.build_meta"
+
+        [project]
+        name = "tiny-indicator"
+        version = "0.3.0"
+
+        [project.entry-points.indicator_core]
+        tiny = "tiny_indicator"
+    """))
+    site = tmp_path / "site"
+    install = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(pkg)]
+    if subprocess.run([*install, "--no-build-isolation"], capture_output=True).returncode != 0:
+        subprocess.run(install, check=True, capture_output=True)  # let pip fetch the build backend
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(REPO)])}
+    listed = subprocess.run([sys.executable, "-m", "indicator_core", "plugins", "--json"], env=env,
+                            capture_output=True, check=True)
+    rows = {r["name"]: r for r in json.loads(listed.stdout)}
+    assert rows["tiny"]["source"] == "tiny-indicator 0.3.0" and rows["tiny"]["enabled"] is True
+    assert rows["tiny"]["version"] == "0.3"
+    vault = eth_vault(tmp_path, DAY1)
+    done = subprocess.run([sys.executable, "-m", "indicator_core", "run", "--vault", str(vault), "--quiet"], env=env,
+                          capture_output=True)
+    assert done.returncode == 0, done.stderr
+    tiny = [json.loads(x) for x in (vault / "derived/tiny/okx/perps/ETH-USDT-SWAP/tiny_1m.jsonl").read_text().splitlines()]
+    volume = [json.loads(x) for x in (vault / "derived/volume/okx/perps/ETH-USDT-SWAP/volume_1m.jsonl").read_text().splitlines()]
+    assert [r["seen"] for r in tiny] == [r["trade_count"] for r in volume] == [r["count"] for r in tiny]
+    assert len(tiny) == 5
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("[plugins.volum]\nenabled = true\n", "plugins.volum: no installed indicator"),
+    ("[plugins.volume]\nmedian_window = -5\n", "plugins.volume.median_window: Input should be greater than 0 (got -5)"),
+    ("[plugins.volume]\nwhale_treshold_usd = 5\n", "plugins.volume.whale_treshold_usd: unknown key"),
+    ("[plugins.volume]\nenabled = \"yes\"\n", "plugins.volume.enabled: must be true or false"),
+    ("[run]\nfill_empty_bars = 3\n", "run.fill_empty_bars"),
+    ("[plugins.candles]\ntimeframes = [\"2m\"]\n", "plugins.candles.timeframes.0"),
+    ("[plugins.cvd]\nsession_anchor = \"25:00\"\n", "session anchor must be a time of day"),
+    ("[input]\npatterns = [\"trades.jsonl\"]\n", "needs a {date} placeholder"),
+    ("[instruments.\"FOO-USDT-SWAP\"]\nkind = \"linear\"\nct_val = \"-1\"\nct_val_ccy = \"FOO\"\n", "instruments.FOO-USDT-SWAP.ct_val"),
+    ("this is = not toml [", "not valid TOML"),
+])
+def test_bad_config_exits_2_naming_the_key(tmp_path: Path, capsys, text: str, needle: str) -> None:
+    vault = eth_vault(tmp_path, DAY1)
+    cfg = write_config(tmp_path / "bad.toml", text)
+    assert run(vault, cfg) == 2
+    err = capsys.readouterr().err
+    assert needle in err and str(cfg) in err
+    assert not (vault / "derived").exists()
+
+
+def test_usage_errors_exit_2(tmp_path: Path, capsys) -> None:
+    assert main(["run", "--vault", str(tmp_path / "nope")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    assert main(["run"]) == 2
+    assert "no vault" in capsys.readouterr().err
+    assert main(["frobnicate"]) == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_unknown_instrument_exits_2_with_how_to_declare(tmp_path: Path, capsys) -> None:
+    vault = tmp_path / "vault"
+    inst_dir(vault, "FOO-BAR-BAZ")
+    (inst_dir(vault, "FOO-BAR-BAZ") / "trades_2024-01-01.jsonl").write_text("")
+    assert run(vault) == 2
+    err = capsys.readouterr().err
+    assert "unknown instrument 'FOO-BAR-BAZ'" in err and '[instruments."FOO-BAR-BAZ"]' in err
+    cfg = write_config(tmp_path / "c.toml", '[instruments."FOO-BAR-BAZ"]\nkind = "linear"\nct_val = "1"\nct_val_ccy = "FOO"\n')
+    assert run(vault, cfg) == 0
+
+
+def test_python_dash_m_is_the_same_command(tmp_path: Path) -> None:
+    vault = eth_vault(tmp_path, DAY1)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-m", "indicator_core", "run", "--vault", str(vault)], env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0
+    assert "done: 1 instruments, 14051 trades" in done.stdout
+    assert "okx/perps/ETH-USDT-SWAP" in done.stdout
