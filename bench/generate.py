@@ -75,11 +75,17 @@ def main() -> None:
     ap.add_argument("out", type=Path, help="instrument folder to write into")
     ap.add_argument("--trades", type=int, default=2_000_000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--append", type=int, default=0, metavar="N",
+                    help="append N trades continuing the --trades/--seed data set instead of writing it")
     args = ap.parse_args()
     cols = generate(args.trades, args.seed)
-    paths = write_days(args.out, cols)
+    if args.append:
+        cols = generate(args.append, args.seed + 1, start_ms=int(cols["ts"][-1]) + 1, first_id=int(cols["ids"][-1]) + 1)
+        paths = write_days(args.out, cols, mode="a")
+    else:
+        paths = write_days(args.out, cols)
     notional = cols["px_ticks"] / 10 * cols["lots"] / 100 * 0.01
-    print(f"{args.trades} trades in {len(paths)} files; {np.mean(notional > 100_000):.2%} over $100k")
+    print(f"{len(cols['ts'])} trades in {len(paths)} files; {np.mean(notional > 100_000):.2%} over $100k")
 
 
 if __name__ == "__main__":

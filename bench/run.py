@@ -23,13 +23,11 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from generate import INST, generate, write_days  # noqa: E402
+from generate import INST  # noqa: E402
 
 INDICATORS = ["volume", "cvd", "vwap", "candles", "wicks"]
 
@@ -68,18 +66,26 @@ def fresh_vault(work: Path, name: str, raw: Path) -> Path:
 
 
 def dataset(work: Path, n: int, seed: int) -> Path:
+    """Generate in a child process, so this process stays small (a child's peak counts its fork)."""
     raw = work / f"data-{n}-{seed}" / INST
     marker = raw.parent / "done"
     if not marker.exists():
         shutil.rmtree(raw.parent, ignore_errors=True)
         print(f"generating {n:,} trades ...", flush=True)
-        write_days(raw, generate(n, seed))
+        subprocess.run([sys.executable, str(HERE / "generate.py"), str(raw), "--trades", str(n), "--seed", str(seed)],
+                       check=True)
         marker.write_text("ok")
     return raw
 
 
+def pass_seconds(stats: Path) -> float:
+    """The run's own time, start-up (interpreter, imports) excluded."""
+    return json.loads(stats.read_text())["seconds"]
+
+
 def project(vault: Path, cfg: Path) -> list[str]:
-    return [sys.executable, "-m", "indicator_core", "run", "--vault", str(vault), "--config", str(cfg), "--quiet"]
+    return [sys.executable, "-m", "indicator_core", "run", "--vault", str(vault), "--config", str(cfg), "--quiet",
+            "--stats", str(vault / "stats.json")]
 
 
 def main() -> None:
@@ -116,13 +122,15 @@ def main() -> None:
         print("  (2) skipped: pip install polars")
 
     def one_pass(key: str, label: str, enabled: list[str]) -> None:
-        times, peaks = [], []
+        times, peaks, inner = [], [], []
         for _ in range(args.repeat):
             vault = fresh_vault(work, key, raw)
             t, p = measure(project(vault, config(work / f"{key}.toml", enabled)), 1)
             times.append(t)
             peaks.append(p)
+            inner.append(pass_seconds(vault / "stats.json"))
         record(key, label, statistics.median(times), max(peaks))
+        rows[key]["pass_seconds"] = round(statistics.median(inner), 3)
 
     one_pass("volume_only", "(3) project, volume analyzer alone", ["volume"])
     one_pass("all_five", "(4) project, all five indicators", INDICATORS)
@@ -142,14 +150,15 @@ def main() -> None:
     vault = fresh_vault(work, "incremental", inc_raw)
     cfg = config(work / "incremental.toml", INDICATORS)
     subprocess.run(project(vault, cfg), env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
-    base = generate(n, args.seed)
-    extra = generate(max(n // 100, 1), args.seed + 1, start_ms=int(base["ts"][-1]) + 1, first_id=int(base["ids"][-1]) + 1)
-    write_days(inc_raw, extra, mode="a")
+    subprocess.run([sys.executable, str(HERE / "generate.py"), str(inc_raw), "--trades", str(n), "--seed",
+                    str(args.seed), "--append", str(max(n // 100, 1))], check=True)
     record("incremental", "(6) incremental run after appending 1%", *measure(project(vault, cfg), 1))
+    rows["incremental"]["pass_seconds"] = round(pass_seconds(vault / "stats.json"), 3)
 
     if args.flat:
         big = dataset(work, args.flat, args.seed)
-        t, p = measure(project(fresh_vault(work, "flat", big), config(work / "flat.toml", INDICATORS)), 1)
+        flat_vault = fresh_vault(work, "flat", big)
+        t, p = measure(project(flat_vault, config(work / "flat.toml", INDICATORS)), 1)
         rows["all_five_large"] = {"label": f"(4) all five on {args.flat:,} trades", "seconds": round(t, 3),
                                   "trades_per_s": round(args.flat / t), "peak_mib": round(p, 1)}
         print(f"  (4) all five on {args.flat:,} trades: {t:.2f} s, {p:.1f} MiB")
@@ -161,10 +170,15 @@ def main() -> None:
         row["vs_parse_floor"] = round(row["seconds"] / floor, 3)
         row["vs_polars"] = round(row["seconds"] / polars_s, 3) if polars_s else None
         print(f"  {row['label']:<42} {row['vs_parse_floor']:>14.2f} {row['vs_polars'] if row['vs_polars'] is not None else '-':>10}")
+    inc = rows["incremental"]
+    print(f"\n  (6) incremental pass, start-up excluded: {inc['pass_seconds']:.3f} s = "
+          f"{inc['pass_seconds'] / rows['all_five']['pass_seconds']:.1%} of the full pass "
+          f"({rows['all_five']['pass_seconds']:.2f} s); the process start-up is the rest of its {inc['seconds']:.2f} s")
     targets = {
         "all_five <= polars (time)": polars_s is not None and rows["all_five"]["seconds"] <= polars_s,
         "all_five <= 1.2 x volume_only": rows["all_five"]["seconds"] <= 1.2 * rows["volume_only"]["seconds"],
-        "incremental <= 2% of all_five": rows["incremental"]["seconds"] <= 0.02 * rows["all_five"]["seconds"],
+        "incremental <= 2% of all_five (process)": inc["seconds"] <= 0.02 * rows["all_five"]["seconds"],
+        "incremental <= 2% of all_five (pass)": inc["pass_seconds"] <= 0.02 * rows["all_five"]["pass_seconds"],
         "peak(all_five) < peak(polars) / 2": "polars" in rows and rows["all_five"]["peak_mib"] < rows["polars"]["peak_mib"] / 2,
     }
     if "all_five_large" in rows:

@@ -122,6 +122,49 @@ class Bar:
             last_key=(int(ts[i_last]), int(ids[i_last])),
         )
 
+    @classmethod
+    def from_segments(cls, trades: TradeBatch, starts: np.ndarray, minutes: list[int]) -> list["Bar"]:
+        """One bar per segment ``trades[starts[k]:starts[k+1]]``, each all of ``minutes[k]``.
+
+        The whole batch is aggregated with a few numpy calls instead of a
+        dozen per minute; the result equals :meth:`from_trades` per segment.
+        """
+        n = len(trades)
+        ends = np.append(starts[1:], n)
+        seg = np.repeat(np.arange(len(starts)), ends - starts)
+        order = np.lexsort((trades.trade_id, trades.ts, seg))  # by segment, then (ts, trade_id)
+        first = order[starts]
+        last = order[ends - 1]
+        px, buy = trades.px, trades.is_buy
+        high = np.maximum.reduceat(px, starts)
+        low = np.minimum.reduceat(px, starts)
+
+        def sums(col: np.ndarray) -> tuple[list[int], list[int]]:
+            zero = np.zeros(1, dtype=col.dtype)[0]
+            b = np.add.reduceat(np.where(buy, col, zero), starts)
+            t = np.add.reduceat(col, starts)
+            return b.tolist(), (t - b).tolist()
+
+        bq, sq = sums(trades.quote)
+        bb, sb = sums(trades.base)
+        bc, sc = sums(trades.sz)
+        ps, qs, bs, ss = trades.px_scale, trades.quote_scale, trades.base_scale, trades.sz_scale
+        ts, ids = trades.ts, trades.trade_id
+        inst_id = trades.inst.inst_id
+        out = []
+        for k, minute in enumerate(minutes):
+            i, j = int(first[k]), int(last[k])
+            out.append(cls(
+                inst_id=inst_id, minute=minute,
+                open=to_dec(int(px[i]), ps), high=to_dec(int(high[k]), ps), low=to_dec(int(low[k]), ps),
+                close=to_dec(int(px[j]), ps), trade_count=int(ends[k] - starts[k]),
+                buy_quote=to_dec(bq[k], qs), sell_quote=to_dec(sq[k], qs),
+                buy_base=to_dec(bb[k], bs), sell_base=to_dec(sb[k], bs),
+                buy_contracts=to_dec(bc[k], ss), sell_contracts=to_dec(sc[k], ss),
+                first_key=(int(ts[i]), int(ids[i])), last_key=(int(ts[j]), int(ids[j])),
+            ))
+        return out
+
     def merge(self, other: "Bar") -> None:
         """Absorb ``other``, a bar of the same minute (in place)."""
         assert other.minute == self.minute

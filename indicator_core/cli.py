@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Sequence
 
@@ -36,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--config", type=Path, help="TOML config file (default: SPEC defaults, all indicators)")
     r.add_argument("--inst", action="append", metavar="INST_ID", help="only this instrument (repeatable)")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
+    r.add_argument("--stats", type=Path, metavar="FILE", help="also write the run's counts and timings as JSON")
 
     pl = sub.add_parser("plugins", help="installed indicator plugins, versions, origin, enabled or not")
     pl.add_argument("--config", type=Path)
@@ -68,7 +70,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config)
     vault = _vault(args, cfg)
+    started = time.perf_counter()
     summary = run(vault, cfg, args.inst, progress=_no_progress if args.quiet else tqdm_progress)
+    if args.stats:
+        args.stats.write_text(orjson.dumps({
+            "seconds": time.perf_counter() - started,
+            "instruments": {s.key.label: {**s.counters, "seconds": s.seconds} for s in summary.instruments},
+        }, option=orjson.OPT_INDENT_2).decode())
     if not args.quiet:
         for s in summary.instruments:
             c = s.counters

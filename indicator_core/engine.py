@@ -174,6 +174,7 @@ class InstrumentSummary:
     key: InstrumentKey
     counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
     records: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
 
 
 @dataclass
@@ -234,6 +235,7 @@ def tqdm_progress(total: int, desc: str) -> Any:
 def run_instrument(
     host: Host, vault: Path, key: InstrumentKey, folder: Path, progress: ProgressFactory = _no_progress
 ) -> InstrumentSummary:
+    started = time.perf_counter()
     cfg = host.cfg
     inst = host.table.get(key.inst_id)
     files = list_files(folder, key.inst_id, cfg.input.patterns)
@@ -292,6 +294,7 @@ def run_instrument(
             c.close()
     summary.counters = {k: stream.counters[k] - start_counters.get(k, 0) for k in COUNTERS}
     summary.records = {f"{c.name}/{s}": out.records for c in consumers for s, out in c.outputs.items()}
+    summary.seconds = time.perf_counter() - started
     return summary
 
 

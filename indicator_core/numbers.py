@@ -89,23 +89,12 @@ def floor_scaled(value: Decimal, scale: int) -> int:
     return int(out.to_integral_value(rounding=decimal.ROUND_FLOOR, context=ROUNDING))
 
 
-def _as_fraction(d: Decimal) -> tuple[int, int]:
-    """``d`` as an integer numerator over a power-of-ten denominator."""
-    sign, digits, exp = d.as_tuple()
-    n = int("".join(map(str, digits)) or "0")
-    if sign:
-        n = -n
-    if exp >= 0:
-        return n * 10**exp, 1
-    return n, 10**-exp
-
-
 def div_round(num: Decimal, den: Decimal, places: int) -> Decimal:
     """``num / den`` rounded half-even to ``places`` decimals, computed exactly."""
     if den == 0:
         raise ZeroDivisionError("division by zero")
-    a, b = _as_fraction(num)
-    c, d = _as_fraction(den)
+    a, b = num.as_integer_ratio()
+    c, d = den.as_integer_ratio()
     # num/den = (a*d) / (b*c); scale by 10^places and round to an integer.
     n = a * d * 10**places
     m = b * c
@@ -113,7 +102,7 @@ def div_round(num: Decimal, den: Decimal, places: int) -> Decimal:
         n, m = -n, -m
     q, r = divmod(n, m)
     twice = 2 * r
-    if twice > m or (twice == m and q % 2 == 1):
+    if twice > m or (twice == m and q & 1):
         q += 1
     return Decimal(q).scaleb(-places, EXACT)
 

@@ -174,20 +174,21 @@ class TradeStream:
             return
         batch = self._batch(p, keep)
         kmins = mins[~late]
-        starts = [0, *(np.flatnonzero(np.diff(kmins)) + 1).tolist(), len(keep)]
-        for a, b in zip(starts[:-1], starts[1:]):
-            minute = int(kmins[a])
-            seg = batch.take(slice(a, b))
+        starts = np.concatenate(([0], np.flatnonzero(np.diff(kmins)) + 1))
+        minutes = kmins[starts].tolist()
+        parts = Bar.from_segments(batch, starts, minutes)
+        bounds = [*starts.tolist(), len(keep)]
+        for k, minute in enumerate(minutes):
+            a, b = bounds[k], bounds[k + 1]
             if events:
                 self._send(events, int(keep[a]), sink)
             if self.open_bar is not None and minute > self.open_bar.minute:
                 self._close_until(minute, sink)
-            part = Bar.from_trades(minute, seg)
             if self.open_bar is None:
-                self.open_bar = part
+                self.open_bar = parts[k]
             else:
-                self.open_bar.merge(part)
-            sink.trades(seg)
+                self.open_bar.merge(parts[k])
+            sink.trades(batch.take(slice(a, b)))
         self._send(events, len(ids), sink)
 
     @staticmethod

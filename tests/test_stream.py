@@ -105,3 +105,25 @@ def test_bars_close_in_order_with_empty_fill_and_open_close_by_ts_then_id() -> N
     assert bars[1]["empty"] and bars[1]["open"] == bars[1]["close"] == 101
     assert ("advance", T0 // 60000 + 3) in rec.events
     assert np.array_equal(rec.trades_by_minute[T0 // 60000], [5, 6])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(st.tuples(st.integers(0, 59_999), st.integers(1, 50), st.sampled_from(["1", "99999999999.5", "0.001"]),
+                            st.sampled_from(["1", "123456789012.25", "0.5"]), st.booleans()), min_size=1, max_size=40),
+    cuts=st.lists(st.integers(1, 39), max_size=5),
+)
+def test_bars_of_segments_equal_bars_of_each_segment(rows, cuts) -> None:
+    """The vectorized aggregation equals the per-segment one, int64 or Python-int columns alike."""
+    # ids unique, as the stream guarantees; their order is shuffled against ts
+    lines = [trade_line(INST.inst_id, 1000 + k * 7 % 41 + 41 * k, px, sz, "buy" if b else "sell", T0 + t)
+             for k, (t, _, px, sz, b) in enumerate(rows)]
+    parsed = parse_chunk(b"".join(lines), 1, INST.inst_id)
+    stream = TradeStream(INST, fill_empty=True)
+    batch = stream._batch(parsed, np.arange(len(parsed)))
+    starts = np.array(sorted({0, *[c for c in cuts if c < len(batch)]}))
+    bounds = [*starts.tolist(), len(batch)]
+    with decimal.localcontext(EXACT):
+        together = Bar.from_segments(batch, starts, [T0 // 60000] * len(starts))
+        one_by_one = [Bar.from_trades(T0 // 60000, batch.take(slice(a, b))) for a, b in zip(bounds[:-1], bounds[1:])]
+    assert [b.to_state() for b in together] == [b.to_state() for b in one_by_one]

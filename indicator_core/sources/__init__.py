@@ -17,4 +17,6 @@ def parse(chunk: Chunk, inst_id: str) -> ParsedChunk:
     if chunk.file.fmt == "csv":
         assert chunk.csv_columns is not None
         return okx_csv.parse_chunk(chunk.buf, chunk.first_line, inst_id, chunk.csv_columns)
+    if _parse_jsonl is jsonl_kernel.parse_chunk_fast:
+        return _parse_jsonl(chunk.buf, chunk.first_line, inst_id, chunk.lines)
     return _parse_jsonl(chunk.buf, chunk.first_line, inst_id)

@@ -51,6 +51,10 @@ class Chunk:
     end: Cursor  # the cursor after this chunk
     csv_columns: list[str | None] | None = None
 
+    @property
+    def lines(self) -> int:
+        return self.end.line - self.first_line + 1
+
 
 def _pattern_regex(pattern: str, inst_id: str) -> re.Pattern[str]:
     out = ""

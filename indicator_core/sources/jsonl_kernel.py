@@ -29,12 +29,100 @@ MAX_DIGITS = 18  # an int64 holds every 18-digit mantissa
 _K_OTHER, _K_INST, _K_TID, _K_PX, _K_SZ, _K_SIDE, _K_TS, _K_COUNT = range(8)
 
 
-def _kernel(buf, inst, ts, tid, cnt, buy, pxm, pxs, szm, szs, slow):  # pragma: no cover - compiled
+def _lit(buf, p, end, lit):  # pragma: no cover - compiled
+    """Whether the bytes at ``p`` are ``lit``."""
+    k = len(lit)
+    if p + k > end:
+        return False
+    for j in range(k):
+        if buf[p + j] != lit[j]:
+            return False
+    return True
+
+
+def _digits(buf, p, end, decimal):  # pragma: no cover - compiled
+    """Digits (with one optional point if ``decimal``) up to a quote: (ok, end, mantissa, scale)."""
+    m = 0
+    digits = 0
+    scale = 0
+    dot = False
+    while p < end:
+        c = buf[p]
+        if 48 <= c <= 57:
+            m = m * 10 + (c - 48)
+            digits += 1
+            if dot:
+                scale += 1
+        elif c == 46 and decimal and not dot:
+            dot = True
+        elif c == 34:
+            break
+        else:
+            return False, p, 0, 0
+        p += 1
+    if p >= end or digits == 0 or digits > 18 or (dot and scale == 0) or m == 0:
+        return False, p, 0, 0
+    return True, p, m, scale
+
+
+def _canonical(buf, p, end, prefix, l_px, l_sz, l_side, l_ts, l_tail):  # pragma: no cover - compiled
+    """The exporter's exact layout, field by field; (ok, next line start, values...)."""
+    bad = (False, p, 0, 0, 1, False, 0, 0, 0, 0)
+    if not _lit(buf, p, end, prefix):
+        return bad
+    p += len(prefix)
+    ok, p, tid, _ = _digits(buf, p, end, False)
+    if not ok or not _lit(buf, p, end, l_px):
+        return bad
+    p += len(l_px)
+    ok, p, pxm, pxs = _digits(buf, p, end, True)
+    if not ok or not _lit(buf, p, end, l_sz):
+        return bad
+    p += len(l_sz)
+    ok, p, szm, szs = _digits(buf, p, end, True)
+    if not ok or not _lit(buf, p, end, l_side):
+        return bad
+    p += len(l_side)
+    if p + 4 <= end and buf[p] == 98 and buf[p + 1] == 117 and buf[p + 2] == 121 and buf[p + 3] == 34:
+        is_buy = True
+        p += 3
+    elif p + 5 <= end and buf[p] == 115 and buf[p + 1] == 101 and buf[p + 2] == 108 and buf[p + 3] == 108 and buf[p + 4] == 34:
+        is_buy = False
+        p += 4
+    else:
+        return bad
+    if not _lit(buf, p, end, l_ts):
+        return bad
+    p += len(l_ts)
+    ok, p, ts, _ = _digits(buf, p, end, False)
+    if not ok or not _lit(buf, p, end, l_tail):
+        return bad
+    p += len(l_tail)
+    return True, p, ts, tid, 1, is_buy, pxm, pxs, szm, szs
+
+
+def _kernel(buf, inst, ts, tid, cnt, buy, pxm, pxs, szm, szs, slow, prefix, l_px, l_sz, l_side, l_ts, l_tail):  # pragma: no cover - compiled
     n = len(buf)
     line = 0
     start = 0
     ilen = len(inst)
     while start < n:
+        # the exporter's own layout first: one pass, no key lookups
+        c_ok, c_next, c_ts, c_tid, c_cnt, c_buy, c_pxm, c_pxs, c_szm, c_szs = _canonical(
+            buf, start, n, prefix, l_px, l_sz, l_side, l_ts, l_tail)
+        if c_ok:
+            ts[line] = c_ts
+            tid[line] = c_tid
+            cnt[line] = c_cnt
+            buy[line] = c_buy
+            pxm[line] = c_pxm
+            pxs[line] = c_pxs
+            szm[line] = c_szm
+            szs[line] = c_szs
+            slow[line] = False
+            line += 1
+            start = c_next
+            continue
         end = start
         while end < n and buf[end] != 10:
             end += 1
@@ -213,19 +301,34 @@ def _kernel(buf, inst, ts, tid, cnt, buy, pxm, pxs, szm, szs, slow):  # pragma: 
 
 
 if numba is not None:
-    _compiled = numba.njit(cache=True, nogil=True, boundscheck=False)(_kernel)
+    _jit = numba.njit(cache=True, nogil=True, boundscheck=False)
+    _lit = _jit(_lit)
+    _digits = _jit(_digits)
+    _canonical = _jit(_canonical)
+    _compiled = _jit(_kernel)
 else:  # pragma: no cover
     _compiled = None
+
+
+def _bytes(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode(), dtype=np.uint8)
+
+
+_LITERALS = tuple(_bytes(t) for t in ('","px":"', '","sz":"', '","side":"', '","ts":"', '"}\n'))
 
 AVAILABLE = _compiled is not None
 
 
-def parse_chunk_fast(buf: bytes, first_line_no: int, inst_id: str) -> ParsedChunk:
-    """Same result as :func:`okx_jsonl.parse_chunk`, compiled for the canonical lines."""
+def parse_chunk_fast(buf: bytes, first_line_no: int, inst_id: str, n_lines: int | None = None) -> ParsedChunk:
+    """Same result as :func:`okx_jsonl.parse_chunk`, compiled for the canonical lines.
+
+    ``n_lines`` is the number of lines in ``buf`` when the caller already counted them.
+    """
     if _compiled is None:
         return okx_jsonl.parse_chunk(buf, first_line_no, inst_id)
     data = np.frombuffer(buf, dtype=np.uint8)
-    n_lines = buf.count(b"\n") + (0 if buf.endswith(b"\n") or not buf else 1)
+    if n_lines is None:
+        n_lines = buf.count(b"\n") + (0 if buf.endswith(b"\n") or not buf else 1)
     ts = np.empty(n_lines, np.int64)
     tid = np.empty(n_lines, np.int64)
     cnt = np.empty(n_lines, np.int64)
@@ -235,8 +338,9 @@ def parse_chunk_fast(buf: bytes, first_line_no: int, inst_id: str) -> ParsedChun
     szm = np.empty(n_lines, np.int64)
     szs = np.empty(n_lines, np.int64)
     slow = np.empty(n_lines, np.bool_)
-    inst = np.frombuffer(inst_id.encode(), dtype=np.uint8)
-    lines = _compiled(data, inst, ts, tid, cnt, buy, pxm, pxs, szm, szs, slow)
+    inst = _bytes(inst_id)
+    prefix = _bytes('{"instId":"' + inst_id + '","tradeId":"')
+    lines = _compiled(data, inst, ts, tid, cnt, buy, pxm, pxs, szm, szs, slow, prefix, *_LITERALS)
     cols = [ts[:lines], tid[:lines], cnt[:lines], buy[:lines], pxm[:lines], pxs[:lines], szm[:lines], szs[:lines]]
     slow = slow[:lines]
     slow_idx = np.flatnonzero(slow)
