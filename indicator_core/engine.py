@@ -254,7 +254,9 @@ def run_instrument(
     cursor = lead.cursor
     dispatch = Dispatch()
     waiting = list(order)
-    bar = progress(remaining_bytes(files, cursor), key.inst_id)
+    todo = remaining_bytes(files, cursor)
+    compiled = todo >= sources.COMPILED_FROM_BYTES
+    bar = progress(todo, key.inst_id)
     try:
         while True:
             while waiting and position(files, waiting[0].cursor) == position(files, cursor):
@@ -262,7 +264,7 @@ def run_instrument(
             stop = waiting[0].cursor if waiting else None
             last_commit = time.monotonic()
             for chunk in read_chunks(files, cursor, stop, cfg.run.batch_bytes):
-                parsed = sources.parse(chunk, key.inst_id)
+                parsed = sources.parse(chunk, key.inst_id, compiled)
                 label = chunk.file.path.relative_to(vault).as_posix() if chunk.file.path.is_relative_to(vault) else str(chunk.file.path)
                 stream.process(parsed, label, dispatch)
                 cursor = chunk.end

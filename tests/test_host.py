@@ -33,9 +33,9 @@ def test_one_pass_parses_each_line_once(tmp_path: Path, monkeypatch) -> None:
     seen: list[int] = []
     real = sources.parse
 
-    def counting(chunk, inst_id):
+    def counting(chunk, inst_id, *args):
         seen.append(chunk.buf.count(b"\n"))
-        return real(chunk, inst_id)
+        return real(chunk, inst_id, *args)
 
     monkeypatch.setattr(sources, "parse", counting)
     cfg = write_config(tmp_path / "c.toml", "[run]\nbatch_bytes = 100000\n")

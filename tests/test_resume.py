@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.resume_cases import Case, check, reference
+from tests.resume_cases import Case, check, config, materialize, reference
+from tests.vaults import outputs, run
 
 cuts = st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=1, max_size=4).map(sorted)
 batches = st.lists(st.sampled_from([300, 1024, 4096, 65536, 1 << 20]), min_size=1, max_size=3)
@@ -31,6 +32,18 @@ def test_reference_covers_every_output() -> None:
                      "quality/okx/perps/ETH-USDT-SWAP/late.jsonl", "quality/okx/perps/ETH-USDT-SWAP/rejects.jsonl",
                      "wicks/okx/perps/BTC-USDT-SWAP/wicks_5m.jsonl", "candles/okx/perps/BTC-USDT-SWAP/candles_1h.jsonl"):
         assert expected in names
+
+
+@pytest.mark.parametrize("batch", [2048, 1 << 20])
+def test_compiled_parser_gives_the_same_outputs(tmp_path: Path, monkeypatch, batch: int) -> None:
+    """Big inputs go through the compiled parser, small ones through Python: same bytes either way."""
+    import indicator_core.sources as sources
+
+    monkeypatch.setattr(sources, "COMPILED_FROM_BYTES", 0)
+    vault = tmp_path / "v"
+    materialize(vault, 1.0)
+    assert run(vault, config(tmp_path, batch)) == 0
+    assert outputs(vault) == reference()
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
