@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from collections import deque
 from decimal import Decimal
 from typing import Any, Literal
@@ -36,13 +37,12 @@ class VolumeParams(Params):
         return self
 
 
-def median(values: list[Decimal]) -> Decimal:
-    """Exact median: the middle value, or half the sum of the two middle values."""
-    s = sorted(values)
-    k = len(s) // 2
-    if len(s) % 2:
-        return s[k]
-    return (s[k - 1] + s[k]) / 2  # halving a decimal is exact
+def median(ordered: list[Decimal]) -> Decimal:
+    """Exact median of an ascending list: the middle value, or half the sum of the two middle values."""
+    k = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[k]
+    return (ordered[k - 1] + ordered[k]) / 2  # halving a decimal is exact
 
 
 class VolumeAnalyzer(Indicator):
@@ -52,7 +52,8 @@ class VolumeAnalyzer(Indicator):
 
     def __init__(self, instrument, params: VolumeParams) -> None:
         super().__init__(instrument, params)
-        self.window: deque[Decimal] = deque(maxlen=params.median_window)
+        self.window: deque[Decimal] = deque()  # totals of the previous bars, oldest first
+        self.ordered: list[Decimal] = []  # the same values, ascending, for the median
         # whale sums of the minutes not yet closed: minute -> [buy volume, sell volume, count]
         self.whales: dict[int, list[Any]] = {}
         self._threshold_cache: dict[int, int] = {}
@@ -86,7 +87,7 @@ class VolumeAnalyzer(Indicator):
         total = buy + sell
         delta = buy - sell
         w_buy, w_sell, w_count = self.whales.pop(bar.minute, (ZERO, ZERO, 0))
-        med = median(list(self.window)) if len(self.window) >= p.median_min_bars else None
+        med = median(self.ordered) if len(self.window) >= p.median_min_bars else None
         if med is None or med == 0:
             ratio = tier = None
         else:
@@ -126,7 +127,14 @@ class VolumeAnalyzer(Indicator):
             "tainted": bool(bar.taint),
             "taint": list(bar.taint),
         })
+        self._remember(total)
+
+    def _remember(self, total: Decimal) -> None:
         self.window.append(total)
+        insort(self.ordered, total)
+        if len(self.window) > self.params.median_window:
+            old = self.window.popleft()
+            del self.ordered[bisect_left(self.ordered, old)]
 
     def get_state(self) -> dict[str, Any]:
         return {
@@ -135,5 +143,8 @@ class VolumeAnalyzer(Indicator):
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
-        self.window = deque((Decimal(v) for v in state["window"]), maxlen=self.params.median_window)
+        self.window = deque()
+        self.ordered = []
+        for v in state["window"]:
+            self._remember(Decimal(v))
         self.whales = {int(m): [Decimal(a[0]), Decimal(a[1]), int(a[2])] for m, a in state["whales"].items()}
