@@ -21,14 +21,15 @@ INST = "BTC-USDT-SWAP"
 START_MS = 1732320000000  # 2024-11-23 00:00:00 UTC
 
 
-def generate(n: int, seed: int = 1, start_ms: int = START_MS, first_id: int = 1_500_000_000) -> dict[str, np.ndarray]:
+def generate(n: int, seed: int = 1, start_ms: int = START_MS, first_id: int = 1_500_000_000,
+             mean_gap_ms: float = 45.0, volatility: int = 1) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     # bursty arrivals: a slowly varying intensity times exponential gaps
     regime = np.repeat(rng.lognormal(0.0, 1.2, size=n // 500 + 1), 500)[:n]
-    gaps = rng.exponential(45.0, size=n) / regime  # ms
+    gaps = rng.exponential(mean_gap_ms, size=n) / regime  # ms
     ts = start_ms + np.cumsum(gaps).astype(np.int64)
     # price: random walk in ticks of 0.1
-    steps = rng.choice([-1, 0, 0, 0, 1], size=n) * rng.integers(1, 4, size=n)
+    steps = rng.choice([-1, 0, 0, 0, 1], size=n) * rng.integers(1, 4, size=n) * volatility
     px_ticks = 950_000 + np.cumsum(steps)  # 95000.0 in 0.1 ticks
     px_ticks = np.maximum(px_ticks, 10)
     # sizes in 0.01-contract lots; one contract is 0.01 BTC (~$950)
@@ -75,10 +76,12 @@ def main() -> None:
     ap.add_argument("out", type=Path, help="instrument folder to write into")
     ap.add_argument("--trades", type=int, default=2_000_000)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--mean-gap-ms", type=float, default=45.0, help="mean time between trades before bursts")
+    ap.add_argument("--volatility", type=int, default=1, help="price step multiplier (ticks per move)")
     ap.add_argument("--append", type=int, default=0, metavar="N",
                     help="append N trades continuing the --trades/--seed data set instead of writing it")
     args = ap.parse_args()
-    cols = generate(args.trades, args.seed)
+    cols = generate(args.trades, args.seed, mean_gap_ms=args.mean_gap_ms, volatility=args.volatility)
     if args.append:
         cols = generate(args.append, args.seed + 1, start_ms=int(cols["ts"][-1]) + 1, first_id=int(cols["ids"][-1]) + 1)
         paths = write_days(args.out, cols, mode="a")
