@@ -39,12 +39,27 @@ def measure(cmd: list[str], repeat: int) -> tuple[float, float]:
     for _ in range(repeat):
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
-        _, status, usage = os.wait4(proc.pid, 0)
+        if hasattr(os, "wait4"):
+            _, status, usage = os.wait4(proc.pid, 0)
+            code = os.waitstatus_to_exitcode(status)
+            peak = usage.ru_maxrss / 1024  # KiB on Linux
+            proc.returncode = code
+        else:  # Windows: the peak working set, read by psutil when the process ends
+            import psutil
+
+            watched = psutil.Process(proc.pid)
+            peak = 0.0
+            while proc.poll() is None:
+                try:
+                    peak = max(peak, getattr(watched.memory_info(), "peak_wset", watched.memory_info().rss) / 2**20)
+                except psutil.Error:
+                    break
+                time.sleep(0.01)
+            code = proc.wait()
         times.append(time.perf_counter() - t0)
-        if os.waitstatus_to_exitcode(status) != 0:
+        if code != 0:
             raise SystemExit(f"benchmark step failed: {' '.join(cmd)}")
-        peaks.append(usage.ru_maxrss / 1024)  # KiB on Linux
-        proc.returncode = 0
+        peaks.append(peak)
     return statistics.median(times), max(peaks)
 
 
@@ -61,7 +76,10 @@ def fresh_vault(work: Path, name: str, raw: Path) -> Path:
     shutil.rmtree(vault, ignore_errors=True)
     target = vault / "raw" / "trades" / "okx" / "perps"
     target.mkdir(parents=True)
-    (target / INST).symlink_to(raw, target_is_directory=True)
+    try:
+        (target / INST).symlink_to(raw, target_is_directory=True)
+    except OSError:  # no symlinks (Windows without the privilege): copy
+        shutil.copytree(raw, target / INST)
     return vault
 
 
