@@ -18,13 +18,14 @@ INST = "BTC-USDT-SWAP"
 
 
 def assert_same(buf: bytes, inst: str = INST, first: int = 1) -> None:
-    fast = jsonl_kernel.parse_chunk_fast(buf, first, inst)
-    ref = okx_jsonl.parse_chunk(buf, first, inst)
-    assert fast.lines == ref.lines
-    for f in FIELDS:
-        a, b = getattr(fast, f), getattr(ref, f)
-        assert a.tolist() == b.tolist(), f
-    assert fast.rejects == ref.rejects
+    """The compiled kernel and the column-wise regex path both equal the line-by-line reference."""
+    ref = okx_jsonl.parse_lines(buf, first, inst)
+    for fast in (jsonl_kernel.parse_chunk_fast(buf, first, inst), okx_jsonl.parse_chunk(buf, first, inst)):
+        assert fast.lines == ref.lines
+        for f in FIELDS:
+            a, b = getattr(fast, f), getattr(ref, f)
+            assert a.tolist() == b.tolist(), f
+        assert fast.rejects == ref.rejects
 
 
 decimal_text = st.one_of(
@@ -77,6 +78,21 @@ def line(draw) -> bytes:
 @given(lines=st.lists(line(), min_size=1, max_size=30), first=st.integers(1, 10**6))
 def test_fast_equals_reference_on_generated_lines(lines: list[bytes], first: int) -> None:
     assert_same(b"\n".join(lines) + b"\n", first=first)
+
+
+canonical_value = st.one_of(st.from_regex(r"\A[0-9]{0,19}(\.[0-9]{0,19})?\Z"), st.sampled_from(["0", "00.00", ".5"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=st.lists(st.tuples(canonical_value, canonical_value, canonical_value, canonical_value,
+                               st.sampled_from(["buy", "sell"])), min_size=1, max_size=20))
+def test_canonical_layout_edge_values(rows) -> None:
+    """Lines in the exporter's exact layout with edge-case numbers: zeros, long mantissas, bare points."""
+    lines = [
+        '{"instId":"%s","tradeId":"%s","px":"%s","sz":"%s","side":"%s","ts":"%s"}' % (INST, t, p, s_, side, ts)
+        for t, p, s_, ts, side in rows
+    ]
+    assert_same(("\n".join(lines) + "\n").encode())
 
 
 @pytest.mark.parametrize("path,inst", [
