@@ -9,7 +9,7 @@ from .parsed import ParsedChunk
 # Below this much to read, the pure-Python parser is used: it gives the same
 # result (tests/test_jsonl_kernel.py) without the fixed cost of importing
 # numba and loading the compiled kernel, which dominates an incremental run.
-COMPILED_FROM_BYTES = 6 * 1024 * 1024
+COMPILED_FROM_BYTES = 32 * 1024 * 1024
 
 
 def _compiled_parser():
