@@ -25,8 +25,6 @@ except ImportError:  # pragma: no cover - numba is a declared dependency
 
 MAX_DIGITS = 18  # an int64 holds every 18-digit mantissa
 
-# key codes
-_K_OTHER, _K_INST, _K_TID, _K_PX, _K_SZ, _K_SIDE, _K_TS, _K_COUNT = range(8)
 
 
 def _lit(buf, p, end, lit):  # pragma: no cover - compiled
@@ -41,7 +39,10 @@ def _lit(buf, p, end, lit):  # pragma: no cover - compiled
 
 
 def _digits(buf, p, end, decimal):  # pragma: no cover - compiled
-    """Digits (with one optional point if ``decimal``) up to a quote: (ok, end, mantissa, scale)."""
+    """Digits (with one optional point if ``decimal``) up to a quote: (ok, end, mantissa, scale).
+
+    Not ok when there are none, more than 18, a point with no digit after it, or a zero value.
+    """
     m = 0
     digits = 0
     scale = 0
@@ -60,7 +61,7 @@ def _digits(buf, p, end, decimal):  # pragma: no cover - compiled
         else:
             return False, p, 0, 0
         p += 1
-    if p >= end or digits == 0 or digits > 18 or (dot and scale == 0) or m == 0:
+    if p >= end or digits == 0 or digits > MAX_DIGITS or (dot and scale == 0) or m == 0:
         return False, p, 0, 0
     return True, p, m, scale
 
@@ -213,17 +214,8 @@ def _kernel(buf, inst, ts, tid, cnt, buy, pxm, pxs, szm, szs, slow, prefix, l_px
                     if not ok:
                         break
                 elif key == 2 or key == 6 or key == 7:
-                    if vl == 0 or vl > MAX_DIGITS:
-                        ok = False
-                        break
-                    v = 0
-                    for j in range(vs, ve):
-                        c = buf[j]
-                        if c < 48 or c > 57:
-                            ok = False
-                            break
-                        v = v * 10 + (c - 48)
-                    if not ok or v <= 0:
+                    ok, q, v, _ = _digits(buf, vs, end, False)
+                    if not ok or q != ve:
                         ok = False
                         break
                     if key == 2:
@@ -233,26 +225,8 @@ def _kernel(buf, inst, ts, tid, cnt, buy, pxm, pxs, szm, szs, slow, prefix, l_px
                     else:
                         v_cnt = v
                 elif key == 3 or key == 4:
-                    m = 0
-                    digits = 0
-                    scale = 0
-                    dot = False
-                    for j in range(vs, ve):
-                        c = buf[j]
-                        if c == 46:
-                            if dot:
-                                ok = False
-                                break
-                            dot = True
-                        elif 48 <= c <= 57:
-                            m = m * 10 + (c - 48)
-                            digits += 1
-                            if dot:
-                                scale += 1
-                        else:
-                            ok = False
-                            break
-                    if not ok or digits == 0 or digits > MAX_DIGITS or (dot and scale == 0) or m == 0:
+                    ok, q, m, scale = _digits(buf, vs, end, True)
+                    if not ok or q != ve:
                         ok = False
                         break
                     if key == 3:

@@ -7,17 +7,15 @@ included); higher timeframes aggregate them on UTC-aligned periods, see
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, field_validator
 
 from indicator_core import Bar, Emit, Indicator, Params, hookimpl
 from indicator_core.numbers import fmt
+from indicator_core.params import Timeframe
 from indicator_core.resample import Candle, CandleBuilder
 from indicator_core.timeutil import TIMEFRAMES
-
-Timeframe = Literal["1m", "5m", "15m", "1h", "4h", "1d"]
-
 
 class CandlesParams(Params):
     timeframes: list[Timeframe] = Field(default_factory=lambda: ["1m"], min_length=1)

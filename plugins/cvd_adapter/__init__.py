@@ -8,24 +8,17 @@ UTC).  Volumes are in the configured unit, as in the volume analyzer.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal
-
-from pydantic import field_validator
+from typing import Any
 
 from indicator_core import Bar, Emit, Indicator, Params, hookimpl
 from indicator_core.numbers import fmt, fmt_signed
+from indicator_core.params import SessionAnchor, Unit
 from indicator_core.timeutil import iso_minute, parse_anchor, session_start
 
 
 class CvdParams(Params):
-    unit: Literal["quote", "base", "contracts"] = "quote"
-    session_anchor: str = "00:00"
-
-    @field_validator("session_anchor")
-    @classmethod
-    def _anchor(cls, v: str) -> str:
-        parse_anchor(v)
-        return v
+    unit: Unit = "quote"
+    session_anchor: SessionAnchor = "00:00"
 
 
 class Cvd(Indicator):

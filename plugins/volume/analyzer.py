@@ -5,19 +5,20 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections import deque
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from pydantic import Field, model_validator
 
 from indicator_core import Bar, Emit, Indicator, Params, TradeBatch
+from indicator_core.params import Unit
 from indicator_core.numbers import RATIO_PLACES, div_round, floor_scaled, fmt, fmt_signed, to_dec
 
 ZERO = Decimal(0)
 
 
 class VolumeParams(Params):
-    unit: Literal["quote", "base", "contracts"] = "quote"
+    unit: Unit = "quote"
     whale_threshold_usd: Decimal = Field(default=Decimal(100000), ge=0)
     median_window: int = Field(default=100, gt=0)
     median_min_bars: int = Field(default=20, gt=0)

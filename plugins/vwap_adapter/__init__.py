@@ -16,12 +16,13 @@ from pydantic import Field, field_validator
 
 from indicator_core import Bar, Emit, Indicator, Params, hookimpl
 from indicator_core.numbers import PRICE_PLACES, div_round, fmt
+from indicator_core.params import SessionAnchor
 from indicator_core.timeutil import iso_minute, parse_anchor, session_start
 
 
 class VwapParams(Params):
     windows: list[int] = Field(default_factory=lambda: [60, 240])
-    session_anchor: str = "00:00"
+    session_anchor: SessionAnchor = "00:00"
 
     @field_validator("windows")
     @classmethod
@@ -30,12 +31,6 @@ class VwapParams(Params):
             raise ValueError(f"rolling windows are numbers of one-minute bars, each > 0: {v}")
         if len(set(v)) != len(v):
             raise ValueError(f"window listed twice: {v}")
-        return v
-
-    @field_validator("session_anchor")
-    @classmethod
-    def _anchor(cls, v: str) -> str:
-        parse_anchor(v)
         return v
 
 

@@ -10,19 +10,20 @@ and retires it; the untouched levels live in the state.
 from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from pydantic import Field
 
 from indicator_core import Bar, Emit, Indicator, Params, TradeBatch, hookimpl
 from indicator_core.numbers import EXACT, RATIO_PLACES, ROUNDING, div_round, fmt
+from indicator_core.params import Timeframe
 from indicator_core.resample import Candle, CandleBuilder
 from indicator_core.timeutil import TIMEFRAMES, iso_ms
 
 
 class WicksParams(Params):
-    timeframe: Literal["1m", "5m", "15m", "1h", "4h", "1d"] = "1h"
+    timeframe: Timeframe = "1h"
     min_wick_pct: Decimal = Field(default=Decimal("0.1"), ge=0)
 
 
