@@ -38,6 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--inst", action="append", metavar="INST_ID", help="only this instrument (repeatable)")
     r.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
     r.add_argument("--stats", type=Path, metavar="FILE", help="also write the run's counts and timings as JSON")
+    r.add_argument("--follow", action="store_true",
+                   help="keep running: read appended lines every --poll seconds; stop with Ctrl-C")
+    r.add_argument("--poll", type=float, default=1.0, metavar="SECONDS", help="follow mode: time between passes")
+    r.add_argument("--grace", type=float, default=5.0, metavar="SECONDS",
+                   help="follow mode: close a bar this long after its end even if no later trade came")
 
     pl = sub.add_parser("plugins", help="installed indicator plugins, versions, origin, enabled or not")
     pl.add_argument("--config", type=Path)
@@ -66,10 +71,25 @@ def _vault(args: argparse.Namespace, cfg: Config) -> Path:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .engine import run, tqdm_progress, _no_progress
+    from .engine import follow, run, tqdm_progress, _no_progress
 
     cfg = load_config(args.config)
     vault = _vault(args, cfg)
+    if args.follow:
+        if args.poll <= 0 or args.grace < 0:
+            raise ConfigError("--poll must be > 0 and --grace >= 0 (seconds)")
+        _stop_on_sigterm()
+
+        def report(summary) -> None:
+            if not args.quiet and summary.total("lines"):
+                print(f"{time.strftime('%H:%M:%S')} {summary.total('trades')} trades, "
+                      f"{summary.total('bars')} bars, {summary.total('rejects')} rejects", flush=True)
+
+        try:
+            follow(vault, cfg, args.inst, args.poll, args.grace, on_pass=report)
+        except KeyboardInterrupt:
+            print("stopped: outputs and state are committed up to the last pass", file=sys.stderr)
+        return 0
     started = time.perf_counter()
     summary = run(vault, cfg, args.inst, progress=_no_progress if args.quiet else tqdm_progress)
     if args.stats:
@@ -183,6 +203,17 @@ def cmd_reset(args: argparse.Namespace) -> int:
                             removed += 1
         print(f"reset {', '.join(names)}: removed {removed} output folders and state files; the next run rebuilds them")
     return 0
+
+
+def _stop_on_sigterm() -> None:
+    """Let SIGTERM stop follow mode like Ctrl-C does."""
+    import signal
+
+    def handler(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt
+
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, handler)
 
 
 COMMANDS = {"run": cmd_run, "plugins": cmd_plugins, "status": cmd_status, "reset": cmd_reset}

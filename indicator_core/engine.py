@@ -233,8 +233,14 @@ def tqdm_progress(total: int, desc: str) -> Any:
 
 
 def run_instrument(
-    host: Host, vault: Path, key: InstrumentKey, folder: Path, progress: ProgressFactory = _no_progress
+    host: Host, vault: Path, key: InstrumentKey, folder: Path, progress: ProgressFactory = _no_progress,
+    clock: Callable[[], int] | None = None, grace_ms: int = 0,
 ) -> InstrumentSummary:
+    """One pass over an instrument's new trades.
+
+    With a ``clock`` (follow mode: epoch ms now), bars whose end plus ``grace_ms``
+    has passed are closed at the end of the pass even without a later trade.
+    """
     started = time.perf_counter()
     cfg = host.cfg
     inst = host.table.get(key.inst_id)
@@ -281,6 +287,8 @@ def run_instrument(
                     f"shortened? Restore them, or rebuild with `indicators reset --vault {vault} "
                     f"--indicator {waiting[0].name} --inst {key.inst_id}`"
                 )
+        if clock is not None:
+            stream.close_by_clock(clock(), grace_ms, dispatch)
         _commit(dispatch.all, cursor, stream)
     except OSError as exc:
         for c in consumers:
@@ -306,21 +314,55 @@ def _commit(consumers: list[Consumer], cursor: Cursor, stream: TradeStream) -> N
         c.commit(cursor, state)
 
 
+def _pass(host: Host, vault: Path, only: list[str] | None, progress: ProgressFactory,
+          clock: Callable[[], int] | None = None, grace_ms: int = 0) -> RunSummary:
+    summary = RunSummary()
+    instruments = discover(vault, host.cfg.input.root, only)
+    for key, _ in instruments:
+        host.table.get(key.inst_id)  # an unknown instrument stops the run before any work
+    for key, folder in instruments:
+        summary.instruments.append(run_instrument(host, vault, key, folder, progress, clock, grace_ms))
+    return summary
+
+
 def run(
     vault: Path, cfg: Config, only: list[str] | None = None, progress: ProgressFactory = _no_progress
 ) -> RunSummary:
     """One pass over every instrument under the vault (or those in ``only``)."""
     host = Host.load(cfg)
-    summary = RunSummary()
     previous = decimal.getcontext()
     decimal.setcontext(EXACT.copy())
     try:
         with VaultLock(vault):
-            instruments = discover(vault, cfg.input.root, only)
-            for key, _ in instruments:
-                host.table.get(key.inst_id)  # an unknown instrument stops the run before any work
-            for key, folder in instruments:
-                summary.instruments.append(run_instrument(host, vault, key, folder, progress))
+            return _pass(host, vault, only, progress)
     finally:
         decimal.setcontext(previous)
-    return summary
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def follow(
+    vault: Path, cfg: Config, only: list[str] | None = None, poll_seconds: float = 1.0, grace_seconds: float = 5.0,
+    on_pass: Callable[[RunSummary], None] | None = None, clock: Callable[[], int] = wall_clock_ms,
+) -> None:
+    """Pass after pass as lines are appended, until interrupted (Ctrl-C / SIGTERM).
+
+    Each pass commits, so stopping between passes loses nothing; a pass cut
+    short is redone by the next run.  Bars also close when the wall clock
+    passes their end plus ``grace_seconds``; a trade arriving after that for
+    such a minute is late (SPEC section 2).
+    """
+    host = Host.load(cfg)
+    previous = decimal.getcontext()
+    decimal.setcontext(EXACT.copy())
+    try:
+        with VaultLock(vault):
+            while True:
+                summary = _pass(host, vault, only, _no_progress, clock, int(grace_seconds * 1000))
+                if on_pass is not None:
+                    on_pass(summary)
+                time.sleep(poll_seconds)
+    finally:
+        decimal.setcontext(previous)

@@ -12,6 +12,7 @@ or a run began, which is what makes the outputs independent of batching.
 from __future__ import annotations
 
 import bisect
+from decimal import Decimal
 from typing import Any, Protocol
 
 import numpy as np
@@ -50,6 +51,9 @@ class TradeStream:
         self.max_id_ts = 0
         self.missing: list[list[int]] = []  # sorted, disjoint [lo, hi] id ranges never seen
         self.open_bar: Bar | None = None
+        # follow mode: bars before this minute were closed by the wall clock (0: never)
+        self.closed_until = 0
+        self.last_close: str | None = None  # the close of the last emitted bar, for filling after a clock close
         self.pending_taint: dict[int, list[str]] = {}
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
 
@@ -60,6 +64,8 @@ class TradeStream:
             "max_id_ts": self.max_id_ts,
             "missing": self.missing,
             "open_bar": self.open_bar.to_state() if self.open_bar else None,
+            "closed_until": self.closed_until,
+            "last_close": self.last_close,
             "pending_taint": {str(k): v for k, v in self.pending_taint.items()},
             "counters": self.counters,
         }
@@ -69,6 +75,8 @@ class TradeStream:
         self.max_id_ts = int(data["max_id_ts"])
         self.missing = [list(map(int, r)) for r in data["missing"]]
         self.open_bar = Bar.from_state(data["open_bar"]) if data["open_bar"] else None
+        self.closed_until = int(data.get("closed_until", 0))
+        self.last_close = data.get("last_close")
         self.pending_taint = {int(k): list(v) for k, v in data["pending_taint"].items()}
         self.counters = {**dict.fromkeys(COUNTERS, 0), **data["counters"]}
 
@@ -78,7 +86,7 @@ class TradeStream:
         if len(self.missing) > MAX_MISSING_RANGES:
             del self.missing[0]
 
-    def _fill(self, lo: int, hi: int) -> bool:
+    def _fill_gap(self, lo: int, hi: int) -> bool:
         """Take ids ``lo..hi`` out of the missing ranges; False if ``hi`` was not missing."""
         k = bisect.bisect_right(self.missing, [hi, float("inf")]) - 1
         if k < 0 or not (self.missing[k][0] <= hi <= self.missing[k][1]):
@@ -116,7 +124,7 @@ class TradeStream:
             holder = np.maximum.accumulate(np.where(~seen, np.arange(n), -1))
             for i in special.tolist():
                 if seen[i]:
-                    if self._fill(int(first[i]), int(ids[i])):
+                    if self._fill_gap(int(first[i]), int(ids[i])):
                         accepted[i] = True
                     else:
                         c["duplicates"] += 1
@@ -145,6 +153,7 @@ class TradeStream:
             return
         mins = ts[rows] // MINUTE_MS
         open_min = self.open_bar.minute if self.open_bar is not None else -1
+        open_min = max(open_min, self.closed_until)
         runm = np.maximum.accumulate(mins)
         prevm = np.empty(len(rows), dtype=np.int64)
         prevm[0] = open_min
@@ -184,6 +193,10 @@ class TradeStream:
                 self._send(events, int(keep[a]), sink)
             if self.open_bar is not None and minute > self.open_bar.minute:
                 self._close_until(minute, sink)
+            elif self.open_bar is None and self.closed_until and minute > self.closed_until:
+                self._fill_empty(self.closed_until, minute, sink)  # the wall clock closed the bars before
+                self.closed_until = minute
+                sink.advance(minute)
             if self.open_bar is None:
                 self.open_bar = parts[k]
             else:
@@ -213,13 +226,36 @@ class TradeStream:
         """Close the open bar, fill the empty minutes before ``minute``, and advance."""
         bar = self.open_bar
         assert bar is not None
-        for reason in self.pending_taint.pop(bar.minute, []):
-            bar.add_taint(reason)
+        for key in sorted(k for k in self.pending_taint if k <= bar.minute):
+            for reason in self.pending_taint.pop(key):
+                bar.add_taint(reason)
         self.open_bar = None
         self.counters["bars"] += 1
+        self.last_close = str(bar.close)
         sink.bar(bar)
-        if self.fill_empty:
-            for m in range(bar.minute + 1, minute):
-                self.counters["bars"] += 1
-                sink.bar(Bar.empty_at(bar.inst_id, m, bar.close))
+        self._fill_empty(bar.minute + 1, minute, sink)
         sink.advance(minute)
+
+    def _fill_empty(self, first: int, stop: int, sink: Sink) -> None:
+        """Empty bars for the minutes ``first .. stop-1`` at the last close (when filling is on)."""
+        if not self.fill_empty or self.last_close is None:
+            return
+        price = Decimal(self.last_close)
+        for m in range(first, stop):
+            self.counters["bars"] += 1
+            sink.bar(Bar.empty_at(self.inst.inst_id, m, price))
+
+    def close_by_clock(self, now_ms: int, grace_ms: int, sink: Sink) -> None:
+        """Follow mode: close every bar whose end plus ``grace_ms`` the wall clock has passed.
+
+        Trades that arrive later for those minutes are late, exactly as if a
+        trade of a later minute had closed the bars.
+        """
+        wall = (now_ms - grace_ms) // MINUTE_MS  # bars before this minute are over
+        if self.open_bar is not None and self.open_bar.minute < wall:
+            self._close_until(wall, sink)
+            self.closed_until = wall
+        elif self.open_bar is None and self.closed_until and wall > self.closed_until:
+            self._fill_empty(self.closed_until, wall, sink)
+            self.closed_until = wall
+            sink.advance(wall)

@@ -1,0 +1,111 @@
+"""Follow mode: appended lines are read as they come, and the wall clock closes bars (SPEC section 2)."""
+
+from __future__ import annotations
+
+import decimal
+import json
+import shutil
+import signal
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from indicator_core.instruments import Instrument
+from indicator_core.numbers import EXACT
+from indicator_core.sources.okx_jsonl import parse_chunk
+from indicator_core.stream import TradeStream
+from tests.test_stream import Recorder
+from tests.vaults import ETH_PERP, inst_dir, outputs, run, run_subprocess, trade_line
+
+INST = Instrument("BTC-USDT-SWAP", "linear", Decimal("0.01"), "BTC")
+T0 = 1723161600000
+M0 = T0 // 60000
+
+
+def _feed(stream: TradeStream, rec: Recorder, rows: list[tuple[int, int]]) -> None:
+    lines = b"".join(trade_line(INST.inst_id, tid, "100", "1", "buy", ts) for tid, ts in rows)
+    with decimal.localcontext(EXACT):
+        stream.process(parse_chunk(lines, 1, INST.inst_id), "f", rec)
+
+
+def _bars(rec: Recorder) -> list[tuple[int, bool]]:
+    return [(e[1]["minute"], e[1]["empty"]) for e in rec.events if e[0] == "bar"]
+
+
+def test_clock_closes_bars_like_a_later_trade_would() -> None:
+    rows = [(1, T0), (2, T0 + 60_000), (3, T0 + 120_500)]
+    later = [(4, T0 + 7 * 60_000)]
+    batch, rec_b = TradeStream(INST, True), Recorder()
+    _feed(batch, rec_b, rows + later)
+    followed, rec_f = TradeStream(INST, True), Recorder()
+    _feed(followed, rec_f, rows)
+    with decimal.localcontext(EXACT):
+        followed.close_by_clock(T0 + 5 * 60_000 + 5_000, 5_000, rec_f)  # 00:05:05 with a 5 s grace
+    assert _bars(rec_f) == [(M0, False), (M0 + 1, False), (M0 + 2, False), (M0 + 3, True), (M0 + 4, True)]
+    saved = followed.to_state()
+    followed = TradeStream(INST, True)
+    followed.set_state(json.loads(json.dumps(saved)))
+    _feed(followed, rec_f, later)
+    assert _bars(rec_f) == _bars(rec_b)  # the same bars, only some of them earlier
+
+
+def test_trade_for_a_clock_closed_minute_is_late() -> None:
+    stream, rec = TradeStream(INST, True), Recorder()
+    _feed(stream, rec, [(1, T0), (2, T0 + 1000)])
+    with decimal.localcontext(EXACT):
+        stream.close_by_clock(T0 + 60_000 + 5_000, 5_000, rec)
+    _feed(stream, rec, [(3, T0 + 30_000), (4, T0 + 61_000), (5, T0 + 121_000)])
+    late = [e[1] for e in rec.events if e[0] == "quality" and e[1]["event"] == "late"]
+    assert [e["trade_id"] for e in late] == ["3"]
+    bars = [e[1] for e in rec.events if e[0] == "bar"]
+    assert [(b["minute"], b["trade_count"], b["taint"]) for b in bars] == [(M0, 2, []), (M0 + 1, 1, ["late"])]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="stops the follower with SIGINT")
+def test_follow_reads_appended_lines_and_stops_cleanly(tmp_path: Path) -> None:
+    lines = (ETH_PERP / "trades_2024-08-08.jsonl").read_bytes().splitlines(keepends=True)
+    whole = tmp_path / "whole"
+    (inst_dir(whole, "ETH-USDT-SWAP") / "trades_2024-08-08.jsonl").write_bytes(b"".join(lines))
+    assert run(whole) == 0
+    vault = tmp_path / "followed"
+    path = inst_dir(vault, "ETH-USDT-SWAP") / "trades_2024-08-08.jsonl"
+    path.write_bytes(b"".join(lines[:3000]))
+    # historical trades: a grace of ten years keeps the wall clock from closing their last bar
+    proc = run_subprocess(vault, None, "--follow", "--poll", "0.05", "--grace", str(10 * 365 * 86400))
+    state = vault / "state" / "volume" / "okx" / "perps" / "ETH-USDT-SWAP.state.json"
+
+    def cursor() -> int:
+        try:
+            return json.loads(state.read_text())["cursor"]["offset"]
+        except (OSError, ValueError, KeyError):
+            return -1
+
+    def caught_up() -> None:
+        deadline = time.monotonic() + 60
+        while cursor() != path.stat().st_size and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    rest = lines[3000:]
+    caught_up()
+    with open(path, "ab") as f:
+        f.write(b"".join(rest[:4000]))
+    caught_up()
+    with open(path, "ab") as f:  # a writer caught mid-line: the half line must wait
+        f.write(rest[4000][:40])
+        f.flush()
+        time.sleep(0.3)
+        f.write(rest[4000][40:])
+    caught_up()
+    with open(path, "ab") as f:
+        f.write(b"".join(rest[4001:]))
+    deadline = time.monotonic() + 60
+    while cursor() != path.stat().st_size and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert b"stopped" in err
+    assert outputs(vault) == outputs(whole)
