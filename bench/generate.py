@@ -12,6 +12,7 @@ the exporter's shape, one file per UTC day.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -79,13 +80,18 @@ def main() -> None:
     ap.add_argument("--mean-gap-ms", type=float, default=45.0, help="mean time between trades before bursts")
     ap.add_argument("--volatility", type=int, default=1, help="price step multiplier (ticks per move)")
     ap.add_argument("--append", type=int, default=0, metavar="N",
-                    help="append N trades continuing the --trades/--seed data set instead of writing it")
+                    help="append N trades continuing after the last trade already in OUT (--trades is ignored)")
     args = ap.parse_args()
-    cols = generate(args.trades, args.seed, mean_gap_ms=args.mean_gap_ms, volatility=args.volatility)
     if args.append:
-        cols = generate(args.append, args.seed + 1, start_ms=int(cols["ts"][-1]) + 1, first_id=int(cols["ids"][-1]) + 1)
+        last_file = sorted(args.out.glob("trades_*.jsonl"))[-1]
+        with open(last_file, "rb") as f:
+            f.seek(max(0, last_file.stat().st_size - 4096))
+            last = json.loads(f.read().splitlines()[-1])
+        cols = generate(args.append, args.seed, start_ms=int(last["ts"]) + 1, first_id=int(last["tradeId"]) + 1,
+                        mean_gap_ms=args.mean_gap_ms, volatility=args.volatility)
         paths = write_days(args.out, cols, mode="a")
     else:
+        cols = generate(args.trades, args.seed, mean_gap_ms=args.mean_gap_ms, volatility=args.volatility)
         paths = write_days(args.out, cols)
     notional = cols["px_ticks"] / 10 * cols["lots"] / 100 * 0.01
     print(f"{len(cols['ts'])} trades in {len(paths)} files; {np.mean(notional > 100_000):.2%} over $100k")

@@ -171,10 +171,19 @@ def main() -> None:
     vault = fresh_vault(work, "incremental", inc_raw)
     cfg = config(work / "incremental.toml", INDICATORS)
     subprocess.run(project(vault, cfg), env={**os.environ, "PYTHONPATH": str(REPO)}, check=True)
-    subprocess.run([sys.executable, str(HERE / "generate.py"), str(inc_raw), "--trades", str(n), "--seed",
-                    str(args.seed), "--append", str(max(n // 100, 1))], check=True)
+    subprocess.run([sys.executable, str(HERE / "generate.py"), str(inc_raw), "--seed", str(args.seed + 1),
+                    "--append", str(max(n // 100, 1))], check=True)
     record("incremental", "(6) incremental run after appending 1%", *measure(project(vault, cfg), 1))
     rows["incremental"]["pass_seconds"] = round(pass_seconds(vault / "stats.json"), 3)
+
+    # (7): the same 1% read by a running follower (`run --follow`): no start-up at all
+    follow_out = subprocess.run([py, str(HERE / "follow_pass.py"), str(vault), str(cfg), str(inc_raw), str(n),
+                                 str(args.seed + 2)], env={**os.environ, "PYTHONPATH": str(REPO)},
+                                check=True, capture_output=True, text=True).stdout.split()
+    follow_s = float(follow_out[0])
+    rows["follow_pass"] = {"label": "(7) a running follower's pass over the next 1%", "seconds": round(follow_s, 4),
+                           "trades_per_s": round(int(follow_out[1]) / follow_s), "peak_mib": None}
+    print(f"  {rows['follow_pass']['label']:<44} {follow_s:8.3f} s", flush=True)
 
     if args.flat:
         big = dataset(work, args.flat, args.seed)
@@ -209,6 +218,7 @@ def main() -> None:
         "all_five <= 1.2 x volume_only": rows["all_five"]["seconds"] <= 1.2 * rows["volume_only"]["seconds"],
         "incremental <= 2% of all_five (process)": inc["seconds"] <= 0.02 * rows["all_five"]["seconds"],
         "incremental <= 2% of all_five (pass)": inc["pass_seconds"] <= 0.02 * rows["all_five"]["pass_seconds"],
+        "follower's incremental pass <= 2% of all_five": rows["follow_pass"]["seconds"] <= 0.02 * rows["all_five"]["seconds"],
         "peak(all_five) < peak(polars) / 2": "polars" in rows and rows["all_five"]["peak_mib"] < rows["polars"]["peak_mib"] / 2,
     }
     if "all_five_large" in rows:

@@ -261,7 +261,7 @@ def run_instrument(
     dispatch = Dispatch()
     waiting = list(order)
     todo = remaining_bytes(files, cursor)
-    compiled = todo >= sources.COMPILED_FROM_BYTES
+    compiled = sources.use_compiled(todo)
     bar = progress(todo, key.inst_id)
     try:
         while True:
@@ -355,6 +355,7 @@ def follow(
     such a minute is late (SPEC section 2).
     """
     host = Host.load(cfg)
+    sources.warm_compiled()
     previous = decimal.getcontext()
     decimal.setcontext(EXACT.copy())
     try:

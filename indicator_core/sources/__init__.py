@@ -12,12 +12,30 @@ from .parsed import ParsedChunk
 COMPILED_FROM_BYTES = 32 * 1024 * 1024
 
 
+_warm = False
+
+
 def _compiled_parser():
+    global _warm
     try:
         from .jsonl_kernel import AVAILABLE, parse_chunk_fast
     except ImportError:  # pragma: no cover - numba is a declared dependency
         return None
+    _warm = AVAILABLE
     return parse_chunk_fast if AVAILABLE else None
+
+
+def warm_compiled() -> None:
+    """Load the compiled parser now (a long-running follower pays its start-up once)."""
+    if _compiled_parser() is not None:
+        from .jsonl_kernel import warm_up
+
+        warm_up()
+
+
+def use_compiled(todo_bytes: int) -> bool:
+    """Whether reading ``todo_bytes`` should go through the compiled parser."""
+    return _warm or todo_bytes >= COMPILED_FROM_BYTES
 
 
 def parse(chunk: Chunk, inst_id: str, compiled: bool = True) -> ParsedChunk:
