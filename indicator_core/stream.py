@@ -51,7 +51,7 @@ class TradeStream:
         self.max_id_ts = 0
         self.missing: list[list[int]] = []  # sorted, disjoint [lo, hi] id ranges never seen
         self.open_bar: Bar | None = None
-        # follow mode: bars before this minute were closed by the wall clock (0: never)
+        # follow mode: the wall clock closed the bars before this minute and no trade came since (0: none)
         self.closed_until = 0
         self.last_close: str | None = None  # the close of the last emitted bar, for filling after a clock close
         self.pending_taint: dict[int, list[str]] = {}
@@ -193,10 +193,12 @@ class TradeStream:
                 self._send(events, int(keep[a]), sink)
             if self.open_bar is not None and minute > self.open_bar.minute:
                 self._close_until(minute, sink)
-            elif self.open_bar is None and self.closed_until and minute > self.closed_until:
-                self._fill_empty(self.closed_until, minute, sink)  # the wall clock closed the bars before
-                self.closed_until = minute
-                sink.advance(minute)
+            elif self.open_bar is None and self.closed_until and minute >= self.closed_until:
+                # the wall clock closed the last bar: fill the minutes between it and this trade
+                self._fill_empty(self.closed_until, minute, sink)
+                if minute > self.closed_until:
+                    sink.advance(minute)
+                self.closed_until = 0
             if self.open_bar is None:
                 self.open_bar = parts[k]
             else:
@@ -222,8 +224,8 @@ class TradeStream:
             px, px_scale, sz, sz_scale, base, base_scale, quote, quote_scale,
         )
 
-    def _close_until(self, minute: int, sink: Sink) -> None:
-        """Close the open bar, fill the empty minutes before ``minute``, and advance."""
+    def _emit_open_bar(self, sink: Sink) -> Bar:
+        """Close the open bar: attach its taints and deliver it."""
         bar = self.open_bar
         assert bar is not None
         for key in sorted(k for k in self.pending_taint if k <= bar.minute):
@@ -233,6 +235,11 @@ class TradeStream:
         self.counters["bars"] += 1
         self.last_close = str(bar.close)
         sink.bar(bar)
+        return bar
+
+    def _close_until(self, minute: int, sink: Sink) -> None:
+        """Close the open bar, fill the empty minutes before ``minute``, and advance."""
+        bar = self._emit_open_bar(sink)
         self._fill_empty(bar.minute + 1, minute, sink)
         sink.advance(minute)
 
@@ -246,16 +253,16 @@ class TradeStream:
             sink.bar(Bar.empty_at(self.inst.inst_id, m, price))
 
     def close_by_clock(self, now_ms: int, grace_ms: int, sink: Sink) -> None:
-        """Follow mode: close every bar whose end plus ``grace_ms`` the wall clock has passed.
+        """Follow mode: close the open bar once the wall clock has passed its end plus ``grace_ms``.
 
-        Trades that arrive later for those minutes are late, exactly as if a
-        trade of a later minute had closed the bars.
+        Only the bar itself is closed: the empty minutes after it are filled
+        when the next trade shows how many there are ("between two traded
+        minutes"), exactly as in a batch run.  A trade that arrives later for
+        the closed minute is late.
         """
-        wall = (now_ms - grace_ms) // MINUTE_MS  # bars before this minute are over
-        if self.open_bar is not None and self.open_bar.minute < wall:
-            self._close_until(wall, sink)
-            self.closed_until = wall
-        elif self.open_bar is None and self.closed_until and wall > self.closed_until:
-            self._fill_empty(self.closed_until, wall, sink)
-            self.closed_until = wall
-            sink.advance(wall)
+        bar = self.open_bar
+        if bar is None or (bar.minute + 1) * MINUTE_MS + grace_ms > now_ms:
+            return
+        self._emit_open_bar(sink)
+        self.closed_until = bar.minute + 1
+        sink.advance(bar.minute + 1)

@@ -44,12 +44,24 @@ def test_clock_closes_bars_like_a_later_trade_would() -> None:
     _feed(followed, rec_f, rows)
     with decimal.localcontext(EXACT):
         followed.close_by_clock(T0 + 5 * 60_000 + 5_000, 5_000, rec_f)  # 00:05:05 with a 5 s grace
-    assert _bars(rec_f) == [(M0, False), (M0 + 1, False), (M0 + 2, False), (M0 + 3, True), (M0 + 4, True)]
+    # the open bar closes; the empty minutes after it wait for the next trade ("between two traded minutes")
+    assert _bars(rec_f) == [(M0, False), (M0 + 1, False), (M0 + 2, False)]
     saved = followed.to_state()
     followed = TradeStream(INST, True)
     followed.set_state(json.loads(json.dumps(saved)))
     _feed(followed, rec_f, later)
     assert _bars(rec_f) == _bars(rec_b)  # the same bars, only some of them earlier
+
+
+def test_clock_waits_for_the_grace_period() -> None:
+    stream, rec = TradeStream(INST, True), Recorder()
+    _feed(stream, rec, [(1, T0)])
+    with decimal.localcontext(EXACT):
+        stream.close_by_clock(T0 + 60_000 + 4_999, 5_000, rec)
+    assert _bars(rec) == []
+    with decimal.localcontext(EXACT):
+        stream.close_by_clock(T0 + 60_000 + 5_000, 5_000, rec)
+    assert _bars(rec) == [(M0, False)]
 
 
 def test_trade_for_a_clock_closed_minute_is_late() -> None:
