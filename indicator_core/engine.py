@@ -271,8 +271,7 @@ def run_instrument(
             last_commit = time.monotonic()
             for chunk in read_chunks(files, cursor, stop, cfg.run.batch_bytes):
                 parsed = sources.parse(chunk, key.inst_id, compiled)
-                label = chunk.file.path.relative_to(vault).as_posix() if chunk.file.path.is_relative_to(vault) else str(chunk.file.path)
-                stream.process(parsed, label, dispatch)
+                stream.process(parsed, _label(chunk.file.path, vault), dispatch)
                 cursor = chunk.end
                 bar.update(len(chunk.buf))
                 if time.monotonic() - last_commit >= cfg.run.commit_seconds:
@@ -306,6 +305,11 @@ def run_instrument(
     summary.records = {f"{c.name}/{s}": out.records for c in consumers for s, out in c.outputs.items()}
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _label(path: Path, vault: Path) -> str:
+    """How the rejects log names a trade file: relative to the vault, with ``/``."""
+    return path.relative_to(vault).as_posix() if path.is_relative_to(vault) else path.as_posix()
 
 
 def _commit(consumers: list[Consumer], cursor: Cursor, stream: TradeStream) -> None:
