@@ -219,3 +219,11 @@ def test_python_dash_m_is_the_same_command(tmp_path: Path) -> None:
     assert done.returncode == 0
     assert "done: 1 instruments, 14051 trades" in done.stdout
     assert "okx/perps/ETH-USDT-SWAP" in done.stdout
+
+
+def test_the_spec_copy_in_docs_is_current() -> None:
+    """docs/SPEC.md is the output contract as shipped; it must not drift from the project's spec."""
+    shared = REPO.parent / "shared" / "SPEC.md"
+    if not shared.exists():
+        pytest.skip("no shared/SPEC.md beside this checkout")
+    assert (REPO / "docs" / "SPEC.md").read_text(encoding="utf-8") == shared.read_text(encoding="utf-8")
