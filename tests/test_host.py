@@ -134,26 +134,56 @@ def register_indicators(register):
 '''
 
 
-def test_third_party_plugin_installed_as_a_package(tmp_path: Path) -> None:
-    pkg = tmp_path / "tiny-indicator"
-    (pkg / "tiny_indicator").mkdir(parents=True)
-    (pkg / "tiny_indicator" / "__init__.py").write_text(TINY)
-    (pkg / "pyproject.toml").write_text(textwrap.dedent("""
+def _readme_example() -> str:
+    """The "write your own indicator" module of the README, as printed there."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    start = text.index("# my_indicator/__init__.py")
+    return text[start:text.index("```", start)]
+
+
+def test_readme_example_indicator_runs(tmp_path: Path) -> None:
+    site = _install(tmp_path, "my-indicator", "my_indicator", _readme_example(), "above")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(REPO)])}
+    vault = eth_vault(tmp_path, DAY1)
+    cfg = write_config(tmp_path / "c.toml", '[plugins.above]\nlevel = "2682"\n')
+    done = subprocess.run([sys.executable, "-m", "indicator_core", "run", "--vault", str(vault), "--config",
+                           str(cfg), "--quiet"], env=env, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    got = [json.loads(x) for x in (vault / "derived/above/okx/perps/ETH-USDT-SWAP/above_1m.jsonl").read_text().splitlines()]
+    trades = [json.loads(x) for x in DAY1.read_text().splitlines()]
+    by_minute: dict[int, int] = {}
+    for t in trades:
+        by_minute[int(t["ts"]) // 60000] = by_minute.get(int(t["ts"]) // 60000, 0) + (float(t["px"]) > 2682)
+    assert [r["count"] for r in got] == [by_minute[m] for m in sorted(by_minute)[:-1]]
+    assert any(r["count"] for r in got)
+
+
+def _install(tmp_path: Path, dist: str, module: str, code: str, entry: str, version: str = "0.3.0") -> Path:
+    """pip-install a one-module plugin package into a folder; returns the folder for PYTHONPATH."""
+    pkg = tmp_path / dist
+    (pkg / module).mkdir(parents=True)
+    (pkg / module / "__init__.py").write_text(code)
+    (pkg / "pyproject.toml").write_text(textwrap.dedent(f"""
         [build-system]
         requires = ["setuptools>=64"]
         build-backend = "setuptools.build_meta"
 
         [project]
-        name = "tiny-indicator"
-        version = "0.3.0"
+        name = "{dist}"
+        version = "{version}"
 
         [project.entry-points.indicator_core]
-        tiny = "tiny_indicator"
+        {entry} = "{module}"
     """))
     site = tmp_path / "site"
     install = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(site), str(pkg)]
     if subprocess.run([*install, "--no-build-isolation"], capture_output=True).returncode != 0:
         subprocess.run(install, check=True, capture_output=True)  # let pip fetch the build backend
+    return site
+
+
+def test_third_party_plugin_installed_as_a_package(tmp_path: Path) -> None:
+    site = _install(tmp_path, "tiny-indicator", "tiny_indicator", TINY, "tiny")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(REPO)])}
     listed = subprocess.run([sys.executable, "-m", "indicator_core", "plugins", "--json"], env=env,
                             capture_output=True, check=True)
