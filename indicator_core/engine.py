@@ -32,7 +32,7 @@ from .lock import VaultLock
 from .numbers import EXACT
 from .plugins import collect_indicators, collect_instruments, make_plugin_manager
 from .quality import QualityLog
-from .sources.files import Cursor, discover, list_files, position, read_chunks, remaining_bytes
+from .sources.files import Cursor, at_end, discover, list_files, position, read_chunks, remaining_bytes
 from .storage import InstrumentKey, OutputFile, derived_dir, read_state, state_path, write_state
 from .stream import COUNTERS, TradeStream
 from .timeutil import iso_minute
@@ -244,10 +244,10 @@ def run_instrument(
     started = time.perf_counter()
     cfg = host.cfg
     inst = host.table.get(key.inst_id)
-    files = list_files(folder, key.inst_id, cfg.input.patterns)
     consumers = host.consumers(vault, key, inst)
     for c in consumers:
         c.load(vault)
+    files = list_files(folder, key.inst_id, cfg.input.patterns, [c.cursor for c in consumers])
     summary = InstrumentSummary(key)
     if not files:
         return summary
@@ -275,7 +275,7 @@ def run_instrument(
                 cursor = chunk.end
                 bar.update(len(chunk.buf))
                 if time.monotonic() - last_commit >= cfg.run.commit_seconds:
-                    _commit(dispatch.all, cursor, stream)
+                    _commit(dispatch.all, at_end(files, cursor), stream)
                     last_commit = time.monotonic()
             if not waiting:
                 break
@@ -288,7 +288,7 @@ def run_instrument(
                 )
         if clock is not None:
             stream.close_by_clock(clock(), grace_ms, dispatch)
-        _commit(dispatch.all, cursor, stream)
+        _commit(dispatch.all, at_end(files, cursor), stream)
     except OSError as exc:
         for c in consumers:
             for out in c.outputs.values():

@@ -257,3 +257,29 @@ def test_the_spec_copy_in_docs_is_current() -> None:
     if not shared.exists():
         pytest.skip("no shared/SPEC.md beside this checkout")
     assert (REPO / "docs" / "SPEC.md").read_text(encoding="utf-8") == shared.read_text(encoding="utf-8")
+
+
+def test_archiving_a_finished_day_does_not_stop_the_stream(tmp_path: Path) -> None:
+    both = eth_vault(tmp_path / "a", DAY1, DAY2)
+    assert run(both) == 0
+    vault = eth_vault(tmp_path / "b", DAY1)
+    assert run(vault) == 0
+    folder = inst_dir(vault, "ETH-USDT-SWAP")
+    (folder / DAY1.name).rename(tmp_path / DAY1.name)  # moved to cold storage, read to its end
+    shutil.copy(DAY2, folder / DAY2.name)
+    assert run(vault) == 0
+    assert outputs(vault) == outputs(both)
+
+
+def test_a_half_read_file_that_vanished_is_an_error(tmp_path: Path, capsys) -> None:
+    vault = eth_vault(tmp_path, DAY1)
+    path = inst_dir(vault, "ETH-USDT-SWAP") / DAY1.name
+    full = path.read_bytes()
+    path.write_bytes(full[: len(full) // 2 + 1])  # a writer still appending
+    assert run(vault) == 0
+    path.unlink()
+    before = outputs(vault)
+    assert run(vault) == 1
+    err = capsys.readouterr().err
+    assert DAY1.name in err and "had not been read to its end" in err
+    assert outputs(vault) == before

@@ -26,13 +26,14 @@ class Cursor:
     file: str | None = None
     offset: int = 0
     line: int = 0
+    at_end: bool = False  # the offset was the whole file when this cursor was committed
 
     def to_state(self) -> dict:
-        return {"file": self.file, "offset": self.offset, "line": self.line}
+        return {"file": self.file, "offset": self.offset, "line": self.line, "at_end": self.at_end}
 
     @classmethod
     def from_state(cls, data: dict) -> "Cursor":
-        return cls(data.get("file"), int(data.get("offset", 0)), int(data.get("line", 0)))
+        return cls(data.get("file"), int(data.get("offset", 0)), int(data.get("line", 0)), bool(data.get("at_end")))
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,8 @@ class TradeFile:
     path: Path
     date: str
     fmt: str  # "jsonl" or "csv"
+    # a file read to its end and since moved away (archived): it keeps its place in the order
+    ghost: bool = False
 
 
 @dataclass
@@ -68,21 +71,54 @@ def _pattern_regex(pattern: str, inst_id: str) -> re.Pattern[str]:
     return re.compile(out + r"\Z")
 
 
-def list_files(folder: Path, inst_id: str, patterns: list[str]) -> list[TradeFile]:
-    """The instrument's trade files in stream order: by date, then pattern order, then name."""
+def _classify(name: str, regexes: list[re.Pattern[str]]) -> tuple[str, int] | None:
+    for k, rx in enumerate(regexes):
+        m = rx.match(name)
+        if m:
+            return m.group("date"), k
+    return None
+
+
+def list_files(folder: Path, inst_id: str, patterns: list[str], cursors: list[Cursor] = ()) -> list[TradeFile]:
+    """The instrument's trade files in stream order: by date, then pattern order, then name.
+
+    A file that a cursor names but that is gone is kept as a *ghost* when the
+    cursor had read it to its end (an archived old day): the stream goes on
+    with the files after it.  A file gone half-read is an error: its rest would
+    be lost silently.
+    """
     regexes = [_pattern_regex(p, inst_id) for p in patterns]
-    found: list[tuple[str, int, str, TradeFile]] = []
+    found: dict[str, tuple[str, int, str, TradeFile]] = {}
     for path in folder.iterdir():
         if not path.is_file():
             continue
-        for k, rx in enumerate(regexes):
-            m = rx.match(path.name)
-            if m:
-                fmt = "csv" if path.name.endswith(".csv") else "jsonl"
-                found.append((m.group("date"), k, path.name, TradeFile(path.name, path, m.group("date"), fmt)))
-                break
-    found.sort(key=lambda t: t[:3])
-    return [t[3] for t in found]
+        kind = _classify(path.name, regexes)
+        if kind:
+            fmt = "csv" if path.name.endswith(".csv") else "jsonl"
+            found[path.name] = (*kind, path.name, TradeFile(path.name, path, kind[0], fmt))
+    for cur in cursors:
+        if cur.file is None or cur.file in found:
+            continue
+        kind = _classify(cur.file, regexes)
+        if not cur.at_end or kind is None:
+            raise StateError(
+                f"the saved cursor points into {folder / cur.file} (byte {cur.offset}), which is no longer "
+                "there and had not been read to its end; put the file back, or rebuild with `indicators reset`"
+            )
+        fmt = "csv" if cur.file.endswith(".csv") else "jsonl"
+        found[cur.file] = (*kind, cur.file, TradeFile(cur.file, folder / cur.file, kind[0], fmt, ghost=True))
+    return [t[3] for t in sorted(found.values(), key=lambda t: t[:3])]
+
+
+def at_end(files: list[TradeFile], cursor: Cursor) -> Cursor:
+    """``cursor`` with ``at_end`` set from the file's size now (for committing it)."""
+    if cursor.file is None:
+        return cursor
+    for f in files:
+        if f.name == cursor.file:
+            done = f.ghost or cursor.offset >= f.path.stat().st_size
+            return Cursor(cursor.file, cursor.offset, cursor.line, done)
+    return cursor
 
 
 def discover(vault: Path, root: str, only: list[str] | None) -> list[tuple[InstrumentKey, Path]]:
@@ -124,6 +160,8 @@ def remaining_bytes(files: list[TradeFile], cursor: Cursor) -> int:
     k, off = position(files, cursor)
     total = 0
     for j in range(k, len(files)):
+        if files[j].ghost:
+            continue
         size = files[j].path.stat().st_size
         total += max(size - (off if j == k else 0), 0)
     return total
@@ -148,6 +186,10 @@ def read_chunks(
         if k > k_stop or (k == k_stop and stop is not None and off_stop == 0 and k != k0):
             return
         tf = files[k]
+        if tf.ghost:  # read to its end before it was moved away
+            if k == k_stop:
+                return
+            continue
         offset = off0 if k == k0 else 0
         line = start.line if (k == k0 and start.file is not None) else 0
         has_later = k + 1 < len(files)
