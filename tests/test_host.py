@@ -283,3 +283,17 @@ def test_a_half_read_file_that_vanished_is_an_error(tmp_path: Path, capsys) -> N
     err = capsys.readouterr().err
     assert DAY1.name in err and "had not been read to its end" in err
     assert outputs(vault) == before
+
+
+def test_readme_config_file_is_valid(tmp_path: Path, capsys) -> None:
+    """The config shown in the README is accepted as it is printed."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    start = text.index("# indicators.toml")
+    cfg = write_config(tmp_path / "indicators.toml", text[start:text.index("```", start)])
+    shutil.copy(REPO.parent / "shared" / "data" / "okx" / "instruments-swap.json", tmp_path / "instruments-swap.json")
+    vault = eth_vault(tmp_path, DAY1)
+    assert main(["plugins", "--json", "--config", str(cfg)]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert all(r["enabled"] for r in rows.values())
+    assert run(vault, cfg) == 0  # vault given on the command line wins over `vault = "Vault"`
+    assert (vault / "derived" / "candles" / "okx" / "perps" / "ETH-USDT-SWAP" / "candles_5m.jsonl").exists()
