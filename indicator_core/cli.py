@@ -71,7 +71,8 @@ def _vault(args: argparse.Namespace, cfg: Config) -> Path:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .engine import follow, run, tqdm_progress, _no_progress
+    from .engine import follow, run
+    from .progress import no_progress, terminal_progress
 
     cfg = load_config(args.config)
     vault = _vault(args, cfg)
@@ -91,10 +92,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             print("stopped: outputs and state are committed up to the last pass", file=sys.stderr)
         return 0
     started = time.perf_counter()
-    summary = run(vault, cfg, args.inst, progress=_no_progress if args.quiet else tqdm_progress)
+    summary = run(vault, cfg, args.inst, progress=no_progress if args.quiet else terminal_progress)
     if args.stats:
         args.stats.write_text(orjson.dumps({
             "seconds": time.perf_counter() - started,
+            "load_seconds": summary.load_seconds,
+            "pass_seconds": summary.pass_seconds,
             "instruments": {s.key.label: {**s.counters, "seconds": s.seconds} for s in summary.instruments},
         }, option=orjson.OPT_INDENT_2).decode())
     if not args.quiet:

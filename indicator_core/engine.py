@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import orjson
-from tqdm import tqdm
 
 from . import sources
 from .bars import Bar
@@ -31,6 +30,7 @@ from .instruments import Instrument, InstrumentTable
 from .lock import VaultLock
 from .numbers import EXACT
 from .plugins import collect_indicators, collect_instruments, make_plugin_manager
+from .progress import ProgressFactory, no_progress
 from .quality import QualityLog
 from .sources.files import Cursor, at_end, discover, list_files, position, read_chunks, remaining_bytes
 from .storage import InstrumentKey, OutputFile, derived_dir, read_state, state_path, write_state
@@ -180,6 +180,8 @@ class InstrumentSummary:
 @dataclass
 class RunSummary:
     instruments: list[InstrumentSummary] = field(default_factory=list)
+    load_seconds: float = 0.0  # loading plugins, settings and instruments
+    pass_seconds: float = 0.0  # the pass itself: states, new lines, indicators, commits
 
     def total(self, counter: str) -> int:
         return sum(s.counters[counter] for s in self.instruments)
@@ -221,19 +223,8 @@ class Host:
         return out
 
 
-ProgressFactory = Callable[[int, str], Any]
-
-
-def _no_progress(total: int, desc: str) -> Any:
-    return tqdm(total=total, disable=True)
-
-
-def tqdm_progress(total: int, desc: str) -> Any:
-    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, leave=False, disable=None)
-
-
 def run_instrument(
-    host: Host, vault: Path, key: InstrumentKey, folder: Path, progress: ProgressFactory = _no_progress,
+    host: Host, vault: Path, key: InstrumentKey, folder: Path, progress: ProgressFactory = no_progress,
     clock: Callable[[], int] | None = None, grace_ms: int = 0,
 ) -> InstrumentSummary:
     """One pass over an instrument's new trades.
@@ -260,9 +251,7 @@ def run_instrument(
     cursor = lead.cursor
     dispatch = Dispatch()
     waiting = list(order)
-    todo = remaining_bytes(files, cursor)
-    compiled = sources.use_compiled(todo)
-    bar = progress(todo, key.inst_id)
+    bar = progress(remaining_bytes(files, cursor), key.inst_id)
     try:
         while True:
             while waiting and position(files, waiting[0].cursor) == position(files, cursor):
@@ -270,7 +259,7 @@ def run_instrument(
             stop = waiting[0].cursor if waiting else None
             last_commit = time.monotonic()
             for chunk in read_chunks(files, cursor, stop, cfg.run.batch_bytes):
-                parsed = sources.parse(chunk, key.inst_id, compiled)
+                parsed = sources.parse(chunk, key.inst_id)
                 stream.process(parsed, _label(chunk.file.path, vault), dispatch)
                 cursor = chunk.end
                 bar.update(len(chunk.buf))
@@ -330,17 +319,22 @@ def _pass(host: Host, vault: Path, only: list[str] | None, progress: ProgressFac
 
 
 def run(
-    vault: Path, cfg: Config, only: list[str] | None = None, progress: ProgressFactory = _no_progress
+    vault: Path, cfg: Config, only: list[str] | None = None, progress: ProgressFactory = no_progress
 ) -> RunSummary:
     """One pass over every instrument under the vault (or those in ``only``)."""
+    started = time.perf_counter()
     host = Host.load(cfg)
+    loaded = time.perf_counter()
     previous = decimal.getcontext()
     decimal.setcontext(EXACT.copy())
     try:
         with VaultLock(vault):
-            return _pass(host, vault, only, progress)
+            summary = _pass(host, vault, only, progress)
     finally:
         decimal.setcontext(previous)
+    summary.load_seconds = loaded - started
+    summary.pass_seconds = time.perf_counter() - loaded
+    return summary
 
 
 def wall_clock_ms() -> int:
@@ -359,13 +353,12 @@ def follow(
     such a minute is late (SPEC section 2).
     """
     host = Host.load(cfg)
-    sources.warm_compiled()
     previous = decimal.getcontext()
     decimal.setcontext(EXACT.copy())
     try:
         with VaultLock(vault):
             while True:
-                summary = _pass(host, vault, only, _no_progress, clock, int(grace_seconds * 1000))
+                summary = _pass(host, vault, only, no_progress, clock, int(grace_seconds * 1000))
                 if on_pass is not None:
                     on_pass(summary)
                 time.sleep(poll_seconds)

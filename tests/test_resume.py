@@ -34,18 +34,6 @@ def test_reference_covers_every_output() -> None:
         assert expected in names
 
 
-@pytest.mark.parametrize("batch", [2048, 1 << 20])
-def test_compiled_parser_gives_the_same_outputs(tmp_path: Path, monkeypatch, batch: int) -> None:
-    """Big inputs go through the compiled parser, small ones through Python: same bytes either way."""
-    import indicator_core.sources as sources
-
-    monkeypatch.setattr(sources, "COMPILED_FROM_BYTES", 0)
-    vault = tmp_path / "v"
-    materialize(vault, 1.0)
-    assert run(vault, config(tmp_path, batch)) == 0
-    assert outputs(vault) == reference()
-
-
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 @pytest.mark.parametrize("seed", range(4))
 def test_killed_runs_equal_one_run(tmp_path: Path, seed: int) -> None:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from indicator_core.bars import Bar
 from indicator_core.instruments import Instrument
 from indicator_core.numbers import EXACT
-from indicator_core.sources.okx_jsonl import parse_chunk
+from indicator_core.sources.columnar import parse_chunk
 from indicator_core.stream import TradeStream
 from indicator_core.trades import TradeBatch
 from tests.vaults import trade_line

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
+
 from ..errors import ConfigError, StateError
 from ..storage import InstrumentKey
 
@@ -53,10 +55,15 @@ class Chunk:
     first_line: int  # line number of the first line in buf (1-based)
     end: Cursor  # the cursor after this chunk
     csv_columns: list[str | None] | None = None
+    line_ends: np.ndarray | None = None  # offsets of the \n of each line in buf (found once, here)
 
     @property
     def lines(self) -> int:
         return self.end.line - self.first_line + 1
+
+
+def _line_ends(buf: bytes) -> np.ndarray:
+    return np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 0x0A)
 
 
 def _pattern_regex(pattern: str, inst_id: str) -> re.Pattern[str]:
@@ -220,13 +227,15 @@ def read_chunks(
                     if has_later and limit is None:
                         offset += len(data)
                         line += 1
-                        yield Chunk(tf, data + b"\n", line, Cursor(tf.name, offset, line), columns)
+                        buf = data + b"\n"
+                        yield Chunk(tf, buf, line, Cursor(tf.name, offset, line), columns, _line_ends(buf))
                     break
                 buf = data[:cut]
                 f.seek(offset + cut)
                 first = line + 1
                 offset += cut
-                line += buf.count(b"\n")
-                yield Chunk(tf, buf, first, Cursor(tf.name, offset, line), columns)
+                ends = _line_ends(buf)
+                line += len(ends)
+                yield Chunk(tf, buf, first, Cursor(tf.name, offset, line), columns, ends)
         if limit is not None:
             return

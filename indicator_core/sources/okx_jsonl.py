@@ -4,18 +4,16 @@ A line is either a bare trade object (REST ``/api/v5/market/trades`` items,
 WebSocket ``trades`` / ``trades-all`` push items) or a whole WebSocket push
 ``{"arg": {...}, "data": [trade, ...]}``.  Extra fields are ignored.
 
-This module is the reference parser: every line goes through ``orjson``.  The
-optional compiled fast path (:mod:`indicator_core.sources.fastjsonl`) handles
-the common canonical lines and hands everything else back to this parser, so
-both always agree.
+This module is the reference parser: every line goes through ``orjson`` and
+the field checks, one by one.  The fast path (:mod:`.columnar`) reads the
+lines that share one layout column-wise and hands every other line to
+:func:`parse_line`, so both always agree.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-import numpy as np
 import orjson
 
 from ..numbers import DecimalFormatError, parse_decimal
@@ -134,66 +132,6 @@ def parse_line(out: ColumnBuilder, raw: bytes, line_no: int, inst_id: str) -> No
         add_trade(out, obj, inst_id)
     except BadTrade as exc:
         out.rejects.append(Reject(line_no, str(exc), snippet(raw)))
-
-
-_CANONICAL: dict[str, re.Pattern[bytes]] = {}
-
-
-def _canonical(inst_id: str) -> re.Pattern[bytes]:
-    """The exporter's exact line layout for ``inst_id``, one match per line."""
-    rx = _CANONICAL.get(inst_id)
-    if rx is None:
-        rx = _CANONICAL[inst_id] = re.compile(
-            rb'^\{"instId":"' + re.escape(inst_id.encode()) + rb'","tradeId":"([0-9]{1,18})",'
-            rb'"px":"([0-9]{0,18})(?:\.([0-9]{1,18}))?","sz":"([0-9]{0,18})(?:\.([0-9]{1,18}))?",'
-            rb'"side":"(buy|sell)","ts":"([0-9]{1,18})"\}\n',
-            re.MULTILINE,
-        )
-    return rx
-
-
-def _decimal_column(whole: list[bytes], frac: list[bytes]) -> tuple[np.ndarray, np.ndarray] | None:
-    w = np.array(whole, dtype="S18")
-    f = np.array(frac, dtype="S18")
-    scale = np.char.str_len(f).astype(np.int64)
-    digits = np.char.str_len(w) + scale
-    if not len(w) or digits.min() == 0 or digits.max() > 18:
-        return None
-    mantissa = np.char.add(w, f).astype(np.int64)
-    if (mantissa == 0).any():
-        return None
-    return mantissa, scale
-
-
-def _parse_canonical(buf: bytes, n_lines: int, inst_id: str) -> ParsedChunk | None:
-    """All lines in the exporter's layout: parse them column-wise; ``None`` if any line is not."""
-    rows = _canonical(inst_id).findall(buf)
-    if len(rows) != n_lines or not rows:
-        return None
-    tid, pw, pf, sw, sf, side, ts = zip(*rows)
-    px = _decimal_column(pw, pf)
-    sz = _decimal_column(sw, sf)
-    if px is None or sz is None:
-        return None
-    ts_col = np.array(ts, dtype="S18").astype(np.int64)
-    tid_col = np.array(tid, dtype="S18").astype(np.int64)
-    if ts_col.min() <= 0 or tid_col.min() <= 0:
-        return None
-    return ParsedChunk(
-        ts=ts_col, trade_id=tid_col, count=np.ones(n_lines, dtype=np.int64),
-        is_buy=np.array(side, dtype="S4") == b"buy", px_m=px[0], px_s=px[1], sz_m=sz[0], sz_s=sz[1],
-        rejects=[], lines=n_lines,
-    )
-
-
-def parse_chunk(buf: bytes, first_line_no: int, inst_id: str) -> ParsedChunk:
-    """Parse ``buf``, a run of complete ``\\n``-terminated lines starting at ``first_line_no``.
-
-    A chunk whose lines are all in the exporter's own layout is parsed
-    column-wise by one regular expression; any other chunk line by line.
-    """
-    fast = _parse_canonical(buf, buf.count(b"\n"), inst_id) if buf.endswith(b"\n") else None
-    return fast if fast is not None else parse_lines(buf, first_line_no, inst_id)
 
 
 def parse_lines(buf: bytes, first_line_no: int, inst_id: str) -> ParsedChunk:

@@ -88,19 +88,29 @@ def _int_column(values: list[int]) -> np.ndarray:
     return np.array(values, dtype=np.int64)
 
 
-def concat(chunks: list[ParsedChunk]) -> ParsedChunk:
-    """Join parsed chunks in order (used when a fast path hands some lines back)."""
-    if len(chunks) == 1:
-        return chunks[0]
+_COLUMNS = ("ts", "trade_id", "count", "is_buy", "px_m", "px_s", "sz_m", "sz_s")
 
-    def cat(name: str) -> np.ndarray:
-        parts = [getattr(c, name) for c in chunks]
-        if any(p.dtype == object for p in parts):
-            parts = [p.astype(object) for p in parts]
-        return np.concatenate(parts)
 
-    return ParsedChunk(
-        **{n: cat(n) for n in ("ts", "trade_id", "count", "is_buy", "px_m", "px_s", "sz_m", "sz_s")},
-        rejects=[r for c in chunks for r in c.rejects],
-        lines=sum(c.lines for c in chunks),
-    )
+def splice(fast_lines: np.ndarray, fast: ParsedChunk, slow_lines: np.ndarray, slow: ParsedChunk,
+           per_line: np.ndarray) -> ParsedChunk:
+    """Merge two parses of one chunk in line order.
+
+    ``fast`` holds one trade for each line of ``fast_lines``; ``slow`` holds
+    ``per_line[i]`` trades (a push line several, a rejected line none) for
+    each line ``i`` of ``slow_lines``.  Both index lists are ascending.
+    """
+    offsets = np.cumsum(per_line) - per_line  # where each line's trades go
+    total = int(per_line.sum())
+    slow_counts = per_line[slow_lines]
+    first_of_line = np.repeat(np.cumsum(slow_counts) - slow_counts, slow_counts)
+    slow_pos = np.repeat(offsets[slow_lines], slow_counts) + (np.arange(len(slow)) - first_of_line)
+    fast_pos = offsets[fast_lines]
+    merged = {}
+    for name in _COLUMNS:
+        a, b = getattr(fast, name), getattr(slow, name)
+        dtype = object if object in (a.dtype, b.dtype) else a.dtype
+        out = np.empty(total, dtype=dtype)
+        out[fast_pos] = a
+        out[slow_pos] = b
+        merged[name] = out
+    return ParsedChunk(**merged, rejects=list(slow.rejects), lines=len(per_line))

@@ -1,0 +1,372 @@
+"""The fast path for OKX JSON lines: the lines of a chunk that share one layout, parsed column-wise.
+
+An exporter writes every trade the same way: the same keys in the same order,
+the same spacing, the same instrument.  Such a line is a fixed sequence of
+*literal* byte runs (``{"instId":"BTC-USDT-SWAP","tradeId":"``, ``","px":"``,
+..., ``"}``) with *variable* values between them (the digits of ``tradeId``,
+``px``, ``sz``, ``ts``, ``count``, the word of ``side``, short values of
+fields the project ignores).  The layout is learned from one line of the
+chunk; then every line is checked against it and its values are read, all
+lines at once, with numpy:
+
+* a value never holds a comma, so the commas of a line (found with one
+  ``flatnonzero``) fix where every literal run starts;
+* each literal run is compared eight bytes at a time through an unaligned
+  ``uint64`` view of the chunk;
+* digits are checked and converted eight at a time with SWAR arithmetic
+  (the simdjson trick), decimal points found the same way.
+
+A line that does not fit the layout in every byte (another layout, a
+WebSocket push, a number where a string was expected, a BOM, an escape, a
+value with more than 18 digits, a bad or missing field, an empty line) is
+handed to the reference parser (:mod:`okx_jsonl`) and its trades or reject
+are put back in line order, so both paths give the same result on every
+input (tests/test_columnar.py checks that on generated and real lines).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+
+from . import okx_jsonl
+from .parsed import ColumnBuilder, ParsedChunk, splice
+
+U64 = np.uint64
+_ZEROS = U64(0x3030303030303030)  # eight ASCII '0'
+_HIGH_NIBBLES = U64(0xF0F0F0F0F0F0F0F0)
+_SIXES = U64(0x0606060606060606)
+_DOTS = U64(0x2E2E2E2E2E2E2E2E)
+_ONES = U64(0x0101010101010101)
+_TOP_BITS = U64(0x8080808080808080)
+# _KEEP[k]: a mask of the k highest bytes of a little-endian word (the last k bytes in memory)
+_KEEP = np.array([0] + [((1 << 64) - 1) ^ ((1 << (64 - 8 * k)) - 1) for k in range(1, 9)], dtype=np.uint64)
+_POW10 = np.array([10**k for k in range(19)], dtype=np.int64)
+MAX_DIGITS = 18  # every 18-digit mantissa fits an int64
+MAX_SKIPPED = 16  # longest value of an ignored field read on the fast path
+
+# fields read from a trade line, by kind
+_KINDS = {"tradeId": "int", "ts": "int", "count": "int", "px": "dec", "sz": "dec", "side": "side"}
+_REQUIRED = ("instId", "tradeId", "px", "sz", "side", "ts")
+
+
+def _word(lit: bytes) -> U64:
+    """The little-endian uint64 of up to eight bytes (missing high bytes are zero)."""
+    return U64(int.from_bytes(lit, "little"))
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A line as ``literals[0] value[0] literals[1] ... value[r-1] literals[r]``.
+
+    ``kinds[k]`` says how ``value[k]`` is read: a field of :data:`_KINDS`, or
+    ``"skip"``/``"skip_digits"`` for an ignored quoted/unquoted value.
+    """
+
+    literals: tuple[bytes, ...]
+    fields: tuple[str, ...]
+    kinds: tuple[str, ...]
+
+    @property
+    def commas(self) -> int:
+        return sum(lit.count(b",") for lit in self.literals)
+
+
+def learn_layout(line: bytes, inst_id: str) -> Layout | None:
+    """The layout of ``line`` (without its ``\\n``), or ``None`` if it is not a plain trade object."""
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict) or obj.get("instId") != inst_id:
+        return None
+    if any(not isinstance(obj.get(k), str) for k in _REQUIRED) or not isinstance(obj.get("count", ""), str):
+        return None
+    spans = _value_spans(line)
+    if spans is None or len(spans) != len(obj):
+        return None  # an escape, a nested value, a repeated key: not for the fast path
+    literals, fields, kinds = [], [], []
+    pos = 0
+    for key, start, end, quoted in spans:
+        if key == "instId":
+            continue  # its value is fixed: part of the literal run around it
+        kind = _KINDS.get(key) or ("skip" if quoted else "skip_digits")
+        literals.append(line[pos:start])
+        fields.append(key)
+        kinds.append(kind)
+        pos = end
+    literals.append(line[pos:])
+    if any(b"," not in lit for lit in literals[1:-1]):
+        return None
+    return Layout(tuple(literals), tuple(fields), tuple(kinds))
+
+
+def _value_spans(line: bytes) -> list[tuple[str, int, int, bool]] | None:
+    """``(key, start, end, quoted)`` of each top-level value of a flat JSON object of plain strings and digits."""
+    n = len(line)
+    ws = b" \t\r"
+    i = 0
+    while i < n and line[i] in ws:
+        i += 1
+    if i >= n or line[i] != 0x7B:  # '{'
+        return None
+    i += 1
+    out: list[tuple[str, int, int, bool]] = []
+    while True:
+        while i < n and line[i] in ws:
+            i += 1
+        if i >= n or line[i] != 0x22:
+            return None
+        end = line.find(b'"', i + 1)
+        if end < 0 or b"\\" in line[i + 1:end]:
+            return None
+        key = line[i + 1:end].decode("ascii", errors="replace")
+        i = end + 1
+        while i < n and line[i] in ws:
+            i += 1
+        if i >= n or line[i] != 0x3A:  # ':'
+            return None
+        i += 1
+        while i < n and line[i] in ws:
+            i += 1
+        if i < n and line[i] == 0x22:
+            end = line.find(b'"', i + 1)
+            if end < 0 or b"\\" in line[i + 1:end]:
+                return None
+            out.append((key, i + 1, end, True))
+            i = end + 1
+        else:
+            start = i
+            while i < n and 0x30 <= line[i] <= 0x39:
+                i += 1
+            if i == start:
+                return None  # not a plain unsigned integer
+            out.append((key, start, i, False))
+        while i < n and line[i] in ws:
+            i += 1
+        if i < n and line[i] == 0x2C:  # ','
+            i += 1
+            continue
+        if i < n and line[i] == 0x7D:  # '}'
+            return out if len({k for k, *_ in out}) == len(out) else None
+        return None
+
+
+class _Lines:
+    """One chunk seen as numpy arrays: bytes, unaligned words, and the lines checked so far."""
+
+    def __init__(self, buf: bytes) -> None:
+        self.size = len(buf)
+        self.bytes = np.frombuffer(buf, dtype=np.uint8)
+        # words[i] holds bytes i .. i+7 (little-endian), read at any byte offset
+        self.words = np.ndarray((self.size - 7,), dtype="<u8", buffer=buf, strides=(1,))
+        self.last_word = self.size - 8
+
+    def word_at(self, pos: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        """The words at ``pos``; a position outside the chunk marks its line not ok."""
+        if len(pos) and (pos.min() < 0 or pos.max() > self.last_word):  # rare: only the chunk's first or last line
+            inside = (pos >= 0) & (pos <= self.last_word)
+            ok &= inside
+            pos = np.where(inside, pos, 0)
+        return self.words[pos]
+
+    def literal(self, pos: np.ndarray, lit: bytes, ok: np.ndarray, line_start: bool = False) -> None:
+        """Mark not ok the lines whose bytes at ``pos`` are not ``lit``.
+
+        A literal shorter than a word is read with the word that ends with it
+        (the bytes before it belong to the same or the previous line), or, at
+        a ``line_start``, with the word that begins with it.
+        """
+        m = len(lit)
+        if m >= 8:
+            for k in [*range(0, m - 7, 8), m - 8]:
+                ok &= self.word_at(pos + k, ok) == _word(lit[k:k + 8])
+        elif m > 0 and line_start:  # its low m bytes
+            ok &= (self.word_at(pos, ok) & U64((1 << 8 * m) - 1)) == _word(lit)
+        elif m > 0:  # its top m bytes
+            w = self.word_at(pos + (m - 8), ok)
+            ok &= (w >> U64(8 * (8 - m))) == _word(lit)
+
+    def digits(self, start: np.ndarray, end: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Value and count of the ASCII digits in ``[start, end)`` (at most 18); anything else is not ok."""
+        length = end - start
+        ok &= (length >= 0) & (length <= MAX_DIGITS)
+        value = np.zeros(len(start), dtype=np.uint64)
+        for g in range(3):
+            n = np.clip(length - 8 * g, 0, 8)
+            if not n.any():
+                break
+            keep = _KEEP[n]
+            w = self.word_at(end - 8 * (g + 1), ok)
+            w = (w & keep) | (_ZEROS & ~keep)  # bytes before the value read as '0'
+            ok &= ((w & _HIGH_NIBBLES) == _ZEROS) & (((w + _SIXES) & _HIGH_NIBBLES) == _ZEROS)
+            value += _swar8(w) * U64(10 ** (8 * g))
+        return value.astype(np.int64), length
+
+    def decimals(self, start: np.ndarray, end: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(mantissa, scale)`` of plain decimals in ``[start, end)``, e.g. ``"60000.10"`` -> 6000010, 2."""
+        width = int((end - start).max())
+        dot = end.copy()
+        for k in range(0, min(width, MAX_DIGITS + 1), 8):
+            x = self.word_at(start + k, ok) ^ _DOTS
+            t = (x - _ONES) & ~x & _TOP_BITS  # the lowest flagged byte is the first '.'
+            lowest = t & (~t + U64(1))
+            pos = start + k + (np.bitwise_count(lowest - U64(1)) >> 3).astype(np.int64)
+            dot = np.where((t != 0) & (pos < end) & (dot == end), pos, dot)
+        has_dot = dot < end
+        whole, n_whole = self.digits(start, dot, ok)
+        frac, scale = self.digits(np.where(has_dot, dot + 1, end), end, ok)
+        ok &= (~has_dot | (scale >= 1)) & (n_whole + scale >= 1) & (n_whole + scale <= MAX_DIGITS)
+        mantissa = whole * _POW10[np.clip(scale, 0, MAX_DIGITS)] + frac
+        ok &= mantissa > 0
+        return mantissa, scale
+
+    def safe_text(self, start: np.ndarray, end: np.ndarray, ok: np.ndarray) -> None:
+        """Mark not ok the values in ``[start, end)`` that are long or hold a byte JSON would treat specially."""
+        length = end - start
+        ok &= (length >= 0) & (length <= MAX_SKIPPED)
+        for g in range(2):
+            n = np.clip(length - 8 * g, 0, 8)
+            if not n.any():
+                break
+            keep = _KEEP[n]
+            w = (self.word_at(end - 8 * (g + 1), ok) & keep) | (U64(0x6161616161616161) & ~keep)  # pad with 'a'
+            bad = _has_less(w, 0x20) | _has_more(w, 0x7E) | _has_byte(w, 0x22) | _has_byte(w, 0x5C)
+            ok &= bad == 0
+
+
+def _swar8(w: np.ndarray) -> np.ndarray:
+    """Eight ASCII digits (first digit in the lowest byte) as their value."""
+    v = w - _ZEROS
+    v = ((v & U64(0x0F0F0F0F0F0F0F0F)) * U64(2561)) >> U64(8)
+    v = ((v & U64(0x00FF00FF00FF00FF)) * U64(6553601)) >> U64(16)
+    return ((v & U64(0x0000FFFF0000FFFF)) * U64(42949672960001)) >> U64(32)
+
+
+def _has_byte(w: np.ndarray, b: int) -> np.ndarray:
+    x = w ^ U64(0x0101010101010101 * b)
+    return (x - _ONES) & ~x & _TOP_BITS
+
+
+def _has_less(w: np.ndarray, b: int) -> np.ndarray:
+    """Nonzero where some byte is below ``b`` (bytes are ASCII here or flagged by _has_more)."""
+    return (w - U64(0x0101010101010101 * b)) & ~w & _TOP_BITS
+
+
+def _has_more(w: np.ndarray, b: int) -> np.ndarray:
+    """Nonzero where some byte is above ``b`` (``b`` < 128)."""
+    return ((w + U64(0x0101010101010101 * (127 - b))) | w) & _TOP_BITS
+
+
+def _layout_of(buf: bytes, line_ends: np.ndarray, inst_id: str, tries: int = 4) -> Layout | None:
+    start = 0
+    for end in line_ends[:tries].tolist():
+        layout = learn_layout(buf[start:end], inst_id)
+        if layout is not None:
+            return layout
+        start = end + 1
+    return None
+
+
+def parse_chunk(buf: bytes, first_line_no: int, inst_id: str, line_ends: np.ndarray | None = None) -> ParsedChunk:
+    """Parse ``buf``, complete ``\\n``-terminated lines from line ``first_line_no`` on.
+
+    Same result as :func:`okx_jsonl.parse_lines`; the lines that share the
+    chunk's layout are read column-wise, the rest by the reference parser.
+    ``line_ends`` are the offsets of the line ends, when the caller has them.
+    """
+    if len(buf) < 16 or not buf.endswith(b"\n"):
+        return okx_jsonl.parse_lines(buf, first_line_no, inst_id)
+    v = _Lines(buf)
+    if line_ends is None:
+        line_ends = np.flatnonzero(v.bytes == 0x0A)
+    layout = _layout_of(buf, line_ends, inst_id)
+    if layout is None:
+        return okx_jsonl.parse_lines(buf, first_line_no, inst_id)
+    n_lines = len(line_ends)
+    starts = np.empty(n_lines, dtype=np.int64)
+    starts[0] = 0
+    starts[1:] = line_ends[:-1] + 1
+
+    commas = np.flatnonzero(v.bytes == 0x2C)
+    per_line = np.diff(np.searchsorted(commas, line_ends), prepend=0)
+    k = layout.commas
+    fits = per_line == k
+    if not fits.any():
+        return okx_jsonl.parse_lines(buf, first_line_no, inst_id)
+    if fits.all():
+        rows = np.arange(n_lines)
+        grid = commas.reshape(n_lines, k)
+    else:
+        rows = np.flatnonzero(fits)
+        grid = commas[np.repeat(fits, per_line)].reshape(len(rows), k)
+    s, e = starts[rows], line_ends[rows]
+    ok = np.ones(len(rows), dtype=bool)
+
+    # where each literal run starts: at the line start, before its first comma, or before the line end
+    lits = layout.literals
+    v.literal(s, lits[0], ok, line_start=True)
+    value_start = s + len(lits[0])
+    cols: dict[str, np.ndarray] = {}
+    comma_no = lits[0].count(b",")
+    for j, (field, kind) in enumerate(zip(layout.fields, layout.kinds)):
+        lit = lits[j + 1]
+        if b"," in lit:
+            lit_start = grid[:, comma_no] - lit.index(b",")
+            comma_no += lit.count(b",")
+            if j + 1 == len(lits) - 1:
+                ok &= lit_start + len(lit) == e
+        else:  # the closing run, e.g. '"}'
+            lit_start = e - len(lit)
+        v.literal(lit_start, lit, ok)
+        if kind == "int":
+            value, n = v.digits(value_start, lit_start, ok)
+            ok &= (n >= 1) & (value > 0)
+            cols[field] = value
+        elif kind == "dec":
+            cols[field], cols[field + "_scale"] = v.decimals(value_start, lit_start, ok)
+        elif kind == "side":
+            n = lit_start - value_start
+            w = v.word_at(lit_start - 8, ok)
+            is_buy = (n == 3) & ((w >> U64(40)) == _word(b"buy"))
+            ok &= is_buy | ((n == 4) & ((w >> U64(32)) == _word(b"sell")))
+            cols[field] = is_buy
+        elif kind == "skip":
+            v.safe_text(value_start, lit_start, ok)
+        else:  # "skip_digits": an ignored unquoted number such as a sequence id
+            _, n = v.digits(value_start, lit_start, ok)
+            ok &= n >= 1
+        value_start = lit_start + len(lit)
+
+    fast = rows[ok]
+    good = ok.nonzero()[0]
+    count = cols["count"][good] if "count" in cols else np.ones(len(good), dtype=np.int64)
+    fast_chunk = ParsedChunk(
+        ts=cols["ts"][good], trade_id=cols["tradeId"][good], count=count, is_buy=cols["side"][good],
+        px_m=cols["px"][good], px_s=cols["px_scale"][good], sz_m=cols["sz"][good], sz_s=cols["sz_scale"][good],
+        rejects=[], lines=len(good),
+    )
+    if len(fast) == n_lines:
+        fast_chunk.lines = n_lines
+        return fast_chunk
+    return _with_slow_lines(buf, starts, line_ends, fast, fast_chunk, first_line_no, inst_id)
+
+
+def _with_slow_lines(buf: bytes, starts: np.ndarray, line_ends: np.ndarray, fast: np.ndarray,
+                     fast_chunk: ParsedChunk, first_line_no: int, inst_id: str) -> ParsedChunk:
+    """Parse the lines not in ``fast`` with the reference parser and merge both in line order."""
+    n_lines = len(line_ends)
+    slow = np.ones(n_lines, dtype=bool)
+    slow[fast] = False
+    slow_idx = np.flatnonzero(slow)
+    builder = ColumnBuilder()
+    yielded = np.empty(len(slow_idx), dtype=np.int64)
+    for k, i in enumerate(slow_idx.tolist()):
+        before = len(builder.ts)
+        okx_jsonl.parse_line(builder, buf[int(starts[i]):int(line_ends[i])], first_line_no + i, inst_id)
+        yielded[k] = len(builder.ts) - before
+    per_line = np.ones(n_lines, dtype=np.int64)
+    per_line[slow_idx] = yielded
+    return splice(fast, fast_chunk, slow_idx, builder.build(len(slow_idx)), per_line)

@@ -1,0 +1,188 @@
+"""The column-wise JSON-lines parser agrees with the reference parser on every line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from indicator_core.sources import columnar, okx_jsonl
+from tests.vaults import ETH_2023, ETH_PERP, OKX
+
+FIELDS = ("ts", "trade_id", "count", "is_buy", "px_m", "px_s", "sz_m", "sz_s")
+INST = "BTC-USDT-SWAP"
+
+
+def assert_same(buf: bytes, inst: str = INST, first: int = 1) -> None:
+    """The column-wise parser equals the line-by-line reference."""
+    ref = okx_jsonl.parse_lines(buf, first, inst)
+    fast = columnar.parse_chunk(buf, first, inst)
+    assert fast.lines == ref.lines
+    for f in FIELDS:
+        a, b = getattr(fast, f), getattr(ref, f)
+        assert a.tolist() == b.tolist(), f
+    assert fast.rejects == ref.rejects
+
+
+decimal_text = st.one_of(
+    st.from_regex(r"\A[0-9]{1,8}(\.[0-9]{1,8})?\Z"),
+    st.sampled_from(["0", "0.0", "-1", "1.", ".5", "1e5", "", "abc", "1.2.3", "12345678901234567890", "0000.10"]),
+)
+int_text = st.one_of(st.from_regex(r"\A[0-9]{1,19}\Z"), st.sampled_from(["", "-1", "0", "1.5", "x"]))
+values = {
+    "instId": st.one_of(st.just(INST), st.sampled_from(["ETH-USDT-SWAP", "", "BTC-USDT-SWAQ"])),
+    "tradeId": int_text,
+    "px": decimal_text,
+    "sz": decimal_text,
+    "side": st.one_of(st.sampled_from(["buy", "sell"]), st.sampled_from(["BUY", "hold", ""])),
+    "ts": int_text,
+    "count": int_text,
+}
+
+
+@st.composite
+def line(draw) -> bytes:
+    kind = draw(st.sampled_from(["trade"] * 8 + ["push", "raw"]))
+    if kind == "raw":
+        return draw(st.sampled_from([b"", b"   ", b"{", b"[]", b"null", b'{"a":1}', b"\xef\xbb\xbf{}", b'{"instId":"x"}\r']))
+    keys = ["instId", "tradeId", "px", "sz", "side", "ts"]
+    if draw(st.booleans()):
+        keys.append("count")
+    keys = [k for k in keys if draw(st.integers(0, 30)) > 0]  # sometimes a field is missing
+    keys = draw(st.permutations(keys))
+    obj: dict = {k: draw(values[k]) for k in keys}
+    if draw(st.integers(0, 5)) == 0:
+        obj["source"] = draw(st.sampled_from(["0", 0, "é", "a\"b", None, 1.5]))
+    if draw(st.integers(0, 8)) == 0 and "px" in obj:
+        obj["px"] = draw(st.sampled_from([1.5, 100, True, None]))
+    if kind == "push":
+        text = json.dumps({"arg": {"channel": "trades", "instId": INST}, "data": [obj, obj]})
+    else:
+        sep = draw(st.sampled_from([(",", ":"), (", ", ": ")]))
+        text = json.dumps(obj, separators=sep, ensure_ascii=draw(st.booleans()))
+    out = text.encode()
+    if draw(st.integers(0, 20)) == 0:
+        out += b"\r"
+    if draw(st.integers(0, 20)) == 0:
+        out = b"\xef\xbb\xbf" + out
+    if draw(st.integers(0, 20)) == 0:
+        out = out[: draw(st.integers(0, len(out)))]
+    return out
+
+
+@settings(max_examples=400, deadline=None)
+@given(lines=st.lists(line(), min_size=1, max_size=30), first=st.integers(1, 10**6))
+def test_fast_equals_reference_on_generated_lines(lines: list[bytes], first: int) -> None:
+    assert_same(b"\n".join(lines) + b"\n", first=first)
+
+
+canonical_value = st.one_of(st.from_regex(r"\A[0-9]{0,19}(\.[0-9]{0,19})?\Z"), st.sampled_from(["0", "00.00", ".5"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=st.lists(st.tuples(canonical_value, canonical_value, canonical_value, canonical_value,
+                               st.sampled_from(["buy", "sell"])), min_size=1, max_size=20))
+def test_canonical_layout_edge_values(rows) -> None:
+    """Lines in the exporter's exact layout with edge-case numbers: zeros, long mantissas, bare points."""
+    lines = [
+        '{"instId":"%s","tradeId":"%s","px":"%s","sz":"%s","side":"%s","ts":"%s"}' % (INST, t, p, s_, side, ts)
+        for t, p, s_, ts, side in rows
+    ]
+    assert_same(("\n".join(lines) + "\n").encode())
+
+
+@pytest.mark.parametrize("path,inst", [
+    (ETH_PERP / "trades_2024-08-08.jsonl", "ETH-USDT-SWAP"),
+    (ETH_2023 / "trades_2023-02-02.jsonl", "ETH-USDT-SWAP"),
+    (OKX / "ws-trades-2022-05-13.jsonl", "BTC-USDT"),
+])
+def test_fast_equals_reference_on_real_files(path, inst) -> None:
+    buf = path.read_bytes()
+    if not buf.endswith(b"\n"):
+        buf += b"\n"
+    assert_same(buf, inst)
+    assert len(columnar.parse_chunk(buf, 1, inst)) > 0
+
+
+def test_big_mantissa_goes_to_python_ints() -> None:
+    buf = b'{"instId":"BTC-USDT-SWAP","tradeId":"1","px":"1234567890123456789.5","sz":"1","side":"buy","ts":"5"}\n'
+    assert_same(buf)
+    assert columnar.parse_chunk(buf, 1, INST).px_m.tolist() == [12345678901234567895]
+
+
+extra_field = st.sampled_from([
+    ("count", st.from_regex(r"\A[0-9]{1,3}\Z")),
+    ("source", st.sampled_from(["0", "1", "", "abcdefghijklmnop", "abcdefghijklmnopq", "a,b", "é"])),
+    ("seqId", st.integers(0, 10**19)),
+])
+
+
+@st.composite
+def one_layout_chunk(draw) -> bytes:
+    """Lines that mostly share one layout (key order, spacing, extra fields), with edge values and strays."""
+    keys = draw(st.permutations(["instId", "tradeId", "px", "sz", "side", "ts"]))
+    extras = draw(st.lists(extra_field, max_size=2, unique_by=lambda e: e[0]))
+    for name, _ in extras:
+        keys.insert(draw(st.integers(0, len(keys))), name)
+    sep = draw(st.sampled_from([(",", ":"), (", ", ": "), (",", ": ")]))
+    plain = {
+        "instId": st.just(INST), "tradeId": st.from_regex(r"\A[1-9][0-9]{0,17}\Z"),
+        "px": st.from_regex(r"\A[1-9][0-9]{0,7}(\.[0-9]{1,8})?\Z"), "sz": st.from_regex(r"\A[0-9]{1,4}(\.[0-9]{1,4})?\Z"),
+        "side": st.sampled_from(["buy", "sell"]), "ts": st.from_regex(r"\A1[0-9]{12}\Z"),
+    }
+    plain.update({name: strategy for name, strategy in extras})
+    out = []
+    for _ in range(draw(st.integers(1, 40))):
+        roll = draw(st.integers(0, 9))
+        if roll == 0:
+            out.append(draw(line()))  # a stray line of any shape
+            continue
+        obj = {k: draw(plain[k] if roll > 2 else values.get(k, plain[k])) for k in keys}
+        out.append(json.dumps(obj, separators=sep, ensure_ascii=False).encode())
+    return b"\n".join(out) + b"\n"
+
+
+@settings(max_examples=400, deadline=None)
+@given(buf=one_layout_chunk(), first=st.integers(1, 10**6))
+def test_fast_equals_reference_on_one_layout_chunks(buf: bytes, first: int) -> None:
+    assert_same(buf, first=first)
+
+
+def test_lines_in_one_layout_never_reach_the_reference(monkeypatch) -> None:
+    """The exporter's layout, the spacing of json.dumps and OKX's extra fields all stay on the fast path."""
+    calls: list[bytes] = []
+    real = okx_jsonl.parse_line
+    monkeypatch.setattr(okx_jsonl, "parse_line", lambda out, raw, *a: (calls.append(raw), real(out, raw, *a)))
+    rows = [{"instId": INST, "tradeId": str(10**9 + k), "px": f"{60000 + k}.{k % 10}", "sz": str(k % 7 + 1),
+             "side": "buy" if k % 3 else "sell", "ts": str(1732320000000 + 37 * k)} for k in range(500)]
+    shapes = [
+        lambda r: json.dumps(r, separators=(",", ":")),
+        lambda r: json.dumps(r),
+        lambda r: json.dumps({**r, "count": "3", "source": "0", "seqId": 123456789}),
+        lambda r: json.dumps(dict(reversed(list(r.items()))), separators=(",", ":")),
+    ]
+    for shape in shapes:
+        buf = "".join(shape(r) + "\n" for r in rows).encode()
+        got = columnar.parse_chunk(buf, 1, INST)
+        assert len(got) == 500 and not calls, shape(rows[0])
+        assert_same(buf)  # the reference itself goes through parse_line
+        calls.clear()
+    counted = columnar.parse_chunk(("".join(shapes[2](r) + "\n" for r in rows)).encode(), 1, INST)
+    assert (counted.count == 3).all()
+
+
+@pytest.mark.parametrize("buf", [
+    b'{"instId":"BTC-USDT-SWAP","tradeId":"1","px":"1","sz":"1","side":"buy","ts":"1"}\n',
+    b'{"tradeId":"1","px":"1","sz":"1","ts":"1","instId":"BTC-USDT-SWAP","side":"buy"}\n' * 3,
+    b'{"tradeId":"1","px":"1","sz":"1","ts":"1","instId":"BTC-USDT-SWAP","side":"sell"}\n' * 3,
+    b'{"side":"sell","tradeId":"12","px":"1.5","sz":".5","ts":"17","instId":"BTC-USDT-SWAP"}\n' * 2,
+    b'{"instId":"BTC-USDT-SWAP","tradeId":"1","px":"1","sz":"1","side":"buy","ts":"1","x":"1"}\n{"a":1}\n',
+    b'{"a":1}\n' * 5,
+    b"\n",
+    b"{}\n",
+])
+def test_chunk_edges(buf: bytes) -> None:
+    """Fields at the very start and end of a chunk, tiny chunks, chunks with no trade at all."""
+    assert_same(buf)
