@@ -47,7 +47,7 @@ class InputConfig(_Strict):
 
 class RunConfig(_Strict):
     fill_empty_bars: bool = True
-    batch_bytes: int = Field(default=8 * 1024 * 1024, ge=64, le=1024**3)
+    batch_bytes: int = Field(default=4 * 1024 * 1024, ge=64, le=1024**3)
     commit_seconds: float = Field(default=10.0, gt=0)
 
 

@@ -29,6 +29,7 @@ from .indicator import Indicator
 from .instruments import Instrument, InstrumentTable
 from .lock import VaultLock
 from .numbers import EXACT
+from .prefetch import map_ahead, map_inline
 from .plugins import collect_indicators, collect_instruments, make_plugin_manager
 from .progress import ProgressFactory, no_progress
 from .quality import QualityLog
@@ -251,15 +252,17 @@ def run_instrument(
     cursor = lead.cursor
     dispatch = Dispatch()
     waiting = list(order)
-    bar = progress(remaining_bytes(files, cursor), key.inst_id)
+    todo = remaining_bytes(files, cursor)
+    bar = progress(todo, key.inst_id)
+    ahead = map_ahead if todo > cfg.run.batch_bytes else map_inline  # threads only for more than one chunk
     try:
         while True:
             while waiting and position(files, waiting[0].cursor) == position(files, cursor):
                 dispatch.add(waiting.pop(0))
             stop = waiting[0].cursor if waiting else None
             last_commit = time.monotonic()
-            for chunk in read_chunks(files, cursor, stop, cfg.run.batch_bytes):
-                parsed = sources.parse(chunk, key.inst_id)
+            chunks = read_chunks(files, cursor, stop, cfg.run.batch_bytes)
+            for chunk, parsed in ahead(lambda c: sources.parse(c, key.inst_id), chunks):
                 stream.process(parsed, _label(chunk.file.path, vault), dispatch)
                 cursor = chunk.end
                 bar.update(len(chunk.buf))

@@ -97,6 +97,7 @@ def test_canonical_layout_edge_values(rows) -> None:
     (ETH_PERP / "trades_2024-08-08.jsonl", "ETH-USDT-SWAP"),
     (ETH_2023 / "trades_2023-02-02.jsonl", "ETH-USDT-SWAP"),
     (OKX / "ws-trades-2022-05-13.jsonl", "BTC-USDT"),
+    (OKX / "ws-trades-2025.json", "BTC-USDT"),
 ])
 def test_fast_equals_reference_on_real_files(path, inst) -> None:
     buf = path.read_bytes()

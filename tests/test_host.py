@@ -14,7 +14,7 @@ import pytest
 
 import indicator_core.sources as sources
 from indicator_core.cli import main
-from tests.vaults import ETH_PERP, REPO, inst_dir, outputs, run, write_config
+from tests.vaults import ETH_PERP, OKX, REPO, inst_dir, outputs, run, write_config
 
 DAY1 = ETH_PERP / "trades_2024-08-08.jsonl"
 DAY2 = ETH_PERP / "trades_2024-08-09.jsonl"
@@ -290,7 +290,7 @@ def test_readme_config_file_is_valid(tmp_path: Path, capsys) -> None:
     text = (REPO / "README.md").read_text(encoding="utf-8")
     start = text.index("# indicators.toml")
     cfg = write_config(tmp_path / "indicators.toml", text[start:text.index("```", start)])
-    shutil.copy(REPO.parent / "shared" / "data" / "okx" / "instruments-swap.json", tmp_path / "instruments-swap.json")
+    shutil.copy(OKX / "instruments-swap.json", tmp_path / "instruments-swap.json")
     vault = eth_vault(tmp_path, DAY1)
     assert main(["plugins", "--json", "--config", str(cfg)]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}

@@ -10,9 +10,7 @@ from pathlib import Path
 from indicator_core.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
-DATA = REPO.parent / "shared" / "data"
-if not DATA.is_dir():  # CI clones the repo with shared/ beside it
-    DATA = Path(os.environ.get("INDICATOR_TEST_DATA", REPO / ".." / "shared" / "data")).resolve()
+DATA = REPO / "tests" / "data"  # real recorded trades, see its README
 ETH_PERP = DATA / "binance-as-okx" / "eth-perp-2024-08-08" / "ETH-USDT-SWAP"
 ETH_2023 = DATA / "binance-as-okx" / "eth-2023-02-02" / "ETH-USDT-SWAP"
 OKX = DATA / "okx"

@@ -1,0 +1,75 @@
+"""Reading and parsing the next chunks in worker threads while the current one is processed.
+
+Parsing is numpy work that releases the GIL in its array loops, and
+processing a chunk is mostly Python work on its bars, so they overlap on a
+machine with several cores.  Chunks are read in order by one thread and
+parsed by a small pool; results are handed over in the order of the chunks,
+so the outputs are the same as without threads.  An error in a worker is
+raised in the consumer, at the item where it happened.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable, Iterator, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+_END = object()
+PARSERS = max(1, min(2, (os.cpu_count() or 1)))
+
+
+def map_inline(fn: Callable[[T], R], items: Iterator[T]) -> Iterator[tuple[T, R]]:
+    """Yield ``(item, fn(item))`` in this thread (for work too small to be worth a thread)."""
+    for item in items:
+        yield item, fn(item)
+
+
+def map_ahead(fn: Callable[[T], R], items: Iterator[T], depth: int = 2, workers: int = PARSERS) -> Iterator[tuple[T, R]]:
+    """Yield ``(item, fn(item))`` in the order of ``items``, computed up to ``depth`` items ahead.
+
+    One thread draws from ``items`` (a reader: it must stay sequential) and
+    hands each item to a pool of ``workers`` threads.
+    """
+    pending: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="indicator-core-parse")
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if stop.is_set():
+                    break
+                pending.put((item, pool.submit(fn, item)))
+        except BaseException as exc:  # handed to the consumer, raised there
+            failed: Future = Future()
+            failed.set_exception(exc)
+            pending.put((None, failed))
+        finally:
+            pending.put(_END)
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    reader = threading.Thread(target=produce, name="indicator-core-read", daemon=True)
+    reader.start()
+    try:
+        while True:
+            entry = pending.get()
+            if entry is _END:
+                return
+            item, future = entry
+            yield item, future.result()
+    finally:
+        stop.set()
+        while reader.is_alive():  # unblock a reader waiting on a full queue, then let it finish
+            try:
+                pending.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        reader.join()
+        pool.shutdown(wait=True, cancel_futures=True)
