@@ -85,8 +85,11 @@ def streams() -> dict[str, list[tuple[str, bytes]]]:
     return STREAMS
 
 
-def materialize(vault: Path, fraction: float) -> None:
-    """Write the first ``fraction`` of every instrument's byte stream into its files."""
+def materialize(vault: Path, fraction: float, at_line_end: bool = False) -> None:
+    """Write the first ``fraction`` of every instrument's byte stream into its files.
+
+    The cut falls anywhere, mid-line included, or with ``at_line_end`` just after a line end.
+    """
     for inst, files in streams().items():
         folder = inst_dir(vault, inst)
         total = sum(len(b) for _, b in files)
@@ -94,6 +97,9 @@ def materialize(vault: Path, fraction: float) -> None:
         for name, body in files:
             if left <= 0:
                 break
+            if at_line_end and left < len(body):
+                end = body.find(b"\n", left)
+                left = len(body) if end < 0 else end + 1
             part = body[:left]
             path = folder / name
             if not path.exists() or path.stat().st_size != len(part):
@@ -127,6 +133,7 @@ class Case:
     repeat: list[bool]
     kills: list[float] = field(default_factory=list)  # fractions of a whole pass, one killed run each
     killed: int = 0  # how many of those runs the kill really interrupted
+    at_line_end: list[bool] = field(default_factory=lambda: [False])  # per cut: snap it to a line end
 
 
 _RUN_SECONDS: list[float] = []
@@ -163,7 +170,7 @@ def check(tmp: Path, case: Case) -> str | None:
     expected = reference()
     vault = tmp / "vault"
     for k, cut in enumerate(case.cuts):
-        materialize(vault, cut)
+        materialize(vault, cut, case.at_line_end[k % len(case.at_line_end)])
         cfg = config(tmp, case.batches[k % len(case.batches)])
         for _ in range(2 if case.repeat[k % len(case.repeat)] else 1):
             status = run(vault, cfg)

@@ -187,3 +187,77 @@ def test_lines_in_one_layout_never_reach_the_reference(monkeypatch) -> None:
 def test_chunk_edges(buf: bytes) -> None:
     """Fields at the very start and end of a chunk, tiny chunks, chunks with no trade at all."""
     assert_same(buf)
+
+
+CSV_NAMES = {"instId": "instrument_name", "tradeId": "trade_id", "side": "side", "px": "price", "sz": "size",
+             "ts": "created_time"}
+
+
+@st.composite
+def csv_chunk(draw) -> tuple[bytes, bytes]:
+    """A header in any column order (maybe an extra column) and rows, mostly plain, some odd."""
+    order = draw(st.permutations(list(CSV_NAMES)))
+    names = [CSV_NAMES[k] for k in order]
+    extra = draw(st.booleans())
+    if extra:
+        names.insert(draw(st.integers(0, len(names))), "note")
+    crlf = draw(st.integers(0, 5)) == 0
+    plain = {
+        "instId": st.just(INST), "tradeId": st.from_regex(r"\A[1-9][0-9]{0,17}\Z"),
+        "px": st.from_regex(r"\A[1-9][0-9]{0,7}(\.[0-9]{1,8})?\Z"), "sz": st.from_regex(r"\A[0-9]{1,4}(\.[0-9]{1,4})?\Z"),
+        "side": st.sampled_from(["buy", "sell"]), "ts": st.from_regex(r"\A1[0-9]{12}\Z"),
+    }
+    rows = []
+    for _ in range(draw(st.integers(1, 30))):
+        roll = draw(st.integers(0, 9))
+        cells = []
+        for name in names:
+            field = next((k for k, v in CSV_NAMES.items() if v == name), None)
+            if field is None:
+                cells.append(draw(st.sampled_from(["", "x", "a long free text value", "é"])))
+            else:
+                value = draw(plain[field] if roll > 2 else values[field])
+                if roll == 1 and draw(st.booleans()):
+                    value = f'"{value}"' if draw(st.booleans()) else f" {value} "
+                cells.append(value)
+        if roll == 0:
+            cells = cells[: draw(st.integers(0, len(cells)))]  # a short row
+        rows.append(",".join(cells) + ("\r" if crlf else ""))
+    return ",".join(names).encode(), ("\n".join(rows) + "\n").encode("utf-8")
+
+
+@settings(max_examples=300, deadline=None)
+@given(chunk=csv_chunk(), first=st.integers(2, 10**6))
+def test_csv_rows_fast_equal_reference(chunk: tuple[bytes, bytes], first: int) -> None:
+    from indicator_core.sources import okx_csv
+    from indicator_core.sources.parsed import ColumnBuilder
+
+    header, body = chunk
+    columns = okx_csv.parse_header(header, "test.csv")
+    got = okx_csv.parse_chunk(body, first, INST, columns)
+    ref = ColumnBuilder()
+    lines = body.split(b"\n")[:-1]
+    for k, raw in enumerate(lines):
+        okx_csv.parse_row(ref, raw, first + k, INST, columns)
+    want = ref.build(len(lines))
+    assert got.lines == want.lines
+    for f in FIELDS:
+        assert getattr(got, f).tolist() == getattr(want, f).tolist(), f
+    assert got.rejects == want.rejects
+
+
+@pytest.mark.parametrize("crlf", [False, True])
+def test_plain_csv_rows_never_reach_the_reference(monkeypatch, crlf: bool) -> None:
+    """OKX's archive rows (and the same saved with Windows line ends) stay on the column-wise path."""
+    from indicator_core.sources import okx_csv
+
+    body = (OKX / "MATIC-USDT-SWAP-trades-2023-08-21.csv").read_bytes()
+    header, rows = body.split(b"\n", 1)
+    rows = rows * 50
+    if crlf:
+        rows = rows.replace(b"\n", b"\r\n")
+    calls: list[bytes] = []
+    real = okx_csv.parse_row
+    monkeypatch.setattr(okx_csv, "parse_row", lambda out, raw, *a: (calls.append(raw), real(out, raw, *a)))
+    got = okx_csv.parse_chunk(rows, 2, "MATIC-USDT-SWAP", okx_csv.parse_header(header, "x"))
+    assert len(got) == rows.count(b"\n") and not calls and not got.rejects

@@ -19,11 +19,17 @@ cuts = st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=1, max_size=4)
 batches = st.lists(st.sampled_from([300, 1024, 4096, 65536, 1 << 20]), min_size=1, max_size=3)
 
 
+kills = st.lists(st.floats(min_value=0.05, max_value=1.0), max_size=1) if sys.platform != "win32" else st.just([])
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(cuts=cuts, batches=batches, repeat=st.lists(st.booleans(), min_size=1, max_size=3))
-def test_cut_runs_equal_one_run(cuts: list[float], batches: list[int], repeat: list[bool]) -> None:
+@given(cuts=cuts, batches=batches, repeat=st.lists(st.booleans(), min_size=1, max_size=3),
+       at_line_end=st.lists(st.booleans(), min_size=1, max_size=4), kills=kills)
+def test_cut_and_killed_runs_equal_one_run(cuts: list[float], batches: list[int], repeat: list[bool],
+                                          at_line_end: list[bool], kills: list[float]) -> None:
+    """Input cut at random byte or line points into runs, some runs SIGKILLed: the bytes of one clean run."""
     with tempfile.TemporaryDirectory() as tmp:
-        assert check(Path(tmp), Case(cuts, batches, repeat)) is None
+        assert check(Path(tmp), Case(cuts, batches, repeat, kills=kills, at_line_end=at_line_end)) is None
 
 
 def test_reference_covers_every_output() -> None:
@@ -57,6 +63,7 @@ def test_soak() -> None:
             cuts=sorted(rng.random() for _ in range(rng.randint(0, 4))),
             batches=[rng.choice([300, 1024, 4096, 65536, 1 << 20]) for _ in range(rng.randint(1, 3))],
             repeat=[rng.random() < 0.3 for _ in range(3)],
+            at_line_end=[rng.random() < 0.3 for _ in range(4)],
             kills=[rng.uniform(0.05, 1.0) for _ in range(rng.randint(0, 2))] if sys.platform != "win32" else [],
         )
         with tempfile.TemporaryDirectory() as tmp:

@@ -11,5 +11,5 @@ def parse(chunk: Chunk, inst_id: str) -> ParsedChunk:
     """Parse one chunk of complete lines of ``inst_id``'s stream."""
     if chunk.file.fmt == "csv":
         assert chunk.csv_columns is not None
-        return okx_csv.parse_chunk(chunk.buf, chunk.first_line, inst_id, chunk.csv_columns)
+        return okx_csv.parse_chunk(chunk.buf, chunk.first_line, inst_id, chunk.csv_columns, chunk.line_ends)
     return columnar.parse_chunk(chunk.buf, chunk.first_line, inst_id, chunk.line_ends)

@@ -27,6 +27,7 @@ input (tests/test_columnar.py checks that on generated and real lines).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import orjson
@@ -47,8 +48,8 @@ _POW10 = np.array([10**k for k in range(19)], dtype=np.int64)
 MAX_DIGITS = 18  # every 18-digit mantissa fits an int64
 MAX_SKIPPED = 16  # longest value of an ignored field read on the fast path
 
-# fields read from a trade line, by kind
-_KINDS = {"tradeId": "int", "ts": "int", "count": "int", "px": "dec", "sz": "dec", "side": "side"}
+# how the value of each field of a trade is read
+FIELD_KINDS = {"tradeId": "int", "ts": "int", "count": "int", "px": "dec", "sz": "dec", "side": "side"}
 _REQUIRED = ("instId", "tradeId", "px", "sz", "side", "ts")
 
 
@@ -61,7 +62,7 @@ def _word(lit: bytes) -> U64:
 class Layout:
     """A line as ``literals[0] value[0] literals[1] ... value[r-1] literals[r]``.
 
-    ``kinds[k]`` says how ``value[k]`` is read: a field of :data:`_KINDS`, or
+    ``kinds[k]`` says how ``value[k]`` is read: a field of :data:`FIELD_KINDS`, or
     ``"skip"``/``"skip_digits"`` for an ignored quoted/unquoted value.
     """
 
@@ -92,7 +93,7 @@ def learn_layout(line: bytes, inst_id: str) -> Layout | None:
     for key, start, end, quoted in spans:
         if key == "instId":
             continue  # its value is fixed: part of the literal run around it
-        kind = _KINDS.get(key) or ("skip" if quoted else "skip_digits")
+        kind = FIELD_KINDS.get(key) or ("skip" if quoted else "skip_digits")
         literals.append(line[pos:start])
         fields.append(key)
         kinds.append(kind)
@@ -270,8 +271,12 @@ def _layout_of(buf: bytes, line_ends: np.ndarray, inst_id: str, tries: int = 4) 
     return None
 
 
+SlowLine = Callable[[ColumnBuilder, bytes, int], None]
+"""``slow_line(out, line, line_no)``: the reference parser of one line (without its ``\\n``)."""
+
+
 def parse_chunk(buf: bytes, first_line_no: int, inst_id: str, line_ends: np.ndarray | None = None) -> ParsedChunk:
-    """Parse ``buf``, complete ``\\n``-terminated lines from line ``first_line_no`` on.
+    """Parse ``buf``, complete ``\\n``-terminated JSON lines from line ``first_line_no`` on.
 
     Same result as :func:`okx_jsonl.parse_lines`; the lines that share the
     chunk's layout are read column-wise, the rest by the reference parser.
@@ -279,23 +284,37 @@ def parse_chunk(buf: bytes, first_line_no: int, inst_id: str, line_ends: np.ndar
     """
     if len(buf) < 16 or not buf.endswith(b"\n"):
         return okx_jsonl.parse_lines(buf, first_line_no, inst_id)
-    v = _Lines(buf)
     if line_ends is None:
-        line_ends = np.flatnonzero(v.bytes == 0x0A)
+        line_ends = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 0x0A)
     layout = _layout_of(buf, line_ends, inst_id)
     if layout is None:
         return okx_jsonl.parse_lines(buf, first_line_no, inst_id)
-    n_lines = len(line_ends)
-    starts = np.empty(n_lines, dtype=np.int64)
-    starts[0] = 0
-    starts[1:] = line_ends[:-1] + 1
 
+    def slow_line(out: ColumnBuilder, raw: bytes, line_no: int) -> None:
+        okx_jsonl.parse_line(out, raw, line_no, inst_id)
+
+    return parse_with_layout(buf, first_line_no, line_ends, layout, slow_line)
+
+
+def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray, layout: Layout,
+                      slow_line: SlowLine) -> ParsedChunk:
+    """The lines of ``buf`` in ``layout`` read column-wise, every other line by ``slow_line``, in line order.
+
+    ``buf`` holds complete lines ending at ``line_ends``.
+    """
+    n_lines = len(line_ends)
+    if len(buf) < 16 or n_lines == 0:
+        return _with_slow_lines(buf, _starts(line_ends), line_ends, np.zeros(0, dtype=np.int64),
+                                ParsedChunk.empty(), first_line_no, slow_line)
+    v = _Lines(buf)
+    starts = _starts(line_ends)
     commas = np.flatnonzero(v.bytes == 0x2C)
     per_line = np.diff(np.searchsorted(commas, line_ends), prepend=0)
     k = layout.commas
     fits = per_line == k
     if not fits.any():
-        return okx_jsonl.parse_lines(buf, first_line_no, inst_id)
+        return _with_slow_lines(buf, starts, line_ends, np.zeros(0, dtype=np.int64), ParsedChunk.empty(),
+                                first_line_no, slow_line)
     if fits.all():
         rows = np.arange(n_lines)
         grid = commas.reshape(n_lines, k)
@@ -351,11 +370,19 @@ def parse_chunk(buf: bytes, first_line_no: int, inst_id: str, line_ends: np.ndar
     if len(fast) == n_lines:
         fast_chunk.lines = n_lines
         return fast_chunk
-    return _with_slow_lines(buf, starts, line_ends, fast, fast_chunk, first_line_no, inst_id)
+    return _with_slow_lines(buf, starts, line_ends, fast, fast_chunk, first_line_no, slow_line)
+
+
+def _starts(line_ends: np.ndarray) -> np.ndarray:
+    starts = np.empty(len(line_ends), dtype=np.int64)
+    if len(line_ends):
+        starts[0] = 0
+        starts[1:] = line_ends[:-1] + 1
+    return starts
 
 
 def _with_slow_lines(buf: bytes, starts: np.ndarray, line_ends: np.ndarray, fast: np.ndarray,
-                     fast_chunk: ParsedChunk, first_line_no: int, inst_id: str) -> ParsedChunk:
+                     fast_chunk: ParsedChunk, first_line_no: int, slow_line: SlowLine) -> ParsedChunk:
     """Parse the lines not in ``fast`` with the reference parser and merge both in line order."""
     n_lines = len(line_ends)
     slow = np.ones(n_lines, dtype=bool)
@@ -365,7 +392,7 @@ def _with_slow_lines(buf: bytes, starts: np.ndarray, line_ends: np.ndarray, fast
     yielded = np.empty(len(slow_idx), dtype=np.int64)
     for k, i in enumerate(slow_idx.tolist()):
         before = len(builder.ts)
-        okx_jsonl.parse_line(builder, buf[int(starts[i]):int(line_ends[i])], first_line_no + i, inst_id)
+        slow_line(builder, buf[int(starts[i]):int(line_ends[i])], first_line_no + i)
         yielded[k] = len(builder.ts) - before
     per_line = np.ones(n_lines, dtype=np.int64)
     per_line[slow_idx] = yielded

@@ -9,7 +9,10 @@ UTC+8; that does not matter here, since the stream is continuous.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ..errors import IndicatorError
+from .columnar import FIELD_KINDS, Layout, parse_with_layout
 from .okx_jsonl import BOM, BadTrade, add_trade, snippet
 from .parsed import ColumnBuilder, ParsedChunk, Reject
 
@@ -39,26 +42,63 @@ def parse_header(line: bytes, path: str) -> list[str | None]:
     return fields
 
 
-def parse_chunk(buf: bytes, first_line_no: int, inst_id: str, columns: list[str | None]) -> ParsedChunk:
-    out = ColumnBuilder()
-    lines = buf.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    width = len(columns)
-    for k, raw in enumerate(lines):
-        line_no = first_line_no + k
-        line = raw[:-1] if raw.endswith(b"\r") else raw
-        if not line.strip():
-            out.rejects.append(Reject(line_no, "empty line", ""))
+def parse_row(out: ColumnBuilder, raw: bytes, line_no: int, inst_id: str, columns: list[str | None]) -> None:
+    """The reference: one row (without its ``\\n``) through the same field checks as a JSON trade."""
+    line = raw[:-1] if raw.endswith(b"\r") else raw
+    if not line.strip():
+        out.rejects.append(Reject(line_no, "empty line", ""))
+        return
+    cells = line.decode("utf-8", "replace").split(",")
+    if len(cells) != len(columns):
+        out.rejects.append(Reject(line_no, f"{len(cells)} columns, the header has {len(columns)}", snippet(raw)))
+        return
+    obj = {f: c.strip().strip('"') for f, c in zip(columns, cells) if f is not None}
+    # The archive writes sizes like "38.0": a plain decimal, parsed exactly like the JSON feeds.
+    try:
+        add_trade(out, obj, inst_id)
+    except BadTrade as exc:
+        out.rejects.append(Reject(line_no, str(exc), snippet(raw)))
+
+
+def row_layout(columns: list[str | None], inst_id: str, crlf: bool) -> Layout | None:
+    """The layout of a plain row (no quotes, no spaces) under this header, for the column-wise path."""
+    used = [c for c in columns if c is not None]
+    if len(used) != len(set(used)):
+        return None  # a field named twice: the reference decides which cell counts
+    literals: list[bytes] = []
+    fields: list[str] = []
+    kinds: list[str] = []
+    current = b""
+    for k, col in enumerate(columns):
+        if k:
+            current += b","
+        if col == "instId":
+            current += inst_id.encode()
             continue
-        cells = line.decode("utf-8", "replace").split(",")
-        if len(cells) != width:
-            out.rejects.append(Reject(line_no, f"{len(cells)} columns, the header has {width}", snippet(raw)))
-            continue
-        obj = {f: c.strip().strip('"') for f, c in zip(columns, cells) if f is not None}
-        # The archive writes sizes like "38.0": a plain decimal, parsed exactly like the JSON feeds.
-        try:
-            add_trade(out, obj, inst_id)
-        except BadTrade as exc:
-            out.rejects.append(Reject(line_no, str(exc), snippet(raw)))
-    return out.build(len(lines))
+        literals.append(current)
+        fields.append(col or "")
+        kinds.append(FIELD_KINDS.get(col or "", "skip"))
+        current = b""
+    literals.append(current + (b"\r" if crlf else b""))
+    return Layout(tuple(literals), tuple(fields), tuple(kinds))
+
+
+def parse_chunk(buf: bytes, first_line_no: int, inst_id: str, columns: list[str | None],
+                line_ends: np.ndarray | None = None) -> ParsedChunk:
+    """Parse ``buf``, complete rows from line ``first_line_no`` on (the header is not in it)."""
+    if line_ends is None:
+        line_ends = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 0x0A)
+
+    def slow_row(out: ColumnBuilder, raw: bytes, line_no: int) -> None:
+        parse_row(out, raw, line_no, inst_id, columns)
+
+    crlf = len(line_ends) > 0 and line_ends[0] > 0 and buf[int(line_ends[0]) - 1] == 0x0D
+    layout = row_layout(columns, inst_id, crlf)
+    if layout is None:
+        out = ColumnBuilder()
+        start = 0
+        for k, end in enumerate(line_ends.tolist()):
+            slow_row(out, buf[start:end], first_line_no + k)
+            start = end + 1
+        return out.build(len(line_ends))
+    return parse_with_layout(buf, first_line_no, line_ends, layout, slow_row)

@@ -40,6 +40,11 @@ class ParsedChunk:
     def __len__(self) -> int:
         return len(self.ts)
 
+    @classmethod
+    def empty(cls) -> "ParsedChunk":
+        z = np.zeros(0, dtype=np.int64)
+        return cls(z, z, z, np.zeros(0, dtype=bool), z, z, z, z)
+
 
 class ColumnBuilder:
     """Collects parsed trades row by row (the portable, pure-Python path)."""
