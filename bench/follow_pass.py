@@ -3,8 +3,12 @@
     python bench/follow_pass.py VAULT CONFIG INSTRUMENT_FOLDER TRADES SEED   (appends TRADES/100)
 
 The vault must already be processed.  The follower is set up as
-``indicators run --follow`` sets it up (plugins loaded, states read by a
-first pass); then the trades are appended and one pass is timed.  Prints seconds.
+``indicators run --follow`` sets it up (plugins loaded, states read, the
+indicators in memory); then the trades are appended and one pass is timed:
+an ordinary pass, which writes its records for readers of the outputs, and,
+on the next 1%, a pass that also commits (fsync and states, every
+``commit_seconds``).  Prints: seconds of the ordinary pass, its trades,
+seconds of the committing pass.
 """
 
 import decimal
@@ -14,19 +18,29 @@ import time
 from pathlib import Path
 
 from indicator_core.config import load_config
-from indicator_core.engine import Host, _pass, wall_clock_ms
+from indicator_core.engine import Follower, Host, wall_clock_ms
 from indicator_core.lock import VaultLock
 from indicator_core.numbers import EXACT
-from indicator_core.progress import no_progress
 
-vault, cfg_path, folder, trades, seed = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+vault, cfg_path, folder, trades, seed = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
 host = Host.load(load_config(cfg_path))
 decimal.setcontext(EXACT.copy())
-with VaultLock(vault):
-    _pass(host, vault, None, no_progress)  # the follower is up to date
-    subprocess.run([sys.executable, str(Path(__file__).with_name("generate.py")), folder, "--seed", seed,
+
+
+def append(k: int) -> None:
+    subprocess.run([sys.executable, str(Path(__file__).with_name("generate.py")), folder, "--seed", str(seed + k),
                     "--append", str(max(int(trades) // 100, 1))], check=True, stdout=subprocess.DEVNULL)
+
+
+with VaultLock(vault):
+    follower = Follower(host, vault)
+    follower.step(wall_clock_ms, 5000, commit=True)  # up to date, states in memory
+    append(0)
     t0 = time.perf_counter()
-    summary = _pass(host, vault, None, no_progress,
-                    clock=wall_clock_ms, grace_ms=5000)
-    print(time.perf_counter() - t0, summary.total("trades"))
+    summary = follower.step(wall_clock_ms, 5000, commit=False)
+    plain = time.perf_counter() - t0
+    append(1)
+    t0 = time.perf_counter()
+    follower.step(wall_clock_ms, 5000, commit=True)
+    committing = time.perf_counter() - t0
+    print(plain, summary.total("trades"), committing)

@@ -200,14 +200,16 @@ def main() -> None:
     record("incremental", "(6) incremental run after appending 1%", statistics.median(times), max(peaks))
     rows["incremental"]["pass_seconds"] = round(statistics.median(inner), 3)
 
-    # (7): the same 1% read by a running follower (`run --follow`): no start-up at all
+    # (7): the same 1% read by a running follower (`run --follow`): no start-up, states already in memory
     follow_out = subprocess.run([py, str(HERE / "follow_pass.py"), str(vault), str(cfg), str(inc_raw), str(n),
-                                 str(args.seed + 2)], env=child_env(),
-                                check=True, capture_output=True, text=True).stdout.split()
-    follow_s = float(follow_out[0])
+                                 str(args.seed + 2)], env=child_env(), check=True, capture_output=True,
+                                text=True).stdout.split()
+    follow_s, follow_n, follow_commit_s = float(follow_out[0]), int(follow_out[1]), float(follow_out[2])
     rows["follow_pass"] = {"label": "(7) a running follower's pass over the next 1%", "seconds": round(follow_s, 4),
-                           "trades_per_s": round(int(follow_out[1]) / follow_s), "peak_mib": None}
-    print(f"  {rows['follow_pass']['label']:<44} {follow_s:8.3f} s", flush=True)
+                           "trades_per_s": round(follow_n / follow_s), "peak_mib": None,
+                           "committing_pass_seconds": round(follow_commit_s, 4)}
+    print(f"  {rows['follow_pass']['label']:<44} {follow_s:8.3f} s  (a pass that also commits: "
+          f"{follow_commit_s:.3f} s)", flush=True)
 
     if args.flat:
         big = dataset(work, args.flat, args.seed)
@@ -242,7 +244,7 @@ def main() -> None:
         "all_five <= 1.2 x volume_only": rows["all_five"]["seconds"] <= 1.2 * rows["volume_only"]["seconds"],
         "incremental <= 2% of all_five (process)": inc["seconds"] <= 0.02 * rows["all_five"]["seconds"],
         "incremental <= 2% of all_five (pass)": inc["pass_seconds"] <= 0.02 * rows["all_five"]["pass_seconds"],
-        "follower's incremental pass <= 2% of all_five": rows["follow_pass"]["seconds"] <= 0.02 * rows["all_five"]["seconds"],
+        "follower's incremental pass <= 2% of all_five (pass)": rows["follow_pass"]["seconds"] <= 0.02 * rows["all_five"]["pass_seconds"],
         "peak(all_five) < peak(polars) / 2": "polars" in rows and rows["all_five"]["peak_mib"] < rows["polars"]["peak_mib"] / 2,
     }
     if "all_five_large" in rows:

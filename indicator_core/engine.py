@@ -33,7 +33,7 @@ from .prefetch import map_ahead, map_inline
 from .plugins import collect_indicators, collect_instruments, make_plugin_manager
 from .progress import ProgressFactory, no_progress
 from .quality import QualityLog
-from .sources.files import Cursor, at_end, discover, list_files, position, read_chunks, remaining_bytes
+from .sources.files import Cursor, TradeFile, at_end, discover, list_files, position, read_chunks, remaining_bytes
 from .storage import InstrumentKey, OutputFile, derived_dir, read_state, state_path, write_state
 from .stream import COUNTERS, TradeStream
 from .timeutil import iso_minute
@@ -224,79 +224,124 @@ class Host:
         return out
 
 
+class InstrumentRun:
+    """One instrument's consumers and trade stream, loaded once.
+
+    A batch run makes one pass with it; a follower keeps it between passes,
+    so the states are read once and the indicators stay in memory.
+    """
+
+    def __init__(self, host: Host, vault: Path, key: InstrumentKey, folder: Path) -> None:
+        self.host = host
+        self.vault = vault
+        self.key = key
+        self.folder = folder
+        self.inst = host.table.get(key.inst_id)
+        self.consumers = host.consumers(vault, key, self.inst)
+        for c in self.consumers:
+            c.load(vault)
+        self.stream: TradeStream | None = None
+        self.cursor = Cursor()  # the read position (a consumer's cursor is its committed one)
+        self.dispatch = Dispatch()
+        self.waiting: list[Consumer] = []  # behind the read position: they join when it reaches them
+
+    def advance(self, progress: ProgressFactory = no_progress, clock: Callable[[], int] | None = None,
+                grace_ms: int = 0, commit: bool = True) -> InstrumentSummary:
+        """Read and process what is new, then commit (or, with ``commit=False``, only write the records).
+
+        With a ``clock`` (follow mode: epoch ms now), bars whose end plus
+        ``grace_ms`` has passed are closed at the end of the pass even without
+        a later trade.  Records written without a commit are cut back and
+        written again by the next run if this process dies before committing.
+        """
+        started = time.perf_counter()
+        cfg = self.host.cfg
+        summary = InstrumentSummary(self.key)
+        files = list_files(self.folder, self.key.inst_id, cfg.input.patterns,
+                           [c.cursor for c in self.consumers] + [self.cursor])
+        if not files:
+            return summary
+        if self.stream is None:
+            order = sorted(self.consumers, key=lambda c: position(files, c.cursor))
+            self.stream = TradeStream(self.inst, cfg.run.fill_empty_bars)
+            if order[0].stream_state is not None:
+                self.stream.set_state(order[0].stream_state)
+            self.cursor = order[0].cursor
+            self.waiting = order
+        stream = self.stream
+        start_counters = dict(stream.counters)
+        todo = remaining_bytes(files, self.cursor)
+        bar = progress(todo, self.key.inst_id)
+        ahead = map_ahead if todo > cfg.run.batch_bytes else map_inline  # threads only for more than one chunk
+        try:
+            while True:
+                waiting = self.waiting
+                while waiting and position(files, waiting[0].cursor) == position(files, self.cursor):
+                    self.dispatch.add(waiting.pop(0))
+                stop = waiting[0].cursor if waiting else None
+                last_commit = time.monotonic()
+                chunks = read_chunks(files, self.cursor, stop, cfg.run.batch_bytes)
+                for chunk, parsed in ahead(lambda c: sources.parse(c, self.key.inst_id), chunks):
+                    stream.process(parsed, _label(chunk.file.path, self.vault), self.dispatch)
+                    self.cursor = chunk.end
+                    bar.update(len(chunk.buf))
+                    if time.monotonic() - last_commit >= cfg.run.commit_seconds:
+                        self.commit(files)
+                        last_commit = time.monotonic()
+                if not waiting:
+                    break
+                if position(files, self.cursor) != position(files, waiting[0].cursor):
+                    raise StateError(
+                        f"{waiting[0].state_file} records a position ({waiting[0].cursor.file} byte "
+                        f"{waiting[0].cursor.offset}) beyond the end of the trades on disk; were trade files "
+                        f"shortened? Restore them, or rebuild with `indicators reset --vault {self.vault} "
+                        f"--indicator {waiting[0].name} --inst {self.key.inst_id}`"
+                    )
+            if clock is not None:
+                stream.close_by_clock(clock(), grace_ms, self.dispatch)
+            if commit:
+                self.commit(files)
+            else:
+                for c in self.consumers:
+                    for out in c.outputs.values():
+                        out.write_through()
+        except OSError as exc:
+            for c in self.consumers:
+                for out in c.outputs.values():
+                    out.discard()
+            raise IndicatorError(
+                f"{self.key.label}: {exc.strerror or exc} ({exc.filename or 'output'}); the run stopped. Outputs "
+                "and state are as of the last commit: fix the cause and run again to continue from there"
+            ) from exc
+        finally:
+            bar.close()
+            self.close()
+        summary.counters = {k: stream.counters[k] - start_counters.get(k, 0) for k in COUNTERS}
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    def commit(self, files: list[TradeFile] | None = None) -> None:
+        """Outputs on disk, then every consumer's state with the read position (SPEC section 8)."""
+        if self.stream is None:
+            return
+        if files is None:
+            files = list_files(self.folder, self.key.inst_id, self.host.cfg.input.patterns,
+                               [c.cursor for c in self.consumers] + [self.cursor])
+        cursor = at_end(files, self.cursor)
+        state = self.stream.to_state()
+        for c in self.dispatch.all:
+            c.commit(cursor, state)
+
+    def close(self) -> None:
+        for c in self.consumers:
+            c.close()
+
+
 def run_instrument(
     host: Host, vault: Path, key: InstrumentKey, folder: Path, progress: ProgressFactory = no_progress,
-    clock: Callable[[], int] | None = None, grace_ms: int = 0,
 ) -> InstrumentSummary:
-    """One pass over an instrument's new trades.
-
-    With a ``clock`` (follow mode: epoch ms now), bars whose end plus ``grace_ms``
-    has passed are closed at the end of the pass even without a later trade.
-    """
-    started = time.perf_counter()
-    cfg = host.cfg
-    inst = host.table.get(key.inst_id)
-    consumers = host.consumers(vault, key, inst)
-    for c in consumers:
-        c.load(vault)
-    files = list_files(folder, key.inst_id, cfg.input.patterns, [c.cursor for c in consumers])
-    summary = InstrumentSummary(key)
-    if not files:
-        return summary
-    order = sorted(consumers, key=lambda c: position(files, c.cursor))
-    lead = order[0]
-    stream = TradeStream(inst, cfg.run.fill_empty_bars)
-    if lead.stream_state is not None:
-        stream.set_state(lead.stream_state)
-    start_counters = dict(stream.counters)
-    cursor = lead.cursor
-    dispatch = Dispatch()
-    waiting = list(order)
-    todo = remaining_bytes(files, cursor)
-    bar = progress(todo, key.inst_id)
-    ahead = map_ahead if todo > cfg.run.batch_bytes else map_inline  # threads only for more than one chunk
-    try:
-        while True:
-            while waiting and position(files, waiting[0].cursor) == position(files, cursor):
-                dispatch.add(waiting.pop(0))
-            stop = waiting[0].cursor if waiting else None
-            last_commit = time.monotonic()
-            chunks = read_chunks(files, cursor, stop, cfg.run.batch_bytes)
-            for chunk, parsed in ahead(lambda c: sources.parse(c, key.inst_id), chunks):
-                stream.process(parsed, _label(chunk.file.path, vault), dispatch)
-                cursor = chunk.end
-                bar.update(len(chunk.buf))
-                if time.monotonic() - last_commit >= cfg.run.commit_seconds:
-                    _commit(dispatch.all, at_end(files, cursor), stream)
-                    last_commit = time.monotonic()
-            if not waiting:
-                break
-            if position(files, cursor) != position(files, waiting[0].cursor):
-                raise StateError(
-                    f"{waiting[0].state_file} records a position ({waiting[0].cursor.file} byte "
-                    f"{waiting[0].cursor.offset}) beyond the end of the trades on disk; were trade files "
-                    f"shortened? Restore them, or rebuild with `indicators reset --vault {vault} "
-                    f"--indicator {waiting[0].name} --inst {key.inst_id}`"
-                )
-        if clock is not None:
-            stream.close_by_clock(clock(), grace_ms, dispatch)
-        _commit(dispatch.all, at_end(files, cursor), stream)
-    except OSError as exc:
-        for c in consumers:
-            for out in c.outputs.values():
-                out.discard()
-        raise IndicatorError(
-            f"{key.label}: {exc.strerror or exc} ({exc.filename or 'output'}); the run stopped. Outputs and "
-            "state are as of the last commit: fix the cause and run again to continue from there"
-        ) from exc
-    finally:
-        bar.close()
-        for c in consumers:
-            c.close()
-    summary.counters = {k: stream.counters[k] - start_counters.get(k, 0) for k in COUNTERS}
-    summary.records = {f"{c.name}/{s}": out.records for c in consumers for s, out in c.outputs.items()}
-    summary.seconds = time.perf_counter() - started
-    return summary
+    """One pass over an instrument's new trades, committed."""
+    return InstrumentRun(host, vault, key, folder).advance(progress)
 
 
 def _label(path: Path, vault: Path) -> str:
@@ -304,21 +349,11 @@ def _label(path: Path, vault: Path) -> str:
     return path.relative_to(vault).as_posix() if path.is_relative_to(vault) else path.as_posix()
 
 
-def _commit(consumers: list[Consumer], cursor: Cursor, stream: TradeStream) -> None:
-    state = stream.to_state()
-    for c in consumers:
-        c.commit(cursor, state)
-
-
-def _pass(host: Host, vault: Path, only: list[str] | None, progress: ProgressFactory,
-          clock: Callable[[], int] | None = None, grace_ms: int = 0) -> RunSummary:
-    summary = RunSummary()
+def _instruments(host: Host, vault: Path, only: list[str] | None) -> list[tuple[InstrumentKey, Path]]:
     instruments = discover(vault, host.cfg.input.root, only)
     for key, _ in instruments:
         host.table.get(key.inst_id)  # an unknown instrument stops the run before any work
-    for key, folder in instruments:
-        summary.instruments.append(run_instrument(host, vault, key, folder, progress, clock, grace_ms))
-    return summary
+    return instruments
 
 
 def run(
@@ -332,7 +367,9 @@ def run(
     decimal.setcontext(EXACT.copy())
     try:
         with VaultLock(vault):
-            summary = _pass(host, vault, only, progress)
+            summary = RunSummary()
+            for key, folder in _instruments(host, vault, only):
+                summary.instruments.append(run_instrument(host, vault, key, folder, progress))
     finally:
         decimal.setcontext(previous)
     summary.load_seconds = loaded - started
@@ -344,26 +381,69 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+class Follower:
+    """What ``run --follow`` keeps between passes: every instrument's :class:`InstrumentRun`."""
+
+    def __init__(self, host: Host, vault: Path, only: list[str] | None = None) -> None:
+        self.host = host
+        self.vault = vault
+        self.only = only
+        self.runs: dict[InstrumentKey, InstrumentRun] = {}
+        self.in_pass = False  # False between passes: every run is at a point that may be committed
+
+    def step(self, clock: Callable[[], int], grace_ms: int, commit: bool) -> RunSummary:
+        """One pass over every instrument (new ones included)."""
+        self.in_pass = True
+        summary = RunSummary()
+        for key, folder in _instruments(self.host, self.vault, self.only):
+            run = self.runs.get(key)
+            if run is None:
+                run = self.runs[key] = InstrumentRun(self.host, self.vault, key, folder)
+            summary.instruments.append(run.advance(no_progress, clock, grace_ms, commit=commit))
+        self.in_pass = False
+        return summary
+
+    def commit(self) -> None:
+        """Commit every instrument; only between passes."""
+        assert not self.in_pass
+        for run in self.runs.values():
+            run.commit()
+            run.close()
+
+
 def follow(
     vault: Path, cfg: Config, only: list[str] | None = None, poll_seconds: float = 1.0, grace_seconds: float = 5.0,
     on_pass: Callable[[RunSummary], None] | None = None, clock: Callable[[], int] = wall_clock_ms,
 ) -> None:
     """Pass after pass as lines are appended, until interrupted (Ctrl-C / SIGTERM).
 
-    Each pass commits, so stopping between passes loses nothing; a pass cut
-    short is redone by the next run.  Bars also close when the wall clock
-    passes their end plus ``grace_seconds``; a trade arriving after that for
-    such a minute is late (SPEC section 2).
+    Each pass writes its records at once (readers of the outputs see them);
+    outputs and states are committed every ``commit_seconds`` and when the
+    follower is stopped between passes.  A follower stopped inside a pass,
+    or killed, leaves the last commit, from which the next run redoes the
+    same bytes.  Bars also close when the wall clock passes their end plus
+    ``grace_seconds``; a trade arriving after that for such a minute is late
+    (SPEC section 2).
     """
     host = Host.load(cfg)
     previous = decimal.getcontext()
     decimal.setcontext(EXACT.copy())
     try:
         with VaultLock(vault):
-            while True:
-                summary = _pass(host, vault, only, no_progress, clock, int(grace_seconds * 1000))
-                if on_pass is not None:
-                    on_pass(summary)
-                time.sleep(poll_seconds)
+            follower = Follower(host, vault, only)
+            last_commit = time.monotonic()
+            try:
+                while True:
+                    due = time.monotonic() - last_commit >= cfg.run.commit_seconds
+                    summary = follower.step(clock, int(grace_seconds * 1000), commit=due)
+                    if due:
+                        last_commit = time.monotonic()
+                    if on_pass is not None:
+                        on_pass(summary)
+                    time.sleep(poll_seconds)
+            except KeyboardInterrupt:
+                if not follower.in_pass:
+                    follower.commit()
+                raise
     finally:
         decimal.setcontext(previous)

@@ -114,6 +114,7 @@ class OutputFile:
         # one growing buffer, not a list of records: orjson's bytes carry kilobytes of spare capacity
         self._buf = bytearray()
         self._fh = None
+        self._unsynced = False  # bytes handed to the OS since the last fsync
         self.records = 0
 
     def recover(self) -> None:
@@ -156,14 +157,24 @@ class OutputFile:
         self._fh.write(self._buf)
         self.length += len(self._buf)
         self._buf.clear()
+        self._unsynced = True
 
     def flush(self) -> int:
-        """Put every buffered record on disk (fsync) and return the file's length."""
+        """Put every record written so far on disk (fsync) and return the file's length."""
+        self._drain()
+        if self._unsynced:
+            if self._fh is None:  # written through and closed by an earlier pass
+                self._fh = open(self.path, "ab")
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._unsynced = False
+        return self.length
+
+    def write_through(self) -> None:
+        """Hand every buffered record to the operating system (readers see it), without a commit."""
         self._drain()
         if self._fh is not None:
             self._fh.flush()
-            os.fsync(self._fh.fileno())
-        return self.length
 
     def discard(self) -> None:
         """Forget unflushed records (after a failure: the file is recovered next run)."""

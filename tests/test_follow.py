@@ -18,7 +18,7 @@ from indicator_core.numbers import EXACT
 from indicator_core.sources.columnar import parse_chunk
 from indicator_core.stream import TradeStream
 from tests.test_stream import Recorder
-from tests.vaults import ETH_PERP, inst_dir, outputs, run, run_subprocess, trade_line
+from tests.vaults import ETH_PERP, inst_dir, outputs, run, run_subprocess, trade_line, write_config
 
 INST = Instrument("BTC-USDT-SWAP", "linear", Decimal("0.01"), "BTC")
 T0 = 1723161600000
@@ -86,7 +86,8 @@ def test_follow_reads_appended_lines_and_stops_cleanly(tmp_path: Path) -> None:
     path = inst_dir(vault, "ETH-USDT-SWAP") / "trades_2024-08-08.jsonl"
     path.write_bytes(b"".join(lines[:3000]))
     # historical trades: a grace of ten years keeps the wall clock from closing their last bar
-    proc = run_subprocess(vault, None, "--follow", "--poll", "0.05", "--grace", str(10 * 365 * 86400))
+    cfg = write_config(tmp_path / "c.toml", "[run]\ncommit_seconds = 0.1\n")
+    proc = run_subprocess(vault, cfg, "--follow", "--poll", "0.05", "--grace", str(10 * 365 * 86400))
     state = vault / "state" / "volume" / "okx" / "perps" / "ETH-USDT-SWAP.state.json"
 
     def cursor() -> int:
@@ -120,4 +121,33 @@ def test_follow_reads_appended_lines_and_stops_cleanly(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert b"stopped" in err
+    assert outputs(vault) == outputs(whole)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="kills the follower with SIGKILL")
+def test_follower_writes_records_at_once_and_a_kill_before_its_commit_loses_nothing(tmp_path: Path) -> None:
+    """Readers see a pass's records at once; a follower killed before it commits leaves a vault the next run completes."""
+    lines = (ETH_PERP / "trades_2024-08-08.jsonl").read_bytes().splitlines(keepends=True)
+    whole = tmp_path / "whole"
+    (inst_dir(whole, "ETH-USDT-SWAP") / "trades_2024-08-08.jsonl").write_bytes(b"".join(lines))
+    assert run(whole) == 0
+    vault = tmp_path / "followed"
+    path = inst_dir(vault, "ETH-USDT-SWAP") / "trades_2024-08-08.jsonl"
+    path.write_bytes(b"".join(lines[:3000]))
+    assert run(vault) == 0
+    volume = vault / "derived" / "volume" / "okx" / "perps" / "ETH-USDT-SWAP" / "volume_1m.jsonl"
+    state = vault / "state" / "volume" / "okx" / "perps" / "ETH-USDT-SWAP.state.json"
+    committed, committed_state = volume.stat().st_size, state.read_bytes()
+    cfg = write_config(tmp_path / "c.toml", "[run]\ncommit_seconds = 3600\n")  # no commit while it runs
+    proc = run_subprocess(vault, cfg, "--follow", "--poll", "0.05", "--grace", str(10 * 365 * 86400))
+    with open(path, "ab") as f:
+        f.write(b"".join(lines[3000:]))
+    deadline = time.monotonic() + 60
+    while volume.stat().st_size == committed and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert volume.stat().st_size > committed  # the new bars are in the file for its readers
+    assert state.read_bytes() == committed_state  # and not committed yet
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert run(vault) == 0  # cuts the uncommitted records and writes them again
     assert outputs(vault) == outputs(whole)
