@@ -162,6 +162,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             "last_bar_utc": state.get("last_bar_utc"),
             **{k: counters.get(k, 0) for k in ("trades", "duplicates", "gaps", "missing_ids", "late", "rejects")},
         })
+    rows.sort(key=lambda r: (r["instrument"], r["indicator"]))
     if args.json:
         print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
     elif not rows:
