@@ -167,8 +167,3 @@ def column_sum(values: np.ndarray, scale: int, mask: np.ndarray | None = None) -
     if len(values) == 0:
         return Decimal(0)
     return to_dec(int(values.sum()), scale)
-
-
-def empty_batch(inst: Instrument) -> TradeBatch:
-    z = np.zeros(0, dtype=np.int64)
-    return TradeBatch(inst, z, z, z, np.zeros(0, dtype=bool), z, 0, z, 0, z, 0, z, 0)

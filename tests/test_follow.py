@@ -77,14 +77,20 @@ def test_trade_for_a_clock_closed_minute_is_late() -> None:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="stops the follower with SIGINT")
-def test_follow_reads_appended_lines_and_stops_cleanly(tmp_path: Path) -> None:
+def whole_and_followed(tmp_path: Path, first: int) -> tuple[list[bytes], Path, Path, Path]:
+    """The real ETH day: (its lines, a vault run over all of it, a vault holding its first lines, their file)."""
     lines = (ETH_PERP / "trades_2024-08-08.jsonl").read_bytes().splitlines(keepends=True)
     whole = tmp_path / "whole"
     (inst_dir(whole, "ETH-USDT-SWAP") / "trades_2024-08-08.jsonl").write_bytes(b"".join(lines))
     assert run(whole) == 0
     vault = tmp_path / "followed"
     path = inst_dir(vault, "ETH-USDT-SWAP") / "trades_2024-08-08.jsonl"
-    path.write_bytes(b"".join(lines[:3000]))
+    path.write_bytes(b"".join(lines[:first]))
+    return lines, whole, vault, path
+
+
+def test_follow_reads_appended_lines_and_stops_cleanly(tmp_path: Path) -> None:
+    lines, whole, vault, path = whole_and_followed(tmp_path, 3000)
     # historical trades: a grace of ten years keeps the wall clock from closing their last bar
     cfg = write_config(tmp_path / "c.toml", "[run]\ncommit_seconds = 0.1\n")
     proc = run_subprocess(vault, cfg, "--follow", "--poll", "0.05", "--grace", str(10 * 365 * 86400))
@@ -127,13 +133,7 @@ def test_follow_reads_appended_lines_and_stops_cleanly(tmp_path: Path) -> None:
 @pytest.mark.skipif(sys.platform == "win32", reason="kills the follower with SIGKILL")
 def test_follower_writes_records_at_once_and_a_kill_before_its_commit_loses_nothing(tmp_path: Path) -> None:
     """Readers see a pass's records at once; a follower killed before it commits leaves a vault the next run completes."""
-    lines = (ETH_PERP / "trades_2024-08-08.jsonl").read_bytes().splitlines(keepends=True)
-    whole = tmp_path / "whole"
-    (inst_dir(whole, "ETH-USDT-SWAP") / "trades_2024-08-08.jsonl").write_bytes(b"".join(lines))
-    assert run(whole) == 0
-    vault = tmp_path / "followed"
-    path = inst_dir(vault, "ETH-USDT-SWAP") / "trades_2024-08-08.jsonl"
-    path.write_bytes(b"".join(lines[:3000]))
+    lines, whole, vault, path = whole_and_followed(tmp_path, 3000)
     assert run(vault) == 0
     volume = vault / "derived" / "volume" / "okx" / "perps" / "ETH-USDT-SWAP" / "volume_1m.jsonl"
     state = vault / "state" / "volume" / "okx" / "perps" / "ETH-USDT-SWAP.state.json"

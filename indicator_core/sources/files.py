@@ -57,10 +57,6 @@ class Chunk:
     csv_columns: list[str | None] | None = None
     line_ends: np.ndarray | None = None  # offsets of the \n of each line in buf (found once, here)
 
-    @property
-    def lines(self) -> int:
-        return self.end.line - self.first_line + 1
-
 
 def _line_ends(buf: bytes) -> np.ndarray:
     return np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 0x0A)
