@@ -174,7 +174,6 @@ class Dispatch:
 class InstrumentSummary:
     key: InstrumentKey
     counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
-    records: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
 
 

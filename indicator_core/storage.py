@@ -115,7 +115,6 @@ class OutputFile:
         self._buf = bytearray()
         self._fh = None
         self._unsynced = False  # bytes handed to the OS since the last fsync
-        self.records = 0
 
     def recover(self) -> None:
         """Cut the file back to its committed length (undo a killed run's tail)."""
@@ -141,7 +140,6 @@ class OutputFile:
 
     def write(self, line: bytes) -> None:
         self._buf += line
-        self.records += 1
         if len(self._buf) >= self.FLUSH_BYTES:
             self._drain()
 
