@@ -70,8 +70,14 @@ class Consumer:
         self.wants_advance = cls.on_advance is not Indicator.on_advance
         self.wants_quality = cls.on_quality is not Indicator.on_quality
 
+    def reset_command(self, vault: Path) -> str:
+        return f"indicators reset --vault {vault} --indicator {self.name} --inst {self.key.inst_id}"
+
     def load(self, vault: Path) -> None:
-        state = read_state(self.state_file)
+        try:
+            state = read_state(self.state_file)
+        except StateError as exc:
+            raise StateError(f"{exc}\n  to rebuild {self.name} for {self.key.label}: {self.reset_command(vault)}") from exc
         if state is None:
             for out in self.outputs.values():
                 out.recover()  # no state: anything on disk is an uncommitted tail
@@ -86,7 +92,7 @@ class Consumer:
                     f"  now:    {orjson.dumps(self.params).decode()}\n"
                     "Mixing two definitions in one file is refused. Either restore the old settings, or rebuild "
                     f"this indicator from the start of the trades with:\n"
-                    f"  indicators reset --vault {vault} --indicator {self.name} --inst {self.key.inst_id}"
+                    f"  {self.reset_command(vault)}"
                 )
             for s, n in lengths.items():
                 if s in self.outputs:
@@ -97,8 +103,7 @@ class Consumer:
             self.indicator.set_state(state["plugin"])
         except (KeyError, TypeError, ValueError) as exc:
             raise StateError(
-                f"state file {self.state_file} is incomplete ({exc!r}); rebuild with "
-                f"`indicators reset --vault {vault} --indicator {self.name} --inst {self.key.inst_id}`"
+                f"state file {self.state_file} is incomplete ({exc!r}); rebuild with `{self.reset_command(vault)}`"
             ) from exc
         for out in self.outputs.values():
             out.recover()
@@ -293,8 +298,7 @@ class InstrumentRun:
                     raise StateError(
                         f"{waiting[0].state_file} records a position ({waiting[0].cursor.file} byte "
                         f"{waiting[0].cursor.offset}) beyond the end of the trades on disk; were trade files "
-                        f"shortened? Restore them, or rebuild with `indicators reset --vault {self.vault} "
-                        f"--indicator {waiting[0].name} --inst {self.key.inst_id}`"
+                        f"shortened? Restore them, or rebuild with `{waiting[0].reset_command(self.vault)}`"
                     )
             if clock is not None:
                 stream.close_by_clock(clock(), grace_ms, self.dispatch)

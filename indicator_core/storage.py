@@ -87,8 +87,8 @@ def read_state(path: Path) -> dict[str, Any] | None:
     except (orjson.JSONDecodeError, ValueError) as exc:
         raise StateError(
             f"state file {path} is damaged ({exc}). Restore it from a backup, or rebuild this "
-            f"indicator with `indicators reset` (the message of the next run names the command); "
-            "the run stops rather than start over and write duplicate records"
+            "indicator with `indicators reset`; the run stops rather than start over and write "
+            "duplicate records"
         ) from exc
     fmt = state.get("format")
     if fmt != STATE_FORMAT:

@@ -84,7 +84,7 @@ def test_damaged_state_is_reported_never_restarted(tmp_path: Path, vault: Path, 
     }[damage])
     assert run(vault, cfg) == 1
     err = capsys.readouterr().err
-    assert str(path) in err and "indicators reset" in err
+    assert str(path) in err and f"indicators reset --vault {vault} --indicator" in err
     assert outputs(vault) == before  # nothing written twice
 
 
