@@ -89,7 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             follow(vault, cfg, args.inst, args.poll, args.grace, on_pass=report)
         except KeyboardInterrupt:
-            print("stopped: outputs and state are committed up to the last pass", file=sys.stderr)
+            print("stopped: outputs and state are as of the last commit; the next run continues from there", file=sys.stderr)
         return 0
     started = time.perf_counter()
     summary = run(vault, cfg, args.inst, progress=no_progress if args.quiet else terminal_progress)

@@ -261,8 +261,7 @@ class InstrumentRun:
         started = time.perf_counter()
         cfg = self.host.cfg
         summary = InstrumentSummary(self.key)
-        files = list_files(self.folder, self.key.inst_id, cfg.input.patterns,
-                           [c.cursor for c in self.consumers] + [self.cursor])
+        files = self._files()
         if not files:
             return summary
         if self.stream is None:
@@ -323,13 +322,17 @@ class InstrumentRun:
         summary.seconds = time.perf_counter() - started
         return summary
 
+    def _files(self) -> list[TradeFile]:
+        """The trade files in stream order; those the cursors name stay listed even once archived."""
+        return list_files(self.folder, self.key.inst_id, self.host.cfg.input.patterns,
+                          [c.cursor for c in self.consumers] + [self.cursor])
+
     def commit(self, files: list[TradeFile] | None = None) -> None:
         """Outputs on disk, then every consumer's state with the read position (SPEC section 8)."""
         if self.stream is None:
             return
         if files is None:
-            files = list_files(self.folder, self.key.inst_id, self.host.cfg.input.patterns,
-                               [c.cursor for c in self.consumers] + [self.cursor])
+            files = self._files()
         cursor = at_end(files, self.cursor)
         state = self.stream.to_state()
         for c in self.dispatch.all:

@@ -34,6 +34,7 @@ import orjson
 
 from . import okx_jsonl
 from .parsed import ColumnBuilder, ParsedChunk, splice
+from .parsed import line_ends as find_line_ends
 
 U64 = np.uint64
 _ZEROS = U64(0x3030303030303030)  # eight ASCII '0'
@@ -285,7 +286,7 @@ def parse_chunk(buf: bytes, first_line_no: int, inst_id: str, line_ends: np.ndar
     if len(buf) < 16 or not buf.endswith(b"\n"):
         return okx_jsonl.parse_lines(buf, first_line_no, inst_id)
     if line_ends is None:
-        line_ends = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 0x0A)
+        line_ends = find_line_ends(buf)
     layout = _layout_of(buf, line_ends, inst_id)
     if layout is None:
         return okx_jsonl.parse_lines(buf, first_line_no, inst_id)
@@ -304,8 +305,7 @@ def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray, lay
     """
     n_lines = len(line_ends)
     if len(buf) < 16 or n_lines == 0:
-        return _with_slow_lines(buf, _starts(line_ends), line_ends, np.zeros(0, dtype=np.int64),
-                                ParsedChunk.empty(), first_line_no, slow_line)
+        return parse_slowly(buf, first_line_no, line_ends, slow_line)
     v = _Lines(buf)
     starts = _starts(line_ends)
     commas = np.flatnonzero(v.bytes == 0x2C)
@@ -313,8 +313,7 @@ def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray, lay
     k = layout.commas
     fits = per_line == k
     if not fits.any():
-        return _with_slow_lines(buf, starts, line_ends, np.zeros(0, dtype=np.int64), ParsedChunk.empty(),
-                                first_line_no, slow_line)
+        return parse_slowly(buf, first_line_no, line_ends, slow_line)
     if fits.all():
         rows = np.arange(n_lines)
         grid = commas.reshape(n_lines, k)
@@ -379,6 +378,12 @@ def _starts(line_ends: np.ndarray) -> np.ndarray:
         starts[0] = 0
         starts[1:] = line_ends[:-1] + 1
     return starts
+
+
+def parse_slowly(buf: bytes, first_line_no: int, line_ends: np.ndarray, slow_line: SlowLine) -> ParsedChunk:
+    """Every line of ``buf`` through ``slow_line`` (no layout fits the chunk)."""
+    return _with_slow_lines(buf, _starts(line_ends), line_ends, np.zeros(0, dtype=np.int64), ParsedChunk.empty(),
+                            first_line_no, slow_line)
 
 
 def _with_slow_lines(buf: bytes, starts: np.ndarray, line_ends: np.ndarray, fast: np.ndarray,

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import ConfigError, StateError
 from ..storage import InstrumentKey
+from .parsed import line_ends
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,6 @@ class Chunk:
     end: Cursor  # the cursor after this chunk
     csv_columns: list[str | None] | None = None
     line_ends: np.ndarray | None = None  # offsets of the \n of each line in buf (found once, here)
-
-
-def _line_ends(buf: bytes) -> np.ndarray:
-    return np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 0x0A)
 
 
 def _pattern_regex(pattern: str, inst_id: str) -> re.Pattern[str]:
@@ -224,13 +221,13 @@ def read_chunks(
                         offset += len(data)
                         line += 1
                         buf = data + b"\n"
-                        yield Chunk(tf, buf, line, Cursor(tf.name, offset, line), columns, _line_ends(buf))
+                        yield Chunk(tf, buf, line, Cursor(tf.name, offset, line), columns, line_ends(buf))
                     break
                 buf = data[:cut]
                 f.seek(offset + cut)
                 first = line + 1
                 offset += cut
-                ends = _line_ends(buf)
+                ends = line_ends(buf)
                 line += len(ends)
                 yield Chunk(tf, buf, first, Cursor(tf.name, offset, line), columns, ends)
         if limit is not None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import IndicatorError
-from .columnar import FIELD_KINDS, Layout, parse_with_layout
+from .columnar import FIELD_KINDS, Layout, parse_slowly, parse_with_layout
 from .okx_jsonl import BOM, BadTrade, add_trade, snippet
 from .parsed import ColumnBuilder, ParsedChunk, Reject
+from .parsed import line_ends as find_line_ends
 
 _ALIASES = {
     "instrument_name": "instId", "instid": "instId", "inst_id": "instId",
@@ -87,7 +88,7 @@ def parse_chunk(buf: bytes, first_line_no: int, inst_id: str, columns: list[str 
                 line_ends: np.ndarray | None = None) -> ParsedChunk:
     """Parse ``buf``, complete rows from line ``first_line_no`` on (the header is not in it)."""
     if line_ends is None:
-        line_ends = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 0x0A)
+        line_ends = find_line_ends(buf)
 
     def slow_row(out: ColumnBuilder, raw: bytes, line_no: int) -> None:
         parse_row(out, raw, line_no, inst_id, columns)
@@ -95,10 +96,5 @@ def parse_chunk(buf: bytes, first_line_no: int, inst_id: str, columns: list[str 
     crlf = len(line_ends) > 0 and line_ends[0] > 0 and buf[int(line_ends[0]) - 1] == 0x0D
     layout = row_layout(columns, inst_id, crlf)
     if layout is None:
-        out = ColumnBuilder()
-        start = 0
-        for k, end in enumerate(line_ends.tolist()):
-            slow_row(out, buf[start:end], first_line_no + k)
-            start = end + 1
-        return out.build(len(line_ends))
+        return parse_slowly(buf, first_line_no, line_ends, slow_row)
     return parse_with_layout(buf, first_line_no, line_ends, layout, slow_row)

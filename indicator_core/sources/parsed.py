@@ -93,6 +93,11 @@ def _int_column(values: list[int]) -> np.ndarray:
     return np.array(values, dtype=np.int64)
 
 
+def line_ends(buf: bytes) -> np.ndarray:
+    """Offsets of every ``\\n`` in ``buf``."""
+    return np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 0x0A)
+
+
 _COLUMNS = ("ts", "trade_id", "count", "is_buy", "px_m", "px_s", "sz_m", "sz_s")
 
 
