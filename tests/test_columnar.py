@@ -93,6 +93,23 @@ def test_canonical_layout_edge_values(rows) -> None:
     assert_same(("\n".join(lines) + "\n").encode())
 
 
+short_value = st.text(alphabet="0123456789..../:-e \x05", min_size=1, max_size=9)
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=st.lists(st.tuples(short_value, short_value), min_size=1, max_size=20), same_length=st.booleans())
+def test_short_decimals_read_from_one_word(rows, same_length: bool) -> None:
+    """Prices and sizes of up to eight characters take the one-word path: points anywhere, two points,
+    bytes next to the digits in ASCII, control bytes; all lines of one length or of mixed lengths."""
+    if same_length:
+        rows = [(p.ljust(8, "0")[:8], s_.ljust(8, "0")[:8]) for p, s_ in rows]
+    lines = [
+        '{"instId":"%s","tradeId":"%d","px":"%s","sz":"%s","side":"buy","ts":"1732320000000"}' % (INST, 7 + k, p, s_)
+        for k, (p, s_) in enumerate(rows)
+    ]
+    assert_same(("\n".join(lines) + "\n").encode())
+
+
 @pytest.mark.parametrize("path,inst", [
     (ETH_PERP / "trades_2024-08-08.jsonl", "ETH-USDT-SWAP"),
     (ETH_2023 / "trades_2023-02-02.jsonl", "ETH-USDT-SWAP"),

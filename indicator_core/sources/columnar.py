@@ -167,8 +167,15 @@ class _Lines:
         self.last_word = self.size - 8
 
     def word_at(self, pos: np.ndarray, ok: np.ndarray) -> np.ndarray:
-        """The words at ``pos``; a position outside the chunk marks its line not ok."""
-        if len(pos) and (pos.min() < 0 or pos.max() > self.last_word):  # rare: only the chunk's first or last line
+        """The words at ``pos``; a position outside the chunk marks its line not ok.
+
+        Every position array handed in here is one offset per line, in line
+        order: a line's start, end or comma, or a value bounded by two of
+        them, plus a constant.  Such a column never decreases from one line
+        to the next, so its first and last entries are its minimum and
+        maximum, and the bounds check costs two reads instead of two passes.
+        """
+        if len(pos) and (pos[0] < 0 or pos[-1] > self.last_word):  # rare: only the chunk's first or last line
             inside = (pos >= 0) & (pos <= self.last_word)
             ok &= inside
             pos = np.where(inside, pos, 0)
@@ -194,21 +201,76 @@ class _Lines:
     def digits(self, start: np.ndarray, end: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Value and count of the ASCII digits in ``[start, end)`` (at most 18); anything else is not ok."""
         length = end - start
-        ok &= (length >= 0) & (length <= MAX_DIGITS)
-        value = np.zeros(len(start), dtype=np.uint64)
+        if not len(length):
+            return np.zeros(0, dtype=np.int64), length
+        shortest, longest = int(length.min()), int(length.max())
+        if shortest < 0 or longest > MAX_DIGITS:
+            ok &= (length >= 0) & (length <= MAX_DIGITS)
+        value: np.ndarray | None = None
         for g in range(3):
-            n = np.clip(length - 8 * g, 0, 8)
-            if not n.any():
+            most = min(max(longest - 8 * g, 0), 8)
+            if most == 0:
                 break
-            keep = _KEEP[n]
             w = self.word_at(end - 8 * (g + 1), ok)
-            w = (w & keep) | (_ZEROS & ~keep)  # bytes before the value read as '0'
-            ok &= ((w & _HIGH_NIBBLES) == _ZEROS) & (((w + _SIXES) & _HIGH_NIBBLES) == _ZEROS)
-            value += _swar8(w) * U64(10 ** (8 * g))
+            if shortest - 8 * g < 8:  # some value has fewer than 8 digits left: read the bytes before it as '0'
+                keep = _KEEP[most] if shortest == longest else _KEEP[np.clip(length - 8 * g, 0, 8)]
+                w = (w & keep) | (_ZEROS & ~keep)
+            ok &= _all_digits(w)
+            part = _swar8(w)
+            value = part if value is None else value + part * U64(10 ** (8 * g))
+        if value is None:
+            return np.zeros(len(start), dtype=np.int64), length
         return value.astype(np.int64), length
 
     def decimals(self, start: np.ndarray, end: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(mantissa, scale)`` of plain decimals in ``[start, end)``, e.g. ``"60000.10"`` -> 6000010, 2."""
+        """``(mantissa, scale)`` of plain decimals in ``[start, end)``, e.g. ``"60000.10"`` -> 6000010, 2.
+
+        A value of at most eight characters (a price or size almost always)
+        is read from one word: the point is found and squeezed out with SWAR
+        arithmetic.  Longer values take :meth:`_long_decimals`.
+        """
+        length = end - start
+        if not len(length):
+            return np.zeros(0, dtype=np.int64), length
+        if int(length.min()) >= 1 and int(length.max()) <= 8:
+            return self._short_decimals(end, length, ok)
+        short = (length >= 1) & (length <= 8)
+        if not short.any():
+            return self._long_decimals(start, end, ok)
+        mantissa = np.zeros(len(start), dtype=np.int64)
+        scale = np.zeros(len(start), dtype=np.int64)
+        for rows, read in ((np.flatnonzero(short), "short"), (np.flatnonzero(~short), "long")):
+            sub_ok = ok[rows]
+            if read == "short":
+                m, sc = self._short_decimals(end[rows], length[rows], sub_ok)
+            else:
+                m, sc = self._long_decimals(start[rows], end[rows], sub_ok)
+            ok[rows] = sub_ok
+            mantissa[rows] = m
+            scale[rows] = sc
+        return mantissa, scale
+
+    def _short_decimals(self, end: np.ndarray, length: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Decimals of 1 to 8 characters ending at ``end``, each read from the one word that ends with it."""
+        keep = _KEEP[length]
+        w = self.word_at(end - 8, ok)
+        w = (w & keep) | (_ZEROS & ~keep)  # the value in the top bytes, '0' below it
+        x = w ^ _DOTS
+        t = (x - _ONES) & ~x & _TOP_BITS  # the lowest flagged byte is the first '.'
+        lowest = t & (~t + U64(1))  # its top bit alone (0 when there is no point)
+        has_dot = (t != 0).astype(np.uint64)
+        below = (lowest >> U64(7)) - U64(1)  # the bytes before the point (all when there is none)
+        above = ~((lowest << U64(1)) - U64(1))  # the bytes after it (none when there is none)
+        digits = ((w & below) << (has_dot << U64(3))) | (w & above) | (has_dot * U64(0x30))
+        at = (np.bitwise_count(lowest - U64(1)) >> 3).astype(np.int64)  # the point's byte, 8 if none
+        scale = np.where(at < 8, 7 - at, 0)
+        ok &= _all_digits(digits) & (at != 7)  # a second point is not a digit; nothing after the point is an error
+        mantissa = _swar8(digits).astype(np.int64)
+        ok &= mantissa > 0
+        return mantissa, scale
+
+    def _long_decimals(self, start: np.ndarray, end: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Decimals of any length (up to 18 digits), the point searched eight bytes at a time."""
         width = int((end - start).max())
         dot = end.copy()
         for k in range(0, min(width, MAX_DIGITS + 1), 8):
@@ -245,6 +307,11 @@ def _swar8(w: np.ndarray) -> np.ndarray:
     v = ((v & U64(0x0F0F0F0F0F0F0F0F)) * U64(2561)) >> U64(8)
     v = ((v & U64(0x00FF00FF00FF00FF)) * U64(6553601)) >> U64(16)
     return ((v & U64(0x0000FFFF0000FFFF)) * U64(42949672960001)) >> U64(32)
+
+
+def _all_digits(w: np.ndarray) -> np.ndarray:
+    """True where all eight bytes of ``w`` are ASCII digits."""
+    return ((w & _HIGH_NIBBLES) == _ZEROS) & (((w + _SIXES) & _HIGH_NIBBLES) == _ZEROS)
 
 
 def _has_byte(w: np.ndarray, b: int) -> np.ndarray:
@@ -309,15 +376,15 @@ def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray, lay
     v = _Lines(buf)
     starts = _starts(line_ends)
     commas = np.flatnonzero(v.bytes == 0x2C)
-    per_line = np.diff(np.searchsorted(commas, line_ends), prepend=0)
     k = layout.commas
-    fits = per_line == k
-    if not fits.any():
-        return parse_slowly(buf, first_line_no, line_ends, slow_line)
-    if fits.all():
+    grid = _one_row_per_line(commas, k, starts, line_ends)
+    if grid is not None:  # the common case: every line has the layout's number of commas
         rows = np.arange(n_lines)
-        grid = commas.reshape(n_lines, k)
     else:
+        per_line = np.diff(np.searchsorted(commas, line_ends), prepend=0)
+        fits = per_line == k
+        if not fits.any():
+            return parse_slowly(buf, first_line_no, line_ends, slow_line)
         rows = np.flatnonzero(fits)
         grid = commas[np.repeat(fits, per_line)].reshape(len(rows), k)
     s, e = starts[rows], line_ends[rows]
@@ -370,6 +437,21 @@ def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray, lay
         fast_chunk.lines = n_lines
         return fast_chunk
     return _with_slow_lines(buf, starts, line_ends, fast, fast_chunk, first_line_no, slow_line)
+
+
+def _one_row_per_line(commas: np.ndarray, k: int, starts: np.ndarray, ends: np.ndarray) -> np.ndarray | None:
+    """The commas as one row of ``k`` per line, if every line holds exactly ``k`` of them (else ``None``).
+
+    Cut into rows of ``k`` in order, the commas fall each into its own line
+    exactly when every line holds ``k``: a line with more would push its last
+    comma into the next row, before that row's line starts.
+    """
+    if k == 0 or len(commas) != len(starts) * k:
+        return None
+    grid = commas.reshape(len(starts), k)
+    if (grid[:, 0] >= starts).all() and (grid[:, -1] < ends).all():
+        return grid
+    return None
 
 
 def _starts(line_ends: np.ndarray) -> np.ndarray:
