@@ -10,6 +10,7 @@ between runs and absorb trades that arrive in any order within its minute.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +20,8 @@ from .numbers import ZERO, to_dec
 from .timeutil import iso_minute
 from .trades import TradeBatch, Unit
 
-_NEG = -(2**63)
+_BUY = {"quote": "buy_quote", "base": "buy_base", "contracts": "buy_contracts"}
+_SELL = {"quote": "sell_quote", "base": "sell_base", "contracts": "sell_contracts"}
 
 
 @dataclass
@@ -53,8 +55,9 @@ class Bar:
     first_key: tuple[int, int] = (0, 0)
     last_key: tuple[int, int] = (0, 0)
 
-    @property
+    @cached_property
     def timestamp_utc(self) -> str:
+        """The open minute as ``2026-11-23T14:05:00Z`` (computed once per bar, however many indicators ask)."""
         return iso_minute(self.minute)
 
     @property
@@ -62,10 +65,10 @@ class Bar:
         return self.minute * 60_000
 
     def buy_volume(self, unit: Unit) -> Decimal:
-        return {"quote": self.buy_quote, "base": self.buy_base, "contracts": self.buy_contracts}[unit]
+        return getattr(self, _BUY[unit])
 
     def sell_volume(self, unit: Unit) -> Decimal:
-        return {"quote": self.sell_quote, "base": self.sell_base, "contracts": self.sell_contracts}[unit]
+        return getattr(self, _SELL[unit])
 
     def total_volume(self, unit: Unit) -> Decimal:
         return self.buy_volume(unit) + self.sell_volume(unit)

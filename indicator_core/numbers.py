@@ -90,31 +90,32 @@ def floor_scaled(value: Decimal, scale: int) -> int:
 
 
 def div_round(num: Decimal, den: Decimal, places: int) -> Decimal:
-    """``num / den`` rounded half-even to ``places`` decimals, computed exactly."""
+    """``num / den`` rounded half-even to ``places`` decimals, computed exactly.
+
+    ``divmod`` of two decimals gives the integer quotient (truncated toward
+    zero) and the remainder exactly, so the one rounding is decided here on
+    exact values, never on a quotient already rounded to some precision.
+    """
     if den == 0:
         raise ZeroDivisionError("division by zero")
-    a, b = num.as_integer_ratio()
-    c, d = den.as_integer_ratio()
-    # num/den = (a*d) / (b*c); scale by 10^places and round to an integer.
-    n = a * d * 10**places
-    m = b * c
-    if m < 0:
-        n, m = -n, -m
-    q, r = divmod(n, m)
-    twice = 2 * r
-    if twice > m or (twice == m and q & 1):
-        q += 1
-    return Decimal(q).scaleb(-places, EXACT)
+    n = num.scaleb(places, EXACT)
+    q, r = EXACT.divmod(n, den)  # the context's methods: exact whatever the caller's context
+    twice, size = EXACT.multiply(r.copy_abs(), 2), den.copy_abs()
+    if twice > size or (twice == size and EXACT.remainder(q, 2)):
+        q = EXACT.add(q, 1) if (n < 0) == (den < 0) else EXACT.subtract(q, 1)
+    if not q:
+        q = q.copy_abs()  # 0, never -0
+    return q.scaleb(-places, EXACT)
 
 
 def fmt(value: Decimal) -> str:
     """Plain notation with no exponent and no trailing zeros: ``"5200000"``, ``"0.5"``."""
-    if value == 0:
-        return "0"
-    text = format(value, "f")
+    text = str(value)  # plain for every value built from a price or size; an exponent only at extremes
+    if "E" in text:
+        text = format(value, "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
-    return text
+    return "0" if text == "-0" else text
 
 
 def fmt_signed(value: Decimal) -> str:

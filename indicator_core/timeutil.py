@@ -12,10 +12,20 @@ def minute_of(ts_ms: int) -> int:
     return ts_ms // MINUTE_MS
 
 
+_DAY_PREFIX: dict[int, str] = {}  # day number -> "2026-11-23T", filled as days are met
+
+
 def iso_minute(minute: int) -> str:
     """``2026-11-23T14:05:00Z`` for the minute's open time."""
-    t = time.gmtime(minute * 60)
-    return "%04d-%02d-%02dT%02d:%02d:00Z" % (t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min)
+    day, in_day = divmod(minute, 1440)
+    prefix = _DAY_PREFIX.get(day)
+    if prefix is None:
+        if len(_DAY_PREFIX) > 100_000:
+            _DAY_PREFIX.clear()
+        t = time.gmtime(day * 86400)
+        prefix = _DAY_PREFIX[day] = "%04d-%02d-%02dT" % (t.tm_year, t.tm_mon, t.tm_mday)
+    hour, mins = divmod(in_day, 60)
+    return f"{prefix}{hour:02d}:{mins:02d}:00Z"
 
 
 def iso_ms(ts_ms: int) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 from indicator_core import Bar, Emit, Indicator, Params, hookimpl
 from indicator_core.numbers import fmt, fmt_signed
 from indicator_core.params import SessionAnchor, Unit
-from indicator_core.timeutil import iso_minute, parse_anchor, session_start
+from indicator_core.timeutil import parse_anchor, session_start
 
 
 class CvdParams(Params):
@@ -47,7 +47,7 @@ class Cvd(Indicator):
         self.cvd += delta
         self.cvd_session += delta
         emit("cvd_1m", {
-            "timestamp_utc": iso_minute(bar.minute),
+            "timestamp_utc": bar.timestamp_utc,
             "buy_volume": fmt(buy),
             "sell_volume": fmt(sell),
             "delta": fmt_signed(delta),

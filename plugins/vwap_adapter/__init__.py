@@ -77,7 +77,7 @@ class Vwap(Indicator):
         if size > self.longest:
             self.bars.popleft()
         record: dict[str, Any] = {
-            "timestamp_utc": iso_minute(bar.minute),
+            "timestamp_utc": bar.timestamp_utc,
             "vwap_session": _vwap(self.sess_quote, self.sess_base),
             "session_start": iso_minute(session),
         }
