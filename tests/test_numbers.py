@@ -29,11 +29,23 @@ def _half_even(fr: Fraction, places: int) -> Fraction:
     return Fraction(floor, 10**places)
 
 
-@given(a=st.integers(-(10**30), 10**30), b=st.integers(1, 10**20), places=st.integers(0, 12), sa=st.integers(0, 10), sb=st.integers(0, 10))
-def test_div_round_is_exact_half_even(a: int, b: int, places: int, sa: int, sb: int) -> None:
+@given(a=st.integers(-(10**30), 10**30), b=st.integers(1, 10**20), places=st.integers(0, 12), sa=st.integers(0, 10),
+       sb=st.integers(0, 10), negative=st.booleans())
+def test_div_round_is_exact_half_even(a: int, b: int, places: int, sa: int, sb: int, negative: bool) -> None:
+    """Exact under the caller's context too (this test runs under Python's default, 28 digits)."""
+    b = -b if negative else b
     num, den = to_dec(a, sa), to_dec(b, sb)
     expected = _half_even(Fraction(a, 10**sa) / Fraction(b, 10**sb), places)
-    assert Fraction(div_round(num, den, places)) == expected
+    got = div_round(num, den, places)
+    assert Fraction(got) == expected
+    assert got.as_tuple().exponent == -places
+    assert not (got == 0 and got.is_signed())  # never -0
+
+
+@pytest.mark.parametrize("a,b,expected", [(5, 2, "2"), (7, 2, "4"), (-5, 2, "-2"), (-7, 2, "-4"), (7, -2, "-4"),
+                                          (-7, -2, "4"), (-1, 3, "0"), (1, -3, "0")])
+def test_div_round_ties_and_signs(a: int, b: int, expected: str) -> None:
+    assert str(div_round(Decimal(a), Decimal(b), 0)) == expected
 
 
 @pytest.mark.parametrize("text,expected", [
