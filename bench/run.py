@@ -3,6 +3,10 @@
     python bench/run.py                      # 2M trades
     python bench/run.py --trades 2000000 --flat 8000000 --repeat 3
 
+With ``--flat N`` it also runs (4), (2) and (6) on a file of N trades: peak memory must stay
+flat as the file grows, and the share of an incremental pass is measured apart from the
+fixed costs that dominate it on a small file.
+
 Each contender runs as its own process, timed by wall clock, its peak memory
 read from the kernel (``wait4`` rusage).  Ratios are to (1) the parse floor
 and (2) the polars script, both measured in this same run, because absolute

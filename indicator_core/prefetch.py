@@ -2,7 +2,9 @@
 
 Parsing is numpy work that releases the GIL in its array loops, and
 processing a chunk is mostly Python work on its bars, so they overlap on a
-machine with several cores.  Chunks are read in order by one thread and
+machine with several cores, though only in part: each numpy call takes the
+GIL to start, and while the main thread runs Python a parse thread waits for
+it (bench/RESULTS.md has the measurements).  Chunks are read in order by one thread and
 parsed by a small pool; results are handed over in the order of the chunks,
 so the outputs are the same as without threads.  An error in a worker is
 raised in the consumer, at the item where it happened.

@@ -14,7 +14,9 @@ lines at once, with numpy:
 * each literal run is compared eight bytes at a time through an unaligned
   ``uint64`` view of the chunk;
 * digits are checked and converted eight at a time with SWAR arithmetic
-  (the simdjson trick), decimal points found the same way.
+  (the simdjson trick), decimal points found the same way; a price or size
+  of up to eight characters is read from the one word that ends with it,
+  its point squeezed out with shifts.
 
 A line that does not fit the layout in every byte (another layout, a
 WebSocket push, a number where a string was expected, a BOM, an escape, a
