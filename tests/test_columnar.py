@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -278,3 +279,23 @@ def test_plain_csv_rows_never_reach_the_reference(monkeypatch, crlf: bool) -> No
     monkeypatch.setattr(okx_csv, "parse_row", lambda out, raw, *a: (calls.append(raw), real(out, raw, *a)))
     got = okx_csv.parse_chunk(rows, 2, "MATIC-USDT-SWAP", okx_csv.parse_header(header, "x"))
     assert len(got) == rows.count(b"\n") and not calls and not got.rejects
+
+
+@settings(max_examples=200, deadline=None)
+@given(json_chunk=one_layout_chunk(), stray=st.lists(line(), max_size=5), csv=csv_chunk())
+def test_positions_never_decrease_from_line_to_line(json_chunk: bytes, stray: list[bytes], csv) -> None:
+    """``_Lines.word_at`` checks bounds on a column's first and last entries only: that is sound because every
+    column of positions it is handed never decreases from one line to the next, on any input."""
+    from indicator_core.sources import okx_csv
+
+    real = columnar._Lines.word_at
+
+    def checked(self, pos, ok):
+        assert (np.diff(pos) >= 0).all(), pos
+        return real(self, pos, ok)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(columnar._Lines, "word_at", checked)
+        columnar.parse_chunk(json_chunk + b"".join(s + b"\n" for s in stray), 1, INST)
+        header, body = csv
+        okx_csv.parse_chunk(body, 2, INST, okx_csv.parse_header(header, "test.csv"))
