@@ -241,15 +241,11 @@ class _Lines:
             return self._long_decimals(start, end, ok)
         mantissa = np.zeros(len(start), dtype=np.int64)
         scale = np.zeros(len(start), dtype=np.int64)
-        for rows, read in ((np.flatnonzero(short), "short"), (np.flatnonzero(~short), "long")):
-            sub_ok = ok[rows]
-            if read == "short":
-                m, sc = self._short_decimals(end[rows], length[rows], sub_ok)
-            else:
-                m, sc = self._long_decimals(start[rows], end[rows], sub_ok)
+        for rows, read, columns in ((np.flatnonzero(short), self._short_decimals, (end, length)),
+                                    (np.flatnonzero(~short), self._long_decimals, (start, end))):
+            sub_ok = ok[rows]  # a copy: the reader marks it, then it goes back
+            mantissa[rows], scale[rows] = read(*(c[rows] for c in columns), sub_ok)
             ok[rows] = sub_ok
-            mantissa[rows] = m
-            scale[rows] = sc
         return mantissa, scale
 
     def _short_decimals(self, end: np.ndarray, length: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
