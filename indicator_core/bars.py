@@ -10,8 +10,8 @@ between runs and absorb trades that arrive in any order within its minute.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 import numpy as np

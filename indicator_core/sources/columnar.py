@@ -42,7 +42,6 @@ U64 = np.uint64
 _ZEROS = U64(0x3030303030303030)  # eight ASCII '0'
 _HIGH_NIBBLES = U64(0xF0F0F0F0F0F0F0F0)
 _SIXES = U64(0x0606060606060606)
-_DOTS = U64(0x2E2E2E2E2E2E2E2E)
 _ONES = U64(0x0101010101010101)
 _TOP_BITS = U64(0x8080808080808080)
 # _KEEP[k]: a mask of the k highest bytes of a little-endian word (the last k bytes in memory)
@@ -253,8 +252,7 @@ class _Lines:
         keep = _KEEP[length]
         w = self.word_at(end - 8, ok)
         w = (w & keep) | (_ZEROS & ~keep)  # the value in the top bytes, '0' below it
-        x = w ^ _DOTS
-        t = (x - _ONES) & ~x & _TOP_BITS  # the lowest flagged byte is the first '.'
+        t = _has_byte(w, 0x2E)  # the lowest flagged byte is the first '.'
         lowest = t & (~t + U64(1))  # its top bit alone (0 when there is no point)
         has_dot = (t != 0).astype(np.uint64)
         below = (lowest >> U64(7)) - U64(1)  # the bytes before the point (all when there is none)
@@ -272,8 +270,7 @@ class _Lines:
         width = int((end - start).max())
         dot = end.copy()
         for k in range(0, min(width, MAX_DIGITS + 1), 8):
-            x = self.word_at(start + k, ok) ^ _DOTS
-            t = (x - _ONES) & ~x & _TOP_BITS  # the lowest flagged byte is the first '.'
+            t = _has_byte(self.word_at(start + k, ok), 0x2E)  # the lowest flagged byte is the first '.'
             lowest = t & (~t + U64(1))
             pos = start + k + (np.bitwise_count(lowest - U64(1)) >> 3).astype(np.int64)
             dot = np.where((t != 0) & (pos < end) & (dot == end), pos, dot)
@@ -313,6 +310,8 @@ def _all_digits(w: np.ndarray) -> np.ndarray:
 
 
 def _has_byte(w: np.ndarray, b: int) -> np.ndarray:
+    """Nonzero where some byte of ``w`` is ``b``; the lowest flagged byte is exactly the first ``b``
+    (a flag above it may be a borrow's false positive)."""
     x = w ^ U64(0x0101010101010101 * b)
     return (x - _ONES) & ~x & _TOP_BITS
 
