@@ -82,6 +82,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         _stop_on_sigterm()
 
         def report(summary) -> None:
+            _report_skipped(summary, cfg)
             if not args.quiet and summary.total("lines"):
                 print(f"{time.strftime('%H:%M:%S')} {summary.total('trades')} trades, "
                       f"{summary.total('bars')} bars, {summary.total('rejects')} rejects", flush=True)
@@ -93,6 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     started = time.perf_counter()
     summary = run(vault, cfg, args.inst, progress=no_progress if args.quiet else terminal_progress)
+    _report_skipped(summary, cfg)
     if args.stats:
         args.stats.write_text(orjson.dumps({
             "seconds": time.perf_counter() - started,
@@ -112,6 +114,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"{summary.total('bars')} bars written, {summary.total('rejects')} rejects"
         )
     return 0
+
+
+def _report_skipped(summary, cfg: Config) -> None:
+    """Files and folders under the trades folder that were not read: listed once, to stderr (not an error)."""
+    if summary.skipped:
+        from .sources.files import describe_skipped
+
+        print(describe_skipped(summary.skipped, cfg.input.patterns, cfg.input.root), file=sys.stderr, flush=True)
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:

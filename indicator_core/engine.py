@@ -33,7 +33,8 @@ from .prefetch import map_ahead, map_inline
 from .plugins import collect_indicators, collect_instruments, make_plugin_manager
 from .progress import ProgressFactory, no_progress
 from .quality import QualityLog
-from .sources.files import Cursor, TradeFile, at_end, discover, list_files, position, read_chunks, remaining_bytes
+from .sources.files import (Cursor, Skipped, TradeFile, at_end, discover, list_files, position, read_chunks,
+                            remaining_bytes)
 from .storage import InstrumentKey, OutputFile, derived_dir, read_state, state_path, write_state
 from .stream import COUNTERS, TradeStream
 from .timeutil import iso_minute
@@ -187,6 +188,7 @@ class RunSummary:
     instruments: list[InstrumentSummary] = field(default_factory=list)
     load_seconds: float = 0.0  # loading plugins, settings and instruments
     pass_seconds: float = 0.0  # the pass itself: states, new lines, indicators, commits
+    skipped: list[Skipped] = field(default_factory=list)  # what discovery found under raw/ and did not read
 
     def total(self, counter: str) -> int:
         return sum(s.counters[counter] for s in self.instruments)
@@ -273,6 +275,9 @@ class InstrumentRun:
             self.waiting = order
         stream = self.stream
         start_counters = dict(stream.counters)
+        # trades ahead of the clock (taken once per pass) are rejected, as are those outside their file's day
+        now_ms = clock() if clock is not None else wall_clock_ms()
+        tolerance = cfg.input.day_tolerance_minutes
         todo = remaining_bytes(files, self.cursor)
         bar = progress(todo, self.key.inst_id)
         ahead = map_ahead if todo > cfg.run.batch_bytes else map_inline  # threads only for more than one chunk
@@ -284,7 +289,7 @@ class InstrumentRun:
                 stop = waiting[0].cursor if waiting else None
                 last_commit = time.monotonic()
                 chunks = read_chunks(files, self.cursor, stop, cfg.run.batch_bytes)
-                for chunk, parsed in ahead(lambda c: sources.parse(c, self.key.inst_id), chunks):
+                for chunk, parsed in ahead(lambda c: sources.parse(c, self.key.inst_id, tolerance, now_ms), chunks):
                     stream.process(parsed, _label(chunk.file.path, self.vault), self.dispatch)
                     self.cursor = chunk.end
                     bar.update(len(chunk.buf))
@@ -325,7 +330,7 @@ class InstrumentRun:
     def _files(self) -> list[TradeFile]:
         """The trade files in stream order; those the cursors name stay listed even once archived."""
         return list_files(self.folder, self.key.inst_id, self.host.cfg.input.patterns,
-                          [c.cursor for c in self.consumers] + [self.cursor])
+                          [c.cursor for c in self.consumers] + [self.cursor], self.host.cfg.input.day_offset_minutes())
 
     def commit(self, files: list[TradeFile] | None = None) -> None:
         """Outputs on disk, then every consumer's state with the read position (SPEC section 8)."""
@@ -355,8 +360,9 @@ def _label(path: Path, vault: Path) -> str:
     return path.relative_to(vault).as_posix() if path.is_relative_to(vault) else path.as_posix()
 
 
-def _instruments(host: Host, vault: Path, only: list[str] | None) -> list[tuple[InstrumentKey, Path]]:
-    instruments = discover(vault, host.cfg.input.root, only)
+def _instruments(host: Host, vault: Path, only: list[str] | None,
+                 skipped: list[Skipped] | None = None) -> list[tuple[InstrumentKey, Path]]:
+    instruments = discover(vault, host.cfg.input.root, only, host.cfg.input.patterns, skipped)
     for key, _ in instruments:
         host.table.get(key.inst_id)  # an unknown instrument stops the run before any work
     return instruments
@@ -374,7 +380,7 @@ def run(
     try:
         with VaultLock(vault):
             summary = RunSummary()
-            for key, folder in _instruments(host, vault, only):
+            for key, folder in _instruments(host, vault, only, summary.skipped):
                 summary.instruments.append(run_instrument(host, vault, key, folder, progress))
     finally:
         decimal.setcontext(previous)
@@ -396,12 +402,17 @@ class Follower:
         self.only = only
         self.runs: dict[InstrumentKey, InstrumentRun] = {}
         self.in_pass = False  # False between passes: every run is at a point that may be committed
+        self.reported: set[Skipped] = set()  # skipped entries are listed once, when first seen
 
     def step(self, clock: Callable[[], int], grace_ms: int, commit: bool) -> RunSummary:
         """One pass over every instrument (new ones included)."""
         self.in_pass = True
         summary = RunSummary()
-        for key, folder in _instruments(self.host, self.vault, self.only):
+        skipped: list[Skipped] = []
+        instruments = _instruments(self.host, self.vault, self.only, skipped)
+        summary.skipped = [s for s in skipped if s not in self.reported]
+        self.reported.update(skipped)
+        for key, folder in instruments:
             run = self.runs.get(key)
             if run is None:
                 run = self.runs[key] = InstrumentRun(self.host, self.vault, key, folder)
