@@ -23,7 +23,7 @@ from typing import IO, Iterator
 import numpy as np
 
 from ..errors import ConfigError, IndicatorError, StateError
-from ..storage import FOLDER_NAME, InstrumentKey
+from ..storage import FOLDER_NAME, InstrumentKey, state_path
 from .parsed import line_ends
 
 
@@ -189,7 +189,7 @@ def discover(vault: Path, root: str, only: list[str] | None, patterns: list[str]
     """Instrument folders under ``{vault}/{root}/{exchange}/{market}/{INST_ID}/``.
 
     With ``patterns``, an instrument folder is one holding at least one file
-    that matches a pattern; what is not read -- files matching no pattern,
+    that matches a pattern, or one with a saved state; what is not read -- files matching no pattern,
     files and folders at another depth, folders whose name is not an id
     (``old backup``) -- is appended to ``skipped``, not refused.
     """
@@ -235,8 +235,9 @@ def discover(vault: Path, root: str, only: list[str] | None, patterns: list[str]
                         found = True
                     else:
                         odd.append((p, "matches no file pattern"))
-                if found:
-                    out.append((InstrumentKey(ex.name, mk.name, inst.name), inst))
+                key = InstrumentKey(ex.name, mk.name, inst.name)
+                if found or state_path(vault, "quality", key).exists():  # files, or files read before
+                    out.append((key, inst))
                 for p, why in odd:
                     note(p, why)
     if only:
