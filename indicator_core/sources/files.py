@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import gzip
+import os
 import re
 import zipfile
 import zlib
@@ -180,8 +181,36 @@ class Skipped:
     why: str
 
 
-def _entries(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.name.lower() not in _IGNORED)
+def _entries(folder: Path) -> list[tuple[Path, bool]]:
+    """``(path, is a folder)`` of what ``folder`` holds, by name, without hidden and system names."""
+    with os.scandir(folder) as it:
+        found = [(Path(e.path), e.is_dir()) for e in it if not e.name.startswith(".") and e.name.lower() not in _IGNORED]
+    return sorted(found)
+
+
+def _any_inst_regex(pattern: str) -> re.Pattern[str]:
+    """``pattern`` as a regex whose ``{inst}`` matches any name (checked against the folder afterwards)."""
+    out = ""
+    for part in re.split(r"(\{date\}|\{inst\})", pattern):
+        if part == "{date}":
+            out += r"(?P<date>\d{4}-\d{2}-\d{2})"
+        elif part == "{inst}":
+            out += r"(?P<inst>.+)"
+        else:
+            out += re.escape(part)
+    return re.compile(out + r"\Z")
+
+
+def _matches(name: str, inst_id: str, regexes: list[re.Pattern[str]]) -> bool:
+    for rx in regexes:
+        m = rx.match(name)
+        if m and m.groupdict().get("inst", inst_id) == inst_id:
+            try:
+                datetime.date.fromisoformat(m.group("date"))
+            except ValueError:
+                continue
+            return True
+    return False
 
 
 def discover(vault: Path, root: str, only: list[str] | None, patterns: list[str] | None = None,
@@ -202,20 +231,22 @@ def discover(vault: Path, root: str, only: list[str] | None, patterns: list[str]
     out = []
     skip: list[Skipped] = skipped if skipped is not None else []
 
-    def note(path: Path, why: str) -> None:
+    def note(path: Path, is_dir: bool, why: str) -> None:
         label = path.relative_to(vault).as_posix() if path.is_relative_to(vault) else path.as_posix()
-        skip.append(Skipped(label + ("/" if path.is_dir() else ""), why))
+        skip.append(Skipped(label + ("/" if is_dir else ""), why))
 
     def level(folder: Path, what: str) -> list[Path]:
         folders = []
-        for p in _entries(folder):
-            if not p.is_dir():
-                note(p, f"a file where {what} folders belong")
+        for p, is_dir in _entries(folder):
+            if not is_dir:
+                note(p, False, f"a file where {what} folders belong")
             elif not FOLDER_NAME.fullmatch(p.name):
-                note(p, f"not {what} name (letters, digits, '.', '_', '-')")
+                note(p, True, f"not {what} name (letters, digits, '.', '_', '-')")
             else:
                 folders.append(p)
         return folders
+
+    regexes = [_any_inst_regex(p) for p in patterns or ()]
 
     for ex in level(base, "an exchange"):
         for mk in level(ex, "a market"):
@@ -225,21 +256,25 @@ def discover(vault: Path, root: str, only: list[str] | None, patterns: list[str]
                 if patterns is None or only:
                     out.append((InstrumentKey(ex.name, mk.name, inst.name), inst))
                     continue
-                regexes = [_pattern_regex(p, inst.name) for p in patterns]
                 found = False
-                odd: list[tuple[Path, str]] = []
-                for p in _entries(inst):
-                    if p.is_dir():
-                        odd.append((p, "a folder inside an instrument folder (trade files go directly in it)"))
-                    elif _classify(p.name, regexes) is not None:
-                        found = True
-                    else:
-                        odd.append((p, "matches no file pattern"))
+                odd: list[tuple[Path, bool, str]] = []
+                with os.scandir(inst) as it:
+                    for e in it:
+                        if e.name.startswith(".") or e.name.lower() in _IGNORED:
+                            continue
+                        if e.is_dir():
+                            odd.append((inst / e.name, True,
+                                        "a folder inside an instrument folder (trade files go directly in it)"))
+                        elif _matches(e.name, inst.name, regexes):
+                            found = True
+                        else:
+                            odd.append((inst / e.name, False, "matches no file pattern"))
+                odd.sort()
                 key = InstrumentKey(ex.name, mk.name, inst.name)
                 if found or state_path(vault, "quality", key).exists():  # files, or files read before
                     out.append((key, inst))
-                for p, why in odd:
-                    note(p, why)
+                for p, is_dir, why in odd:
+                    note(p, is_dir, why)
     if only:
         missing = sorted(set(only) - {k.inst_id for k, _ in out})
         if missing:
