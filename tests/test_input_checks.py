@@ -176,8 +176,8 @@ def test_stray_files_and_folders_are_listed_once_and_the_rest_is_read(tmp_path: 
     err = capsys.readouterr().err
     listed = [line.strip() for line in err.splitlines() if line.startswith("  raw/")]
     assert listed == [
-        "raw/trades/notes.txt: a file where an exchange folders belong",
-        "raw/trades/okx/perps/old backup/: not an instrument name (letters, digits, '.', '_', '-')",
+        "raw/trades/notes.txt: a file where exchange folders belong",
+        "raw/trades/okx/perps/old backup/: not a valid instrument folder name (letters, digits, '.', '_', '-')",
         f"raw/trades/okx/perps/{INST}/old/: a folder inside an instrument folder (trade files go directly in it)",
         f"raw/trades/okx/perps/{INST}/trades-2023-02-03.json: matches no file pattern",
         f"raw/trades/okx/perps/{INST}/trades_2023-02-31.jsonl: matches no file pattern",
@@ -314,3 +314,38 @@ def test_okx_zip_archive_is_read_like_its_csv(tmp_path: Path) -> None:
     # OKX's own candle of the minute: open 0.5747, high 0.5748, low 0.5744, close 0.5744, 6889.352 USDT
     assert (bar["open"], bar["high"], bar["low"], bar["close"], bar["total_volume"]) == (
         "0.5747", "0.5748", "0.5744", "0.5744", "6889.352")
+
+
+def test_one_jump_in_time_fills_at_most_31_days_of_empty_bars() -> None:
+    """A defence behind the checks: two accepted trades ten years apart do not write ten years of bars."""
+    import decimal
+    from decimal import Decimal
+
+    from indicator_core.instruments import Instrument
+    from indicator_core.numbers import EXACT
+    from indicator_core.sources.columnar import parse_chunk
+    from indicator_core.stream import MAX_FILL_MINUTES, TradeStream
+    from tests.vaults import trade_line
+
+    class Counter:
+        bars: list[int] = []
+
+        def quality(self, event) -> None: ...
+        def trades(self, batch) -> None: ...
+        def advance(self, minute) -> None: ...
+
+        def bar(self, bar) -> None:
+            self.bars.append(bar.minute)
+            assert len(self.bars) <= MAX_FILL_MINUTES + 1, "unbounded fill"
+
+    inst = Instrument("BTC-USDT-SWAP", "linear", Decimal("0.01"), "BTC")
+    t0 = 1_400_000_000_000
+    lines = [trade_line(inst.inst_id, 1, "100", "1", "buy", t0),
+             trade_line(inst.inst_id, 2, "101", "1", "buy", t0 + 10 * 365 * 86_400_000)]
+    sink = Counter()
+    stream = TradeStream(inst, fill_empty=True)
+    with decimal.localcontext(EXACT):
+        stream.process(parse_chunk(b"".join(lines), 1, inst.inst_id), "f", sink)
+    last = (t0 + 10 * 365 * 86_400_000) // 60_000
+    assert len(sink.bars) == MAX_FILL_MINUTES + 1
+    assert sink.bars[0] == t0 // 60_000 and sink.bars[1:] == list(range(last - MAX_FILL_MINUTES, last))

@@ -241,16 +241,16 @@ def discover(vault: Path, root: str, only: list[str] | None, patterns: list[str]
             if not is_dir:
                 note(p, False, f"a file where {what} folders belong")
             elif not FOLDER_NAME.fullmatch(p.name):
-                note(p, True, f"not {what} name (letters, digits, '.', '_', '-')")
+                note(p, True, f"not a valid {what} folder name (letters, digits, '.', '_', '-')")
             else:
                 folders.append(p)
         return folders
 
     regexes = [_any_inst_regex(p) for p in patterns or ()]
 
-    for ex in level(base, "an exchange"):
-        for mk in level(ex, "a market"):
-            for inst in level(mk, "an instrument"):
+    for ex in level(base, "exchange"):
+        for mk in level(ex, "market"):
+            for inst in level(mk, "instrument"):
                 if only and inst.name not in only:
                     continue
                 if patterns is None or only:
