@@ -183,7 +183,7 @@ def _status_row(vault: Path, path: Path) -> dict:
         error = str(exc) if isinstance(exc, StateError) else f"state file {path} is damaged ({exc!r})"
         row.update({
             "error": error.split("\n")[0],
-            "reset": f"indicators reset --vault {vault} --indicator {indicator} --inst {inst}",
+            "reset": f"indicators reset --vault {_quoted(str(vault))} --indicator {indicator} --inst {_quoted(inst)}",
         })
     return row
 
@@ -248,6 +248,11 @@ def cmd_reset(args: argparse.Namespace) -> int:
         deleted = reset.execute(todo)
     print(f"deleted {deleted} files; the next run rebuilds {', '.join(names)}{scope} from the start of the trades")
     return 0
+
+
+def _quoted(arg: str) -> str:
+    """An argument as typed in a shell: in double quotes when it holds a space (cmd, PowerShell and sh alike)."""
+    return f'"{arg}"' if any(c.isspace() for c in arg) or not arg else arg
 
 
 def _shown(path: Path, vault: Path) -> str:

@@ -43,9 +43,12 @@ def os_error_message(exc: OSError, doing: str = "", after: str = "outputs and st
     text = f"{head}{what}" + (f": {where}" if where else "")
     if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
         fix = "the disk is full: free some space (or move the vault) and run again"
-    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS) or isinstance(exc, PermissionError):
-        fix = ("the folder or file is not writable (read-only, or owned by another user): make the vault's "
-               "state/ and derived/ folders writable for this user and run again")
+    elif exc.errno == errno.EROFS:
+        fix = ("the file system is mounted read-only, and state/ and derived/ must be writable: "
+               "mount it writable (or move the vault) and run again")
+    elif exc.errno in (errno.EACCES, errno.EPERM) or isinstance(exc, PermissionError):
+        fix = ("this user may not use that file or folder (read-only, or owned by another user): "
+               "state/ and derived/ must be writable and raw/ readable for this user; fix the permissions and run again")
     elif exc.errno in (errno.ENOTDIR, errno.EEXIST) or isinstance(exc, (NotADirectoryError, FileExistsError)):
         fix = "a file is in the way where a folder is expected: move it away and run again"
     elif exc.errno == errno.EISDIR or isinstance(exc, IsADirectoryError):

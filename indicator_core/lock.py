@@ -58,7 +58,7 @@ class VaultLock:
             self.path.parent.mkdir(exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise IndicatorError(os_error_message(exc, f"cannot take the vault's lock {self.path}", after="")) from exc
+            raise IndicatorError(os_error_message(exc, "cannot take the vault's lock", after="nothing was changed")) from exc
         if not _try_lock(fd):
             try:
                 holder = os.pread(fd, 64, 1).decode(errors="replace").strip() if hasattr(os, "pread") else ""
