@@ -1,11 +1,13 @@
 """The follower's console: one status line, not a line per pass.
 
-On a terminal the line is rewritten in place after every pass (carriage
-return and erase-to-end-of-line), so it shows the totals since the start and
-the time of the last pass.  When the output is not a terminal (a log file, a
-service manager), a line is written only when something new was read, and at
-most once every ``interval`` seconds (60 by default), with the totals since
-the start; the last totals are written when the follower stops.
+On a terminal the line is rewritten in place after every pass (a carriage
+return, the line, and spaces over the rest of a longer previous one: no
+escape codes, which a Windows console may not understand), so it shows the
+totals since the start and the time of the last pass.  When the output is not
+a terminal (a log file, a service manager), a line is written only when
+something new was read, and at most once every ``interval`` seconds (60 by
+default), with the totals since the start; the last totals are written when
+the follower stops.
 """
 
 from __future__ import annotations
@@ -36,12 +38,13 @@ class FollowStatus:
         self.dirty = False  # totals changed since the last line written (not on a terminal)
         self.last_line: float | None = None
         self.open_line = False  # a terminal line is on screen without its newline
+        self.shown = 0  # length of that line
 
     def _text(self) -> str:
         t = self.totals
         text = (f"{time.strftime('%H:%M:%S')} following {self.instruments} instruments: {t['trades']} trades, "
-                f"{t['bars']} bars, {t['late']} late, {t['gaps']} gaps, {t['rejects']} rejects since start")
-        return text + (f"; last new lines at {self.last_change}" if self.last_change else "; waiting for new lines")
+                f"{t['bars']} bars, {t['late']} late, {t['gaps']} gaps, {t['rejects']} rejects")
+        return text + (f"; last new lines {self.last_change}" if self.last_change else "; no new lines yet")
 
     def update(self, summary: RunSummary) -> None:
         """After each pass."""
@@ -52,14 +55,22 @@ class FollowStatus:
             self.last_change = time.strftime("%H:%M:%S")
             self.dirty = True
         if self.tty:
-            self.out.write("\r\x1b[K" + self._text())
+            text = self._text()[: self._width() - 1]  # a line longer than the terminal would wrap and not rewind
+            # spaces, not an escape sequence, erase the rest of a longer previous line (a Windows console too)
+            self.out.write("\r" + text + " " * max(0, self.shown - len(text)))
             self.out.flush()
+            self.shown = len(text)
             self.open_line = True
             return
         now = self.clock()
         if self.dirty and (self.last_line is None or now - self.last_line >= self.interval):
             self._line()
             self.last_line = now
+
+    def _width(self) -> int:
+        import shutil
+
+        return max(shutil.get_terminal_size().columns, 20)
 
     def _line(self) -> None:
         self.out.write(self._text() + "\n")
