@@ -228,26 +228,27 @@ def cmd_reset(args: argparse.Namespace) -> int:
     names = reset.check_indicators(args.indicator, set(collect_indicators(make_plugin_manager())))
     insts = reset.check_instruments(args.inst, vault, cfg.input.root)
     scope = f" for {', '.join(sorted(insts))}" if insts else ""
-    todo = reset.plan(vault, names, insts)
-    if not todo.files:
+    if not reset.plan(vault, names, insts).files:
         print(f"reset {', '.join(names)}{scope}: nothing to delete (no outputs and no state)")
         return 0
     if args.dry_run:
-        verb = "would delete"
-    else:
-        verb = "deleting"
-    print(f"reset {', '.join(names)}{scope}: {verb} {len(todo.files)} files:")
+        _list_reset(reset.plan(vault, names, insts), vault, f"reset {', '.join(names)}{scope}: would delete")
+        return 0
+    with VaultLock(vault):  # no run is writing while the files are listed and deleted
+        todo = reset.plan(vault, names, insts)
+        _list_reset(todo, vault, f"reset {', '.join(names)}{scope}: deleting")
+        deleted = reset.execute(todo)
+    print(f"deleted {deleted} files; the next run rebuilds {', '.join(names)}{scope} from the start of the trades")
+    return 0
+
+
+def _list_reset(todo, vault: Path, head: str) -> None:
+    print(f"{head} {len(todo.files)} files:")
     for f in todo.files:
         print(f"  {_shown(f, vault)}")
     for f in todo.kept:
         print(f"  (keeping {_shown(f, vault)}: not an output or state file of these indicators)")
-    if args.dry_run:
-        return 0
-    with VaultLock(vault):
-        todo = reset.plan(vault, names, insts)  # again, under the lock: a run may have finished meanwhile
-        deleted = reset.execute(todo)
-    print(f"deleted {deleted} files; the next run rebuilds {', '.join(names)}{scope} from the start of the trades")
-    return 0
+    sys.stdout.flush()
 
 
 def _quoted(arg: str) -> str:

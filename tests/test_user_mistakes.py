@@ -116,6 +116,17 @@ def test_reset_all_is_every_installed_indicator_and_the_quality_log(vault: Path,
     assert outputs(vault) == full
 
 
+def test_reset_waits_for_no_one_and_deletes_nothing_while_a_run_holds_the_vault(vault: Path, capsys) -> None:
+    from indicator_core.lock import VaultLock
+
+    before = snapshot(vault)
+    with VaultLock(vault):
+        assert main(["reset", "--vault", str(vault), "--indicator", "all"]) == 1
+    captured = capsys.readouterr()
+    assert "another run is using the vault" in captured.err and "deleting" not in captured.out
+    assert snapshot(vault) == before
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="symbolic links need privileges on Windows")
 def test_reset_never_follows_a_link_out_of_the_vault(tmp_path: Path, vault: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
