@@ -91,7 +91,7 @@ class Consumer:
             if state["fingerprint"] != self.fingerprint and written and not self._same_by_value(state):
                 raise FingerprintMismatch(
                     f"{self.name} for {self.key.label}: its settings changed since it wrote its output\n"
-                    f"  before: {orjson.dumps(state.get('params')).decode()}\n"
+                    f"  before: {orjson.dumps(self._by_value(state.get('params'))).decode()}\n"
                     f"  now:    {orjson.dumps(self.params).decode()}\n"
                     "Mixing two definitions in one file is refused. Either restore the old settings, or rebuild "
                     f"this indicator from the start of the trades with:\n"
@@ -123,10 +123,14 @@ class Consumer:
             return False
         if fingerprint(old, self.indicator.instrument, self.fill_empty) != state["fingerprint"]:
             return False
+        return self._by_value(old) == self.params
+
+    def _by_value(self, params: Any) -> Any:
+        """Recorded parameters in today's canonical spelling (as recorded if they are not valid today)."""
         try:
-            return canonical_params(type(self.indicator).Params.model_validate(old)) == self.params
-        except ValueError:  # pydantic's ValidationError: not valid settings today
-            return False
+            return canonical_params(type(self.indicator).Params.model_validate(params))
+        except ValueError:  # pydantic's ValidationError
+            return params
 
     def emit(self, stream: str, record: dict[str, Any]) -> None:
         try:

@@ -24,6 +24,12 @@ from tests.vaults import outputs, run, write_config
 ETH_STATE = Path("state") / "volume" / "okx" / "perps" / "ETH-USDT-SWAP.state.json"
 
 
+@pytest.fixture(autouse=True)
+def builtins_only(monkeypatch) -> None:
+    """The built-in indicators only, whatever else this Python has installed."""
+    monkeypatch.setenv("INDICATOR_CORE_DISABLE_ENTRYPOINTS", "1")
+
+
 @pytest.fixture
 def vault(tmp_path: Path) -> Path:
     """A vault after one run: two instruments, every indicator, the quality log."""
