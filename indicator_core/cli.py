@@ -82,6 +82,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         _stop_on_sigterm()
 
         def report(summary) -> None:
+            _print_failures(summary)
             if not args.quiet and summary.total("lines"):
                 print(f"{time.strftime('%H:%M:%S')} {summary.total('trades')} trades, "
                       f"{summary.total('bars')} bars, {summary.total('rejects')} rejects", flush=True)
@@ -99,19 +100,43 @@ def cmd_run(args: argparse.Namespace) -> int:
             "load_seconds": summary.load_seconds,
             "pass_seconds": summary.pass_seconds,
             "instruments": {s.key.label: {**s.counters, "seconds": s.seconds} for s in summary.instruments},
+            "failures": [{"instrument": key.label, **f.to_json()} for key, f in summary.failures],
         }, option=orjson.OPT_INDENT_2).decode())
     if not args.quiet:
         for s in summary.instruments:
             c = s.counters
+            if s.stopped:
+                print(f"{s.key.label}: not processed, see below")
+                continue
+            failed = sorted({f.indicator for f in s.failures if f.indicator})
             print(
                 f"{s.key.label}: {c['trades']} trades ({c['lines']} lines), {c['bars']} bars closed, "
                 f"{c['duplicates']} duplicates, {c['gaps']} gaps, {c['late']} late, {c['rejects']} rejects"
+                + (f"; failed: {', '.join(failed)}" if failed else "")
             )
         print(
             f"done: {len(summary.instruments)} instruments, {summary.total('trades')} trades, "
             f"{summary.total('bars')} bars written, {summary.total('rejects')} rejects"
         )
-    return 0
+    return _print_failures(summary)
+
+
+def _print_failures(summary) -> int:
+    """The run's failures with their fixes, on stderr; 1 if there were any ("needs attention"), else 0."""
+    failures = summary.failures
+    if not failures:
+        return 0
+    for key, f in failures:
+        head = "needs attention" if f.kind == "backfill" else "error"
+        print(f"{head}: {f.message}\n  fix: {f.fix}", file=sys.stderr)
+    stopped = summary.stopped
+    instruments = len({key for key, _ in failures})
+    if stopped is not None:
+        print("the run stopped there: outputs and state are as of the last commit", file=sys.stderr)
+    else:
+        print(f"needs attention: {len(failures)} problem{'s' if len(failures) != 1 else ''} in {instruments} "
+              f"instrument{'s' if instruments != 1 else ''} (above); everything else is done", file=sys.stderr)
+    return 1
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -143,6 +168,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from . import integrity
     from .storage import read_state
 
     cfg = load_config(args.config)
@@ -161,6 +187,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             "cursor": f"{cur.get('file')}:{cur.get('offset')} (line {cur.get('line')})",
             "last_bar_utc": state.get("last_bar_utc"),
             **{k: counters.get(k, 0) for k in ("trades", "duplicates", "gaps", "missing_ids", "late", "rejects")},
+            # day files dated before the cursor that it did not read (backfill), and how to take them in
+            "backfill": integrity.backfill_of_state(vault, cfg.input.root, cfg.input.patterns, exchange, market,
+                                                    str(state.get("inst_id")), state),
         })
     rows.sort(key=lambda r: (r["instrument"], r["indicator"]))
     if args.json:
@@ -175,7 +204,22 @@ def cmd_status(args: argparse.Namespace) -> int:
                 f"{r['instrument']:<30} {r['indicator']:<10} {str(r['last_bar_utc']):<21} {r['trades']:>10} "
                 f"{r['duplicates']:>6} {r['gaps']:>5} {r['late']:>5} {r['rejects']:>7}  {r['cursor']}"
             )
+        _print_backfill(vault, rows)
     return 0
+
+
+def _print_backfill(vault: Path, rows: list[dict]) -> None:
+    from . import integrity
+
+    late: dict[str, list[str]] = {}
+    for r in rows:
+        for name in r["backfill"]:
+            if name not in late.setdefault(r["instrument"], []):
+                late[r["instrument"]].append(name)
+    for label, names in late.items():
+        if names:
+            print(f"needs attention: {integrity.backfill_message(label, names)}\n"
+                  f"  fix: {integrity.backfill_fix(vault, label.rsplit('/', 1)[1])}")
 
 
 def cmd_reset(args: argparse.Namespace) -> int:

@@ -29,3 +29,7 @@ class FingerprintMismatch(ConfigError):
 
 class LockedError(IndicatorError):
     """Another run holds the vault."""
+
+
+class StorageError(IndicatorError):
+    """The vault's disk refused a write (full, read-only, permissions): the run stops, whatever the instrument."""
