@@ -45,7 +45,7 @@ def make_raw(root: Path, n: int) -> None:
 
 
 def command(code: Path, vault: Path, stats: Path) -> tuple[list[str], dict[str, str]]:
-    env = {**os.environ, "PYTHONPATH": str(code)}
+    env = {**os.environ, "PYTHONPATH": str(code), "INDICATOR_CORE_DISABLE_ENTRYPOINTS": "1"}
     return [sys.executable, "-m", "indicator_core", "run", "--vault", str(vault), "--quiet", "--stats", str(stats)], env
 
 
@@ -61,14 +61,14 @@ def measure(label: str, code: Path, raw: Path, n: int, repeat: int) -> dict[str,
         shutil.copytree(raw, vault)
         args, env = command(code, vault, stats)
         started = time.perf_counter()
-        subprocess.run(args, env=env, check=True)
+        subprocess.run(args, env=env, check=True, cwd=code)
         print(f"{label}: first run over {n} instruments: {time.perf_counter() - started:.1f} s", flush=True)
     walls, passes, untouched = [], [], True
     for _ in range(repeat):
         before = states(vault)
         args, env = command(code, vault, stats)
         started = time.perf_counter()
-        subprocess.run(args, env=env, check=True)
+        subprocess.run(args, env=env, check=True, cwd=code)
         walls.append(time.perf_counter() - started)
         passes.append(json.loads(stats.read_text())["pass_seconds"])
         untouched &= states(vault) == before

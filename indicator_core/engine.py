@@ -573,7 +573,7 @@ class InstrumentRun:
                 continue
             if stamped is None:
                 stamped = integrity.stamp(files, cursor)
-            read = FilesRead(dict(c.read.ranges)) if c.read is not None else FilesRead()
+            read = FilesRead({t: [list(r) for r in rs] for t, rs in c.read.ranges.items()} if c.read else None)
             read.add_all(files[integrity.index(files, c.cursor):k_new])
             try:
                 c.commit(stamped, state, state_bytes, read)

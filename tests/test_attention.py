@@ -238,3 +238,33 @@ def test_only_the_instrument_with_new_trades_commits(tmp_path: Path) -> None:
     changed = {p.relative_to(vault).as_posix() for p in before if after[p] != before[p]}
     assert changed and all("BTC-USDT-SWAP" in p for p in changed)
     assert any(p.startswith("state/") for p in changed)
+
+
+def test_a_follower_commits_only_what_changed(tmp_path: Path) -> None:
+    import decimal
+
+    from indicator_core.config import load_config
+    from indicator_core.engine import Follower, Host
+    from indicator_core.numbers import EXACT
+
+    vault = tmp_path / "v"
+    cfg = config(tmp_path, 1 << 20)
+    materialize(vault, 1.0)
+    assert run(vault, cfg) == 0
+    _age(vault)
+    before = _files(vault)
+    with decimal.localcontext(EXACT.copy()):
+        follower = Follower(Host.load(load_config(cfg)), vault)
+        never = lambda: 0  # noqa: E731  (the wall clock closes no bar)
+        follower.step(never, 0, commit=True)
+        follower.commit()
+        assert _files(vault) == before  # passes and commits with nothing new write nothing
+        name, body = streams()["BTC-USDT-SWAP"][-1]
+        last = json.loads(body.splitlines()[-1])
+        with open(inst_dir(vault, "BTC-USDT-SWAP") / name, "ab") as f:
+            f.write(trade_line("BTC-USDT-SWAP", int(last["tradeId"]) + 1, last["px"], "1", "buy", int(last["ts"]) + 60_000))
+        follower.step(never, 0, commit=False)
+        follower.commit()
+    after = _files(vault)
+    changed = {p.relative_to(vault).as_posix() for p in before if after[p] != before[p]}
+    assert changed and all("BTC-USDT-SWAP" in p for p in changed)
