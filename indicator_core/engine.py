@@ -26,12 +26,15 @@ from . import sources
 from .bars import Bar
 from .config import Config, PluginSetting, plugin_settings
 from . import integrity
-from .errors import FingerprintMismatch, IndicatorError, StateError, StorageError, UnknownInstrumentError
+from .errors import (
+    FingerprintMismatch, IndicatorError, StateError, StorageError, UnknownInstrumentError, os_error_message,
+)
 from .indicator import Indicator
 from .instruments import HOW_TO_DECLARE, Instrument, InstrumentTable
 from .integrity import FilesRead
 from .lock import VaultLock
 from .numbers import EXACT
+from .params import canonical_params
 from .prefetch import map_ahead, map_inline
 from .plugins import collect_indicators, collect_instruments, make_plugin_manager
 from .progress import ProgressFactory, no_progress
@@ -56,8 +59,10 @@ def fingerprint(params: dict[str, Any], inst: Instrument, fill_empty: bool) -> s
 class Consumer:
     """One indicator of one instrument, with its outputs and its saved position."""
 
-    def __init__(self, vault: Path, key: InstrumentKey, indicator: Indicator, params: dict[str, Any], fp: str) -> None:
+    def __init__(self, vault: Path, key: InstrumentKey, indicator: Indicator, params: dict[str, Any], fp: str,
+                 fill_empty: bool = True) -> None:
         self.name = indicator.name
+        self.fill_empty = fill_empty  # what the fingerprint hashed, besides params and instrument
         self.key = key
         self.indicator = indicator
         self.params = params
@@ -91,10 +96,10 @@ class Consumer:
         try:
             lengths = {s: int(n) for s, n in state["outputs"].items()}
             written = any(lengths.values())
-            if state["fingerprint"] != self.fingerprint and written:
+            if state["fingerprint"] != self.fingerprint and written and not self._same_by_value(state):
                 raise FingerprintMismatch(
                     f"{self.name} for {self.key.label}: its settings changed since it wrote its output\n"
-                    f"  before: {orjson.dumps(state.get('params')).decode()}\n"
+                    f"  before: {orjson.dumps(self._by_value(state.get('params'))).decode()}\n"
                     f"  now:    {orjson.dumps(self.params).decode()}\n"
                     "Mixing two definitions in one file is refused. Either restore the old settings, or rebuild "
                     f"this indicator from the start of the trades with:\n"
@@ -120,6 +125,27 @@ class Consumer:
         for out in self.outputs.values():
             out.recover()
         self.committed = {s: out.length for s, out in self.outputs.items()}
+
+    def _same_by_value(self, state: dict[str, Any]) -> bool:
+        """A state whose fingerprint hashed its parameters as spelled (as earlier versions did), equal by value.
+
+        Its fingerprint is recomputed from the parameters it recorded, with
+        today's instrument terms and fill setting: if that matches, only the
+        parameters can differ, and they are compared as validated values.
+        """
+        old = state.get("params")
+        if not isinstance(old, dict) or set(old) != set(self.params):
+            return False
+        if fingerprint(old, self.indicator.instrument, self.fill_empty) != state["fingerprint"]:
+            return False
+        return self._by_value(old) == self.params
+
+    def _by_value(self, params: Any) -> Any:
+        """Recorded parameters in today's canonical spelling (as recorded if they are not valid today)."""
+        try:
+            return canonical_params(type(self.indicator).Params.model_validate(params))
+        except ValueError:  # pydantic's ValidationError
+            return params
 
     def emit(self, stream: str, record: dict[str, Any]) -> None:
         try:
@@ -342,14 +368,14 @@ class Host:
         fill = self.cfg.run.fill_empty_bars
         out = []
         quality = QualityLog(inst, QualityLog.Params())
-        out.append(Consumer(vault, key, quality, {}, fingerprint({}, inst, fill)))
+        out.append(Consumer(vault, key, quality, {}, fingerprint({}, inst, fill), fill))
         for name, setting in self.settings.items():
             if not setting.enabled:
                 continue
-            params = setting.params.model_dump(mode="json")
+            params = canonical_params(setting.params)
             try:
                 indicator = self.indicators[name](inst, setting.params)
-                out.append(Consumer(vault, key, indicator, params, fingerprint(params, inst, fill)))
+                out.append(Consumer(vault, key, indicator, params, fingerprint(params, inst, fill), fill))
             except Exception as exc:
                 if failures is None:
                     raise
@@ -427,8 +453,8 @@ class InstrumentRun:
         try:
             self._advance(summary, progress, clock, grace_ms, commit)
         except StorageError as exc:
-            summary.failures.append(Failure(str(exc), "free space or fix the permissions, then run again: it "
-                                            "continues from the last commit", kind="stopped"))
+            summary.failures.append(Failure(str(exc), "run again once the cause above is fixed: the run continues "
+                                            "from the last commit", kind="stopped"))
             self.broken = True
         except IndicatorError as exc:
             for c in self.consumers:
@@ -539,10 +565,9 @@ class InstrumentRun:
             for c in self.consumers:
                 for out in c.outputs.values():
                     out.discard()
-            raise StorageError(
-                f"{self.key.label}: {exc.strerror or exc} ({exc.filename or 'output'}); the run stopped. Outputs "
-                "and state are as of the last commit: fix the cause and run again to continue from there"
-            ) from exc
+            raise StorageError(f"{self.key.label}: " + os_error_message(
+                exc, "the run stopped", after="outputs and state are as of the last commit, the next run continues from there"
+            )) from exc
         finally:
             bar.close()
         summary.counters = {k: stream.counters[k] - start_counters.get(k, 0) for k in COUNTERS}
