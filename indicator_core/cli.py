@@ -102,6 +102,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 status.out.write("\n")
                 status.open_line, status.shown = False, 0
             _report_skipped(summary, cfg)
+            _print_failures(summary)  # each once: a failed instrument or indicator is out of the later passes
             if status is not None:
                 status.update(summary)
 
@@ -125,21 +126,44 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "load_seconds": summary.load_seconds,
                 "pass_seconds": summary.pass_seconds,
                 "instruments": {s.key.label: {**s.counters, "seconds": s.seconds} for s in summary.instruments},
+                "failures": [{"instrument": key.label, **f.to_json()} for key, f in summary.failures],
             }, option=orjson.OPT_INDENT_2).decode())
         except OSError as exc:
             raise ConfigError(os_error_message(exc, "--stats: cannot write the file", after="the run itself is committed")) from exc
     if not args.quiet:
         for s in summary.instruments:
             c = s.counters
+            if s.stopped:
+                print(f"{s.key.label}: not processed, see below")
+                continue
+            failed = sorted({f.indicator for f in s.failures if f.indicator})
             print(
                 f"{s.key.label}: {c['trades']} trades ({c['lines']} lines), {c['bars']} bars closed, "
                 f"{c['duplicates']} duplicates, {c['gaps']} gaps, {c['late']} late, {c['rejects']} rejects"
+                + (f"; failed: {', '.join(failed)}" if failed else "")
             )
         print(
             f"done: {len(summary.instruments)} instruments, {summary.total('trades')} trades, "
             f"{summary.total('bars')} bars written, {summary.total('rejects')} rejects"
         )
-    return 0
+    return _print_failures(summary)
+
+
+def _print_failures(summary) -> int:
+    """The run's failures with their fixes, on stderr; 1 if there were any ("needs attention"), else 0."""
+    failures = summary.failures
+    if not failures:
+        return 0
+    for key, f in failures:
+        head = "needs attention" if f.kind == "backfill" else "error"
+        print(f"{head}: {f.message}\n  fix: {f.fix}", file=sys.stderr)
+    instruments = len({key for key, _ in failures})
+    if summary.stopped is not None:
+        print("the run stopped there: outputs and state are as of the last commit", file=sys.stderr)
+    else:
+        print(f"needs attention: {len(failures)} problem{'s' if len(failures) != 1 else ''} in {instruments} "
+              f"instrument{'s' if instruments != 1 else ''} (above); everything else is done", file=sys.stderr)
+    return 1
 
 
 def _report_skipped(summary, cfg: Config) -> None:
@@ -178,8 +202,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
-def _status_row(vault: Path, path: Path) -> dict:
+def _status_row(vault: Path, path: Path, cfg: Config | None = None) -> dict:
     """One state file as a row of `indicators status`; a damaged one as a row with its error and its fix."""
+    from . import integrity
     from .errors import StateError
     from .storage import read_state
 
@@ -196,6 +221,9 @@ def _status_row(vault: Path, path: Path) -> dict:
             "cursor": f"{cur.get('file')}:{cur.get('offset')} (line {cur.get('line')})",
             "last_bar_utc": state.get("last_bar_utc"),
             **{k: int(counters.get(k, 0)) for k in ("trades", "duplicates", "gaps", "missing_ids", "late", "rejects")},
+            # day files dated before the cursor that it did not read (backfill), and how to take them in
+            "backfill": integrity.backfill_of_state(vault, cfg.input.root, cfg.input.patterns, exchange, market,
+                                                    inst, state) if cfg is not None else [],
         })
     except (StateError, AttributeError, TypeError, ValueError) as exc:
         error = str(exc) if isinstance(exc, StateError) else f"state file {path} is damaged ({exc!r})"
@@ -209,7 +237,7 @@ def _status_row(vault: Path, path: Path) -> dict:
 def cmd_status(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     vault = _vault(args, cfg)
-    rows = [r for r in (_status_row(vault, p) for p in sorted((vault / "state").glob("*/*/*/*.state.json"))) if r]
+    rows = [r for r in (_status_row(vault, p, cfg) for p in sorted((vault / "state").glob("*/*/*/*.state.json"))) if r]
     rows.sort(key=lambda r: (r["instrument"], r["indicator"]))
     damaged = [r for r in rows if "error" in r]
     if args.json:
@@ -229,11 +257,26 @@ def cmd_status(args: argparse.Namespace) -> int:
             )
         for r in damaged:
             print(f"\n{r['instrument']} {r['indicator']}: {r['error']}\n  to rebuild it: {r['reset']}")
+        _print_backfill(vault, rows)
     if damaged:
-        print(f"{len(damaged)} damaged state file(s): the runs stop at those instruments until they are restored "
+        print(f"{len(damaged)} damaged state file(s): the runs leave those indicators out until they are restored "
               "or reset (commands above)", file=sys.stderr)
         return 1
     return 0
+
+
+def _print_backfill(vault: Path, rows: list[dict]) -> None:
+    from . import integrity
+
+    late: dict[str, list[str]] = {}
+    for r in rows:
+        for name in r.get("backfill", ()):
+            if name not in late.setdefault(r["instrument"], []):
+                late[r["instrument"]].append(name)
+    for label, names in late.items():
+        if names:
+            print(f"needs attention: {integrity.backfill_message(label, names)}\n"
+                  f"  fix: {integrity.backfill_fix(vault, label.rsplit('/', 1)[1])}")
 
 
 def cmd_reset(args: argparse.Namespace) -> int:

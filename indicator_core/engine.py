@@ -15,6 +15,7 @@ from __future__ import annotations
 import decimal
 import hashlib
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -24,9 +25,13 @@ import orjson
 from . import sources
 from .bars import Bar
 from .config import Config, PluginSetting, plugin_settings
-from .errors import FingerprintMismatch, IndicatorError, StateError, os_error_message
+from . import integrity
+from .errors import (
+    FingerprintMismatch, IndicatorError, StateError, StorageError, UnknownInstrumentError, os_error_message,
+)
 from .indicator import Indicator
-from .instruments import Instrument, InstrumentTable
+from .instruments import HOW_TO_DECLARE, Instrument, InstrumentTable
+from .integrity import FilesRead
 from .lock import VaultLock
 from .numbers import EXACT
 from .params import canonical_params
@@ -66,9 +71,12 @@ class Consumer:
         self.state_file = state_path(vault, self.name, key)
         self.cursor = Cursor()
         self.stream_state: dict[str, Any] | None = None
+        self.stream_bytes: bytes | None = None  # the stream state as committed, to tell whether anything changed
+        self.read: FilesRead | None = FilesRead()  # files read before the cursor's (None: an old state, unknown)
         self.last_bar: int | None = None
         folder = derived_dir(vault, self.name, key)
         self.outputs = {s: OutputFile(folder / f"{s}.jsonl", 0) for s in indicator.outputs()}
+        self.committed: dict[str, int] = dict.fromkeys(self.outputs, 0)  # output lengths at the last commit
         cls = type(indicator)
         self.wants_trades = cls.on_trades is not Indicator.on_trades
         self.wants_advance = cls.on_advance is not Indicator.on_advance
@@ -103,14 +111,21 @@ class Consumer:
                     self.outputs[s].length = n
             self.cursor = Cursor.from_state(state["cursor"])
             self.stream_state = state["stream"]
+            self.stream_bytes = orjson.dumps(self.stream_state)
+            self.read = FilesRead.from_state(state.get("files_read"))
             self.last_bar = state.get("last_bar")
-            self.indicator.set_state(state["plugin"])
+            plugin_state = state["plugin"]
         except (KeyError, TypeError, ValueError) as exc:
             raise StateError(
                 f"state file {self.state_file} is incomplete ({exc!r}); rebuild with `{self.reset_command(vault)}`"
             ) from exc
+        try:
+            self.indicator.set_state(plugin_state)
+        except Exception as exc:  # the indicator's own code: its failure, reported as such
+            raise PluginFailure(self, exc, "set_state") from exc
         for out in self.outputs.values():
             out.recover()
+        self.committed = {s: out.length for s, out in self.outputs.items()}
 
     def _same_by_value(self, state: dict[str, Any]) -> bool:
         """A state whose fingerprint hashed its parameters as spelled (as earlier versions did), equal by value.
@@ -142,9 +157,13 @@ class Consumer:
             ) from None
         out.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
 
-    def commit(self, cursor: Cursor, stream: dict[str, Any]) -> None:
+    def commit(self, cursor: Cursor, stream: dict[str, Any], stream_bytes: bytes, read: FilesRead) -> None:
+        try:
+            plugin = self.indicator.get_state()
+        except Exception as exc:
+            raise PluginFailure(self, exc, "get_state") from exc
         lengths = {s: out.flush() for s, out in self.outputs.items()}
-        write_state(self.state_file, {
+        doc = {
             "indicator": self.name,
             "indicator_version": type(self.indicator).version,
             "inst_id": self.key.inst_id,
@@ -155,9 +174,28 @@ class Consumer:
             "last_bar_utc": iso_minute(self.last_bar) if self.last_bar is not None else None,
             "stream": stream,
             "outputs": lengths,
-            "plugin": self.indicator.get_state(),
-        })
+            "plugin": plugin,
+            "files_read": read.to_state(),
+        }
+        try:
+            write_state(self.state_file, doc)
+        except orjson.JSONEncodeError as exc:  # only the indicator's own state can fail to encode
+            raise PluginFailure(self, exc, "get_state") from exc
         self.cursor = cursor
+        self.stream_bytes = stream_bytes
+        self.read = read
+        self.committed = lengths
+
+    def cut_back(self) -> None:
+        """Forget everything since the last commit: buffered records, and bytes already handed to the files."""
+        for s, out in self.outputs.items():
+            out.discard()
+            out.close()
+            out.length = self.committed.get(s, 0)
+            try:
+                out.recover()
+            except (OSError, IndicatorError):
+                pass  # the next run cuts it back when it loads the state
 
     def close(self) -> None:
         for out in self.outputs.values():
@@ -172,6 +210,23 @@ class Dispatch:
         self.trades_to: list[Consumer] = []
         self.advance_to: list[Consumer] = []
         self.quality_to: list[Consumer] = []
+        self.failures: list[Failure] = []  # indicators that raised, taken out of the dispatch
+        self.dropped: list[Consumer] = []
+
+    def fail(self, c: Consumer, exc: BaseException, hook: str) -> None:
+        """Take ``c`` out for the rest of the run, its outputs cut back to its last commit.
+
+        The lists are replaced, not changed in place, so a loop over one of
+        them goes on with the consumers after ``c``.  Its state file is left as
+        it was: the next run finds it behind the others and catches it up.
+        """
+        drop = lambda cs: [x for x in cs if x is not c]  # noqa: E731
+        self.all, self.trades_to = drop(self.all), drop(self.trades_to)
+        self.advance_to, self.quality_to = drop(self.advance_to), drop(self.quality_to)
+        self.dropped.append(c)
+        c.cut_back()
+        failure = exc if isinstance(exc, PluginFailure) else PluginFailure(c, exc, hook)
+        self.failures.append(failure.failure)
 
     def add(self, c: Consumer) -> None:
         self.all.append(c)
@@ -182,22 +237,70 @@ class Dispatch:
         if c.wants_quality:
             self.quality_to.append(c)
 
+    # An exception inside an indicator is that indicator's failure (a third-party bug must not stop the others)
     def quality(self, event: dict[str, Any]) -> None:
         for c in self.quality_to:
-            c.indicator.on_quality(event, c.emit)
+            try:
+                c.indicator.on_quality(event, c.emit)
+            except Exception as exc:
+                self.fail(c, exc, "on_quality")
 
     def trades(self, batch: TradeBatch) -> None:
         for c in self.trades_to:
-            c.indicator.on_trades(batch, c.emit)
+            try:
+                c.indicator.on_trades(batch, c.emit)
+            except Exception as exc:
+                self.fail(c, exc, "on_trades")
 
     def bar(self, bar: Bar) -> None:
         for c in self.all:
-            c.indicator.on_bar(bar, c.emit)
+            try:
+                c.indicator.on_bar(bar, c.emit)
+            except Exception as exc:
+                self.fail(c, exc, "on_bar")
+                continue
             c.last_bar = bar.minute
 
     def advance(self, minute: int) -> None:
         for c in self.advance_to:
-            c.indicator.on_advance(minute, c.emit)
+            try:
+                c.indicator.on_advance(minute, c.emit)
+            except Exception as exc:
+                self.fail(c, exc, "on_advance")
+
+
+@dataclass
+class Failure:
+    """What an instrument, or one of its indicators, could not do; the rest of the run went on."""
+
+    message: str  # what went wrong, where
+    fix: str  # what to do about it
+    indicator: str | None = None  # None: the instrument as a whole
+    # "error": this instrument's (or indicator's) problem; "backfill": files it could not take in;
+    # "stopped": the disk refused a write, the run stopped here
+    kind: str = "error"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"indicator": self.indicator, "kind": self.kind, "message": self.message, "fix": self.fix}
+
+
+class PluginFailure(IndicatorError):
+    """An exception raised inside an indicator's own code."""
+
+    def __init__(self, c: "Consumer", exc: BaseException, hook: str) -> None:
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f", {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        super().__init__(
+            f"{c.name} for {c.key.label}: the indicator raised {detail} (in {hook}{where}); it was stopped for "
+            "this instrument, its outputs and state stay as of its last commit, the other indicators went on"
+        )
+        self.failure = Failure(
+            str(self),
+            f"fix or update the indicator (or disable it: `enabled = false` under [plugins.{c.name}]) and run "
+            "again: it catches up from its last commit",
+            c.name,
+        )
 
 
 @dataclass
@@ -205,6 +308,17 @@ class InstrumentSummary:
     key: InstrumentKey
     counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
     seconds: float = 0.0
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def error(self) -> str | None:
+        """The failures' messages, one a line (``None``: nothing needs attention)."""
+        return "\n".join(f.message for f in self.failures) or None
+
+    @property
+    def stopped(self) -> bool:
+        """The instrument as a whole was not processed (its outputs and states are as they were)."""
+        return any(f.indicator is None and f.kind != "backfill" for f in self.failures)
 
 
 @dataclass
@@ -216,6 +330,15 @@ class RunSummary:
 
     def total(self, counter: str) -> int:
         return sum(s.counters[counter] for s in self.instruments)
+
+    @property
+    def failures(self) -> list[tuple[InstrumentKey, Failure]]:
+        return [(s.key, f) for s in self.instruments for f in s.failures]
+
+    @property
+    def stopped(self) -> Failure | None:
+        """The failure that stopped the whole run (the disk), if any."""
+        return next((f for s in self.instruments for f in s.failures if f.kind == "stopped"), None)
 
 
 @dataclass
@@ -240,7 +363,10 @@ class Host:
             table.add(Instrument(inst_id, ic.kind, ic.ct_val, ic.ct_val_ccy))
         return cls(cfg, indicators, settings, table)
 
-    def consumers(self, vault: Path, key: InstrumentKey, inst: Instrument) -> list[Consumer]:
+    def consumers(
+        self, vault: Path, key: InstrumentKey, inst: Instrument, failures: list[Failure] | None = None
+    ) -> list[Consumer]:
+        """The instrument's consumers; an indicator that cannot be set up goes to ``failures`` (if given)."""
         fill = self.cfg.run.fill_empty_bars
         out = []
         quality = QualityLog(inst, QualityLog.Params())
@@ -249,8 +375,17 @@ class Host:
             if not setting.enabled:
                 continue
             params = canonical_params(setting.params)
-            indicator = self.indicators[name](inst, setting.params)
-            out.append(Consumer(vault, key, indicator, params, fingerprint(params, inst, fill), fill))
+            try:
+                indicator = self.indicators[name](inst, setting.params)
+                out.append(Consumer(vault, key, indicator, params, fingerprint(params, inst, fill), fill))
+            except Exception as exc:
+                if failures is None:
+                    raise
+                failures.append(Failure(
+                    f"{name} for {key.label}: the indicator could not be set up ({type(exc).__name__}: {exc}); "
+                    "the other indicators went on",
+                    f"fix or update the indicator (or disable it: `enabled = false` under [plugins.{name}]) and run "
+                    "again: it catches up from its last commit", name))
         return out
 
 
@@ -258,7 +393,10 @@ class InstrumentRun:
     """One instrument's consumers and trade stream, loaded once.
 
     A batch run makes one pass with it; a follower keeps it between passes,
-    so the states are read once and the indicators stay in memory.
+    so the states are read once and the indicators stay in memory.  Whatever
+    goes wrong with this instrument ends up in the summary :meth:`advance`
+    returns (an indicator that fails is left out, the others go on); only an
+    instrument that is not known at all raises, from the constructor.
     """
 
     def __init__(self, host: Host, vault: Path, key: InstrumentKey, folder: Path) -> None:
@@ -267,13 +405,31 @@ class InstrumentRun:
         self.key = key
         self.folder = folder
         self.inst = host.table.get(key.inst_id)
-        self.consumers = host.consumers(vault, key, self.inst)
-        for c in self.consumers:
-            c.load(vault)
+        self.failures: list[Failure] = []  # found while loading, reported by the next advance
+        self.consumers = []
+        for c in host.consumers(vault, key, self.inst, self.failures):
+            try:
+                c.load(vault)
+            except PluginFailure as exc:
+                self.failures.append(exc.failure)
+            except FingerprintMismatch as exc:
+                self.failures.append(Failure(str(exc), f"restore the old settings, or rebuild: {c.reset_command(vault)}",
+                                             c.name))
+            except IndicatorError as exc:
+                self.failures.append(Failure(str(exc), f"restore the state file, or rebuild: {c.reset_command(vault)}",
+                                             c.name))
+            else:
+                self.consumers.append(c)
         self.stream: TradeStream | None = None
         self.cursor = Cursor()  # the read position (a consumer's cursor is its committed one)
         self.dispatch = Dispatch()
         self.waiting: list[Consumer] = []  # behind the read position: they join when it reaches them
+        self.broken = False  # the instrument failed as a whole: nothing more is done with it
+        self.listing: tuple[str, ...] = ()  # the file names of the last pass (backfill is looked for on a change)
+        self.backfill_named: set[str] = set()
+
+    def reset_all_command(self) -> str:
+        return f"indicators reset --vault {self.vault} --indicator all --inst {self.key.inst_id}"
 
     def advance(self, progress: ProgressFactory = no_progress, clock: Callable[[], int] | None = None,
                 grace_ms: int = 0, commit: bool = True) -> InstrumentSummary:
@@ -283,14 +439,85 @@ class InstrumentRun:
         ``grace_ms`` has passed are closed at the end of the pass even without
         a later trade.  Records written without a commit are cut back and
         written again by the next run if this process dies before committing.
+
+        Failures are in the summary: an indicator that raised is out for the
+        rest of the run (its outputs and state as of its last commit); a
+        problem of the instrument as a whole (a changed trade file, a cursor
+        that no longer fits the files) leaves every output and state as of the
+        last commit and the instrument out; a write the disk refused is a
+        ``"stopped"`` failure, after which a run goes no further.
         """
         started = time.perf_counter()
-        cfg = self.host.cfg
         summary = InstrumentSummary(self.key)
+        summary.failures, self.failures = self.failures, []
+        if self.broken:
+            return summary
+        try:
+            self._advance(summary, progress, clock, grace_ms, commit)
+        except StorageError as exc:
+            summary.failures.append(Failure(str(exc), "run again once the cause above is fixed: the run continues "
+                                            "from the last commit", kind="stopped"))
+            self.broken = True
+        except IndicatorError as exc:
+            for c in self.consumers:
+                c.cut_back()
+            fix = getattr(exc, "fix", None) or (
+                f"put back what the message names, or rebuild the instrument from its files: {self.reset_all_command()}")
+            summary.failures.append(Failure(str(exc), fix))
+            self.broken = True
+        finally:
+            self.close()
+        summary.failures += self.dispatch.failures
+        self.dispatch.failures = []
+        if self.dispatch.dropped:
+            self.consumers = [c for c in self.consumers if c not in self.dispatch.dropped]
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    def _check_files(self, files: list[TradeFile], first: bool) -> None:
+        """Stop (raise) if a file a cursor is in was changed; note backfilled files in ``self.failures``."""
+        cursors = [c.cursor for c in self.consumers] if first else [self.cursor]
+        seen: set[tuple] = set()
+        for cur in cursors:
+            if (cur.file, cur.offset, cur.digest) in seen:
+                continue
+            seen.add((cur.file, cur.offset, cur.digest))
+            why = integrity.changed(files, cur, digest=first)
+            if why:
+                exc = StateError(f"{self.key.label}: {why}; the instrument stopped, its outputs and state stay as "
+                                 "of the last commit")
+                exc.fix = f"restore the file as it was, or rebuild the instrument from its files: {self.reset_all_command()}"
+                raise exc
+        listing = tuple(f.name for f in files)
+        if listing == self.listing:
+            return
+        self.listing = listing
+        late: list[str] = []
+        for c in self.consumers:
+            if c.read is None:  # an old state: the files before its cursor now count as read
+                c.read = FilesRead()
+                c.read.add_all(f for f in files[: integrity.index(files, c.cursor)] if not f.ghost)
+                continue
+            late += [f.name for f in integrity.backfill(files, c.cursor, c.read) if f.name not in late]
+        new = [n for n in late if n not in self.backfill_named]
+        if new:
+            self.backfill_named.update(new)
+            self.failures.append(Failure(integrity.backfill_message(self.key.label, new),
+                                         integrity.backfill_fix(self.vault, self.key.inst_id), kind="backfill"))
+
+    def _advance(self, summary: InstrumentSummary, progress: ProgressFactory, clock: Callable[[], int] | None,
+                 grace_ms: int, commit: bool) -> None:
+        cfg = self.host.cfg
         files = self._files()
         if not files:
-            return summary
-        if self.stream is None:
+            return
+        first = self.stream is None
+        self._check_files(files, first)
+        summary.failures += self.failures
+        self.failures = []
+        if first:
+            if not self.consumers:
+                return
             order = sorted(self.consumers, key=lambda c: position(files, c.cursor))
             self.stream = TradeStream(self.inst, cfg.run.fill_empty_bars)
             if order[0].stream_state is not None:
@@ -305,6 +532,7 @@ class InstrumentRun:
         todo = remaining_bytes(files, self.cursor)
         bar = progress(todo, self.key.inst_id)
         ahead = map_ahead if todo > cfg.run.batch_bytes else map_inline  # threads only for more than one chunk
+        read_from = self.cursor
         try:
             while True:
                 waiting = self.waiting
@@ -336,19 +564,18 @@ class InstrumentRun:
                 for c in self.consumers:
                     for out in c.outputs.values():
                         out.write_through()
+                if not self.cursor.same_place(read_from):  # what a follower checks its next pass against
+                    self.cursor = integrity.stamp(files, self.cursor)
         except OSError as exc:
             for c in self.consumers:
                 for out in c.outputs.values():
                     out.discard()
-            raise IndicatorError(f"{self.key.label}: " + os_error_message(
+            raise StorageError(f"{self.key.label}: " + os_error_message(
                 exc, "the run stopped", after="outputs and state are as of the last commit, the next run continues from there"
             )) from exc
         finally:
             bar.close()
-            self.close()
         summary.counters = {k: stream.counters[k] - start_counters.get(k, 0) for k in COUNTERS}
-        summary.seconds = time.perf_counter() - started
-        return summary
 
     def _files(self) -> list[TradeFile]:
         """The trade files in stream order; those the cursors name stay listed even once archived."""
@@ -356,15 +583,34 @@ class InstrumentRun:
                           [c.cursor for c in self.consumers] + [self.cursor], self.host.cfg.input.day_offset_minutes())
 
     def commit(self, files: list[TradeFile] | None = None) -> None:
-        """Outputs on disk, then every consumer's state with the read position (SPEC section 8)."""
-        if self.stream is None:
+        """Outputs on disk, then every consumer's state with the read position (SPEC section 8).
+
+        A consumer whose position and stream state are those of its last
+        commit has nothing new: its state file is not written again (a run
+        with nothing new writes nothing).
+        """
+        if self.stream is None or self.broken:
             return
         if files is None:
             files = self._files()
         cursor = at_end(files, self.cursor)
         state = self.stream.to_state()
+        state_bytes = orjson.dumps(state)
+        stamped: Cursor | None = None
+        k_new = integrity.index(files, cursor)
         for c in self.dispatch.all:
-            c.commit(cursor, state)
+            if c.cursor.same_place(cursor) and c.stream_bytes == state_bytes:
+                continue
+            if stamped is None:
+                stamped = integrity.stamp(files, cursor)
+            read = FilesRead({t: [list(r) for r in rs] for t, rs in c.read.ranges.items()} if c.read else None)
+            read.add_all(files[integrity.index(files, c.cursor):k_new])
+            try:
+                c.commit(stamped, state, state_bytes, read)
+            except PluginFailure as exc:
+                self.dispatch.fail(c, exc, "get_state")
+        if stamped is not None:
+            self.cursor = stamped
 
     def close(self) -> None:
         for c in self.consumers:
@@ -374,8 +620,20 @@ class InstrumentRun:
 def run_instrument(
     host: Host, vault: Path, key: InstrumentKey, folder: Path, progress: ProgressFactory = no_progress,
 ) -> InstrumentSummary:
-    """One pass over an instrument's new trades, committed."""
-    return InstrumentRun(host, vault, key, folder).advance(progress)
+    """One pass over an instrument's new trades, committed; what went wrong is in the summary, never raised."""
+    try:
+        run = InstrumentRun(host, vault, key, folder)
+    except UnknownInstrumentError as exc:
+        return InstrumentSummary(key, failures=[unknown_instrument(exc, folder)])
+    return run.advance(progress)
+
+
+def unknown_instrument(exc: UnknownInstrumentError, folder: Path) -> Failure:
+    inst_id = folder.name
+    return Failure(
+        f"{folder}: {str(exc).split(';')[0]}; the instrument was skipped",
+        HOW_TO_DECLARE.format(inst=inst_id) + f"\nor, if it is not an instrument, move the folder out of {folder.parent}",
+    )
 
 
 def _label(path: Path, vault: Path) -> str:
@@ -385,10 +643,8 @@ def _label(path: Path, vault: Path) -> str:
 
 def _instruments(host: Host, vault: Path, only: list[str] | None,
                  skipped: list[Skipped] | None = None) -> list[tuple[InstrumentKey, Path]]:
-    instruments = discover(vault, host.cfg.input.root, only, host.cfg.input.patterns, skipped)
-    for key, _ in instruments:
-        host.table.get(key.inst_id)  # an unknown instrument stops the run before any work
-    return instruments
+    # an unknown instrument is that instrument's failure, reported in the summary; the others run
+    return discover(vault, host.cfg.input.root, only, host.cfg.input.patterns, skipped)
 
 
 def run(
@@ -404,7 +660,10 @@ def run(
         with VaultLock(vault):
             summary = RunSummary()
             for key, folder in _instruments(host, vault, only, summary.skipped):
-                summary.instruments.append(run_instrument(host, vault, key, folder, progress))
+                done = run_instrument(host, vault, key, folder, progress)
+                summary.instruments.append(done)
+                if any(f.kind == "stopped" for f in done.failures):
+                    break  # the disk refused a write: the other instruments would fail the same way
     finally:
         decimal.setcontext(previous)
     summary.load_seconds = loaded - started
@@ -424,11 +683,12 @@ class Follower:
         self.vault = vault
         self.only = only
         self.runs: dict[InstrumentKey, InstrumentRun] = {}
+        self.failed: set[InstrumentKey] = set()  # instruments out of this follower's passes (reported once)
         self.in_pass = False  # False between passes: every run is at a point that may be committed
         self.reported: set[Skipped] = set()  # skipped entries are listed once, when first seen
 
     def step(self, clock: Callable[[], int], grace_ms: int, commit: bool) -> RunSummary:
-        """One pass over every instrument (new ones included)."""
+        """One pass over every instrument (new ones included); failures are in the summary, once."""
         self.in_pass = True
         summary = RunSummary()
         skipped: list[Skipped] = []
@@ -436,10 +696,24 @@ class Follower:
         summary.skipped = [s for s in skipped if s not in self.reported]
         self.reported.update(skipped)
         for key, folder in instruments:
+            if key in self.failed:
+                continue
             run = self.runs.get(key)
             if run is None:
-                run = self.runs[key] = InstrumentRun(self.host, self.vault, key, folder)
-            summary.instruments.append(run.advance(no_progress, clock, grace_ms, commit=commit))
+                try:
+                    run = self.runs[key] = InstrumentRun(self.host, self.vault, key, folder)
+                except UnknownInstrumentError as exc:
+                    self.failed.add(key)
+                    summary.instruments.append(InstrumentSummary(key, failures=[unknown_instrument(exc, folder)]))
+                    continue
+            done = run.advance(no_progress, clock, grace_ms, commit=commit)
+            summary.instruments.append(done)
+            if run.broken:
+                self.failed.add(key)
+                del self.runs[key]
+            stopped = summary.stopped
+            if stopped is not None:
+                raise StorageError(stopped.message)
         self.in_pass = False
         return summary
 

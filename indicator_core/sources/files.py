@@ -36,13 +36,25 @@ class Cursor:
     offset: int = 0
     line: int = 0
     at_end: bool = False  # the offset was the whole file when this cursor was committed
+    # the file's size and a digest of the bytes read from it, at the commit (see integrity.py); None in old states
+    size: int | None = None
+    digest: str | None = None
 
     def to_state(self) -> dict:
-        return {"file": self.file, "offset": self.offset, "line": self.line, "at_end": self.at_end}
+        out = {"file": self.file, "offset": self.offset, "line": self.line, "at_end": self.at_end}
+        if self.digest is not None:
+            out.update(size=self.size, digest=self.digest)
+        return out
 
     @classmethod
     def from_state(cls, data: dict) -> "Cursor":
-        return cls(data.get("file"), int(data.get("offset", 0)), int(data.get("line", 0)), bool(data.get("at_end")))
+        size = data.get("size")
+        return cls(data.get("file"), int(data.get("offset", 0)), int(data.get("line", 0)), bool(data.get("at_end")),
+                   int(size) if size is not None else None, data.get("digest"))
+
+    def same_place(self, other: "Cursor") -> bool:
+        """The same position and end flag (what was read), whatever the size and digest recorded with it."""
+        return (self.file, self.offset, self.line, self.at_end) == (other.file, other.offset, other.line, other.at_end)
 
 
 @dataclass(frozen=True)
