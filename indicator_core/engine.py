@@ -200,6 +200,8 @@ class Host:
     indicators: dict[str, type[Indicator]]
     settings: dict[str, PluginSetting]
     table: InstrumentTable
+    # called after each commit of an instrument with {indicator: {output: committed length}} (signal delivery)
+    on_commit: list[Callable[[InstrumentKey, dict[str, dict[str, int]]], None]] = field(default_factory=list)
 
     @classmethod
     def load(cls, cfg: Config) -> "Host":
@@ -337,6 +339,10 @@ class InstrumentRun:
         state = self.stream.to_state()
         for c in self.dispatch.all:
             c.commit(cursor, state)
+        if self.host.on_commit:
+            lengths = {c.name: {s: out.length for s, out in c.outputs.items()} for c in self.dispatch.all}
+            for listener in self.host.on_commit:
+                listener(self.key, lengths)
 
     def close(self) -> None:
         for c in self.consumers:
@@ -420,6 +426,7 @@ class Follower:
 def follow(
     vault: Path, cfg: Config, only: list[str] | None = None, poll_seconds: float = 1.0, grace_seconds: float = 5.0,
     on_pass: Callable[[RunSummary], None] | None = None, clock: Callable[[], int] = wall_clock_ms,
+    on_commit: Callable[[InstrumentKey, dict[str, dict[str, int]]], None] | None = None,
 ) -> None:
     """Pass after pass as lines are appended, until interrupted (Ctrl-C / SIGTERM).
 
@@ -432,6 +439,8 @@ def follow(
     (SPEC section 2).
     """
     host = Host.load(cfg)
+    if on_commit is not None:
+        host.on_commit.append(on_commit)
     previous = decimal.getcontext()
     decimal.setcontext(EXACT.copy())
     try:
