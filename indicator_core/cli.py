@@ -106,7 +106,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         try:
             follow(vault, cfg, args.inst, args.poll, args.grace, on_pass=report,
-                   on_commit=thread.committed if thread is not None else None)
+                   on_commit=thread.committed if thread is not None else None,
+                   commit_now=frozenset(notify.STREAMS[s][0] for n in notifiers.values() for s in n.streams))
         except KeyboardInterrupt:
             print("stopped: outputs and state are as of the last commit; the next run continues from there", file=sys.stderr)
         finally:

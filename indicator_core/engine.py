@@ -415,6 +415,18 @@ class Follower:
         self.in_pass = False
         return summary
 
+    def commit_written(self, indicators: frozenset[str]) -> None:
+        """Commit the instruments where one of ``indicators`` wrote a record since the last commit.
+
+        Signals are delivered only once committed; this keeps their delay at one pass, not
+        ``commit_seconds``.  Only between passes.
+        """
+        assert not self.in_pass
+        for run in self.runs.values():
+            if any(out.uncommitted() for c in run.consumers if c.name in indicators for out in c.outputs.values()):
+                run.commit()
+                run.close()
+
     def commit(self) -> None:
         """Commit every instrument; only between passes."""
         assert not self.in_pass
@@ -427,6 +439,7 @@ def follow(
     vault: Path, cfg: Config, only: list[str] | None = None, poll_seconds: float = 1.0, grace_seconds: float = 5.0,
     on_pass: Callable[[RunSummary], None] | None = None, clock: Callable[[], int] = wall_clock_ms,
     on_commit: Callable[[InstrumentKey, dict[str, dict[str, int]]], None] | None = None,
+    commit_now: frozenset[str] = frozenset(),
 ) -> None:
     """Pass after pass as lines are appended, until interrupted (Ctrl-C / SIGTERM).
 
@@ -453,6 +466,8 @@ def follow(
                     summary = follower.step(clock, int(grace_seconds * 1000), commit=due)
                     if due:
                         last_commit = time.monotonic()
+                    elif commit_now:
+                        follower.commit_written(commit_now)
                     if on_pass is not None:
                         on_pass(summary)
                     time.sleep(poll_seconds)
