@@ -70,7 +70,7 @@ def test_a_damaged_state_stops_only_its_indicator(tmp_path: Path, capsys) -> Non
 
 
 def test_an_indicator_that_raises_is_stopped_alone_and_catches_up_once_fixed(tmp_path: Path, monkeypatch, capsys) -> None:
-    from plugins.cvd_adapter import Cvd
+    from indicator_core_plugins.cvd_adapter import Cvd
 
     real = Cvd.on_bar
 

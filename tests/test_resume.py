@@ -36,7 +36,10 @@ def test_reference_covers_every_output() -> None:
     names = set(reference())
     for expected in ("volume/okx/perps/ETH-USDT-SWAP/volume_1m.jsonl", "quality/okx/perps/ETH-USDT-SWAP/gaps.jsonl",
                      "quality/okx/perps/ETH-USDT-SWAP/late.jsonl", "quality/okx/perps/ETH-USDT-SWAP/rejects.jsonl",
-                     "wicks/okx/perps/BTC-USDT-SWAP/wicks_5m.jsonl", "candles/okx/perps/BTC-USDT-SWAP/candles_1h.jsonl"):
+                     "wicks/okx/perps/BTC-USDT-SWAP/wicks_5m.jsonl", "candles/okx/perps/BTC-USDT-SWAP/candles_1h.jsonl",
+                     "whales/okx/perps/ETH-USDT-SWAP/whales.jsonl", "whales/okx/perps/BTC-USDT-SWAP/whales.jsonl",
+                     "poor_levels/okx/perps/ETH-USDT-SWAP/poor_levels.jsonl",
+                     "poor_levels/okx/perps/BTC-USDT-SWAP/poor_levels.jsonl"):
         assert expected in names
 
 
