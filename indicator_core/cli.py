@@ -1,4 +1,4 @@
-"""The command line: ``indicators run | plugins | status | reset``.
+"""The command line: ``indicators run | plugins | status | reset | study | chart``.
 
 Exit status (SPEC section 9): 0 done; 2 bad usage or bad config; 1 a failure
 while running.  Messages go to stderr and say what is wrong and where.
@@ -19,6 +19,7 @@ from . import __version__
 from .config import Config, load_config, plugin_settings
 from .errors import ConfigError, IndicatorError
 from .lock import VaultLock
+from .report import commands as report_commands
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     rs.add_argument("--config", type=Path)
     rs.add_argument("--indicator", required=True, action="append", help="indicator name (repeatable), or 'all'")
     rs.add_argument("--inst", action="append", metavar="INST_ID", help="only this instrument (repeatable)")
+    report_commands.add_parsers(sub)  # study, chart
     return p
 
 
@@ -220,7 +222,8 @@ def _stop_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, handler)
 
 
-COMMANDS = {"run": cmd_run, "plugins": cmd_plugins, "status": cmd_status, "reset": cmd_reset}
+COMMANDS = {"run": cmd_run, "plugins": cmd_plugins, "status": cmd_status, "reset": cmd_reset,
+            "study": report_commands.cmd_study, "chart": report_commands.cmd_chart}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
