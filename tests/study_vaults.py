@@ -46,3 +46,31 @@ def write_output(vault: Path, indicator: str, inst: str, stream: str, records: l
 
 def write_volume(vault: Path, inst: str, bars: list[dict], uncommitted: list[dict] = ()) -> Path:
     return write_output(vault, "volume", inst, "volume_1m", bars, uncommitted)
+
+
+def book_minutes(vault: Path, inst: str, minutes: list[tuple[str, float]], step: int = 10, seed: int = 7) -> Path:
+    """``buckets_1m`` records (SPEC 11) around the given (timestamp_utc, mid) pairs, with a bid and an ask wall."""
+    import random
+
+    rnd = random.Random(seed)
+    recs = []
+    for ts, mid in minutes:
+        walls = (int(mid // (10 * step)) * 10 * step - 10 * step, int(mid // (10 * step)) * 10 * step + 20 * step)
+        bid0 = int(mid // step * step)
+        ask0 = bid0 + step
+        bids = [[str(bid0 - k * step), str(rnd.randint(20_000, 300_000 if k % 5 else 900_000))] for k in range(40)]
+        asks = [[str(ask0 + k * step), str(rnd.randint(20_000, 300_000 if k % 5 else 900_000))] for k in range(40)]
+        for side, wall in ((bids, walls[0]), (asks, walls[1])):  # a wall that stays at its price
+            for cell in side:
+                if int(cell[0]) == wall:
+                    cell[1] = str(rnd.randint(2_500_000, 4_000_000))
+        bw = max(bids, key=lambda x: int(x[1]))
+        aw = max(asks, key=lambda x: int(x[1]))
+        recs.append({
+            "timestamp_utc": ts, "valid": True, "book_ts": ts.replace(":00Z", ":59.900Z"), "best_bid": str(bid0),
+            "best_ask": str(ask0), "mid": str((bid0 + ask0) / 2), "spread_bps": "1", "step": str(step),
+            "bid_depth": "1", "ask_depth": "1", "imbalance": "0", "bids": bids, "asks": asks,
+            "bid_wall": {"price": bw[0], "notional": bw[1]}, "ask_wall": {"price": aw[0], "notional": aw[1]},
+            "tainted": False, "taint": [],
+        })
+    return write_output(vault, "buckets", inst, "buckets_1m", recs)
