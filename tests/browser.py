@@ -167,8 +167,13 @@ class Page:
                 out.append(f"log: {p['entry'].get('text')} {p['entry'].get('url', '')}")
         return out
 
-    def screenshot(self, path: Path) -> Path:
-        data = self.b.send("Page.captureScreenshot", {"format": "png"}, session=self.session)["data"]
+    def screenshot(self, path: Path, full_page: bool = False) -> Path:
+        params: dict = {"format": "png"}
+        if full_page:
+            size = self.b.send("Page.getLayoutMetrics", session=self.session)["cssContentSize"]
+            params.update(captureBeyondViewport=True, clip={"x": 0, "y": 0, "width": size["width"],
+                                                              "height": min(size["height"], 6000), "scale": 1})
+        data = self.b.send("Page.captureScreenshot", params, session=self.session)["data"]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data))
         return path

@@ -54,8 +54,15 @@ class Period:
     c: float | None = None
     carry: float | None = None  # close carried by empty minutes
     v: float = 0.0
-    tier: int = 0
+    tiers: list = None  # minutes per tier code 0..4
     d: float = 0.0
+
+    def tier(self) -> int:
+        """The tier of most of the period's minutes (a tie goes to the higher tier); 0 when none has one."""
+        counts = self.tiers[1:]
+        if not any(counts):
+            return 0
+        return max(range(4), key=lambda k: (counts[k], k)) + 1
 
 
 def _wick_stream(vault: Path, key: InstrumentKey) -> str | None:
@@ -92,7 +99,7 @@ def build_data(vault: Path, inst: str, lo: int | None, hi: int | None, tf: str) 
         p0 = period_start(m, tfm)
         p = periods.get(p0)
         if p is None:
-            p = periods[p0] = Period(p0)
+            p = periods[p0] = Period(p0, tiers=[0] * 5)
             order.append(p0)
         if r.get("empty"):
             p.carry = float(r["close"])
@@ -102,7 +109,7 @@ def build_data(vault: Path, inst: str, lo: int | None, hi: int | None, tf: str) 
                 p.o, p.h, p.low = float(r["open"]), hi_, lo_
             p.h, p.low, p.c = max(p.h, hi_), min(p.low, lo_), c
         p.v += float(r["total_volume"])
-        p.tier = max(p.tier, TIER_CODE.get(r.get("volume_tier"), 0))
+        p.tiers[TIER_CODE.get(r.get("volume_tier"), 0)] += 1
         p.d += float(r["delta"])
         t = p0 * 60
         if r.get("absorption"):
@@ -123,7 +130,7 @@ def build_data(vault: Path, inst: str, lo: int | None, hi: int | None, tf: str) 
         low.append(p.low)
         c.append(p.c)
         v.append(round(p.v, 2))
-        tier.append(p.tier)
+        tier.append(p.tier())
         d.append(round(p.d, 2))
     first_m, last_m = order[0], order[-1] + tfm
 
