@@ -244,8 +244,8 @@ class Study:
     last_utc: str | None = None
 
 
-def baseline(p: Prices, signal: str, ev: Events, h: int, cache: dict, lo, hi) -> tuple[int, float, np.ndarray]:
-    """n, sum and sample of the baseline at horizon h.
+def baseline(p: Prices, signal: str, ev: Events, h: int, cache: dict, lo, hi) -> tuple[int, float, np.ndarray, np.ndarray]:
+    """n, sum, and sample (values, weights) of the baseline at horizon h.
 
     For a rule signal (absorption, divergence, tier:*) the rule is applied to every
     minute and the minutes with a direction are the baseline.  ``whale`` and
@@ -259,11 +259,14 @@ def baseline(p: Prices, signal: str, ev: Events, h: int, cache: dict, lo, hi) ->
     if signal in RULE_SIGNALS:
         d = p.rule_dir[signal][allidx]
         base = outcomes(p, Events(allidx[d != 0], d[d != 0], 0), h, cache)
-        return len(base.ret), float(base.ret.sum()), base.ret
+        return len(base.ret), float(base.ret.sum()), base.ret, np.ones(len(base.ret))
     raw = outcomes(p, Events(allidx, np.ones(len(allidx), dtype=np.int8), 0), h, cache).ret
     n_ev = len(ev.direction)
-    mix = float(ev.direction.sum()) / n_ev if n_ev else 0.0
-    return len(raw), float(raw.sum()) * mix, raw * mix
+    longs = float((ev.direction > 0).sum()) / n_ev if n_ev else 0.5
+    mix = 2 * longs - 1 if n_ev else 0.0
+    # every minute taken long with weight `longs` and short with weight `1 - longs`
+    weights = np.concatenate([np.full(len(raw), longs), np.full(len(raw), 1 - longs)])
+    return len(raw), float(raw.sum()) * mix, np.concatenate([raw, -raw]), weights
 
 
 def path(p: Prices, ev: Events, longest: int) -> np.ndarray:
@@ -333,15 +336,16 @@ def run_study(vault: Path, insts: list[str] | None, signals: list[str] | None, h
             ev = signal_events(p, signal, conf, lo, hi)
             for h in horizons:
                 o = outcomes(p, ev, h, cache)
-                bn, bsum, bret = baseline(p, signal, ev, h, cache, lo, hi)
+                bn, bsum, bret, bw = baseline(p, signal, ev, h, cache, lo, hi)
                 s = Sample([o.ret], [o.mfe], [o.mae], o.overlapping, ev.skipped, bn, bsum)
                 totals[h].add(s)
                 rows.append(row(p.key.inst_id, signal, h, s))
                 if want_paths:
-                    returns[(p.key.inst_id, signal, h)] = {"signal": o.ret, "baseline": bret}
-                    pooled_r = returns.setdefault(("all", signal, h), {"signal": [], "baseline": []})
+                    returns[(p.key.inst_id, signal, h)] = {"signal": o.ret, "baseline": bret, "baseline_w": bw}
+                    pooled_r = returns.setdefault(("all", signal, h), {"signal": [], "baseline": [], "baseline_w": []})
                     pooled_r["signal"].append(o.ret)
                     pooled_r["baseline"].append(bret)
+                    pooled_r["baseline_w"].append(bw)
             if want_paths:
                 sp = path(p, ev, longest)
                 allidx = np.flatnonzero(~np.isnan(p.close) & _in_range(np.arange(p.size) + p.minute0, lo, hi))
@@ -369,8 +373,8 @@ def run_study(vault: Path, insts: list[str] | None, signals: list[str] | None, h
     if want_paths:
         for k, v in returns.items():
             if k[0] == "all":
-                v["signal"] = np.concatenate(v["signal"])
-                v["baseline"] = np.concatenate(v["baseline"])
+                for part in ("signal", "baseline", "baseline_w"):
+                    v[part] = np.concatenate(v[part])
     inst_ids = [p.key.inst_id for p, _ in loaded]
     if pooled:
         inst_ids.append("all")

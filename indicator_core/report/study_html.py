@@ -99,20 +99,25 @@ def path_svg(title: str, sig: tuple, base: tuple, horizons: list[int], w: int = 
     return "".join(out)
 
 
-def hist_svg(title: str, sig: np.ndarray, base: np.ndarray, w: int = 270, h: int = 190) -> str:
-    both = np.concatenate([sig, base]) if len(base) else sig
+def hist_svg(title: str, sig: np.ndarray, base: np.ndarray, base_w: np.ndarray | None = None,
+             w: int = 270, h: int = 190) -> str:
     L, R, T, B = 10, 10, 24, 30
     out = [f'<svg class="plot hist" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img">',
            f'<text x="{L}" y="15" class="t">{html.escape(title)}</text>']
     if len(sig) == 0:
         out.append(f'<text x="{w / 2}" y="{h / 2}" class="a" text-anchor="middle">no signal with this horizon</text></svg>')
         return "".join(out)
-    lo, hi = np.percentile(both, [1, 99])
+    # the range the signal's returns cover (1st-99th percentile from 50 signals on)
+    lo, hi = np.percentile(sig, [1, 99]) if len(sig) >= 50 else (float(sig.min()), float(sig.max()))
+    if len(base):
+        blo, bhi = np.percentile(base, [5, 95])
+        lo, hi = min(lo, blo), max(hi, bhi)
     if hi <= lo:
         lo, hi = lo - 1, hi + 1
     edges = np.linspace(lo, hi, 31)
     sh, _ = np.histogram(np.clip(sig, lo, hi), edges, density=True)
-    bh, _ = np.histogram(np.clip(base, lo, hi), edges, density=True) if len(base) else (np.zeros(30), None)
+    bh, _ = (np.histogram(np.clip(base, lo, hi), edges, weights=base_w, density=True) if len(base)
+             else (np.zeros(30), None))
     top = max(sh.max(), bh.max()) or 1.0
     X = lambda x: L + (x - lo) / (hi - lo) * (w - L - R)  # noqa: E731
     Y = lambda y: T + (1 - y / top) * (h - T - B)  # noqa: E731
@@ -130,7 +135,7 @@ def hist_svg(title: str, sig: np.ndarray, base: np.ndarray, w: int = 270, h: int
         out.append(f'<line x1="{X(m):.1f}" x2="{X(m):.1f}" y1="{T}" y2="{h - B}" stroke="{SIG}" stroke-width="2"/>')
     for t in _nice_ticks(lo, hi, 4):
         out.append(f'<text x="{X(t):.1f}" y="{h - B + 14}" class="a" text-anchor="middle">{t:g}</text>')
-    out.append(f'<text x="{w / 2}" y="{h - 3}" class="a" text-anchor="middle">bp (1st–99th percentile)</text></svg>')
+    out.append(f'<text x="{w / 2}" y="{h - 3}" class="a" text-anchor="middle">bp</text></svg>')
     return "".join(out)
 
 
@@ -201,7 +206,8 @@ def render_report(study: Study, vault: Path | None = None) -> str:
         for h in study.horizons:
             rr = study.returns.get((main, signal, h))
             if rr is not None:
-                hists.append(hist_svg(f"{signal} · +{h} min · returns", rr["signal"], rr["baseline"]))
+                hists.append(hist_svg(f"{signal} · +{h} min · returns", rr["signal"], rr["baseline"],
+                                      rr.get("baseline_w")))
                 n_hists += 1
         sections.append(f'<section><h2>{html.escape(signal)}</h2><div class="plots">{"".join(parts)}'
                         f'<div class="hists">{"".join(hists)}</div></div>'
