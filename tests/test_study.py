@@ -208,3 +208,13 @@ def test_cli_boundary_messages(tmp_path, capsys):
     assert main(["study", "--vault", str(tmp_path), "--signal", "absorption"]) == 0
     out = capsys.readouterr().out
     assert "absorption" in out and "+10.00" in out and "95% CI" in out
+
+
+def test_html_report_with_signals_that_never_fired(tmp_path, capsys):
+    write_volume(tmp_path, "BTC-USDT-SWAP", zigzag(30))
+    out = tmp_path / "r" / "report.html"
+    assert main(["study", "--vault", str(tmp_path), "--html", str(out), "--horizons", "1,5,60"]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert text.count("<section>") == 7  # every signal but confluence, whale among them with no event
+    assert "no signal with this horizon" in text  # whale: nothing to draw, said so
+    assert '"paths": 7' in text and "<script" not in text and "http" not in text.replace("http://www.w3.org", "")

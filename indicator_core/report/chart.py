@@ -34,6 +34,13 @@ def _f(x) -> float | None:
     return None if x is None else float(x)
 
 
+def _value(x):
+    """A number for drawing; a timestamp string stays a string."""
+    if x is None or (isinstance(x, str) and "T" in x):
+        return x
+    return float(x)
+
+
 def _sign(text: str | None) -> int:
     if not text or text in ("0", "+0", "-0"):
         return 0
@@ -142,7 +149,7 @@ def build_data(vault: Path, inst: str, lo: int | None, hi: int | None, tf: str) 
             m = minute_of_iso(r["timestamp_utc"])
             if inside(m):
                 by[period_start(m, tfm)] = r  # the last minute of the period wins
-        return {f: [_f((by.get(p0) or {}).get(f)) for p0 in order] for f in fields}
+        return {f: [_value((by.get(p0) or {}).get(f)) for p0 in order] for f in fields}
 
     cvd = last_per_period(committed_records(vault, "cvd", key, "cvd_1m"), ["cvd"])
     vw_recs = committed_records(vault, "vwap", key, "vwap_1m")
@@ -150,7 +157,12 @@ def build_data(vault: Path, inst: str, lo: int | None, hi: int | None, tf: str) 
     if vw_recs:
         fields = ["vwap_session"] + sorted((k for k in vw_recs[0] if k.startswith("vwap_") and k != "vwap_session"),
                                            key=lambda k: int(k[5:-1]) if k[5:-1].isdigit() else 0)
-        vwap = last_per_period(vw_recs, fields)
+        vwap = last_per_period(vw_recs, fields + ["session_start"])
+        starts = vwap.pop("session_start")
+        # a new session starts a new line: no segment joins the last value of one session to the next
+        for i in range(1, len(starts)):
+            if starts[i] is not None and starts[i - 1] is not None and starts[i] != starts[i - 1]:
+                vwap["vwap_session"][i - 1] = None
 
     # wick levels: active from their candle's close until the first touch
     levels: list[list] = []
