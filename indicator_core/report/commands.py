@@ -59,10 +59,14 @@ def cmd_study(args: argparse.Namespace) -> int:
     horizons = parse_horizons(args.horizons)
     lo, hi = _range(args)
     study = run_study(vault, args.inst, args.signal, horizons, lo, hi, want_paths=args.html is not None)
-    if args.json:
-        sys.stdout.write(orjson.dumps(study.rows, option=orjson.OPT_INDENT_2).decode() + "\n")
-    else:
-        print(format_table(study))
+    text = orjson.dumps(study.rows, option=orjson.OPT_INDENT_2).decode() if args.json else format_table(study)
+    try:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:  # `indicators study | head`: the reader has what it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     if args.html:
         from .study_html import write_report
 
