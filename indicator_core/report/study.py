@@ -109,7 +109,8 @@ def signal_events(p: Prices, signal: str, confluence: list[dict] | None, lo: int
         idx = np.array([minute_of_iso(r["timestamp_utc"]) - p.minute0 for r in rows], dtype=np.int64)
         d = np.array([{"long": 1, "short": -1}.get(r.get("direction"), 0) for r in rows], dtype=np.int8)
         keep = (idx >= 0) & (idx < p.size)
-        idx, d = idx[keep], d[keep]
+        order = np.argsort(idx[keep], kind="stable")  # in time order, whatever the file's order
+        idx, d = idx[keep][order], d[keep][order]
     else:
         idx = np.flatnonzero(p.flags[signal])
         d = p.rule_dir[signal][idx]
@@ -311,6 +312,7 @@ def run_study(vault: Path, insts: list[str] | None, signals: list[str] | None, h
         raise ConfigError(f"no committed `volume_1m` minutes in {vault}: run `indicators run --vault {vault}` first")
     has_conf = any(c is not None for _, c in loaded)
     if signals:
+        signals = [s.lower().replace("tier:t", "tier:T") for s in signals]
         for s in signals:
             if s not in ALL_SIGNALS:
                 raise ConfigError(f"--signal {s!r}: unknown; choose from {', '.join(ALL_SIGNALS)}")
