@@ -25,7 +25,9 @@ from .vaults import REPO
 ARTIFACTS = REPO / "tests" / "artifacts"
 CHROMIUM = find_chromium()
 needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None, reason="no Chromium at /usr/bin/chromium (apt-get install chromium; .ci/run installs it)")
+    CHROMIUM is None,
+    reason="no Chromium found (set CHROMIUM=/path, or apt-get install chromium as .ci/run does); on Windows these "
+           "tests are skipped: the DevTools pipe they use needs POSIX file descriptors")
 
 PIXELS = """(() => {
   const want = {up: [0x26, 0xa6, 0x9a], down: [0xef, 0x53, 0x50], absorption: [0xfb, 0xbf, 0x24],
