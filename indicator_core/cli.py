@@ -1,4 +1,4 @@
-"""The command line: ``indicators run | plugins | status | reset | notify``.
+"""The command line: ``indicators run | plugins | status | reset | notify | study | chart``.
 
 Exit status (SPEC section 9): 0 done; 2 bad usage or bad config; 1 a failure
 while running.  Messages go to stderr and say what is wrong and where.
@@ -18,6 +18,7 @@ from . import __version__
 from .config import Config, load_config, plugin_settings
 from .errors import ConfigError, IndicatorError, os_error_message
 from .lock import VaultLock
+from .report import commands as report_commands
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,6 +65,8 @@ def _parser() -> argparse.ArgumentParser:
     nt.add_argument("--config", type=Path)
     nt.add_argument("--wait", type=float, metavar="SECONDS",
                     help="retry a failing notifier this long (default: its wait_seconds)")
+
+    report_commands.add_parsers(sub)  # study, chart
     return p
 
 
@@ -407,7 +410,8 @@ def _stop_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, handler)
 
 
-COMMANDS = {"run": cmd_run, "plugins": cmd_plugins, "status": cmd_status, "reset": cmd_reset, "notify": cmd_notify}
+COMMANDS = {"run": cmd_run, "plugins": cmd_plugins, "status": cmd_status, "reset": cmd_reset, "notify": cmd_notify,
+            "study": report_commands.cmd_study, "chart": report_commands.cmd_chart}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
