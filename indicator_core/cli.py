@@ -18,7 +18,8 @@ import orjson
 from . import __version__
 from .config import Config, load_config, plugin_settings
 from .errors import ConfigError, IndicatorError
-from .lock import VaultLock
+from .lock import InstrumentLocks
+from .storage import InstrumentKey
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--poll", type=float, default=1.0, metavar="SECONDS", help="follow mode: time between passes")
     r.add_argument("--grace", type=float, default=5.0, metavar="SECONDS",
                    help="follow mode: close a bar this long after its end even if no later trade came")
+    r.add_argument("--jobs", "-j", type=int, metavar="N",
+                   help="instruments processed at once, each in its own worker process (default: the number of cores)")
+    r.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the instruments on a Dask cluster, e.g. tcp://HOST:8786 (the vault on a shared filesystem)")
 
     pl = sub.add_parser("plugins", help="installed indicator plugins, versions, origin, enabled or not")
     pl.add_argument("--config", type=Path)
@@ -74,9 +79,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .engine import follow, run
     from .progress import no_progress, terminal_progress
 
+    from .parallel import default_jobs
+
     cfg = load_config(args.config)
     vault = _vault(args, cfg)
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: give 1 or more worker processes")
     if args.follow:
+        if args.jobs is not None or args.scheduler is not None:
+            raise ConfigError("--follow takes no --jobs or --scheduler: to spread a live vault over cores, start one "
+                              "follower per group of instruments, each with its own --inst options")
         if args.poll <= 0 or args.grace < 0:
             raise ConfigError("--poll must be > 0 and --grace >= 0 (seconds)")
         _stop_on_sigterm()
@@ -92,17 +104,22 @@ def cmd_run(args: argparse.Namespace) -> int:
             print("stopped: outputs and state are as of the last commit; the next run continues from there", file=sys.stderr)
         return 0
     started = time.perf_counter()
-    summary = run(vault, cfg, args.inst, progress=no_progress if args.quiet else terminal_progress)
+    summary = run(vault, cfg, args.inst, progress=no_progress if args.quiet else terminal_progress,
+                  jobs=args.jobs or default_jobs(), scheduler=args.scheduler)
     if args.stats:
         args.stats.write_text(orjson.dumps({
             "seconds": time.perf_counter() - started,
             "load_seconds": summary.load_seconds,
             "pass_seconds": summary.pass_seconds,
-            "instruments": {s.key.label: {**s.counters, "seconds": s.seconds} for s in summary.instruments},
+            "instruments": {s.key.label: {**s.counters, "seconds": s.seconds, "error": s.error}
+                            for s in summary.instruments},
         }, option=orjson.OPT_INDENT_2).decode())
     if not args.quiet:
         for s in summary.instruments:
             c = s.counters
+            if s.error is not None:
+                print(f"{s.key.label}: FAILED (see below)")
+                continue
             print(
                 f"{s.key.label}: {c['trades']} trades ({c['lines']} lines), {c['bars']} bars closed, "
                 f"{c['duplicates']} duplicates, {c['gaps']} gaps, {c['late']} late, {c['rejects']} rejects"
@@ -110,8 +127,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(
             f"done: {len(summary.instruments)} instruments, {summary.total('trades')} trades, "
             f"{summary.total('bars')} bars written, {summary.total('rejects')} rejects"
+            + (f", {len(summary.failed)} failed" if summary.failed else "")
         )
-    return 0
+    for s in summary.failed:  # always shown, --quiet or not
+        print(f"error: {s.error}", file=sys.stderr)
+    return max((s.status for s in summary.failed), default=0)
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -182,30 +202,34 @@ def cmd_reset(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     vault = _vault(args, cfg)
     names = args.indicator
-    with VaultLock(vault):
-        if "all" in names:
-            found: set[str] = set()
-            for top in (vault / "state", vault / "derived"):
-                if top.is_dir():
-                    found |= {p.name for p in top.iterdir() if p.is_dir()}
-            names = sorted(found)
-        removed = 0
-        for name in names:
-            for top in (vault / "derived" / name, vault / "state" / name):
-                if not top.is_dir():
-                    continue
-                for exchange in sorted(p for p in top.iterdir() if p.is_dir()):
-                    for market in sorted(p for p in exchange.iterdir() if p.is_dir()):
-                        for item in sorted(market.iterdir()):
-                            inst = item.name.removesuffix(".state.json")
-                            if args.inst and inst not in args.inst:
-                                continue
-                            if item.is_dir():
-                                shutil.rmtree(item)
-                            else:
-                                item.unlink()
-                            removed += 1
-        print(f"reset {', '.join(names)}: removed {removed} output folders and state files; the next run rebuilds them")
+    if "all" in names:
+        found: set[str] = set()
+        for top in (vault / "state", vault / "derived"):
+            if top.is_dir():
+                found |= {p.name for p in top.iterdir() if p.is_dir() and not p.name.startswith(".")}
+        names = sorted(found)
+    items: list[tuple[InstrumentKey, Path]] = []
+    for name in names:
+        for top in (vault / "derived" / name, vault / "state" / name):
+            if not top.is_dir():
+                continue
+            for exchange in sorted(p for p in top.iterdir() if p.is_dir()):
+                for market in sorted(p for p in exchange.iterdir() if p.is_dir()):
+                    for item in sorted(market.iterdir()):
+                        inst = item.name.removesuffix(".state.json")
+                        if args.inst and inst not in args.inst:
+                            continue
+                        items.append((InstrumentKey(exchange.name, market.name, inst), item))
+    # every instrument it touches is locked first: a run on one of them refuses the reset, and nothing is removed
+    with InstrumentLocks(vault) as locks:
+        for key in sorted({k for k, _ in items}, key=lambda k: k.label):
+            locks.acquire(key)
+        for _, item in items:
+            if item.is_dir():
+                shutil.rmtree(item)
+            elif item.exists():
+                item.unlink()
+    print(f"reset {', '.join(names)}: removed {len(items)} output folders and state files; the next run rebuilds them")
     return 0
 
 

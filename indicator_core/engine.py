@@ -27,8 +27,9 @@ from .config import Config, PluginSetting, plugin_settings
 from .errors import FingerprintMismatch, IndicatorError, StateError
 from .indicator import Indicator
 from .instruments import Instrument, InstrumentTable
-from .lock import VaultLock
+from .lock import InstrumentLocks
 from .numbers import EXACT
+from .parallel import run_tasks
 from .prefetch import map_ahead, map_inline
 from .plugins import collect_indicators, collect_instruments, make_plugin_manager
 from .progress import ProgressFactory, no_progress
@@ -180,6 +181,8 @@ class InstrumentSummary:
     key: InstrumentKey
     counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
     seconds: float = 0.0
+    error: str | None = None  # why this instrument failed (the others ran)
+    status: int = 0  # the exit status its failure calls for
 
 
 @dataclass
@@ -190,6 +193,10 @@ class RunSummary:
 
     def total(self, counter: str) -> int:
         return sum(s.counters[counter] for s in self.instruments)
+
+    @property
+    def failed(self) -> list[InstrumentSummary]:
+        return [s for s in self.instruments if s.error is not None]
 
 
 @dataclass
@@ -363,19 +370,19 @@ def _instruments(host: Host, vault: Path, only: list[str] | None) -> list[tuple[
 
 
 def run(
-    vault: Path, cfg: Config, only: list[str] | None = None, progress: ProgressFactory = no_progress
+    vault: Path, cfg: Config, only: list[str] | None = None, progress: ProgressFactory = no_progress,
+    jobs: int = 1, scheduler: Any = None,
 ) -> RunSummary:
-    """One pass over every instrument under the vault (or those in ``only``)."""
+    """One pass over every instrument under the vault (or those in ``only``), ``jobs`` at a time
+    or on a Dask ``scheduler`` (see :mod:`.parallel`); each instrument under its own lock."""
     started = time.perf_counter()
     host = Host.load(cfg)
     loaded = time.perf_counter()
     previous = decimal.getcontext()
     decimal.setcontext(EXACT.copy())
     try:
-        with VaultLock(vault):
-            summary = RunSummary()
-            for key, folder in _instruments(host, vault, only):
-                summary.instruments.append(run_instrument(host, vault, key, folder, progress))
+        summary = RunSummary()
+        summary.instruments = run_tasks(host, vault, _instruments(host, vault, only), progress, jobs, scheduler)
     finally:
         decimal.setcontext(previous)
     summary.load_seconds = loaded - started
@@ -390,10 +397,12 @@ def wall_clock_ms() -> int:
 class Follower:
     """What ``run --follow`` keeps between passes: every instrument's :class:`InstrumentRun`."""
 
-    def __init__(self, host: Host, vault: Path, only: list[str] | None = None) -> None:
+    def __init__(self, host: Host, vault: Path, only: list[str] | None = None,
+                 locks: InstrumentLocks | None = None) -> None:
         self.host = host
         self.vault = vault
         self.only = only
+        self.locks = locks  # each instrument is locked when first seen, for the follower's life
         self.runs: dict[InstrumentKey, InstrumentRun] = {}
         self.in_pass = False  # False between passes: every run is at a point that may be committed
 
@@ -404,6 +413,8 @@ class Follower:
         for key, folder in _instruments(self.host, self.vault, self.only):
             run = self.runs.get(key)
             if run is None:
+                if self.locks is not None:
+                    self.locks.acquire(key)
                 run = self.runs[key] = InstrumentRun(self.host, self.vault, key, folder)
             summary.instruments.append(run.advance(no_progress, clock, grace_ms, commit=commit))
         self.in_pass = False
@@ -435,8 +446,8 @@ def follow(
     previous = decimal.getcontext()
     decimal.setcontext(EXACT.copy())
     try:
-        with VaultLock(vault):
-            follower = Follower(host, vault, only)
+        with InstrumentLocks(vault) as locks:
+            follower = Follower(host, vault, only, locks)
             last_commit = time.monotonic()
             try:
                 while True:
