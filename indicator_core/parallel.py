@@ -223,8 +223,10 @@ def run_dask(host, vault: Path, instruments: list[tuple[InstrumentKey, Path]], s
         raise ConfigError("--scheduler needs Dask's distributed package: pip install \"indicator-core[dask]\"") from None
     own = not isinstance(scheduler, Client)
     if own:
-        try:
-            client = Client(scheduler, timeout="30s")
+        import dask
+
+        try:  # how long to try: Dask's own setting (distributed.comm.timeouts.connect, 30 s by default)
+            client = Client(scheduler, timeout=dask.config.get("distributed.comm.timeouts.connect"))
         except (OSError, TimeoutError) as exc:
             raise IndicatorError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({exc})") from exc
     else:
