@@ -2,6 +2,12 @@
 
     python bench/run.py                      # 2M trades
     python bench/run.py --trades 2000000 --flat 8000000 --repeat 3
+    python bench/run.py --contenders --repeat 3   # the project against DuckDB and polars, and --jobs
+
+With ``--contenders`` it measures instead, on 1M and 4M trades, this project with all five
+indicators, the DuckDB script and the polars script (time and peak memory, ratios to
+DuckDB and polars), and the speed-up of ``--jobs 2`` over ``--jobs 1`` on eight instruments of
+1M trades each.
 
 With ``--flat N`` it also runs (4), (2) and (6) on a file of N trades: peak memory must stay
 flat as the file grows, and the share of an incremental pass is measured apart from the
@@ -149,6 +155,112 @@ def incremental(work: Path, raw: Path, n: int, name: str, seed: int, repeat: int
     return vault, inc_raw, cfg
 
 
+def contenders(args: argparse.Namespace, work: Path) -> None:
+    """The table of the project against DuckDB and polars, and the --jobs speed-up; ratios measured in this run."""
+    py = sys.executable
+    sizes = [1_000_000, 4_000_000]
+    rows: dict[str, dict] = {}
+    five = config(work / "all_five.toml", INDICATORS)
+    for n in sizes:
+        raw = dataset(work, n, args.seed)
+        mib = sum(p.stat().st_size for p in raw.glob("*.jsonl")) / 2**20
+        print(f"{n:,} trades, {mib:.0f} MiB of JSONL", flush=True)
+        subprocess.run(project(fresh_vault(work, "warm", raw), five), env=child_env(), check=True,
+                       stdout=subprocess.DEVNULL)  # the files in the page cache for every contender
+        row = rows[str(n)] = {"mib": round(mib)}
+        times, peaks, inner = [], [], []
+        for _ in range(args.repeat):
+            vault = fresh_vault(work, "contender", raw)
+            t, p = measure(project(vault, five), 1)
+            times.append(t)
+            peaks.append(p)
+            inner.append(pass_seconds(vault / "stats.json"))
+        row["project"] = {"seconds": round(statistics.median(times), 3), "peak_mib": round(max(peaks), 1),
+                          "pass_seconds": round(statistics.median(inner), 3)}
+        for name, script in (("duckdb", "duckdb_script.py"), ("polars", "polars_script.py")):
+            try:
+                __import__(name)
+            except ImportError:
+                print(f"  {name} skipped: pip install -e '.[bench]'")
+                continue
+            t, p = measure([py, str(HERE / script), str(raw)], args.repeat)
+            row[name] = {"seconds": round(t, 3), "peak_mib": round(p, 1)}
+        for name in ("project", "duckdb", "polars"):
+            if name in row:
+                print(f"  {name:<8} {row[name]['seconds']:7.2f} s  {row[name]['peak_mib']:8.1f} MiB", flush=True)
+
+    # --jobs: eight instruments of 1M trades each (the same day under eight exchange folders)
+    raw = dataset(work, sizes[0], args.seed)
+    jobs: dict[int, float] = {}
+    for j in (1, 2):
+        times = []
+        for _ in range(args.repeat):
+            vault = work / "jobs"
+            shutil.rmtree(vault, ignore_errors=True)
+            for k in range(8):
+                target = vault / "raw" / "trades" / f"okx{k}" / "perps"
+                target.mkdir(parents=True)
+                try:
+                    (target / INST).symlink_to(raw, target_is_directory=True)
+                except OSError:
+                    shutil.copytree(raw, target / INST)
+            times.append(measure(project(vault, five) + ["--jobs", str(j)], 1)[0])
+        jobs[j] = statistics.median(times)
+    speedup = jobs[1] / jobs[2]
+
+    def cell(n: int, name: str) -> str:
+        r = rows[str(n)].get(name)
+        return f"{r['seconds']:.2f} s" if r else "-"
+
+    def peak(name: str) -> str:
+        r = rows[str(sizes[-1])].get(name)
+        return f"{r['peak_mib']:,.0f} MiB" if r else "-"
+
+    print(f"\n{'':<40} | {'1M trades':>10} | {'4M trades':>10} | peak memory at 4M (1M)")
+    for name, label in (("project", "indicators run, all five indicators"),
+                        ("duckdb", "DuckDB: read_json + GROUP BY minute"),
+                        ("polars", "polars: scan_ndjson + group_by")):
+        small = rows[str(sizes[0])].get(name)
+        print(f"{label:<40} | {cell(sizes[0], name):>10} | {cell(sizes[1], name):>10} | {peak(name)}"
+              f" ({small['peak_mib']:,.0f} MiB)" if small else "")
+    print("\nratios, measured in this run (the machine is shared: read these, not the seconds)")
+    targets = {}
+    for n in sizes:
+        r = rows[str(n)]
+        pr = r["project"]["seconds"]
+        parts = []
+        if "duckdb" in r:
+            parts.append(f"project / DuckDB = {pr / r['duckdb']['seconds']:.2f}")
+        if "polars" in r:
+            parts.append(f"polars / project = {r['polars']['seconds'] / pr:.2f}")
+        print(f"  {n:>9,} trades: " + ", ".join(parts))
+    print(f"  8 instruments x 1M trades: --jobs 1 {jobs[1]:.2f} s, --jobs 2 {jobs[2]:.2f} s, speed-up {speedup:.2f}x")
+    r1, r4 = rows[str(sizes[0])], rows[str(sizes[1])]
+    if "duckdb" in r4:
+        targets["4M: project <= DuckDB"] = r4["project"]["seconds"] <= r4["duckdb"]["seconds"]
+    if "polars" in r4:
+        targets["4M: project 2x faster than polars"] = 2 * r4["project"]["seconds"] <= r4["polars"]["seconds"]
+    if "duckdb" in r1:
+        targets["1M: project <= 1.2 x DuckDB"] = r1["project"]["seconds"] <= 1.2 * r1["duckdb"]["seconds"]
+    if "polars" in r1:
+        targets["1M: project 1.3x faster than polars"] = 1.3 * r1["project"]["seconds"] <= r1["polars"]["seconds"]
+    targets["peak memory < 150 MiB at 4M"] = r4["project"]["peak_mib"] < 150
+    targets["peak memory flat (4M <= 1.25 x 1M)"] = r4["project"]["peak_mib"] <= 1.25 * r1["project"]["peak_mib"]
+    targets["--jobs 2 >= 1.8 x --jobs 1 (8 x 1M)"] = speedup >= 1.8
+    print()
+    for name, ok in targets.items():
+        print(f"  {'met ' if ok else 'MISSED'}  {name}")
+    result = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "repeat": args.repeat,
+        "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "rows": rows, "jobs_seconds": jobs, "jobs_speedup": round(speedup, 3), "targets": targets,
+    }
+    out = args.out.parent / "contenders.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwritten to {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trades", type=int, default=2_000_000)
@@ -157,9 +269,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--work", type=Path, default=HERE / "work")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
+    ap.add_argument("--contenders", action="store_true",
+                    help="the project against DuckDB and polars on 1M and 4M trades, and the --jobs speed-up")
     args = ap.parse_args()
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
+    if args.contenders:
+        return contenders(args, work)
     raw = dataset(work, args.trades, args.seed)
     n = args.trades
     py = sys.executable
