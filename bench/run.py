@@ -44,7 +44,12 @@ INDICATORS = ["volume", "cvd", "vwap", "candles", "wicks"]
 
 def measure(cmd: list[str], repeat: int) -> tuple[float, float]:
     """Median wall seconds and max peak RSS (MiB) of ``cmd`` over ``repeat`` runs."""
-    times, peaks = [], []
+    return measure_cpu(cmd, repeat)[:2]
+
+
+def measure_cpu(cmd: list[str], repeat: int) -> tuple[float, float, float | None]:
+    """:func:`measure` and the median CPU seconds (user + system, children included; None on Windows)."""
+    times, peaks, cpus = [], [], []
     env = child_env()
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -53,6 +58,7 @@ def measure(cmd: list[str], repeat: int) -> tuple[float, float]:
             _, status, usage = os.wait4(proc.pid, 0)
             code = os.waitstatus_to_exitcode(status)
             peak = usage.ru_maxrss / 1024  # KiB on Linux
+            cpus.append(usage.ru_utime + usage.ru_stime)
             proc.returncode = code
         else:  # Windows: the peak working set, read by psutil when the process ends
             import psutil
@@ -70,7 +76,7 @@ def measure(cmd: list[str], repeat: int) -> tuple[float, float]:
         if code != 0:
             raise SystemExit(f"benchmark step failed: {' '.join(cmd)}")
         peaks.append(peak)
-    return statistics.median(times), max(peaks)
+    return statistics.median(times), max(peaks), statistics.median(cpus) if cpus else None
 
 
 def child_env() -> dict[str, str]:
@@ -168,14 +174,16 @@ def contenders(args: argparse.Namespace, work: Path) -> None:
         subprocess.run(project(fresh_vault(work, "warm", raw), five), env=child_env(), check=True,
                        stdout=subprocess.DEVNULL)  # the files in the page cache for every contender
         row = rows[str(n)] = {"mib": round(mib)}
-        times, peaks, inner = [], [], []
+        times, peaks, inner, cpus = [], [], [], []
         for _ in range(args.repeat):
             vault = fresh_vault(work, "contender", raw)
-            t, p = measure(project(vault, five), 1)
+            t, p, c = measure_cpu(project(vault, five), 1)
             times.append(t)
             peaks.append(p)
+            cpus.append(c or 0.0)
             inner.append(pass_seconds(vault / "stats.json"))
         row["project"] = {"seconds": round(statistics.median(times), 3), "peak_mib": round(max(peaks), 1),
+                          "cpu_seconds": round(statistics.median(cpus), 3),
                           "pass_seconds": round(statistics.median(inner), 3)}
         for name, script in (("duckdb", "duckdb_script.py"), ("polars", "polars_script.py")):
             try:
@@ -183,17 +191,19 @@ def contenders(args: argparse.Namespace, work: Path) -> None:
             except ImportError:
                 print(f"  {name} skipped: pip install -e '.[bench]'")
                 continue
-            t, p = measure([py, str(HERE / script), str(raw)], args.repeat)
-            row[name] = {"seconds": round(t, 3), "peak_mib": round(p, 1)}
+            t, p, c = measure_cpu([py, str(HERE / script), str(raw)], args.repeat)
+            row[name] = {"seconds": round(t, 3), "peak_mib": round(p, 1), "cpu_seconds": round(c or 0.0, 3)}
         for name in ("project", "duckdb", "polars"):
             if name in row:
-                print(f"  {name:<8} {row[name]['seconds']:7.2f} s  {row[name]['peak_mib']:8.1f} MiB", flush=True)
+                print(f"  {name:<8} {row[name]['seconds']:7.2f} s  {row[name]['peak_mib']:8.1f} MiB  "
+                      f"CPU {row[name]['cpu_seconds']:.2f} s", flush=True)
 
     # --jobs: eight instruments of 1M trades each (the same day under eight exchange folders)
     raw = dataset(work, sizes[0], args.seed)
     jobs: dict[int, float] = {}
+    jobs_cpu: dict[int, float] = {}
     for j in (1, 2):
-        times = []
+        times, cpus = [], []
         for _ in range(args.repeat):
             vault = work / "jobs"
             shutil.rmtree(vault, ignore_errors=True)
@@ -204,8 +214,11 @@ def contenders(args: argparse.Namespace, work: Path) -> None:
                     (target / INST).symlink_to(raw, target_is_directory=True)
                 except OSError:
                     shutil.copytree(raw, target / INST)
-            times.append(measure(project(vault, five) + ["--jobs", str(j)], 1)[0])
+            t, _, c = measure_cpu(project(vault, five) + ["--jobs", str(j)], 1)
+            times.append(t)
+            cpus.append(c or 0.0)
         jobs[j] = statistics.median(times)
+        jobs_cpu[j] = statistics.median(cpus)
     speedup = jobs[1] / jobs[2]
 
     def cell(n: int, name: str) -> str:
@@ -233,8 +246,14 @@ def contenders(args: argparse.Namespace, work: Path) -> None:
             parts.append(f"project / DuckDB = {pr / r['duckdb']['seconds']:.2f}")
         if "polars" in r:
             parts.append(f"polars / project = {r['polars']['seconds'] / pr:.2f}")
+        if "duckdb" in r and r["duckdb"]["cpu_seconds"]:
+            parts.append(f"CPU time project / DuckDB = {r['project']['cpu_seconds'] / r['duckdb']['cpu_seconds']:.2f}")
         print(f"  {n:>9,} trades: " + ", ".join(parts))
-    print(f"  8 instruments x 1M trades: --jobs 1 {jobs[1]:.2f} s, --jobs 2 {jobs[2]:.2f} s, speed-up {speedup:.2f}x")
+    print(f"  8 instruments x 1M trades: --jobs 1 {jobs[1]:.2f} s, --jobs 2 {jobs[2]:.2f} s, speed-up {speedup:.2f}x "
+          f"(CPU time {jobs_cpu[1]:.2f} s and {jobs_cpu[2]:.2f} s)")
+    if hasattr(os, "getloadavg"):
+        print(f"  load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+              "(above the core count, other processes took part of the cores and the wall times mean little)")
     r1, r4 = rows[str(sizes[0])], rows[str(sizes[1])]
     if "duckdb" in r4:
         targets["4M: project <= DuckDB"] = r4["project"]["seconds"] <= r4["duckdb"]["seconds"]
@@ -254,7 +273,7 @@ def contenders(args: argparse.Namespace, work: Path) -> None:
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "repeat": args.repeat,
         "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
         "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        "rows": rows, "jobs_seconds": jobs, "jobs_speedup": round(speedup, 3), "targets": targets,
+        "rows": rows, "jobs_seconds": jobs, "jobs_cpu_seconds": jobs_cpu, "jobs_speedup": round(speedup, 3), "targets": targets,
     }
     out = args.out.parent / "contenders.json"
     out.write_text(json.dumps(result, indent=2) + "\n")

@@ -27,7 +27,6 @@ import decimal
 import os
 import threading
 import traceback
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -231,6 +230,8 @@ def run_dask(host, vault: Path, instruments: list[tuple[InstrumentKey, Path]], s
             raise IndicatorError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({exc})") from exc
     else:
         client = scheduler
+    import uuid
+
     token = uuid.uuid4().hex
     vault = vault.resolve()
     try:
