@@ -150,3 +150,13 @@ def test_jobs_must_be_positive_and_follow_takes_none(vault: Path, capsys) -> Non
     assert "--jobs 0" in capsys.readouterr().err
     assert main(["run", "--vault", str(vault), "--follow", "--jobs", "2"]) == 2
     assert "one follower per group of instruments" in capsys.readouterr().err
+
+
+def test_a_follower_refuses_an_instrument_another_run_holds(vault: Path, capsys) -> None:
+    from indicator_core.lock import InstrumentLock
+    from indicator_core.storage import InstrumentKey
+
+    with InstrumentLock(vault, InstrumentKey("okx", "perps", "ETH-USDT-SWAP")):
+        assert main(["run", "--vault", str(vault), "--follow", "--poll", "0.01", "--inst", "ETH-USDT-SWAP"]) == 1
+    assert f"okx/perps/ETH-USDT-SWAP: another run (pid {os.getpid()})" in capsys.readouterr().err
+    assert outputs(vault) == {}
