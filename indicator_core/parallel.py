@@ -26,11 +26,12 @@ from __future__ import annotations
 import decimal
 import os
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Any
 
-from .errors import IndicatorError
+from .errors import IndicatorError, LockedError
 from .lock import InstrumentLock
 from .numbers import EXACT
 from .progress import ProgressFactory, no_progress
@@ -50,15 +51,33 @@ def failed(key: InstrumentKey, error: str, status: int = 1):
     return summary
 
 
-def instrument_task(host, vault: Path, key: InstrumentKey, folder: Path, progress: ProgressFactory = no_progress):
-    """One instrument under its lock; a failure the user can act on becomes the summary's error."""
+def instrument_task(host, vault: Path, key: InstrumentKey, folder: Path, progress: ProgressFactory = no_progress,
+                    wait_seconds: float = 0.0):
+    """One instrument under its lock; a failure the user can act on becomes the summary's error.
+
+    With ``wait_seconds`` a held lock is tried again every second until then (a cluster task given
+    to a new worker may find the lock of the lost one still held, e.g. until a network filesystem
+    lets a dead machine's lease go)."""
     from . import engine
 
+    deadline = time.monotonic() + wait_seconds
+    lock = InstrumentLock(vault, key)
+    while True:
+        try:
+            lock.__enter__()
+            break
+        except LockedError as exc:
+            if time.monotonic() >= deadline:
+                return failed(key, str(exc), exc.exit_status)
+            time.sleep(1.0)
+        except IndicatorError as exc:
+            return failed(key, str(exc), exc.exit_status)
     try:
-        with InstrumentLock(vault, key):
-            return engine.run_instrument(host, vault, key, folder, progress)
+        return engine.run_instrument(host, vault, key, folder, progress)
     except IndicatorError as exc:
         return failed(key, str(exc), exc.exit_status)
+    finally:
+        lock.release()
 
 
 def _unexpected(key: InstrumentKey, exc: BaseException):
@@ -192,6 +211,7 @@ def run_pool(host, vault: Path, instruments: list[tuple[InstrumentKey, Path]], p
 # -- a Dask distributed cluster -------------------------------------------------------------------------------------
 
 _HOSTS: dict[str, Any] = {}
+LOCK_WAIT_SECONDS = 120.0  # a cluster task waits this long for an instrument lock (NFS leases last ~90 s)
 
 
 def _dask_task(token: str, cfg, vault: str, key: InstrumentKey, folder: str):
@@ -205,7 +225,7 @@ def _dask_task(token: str, cfg, vault: str, key: InstrumentKey, folder: str):
         if host is None:
             _HOSTS.clear()
             host = _HOSTS[token] = Host.load(cfg)
-        return instrument_task(host, Path(vault), key, Path(folder))
+        return instrument_task(host, Path(vault), key, Path(folder), wait_seconds=LOCK_WAIT_SECONDS)
     except Exception as exc:
         return _unexpected(key, exc)
     finally:
