@@ -39,6 +39,9 @@ from .storage import InstrumentKey
 
 
 def default_jobs() -> int:
+    """The cores this process may use (its CPU affinity where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(len(os.sched_getaffinity(0)), 1)
     return os.cpu_count() or 1
 
 
