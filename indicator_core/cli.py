@@ -77,9 +77,8 @@ def _vault(args: argparse.Namespace, cfg: Config) -> Path:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .engine import follow, run
-    from .progress import no_progress, terminal_progress
-
     from .parallel import default_jobs
+    from .progress import no_progress, terminal_progress
 
     cfg = load_config(args.config)
     vault = _vault(args, cfg)
