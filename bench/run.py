@@ -2,6 +2,12 @@
 
     python bench/run.py                      # 2M trades
     python bench/run.py --trades 2000000 --flat 8000000 --repeat 3
+    python bench/run.py --contenders --repeat 3   # the project against DuckDB and polars, and --jobs
+
+With ``--contenders`` it measures instead, on 1M and 4M trades, this project with all five
+indicators, the DuckDB script and the polars script (time and peak memory, ratios to
+DuckDB and polars), and the speed-up of ``--jobs 2`` over ``--jobs 1`` on eight instruments of
+1M trades each.
 
 With ``--flat N`` it also runs (4), (2) and (6) on a file of N trades: peak memory must stay
 flat as the file grows, and the share of an incremental pass is measured apart from the
@@ -38,7 +44,12 @@ INDICATORS = ["volume", "cvd", "vwap", "candles", "wicks"]
 
 def measure(cmd: list[str], repeat: int) -> tuple[float, float]:
     """Median wall seconds and max peak RSS (MiB) of ``cmd`` over ``repeat`` runs."""
-    times, peaks = [], []
+    return measure_cpu(cmd, repeat)[:2]
+
+
+def measure_cpu(cmd: list[str], repeat: int) -> tuple[float, float, float | None]:
+    """:func:`measure` and the median CPU seconds (user + system, children included; None on Windows)."""
+    times, peaks, cpus = [], [], []
     env = child_env()
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -47,6 +58,7 @@ def measure(cmd: list[str], repeat: int) -> tuple[float, float]:
             _, status, usage = os.wait4(proc.pid, 0)
             code = os.waitstatus_to_exitcode(status)
             peak = usage.ru_maxrss / 1024  # KiB on Linux
+            cpus.append(usage.ru_utime + usage.ru_stime)
             proc.returncode = code
         else:  # Windows: the peak working set, read by psutil when the process ends
             import psutil
@@ -64,7 +76,7 @@ def measure(cmd: list[str], repeat: int) -> tuple[float, float]:
         if code != 0:
             raise SystemExit(f"benchmark step failed: {' '.join(cmd)}")
         peaks.append(peak)
-    return statistics.median(times), max(peaks)
+    return statistics.median(times), max(peaks), statistics.median(cpus) if cpus else None
 
 
 def child_env() -> dict[str, str]:
@@ -149,6 +161,125 @@ def incremental(work: Path, raw: Path, n: int, name: str, seed: int, repeat: int
     return vault, inc_raw, cfg
 
 
+def contenders(args: argparse.Namespace, work: Path) -> None:
+    """The table of the project against DuckDB and polars, and the --jobs speed-up; ratios measured in this run."""
+    py = sys.executable
+    sizes = [1_000_000, 4_000_000]
+    rows: dict[str, dict] = {}
+    five = config(work / "all_five.toml", INDICATORS)
+    for n in sizes:
+        raw = dataset(work, n, args.seed)
+        mib = sum(p.stat().st_size for p in raw.glob("*.jsonl")) / 2**20
+        print(f"{n:,} trades, {mib:.0f} MiB of JSONL", flush=True)
+        subprocess.run(project(fresh_vault(work, "warm", raw), five), env=child_env(), check=True,
+                       stdout=subprocess.DEVNULL)  # the files in the page cache for every contender
+        row = rows[str(n)] = {"mib": round(mib)}
+        times, peaks, inner, cpus = [], [], [], []
+        for _ in range(args.repeat):
+            vault = fresh_vault(work, "contender", raw)
+            t, p, c = measure_cpu(project(vault, five), 1)
+            times.append(t)
+            peaks.append(p)
+            cpus.append(c or 0.0)
+            inner.append(pass_seconds(vault / "stats.json"))
+        row["project"] = {"seconds": round(statistics.median(times), 3), "peak_mib": round(max(peaks), 1),
+                          "cpu_seconds": round(statistics.median(cpus), 3),
+                          "pass_seconds": round(statistics.median(inner), 3)}
+        for name, script in (("duckdb", "duckdb_script.py"), ("polars", "polars_script.py")):
+            try:
+                __import__(name)
+            except ImportError:
+                print(f"  {name} skipped: pip install -e '.[bench]'")
+                continue
+            t, p, c = measure_cpu([py, str(HERE / script), str(raw)], args.repeat)
+            row[name] = {"seconds": round(t, 3), "peak_mib": round(p, 1), "cpu_seconds": round(c or 0.0, 3)}
+        for name in ("project", "duckdb", "polars"):
+            if name in row:
+                print(f"  {name:<8} {row[name]['seconds']:7.2f} s  {row[name]['peak_mib']:8.1f} MiB  "
+                      f"CPU {row[name]['cpu_seconds']:.2f} s", flush=True)
+
+    # --jobs: eight instruments of 1M trades each (the same day under eight exchange folders)
+    raw = dataset(work, sizes[0], args.seed)
+    jobs: dict[int, float] = {}
+    jobs_cpu: dict[int, float] = {}
+    for j in (1, 2):
+        times, cpus = [], []
+        for _ in range(args.repeat):
+            vault = work / "jobs"
+            shutil.rmtree(vault, ignore_errors=True)
+            for k in range(8):
+                target = vault / "raw" / "trades" / f"okx{k}" / "perps"
+                target.mkdir(parents=True)
+                try:
+                    (target / INST).symlink_to(raw, target_is_directory=True)
+                except OSError:
+                    shutil.copytree(raw, target / INST)
+            t, _, c = measure_cpu(project(vault, five) + ["--jobs", str(j)], 1)
+            times.append(t)
+            cpus.append(c or 0.0)
+        jobs[j] = statistics.median(times)
+        jobs_cpu[j] = statistics.median(cpus)
+    speedup = jobs[1] / jobs[2]
+
+    def cell(n: int, name: str) -> str:
+        r = rows[str(n)].get(name)
+        return f"{r['seconds']:.2f} s" if r else "-"
+
+    def peak(name: str) -> str:
+        r = rows[str(sizes[-1])].get(name)
+        return f"{r['peak_mib']:,.0f} MiB" if r else "-"
+
+    print(f"\n{'':<40} | {'1M trades':>10} | {'4M trades':>10} | peak memory at 4M (1M)")
+    for name, label in (("project", "indicators run, all five indicators"),
+                        ("duckdb", "DuckDB: read_json + GROUP BY minute"),
+                        ("polars", "polars: scan_ndjson + group_by")):
+        small = rows[str(sizes[0])].get(name)
+        print(f"{label:<40} | {cell(sizes[0], name):>10} | {cell(sizes[1], name):>10} | {peak(name)}"
+              f" ({small['peak_mib']:,.0f} MiB)" if small else "")
+    print("\nratios, measured in this run (the machine is shared: read these, not the seconds)")
+    targets = {}
+    for n in sizes:
+        r = rows[str(n)]
+        pr = r["project"]["seconds"]
+        parts = []
+        if "duckdb" in r:
+            parts.append(f"project / DuckDB = {pr / r['duckdb']['seconds']:.2f}")
+        if "polars" in r:
+            parts.append(f"polars / project = {r['polars']['seconds'] / pr:.2f}")
+        if "duckdb" in r and r["duckdb"]["cpu_seconds"]:
+            parts.append(f"CPU time project / DuckDB = {r['project']['cpu_seconds'] / r['duckdb']['cpu_seconds']:.2f}")
+        print(f"  {n:>9,} trades: " + ", ".join(parts))
+    print(f"  8 instruments x 1M trades: --jobs 1 {jobs[1]:.2f} s, --jobs 2 {jobs[2]:.2f} s, speed-up {speedup:.2f}x "
+          f"(CPU time {jobs_cpu[1]:.2f} s and {jobs_cpu[2]:.2f} s)")
+    if hasattr(os, "getloadavg"):
+        print(f"  load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+              "(above the core count, other processes took part of the cores and the wall times mean little)")
+    r1, r4 = rows[str(sizes[0])], rows[str(sizes[1])]
+    if "duckdb" in r4:
+        targets["4M: project <= DuckDB"] = r4["project"]["seconds"] <= r4["duckdb"]["seconds"]
+    if "polars" in r4:
+        targets["4M: project 2x faster than polars"] = 2 * r4["project"]["seconds"] <= r4["polars"]["seconds"]
+    if "duckdb" in r1:
+        targets["1M: project <= 1.2 x DuckDB"] = r1["project"]["seconds"] <= 1.2 * r1["duckdb"]["seconds"]
+    if "polars" in r1:
+        targets["1M: project 1.3x faster than polars"] = 1.3 * r1["project"]["seconds"] <= r1["polars"]["seconds"]
+    targets["peak memory < 150 MiB at 4M"] = r4["project"]["peak_mib"] < 150
+    targets["peak memory flat (4M <= 1.25 x 1M)"] = r4["project"]["peak_mib"] <= 1.25 * r1["project"]["peak_mib"]
+    targets["--jobs 2 >= 1.8 x --jobs 1 (8 x 1M)"] = speedup >= 1.8
+    print()
+    for name, ok in targets.items():
+        print(f"  {'met ' if ok else 'MISSED'}  {name}")
+    result = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "repeat": args.repeat,
+        "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
+        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "rows": rows, "jobs_seconds": jobs, "jobs_cpu_seconds": jobs_cpu, "jobs_speedup": round(speedup, 3), "targets": targets,
+    }
+    out = args.out.parent / "contenders.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwritten to {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--trades", type=int, default=2_000_000)
@@ -157,9 +288,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--work", type=Path, default=HERE / "work")
     ap.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
+    ap.add_argument("--contenders", action="store_true",
+                    help="the project against DuckDB and polars on 1M and 4M trades, and the --jobs speed-up")
     args = ap.parse_args()
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
+    if args.contenders:
+        return contenders(args, work)
     raw = dataset(work, args.trades, args.seed)
     n = args.trades
     py = sys.executable

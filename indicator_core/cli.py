@@ -17,7 +17,7 @@ import orjson
 from . import __version__
 from .config import Config, load_config, plugin_settings
 from .errors import ConfigError, IndicatorError, os_error_message
-from .lock import VaultLock
+from .lock import InstrumentLocks, VaultLock
 from .report import commands as report_commands
 
 
@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--poll", type=float, default=1.0, metavar="SECONDS", help="follow mode: time between passes")
     r.add_argument("--grace", type=float, default=5.0, metavar="SECONDS",
                    help="follow mode: close a bar this long after its end even if no later trade came")
+    r.add_argument("--jobs", "-j", type=int, metavar="N",
+                   help="instruments processed at once, each in its own worker process (default: the number of cores)")
+    r.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the instruments on a Dask cluster, e.g. tcp://HOST:8786 (the vault on a shared filesystem)")
 
     pl = sub.add_parser("plugins", help="installed indicator plugins, versions, origin, enabled or not")
     pl.add_argument("--config", type=Path)
@@ -94,12 +98,18 @@ def _vault(args: argparse.Namespace, cfg: Config, inputs: bool = False) -> Path:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .engine import follow, run
+    from .parallel import default_jobs
     from .progress import no_progress, terminal_progress
 
     from . import notify
 
     cfg = load_config(args.config)
     vault = _vault(args, cfg, inputs=True)
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: give 1 or more worker processes")
+    if args.follow and (args.jobs is not None or args.scheduler is not None):
+        raise ConfigError("--follow takes no --jobs or --scheduler: to spread a live vault over cores, start one "
+                          "follower per group of instruments, each with its own --inst options")
     notifiers = notify.active(cfg)
     deliverer = None
     if notifiers:
@@ -142,7 +152,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 notify.report(thread.stop(min(n.wait_seconds for n in notifiers.values())), sys.stderr)
         return 0
     started = time.perf_counter()
-    summary = run(vault, cfg, args.inst, progress=no_progress if args.quiet else terminal_progress)
+    summary = run(vault, cfg, args.inst, progress=no_progress if args.quiet else terminal_progress,
+                  jobs=args.jobs or default_jobs(), scheduler=args.scheduler)
     _report_skipped(summary, cfg)
     if deliverer is not None:
         _deliver(vault, deliverer, None)
@@ -152,7 +163,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "seconds": time.perf_counter() - started,
                 "load_seconds": summary.load_seconds,
                 "pass_seconds": summary.pass_seconds,
-                "instruments": {s.key.label: {**s.counters, "seconds": s.seconds} for s in summary.instruments},
+                "instruments": {s.key.label: {**s.counters, "seconds": s.seconds, "error": s.error}
+                                for s in summary.instruments},
                 "failures": [{"instrument": key.label, **f.to_json()} for key, f in summary.failures],
             }, option=orjson.OPT_INDENT_2).decode())
         except OSError as exc:
@@ -172,6 +184,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(
             f"done: {len(summary.instruments)} instruments, {summary.total('trades')} trades, "
             f"{summary.total('bars')} bars written, {summary.total('rejects')} rejects"
+            + (f", {len(summary.failed)} failed" if summary.failed else "")
         )
     return _print_failures(summary)
 
@@ -190,7 +203,7 @@ def _print_failures(summary) -> int:
     else:
         print(f"needs attention: {len(failures)} problem{'s' if len(failures) != 1 else ''} in {instruments} "
               f"instrument{'s' if instruments != 1 else ''} (above); everything else is done", file=sys.stderr)
-    return 1
+    return max((s.status for s in summary.failed), default=1)  # 2: refused (another run holds an instrument)
 
 
 def _report_skipped(summary, cfg: Config) -> None:
@@ -373,7 +386,10 @@ def cmd_reset(args: argparse.Namespace) -> int:
     if args.dry_run:
         _list_reset(reset.plan(vault, names, insts), vault, f"reset {', '.join(names)}{scope}: would delete")
         return 0
-    with VaultLock(vault):  # no run is writing while the files are listed and deleted
+    # every instrument it touches is locked first: a run on one of them refuses the reset before anything is removed
+    with InstrumentLocks(vault) as locks:
+        for key in reset.instruments_of(vault, reset.plan(vault, names, insts)):
+            locks.acquire(key)
         todo = reset.plan(vault, names, insts)
         _list_reset(todo, vault, f"reset {', '.join(names)}{scope}: deleting")
         deleted = reset.execute(todo)

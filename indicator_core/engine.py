@@ -32,8 +32,9 @@ from .errors import (
 from .indicator import Indicator
 from .instruments import HOW_TO_DECLARE, Instrument, InstrumentTable
 from .integrity import FilesRead
-from .lock import VaultLock
+from .lock import InstrumentLocks
 from .numbers import EXACT
+from .parallel import run_tasks
 from .params import canonical_params
 from .prefetch import map_ahead, map_inline
 from .plugins import collect_indicators, collect_instruments, make_plugin_manager
@@ -309,6 +310,7 @@ class InstrumentSummary:
     counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
     seconds: float = 0.0
     failures: list[Failure] = field(default_factory=list)
+    status: int = 1  # the exit status its failures call for (2: refused, e.g. another run holds it)
 
     @property
     def error(self) -> str | None:
@@ -339,6 +341,10 @@ class RunSummary:
     def stopped(self) -> Failure | None:
         """The failure that stopped the whole run (the disk), if any."""
         return next((f for s in self.instruments for f in s.failures if f.kind == "stopped"), None)
+
+    @property
+    def failed(self) -> list["InstrumentSummary"]:
+        return [s for s in self.instruments if s.failures]
 
 
 @dataclass
@@ -654,22 +660,20 @@ def _instruments(host: Host, vault: Path, only: list[str] | None,
 
 
 def run(
-    vault: Path, cfg: Config, only: list[str] | None = None, progress: ProgressFactory = no_progress
+    vault: Path, cfg: Config, only: list[str] | None = None, progress: ProgressFactory = no_progress,
+    jobs: int = 1, scheduler: Any = None,
 ) -> RunSummary:
-    """One pass over every instrument under the vault (or those in ``only``)."""
+    """One pass over every instrument under the vault (or those in ``only``), ``jobs`` at a time
+    or on a Dask ``scheduler`` (see :mod:`.parallel`); each instrument under its own lock."""
     started = time.perf_counter()
     host = Host.load(cfg)
     loaded = time.perf_counter()
     previous = decimal.getcontext()
     decimal.setcontext(EXACT.copy())
     try:
-        with VaultLock(vault):
-            summary = RunSummary()
-            for key, folder in _instruments(host, vault, only, summary.skipped):
-                done = run_instrument(host, vault, key, folder, progress)
-                summary.instruments.append(done)
-                if any(f.kind == "stopped" for f in done.failures):
-                    break  # the disk refused a write: the other instruments would fail the same way
+        summary = RunSummary()
+        summary.instruments = run_tasks(host, vault, _instruments(host, vault, only, summary.skipped), progress,
+                                        jobs, scheduler)
     finally:
         decimal.setcontext(previous)
     summary.load_seconds = loaded - started
@@ -684,10 +688,12 @@ def wall_clock_ms() -> int:
 class Follower:
     """What ``run --follow`` keeps between passes: every instrument's :class:`InstrumentRun`."""
 
-    def __init__(self, host: Host, vault: Path, only: list[str] | None = None) -> None:
+    def __init__(self, host: Host, vault: Path, only: list[str] | None = None,
+                 locks: InstrumentLocks | None = None) -> None:
         self.host = host
         self.vault = vault
         self.only = only
+        self.locks = locks  # each instrument is locked when first seen, for the follower's life
         self.runs: dict[InstrumentKey, InstrumentRun] = {}
         self.failed: set[InstrumentKey] = set()  # instruments out of this follower's passes (reported once)
         self.in_pass = False  # False between passes: every run is at a point that may be committed
@@ -706,6 +712,8 @@ class Follower:
                 continue
             run = self.runs.get(key)
             if run is None:
+                if self.locks is not None:
+                    self.locks.acquire(key)
                 try:
                     run = self.runs[key] = InstrumentRun(self.host, self.vault, key, folder)
                 except UnknownInstrumentError as exc:
@@ -765,8 +773,8 @@ def follow(
     previous = decimal.getcontext()
     decimal.setcontext(EXACT.copy())
     try:
-        with VaultLock(vault):
-            follower = Follower(host, vault, only)
+        with InstrumentLocks(vault) as locks:
+            follower = Follower(host, vault, only, locks)
             last_commit = time.monotonic()
             try:
                 while True:

@@ -157,3 +157,15 @@ def execute(p: ResetPlan) -> int:
         except OSError:
             pass  # not empty: something that is not ours stays, and so does its folder
     return deleted
+
+
+def instruments_of(vault: Path, p: ResetPlan) -> list["InstrumentKey"]:
+    """The instruments whose files ``p`` deletes (to lock each of them first)."""
+    from .storage import InstrumentKey
+
+    keys = set()
+    for f in p.files:
+        parts = f.relative_to(vault).parts  # state/IND/EX/MK/INST.state.json or derived/IND/EX/MK/INST/x.jsonl
+        inst = parts[4].removesuffix(".state.json.tmp").removesuffix(".state.json")
+        keys.add(InstrumentKey(parts[2], parts[3], inst))
+    return sorted(keys, key=lambda k: k.label)

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from indicator_core.lock import is_held
 from tests.vaults import ETH_PERP, inst_dir, outputs, run, run_subprocess, trade_line, write_config
 
 CONFIG = """
@@ -150,15 +151,12 @@ _RUN_SECONDS: list[float] = []
 
 
 def _wait_until_working(vault: Path, proc, limit: float = 60.0) -> None:
-    """Return once ``proc`` holds the vault lock: start-up is over, the pass has begun."""
-    lock = vault / "state" / ".lock"
+    """Return once one of the run's instrument locks is held: start-up is over, the pass has begun."""
+    locks = vault / "state" / ".locks"
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            if lock.read_bytes()[1:].strip() == str(proc.pid).encode():
-                return
-        except OSError:
-            pass
+        if any(is_held(p) for p in locks.glob("*/*/*.lock")):
+            return
         time.sleep(0.002)
 
 

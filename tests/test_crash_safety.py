@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from indicator_core.cli import main
-from indicator_core.lock import VaultLock
+from indicator_core.errors import LockedError
+from indicator_core.lock import InstrumentLock
+from indicator_core.storage import InstrumentKey
 from indicator_core.storage import OutputFile
 from tests.resume_cases import config, materialize, reference
 from tests.vaults import REPO, outputs, run, run_subprocess
@@ -88,23 +91,45 @@ def test_damaged_state_is_reported_never_restarted(tmp_path: Path, vault: Path, 
     assert outputs(vault) == before  # nothing written twice
 
 
-def test_second_run_is_refused_while_one_holds_the_vault(tmp_path: Path, vault: Path) -> None:
-    with VaultLock(vault):
+ETH = InstrumentKey("okx", "perps", "ETH-USDT-SWAP")
+
+
+def test_run_refuses_an_instrument_another_run_holds_and_does_the_others(tmp_path: Path, vault: Path) -> None:
+    with InstrumentLock(vault, ETH):
         proc = run_subprocess(vault, config(tmp_path, 1 << 20))
-        _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 1
-    assert b"another run is using the vault" in err
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 1
+        assert f"okx/perps/ETH-USDT-SWAP: another run (pid {os.getpid()}) is processing this instrument".encode() in err
+        done = outputs(vault)
+        assert done and all("BTC-USDT-SWAP" in p for p in done)  # the other instrument ran
+    assert run(vault, config(tmp_path, 1 << 20)) == 0
+    assert outputs(vault) == reference()
+
+
+def test_reset_refused_while_a_run_holds_one_of_its_instruments(tmp_path: Path, vault: Path, capsys) -> None:
+    assert run(vault, config(tmp_path, 1 << 20)) == 0
+    with InstrumentLock(vault, ETH):
+        assert main(["reset", "--vault", str(vault), "--indicator", "all"]) == 1
+        assert f"okx/perps/ETH-USDT-SWAP: another run (pid {os.getpid()})" in capsys.readouterr().err
+        assert outputs(vault) == reference()  # nothing removed, not even the other instrument's
+        assert main(["reset", "--vault", str(vault), "--indicator", "all", "--inst", "BTC-USDT-SWAP"]) == 0
+    assert all("ETH-USDT-SWAP" in p for p in outputs(vault))
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="uses POSIX signals")
 def test_lock_dies_with_its_holder(tmp_path: Path, vault: Path) -> None:
-    code = f"import sys,time; sys.path.insert(0, {str(REPO)!r}); from indicator_core.lock import VaultLock; from pathlib import Path\n" \
-           f"with VaultLock(Path({str(vault)!r})):\n    print('held', flush=True); time.sleep(60)\n"
+    code = (f"import sys,time; sys.path.insert(0, {str(REPO)!r}); from indicator_core.lock import InstrumentLock\n"
+            f"from indicator_core.storage import InstrumentKey; from pathlib import Path\n"
+            f"with InstrumentLock(Path({str(vault)!r}), InstrumentKey('okx', 'perps', 'ETH-USDT-SWAP')):\n"
+            f"    print('held', flush=True); time.sleep(60)\n")
     holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
     assert holder.stdout.readline().strip() == b"held"
+    with pytest.raises(LockedError):
+        with InstrumentLock(vault, ETH):
+            pass
     holder.kill()
     holder.wait()
-    with VaultLock(vault):
+    with InstrumentLock(vault, ETH):
         pass
 
 
@@ -135,7 +160,7 @@ def test_status_shows_cursor_last_bar_and_counts(tmp_path: Path, vault: Path, ca
     assert set(eth) >= {"quality", "volume", "cvd", "vwap", "candles", "wicks", "whales", "poor_levels"}
     q = eth["quality"]
     # the moved trade leaves a gap where it was, filled when it arrives late
-    assert q["duplicates"] == 2 and q["gaps"] == 2 and q["late"] == 1 and q["rejects"] == 3
+    assert q["duplicates"] == 2 and q["gaps"] == 2 and q["late"] == 1 and q["rejects"] == 5  # 3 bad lines, a µs ts, a ts outside its day
     assert q["last_bar_utc"] == "2024-08-08T23:59:00Z"
     assert q["cursor"].startswith("trades_2024-08-09.jsonl:")
     assert main(["status", "--vault", str(vault)]) == 0

@@ -122,14 +122,15 @@ def test_reset_all_is_every_installed_indicator_and_the_quality_log(vault: Path,
     assert outputs(vault) == full
 
 
-def test_reset_waits_for_no_one_and_deletes_nothing_while_a_run_holds_the_vault(vault: Path, capsys) -> None:
-    from indicator_core.lock import VaultLock
+def test_reset_waits_for_no_one_and_deletes_nothing_while_a_run_holds_an_instrument(vault: Path, capsys) -> None:
+    from indicator_core.lock import InstrumentLock
+    from indicator_core.storage import InstrumentKey
 
     before = snapshot(vault)
-    with VaultLock(vault):
+    with InstrumentLock(vault, InstrumentKey("okx", "perps", "ETH-USDT-SWAP")):  # what a run holds
         assert main(["reset", "--vault", str(vault), "--indicator", "all"]) == 1
     captured = capsys.readouterr()
-    assert "another run is using the vault" in captured.err and "deleting" not in captured.out
+    assert "okx/perps/ETH-USDT-SWAP: another run" in captured.err and "deleting" not in captured.out
     assert snapshot(vault) == before
 
 
@@ -197,7 +198,8 @@ def _failing(monkeypatch, vault: Path, code: int) -> None:
 def test_read_only_state_is_a_message(tmp_path: Path, vault: Path, monkeypatch, capsys, code: int, command: str) -> None:
     before = snapshot(vault)
     _failing(monkeypatch, vault, code)
-    args = ["run", "--vault", str(vault)] if command == "run" else ["reset", "--vault", str(vault), "--indicator", "volume"]
+    # --jobs 1: the failing file system is this process's (worker processes would not see the patch)
+    args = ["run", "--vault", str(vault), "--jobs", "1"] if command == "run" else ["reset", "--vault", str(vault), "--indicator", "volume"]
     assert main(args) == 1
     err = capsys.readouterr().err
     assert os.strerror(code) in err and str(vault / "state") in err and "must be writable" in err
@@ -223,7 +225,7 @@ def test_a_file_where_the_state_folder_belongs(tmp_path: Path, capsys) -> None:
     v = tmp_path / "v"
     materialize(v, 0.3, at_line_end=True)
     (v / "state").write_text("not a folder")
-    assert main(["run", "--vault", str(v), "--quiet"]) == 1
+    assert main(["run", "--vault", str(v), "--quiet", "--jobs", "1"]) == 1
     err = capsys.readouterr().err
     assert str(v / "state") in err and "a file is in the way" in err
     assert outputs(v) == {}
@@ -239,7 +241,7 @@ def test_full_disk_everywhere_is_a_message(tmp_path: Path, monkeypatch, capsys) 
 
     monkeypatch.setattr(os, "write", full)
     monkeypatch.setattr(os, "fsync", full)
-    assert main(["run", "--vault", str(v), "--quiet"]) == 1
+    assert main(["run", "--vault", str(v), "--quiet", "--jobs", "1"]) == 1
     err = capsys.readouterr().err
     assert os.strerror(errno.ENOSPC) in err and "disk is full" in err and "Traceback" not in err
     assert not list((v / "state").rglob("*.state.json"))  # nothing committed
@@ -260,7 +262,7 @@ def test_full_disk_while_writing_a_state_leaves_no_temporary_file(tmp_path: Path
         return f
 
     monkeypatch.setattr("builtins.open", open_on_full_disk)
-    assert main(["run", "--vault", str(v), "--quiet"]) == 1
+    assert main(["run", "--vault", str(v), "--quiet", "--jobs", "1"]) == 1
     assert "disk is full" in capsys.readouterr().err
     assert not list(v.rglob("*.tmp"))
     monkeypatch.undo()

@@ -28,10 +28,15 @@ def write_config(path: Path, text: str) -> Path:
 
 
 def run(vault: Path, config: Path | None = None, *extra: str) -> int:
-    """``indicators run`` in-process; returns the exit status."""
+    """``indicators run`` in-process; returns the exit status.
+
+    One process (``--jobs 1``) unless ``extra`` says otherwise, so that what a test patches in this
+    process is what the run uses."""
     args = ["run", "--vault", str(vault), "--quiet"]
     if config is not None:
         args += ["--config", str(config)]
+    if "--jobs" not in extra and "--scheduler" not in extra:
+        args += ["--jobs", "1"]
     return main([*args, *extra])
 
 

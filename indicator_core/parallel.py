@@ -1,0 +1,285 @@
+"""Instruments side by side: worker processes on this machine, or a Dask cluster.
+
+A task is one instrument: its lock, then :func:`engine.run_instrument` (one
+pass over its new trades, committed).  Instruments share nothing but the vault
+folder, so running them in any order, in any process, writes the same bytes as
+running them one after another; and since every task commits as SPEC section 8
+says, a task killed anywhere (Ctrl-C, kill -9 of the parent or of a worker, a
+cluster worker lost) is redone from its last commit by the next run.
+
+- ``jobs == 1`` or a single instrument: the tasks run in this process, no pool.
+- ``jobs > 1``: a :class:`~concurrent.futures.ProcessPoolExecutor` of
+  ``min(jobs, instruments)`` processes started with ``spawn`` on every system
+  (the start method Windows has, so Linux exercises the same path).  Workers
+  send their byte counts to one progress display.
+- ``scheduler``: the same tasks submitted to a Dask ``distributed`` scheduler;
+  every worker must see the vault at the same path (a shared filesystem).  A
+  task whose worker dies is given to another worker by the scheduler.
+
+Each instrument's outcome is an :class:`~engine.InstrumentSummary`; a failed
+one carries its ``error`` (and the exit status it calls for) instead of
+stopping the other instruments.
+"""
+
+from __future__ import annotations
+
+import decimal
+import os
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from .errors import IndicatorError, LockedError
+from .lock import InstrumentLock
+from .numbers import EXACT
+from .progress import ProgressFactory, no_progress
+from .storage import InstrumentKey
+
+
+def default_jobs() -> int:
+    """The cores this process may use (its CPU affinity where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(len(os.sched_getaffinity(0)), 1)
+    return os.cpu_count() or 1
+
+
+def failed(key: InstrumentKey, error: str, status: int = 1,
+           fix: str = "run again: the instrument continues from its last commit"):
+    """The summary of an instrument that a task could not process (``status``: the exit status it calls for)."""
+    from .engine import Failure, InstrumentSummary
+
+    return InstrumentSummary(key, failures=[Failure(error, fix)], status=status)
+
+
+def instrument_task(host, vault: Path, key: InstrumentKey, folder: Path, progress: ProgressFactory = no_progress,
+                    wait_seconds: float = 0.0):
+    """One instrument under its lock; a failure the user can act on becomes the summary's error.
+
+    With ``wait_seconds`` a held lock is tried again every second until then (a cluster task given
+    to a new worker may find the lock of the lost one still held, e.g. until a network filesystem
+    lets a dead machine's lease go)."""
+    from . import engine
+
+    deadline = time.monotonic() + wait_seconds
+    lock = InstrumentLock(vault, key)
+    while True:
+        try:
+            lock.__enter__()
+            break
+        except LockedError as exc:
+            if time.monotonic() >= deadline:
+                return failed(key, str(exc), exc.exit_status, "wait for the other run to finish, then run again")
+            time.sleep(1.0)
+        except IndicatorError as exc:
+            return failed(key, str(exc), exc.exit_status)
+    try:
+        return engine.run_instrument(host, vault, key, folder, progress)
+    except IndicatorError as exc:
+        return failed(key, str(exc), exc.exit_status)
+    finally:
+        lock.release()
+
+
+def _unexpected(key: InstrumentKey, exc: BaseException):
+    text = "".join(traceback.format_exception(exc)).rstrip()
+    return failed(key, f"{key.label}: unexpected error, please report it with this trace:\n{text}")
+
+
+def run_tasks(host, vault: Path, instruments: list[tuple[InstrumentKey, Path]], progress: ProgressFactory = no_progress,
+              jobs: int = 1, scheduler: Any = None) -> list:
+    """Every instrument's summary, in the order given."""
+    if scheduler is not None:
+        return run_dask(host, vault, instruments, scheduler)
+    if jobs <= 1 or len(instruments) <= 1:
+        done = []
+        for key, folder in instruments:
+            done.append(instrument_task(host, vault, key, folder, progress))
+            if any(f.kind == "stopped" for f in done[-1].failures):
+                break  # the disk refused a write: the other instruments would fail the same way
+        return done
+    return run_pool(host, vault, instruments, progress, jobs)
+
+
+# -- worker processes on this machine ------------------------------------------------------------------------------
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(cfg, vault: Path, queue) -> None:
+    """A pool worker: load the plugins and settings once, then take tasks."""
+    import signal
+
+    from .engine import Host
+
+    if hasattr(signal, "SIGINT"):
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends a worker at once; the parent reports it
+    threading.Thread(target=_exit_with_parent, daemon=True).start()
+    decimal.setcontext(EXACT.copy())
+    _WORKER.update(host=Host.load(cfg), vault=vault, queue=queue)
+
+
+def _exit_with_parent() -> None:
+    """A worker whose parent was killed (kill -9) ends too, at once, so that it does not keep the
+    instrument's lock while a new run starts; what it committed stays, the rest is redone."""
+    import multiprocessing
+    from multiprocessing.connection import wait
+
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.sentinel is not None:
+        wait([parent.sentinel])
+        os._exit(1)
+
+
+class _QueueProgress:
+    def __init__(self, queue, total: int) -> None:
+        self.queue = queue
+        queue.put(("total", total))
+
+    def update(self, n: int) -> None:
+        self.queue.put(("bytes", n))
+
+    def close(self) -> None:
+        pass
+
+
+def _pool_task(key: InstrumentKey, folder: Path):
+    queue = _WORKER["queue"]
+    try:
+        return instrument_task(_WORKER["host"], _WORKER["vault"], key, folder,
+                               lambda total, desc: _QueueProgress(queue, total))
+    except Exception as exc:  # a bug: reported with its trace, the other instruments go on
+        return _unexpected(key, exc)
+
+
+def _size(folder: Path) -> int:
+    try:
+        return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+    except OSError:
+        return 0
+
+
+def run_pool(host, vault: Path, instruments: list[tuple[InstrumentKey, Path]], progress: ProgressFactory,
+             jobs: int) -> list:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    bar = progress(0, f"{len(instruments)} instruments")
+
+    def show() -> None:
+        while (msg := queue.get()) is not None:
+            kind, n = msg
+            if kind == "total":
+                if hasattr(bar, "total"):
+                    bar.total = (bar.total or 0) + n
+                    bar.refresh()
+            else:
+                bar.update(n)
+
+    shower = threading.Thread(target=show, daemon=True)
+    shower.start()
+    results: dict[int, Any] = {}
+    # the largest instruments first, so that the last to finish are short ones
+    order = sorted(range(len(instruments)), key=lambda i: -_size(instruments[i][1]))
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(instruments)), mp_context=ctx,
+                               initializer=_init_worker, initargs=(host.cfg, vault, queue))
+    try:
+        futures = {pool.submit(_pool_task, *instruments[i]): i for i in order}
+        for fut in as_completed(futures):
+            i = futures[fut]
+            key = instruments[i][0]
+            try:
+                results[i] = fut.result()
+            except BrokenProcessPool:
+                results[i] = failed(key, (
+                    f"{key.label}: stopped unfinished, because a worker process ended abruptly (killed, or out of "
+                    "memory) and the pool stops with it; outputs and state are as of the last commit: run again to "
+                    "continue from there"))
+            except Exception as exc:  # the task could not be sent or its result not received
+                results[i] = _unexpected(key, exc)
+    except BaseException:  # Ctrl-C: stop the workers now; what they committed stays, the rest is redone
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            proc.terminate()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    else:
+        pool.shutdown(wait=True)
+    finally:
+        queue.put(None)
+        shower.join(timeout=5)
+        bar.close()
+    return [results[i] for i in range(len(instruments))]
+
+
+# -- a Dask distributed cluster -------------------------------------------------------------------------------------
+
+_HOSTS: dict[str, Any] = {}
+LOCK_WAIT_SECONDS = 120.0  # a cluster task waits this long for an instrument lock (NFS leases last ~90 s)
+
+
+def _dask_task(token: str, cfg, vault: str, key: InstrumentKey, folder: str):
+    """Runs on a cluster worker: the plugins and settings are loaded once per worker and run."""
+    from .engine import Host
+
+    previous = decimal.getcontext()
+    decimal.setcontext(EXACT.copy())
+    try:
+        host = _HOSTS.get(token)
+        if host is None:
+            _HOSTS.clear()
+            host = _HOSTS[token] = Host.load(cfg)
+        return instrument_task(host, Path(vault), key, Path(folder), wait_seconds=LOCK_WAIT_SECONDS)
+    except Exception as exc:
+        return _unexpected(key, exc)
+    finally:
+        decimal.setcontext(previous)
+
+
+def run_dask(host, vault: Path, instruments: list[tuple[InstrumentKey, Path]], scheduler: Any) -> list:
+    """The tasks on a Dask cluster (``scheduler``: its address, or a ``distributed.Client``)."""
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        from .errors import ConfigError
+
+        raise ConfigError("--scheduler needs Dask's distributed package: pip install \"indicator-core[dask]\"") from None
+    own = not isinstance(scheduler, Client)
+    if own:
+        import dask
+
+        try:  # how long to try: Dask's own setting (distributed.comm.timeouts.connect, 30 s by default)
+            client = Client(scheduler, timeout=dask.config.get("distributed.comm.timeouts.connect"))
+        except (OSError, TimeoutError) as exc:
+            raise IndicatorError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({exc})") from exc
+    else:
+        client = scheduler
+    import uuid
+
+    token = uuid.uuid4().hex
+    vault = vault.resolve()
+    try:
+        futures = {}
+        order = sorted(range(len(instruments)), key=lambda i: -_size(instruments[i][1]))
+        for i in order:
+            key, folder = instruments[i]
+            fut = client.submit(_dask_task, token, host.cfg, str(vault), key, str(Path(folder).resolve()),
+                                key=f"indicators-run-{key.label}-{token}", pure=False)
+            futures[fut] = i
+        results: dict[int, Any] = {}
+        for fut in as_completed(list(futures)):
+            i = futures[fut]
+            key = instruments[i][0]
+            try:
+                results[i] = fut.result()
+            except Exception as exc:  # KilledWorker: its workers died too often; or the result was lost
+                results[i] = failed(key, (
+                    f"{key.label}: the cluster could not finish it ({type(exc).__name__}: {exc}); its outputs and "
+                    "state are as of its last commit: run again to continue from there"))
+        return [results[i] for i in range(len(instruments))]
+    finally:
+        if own:
+            client.close()

@@ -1,0 +1,91 @@
+"""`run --scheduler`: the per-instrument tasks on a Dask cluster (a local one of 2 worker processes here)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.resume_cases import config, materialize, reference
+from tests.test_parallel import held_by
+from tests.vaults import REPO, outputs, run_subprocess
+
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(REPO) + os.pathsep + (old or "")  # the workers import this checkout
+    try:
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                      dashboard_address=None, silence_logs=50) as c:
+            yield c
+    finally:
+        if old is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = old
+
+
+@pytest.fixture
+def vault(tmp_path: Path) -> Path:
+    v = tmp_path / "v"
+    materialize(v, 1.0)
+    return v
+
+
+def test_dask_run_writes_the_same_tree_as_one_process(tmp_path: Path, vault: Path, cluster) -> None:
+    proc = run_subprocess(vault, config(tmp_path, 1 << 14), "--scheduler", cluster.scheduler_address)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert outputs(vault) == reference()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="uses POSIX signals")
+def test_dask_worker_killed_mid_task_the_task_reruns_elsewhere(tmp_path: Path, vault: Path, cluster) -> None:
+    proc = run_subprocess(vault, config(tmp_path, 1 << 14, 0.0001), "--scheduler", cluster.scheduler_address)
+    lock, worker = held_by(vault, proc, other_than={proc.pid})
+    os.kill(worker, signal.SIGKILL)  # a cluster worker dies mid-task; its nanny starts a new one
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err  # the scheduler gave the task to a live worker
+    assert outputs(vault) == reference()
+
+
+def test_unreachable_scheduler_is_a_clear_error(vault: Path, monkeypatch) -> None:
+    monkeypatch.setenv("DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT", "1s")
+    proc = run_subprocess(vault, None, "--scheduler", "tcp://127.0.0.1:9")
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert b"--scheduler tcp://127.0.0.1:9: cannot reach the Dask scheduler" in err
+
+
+@pytest.mark.soak
+@pytest.mark.skipif(sys.platform == "win32", reason="uses POSIX signals")
+def test_dask_soak_workers_killed_at_random_instants(tmp_path: Path, cluster) -> None:
+    import random
+    import time
+
+    rng = random.Random(int(os.environ.get("SOAK_SEED", "12")))
+    rounds = int(os.environ.get("SOAK_CASES", "20"))
+    for k in range(rounds):
+        vault = tmp_path / f"v{k}"
+        materialize(vault, 1.0)
+        proc = run_subprocess(vault, config(tmp_path, 1 << 13, 0.0001), "--scheduler", cluster.scheduler_address)
+        for _ in range(rng.randint(1, 2)):  # one or two kills, each at a random instant of a task
+            try:
+                _, worker = held_by(vault, proc, other_than={proc.pid}, limit=30)
+            except AssertionError:
+                break  # the run finished first
+            time.sleep(rng.uniform(0, 0.5))
+            try:
+                os.kill(worker, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+        assert outputs(vault) == reference(), f"round {k}"
+    print(f"soak: {rounds} dask runs with killed workers, outputs identical to one clean run")
