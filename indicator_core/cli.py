@@ -143,6 +143,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from .records import describe_waits
     from .storage import read_state
 
     cfg = load_config(args.config)
@@ -153,16 +154,21 @@ def cmd_status(args: argparse.Namespace) -> int:
         if state is None:
             continue
         indicator, exchange, market = path.parts[-4:-1]
-        counters = state.get("stream", {}).get("counters", {})
+        counters = (state.get("stream") or {}).get("counters", {})
         cur = state.get("cursor", {})
+        reads = (state.get("stream") or {}).get("inputs")  # a record consumer: bytes read of each input
         rows.append({
             "instrument": f"{exchange}/{market}/{state.get('inst_id')}",
             "indicator": indicator,
-            "cursor": f"{cur.get('file')}:{cur.get('offset')} (line {cur.get('line')})",
+            "cursor": (", ".join(f"{k} byte {v.get('offset')}" for k, v in reads.items()) if reads is not None
+                       else f"{cur.get('file')}:{cur.get('offset')} (line {cur.get('line')})"),
             "last_bar_utc": state.get("last_bar_utc"),
             **{k: counters.get(k, 0) for k in ("trades", "duplicates", "gaps", "missing_ids", "late", "rejects")},
         })
     rows.sort(key=lambda r: (r["instrument"], r["indicator"]))
+    waits = describe_waits(vault, cfg)  # record consumers held back by an input (SPEC section 12)
+    for r in rows:
+        r["waiting"] = waits.get((r["instrument"], r["indicator"]))
     if args.json:
         print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
     elif not rows:
@@ -175,6 +181,9 @@ def cmd_status(args: argparse.Namespace) -> int:
                 f"{r['instrument']:<30} {r['indicator']:<10} {str(r['last_bar_utc']):<21} {r['trades']:>10} "
                 f"{r['duplicates']:>6} {r['gaps']:>5} {r['late']:>5} {r['rejects']:>7}  {r['cursor']}"
             )
+        for r in rows:
+            if r["waiting"]:
+                print(f"{r['instrument']}: {r['waiting']}")
     return 0
 
 
@@ -189,6 +198,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
                 if top.is_dir():
                     found |= {p.name for p in top.iterdir() if p.is_dir()}
             names = sorted(found)
+        names = names + with_consumers(cfg, names)
         removed = 0
         for name in names:
             for top in (vault / "derived" / name, vault / "state" / name):
@@ -207,6 +217,19 @@ def cmd_reset(args: argparse.Namespace) -> int:
                             removed += 1
         print(f"reset {', '.join(names)}: removed {removed} output folders and state files; the next run rebuilds them")
     return 0
+
+
+def with_consumers(cfg: Config, names: list[str]) -> list[str]:
+    """The indicators that read the records of ``names`` (SPEC section 12): resetting a producer resets them.
+
+    Says which on stdout; returns their names, to be reset with ``names``.
+    """
+    from .records import consumers_of
+
+    extra = consumers_of(cfg, names)
+    for consumer, producers in extra.items():
+        print(f"also resetting {consumer}: it reads the records of {', '.join(producers)}")
+    return list(extra)
 
 
 def _stop_on_sigterm() -> None:

@@ -33,6 +33,7 @@ from .prefetch import map_ahead, map_inline
 from .plugins import collect_indicators, collect_instruments, make_plugin_manager
 from .progress import ProgressFactory, no_progress
 from .quality import QualityLog
+from .records import reads_records, record_run
 from .sources.files import Cursor, TradeFile, at_end, discover, list_files, position, read_chunks, remaining_bytes
 from .storage import InstrumentKey, OutputFile, derived_dir, read_state, state_path, write_state
 from .stream import COUNTERS, TradeStream
@@ -223,6 +224,8 @@ class Host:
             if not setting.enabled:
                 continue
             params = setting.params.model_dump(mode="json")
+            if reads_records(self.indicators[name], setting.params):
+                continue  # fed by records.RecordRun after the trade pass, not by trades
             indicator = self.indicators[name](inst, setting.params)
             out.append(Consumer(vault, key, indicator, params, fingerprint(params, inst, fill)))
         return out
@@ -248,6 +251,7 @@ class InstrumentRun:
         self.cursor = Cursor()  # the read position (a consumer's cursor is its committed one)
         self.dispatch = Dispatch()
         self.waiting: list[Consumer] = []  # behind the read position: they join when it reaches them
+        self.records = record_run(host, vault, key, self.inst)  # indicators reading others' records
 
     def advance(self, progress: ProgressFactory = no_progress, clock: Callable[[], int] | None = None,
                 grace_ms: int = 0, commit: bool = True) -> InstrumentSummary:
@@ -318,6 +322,8 @@ class InstrumentRun:
         finally:
             bar.close()
             self.close()
+        if commit:
+            self.records.run()  # record consumers follow what was just committed (SPEC section 12)
         summary.counters = {k: stream.counters[k] - start_counters.get(k, 0) for k in COUNTERS}
         summary.seconds = time.perf_counter() - started
         return summary
@@ -415,6 +421,7 @@ class Follower:
         for run in self.runs.values():
             run.commit()
             run.close()
+            run.records.run()
 
 
 def follow(

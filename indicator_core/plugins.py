@@ -27,6 +27,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "vwap": "plugins.vwap_adapter",
     "candles": "plugins.candles_adapter",
     "wicks": "plugins.wicks_adapter",
+    "confluence": "plugins.confluence",
 }
 ENTRYPOINT_GROUP = hookspecs.PROJECT
 
