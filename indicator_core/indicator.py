@@ -149,6 +149,17 @@ class Indicator:
         """
         return []
 
+    @classmethod
+    def resolve_params(cls, params: Params, others: dict[str, Params]) -> Params:
+        """Adapt the configured parameters to those of the other installed indicators (``others``, by name).
+
+        Called for a record consumer before :meth:`inputs` and before the
+        instance is made; the result is what the fingerprint and the state
+        record.  E.g. ``confluence`` follows the timeframe of ``wicks`` unless
+        its own is set.  The default returns ``params`` unchanged.
+        """
+        return params
+
     def on_records(self, minute: int, records: dict[str, list[dict[str, Any]]], emit: Emit) -> None:
         """The committed records of ``minute`` from every input, by :attr:`Input.name`, in file order.
 

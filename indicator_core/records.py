@@ -285,12 +285,19 @@ class RecordConsumer:
         return text + (f" — {', '.join(dict.fromkeys(ahead))}" if ahead else "")
 
 
-def _order(host: "Host") -> list[tuple[str, list[Input]]]:
-    """The enabled record consumers with their inputs, producers before consumers; checks the config."""
+def resolved_params(indicators: dict[str, type[Indicator]], settings: dict[str, "PluginSetting"]) -> dict[str, Params]:
+    """Every indicator's parameters, those of record consumers passed through their ``resolve_params``."""
+    given = {n: s.params for n, s in settings.items()}
+    return {n: indicators[n].resolve_params(p, given) if reads_records(indicators[n], p) else p for n, p in given.items()}
+
+
+def _order(host: "Host") -> list[tuple[str, Params, list[Input]]]:
+    """The enabled record consumers with their parameters and inputs, producers before consumers."""
     found: dict[str, list[Input]] = {}
+    params = resolved_params(host.indicators, host.settings)
     for name, setting in host.settings.items():
         if setting.enabled:
-            inputs = host.indicators[name].inputs(setting.params)
+            inputs = host.indicators[name].inputs(params[name])
             if inputs:
                 found[name] = inputs
     for name, inputs in found.items():
@@ -319,11 +326,11 @@ def _order(host: "Host") -> list[tuple[str, list[Input]]]:
 
     for n in sorted(found):
         visit(n)
-    return [(n, found[n]) for n in ordered]
+    return [(n, params[n], found[n]) for n in ordered]
 
 
-def _check_streams(host: "Host", inst: "Instrument", plan: list[tuple[str, list[Input]]]) -> None:
-    for name, inputs in plan:
+def _check_streams(host: "Host", inst: "Instrument", plan: list[tuple[str, Params, list[Input]]]) -> None:
+    for name, _, inputs in plan:
         for inp in inputs:
             setting = host.settings.get(inp.indicator)
             if setting is None or not setting.enabled:
@@ -351,13 +358,14 @@ class RecordRun:
             _check_streams(host, inst, plan)
         fill = host.cfg.run.fill_empty_bars
         self.consumers: list[RecordConsumer] = []
-        for name, inputs in plan:
-            setting = host.settings[name]
-            params = setting.params.model_dump(mode="json")
-            indicator = host.indicators[name](inst, setting.params)
+        for name, resolved, inputs in plan:
+            params = resolved.model_dump(mode="json")
+            indicator = host.indicators[name](inst, resolved)
             c = Consumer(vault, key, indicator, params, fingerprint(params, inst, fill))
             if readonly:  # `indicators status`: read the state, leave the files alone
                 state = read_state(c.state_file)
+                if state is not None and state.get("fingerprint") != c.fingerprint:
+                    continue  # written under other settings than those given: nothing to say about it
                 if state is not None:
                     c.stream_state, c.last_bar = state.get("stream"), state.get("last_bar")
             else:
@@ -407,7 +415,8 @@ def consumers_of(cfg: "Config", names: list[str]) -> dict[str, list[str]]:
 
     indicators = {n: i.cls for n, i in collect_indicators(make_plugin_manager()).items()}
     settings = plugin_settings(cfg, indicators)
-    reads = {n: [i.indicator for i in cls.inputs(settings[n].params)] for n, cls in indicators.items()}
+    params = resolved_params(indicators, settings)
+    reads = {n: [i.indicator for i in cls.inputs(params[n])] for n, cls in indicators.items()}
     out: dict[str, list[str]] = {}
     hit = set(names)
     changed = True

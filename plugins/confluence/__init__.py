@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from decimal import Decimal, localcontext
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 from pydantic import Field
 
@@ -37,7 +37,7 @@ HUNDRED = Decimal(100)
 
 
 class ConfluenceParams(Params):
-    timeframe: Timeframe = "1h"  # the wicks indicator's timeframe: its levels are read from wicks_{timeframe}
+    timeframe: Optional[Timeframe] = None  # the levels of wicks_{timeframe}; unset: the wicks indicator's ("1h")
     wick_tolerance_pct: Decimal = Field(default=Decimal("0.05"), ge=0, lt=100)
     tiers: list[Tier] = Field(default_factory=lambda: ["T4"])
     wall_min: Decimal = Field(default=Decimal("2000000"), ge=0)
@@ -68,6 +68,7 @@ class Confluence(Indicator):
     Params = ConfluenceParams
 
     def __init__(self, instrument, params: ConfluenceParams) -> None:
+        params = self.resolve_params(params, {})
         super().__init__(instrument, params)
         self.p = params
         # active (created, untouched) levels: (side, level text, candle open) -> level value
@@ -80,7 +81,14 @@ class Confluence(Indicator):
         return ["signals"]
 
     @classmethod
+    def resolve_params(cls, params: ConfluenceParams, others: dict[str, Params]) -> ConfluenceParams:
+        if params.timeframe is not None:
+            return params
+        return params.model_copy(update={"timeframe": getattr(others.get("wicks"), "timeframe", "1h")})
+
+    @classmethod
     def inputs(cls, params: ConfluenceParams) -> list[Input]:
+        params = cls.resolve_params(params, {})
         tf = TIMEFRAMES[params.timeframe]
 
         def wick_minute(event: dict[str, Any]) -> int:
