@@ -74,8 +74,10 @@ class Input:
     A ``required`` input holds the consumer back until it has passed a
     minute.  An optional one holds it back only while its producer is
     enabled and has started for the instrument (its state file exists) or
-    ``present(vault, key, config)`` says it will (e.g. book files exist); otherwise
-    its records are simply absent.
+    ``present(vault, key, config)`` says it will (e.g. book files exist);
+    otherwise it holds nothing back: the records it did commit (a producer
+    disabled later) are delivered with their minutes, and minutes past them
+    have none.
     """
 
     indicator: str

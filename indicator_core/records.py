@@ -218,6 +218,10 @@ class RecordConsumer:
         counted, w = self.refresh()
         delivered = 0
         if w is not None:
+            for r in self.readers:  # an optional producer that does not hold back: what it did commit is final
+                if r not in counted and read_state(r.state_file) is not None:
+                    r.refresh(self.c.name)
+                    counted.append(r)
             c = self.c
             passed = c.last_bar
             names = [i.name for i in self.inputs]

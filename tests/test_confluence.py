@@ -1,0 +1,276 @@
+"""Record consumers (SPEC section 12) and the confluence detector, on hand-built producer files.
+
+The producers' outputs and state files are written by hand (the volume analyzer's
+``volume_1m``, the wick events of ``wicks_1h`` and SPEC section 11 ``buckets_1m``
+records), the producers themselves are disabled, and ``indicators run`` runs
+confluence over what they "committed".
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import orjson
+import pytest
+
+from indicator_core.cli import main
+from indicator_core.timeutil import iso_minute, iso_ms, minute_of_iso
+from tests.vaults import inst_dir, read_jsonl, write_config
+
+INST = "ETH-USDT-SWAP"
+M = minute_of_iso("2024-08-08T10:00:00Z")  # the minute under test; the 09:00 candle closed at its open
+CANDLE = iso_minute(M - 60)
+PRODUCERS_OFF = "".join(f"[plugins.{n}]\nenabled = false\n" for n in ("volume", "wicks", "cvd", "vwap", "candles"))
+
+
+@pytest.fixture(autouse=True)
+def _builtins_only(monkeypatch) -> None:
+    monkeypatch.setenv("INDICATOR_CORE_DISABLE_ENTRYPOINTS", "1")
+
+
+def vol(minute: int, high: str, low: str, close: str | None = None, tier: str | None = "T4",
+        absorption: bool = True, empty: bool = False) -> dict:
+    return {"timestamp_utc": iso_minute(minute), "inst_id": INST, "open": low, "high": high, "low": low,
+            "close": close or low, "volume_tier": tier, "absorption": absorption, "empty": empty}
+
+
+def wick(side: str, level: str, candle: str = CANDLE) -> dict:
+    return {"event": "wick", "side": side, "level": level, "timestamp_utc": candle, "wick_pct": "0.2"}
+
+
+def touch(side: str, level: str, ms: int, candle: str = CANDLE) -> dict:
+    return {**wick(side, level, candle), "event": "touch", "touched_utc": iso_ms(ms)}
+
+
+def book(minute: int, *, asks=(), bids=(), imbalance: str | None = "0", step: str = "1", valid: bool = True) -> dict:
+    rec = {"timestamp_utc": iso_minute(minute), "valid": valid, "step": step if valid else None,
+           "bids": [list(b) for b in bids], "asks": [list(a) for a in asks],
+           "imbalance": imbalance if valid else None}
+    return rec
+
+
+def produce(vault: Path, name: str, stream: str, records: list[dict], last_bar: int | None) -> None:
+    """A producer's committed output and state, as the engine writes them."""
+    out = vault / "derived" / name / "okx" / "perps" / INST / f"{stream}.jsonl"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    data = b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in records)
+    out.write_bytes(data)
+    state = vault / "state" / name / "okx" / "perps" / f"{INST}.state.json"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_bytes(orjson.dumps({"format": 1, "indicator": name, "outputs": {stream: len(data)}, "last_bar": last_bar}))
+
+
+def make_vault(tmp: Path, volume: list[dict], wicks: list[dict], buckets: list[dict] | None = None,
+               last_bar: int | None = None) -> Path:
+    vault = tmp / "v"
+    (inst_dir(vault, INST) / "trades_2024-08-08.jsonl").write_bytes(b"")
+    last = last_bar if last_bar is not None else max(minute_of_iso(v["timestamp_utc"]) for v in volume)
+    produce(vault, "volume", "volume_1m", volume, last)
+    produce(vault, "wicks", "wicks_1h", wicks, last)
+    if buckets is not None:
+        produce(vault, "buckets", "buckets_1m", buckets, None)
+    return vault
+
+
+def signals(tmp: Path, vault: Path, extra: str = "") -> list[dict]:
+    cfg = write_config(tmp / "c.toml", PRODUCERS_OFF + extra)
+    assert main(["run", "--vault", str(vault), "--config", str(cfg), "--quiet"]) == 0
+    path = vault / "derived" / "confluence" / "okx" / "perps" / INST / "signals.jsonl"
+    return read_jsonl(path) if path.exists() else []
+
+
+WALL = ("2000", "2500000")
+
+
+@pytest.mark.parametrize("bar,bk,layers,conviction", [
+    # all five: T4, absorbed, a 2.5M ask wall on the level, the book leaning short
+    (vol(M, "1999.5", "1990"), book(M, asks=[WALL], imbalance="-0.8"),
+     {"wick": True, "volume": True, "absorption": True, "wall": True, "imbalance": True}, "max"),
+    # four: the book leans the other way
+    (vol(M, "1999.5", "1990"), book(M, asks=[WALL], imbalance="0.8"),
+     {"wick": True, "volume": True, "absorption": True, "wall": True, "imbalance": False}, "high"),
+    # exactly at the threshold counts (>= 0.7), aligned: negated for an upper level
+    (vol(M, "1999.5", "1990", tier="T3", absorption=False), book(M, asks=[WALL], imbalance="-0.7"),
+     {"wick": True, "volume": False, "absorption": False, "wall": True, "imbalance": True}, "normal"),
+    # no book record for the minute: wall and imbalance null
+    (vol(M, "1999.5", "1990"), None,
+     {"wick": True, "volume": True, "absorption": True, "wall": None, "imbalance": None}, "normal"),
+    # an invalid book: null too
+    (vol(M, "1999.5", "1990"), book(M, valid=False),
+     {"wick": True, "volume": True, "absorption": True, "wall": None, "imbalance": None}, "normal"),
+    # both depths 0: imbalance null; the wall below wall_min: false
+    (vol(M, "2001", "1990"), book(M, asks=[("2000", "1999999")], imbalance=None),
+     {"wick": True, "volume": True, "absorption": True, "wall": False, "imbalance": None}, "normal"),
+    # tier null: volume and absorption null
+    (vol(M, "2001", "1990", tier=None, absorption=False), book(M, asks=[WALL], imbalance="-0.9"),
+     {"wick": True, "volume": None, "absorption": None, "wall": True, "imbalance": True}, "normal"),
+    # a bid wall does not defend a resistance
+    (vol(M, "2001", "1990"), book(M, bids=[WALL], imbalance="-0.9"),
+     {"wick": True, "volume": True, "absorption": True, "wall": False, "imbalance": True}, "high"),
+])
+def test_layers_and_conviction_of_an_upper_level(tmp_path: Path, bar, bk, layers, conviction) -> None:
+    vault = make_vault(tmp_path, [bar], [wick("upper", "2000")], [bk] if bk else [book(M - 5)])
+    got = signals(tmp_path, vault, "[plugins.confluence]\nmin_score = 1\n")
+    assert len(got) == 1
+    s = got[0]
+    assert s["layers"] == layers and s["conviction"] == conviction
+    assert s["score"] == sum(v is True for v in layers.values()) and s["of"] == sum(v is not None for v in layers.values())
+    assert (s["direction"], s["level"], s["level_side"], s["level_tf"], s["level_utc"]) == ("short", "2000", "upper", "1h", CANDLE)
+    assert s["timestamp_utc"] == iso_minute(M) and s["close"] == bar["close"] and s["inst_id"] == INST
+    assert s["volume_tier"] == bar["volume_tier"]
+    assert s["wall"] == ({"price": "2000", "notional": "2500000"} if layers["wall"] else None)
+    assert s["imbalance"] == (bk["imbalance"] if layers["imbalance"] is not None else None)
+    assert list(s) == ["timestamp_utc", "inst_id", "direction", "level", "level_side", "level_tf", "level_utc", "close",
+                       "score", "of", "layers", "volume_tier", "wall", "imbalance", "conviction"]
+
+
+def test_min_score_default_three_drops_weaker_signals(tmp_path: Path) -> None:
+    bars = [vol(M, "2001", "1990", tier="T2", absorption=False), vol(M + 1, "2001", "1990", tier="T4", absorption=False),
+            vol(M + 2, "2001", "1990", tier="T4", absorption=True)]
+    vault = make_vault(tmp_path, bars, [wick("upper", "2000")])
+    got = signals(tmp_path, vault)
+    assert [(s["timestamp_utc"], s["score"], s["of"]) for s in got] == [(iso_minute(M + 2), 3, 3)]
+
+
+@pytest.mark.parametrize("tolerance,wall", [
+    # widened by 0.02 % of 2000.3 = 0.40006: bid 1999 ([1999, 2000) -> [1998.59994, 2000.40006)) and bid 2000 both
+    # hold the level; the larger notional wins
+    ("0.02", {"price": "1999", "notional": "3000000"}),
+    # widened by 0.001 % = 0.020003 only: 1999's range ends at 2000.020003, below the level; 2000's holds it
+    ("0.001", {"price": "2000", "notional": "2100000"}),
+    # not widened at all: [2000, 2001) holds 2000.3
+    ("0", {"price": "2000", "notional": "2100000"}),
+])
+def test_lower_level_bid_wall_range_widened(tmp_path: Path, tolerance: str, wall: dict) -> None:
+    bk = book(M, bids=[("2000", "2100000"), ("1999", "3000000")], imbalance="0.75")
+    vault = make_vault(tmp_path, [vol(M, "2010", "2000.5", tier="T1")], [wick("lower", "2000.3")], [bk])
+    (s,) = signals(tmp_path, vault, f"[plugins.confluence]\nmin_score = 1\nwall_tolerance_pct = {tolerance}\n")
+    assert (s["direction"], s["layers"]["wall"], s["layers"]["imbalance"], s["imbalance"]) == ("long", True, True, "0.75")
+    assert s["wall"] == wall
+
+
+def test_ask_bucket_range_is_open_below(tmp_path: Path) -> None:
+    # ask bucket 2001 covers (2000, 2001]: the level 2000 is not in it without widening
+    bk = book(M, asks=[("2001", "5000000")], imbalance="0")
+    vault = make_vault(tmp_path, [vol(M, "2000", "1990")], [wick("upper", "2000")], [bk])
+    (s,) = signals(tmp_path, vault, "[plugins.confluence]\nmin_score = 1\nwall_tolerance_pct = 0\n")
+    assert s["layers"]["wall"] is False and s["wall"] is None
+
+
+def test_wall_with_the_largest_notional_among_matches(tmp_path: Path) -> None:
+    bk = book(M, asks=[("2000", "2200000"), ("2001", "4000000"), ("2005", "9000000")], imbalance="0")
+    vault = make_vault(tmp_path, [vol(M, "2000", "1990")], [wick("upper", "2000")], [bk])
+    (s,) = signals(tmp_path, vault, "[plugins.confluence]\nmin_score = 1\n")
+    # ask 2001 covers (2000, 2001]; widened by 0.4: (1999.6, 2001.4] holds 2000; 2005 does not
+    assert s["wall"] == {"price": "2001", "notional": "4000000"}
+
+
+@pytest.mark.parametrize("high,low,side,level,tested", [
+    ("1999", "1990", "upper", "2000", True),        # 2000 × (1 − 0.0005) = 1999 exactly
+    ("1998.99", "1990", "upper", "2000", False),
+    ("2010", "2001", "lower", "2000", True),        # 2000 × 1.0005 = 2001 exactly
+    ("2010", "2001.01", "lower", "2000", False),
+])
+def test_tolerance_boundaries_are_exact(tmp_path: Path, high, low, side, level, tested) -> None:
+    vault = make_vault(tmp_path, [vol(M, high, low)], [wick(side, level)])
+    assert bool(signals(tmp_path, vault, "[plugins.confluence]\nmin_score = 1\n")) is tested
+
+
+def test_empty_minutes_and_levels_before_their_candle_closed_test_nothing(tmp_path: Path) -> None:
+    bars = [vol(M - 1, "2050", "1950"),  # 09:59: the 09:00 candle is still open
+            vol(M, "2050", "1950", empty=True),
+            vol(M + 1, "2050", "1950")]
+    vault = make_vault(tmp_path, bars, [wick("upper", "2000")])
+    got = signals(tmp_path, vault, "[plugins.confluence]\nmin_score = 1\n")
+    assert [s["timestamp_utc"] for s in got] == [iso_minute(M + 1)]
+
+
+def test_a_level_tested_in_the_minute_it_is_touched_and_not_after(tmp_path: Path) -> None:
+    t = (M + 2) * 60000 + 30_500
+    bars = [vol(M + k, "2001", "1990") for k in range(5)]
+    vault = make_vault(tmp_path, bars, [wick("upper", "2000"), touch("upper", "2000", t)])
+    got = signals(tmp_path, vault, "[plugins.confluence]\nmin_score = 1\n")
+    assert [s["timestamp_utc"] for s in got] == [iso_minute(M), iso_minute(M + 1), iso_minute(M + 2)]
+
+
+def test_two_levels_in_one_minute_ordered_by_level_with_unique_ids(tmp_path: Path) -> None:
+    from plugins.confluence import signal_id
+
+    wicks = [wick("upper", "1999.9", iso_minute(M - 120)), wick("upper", "2000"), wick("lower", "1990.5")]
+    vault = make_vault(tmp_path, [vol(M, "2000", "1990")], wicks)
+    got = signals(tmp_path, vault, "[plugins.confluence]\nmin_score = 1\n")
+    assert [(s["level"], s["direction"]) for s in got] == [("1990.5", "long"), ("1999.9", "short"), ("2000", "short")]
+    ids = [signal_id(s) for s in got]
+    assert len(set(ids)) == 3 and ids[0] == f"{INST}|{iso_minute(M)}|1990.5"
+
+
+def test_a_lagging_producer_holds_the_consumer_back_then_it_catches_up(tmp_path: Path, capsys) -> None:
+    bars = [vol(M + k, "2001", "1990") for k in range(6)]
+    events = [wick("upper", "2000"), touch("upper", "2000", (M + 4) * 60000 + 1)]
+    vault = make_vault(tmp_path, bars, [wick("upper", "2000")])
+    produce(vault, "wicks", "wicks_1h", [wick("upper", "2000")], M + 2)  # the wicks indicator committed up to 10:02
+    got = signals(tmp_path, vault, "[plugins.confluence]\nmin_score = 1\n")
+    assert [s["timestamp_utc"] for s in got] == [iso_minute(M + k) for k in range(3)]
+    cfg = str(tmp_path / "c.toml")
+    capsys.readouterr()
+    assert main(["status", "--vault", str(vault), "--config", cfg]) == 0
+    assert (f"confluence waits for wicks (last committed {iso_minute(M + 2)}) — volume at {iso_minute(M + 5)}"
+            in capsys.readouterr().out)
+    assert main(["status", "--vault", str(vault), "--config", cfg, "--json"]) == 0
+    rows = {r["indicator"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["confluence"]["last_bar_utc"] == iso_minute(M + 2) and "waits for wicks" in rows["confluence"]["waiting"]
+    # the wicks indicator commits on: its touch at 10:04 ends the level after that minute
+    produce(vault, "wicks", "wicks_1h", events, M + 5)
+    got = signals(tmp_path, vault, "[plugins.confluence]\nmin_score = 1\n")
+    assert [s["timestamp_utc"] for s in got] == [iso_minute(M + k) for k in range(5)]
+    # the same as one run over the finished producers
+    fresh = make_vault(tmp_path / "one", bars, events)
+    assert signals(tmp_path / "one", fresh, "[plugins.confluence]\nmin_score = 1\n") == got
+    assert main(["status", "--vault", str(vault), "--config", cfg]) == 0
+    assert "waits" not in capsys.readouterr().out
+
+
+def test_books_that_start_later_give_null_layers_before_their_first_record(tmp_path: Path) -> None:
+    bars = [vol(M + k, "2001", "1990") for k in range(4)]
+    books = [book(M + 2, asks=[WALL], imbalance="-0.8"), book(M + 3, asks=[WALL], imbalance="-0.8")]
+    vault = make_vault(tmp_path, bars, [wick("upper", "2000")], books)
+    got = signals(tmp_path, vault, "[plugins.confluence]\nmin_score = 1\n")
+    assert [(s["of"], s["conviction"]) for s in got] == [(3, "normal"), (3, "normal"), (5, "max"), (5, "max")]
+
+
+def test_only_committed_bytes_are_read(tmp_path: Path) -> None:
+    vault = make_vault(tmp_path, [vol(M, "2001", "1990")], [wick("upper", "2000")])
+    out = vault / "derived/volume/okx/perps" / INST / "volume_1m.jsonl"
+    with open(out, "ab") as f:  # a record the volume analyzer wrote but did not commit
+        f.write(orjson.dumps(vol(M + 1, "2001", "1990"), option=orjson.OPT_APPEND_NEWLINE))
+    assert len(signals(tmp_path, vault, "[plugins.confluence]\nmin_score = 1\n")) == 1
+
+
+def test_reset_of_a_producer_resets_its_consumers_and_says_so(tmp_path: Path, capsys) -> None:
+    vault = make_vault(tmp_path, [vol(M, "2001", "1990")], [wick("upper", "2000")])
+    assert signals(tmp_path, vault, "[plugins.confluence]\nmin_score = 1\n")
+    capsys.readouterr()
+    assert main(["reset", "--vault", str(vault), "--indicator", "wicks"]) == 0
+    assert "also resetting confluence: it reads the records of wicks" in capsys.readouterr().out
+    assert not (vault / "derived/confluence").exists() or not any((vault / "derived/confluence").rglob("*.jsonl"))
+    assert not any((vault / "state/confluence").rglob("*.json"))
+
+
+def test_a_producer_rebuilt_underneath_is_an_error_naming_the_reset(tmp_path: Path, capsys) -> None:
+    vault = make_vault(tmp_path, [vol(M, "2001", "1990"), vol(M + 1, "2001", "1990")], [wick("upper", "2000")])
+    assert signals(tmp_path, vault, "[plugins.confluence]\nmin_score = 1\n")
+    produce(vault, "volume", "volume_1m", [vol(M, "2001", "1990"), vol(M + 1, "2002", "1990")], M + 1)
+    capsys.readouterr()
+    cfg = write_config(tmp_path / "c.toml", PRODUCERS_OFF + "[plugins.confluence]\nmin_score = 1\n")
+    assert main(["run", "--vault", str(vault), "--config", str(cfg), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "was rebuilt" in err and "indicators reset" in err and "--indicator confluence" in err
+
+
+def test_timeframe_that_disagrees_with_wicks_is_a_config_error(tmp_path: Path, capsys) -> None:
+    vault = tmp_path / "v"
+    (inst_dir(vault, INST) / "trades_2024-08-08.jsonl").write_bytes(b"")
+    cfg = write_config(tmp_path / "c.toml", '[plugins.wicks]\ntimeframe = "4h"\n[plugins.confluence]\ntimeframe = "1h"\n')
+    assert main(["run", "--vault", str(vault), "--config", str(cfg), "--quiet"]) == 2
+    assert "plugins.confluence: reads wicks_1h of wicks, but wicks as configured writes wicks_4h" in capsys.readouterr().err
