@@ -35,6 +35,10 @@ windows = [3, 60]
 [plugins.wicks]
 timeframe = "5m"
 min_wick_pct = "0.01"
+
+[plugins.confluence]                 # reads volume_1m and wicks_5m (it follows the wicks timeframe)
+tiers = ["T2", "T3", "T4"]
+min_score = 2
 """
 
 

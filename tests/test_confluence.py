@@ -274,3 +274,106 @@ def test_timeframe_that_disagrees_with_wicks_is_a_config_error(tmp_path: Path, c
     cfg = write_config(tmp_path / "c.toml", '[plugins.wicks]\ntimeframe = "4h"\n[plugins.confluence]\ntimeframe = "1h"\n')
     assert main(["run", "--vault", str(vault), "--config", str(cfg), "--quiet"]) == 2
     assert "plugins.confluence: reads wicks_1h of wicks, but wicks as configured writes wicks_4h" in capsys.readouterr().err
+
+
+def _oracle(volume: list[dict], wicks: list[dict], tol: str, tiers: set[str], min_score: int, tf: int) -> list[dict]:
+    """Confluence from volume_1m and wicks_{tf} alone (no books), with fractions, minute by minute."""
+    from fractions import Fraction
+
+    out = []
+    for bar in volume:
+        m = minute_of_iso(bar["timestamp_utc"])
+        if bar["empty"]:
+            continue
+        touched = {(e["side"], e["level"], e["timestamp_utc"]) for e in wicks
+                   if e["event"] == "touch" and minute_of_iso(e["touched_utc"]) < m}
+        active = [e for e in wicks if e["event"] == "wick" and minute_of_iso(e["timestamp_utc"]) + tf <= m
+                  and (e["side"], e["level"], e["timestamp_utc"]) not in touched]
+        t = Fraction(tol) / 100
+        rows = []
+        for e in active:
+            lv = Fraction(e["level"])
+            if (e["side"] == "upper" and Fraction(bar["high"]) >= lv * (1 - t)) or (
+                    e["side"] == "lower" and Fraction(bar["low"]) <= lv * (1 + t)):
+                tier = bar["volume_tier"]
+                layers = {"wick": True, "volume": None if tier is None else tier in tiers,
+                          "absorption": None if tier is None else bar["absorption"], "wall": None, "imbalance": None}
+                score = sum(v is True for v in layers.values())
+                if score >= min_score:
+                    rows.append((lv, {
+                        "timestamp_utc": bar["timestamp_utc"], "inst_id": bar["inst_id"],
+                        "direction": "short" if e["side"] == "upper" else "long", "level": e["level"],
+                        "level_side": e["side"], "level_tf": "1m", "level_utc": e["timestamp_utc"], "close": bar["close"],
+                        "score": score, "of": sum(v is not None for v in layers.values()), "layers": layers,
+                        "volume_tier": tier, "wall": None, "imbalance": None,
+                        "conviction": "max" if score == 5 else "high" if score == 4 else "normal"}))
+        out += [r for _, r in sorted(rows, key=lambda x: x[0])]
+    return out
+
+
+def test_real_eth_trades_end_to_end_against_an_oracle(tmp_path: Path) -> None:
+    from tests.vaults import ETH_PERP
+
+    vault = tmp_path / "v"
+    folder = inst_dir(vault, INST)
+    for f in ETH_PERP.iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    cfg = write_config(tmp_path / "c.toml", """
+[plugins.volume]
+median_window = 3
+median_min_bars = 1
+[plugins.wicks]
+timeframe = "1m"
+min_wick_pct = "0.001"
+[plugins.confluence]
+tiers = ["T2", "T3", "T4"]
+min_score = 2
+wick_tolerance_pct = 0.02
+""")
+    assert main(["run", "--vault", str(vault), "--config", str(cfg), "--quiet"]) == 0
+    d = vault / "derived"
+    volume = read_jsonl(d / "volume/okx/perps" / INST / "volume_1m.jsonl")
+    wicks = read_jsonl(d / "wicks/okx/perps" / INST / "wicks_1m.jsonl")
+    got = read_jsonl(d / "confluence/okx/perps" / INST / "signals.jsonl")
+    expected = _oracle(volume, wicks, "0.02", {"T2", "T3", "T4"}, 2, 1)
+    assert got == expected
+    assert len(got) >= 2 and {s["direction"] for s in got} == {"long", "short"}
+
+
+def test_follow_mode_signals_follow_each_commit(tmp_path: Path) -> None:
+    """A follower's record phase runs after each commit, on what the producers committed."""
+    import decimal
+
+    from indicator_core.config import load_config
+    from indicator_core.engine import Follower, Host
+    from indicator_core.numbers import EXACT
+    from tests.vaults import ETH_PERP
+
+    text = "[plugins.volume]\nmedian_window = 3\nmedian_min_bars = 1\n[plugins.wicks]\ntimeframe = \"1m\"\n" \
+           "min_wick_pct = \"0.001\"\n[plugins.confluence]\ntiers = [\"T2\", \"T3\", \"T4\"]\nmin_score = 2\n"
+    cfg_path = write_config(tmp_path / "c.toml", text)
+    whole = tmp_path / "whole"
+    for f in ETH_PERP.iterdir():
+        (inst_dir(whole, INST) / f.name).write_bytes(f.read_bytes())
+    assert main(["run", "--vault", str(whole), "--config", str(cfg_path), "--quiet"]) == 0
+    expected = (whole / "derived/confluence/okx/perps" / INST / "signals.jsonl").read_bytes()
+
+    vault = tmp_path / "followed"
+    folder = inst_dir(vault, INST)
+    day1 = (ETH_PERP / "trades_2024-08-08.jsonl").read_bytes()
+    half = day1[: day1.index(b"\n", len(day1) // 2) + 1]
+    (folder / "trades_2024-08-08.jsonl").write_bytes(half)
+    signals_file = vault / "derived/confluence/okx/perps" / INST / "signals.jsonl"
+    follower = Follower(Host.load(load_config(cfg_path)), vault)
+    never = lambda: 0  # noqa: E731  (no bar closes by the clock)
+    with decimal.localcontext(EXACT):
+        follower.step(never, 5000, commit=False)
+        assert not signals_file.exists()  # the producers wrote records but committed nothing yet
+        follower.step(never, 5000, commit=True)
+        first = signals_file.read_bytes()
+        assert first and expected.startswith(first)
+        (folder / "trades_2024-08-08.jsonl").write_bytes(day1)
+        (folder / "trades_2024-08-09.jsonl").write_bytes((ETH_PERP / "trades_2024-08-09.jsonl").read_bytes())
+        follower.step(never, 5000, commit=True)
+        follower.commit()
+    assert signals_file.read_bytes() == expected
