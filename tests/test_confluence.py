@@ -377,3 +377,28 @@ def test_follow_mode_signals_follow_each_commit(tmp_path: Path) -> None:
         follower.step(never, 5000, commit=True)
         follower.commit()
     assert signals_file.read_bytes() == expected
+
+
+def test_readme_record_consumer_example_runs(tmp_path: Path, monkeypatch) -> None:
+    from indicator_core import plugins
+    from tests.vaults import ETH_PERP, REPO
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    start = text.index("# whale_cvd/__init__.py")
+    pkg = tmp_path / "pkgs" / "whale_cvd"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(text[start:text.index("```", start)])
+    monkeypatch.syspath_prepend(str(tmp_path / "pkgs"))
+    monkeypatch.setitem(plugins.BUILTIN_PLUGINS, "whale_cvd", "whale_cvd")
+    vault = tmp_path / "v"
+    for f in ETH_PERP.iterdir():
+        (inst_dir(vault, INST) / f.name).write_bytes(f.read_bytes())
+    cfg = write_config(tmp_path / "c.toml", '[plugins.volume]\nwhale_threshold_usd = "20000"\n')
+    assert main(["run", "--vault", str(vault), "--config", str(cfg), "--quiet"]) == 0
+    d = vault / "derived"
+    got = read_jsonl(d / "whale_cvd/okx/perps" / INST / "whale_cvd_1m.jsonl")
+    volume = read_jsonl(d / "volume/okx/perps" / INST / "volume_1m.jsonl")
+    cvd = {r["timestamp_utc"]: r["cvd"] for r in read_jsonl(d / "cvd/okx/perps" / INST / "cvd_1m.jsonl")}
+    assert got == [{"timestamp_utc": v["timestamp_utc"], "whales": v["whale_count"], "cvd": cvd[v["timestamp_utc"]]}
+                   for v in volume if v["whale_count"] > 0]
+    assert got
