@@ -146,7 +146,7 @@ class InputReader:
             with open(self.path, "rb") as f:
                 f.seek(self.read_to)
                 buf = f.read(min(READ_BYTES, self.limit - self.read_to))
-                while not buf.endswith(b"\n"):  # a line longer than one read
+                while b"\n" not in buf:  # a line longer than one read
                     more = f.read(min(READ_BYTES, self.limit - self.read_to - len(buf)))
                     if not more:
                         raise StateError(f"{self.path}: the committed bytes do not end with a whole line")

@@ -311,8 +311,20 @@ def _oracle(volume: list[dict], wicks: list[dict], tol: str, tiers: set[str], mi
     return out
 
 
-def test_real_eth_trades_end_to_end_against_an_oracle(tmp_path: Path) -> None:
+@pytest.mark.parametrize("read_bytes", [1 << 20, 700, 100])  # producers' files read in one piece or many
+def test_real_eth_trades_end_to_end_against_an_oracle(tmp_path: Path, monkeypatch, read_bytes: int) -> None:
+    from indicator_core import records
     from tests.vaults import ETH_PERP
+
+    monkeypatch.setattr(records, "READ_BYTES", read_bytes)
+    seen: list[int] = []
+    fill = records.InputReader._fill
+
+    def spy(self) -> None:
+        fill(self)
+        seen.append(len(self.pending))
+
+    monkeypatch.setattr(records.InputReader, "_fill", spy)
 
     vault = tmp_path / "v"
     folder = inst_dir(vault, INST)
@@ -338,6 +350,8 @@ wick_tolerance_pct = 0.02
     expected = _oracle(volume, wicks, "0.02", {"T2", "T3", "T4"}, 2, 1)
     assert got == expected
     assert len(got) >= 2 and {s["direction"] for s in got} == {"long", "short"}
+    if read_bytes < 1000:  # a few records at a time, never the whole file ahead
+        assert max(seen) <= 1 + read_bytes // 100
 
 
 def test_follow_mode_signals_follow_each_commit(tmp_path: Path) -> None:
