@@ -416,3 +416,27 @@ def test_readme_record_consumer_example_runs(tmp_path: Path, monkeypatch) -> Non
     assert got == [{"timestamp_utc": v["timestamp_utc"], "whales": v["whale_count"], "cvd": cvd[v["timestamp_utc"]]}
                    for v in volume if v["whale_count"] > 0]
     assert got
+
+
+def test_producer_disabled_in_one_run_and_enabled_in_the_next(tmp_path: Path, capsys) -> None:
+    from tests.vaults import ETH_PERP
+
+    base = ("[plugins.volume]\nmedian_window = 3\nmedian_min_bars = 1\n[plugins.wicks]\ntimeframe = \"1m\"\n"
+            "min_wick_pct = \"0.001\"\n{off}[plugins.confluence]\ntiers = [\"T2\", \"T3\", \"T4\"]\nmin_score = 2\n")
+    vaults = {}
+    for name in ("one", "two"):
+        vaults[name] = tmp_path / name
+        for f in ETH_PERP.iterdir():
+            (inst_dir(vaults[name], INST) / f.name).write_bytes(f.read_bytes())
+    on = write_config(tmp_path / "on.toml", base.format(off=""))
+    off = write_config(tmp_path / "off.toml", base.format(off="enabled = false\n"))
+    assert main(["run", "--vault", str(vaults["one"]), "--config", str(on), "--quiet"]) == 0
+    assert main(["run", "--vault", str(vaults["two"]), "--config", str(off), "--quiet"]) == 0
+    signals_file = vaults["two"] / "derived/confluence/okx/perps" / INST / "signals.jsonl"
+    assert not signals_file.exists()
+    capsys.readouterr()
+    assert main(["status", "--vault", str(vaults["two"]), "--config", str(off)]) == 0
+    assert "confluence waits for wicks (disabled) — volume at 2024-08-08T23:59:00Z" in capsys.readouterr().out
+    assert main(["run", "--vault", str(vaults["two"]), "--config", str(on), "--quiet"]) == 0
+    expected = (vaults["one"] / "derived/confluence/okx/perps" / INST / "signals.jsonl").read_bytes()
+    assert expected and signals_file.read_bytes() == expected
