@@ -16,6 +16,7 @@ import pytest
 
 from indicator_core.cli import main
 from indicator_core.timeutil import iso_minute, iso_ms, minute_of_iso
+from tests import oracle
 from tests.vaults import inst_dir, read_jsonl, write_config
 
 INST = "ETH-USDT-SWAP"
@@ -276,41 +277,6 @@ def test_timeframe_that_disagrees_with_wicks_is_a_config_error(tmp_path: Path, c
     assert "plugins.confluence: reads wicks_1h of wicks, but wicks as configured writes wicks_4h" in capsys.readouterr().err
 
 
-def _oracle(volume: list[dict], wicks: list[dict], tol: str, tiers: set[str], min_score: int, tf: int) -> list[dict]:
-    """Confluence from volume_1m and wicks_{tf} alone (no books), with fractions, minute by minute."""
-    from fractions import Fraction
-
-    out = []
-    for bar in volume:
-        m = minute_of_iso(bar["timestamp_utc"])
-        if bar["empty"]:
-            continue
-        touched = {(e["side"], e["level"], e["timestamp_utc"]) for e in wicks
-                   if e["event"] == "touch" and minute_of_iso(e["touched_utc"]) < m}
-        active = [e for e in wicks if e["event"] == "wick" and minute_of_iso(e["timestamp_utc"]) + tf <= m
-                  and (e["side"], e["level"], e["timestamp_utc"]) not in touched]
-        t = Fraction(tol) / 100
-        rows = []
-        for e in active:
-            lv = Fraction(e["level"])
-            if (e["side"] == "upper" and Fraction(bar["high"]) >= lv * (1 - t)) or (
-                    e["side"] == "lower" and Fraction(bar["low"]) <= lv * (1 + t)):
-                tier = bar["volume_tier"]
-                layers = {"wick": True, "volume": None if tier is None else tier in tiers,
-                          "absorption": None if tier is None else bar["absorption"], "wall": None, "imbalance": None}
-                score = sum(v is True for v in layers.values())
-                if score >= min_score:
-                    rows.append((lv, {
-                        "timestamp_utc": bar["timestamp_utc"], "inst_id": bar["inst_id"],
-                        "direction": "short" if e["side"] == "upper" else "long", "level": e["level"],
-                        "level_side": e["side"], "level_tf": "1m", "level_utc": e["timestamp_utc"], "close": bar["close"],
-                        "score": score, "of": sum(v is not None for v in layers.values()), "layers": layers,
-                        "volume_tier": tier, "wall": None, "imbalance": None,
-                        "conviction": "max" if score == 5 else "high" if score == 4 else "normal"}))
-        out += [r for _, r in sorted(rows, key=lambda x: x[0])]
-    return out
-
-
 @pytest.mark.parametrize("read_bytes", [1 << 20, 700, 100])  # producers' files read in one piece or many
 def test_real_eth_trades_end_to_end_against_an_oracle(tmp_path: Path, monkeypatch, read_bytes: int) -> None:
     from indicator_core import records
@@ -347,7 +313,7 @@ wick_tolerance_pct = 0.02
     volume = read_jsonl(d / "volume/okx/perps" / INST / "volume_1m.jsonl")
     wicks = read_jsonl(d / "wicks/okx/perps" / INST / "wicks_1m.jsonl")
     got = read_jsonl(d / "confluence/okx/perps" / INST / "signals.jsonl")
-    expected = _oracle(volume, wicks, "0.02", {"T2", "T3", "T4"}, 2, 1)
+    expected = oracle.confluence(volume, wicks, "0.02", {"T2", "T3", "T4"}, 2, "1m")
     assert got == expected
     assert len(got) >= 2 and {s["direction"] for s in got} == {"long", "short"}
     if read_bytes < 1000:  # a few records at a time, never the whole file ahead

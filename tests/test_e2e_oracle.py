@@ -32,6 +32,10 @@ timeframes = ["1m", "5m", "15m", "1h"]
 [plugins.wicks]
 timeframe = "{wick_tf}"
 min_wick_pct = "{wick_pct}"
+
+[plugins.confluence]
+tiers = ["T2", "T3", "T4"]
+min_score = 2
 """
 
 
@@ -70,6 +74,9 @@ def check_vault(tmp_path: Path, inst: str, kind: str, ct_val: str, trades: list[
     }
     for tf in ("1m", "5m", "15m", "1h"):
         expected[f"candles/candles_{tf}"] = oracle.strip_private(oracle.candles(bars, open_minute, tf))
+    # confluence reads the two above (SPEC section 12); no order books here: its book layers are null
+    expected["confluence/signals"] = oracle.confluence(expected["volume/volume_1m"], expected["wicks/wicks_" + wick_tf],
+                                                       "0.05", {"T2", "T3", "T4"}, 2, wick_tf)
     expected = {k: v for k, v in expected.items() if v}
     assert sorted(got) == sorted(expected)
     for name in expected:
