@@ -406,3 +406,34 @@ def test_producer_disabled_in_one_run_and_enabled_in_the_next(tmp_path: Path, ca
     assert main(["run", "--vault", str(vaults["two"]), "--config", str(on), "--quiet"]) == 0
     expected = (vaults["one"] / "derived/confluence/okx/perps" / INST / "signals.jsonl").read_bytes()
     assert expected and signals_file.read_bytes() == expected
+
+
+@pytest.mark.parametrize("enabled,books,started,counts", [
+    (True, True, False, True),     # book files exist: wait for buckets even before it has run
+    (True, False, False, False),   # no book files and no buckets state: never held back
+    (False, True, False, False),   # buckets disabled: never held back
+    (True, False, True, True),     # buckets has started for the instrument
+])
+def test_when_the_optional_buckets_input_holds_confluence_back(tmp_path: Path, enabled, books, started, counts) -> None:
+    from types import SimpleNamespace
+
+    from indicator_core.config import Config
+    from indicator_core.records import RecordConsumer
+    from indicator_core.storage import InstrumentKey
+    from plugins.confluence import Confluence, ConfluenceParams
+
+    vault = tmp_path / "v"
+    key = InstrumentKey("okx", "perps", INST)
+    if books:
+        folder = vault / "raw" / "books" / "okx" / "perps" / INST
+        folder.mkdir(parents=True)
+        (folder / "books_2024-08-08.jsonl").write_bytes(b"{}\n")
+    if started:
+        produce(vault, "buckets", "buckets_1m", [], None)
+    settings = {"buckets": SimpleNamespace(enabled=enabled)}
+    rc = RecordConsumer(SimpleNamespace(stream_state=None, key=key, name="confluence"),
+                        Confluence.inputs(ConfluenceParams()), settings, vault, Config())
+    (reader,) = [r for r in rc.readers if r.inp.name == "buckets"]
+    reader.refresh("confluence")
+    assert rc.counts(reader) is counts
+    assert all(rc.counts(r) for r in rc.readers if r.inp.required)
