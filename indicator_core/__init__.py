@@ -7,13 +7,13 @@ Public API for indicator authors::
 
 from .bars import Bar
 from .hookspecs import hookimpl
-from .indicator import Emit, Indicator, Params
+from .indicator import Emit, Indicator, Input, Params
 from .instruments import Instrument
 from .trades import TradeBatch, column_sum
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Bar", "Emit", "Indicator", "Instrument", "Params", "TradeBatch", "column_sum", "hookimpl",
+    "Bar", "Emit", "Indicator", "Input", "Instrument", "Params", "TradeBatch", "column_sum", "hookimpl",
     "__version__",
 ]

@@ -298,10 +298,12 @@ def _status_row(vault: Path, path: Path, cfg: Config | None = None) -> dict:
         state = read_state(path)
         if state is None:
             return {}
-        counters = state.get("stream", {}).get("counters", {})
+        counters = (state.get("stream") or {}).get("counters", {})
         cur = state.get("cursor", {})
+        reads = (state.get("stream") or {}).get("inputs")  # a record consumer: bytes read of each input
         row.update({
-            "cursor": f"{cur.get('file')}:{cur.get('offset')} (line {cur.get('line')})",
+            "cursor": (", ".join(f"{k} byte {v.get('offset')}" for k, v in reads.items()) if reads is not None
+                       else f"{cur.get('file')}:{cur.get('offset')} (line {cur.get('line')})"),
             "last_bar_utc": state.get("last_bar_utc"),
             **{k: int(counters.get(k, 0)) for k in ("trades", "duplicates", "gaps", "missing_ids", "late", "rejects")},
             # day files dated before the cursor that it did not read (backfill), and how to take them in
@@ -324,8 +326,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     rows.sort(key=lambda r: (r["instrument"], r["indicator"]))
     damaged = [r for r in rows if "error" in r]
     from .notify import status_rows
+    from .records import describe_waits
 
     deliveries = [{"indicator": "notify", **r} for r in status_rows(vault, cfg)]
+    waits = describe_waits(vault, cfg)  # record consumers held back by an input (SPEC section 12)
+    for r in rows:
+        r["waiting"] = waits.get((r["instrument"], r["indicator"]))
     if args.json:
         print(orjson.dumps(rows + deliveries, option=orjson.OPT_INDENT_2).decode())
     elif not rows:
@@ -341,6 +347,9 @@ def cmd_status(args: argparse.Namespace) -> int:
                 f"{r['instrument']:<30} {r['indicator']:<10} {str(r['last_bar_utc']):<21} {r['trades']:>10} "
                 f"{r['duplicates']:>6} {r['gaps']:>5} {r['late']:>5} {r['rejects']:>7}  {r['cursor']}"
             )
+        for r in rows:
+            if r.get("waiting"):
+                print(f"{r['instrument']}: {r['waiting']}")
         for r in damaged:
             print(f"\n{r['instrument']} {r['indicator']}: {r['error']}\n  to rebuild it: {r['reset']}")
         _print_backfill(vault, rows)
@@ -378,6 +387,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
     vault = _vault(args, cfg)
     # every name is checked before anything is touched
     names = reset.check_indicators(args.indicator, set(collect_indicators(make_plugin_manager())))
+    names = names + [c for c in with_consumers(cfg, names) if c not in names]  # consumers follow their producers
     insts = reset.check_instruments(args.inst, vault, cfg.input.root)
     scope = f" for {', '.join(sorted(insts))}" if insts else ""
     if not reset.plan(vault, names, insts).files:
@@ -413,6 +423,19 @@ def _quoted(arg: str) -> str:
 
 def _shown(path: Path, vault: Path) -> str:
     return str(path.relative_to(vault)) if path.is_relative_to(vault) else str(path)
+
+
+def with_consumers(cfg: Config, names: list[str]) -> list[str]:
+    """The indicators that read the records of ``names`` (SPEC section 12): resetting a producer resets them.
+
+    Says which on stdout; returns their names, to be reset with ``names``.
+    """
+    from .records import consumers_of
+
+    extra = consumers_of(cfg, names)
+    for consumer, producers in extra.items():
+        print(f"also resetting {consumer}: it reads the records of {', '.join(producers)}")
+    return list(extra)
 
 
 def _stop_on_sigterm() -> None:

@@ -40,6 +40,7 @@ from .prefetch import map_ahead, map_inline
 from .plugins import collect_indicators, collect_instruments, make_plugin_manager
 from .progress import ProgressFactory, no_progress
 from .quality import QualityLog
+from .records import reads_records, record_run
 from .sources.files import (Cursor, Skipped, TradeFile, at_end, discover, list_files, position, read_chunks,
                             remaining_bytes)
 from .storage import InstrumentKey, OutputFile, derived_dir, read_state, state_path, write_state
@@ -383,6 +384,8 @@ class Host:
             if not setting.enabled:
                 continue
             params = canonical_params(setting.params)
+            if reads_records(self.indicators[name], setting.params):
+                continue  # fed by records.RecordRun after the trade pass, not by trades
             try:
                 indicator = self.indicators[name](inst, setting.params)
                 out.append(Consumer(vault, key, indicator, params, fingerprint(params, inst, fill), fill))
@@ -435,6 +438,7 @@ class InstrumentRun:
         self.broken = False  # the instrument failed as a whole: nothing more is done with it
         self.listing: tuple[str, ...] = ()  # the file names of the last pass (backfill is looked for on a change)
         self.backfill_named: set[str] = set()
+        self.records = record_run(host, vault, key, self.inst)  # indicators reading others' records
 
     def reset_all_command(self) -> str:
         return f"indicators reset --vault {self.vault} --indicator all --inst {self.key.inst_id}"
@@ -462,6 +466,8 @@ class InstrumentRun:
             return summary
         try:
             self._advance(summary, progress, clock, grace_ms, commit)
+            if commit:
+                self.records.run()  # record consumers follow what was just committed (SPEC section 12)
         except StorageError as exc:
             summary.failures.append(Failure(str(exc), "run again once the cause above is fixed: the run continues "
                                             "from the last commit", kind="stopped"))
@@ -749,6 +755,7 @@ class Follower:
         for run in self.runs.values():
             run.commit()
             run.close()
+            run.records.run()
 
 
 def follow(

@@ -15,6 +15,13 @@ arguments can be added here without breaking existing plugins.
 Hooks are called once when the host starts (before any trade is read); the
 per-trade and per-bar work happens in the :class:`~indicator_core.Indicator`
 objects a plugin registers, which the host feeds in one pass over the trades.
+
+An indicator registered here may also read other indicators' records instead
+of trades (SPEC section 12): it declares them with ``Indicator.inputs(params)``
+(a list of :class:`~indicator_core.Input`: producer, stream, required or not,
+the minute of a record) and receives them in ``Indicator.on_records(minute,
+records, emit)``, minute by minute, once every producer has committed them.
+The same registration hook serves both kinds; see :mod:`indicator_core.records`.
 """
 
 from __future__ import annotations

@@ -17,6 +17,12 @@ with orjson and appends it to ``{stream}.jsonl`` in the indicator's folder
 the next run hands it back to :meth:`set_state` before anything else, so all
 that the indicator needs to continue must be in that JSON-able dict.
 
+An indicator may instead read other indicators' records (SPEC section 12): it
+declares them with :meth:`Indicator.inputs` and receives them through
+:meth:`Indicator.on_records`, minute by minute, once every producer has
+committed them; such an indicator gets no trades, bars or advances.  See
+:class:`Input` and :mod:`indicator_core.records`.
+
 Determinism is the contract: given the same calls, an indicator must emit the
 same records, whatever the batch sizes and however the input was cut into
 runs (SPEC section 8).  Use :mod:`indicator_core.numbers` for arithmetic:
@@ -25,7 +31,8 @@ under the engine, a Decimal operation that would round raises.
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Optional
 
 from pydantic import BaseModel, ConfigDict
 
@@ -35,6 +42,55 @@ from .trades import TradeBatch
 
 Emit = Callable[[str, dict[str, Any]], None]
 """``emit(stream, record)``: append one record to the named output stream."""
+
+
+def record_minute(record: dict[str, Any]) -> int:
+    """The minute of a record's ``timestamp_utc`` (``2026-11-23T14:05:00Z``): the default :attr:`Input.minute`."""
+    from .timeutil import minute_of_iso
+
+    return minute_of_iso(record["timestamp_utc"])
+
+
+@dataclass(frozen=True)
+class Input:
+    """One output of another indicator that a record-consuming indicator reads.
+
+    ``indicator`` and ``stream`` name the producer and its output
+    (``derived/{indicator}/.../{stream}.jsonl``); the records arrive under
+    ``key`` (default: the stream name).
+
+    ``minute(record)`` says which minute a record belongs to (default: its
+    ``timestamp_utc``).  The producer must never write a record for a minute
+    it has already *passed* (see below), so the minutes of its records never
+    go back.
+
+    How far a producer has passed is read from its committed state: every
+    minute up to its ``last_bar`` (trade-derived indicators record it at each
+    commit); and, when ``one_per_minute`` is true (one record per closed
+    minute, as ``volume_1m`` and ``buckets_1m``), every minute up to that of
+    its last committed record.  Minutes before a producer's first record
+    count as passed once it has written one.
+
+    A ``required`` input holds the consumer back until it has passed a
+    minute.  An optional one holds it back only while its producer is
+    enabled and has started for the instrument (its state file exists) or
+    ``present(vault, key, config)`` says it will (e.g. book files exist);
+    otherwise it holds nothing back: the records it did commit (a producer
+    disabled later) are delivered with their minutes, and minutes past them
+    have none.
+    """
+
+    indicator: str
+    stream: str
+    key: Optional[str] = None
+    required: bool = True
+    minute: Callable[[dict[str, Any]], int] = record_minute
+    one_per_minute: bool = True
+    present: Optional[Callable[[Any, Any, Any], bool]] = None
+
+    @property
+    def name(self) -> str:
+        return self.key or self.stream
 
 
 class Params(BaseModel):
@@ -81,6 +137,39 @@ class Indicator:
         Gap and late events arrive in stream order among the bar and trade
         calls; reject events (a line that could not be read) arrive in line
         order among themselves, before the trades of the same chunk.
+        """
+
+    # --- record consumers (SPEC section 12) -----------------------------------------------
+    @classmethod
+    def inputs(cls, params: Params) -> list[Input]:
+        """The other indicators' outputs this indicator reads; ``[]`` (the default) for a trade indicator.
+
+        Called with the configured parameters (never with an instrument): the
+        host uses it to run the indicator after its producers, to refuse a
+        config whose producer does not write the named stream, and to reset
+        the indicator when a producer is reset.
+        """
+        return []
+
+    @classmethod
+    def resolve_params(cls, params: Params, others: dict[str, Params]) -> Params:
+        """Adapt the configured parameters to those of the other installed indicators (``others``, by name).
+
+        Called for a record consumer before :meth:`inputs` and before the
+        instance is made; the result is what the fingerprint and the state
+        record.  E.g. ``confluence`` follows the timeframe of ``wicks`` unless
+        its own is set.  The default returns ``params`` unchanged.
+        """
+        return params
+
+    def on_records(self, minute: int, records: dict[str, list[dict[str, Any]]], emit: Emit) -> None:
+        """The committed records of ``minute`` from every input, by :attr:`Input.name`, in file order.
+
+        Called for each minute that holds a record of some input, in
+        ascending order, once every input that counts has passed it; an input
+        without a record for the minute has an empty list.  Everything the
+        indicator emits here is final: it is committed with the positions
+        read, so a cut run delivers the same minutes again from there.
         """
 
     def get_state(self) -> dict[str, Any]:

@@ -30,6 +30,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "wicks": "indicator_core_plugins.wicks_adapter",
     "whales": "indicator_core_plugins.whales",
     "poor_levels": "indicator_core_plugins.poor_levels",
+    "confluence": "indicator_core_plugins.confluence",
 }
 RESERVED_NAMES = ("quality", "notify")  # folders under derived/ and state/ that are not indicators
 ENTRYPOINT_GROUP = hookspecs.PROJECT

@@ -60,3 +60,13 @@ def parse_anchor(text: str) -> int:
 def session_start(minute: int, anchor: int) -> int:
     """The minute the daily session holding ``minute`` began (the latest anchor at or before it)."""
     return minute - (minute - anchor) % 1440
+
+
+def minute_of_iso(text: str) -> int:
+    """The minute of ``2026-11-23T14:05:00Z`` (or with seconds and milliseconds): the inverse of :func:`iso_minute`."""
+    import calendar
+
+    if len(text) < 17 or text[4] != "-" or text[10] != "T" or text[13] != ":":
+        raise ValueError(f"not an ISO 8601 UTC time: {text!r}")
+    secs = calendar.timegm((int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]), int(text[14:16]), 0, 0, 0, 0))
+    return secs // 60

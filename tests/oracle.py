@@ -301,4 +301,40 @@ def poor_levels(trades: list[dict[str, str]], anchor: str = "00:00", min_periods
             low, low_p = px, {period}
         elif px == low:
             low_p.add(period)
+def confluence(volume: list[dict], wicks: list[dict], tol: str, tiers: set[str], min_score: int, tf: str) -> list[dict]:
+    """Confluence from volume_1m and wicks_{tf} alone (no books), with fractions, minute by minute."""
+    import calendar
+
+    def minute_of_iso(text: str) -> int:  # "2024-08-08T23:55:00Z" or with milliseconds
+        return calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")) // 60
+
+    minutes = {"1m": 1, "5m": 5, "15m": 15, "1h": 60, "4h": 240, "1d": 1440}[tf]
+    out = []
+    for bar in volume:
+        m = minute_of_iso(bar["timestamp_utc"])
+        if bar["empty"]:
+            continue
+        touched = {(e["side"], e["level"], e["timestamp_utc"]) for e in wicks
+                   if e["event"] == "touch" and minute_of_iso(e["touched_utc"]) < m}
+        active = [e for e in wicks if e["event"] == "wick" and minute_of_iso(e["timestamp_utc"]) + minutes <= m
+                  and (e["side"], e["level"], e["timestamp_utc"]) not in touched]
+        t = Fraction(tol) / 100
+        rows = []
+        for e in active:
+            lv = Fraction(e["level"])
+            if (e["side"] == "upper" and Fraction(bar["high"]) >= lv * (1 - t)) or (
+                    e["side"] == "lower" and Fraction(bar["low"]) <= lv * (1 + t)):
+                tier = bar["volume_tier"]
+                layers = {"wick": True, "volume": None if tier is None else tier in tiers,
+                          "absorption": None if tier is None else bar["absorption"], "wall": None, "imbalance": None}
+                score = sum(v is True for v in layers.values())
+                if score >= min_score:
+                    rows.append((lv, {
+                        "timestamp_utc": bar["timestamp_utc"], "inst_id": bar["inst_id"],
+                        "direction": "short" if e["side"] == "upper" else "long", "level": e["level"],
+                        "level_side": e["side"], "level_tf": tf, "level_utc": e["timestamp_utc"], "close": bar["close"],
+                        "score": score, "of": sum(v is not None for v in layers.values()), "layers": layers,
+                        "volume_tier": tier, "wall": None, "imbalance": None,
+                        "conviction": "max" if score == 5 else "high" if score == 4 else "normal"}))
+        out += [r for _, r in sorted(rows, key=lambda x: x[0])]
     return out

@@ -42,6 +42,9 @@ threshold = "20000"
 
 [plugins.poor_levels]
 min_periods = 1
+[plugins.confluence]                 # reads volume_1m and wicks_5m (it follows the wicks timeframe)
+tiers = ["T2", "T3", "T4"]
+min_score = 2
 """
 
 

@@ -39,6 +39,9 @@ threshold = "{whale}"
 [plugins.poor_levels]
 session_anchor = "{anchor}"
 min_periods = {poor_min}
+[plugins.confluence]
+tiers = ["T2", "T3", "T4"]
+min_score = 2
 """
 
 
@@ -80,8 +83,11 @@ def check_vault(tmp_path: Path, inst: str, kind: str, ct_val: str, trades: list[
     }
     for tf in ("1m", "5m", "15m", "1h"):
         expected[f"candles/candles_{tf}"] = oracle.strip_private(oracle.candles(bars, open_minute, tf))
+    # confluence reads the two above (SPEC section 12); no order books here: its book layers are null
+    expected["confluence/signals"] = oracle.confluence(expected["volume/volume_1m"], expected["wicks/wicks_" + wick_tf],
+                                                       "0.05", {"T2", "T3", "T4"}, 2, wick_tf)
     expected = {k: v for k, v in expected.items() if v}
-    assert sorted(got) == sorted(expected)
+    assert sorted(got) == sorted(expected), (set(got) ^ set(expected))
     for name in expected:
         assert len(got[name]) == len(expected[name]), name
         for k, (g, e) in enumerate(zip(got[name], expected[name])):

@@ -39,7 +39,8 @@ def test_reference_covers_every_output() -> None:
                      "wicks/okx/perps/BTC-USDT-SWAP/wicks_5m.jsonl", "candles/okx/perps/BTC-USDT-SWAP/candles_1h.jsonl",
                      "whales/okx/perps/ETH-USDT-SWAP/whales.jsonl", "whales/okx/perps/BTC-USDT-SWAP/whales.jsonl",
                      "poor_levels/okx/perps/ETH-USDT-SWAP/poor_levels.jsonl",
-                     "poor_levels/okx/perps/BTC-USDT-SWAP/poor_levels.jsonl"):
+                     "poor_levels/okx/perps/BTC-USDT-SWAP/poor_levels.jsonl",
+                     "confluence/okx/perps/ETH-USDT-SWAP/signals.jsonl", "confluence/okx/perps/BTC-USDT-SWAP/signals.jsonl"):
         assert expected in names
 
 

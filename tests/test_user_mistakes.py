@@ -93,10 +93,14 @@ def test_reset_lists_and_deletes_only_the_indicators_own_files(tmp_path: Path, v
     gone = {
         "state/volume/okx/perps/ETH-USDT-SWAP.state.json",
         "derived/volume/okx/perps/ETH-USDT-SWAP/volume_1m.jsonl",
+        # confluence reads volume's records, so it is reset with it (SPEC section 12)
+        *(k for k in before if k.startswith(("state/confluence/okx/perps/ETH-USDT-SWAP.",
+                                             "derived/confluence/okx/perps/ETH-USDT-SWAP/"))),
     }
+    assert "also resetting confluence: it reads the records of volume" in out
     for rel in gone:
         assert str(Path(rel)) in out
-    assert "deleted 2 files" in out
+    assert f"deleted {len(gone)} files" in out
     after = snapshot(vault)
     assert set(before) - set(after) == gone
     assert all(after[k] == before[k] for k in after if k != "state/.lock")
@@ -289,7 +293,7 @@ def test_status_shows_every_instrument_and_the_fix_for_a_damaged_state(vault: Pa
     assert [(r["instrument"], r["indicator"]) for r in bad] == [("okx/perps/ETH-USDT-SWAP", "volume")]
     assert str(damaged) in bad[0]["error"]
     assert bad[0]["reset"] == f"indicators reset --vault {vault} --indicator volume --inst ETH-USDT-SWAP"
-    assert all(r["trades"] > 0 for r in rows if "error" not in r)
+    assert all(r["trades"] > 0 for r in rows if "error" not in r and r["indicator"] != "confluence")  # reads records
 
     assert main(["status", "--vault", str(vault)]) == 1
     out = capsys.readouterr().out
