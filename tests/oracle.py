@@ -301,6 +301,9 @@ def poor_levels(trades: list[dict[str, str]], anchor: str = "00:00", min_periods
             low, low_p = px, {period}
         elif px == low:
             low_p.add(period)
+    return out
+
+
 def confluence(volume: list[dict], wicks: list[dict], tol: str, tiers: set[str], min_score: int, tf: str) -> list[dict]:
     """Confluence from volume_1m and wicks_{tf} alone (no books), with fractions, minute by minute."""
     import calendar
