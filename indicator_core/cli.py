@@ -103,13 +103,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.quiet:
         for s in summary.instruments:
             c = s.counters
+            if s.kind == "books":
+                print(
+                    f"{s.key.label} books: {c['pushes']} pushes ({c['lines']} lines), {c['minutes']} minutes closed, "
+                    f"{c['duplicates']} duplicates, {c['seq_gaps']} sequence gaps, {c['checksum_errors']} checksum "
+                    f"errors, {c['crossed']} crossed, {c['rejects']} rejects"
+                )
+                continue
             print(
                 f"{s.key.label}: {c['trades']} trades ({c['lines']} lines), {c['bars']} bars closed, "
                 f"{c['duplicates']} duplicates, {c['gaps']} gaps, {c['late']} late, {c['rejects']} rejects"
             )
+        books = summary.total("pushes")
         print(
-            f"done: {len(summary.instruments)} instruments, {summary.total('trades')} trades, "
-            f"{summary.total('bars')} bars written, {summary.total('rejects')} rejects"
+            f"done: {len({s.key for s in summary.instruments})} instruments, {summary.total('trades')} trades, "
+            f"{summary.total('bars')} bars written, "
+            + (f"{books} book pushes, {summary.total('minutes')} book minutes written, " if books else "")
+            + f"{summary.total('rejects')} rejects"
         )
     return 0
 
@@ -153,29 +163,61 @@ def cmd_status(args: argparse.Namespace) -> int:
         if state is None:
             continue
         indicator, exchange, market = path.parts[-4:-1]
-        counters = state.get("stream", {}).get("counters", {})
+        stream = state.get("stream") or {}
+        counters = stream.get("counters", {})
         cur = state.get("cursor", {})
-        rows.append({
+        kind = stream.get("kind", "trades")
+        row = {
             "instrument": f"{exchange}/{market}/{state.get('inst_id')}",
             "indicator": indicator,
+            "kind": kind,
             "cursor": f"{cur.get('file')}:{cur.get('offset')} (line {cur.get('line')})",
-            "last_bar_utc": state.get("last_bar_utc"),
-            **{k: counters.get(k, 0) for k in ("trades", "duplicates", "gaps", "missing_ids", "late", "rejects")},
-        })
-    rows.sort(key=lambda r: (r["instrument"], r["indicator"]))
+        }
+        if kind == "books":
+            row["last_minute_utc"] = state.get("last_bar_utc")
+            row["channel"] = stream.get("channel")
+            row["valid"] = stream.get("book") is not None and stream.get("invalid") is None
+            row.update({k: counters.get(k, 0) for k in BOOK_STATUS})
+        else:
+            row["last_bar_utc"] = state.get("last_bar_utc")
+            row.update({k: counters.get(k, 0) for k in ("trades", "duplicates", "gaps", "missing_ids", "late", "rejects")})
+        rows.append(row)
+    rows.sort(key=lambda r: (r["instrument"], r["kind"] != "trades", r["indicator"]))
     if args.json:
         print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
     elif not rows:
         print(f"no state under {vault / 'state'}: nothing has run yet")
     else:
-        head = f"{'instrument':<30} {'indicator':<10} {'last bar':<21} {'trades':>10} {'dup':>6} {'gaps':>5} {'late':>5} {'rejects':>7}  cursor"
-        print(head)
-        for r in rows:
-            print(
-                f"{r['instrument']:<30} {r['indicator']:<10} {str(r['last_bar_utc']):<21} {r['trades']:>10} "
-                f"{r['duplicates']:>6} {r['gaps']:>5} {r['late']:>5} {r['rejects']:>7}  {r['cursor']}"
-            )
+        trade_rows = [r for r in rows if r["kind"] == "trades"]
+        book_rows = [r for r in rows if r["kind"] == "books"]
+        if trade_rows:
+            _trade_table(trade_rows)
+        if book_rows:
+            if trade_rows:
+                print()
+            print(f"{'instrument':<30} {'books':<10} {'last minute':<21} {'pushes':>10} {'dup':>6} {'seqgap':>6} "
+                  f"{'cksum':>5} {'cross':>5} {'rejects':>7} {'valid':<5}  cursor")
+            for r in book_rows:
+                print(
+                    f"{r['instrument']:<30} {r['indicator']:<10} {str(r['last_minute_utc']):<21} {r['pushes']:>10} "
+                    f"{r['duplicates']:>6} {r['seq_gaps']:>6} {r['checksum_errors']:>5} {r['crossed']:>5} "
+                    f"{r['rejects']:>7} {str(r['valid']).lower():<5}  {r['cursor']}"
+                )
     return 0
+
+
+BOOK_STATUS = ("pushes", "snapshots", "duplicates", "heartbeats", "seq_gaps", "checksum_errors", "crossed",
+               "resyncs", "other_channel", "late", "rejects", "minutes")
+
+
+def _trade_table(rows: list[dict]) -> None:
+    head = f"{'instrument':<30} {'indicator':<10} {'last bar':<21} {'trades':>10} {'dup':>6} {'gaps':>5} {'late':>5} {'rejects':>7}  cursor"
+    print(head)
+    for r in rows:
+        print(
+            f"{r['instrument']:<30} {r['indicator']:<10} {str(r['last_bar_utc']):<21} {r['trades']:>10} "
+            f"{r['duplicates']:>6} {r['gaps']:>5} {r['late']:>5} {r['rejects']:>7}  {r['cursor']}"
+        )
 
 
 def cmd_reset(args: argparse.Namespace) -> int:
@@ -197,7 +239,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
                 for exchange in sorted(p for p in top.iterdir() if p.is_dir()):
                     for market in sorted(p for p in exchange.iterdir() if p.is_dir()):
                         for item in sorted(market.iterdir()):
-                            inst = item.name.removesuffix(".state.json")
+                            inst = item.name.removesuffix(".state.json").removesuffix(".books")  # the book stream's quality state
                             if args.inst and inst not in args.inst:
                                 continue
                             if item.is_dir():

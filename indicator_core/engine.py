@@ -21,7 +21,6 @@ from typing import Any, Callable
 
 import orjson
 
-from . import sources
 from .bars import Bar
 from .config import Config, PluginSetting, plugin_settings
 from .errors import FingerprintMismatch, IndicatorError, StateError
@@ -32,34 +31,39 @@ from .numbers import EXACT
 from .prefetch import map_ahead, map_inline
 from .plugins import collect_indicators, collect_instruments, make_plugin_manager
 from .progress import ProgressFactory, no_progress
-from .quality import QualityLog
-from .sources.files import Cursor, TradeFile, at_end, discover, list_files, position, read_chunks, remaining_bytes
+from .sources.files import Cursor, TradeFile, at_end, list_files, position, read_chunks, remaining_bytes
 from .storage import InstrumentKey, OutputFile, derived_dir, read_state, state_path, write_state
-from .stream import COUNTERS, TradeStream
+from .stream import COUNTERS
+from .streams import StreamKind, discover_all
+from .streams.books import BookMinute
+from .streams.trades import TRADES
 from .timeutil import iso_minute
 from .trades import TradeBatch
 
 
-def fingerprint(params: dict[str, Any], inst: Instrument, fill_empty: bool) -> str:
+def fingerprint(params: dict[str, Any], inst: Instrument, fill_empty: bool, extra: dict[str, Any] | None = None) -> str:
     """What an indicator's output depends on besides the trades; a change means a rebuild."""
     doc = {
         "params": params,
         "fill_empty_bars": fill_empty,
         "instrument": {"kind": inst.kind, "ct_val": str(inst.ct_val), "ct_val_ccy": inst.ct_val_ccy},
     }
+    if extra is not None:  # what the input kind adds (the book channel)
+        doc["input"] = extra
     return hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
 class Consumer:
     """One indicator of one instrument, with its outputs and its saved position."""
 
-    def __init__(self, vault: Path, key: InstrumentKey, indicator: Indicator, params: dict[str, Any], fp: str) -> None:
+    def __init__(self, vault: Path, key: InstrumentKey, indicator: Indicator, params: dict[str, Any], fp: str,
+                 state_file: Path | None = None) -> None:
         self.name = indicator.name
         self.key = key
         self.indicator = indicator
         self.params = params
         self.fingerprint = fp
-        self.state_file = state_path(vault, self.name, key)
+        self.state_file = state_file or state_path(vault, self.name, key)
         self.cursor = Cursor()
         self.stream_state: dict[str, Any] | None = None
         self.last_bar: int | None = None
@@ -174,12 +178,18 @@ class Dispatch:
         for c in self.advance_to:
             c.indicator.on_advance(minute, c.emit)
 
+    def book(self, minute: BookMinute) -> None:
+        for c in self.all:
+            c.indicator.on_book(minute, c.emit)
+            c.last_bar = minute.minute
+
 
 @dataclass
 class InstrumentSummary:
     key: InstrumentKey
     counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
     seconds: float = 0.0
+    kind: str = "trades"
 
 
 @dataclass
@@ -189,7 +199,7 @@ class RunSummary:
     pass_seconds: float = 0.0  # the pass itself: states, new lines, indicators, commits
 
     def total(self, counter: str) -> int:
-        return sum(s.counters[counter] for s in self.instruments)
+        return sum(s.counters.get(counter, 0) for s in self.instruments)
 
 
 @dataclass
@@ -214,37 +224,41 @@ class Host:
             table.add(Instrument(inst_id, ic.kind, ic.ct_val, ic.ct_val_ccy))
         return cls(cfg, indicators, settings, table)
 
-    def consumers(self, vault: Path, key: InstrumentKey, inst: Instrument) -> list[Consumer]:
-        fill = self.cfg.run.fill_empty_bars
+    def consumers(self, vault: Path, key: InstrumentKey, inst: Instrument, kind: StreamKind = TRADES) -> list[Consumer]:
+        """The quality log and the enabled indicators that ``kind`` feeds."""
+        fill = self.cfg.run.fill_empty_bars if kind is TRADES else False
+        extra = kind.fingerprint_extra(self.cfg, inst.inst_id)
         out = []
-        quality = QualityLog(inst, QualityLog.Params())
-        out.append(Consumer(vault, key, quality, {}, fingerprint({}, inst, fill)))
+        quality = kind.quality_log(inst)
+        out.append(Consumer(vault, key, quality, {}, fingerprint({}, inst, fill, extra),
+                            kind.quality_state_file(vault, key)))
         for name, setting in self.settings.items():
-            if not setting.enabled:
+            if not setting.enabled or self.indicators[name].consumes != kind.name:
                 continue
             params = setting.params.model_dump(mode="json")
             indicator = self.indicators[name](inst, setting.params)
-            out.append(Consumer(vault, key, indicator, params, fingerprint(params, inst, fill)))
+            out.append(Consumer(vault, key, indicator, params, fingerprint(params, inst, fill, extra)))
         return out
 
 
 class InstrumentRun:
-    """One instrument's consumers and trade stream, loaded once.
+    """One instrument's consumers and stream of one kind (trades or books), loaded once.
 
     A batch run makes one pass with it; a follower keeps it between passes,
     so the states are read once and the indicators stay in memory.
     """
 
-    def __init__(self, host: Host, vault: Path, key: InstrumentKey, folder: Path) -> None:
+    def __init__(self, host: Host, vault: Path, key: InstrumentKey, folder: Path, kind: StreamKind = TRADES) -> None:
         self.host = host
         self.vault = vault
         self.key = key
         self.folder = folder
+        self.kind = kind
         self.inst = host.table.get(key.inst_id)
-        self.consumers = host.consumers(vault, key, self.inst)
+        self.consumers = host.consumers(vault, key, self.inst, kind)
         for c in self.consumers:
             c.load(vault)
-        self.stream: TradeStream | None = None
+        self.stream: Any = None  # kind.new_stream(): a TradeStream, a BookStream
         self.cursor = Cursor()  # the read position (a consumer's cursor is its committed one)
         self.dispatch = Dispatch()
         self.waiting: list[Consumer] = []  # behind the read position: they join when it reaches them
@@ -260,13 +274,13 @@ class InstrumentRun:
         """
         started = time.perf_counter()
         cfg = self.host.cfg
-        summary = InstrumentSummary(self.key)
+        summary = InstrumentSummary(self.key, dict.fromkeys(self.kind.counters, 0), kind=self.kind.name)
         files = self._files()
         if not files:
             return summary
         if self.stream is None:
             order = sorted(self.consumers, key=lambda c: position(files, c.cursor))
-            self.stream = TradeStream(self.inst, cfg.run.fill_empty_bars)
+            self.stream = self.kind.new_stream(self.inst, cfg)
             if order[0].stream_state is not None:
                 self.stream.set_state(order[0].stream_state)
             self.cursor = order[0].cursor
@@ -284,7 +298,7 @@ class InstrumentRun:
                 stop = waiting[0].cursor if waiting else None
                 last_commit = time.monotonic()
                 chunks = read_chunks(files, self.cursor, stop, cfg.run.batch_bytes)
-                for chunk, parsed in ahead(lambda c: sources.parse(c, self.key.inst_id), chunks):
+                for chunk, parsed in ahead(self.kind.parser(cfg, self.key.inst_id), chunks):
                     stream.process(parsed, _label(chunk.file.path, self.vault), self.dispatch)
                     self.cursor = chunk.end
                     bar.update(len(chunk.buf))
@@ -318,13 +332,13 @@ class InstrumentRun:
         finally:
             bar.close()
             self.close()
-        summary.counters = {k: stream.counters[k] - start_counters.get(k, 0) for k in COUNTERS}
+        summary.counters = {k: stream.counters[k] - start_counters.get(k, 0) for k in self.kind.counters}
         summary.seconds = time.perf_counter() - started
         return summary
 
     def _files(self) -> list[TradeFile]:
         """The trade files in stream order; those the cursors name stay listed even once archived."""
-        return list_files(self.folder, self.key.inst_id, self.host.cfg.input.patterns,
+        return list_files(self.folder, self.key.inst_id, self.kind.patterns(self.host.cfg),
                           [c.cursor for c in self.consumers] + [self.cursor])
 
     def commit(self, files: list[TradeFile] | None = None) -> None:
@@ -345,9 +359,10 @@ class InstrumentRun:
 
 def run_instrument(
     host: Host, vault: Path, key: InstrumentKey, folder: Path, progress: ProgressFactory = no_progress,
+    kind: StreamKind = TRADES,
 ) -> InstrumentSummary:
-    """One pass over an instrument's new trades, committed."""
-    return InstrumentRun(host, vault, key, folder).advance(progress)
+    """One pass over an instrument's new lines of one kind, committed."""
+    return InstrumentRun(host, vault, key, folder, kind).advance(progress)
 
 
 def _label(path: Path, vault: Path) -> str:
@@ -355,9 +370,9 @@ def _label(path: Path, vault: Path) -> str:
     return path.relative_to(vault).as_posix() if path.is_relative_to(vault) else path.as_posix()
 
 
-def _instruments(host: Host, vault: Path, only: list[str] | None) -> list[tuple[InstrumentKey, Path]]:
-    instruments = discover(vault, host.cfg.input.root, only)
-    for key, _ in instruments:
+def _instruments(host: Host, vault: Path, only: list[str] | None) -> list[tuple[InstrumentKey, StreamKind, Path]]:
+    instruments = discover_all(vault, host.cfg, only)
+    for key, _, _ in instruments:
         host.table.get(key.inst_id)  # an unknown instrument stops the run before any work
     return instruments
 
@@ -374,8 +389,8 @@ def run(
     try:
         with VaultLock(vault):
             summary = RunSummary()
-            for key, folder in _instruments(host, vault, only):
-                summary.instruments.append(run_instrument(host, vault, key, folder, progress))
+            for key, kind, folder in _instruments(host, vault, only):
+                summary.instruments.append(run_instrument(host, vault, key, folder, progress, kind))
     finally:
         decimal.setcontext(previous)
     summary.load_seconds = loaded - started
@@ -394,17 +409,17 @@ class Follower:
         self.host = host
         self.vault = vault
         self.only = only
-        self.runs: dict[InstrumentKey, InstrumentRun] = {}
+        self.runs: dict[tuple[InstrumentKey, str], InstrumentRun] = {}
         self.in_pass = False  # False between passes: every run is at a point that may be committed
 
     def step(self, clock: Callable[[], int], grace_ms: int, commit: bool) -> RunSummary:
         """One pass over every instrument (new ones included)."""
         self.in_pass = True
         summary = RunSummary()
-        for key, folder in _instruments(self.host, self.vault, self.only):
-            run = self.runs.get(key)
+        for key, kind, folder in _instruments(self.host, self.vault, self.only):
+            run = self.runs.get((key, kind.name))
             if run is None:
-                run = self.runs[key] = InstrumentRun(self.host, self.vault, key, folder)
+                run = self.runs[key, kind.name] = InstrumentRun(self.host, self.vault, key, folder, kind)
             summary.instruments.append(run.advance(no_progress, clock, grace_ms, commit=commit))
         self.in_pass = False
         return summary

@@ -27,6 +27,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "vwap": "plugins.vwap_adapter",
     "candles": "plugins.candles_adapter",
     "wicks": "plugins.wicks_adapter",
+    "buckets": "plugins.buckets",
 }
 ENTRYPOINT_GROUP = hookspecs.PROJECT
 
@@ -84,6 +85,11 @@ def collect_indicators(pm: pluggy.PluginManager) -> dict[str, IndicatorInfo]:
                 raise IndicatorError(
                     f"plugin {plugin_name!r}: indicator name {name!r} must be lowercase letters, digits "
                     "and underscores, and not 'quality'"
+                )
+            if cls.consumes not in ("trades", "books"):
+                raise IndicatorError(
+                    f"plugin {plugin_name!r}: indicator {name!r} consumes {cls.consumes!r}; the input streams are "
+                    "'trades' and 'books'"
                 )
             if name in found:
                 raise ConfigError(

@@ -1,0 +1,118 @@
+"""One instrument's L2 order book: levels by price, OKX's checksum, crossed-book test (SPEC section 10).
+
+Each side keeps its levels in a dict ``price -> (px text, sz text)`` and the
+prices in a sorted list (bisect), so an update of a few levels costs a few
+dict and list operations, whatever the depth.  Prices and sizes are kept as
+the exchange sent them: the checksum is computed over those strings, and
+exact decimals are made from them only when a minute closes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import zlib
+from decimal import Decimal
+from typing import Iterator
+
+CHECKSUM_LEVELS = 25
+
+
+class Side:
+    """The levels of one side; ``best first`` means descending for bids, ascending for asks."""
+
+    __slots__ = ("bids", "keys", "levels")
+
+    def __init__(self, bids: bool) -> None:
+        self.bids = bids
+        self.keys: list[Decimal] = []  # ascending; for bids the key is -price, so index 0 is always the best
+        self.levels: dict[Decimal, tuple[str, str]] = {}
+
+    def clear(self) -> None:
+        self.keys.clear()
+        self.levels.clear()
+
+    def set(self, px: str, sz: str, price: Decimal, size_zero: bool) -> None:
+        key = -price if self.bids else price
+        if size_zero:
+            if self.levels.pop(key, None) is not None:
+                del self.keys[bisect.bisect_left(self.keys, key)]
+            return
+        if key not in self.levels:
+            bisect.insort(self.keys, key)
+        self.levels[key] = (px, sz)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def best(self) -> Decimal | None:
+        if not self.keys:
+            return None
+        k = self.keys[0]
+        return -k if self.bids else k
+
+    def texts(self, n: int | None = None) -> list[tuple[str, str]]:
+        """``(px, sz)`` as received, best first (the first ``n``)."""
+        keys = self.keys if n is None else self.keys[:n]
+        lv = self.levels
+        return [lv[k] for k in keys]
+
+    def decimals(self) -> Iterator[tuple[Decimal, Decimal]]:
+        """``(price, size)`` as exact decimals, best first (lazily: a reader stops where it wants)."""
+        lv = self.levels
+        for k in self.keys:
+            yield (-k if self.bids else k), Decimal(lv[k][1])
+
+
+class Book:
+    """Both sides of a book."""
+
+    __slots__ = ("bids", "asks")
+
+    def __init__(self) -> None:
+        self.bids = Side(True)
+        self.asks = Side(False)
+
+    def clear(self) -> None:
+        self.bids.clear()
+        self.asks.clear()
+
+    def apply(self, bids: list[tuple[str, str, Decimal, bool]], asks: list[tuple[str, str, Decimal, bool]]) -> None:
+        """Set each level ``(px, sz, price, size is zero)``; a zero size removes the level."""
+        for px, sz, price, zero in bids:
+            self.bids.set(px, sz, price, zero)
+        for px, sz, price, zero in asks:
+            self.asks.set(px, sz, price, zero)
+
+    def crossed(self) -> bool:
+        b, a = self.bids.best(), self.asks.best()
+        return b is not None and a is not None and b >= a
+
+    def checksum(self) -> int:
+        """OKX's CRC-32 of the first 25 levels, ``bid1px:bid1sz:ask1px:ask1sz:...``, as a signed 32-bit int."""
+        return checksum_of(self.bids.texts(CHECKSUM_LEVELS), self.asks.texts(CHECKSUM_LEVELS))
+
+    def to_state(self) -> dict[str, list[list[str]]]:
+        return {"bids": [list(t) for t in self.bids.texts()], "asks": [list(t) for t in self.asks.texts()]}
+
+    @classmethod
+    def from_state(cls, data: dict[str, list[list[str]]]) -> "Book":
+        book = cls()
+        for side, rows in ((book.bids, data["bids"]), (book.asks, data["asks"])):
+            for px, sz in rows:
+                side.set(px, sz, Decimal(px), False)
+        return book
+
+
+def checksum_of(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> int:
+    """The checksum of levels given best first (at most 25 of each are used)."""
+    parts: list[str] = []
+    nb, na = min(len(bids), CHECKSUM_LEVELS), min(len(asks), CHECKSUM_LEVELS)
+    for i in range(max(nb, na)):
+        if i < nb:
+            parts.append(bids[i][0])
+            parts.append(bids[i][1])
+        if i < na:
+            parts.append(asks[i][0])
+            parts.append(asks[i][1])
+    crc = zlib.crc32(":".join(parts).encode())
+    return crc - (1 << 32) if crc >= 1 << 31 else crc
