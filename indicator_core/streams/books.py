@@ -30,7 +30,7 @@ CHANNELS = ("books", "books50-l2-tbt", "books-l2-tbt", "books5", "bbo-tbt")
 SNAPSHOT_ONLY = ("books5", "bbo-tbt")  # every push is a full book, with no "action"
 
 COUNTERS = (
-    "lines", "pushes", "snapshots", "updates", "heartbeats", "duplicates", "seq_gaps", "checksum_errors",
+    "lines", "pushes", "snapshots", "updates", "heartbeats", "resets", "duplicates", "seq_gaps", "checksum_errors",
     "crossed", "resyncs", "skipped_invalid", "other_channel", "control", "late", "rejects", "minutes",
 )
 
@@ -325,6 +325,8 @@ class BookStream:
                 return
             if p.seq == p.prev:
                 c["heartbeats"] += 1
+            elif p.seq < p.prev:
+                c["resets"] += 1
         self.book.apply(p.bids, p.asks)
         if p.seq is not None:
             self.last_seq = p.seq
