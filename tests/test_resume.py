@@ -36,7 +36,9 @@ def test_reference_covers_every_output() -> None:
     names = set(reference())
     for expected in ("volume/okx/perps/ETH-USDT-SWAP/volume_1m.jsonl", "quality/okx/perps/ETH-USDT-SWAP/gaps.jsonl",
                      "quality/okx/perps/ETH-USDT-SWAP/late.jsonl", "quality/okx/perps/ETH-USDT-SWAP/rejects.jsonl",
-                     "wicks/okx/perps/BTC-USDT-SWAP/wicks_5m.jsonl", "candles/okx/perps/BTC-USDT-SWAP/candles_1h.jsonl"):
+                     "wicks/okx/perps/BTC-USDT-SWAP/wicks_5m.jsonl", "candles/okx/perps/BTC-USDT-SWAP/candles_1h.jsonl",
+                     "buckets/okx/perps/ETH-USDT-SWAP/buckets_1m.jsonl", "quality/okx/perps/ETH-USDT-SWAP/books.jsonl",
+                     "quality/okx/perps/ETH-USDT-SWAP/books_rejects.jsonl"):
         assert expected in names
 
 
