@@ -318,3 +318,32 @@ def test_inverse_base_notional_is_rounded_per_level(tmp_path: Path) -> None:
     (r,) = buckets(vault, "BTC-USD-SWAP")
     # 3 contracts of 100 USD at 30000: 0.01 BTC; 700 USD at 30001: 0.023332555581... rounded to 12 places
     assert r["bids"] == [["30000", "0.01"]] and r["asks"] == [["30002", "0.023332555581"]]  # step 2: ceil to 30002
+
+
+def test_the_readme_book_indicator_installed_as_a_package(tmp_path: Path) -> None:
+    """The example of the README's "Write a book indicator", pip-installed, runs beside the trade indicators."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.test_host import _install
+    from tests.vaults import REPO
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Write a book indicator", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    site = _install(tmp_path, "top-size", "top_size", code, "top_size")
+    vault = tmp_path / "v"
+    trades = (ETH_PERP / "trades_2024-08-08.jsonl").read_bytes()
+    (inst_dir(vault, "ETH-USDT-SWAP") / "trades_2024-08-08.jsonl").write_bytes(trades)
+    start = int(orjson.loads(trades.split(b"\n", 1)[0])["ts"]) // 60000 * 60000
+    _write(vault, [line for _, line in book_lines("ETH-USDT-SWAP", start, minutes=3, interval_ms=1000, levels=20,
+                                                  mid=2600.0)], inst="ETH-USDT-SWAP")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(REPO)])}
+    done = subprocess.run([sys.executable, "-m", "indicator_core", "run", "--vault", str(vault), "--quiet"], env=env,
+                          capture_output=True)
+    assert done.returncode == 0, done.stderr
+    top = read_jsonl(vault / "derived" / "top_size" / "okx" / "perps" / "ETH-USDT-SWAP" / "top_size_1m.jsonl")
+    assert len(top) == 2 and all(r["valid"] and Decimal(r["bid_size"]) > 0 and r["taint"] == [] for r in top)
+    assert (vault / "derived" / "volume" / "okx" / "perps" / "ETH-USDT-SWAP" / "volume_1m.jsonl").stat().st_size
+    assert not (vault / "derived" / "top_size" / "okx" / "perps" / "ETH-USDT-SWAP" / "volume_1m.jsonl").exists()
