@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import zlib
 from decimal import Decimal
+from itertools import chain
 from typing import Iterator
 
 CHECKSUM_LEVELS = 25
@@ -25,7 +26,7 @@ class Side:
     def __init__(self, bids: bool) -> None:
         self.bids = bids
         self.keys: list[Decimal] = []  # ascending; for bids the key is -price, so index 0 is always the best
-        self.levels: dict[Decimal, tuple[str, str]] = {}
+        self.levels: dict[Decimal, tuple[str, str, str]] = {}  # key -> (px, sz, "px:sz") as received
 
     def clear(self) -> None:
         self.keys.clear()
@@ -39,7 +40,7 @@ class Side:
             return
         if key not in self.levels:
             bisect.insort(self.keys, key)
-        self.levels[key] = (px, sz)
+        self.levels[key] = (px, sz, f"{px}:{sz}")
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -54,7 +55,12 @@ class Side:
         """``(px, sz)`` as received, best first (the first ``n``)."""
         keys = self.keys if n is None else self.keys[:n]
         lv = self.levels
-        return [lv[k] for k in keys]
+        return [lv[k][:2] for k in keys]
+
+    def joined(self, n: int) -> list[str]:
+        """``"px:sz"`` of the first ``n`` levels, best first (the checksum's pieces)."""
+        lv = self.levels
+        return [lv[k][2] for k in self.keys[:n]]
 
     def decimals(self) -> Iterator[tuple[Decimal, Decimal]]:
         """``(price, size)`` as exact decimals, best first (lazily: a reader stops where it wants)."""
@@ -89,7 +95,7 @@ class Book:
 
     def checksum(self) -> int:
         """OKX's CRC-32 of the first 25 levels, ``bid1px:bid1sz:ask1px:ask1sz:...``, as a signed 32-bit int."""
-        return checksum_of(self.bids.texts(CHECKSUM_LEVELS), self.asks.texts(CHECKSUM_LEVELS))
+        return _crc(self.bids.joined(CHECKSUM_LEVELS), self.asks.joined(CHECKSUM_LEVELS))
 
     def to_state(self) -> dict[str, list[list[str]]]:
         return {"bids": [list(t) for t in self.bids.texts()], "asks": [list(t) for t in self.asks.texts()]}
@@ -105,14 +111,14 @@ class Book:
 
 def checksum_of(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> int:
     """The checksum of levels given best first (at most 25 of each are used)."""
-    parts: list[str] = []
-    nb, na = min(len(bids), CHECKSUM_LEVELS), min(len(asks), CHECKSUM_LEVELS)
-    for i in range(max(nb, na)):
-        if i < nb:
-            parts.append(bids[i][0])
-            parts.append(bids[i][1])
-        if i < na:
-            parts.append(asks[i][0])
-            parts.append(asks[i][1])
+    return _crc([f"{p}:{s}" for p, s in bids[:CHECKSUM_LEVELS]], [f"{p}:{s}" for p, s in asks[:CHECKSUM_LEVELS]])
+
+
+def _crc(bids: list[str], asks: list[str]) -> int:
+    """CRC-32 of ``bid1:ask1:bid2:ask2:...`` (the longer side continuing alone), signed."""
+    n = min(len(bids), len(asks))
+    parts = chain.from_iterable(zip(bids, asks))
+    if len(bids) != len(asks):
+        parts = chain(parts, bids[n:] if len(bids) > n else asks[n:])
     crc = zlib.crc32(":".join(parts).encode())
     return crc - (1 << 32) if crc >= 1 << 31 else crc

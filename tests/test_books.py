@@ -231,3 +231,22 @@ def test_generated_stream_with_gaps_resets_and_heartbeats(tmp_path: Path) -> Non
     stream, sink = BookStream("books"), Sink()
     feed(stream, sink, lines)
     assert sink.kinds() == ["checksum", "resync", "checksum", "resync"]
+
+
+def test_the_fast_paths_read_lines_as_the_careful_path_does() -> None:
+    """A line in OKX's own layout is checked by one regex; the same push with its keys in another order is not."""
+    from bench.generate_books import book_lines
+    from indicator_core.streams import books
+
+    lines = REAL.read_bytes().splitlines()[:40] + [line.rstrip(b"\n") for _, line in book_lines(minutes=0.1, levels=30)]
+    for n, line in enumerate(lines, 1):
+        inst = orjson.loads(line)["arg"]["instId"]
+        fast = parse_line(line, n, inst, "books")
+        assert isinstance(fast, list)
+        assert books._shape(inst, "books")(line) is not None  # it took the regex path
+        resorted = orjson.dumps(orjson.loads(line), option=orjson.OPT_SORT_KEYS)
+        assert books._shape(inst, "books")(resorted) is None
+        assert parse_line(resorted, n, inst, "books") == fast
+    zero = push("update", asks=[("0.000", "1")])
+    assert parse_line(zero, 1, INST, "books") == "asks: price '0.000' is not positive"
+    assert parse_line(push("update", asks=[("0.001", "1")]), 1, INST, "books")[0].asks[0][0] == "0.001"

@@ -13,6 +13,7 @@ before it, never on where a chunk or a run began.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Iterator, Protocol
@@ -20,7 +21,6 @@ from typing import Any, Iterator, Protocol
 import orjson
 
 from ..book import Book
-from ..numbers import DecimalFormatError, parse_decimal
 from ..sources.files import Chunk
 from ..sources.parsed import Reject
 from ..timeutil import MINUTE_MS, iso_minute, iso_ms
@@ -37,7 +37,7 @@ COUNTERS = (
 _REJECT_TEXT = 200
 
 
-@dataclass
+@dataclass(slots=True)
 class Push:
     """One data item of a push, validated; levels are ``(px, sz, price, size is zero)``."""
 
@@ -63,22 +63,30 @@ class BadPush(ValueError):
     pass
 
 
+_PLAIN = re.compile(r"(?:\d++(?:\.\d++)?+|\.\d++)\Z", re.ASCII).match  # a plain non-negative decimal: "5", "0.5", ".5"
+
+
 def _levels(raw: Any, name: str) -> list[tuple[str, str, Decimal, bool]]:
     if not isinstance(raw, list):
         raise BadPush(f"{name} is not a list of levels")
     out = []
     for lv in raw:
-        if not (isinstance(lv, list) and len(lv) >= 2 and isinstance(lv[0], str) and isinstance(lv[1], str)):
-            raise BadPush(f"a level of {name} is not [px, sz, ...] with px and sz as strings: {str(lv)[:60]}")
-        px, sz = lv[0], lv[1]
         try:
-            pm, _ = parse_decimal(px)
-            sm, _ = parse_decimal(sz)
-        except DecimalFormatError as exc:
-            raise BadPush(f"{name}: {exc} (sizes and prices must be non-negative plain decimals)") from None
-        if pm == 0:
+            px, sz = lv[0], lv[1]
+            ok = _PLAIN(px) is not None and _PLAIN(sz) is not None
+        except (TypeError, KeyError, IndexError):
+            ok = False
+            px = sz = None
+        if not ok or type(lv) is not list:
+            if not (isinstance(lv, list) and len(lv) >= 2 and isinstance(px, str) and isinstance(sz, str)):
+                raise BadPush(f"a level of {name} is not [px, sz, ...] with px and sz as strings: {str(lv)[:60]}")
+            bad = sz if _PLAIN(px) else px
+            raise BadPush(f"{name}: not a plain decimal number: {bad!r} (sizes and prices must be non-negative "
+                          "plain decimals)")
+        price = Decimal(px)
+        if not price:
             raise BadPush(f"{name}: price {px!r} is not positive")
-        out.append((px, sz, Decimal(px), sm == 0))
+        out.append((px, sz, price, not sz.strip("0.")))
     return out
 
 
@@ -96,12 +104,102 @@ def _int_field(item: dict, key: str, required: bool) -> int | None:
         raise BadPush(f"{key!r} is not an integer: {v!r}") from None
 
 
+class _Slow(Exception):
+    """The fast path met something unusual: the careful path decides (and explains)."""
+
+
+def _fast_levels(raw: Any) -> list[tuple[str, str, Decimal, bool]]:
+    if type(raw) is not list:
+        raise _Slow
+    out = []
+    plain = _PLAIN
+    for lv in raw:
+        if type(lv) is not list:
+            raise _Slow
+        px = lv[0]
+        sz = lv[1]
+        if plain(px) is None or plain(sz) is None:
+            raise _Slow
+        price = Decimal(px)
+        if not price:
+            raise _Slow
+        out.append((px, sz, price, not sz.strip("0.")))
+    return out
+
+
+def _fast(doc: Any, line_no: int, inst_id: str, channel: str) -> list[Push]:
+    """A well-formed push of the instrument's channel, read with few checks; raises on anything else."""
+    arg = doc["arg"]
+    if arg["channel"] != channel or arg["instId"] != inst_id:
+        raise _Slow
+    if channel in SNAPSHOT_ONLY:
+        snapshot = True
+    else:
+        action = doc["action"]
+        if action == "update":
+            snapshot = False
+        elif action == "snapshot":
+            snapshot = True
+        else:
+            raise _Slow
+    out = []
+    for item in doc["data"]:
+        t = item["ts"]
+        ck = item.get("checksum", 0)
+        seq = item.get("seqId")
+        prev = item.get("prevSeqId")
+        if (type(t) is not str or not t.isascii() or not t.isdigit() or type(ck) is not int
+                or (seq is not None and type(seq) is not int) or (prev is not None and type(prev) is not int)):
+            raise _Slow
+        out.append(Push(line_no, snapshot, int(t), _fast_levels(item["bids"]), _fast_levels(item["asks"]), ck, seq, prev))
+    if not out:
+        raise _Slow
+    return out
+
+
+_NUM = rb"(?:\d++(?:\.\d++)?+|\.\d++)"  # possessive: a failed match never backtracks into a number
+_LEVEL = rb'\["' + _NUM + rb'","' + _NUM + rb'"(?:,"[^"\\]*+")*+\]'
+_LEVELS = rb"\[(?:" + _LEVEL + rb"(?:," + _LEVEL + rb")*+)?+\]"
+_SHAPES: dict[tuple[str, str], Any] = {}
+_ZERO_PRICE = re.compile(rb'\["0*+(?:\.0*+)?+"').search  # a level priced 0: the careful path rejects it
+
+
+def _shape(inst_id: str, channel: str):
+    """A regex for OKX's own layout of a push, every price and size a plain decimal (checked in C, at once)."""
+    key = (inst_id, channel)
+    rx = _SHAPES.get(key)
+    if rx is None:
+        rx = _SHAPES[key] = re.compile(
+            rb'\{"arg":\{"channel":"' + re.escape(channel.encode()) + rb'","instId":"' + re.escape(inst_id.encode())
+            + rb'"\},"action":"(?:snapshot|update)","data":\[\{"asks":' + _LEVELS + rb',"bids":' + _LEVELS
+            + rb',"ts":"\d++","checksum":-?\d++(?:,"prevSeqId":-?\d++,"seqId":-?\d++)?+\}\]\}\r?'
+        ).fullmatch
+    return rx
+
+
+def _known(doc: Any, line_no: int) -> list[Push]:
+    """A push whose line matched :func:`_shape`: only the zero price is left to check."""
+    item = doc["data"][0]
+    bids = [(lv[0], lv[1], Decimal(lv[0]), not lv[1].strip("0.")) for lv in item["bids"]]
+    asks = [(lv[0], lv[1], Decimal(lv[0]), not lv[1].strip("0.")) for lv in item["asks"]]
+    return [Push(line_no, doc["action"] == "snapshot", int(item["ts"]), bids, asks, item["checksum"],
+                 item.get("seqId"), item.get("prevSeqId"))]
+
+
 def parse_line(line: bytes, line_no: int, inst_id: str, channel: str) -> list[Push] | str | None:
     """The pushes of one line; a reason (str) for a bad line; ``None`` for a line skipped without a reject."""
     try:
         doc = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
+        if not line.strip():
+            return "empty line"
         return f"not valid JSON ({exc.args[0].split(':')[0]})"
+    try:
+        if _shape(inst_id, channel)(line) is not None and _ZERO_PRICE(line) is None:
+            return _known(doc, line_no)
+        return _fast(doc, line_no, inst_id, channel)
+    except Exception:  # noqa: BLE001 - any surprise goes to the careful path below
+        pass
     if not isinstance(doc, dict):
         return "not a JSON object"
     arg = doc.get("arg")
@@ -144,27 +242,21 @@ def parse_line(line: bytes, line_no: int, inst_id: str, channel: str) -> list[Pu
 def parse_chunk(chunk: Chunk, inst_id: str, channel: str) -> ParsedBooks:
     """Every line of a chunk of complete lines, in order."""
     out = ParsedBooks()
-    buf = chunk.buf
-    start = 0
-    line_no = chunk.first_line
-    for end in chunk.line_ends.tolist() if chunk.line_ends is not None else []:
-        line = buf[start:end]
-        start = end + 1
-        out.lines += 1
-        if line.strip():
-            got = parse_line(line, line_no, inst_id, channel)
-            if isinstance(got, str):
-                out.items.append(Reject(line_no, got, line[:_REJECT_TEXT].decode("utf-8", "replace")))
-            elif got is None:
-                if b'"event"' in line and b'"data"' not in line:
-                    out.control += 1
-                else:
-                    out.other_channel += 1
+    lines = chunk.buf.split(b"\n")
+    lines.pop()  # the chunk ends with a line end
+    out.lines = len(lines)
+    items = out.items
+    for line_no, line in enumerate(lines, chunk.first_line):
+        got = parse_line(line, line_no, inst_id, channel)
+        if type(got) is list:
+            items.extend(got)
+        elif got is None:
+            if b'"event"' in line and b'"data"' not in line:
+                out.control += 1
             else:
-                out.items.extend(got)
+                out.other_channel += 1
         else:
-            out.items.append(Reject(line_no, "empty line", ""))
-        line_no += 1
+            items.append(Reject(line_no, got, line[:_REJECT_TEXT].decode("utf-8", "replace")))
     return out
 
 
