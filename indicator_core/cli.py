@@ -7,7 +7,6 @@ while running.  Messages go to stderr and say what is wrong and where.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ import orjson
 
 from . import __version__
 from .config import Config, load_config, plugin_settings
-from .errors import ConfigError, IndicatorError
+from .errors import ConfigError, IndicatorError, os_error_message
 from .lock import VaultLock
 
 
@@ -58,15 +57,29 @@ def _parser() -> argparse.ArgumentParser:
     rs.add_argument("--config", type=Path)
     rs.add_argument("--indicator", required=True, action="append", help="indicator name (repeatable), or 'all'")
     rs.add_argument("--inst", action="append", metavar="INST_ID", help="only this instrument (repeatable)")
+    rs.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
     return p
 
 
-def _vault(args: argparse.Namespace, cfg: Config) -> Path:
+def _vault(args: argparse.Namespace, cfg: Config, inputs: bool = False) -> Path:
+    """The vault folder; nothing is ever created in a folder that is not one.
+
+    With ``inputs``, the trades folder must be there too (``run``), so that a
+    mistyped ``--vault`` fails before the run takes its lock in ``state/``.
+    """
     vault = args.vault or cfg.vault
     if vault is None:
         raise ConfigError("no vault: pass --vault DIR or set vault = \"DIR\" in the config file")
     if not vault.is_dir():
-        raise ConfigError(f"--vault {vault}: no such folder")
+        where = "--vault" if args.vault else f"{cfg.source}: vault ="
+        raise ConfigError(f"{where} {vault}: no such folder; nothing was created (check the path)")
+    root = vault / cfg.input.root
+    if inputs and not root.is_dir() and not (vault / cfg.books.root).is_dir():  # books alone make a vault too
+        raise ConfigError(
+            f"{vault} is not a vault: it has no trades folder {root}; nothing was created. Check --vault, or put "
+            f"trade files in {root}/{{exchange}}/{{market}}/{{INST_ID}}/ (e.g. "
+            "okx/perps/BTC-USDT-SWAP/trades_2026-11-23.jsonl), or set [input] root in the config"
+        )
     return vault
 
 
@@ -75,31 +88,36 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .progress import no_progress, terminal_progress
 
     cfg = load_config(args.config)
-    vault = _vault(args, cfg)
+    vault = _vault(args, cfg, inputs=True)
     if args.follow:
+        from .console import FollowStatus
+
         if args.poll <= 0 or args.grace < 0:
             raise ConfigError("--poll must be > 0 and --grace >= 0 (seconds)")
         _stop_on_sigterm()
-
-        def report(summary) -> None:
-            if not args.quiet and summary.total("lines"):
-                print(f"{time.strftime('%H:%M:%S')} {summary.total('trades')} trades, "
-                      f"{summary.total('bars')} bars, {summary.total('rejects')} rejects", flush=True)
-
+        status = None if args.quiet else FollowStatus(sys.stdout)
         try:
-            follow(vault, cfg, args.inst, args.poll, args.grace, on_pass=report)
+            follow(vault, cfg, args.inst, args.poll, args.grace, on_pass=status.update if status else None)
         except KeyboardInterrupt:
+            if status:
+                status.close()
             print("stopped: outputs and state are as of the last commit; the next run continues from there", file=sys.stderr)
+        finally:
+            if status:
+                status.close()
         return 0
     started = time.perf_counter()
     summary = run(vault, cfg, args.inst, progress=no_progress if args.quiet else terminal_progress)
     if args.stats:
-        args.stats.write_text(orjson.dumps({
-            "seconds": time.perf_counter() - started,
-            "load_seconds": summary.load_seconds,
-            "pass_seconds": summary.pass_seconds,
-            "instruments": {s.key.label: {**s.counters, "seconds": s.seconds} for s in summary.instruments},
-        }, option=orjson.OPT_INDENT_2).decode())
+        try:
+            args.stats.write_text(orjson.dumps({
+                "seconds": time.perf_counter() - started,
+                "load_seconds": summary.load_seconds,
+                "pass_seconds": summary.pass_seconds,
+                "instruments": {s.key.label: {**s.counters, "seconds": s.seconds} for s in summary.instruments},
+            }, option=orjson.OPT_INDENT_2).decode())
+        except OSError as exc:
+            raise ConfigError(os_error_message(exc, "--stats: cannot write the file", after="the run itself is committed")) from exc
     if not args.quiet:
         for s in summary.instruments:
             c = s.counters
@@ -152,37 +170,52 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_status(args: argparse.Namespace) -> int:
+def _status_row(vault: Path, path: Path) -> dict:
+    """One state file as a row of `indicators status`; a damaged one as a row with its error and its fix."""
+    from .errors import StateError
     from .storage import read_state
 
-    cfg = load_config(args.config)
-    vault = _vault(args, cfg)
-    rows = []
-    for path in sorted((vault / "state").glob("*/*/*/*.state.json")):
+    indicator, exchange, market = path.parts[-4:-1]
+    inst = path.name.removesuffix(".state.json")
+    kind = "books" if inst.endswith(".books") or indicator in BOOK_INDICATORS else "trades"
+    inst = inst.removesuffix(".books")  # the book stream's quality state: {INST_ID}.books.state.json
+    row = {"instrument": f"{exchange}/{market}/{inst}", "indicator": indicator, "kind": kind}
+    try:
         state = read_state(path)
         if state is None:
-            continue
-        indicator, exchange, market = path.parts[-4:-1]
+            return {}
         stream = state.get("stream") or {}
         counters = stream.get("counters", {})
         cur = state.get("cursor", {})
-        kind = stream.get("kind", "trades")
-        row = {
-            "instrument": f"{exchange}/{market}/{state.get('inst_id')}",
-            "indicator": indicator,
-            "kind": kind,
-            "cursor": f"{cur.get('file')}:{cur.get('offset')} (line {cur.get('line')})",
-        }
-        if kind == "books":
-            row["last_minute_utc"] = state.get("last_bar_utc")
-            row["channel"] = stream.get("channel")
-            row["valid"] = stream.get("book") is not None and stream.get("invalid") is None
-            row.update({k: counters.get(k, 0) for k in BOOK_STATUS})
+        row["cursor"] = f"{cur.get('file')}:{cur.get('offset')} (line {cur.get('line')})"
+        if stream.get("kind") == "books":
+            row.update({
+                "kind": "books",  # a book indicator of a third-party plugin
+                "last_minute_utc": state.get("last_bar_utc"),
+                "channel": stream.get("channel"),
+                "valid": stream.get("book") is not None and stream.get("invalid") is None,
+                **{k: int(counters.get(k, 0)) for k in BOOK_STATUS},
+            })
         else:
-            row["last_bar_utc"] = state.get("last_bar_utc")
-            row.update({k: counters.get(k, 0) for k in ("trades", "duplicates", "gaps", "missing_ids", "late", "rejects")})
-        rows.append(row)
+            row.update({
+                "last_bar_utc": state.get("last_bar_utc"),
+                **{k: int(counters.get(k, 0)) for k in ("trades", "duplicates", "gaps", "missing_ids", "late", "rejects")},
+            })
+    except (StateError, AttributeError, TypeError, ValueError) as exc:
+        error = str(exc) if isinstance(exc, StateError) else f"state file {path} is damaged ({exc!r})"
+        row.update({
+            "error": error.split("\n")[0],
+            "reset": f"indicators reset --vault {_quoted(str(vault))} --indicator {indicator} --inst {_quoted(inst)}",
+        })
+    return row
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    vault = _vault(args, cfg)
+    rows = [r for r in (_status_row(vault, p) for p in sorted((vault / "state").glob("*/*/*/*.state.json"))) if r]
     rows.sort(key=lambda r: (r["instrument"], r["kind"] != "trades", r["indicator"]))
+    damaged = [r for r in rows if "error" in r]
     if args.json:
         print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
     elif not rows:
@@ -198,14 +231,24 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"{'instrument':<30} {'books':<10} {'last minute':<21} {'pushes':>10} {'dup':>6} {'seqgap':>6} "
                   f"{'cksum':>5} {'cross':>5} {'rejects':>7} {'valid':<5}  cursor")
             for r in book_rows:
+                if "error" in r:
+                    print(f"{r['instrument']:<30} {r['indicator']:<10} DAMAGED STATE (see below)")
+                    continue
                 print(
                     f"{r['instrument']:<30} {r['indicator']:<10} {str(r['last_minute_utc']):<21} {r['pushes']:>10} "
                     f"{r['duplicates']:>6} {r['seq_gaps']:>6} {r['checksum_errors']:>5} {r['crossed']:>5} "
                     f"{r['rejects']:>7} {str(r['valid']).lower():<5}  {r['cursor']}"
                 )
+        for r in damaged:
+            print(f"\n{r['instrument']} {r['indicator']}: {r['error']}\n  to rebuild it: {r['reset']}")
+    if damaged:
+        print(f"{len(damaged)} damaged state file(s): the runs stop at those instruments until they are restored "
+              "or reset (commands above)", file=sys.stderr)
+        return 1
     return 0
 
 
+BOOK_INDICATORS = ("buckets",)  # known before their state is read, for a damaged state's row
 BOOK_STATUS = ("pushes", "snapshots", "duplicates", "heartbeats", "seq_gaps", "checksum_errors", "crossed",
                "resyncs", "other_channel", "late", "rejects", "minutes")
 
@@ -214,6 +257,9 @@ def _trade_table(rows: list[dict]) -> None:
     head = f"{'instrument':<30} {'indicator':<10} {'last bar':<21} {'trades':>10} {'dup':>6} {'gaps':>5} {'late':>5} {'rejects':>7}  cursor"
     print(head)
     for r in rows:
+        if "error" in r:
+            print(f"{r['instrument']:<30} {r['indicator']:<10} DAMAGED STATE (see below)")
+            continue
         print(
             f"{r['instrument']:<30} {r['indicator']:<10} {str(r['last_bar_utc']):<21} {r['trades']:>10} "
             f"{r['duplicates']:>6} {r['gaps']:>5} {r['late']:>5} {r['rejects']:>7}  {r['cursor']}"
@@ -221,34 +267,45 @@ def _trade_table(rows: list[dict]) -> None:
 
 
 def cmd_reset(args: argparse.Namespace) -> int:
+    from . import reset
+    from .plugins import collect_indicators, make_plugin_manager
+
     cfg = load_config(args.config)
     vault = _vault(args, cfg)
-    names = args.indicator
-    with VaultLock(vault):
-        if "all" in names:
-            found: set[str] = set()
-            for top in (vault / "state", vault / "derived"):
-                if top.is_dir():
-                    found |= {p.name for p in top.iterdir() if p.is_dir()}
-            names = sorted(found)
-        removed = 0
-        for name in names:
-            for top in (vault / "derived" / name, vault / "state" / name):
-                if not top.is_dir():
-                    continue
-                for exchange in sorted(p for p in top.iterdir() if p.is_dir()):
-                    for market in sorted(p for p in exchange.iterdir() if p.is_dir()):
-                        for item in sorted(market.iterdir()):
-                            inst = item.name.removesuffix(".state.json").removesuffix(".books")  # the book stream's quality state
-                            if args.inst and inst not in args.inst:
-                                continue
-                            if item.is_dir():
-                                shutil.rmtree(item)
-                            else:
-                                item.unlink()
-                            removed += 1
-        print(f"reset {', '.join(names)}: removed {removed} output folders and state files; the next run rebuilds them")
+    # every name is checked before anything is touched
+    names = reset.check_indicators(args.indicator, set(collect_indicators(make_plugin_manager())))
+    insts = reset.check_instruments(args.inst, vault, cfg.input.root)
+    scope = f" for {', '.join(sorted(insts))}" if insts else ""
+    if not reset.plan(vault, names, insts).files:
+        print(f"reset {', '.join(names)}{scope}: nothing to delete (no outputs and no state)")
+        return 0
+    if args.dry_run:
+        _list_reset(reset.plan(vault, names, insts), vault, f"reset {', '.join(names)}{scope}: would delete")
+        return 0
+    with VaultLock(vault):  # no run is writing while the files are listed and deleted
+        todo = reset.plan(vault, names, insts)
+        _list_reset(todo, vault, f"reset {', '.join(names)}{scope}: deleting")
+        deleted = reset.execute(todo)
+    print(f"deleted {deleted} files; the next run rebuilds {', '.join(names)}{scope} from the start of the trades")
     return 0
+
+
+def _list_reset(todo, vault: Path, head: str) -> None:
+    print(f"{head} {len(todo.files)} files:")
+    for f in todo.files:
+        print(f"  {_shown(f, vault)}")
+    for f in todo.kept:
+        print(f"  (keeping {_shown(f, vault)}: not an output or state file of these indicators)")
+    sys.stdout.flush()
+
+
+def _quoted(arg: str) -> str:
+    """An argument as typed in a shell: in double quotes when it holds a space (cmd, PowerShell and sh alike)."""
+    return f'"{arg}"' if any(c.isspace() for c in arg) or not arg else arg
+
+
+def _shown(path: Path, vault: Path) -> str:
+    return str(path.relative_to(vault)) if path.is_relative_to(vault) else str(path)
 
 
 def _stop_on_sigterm() -> None:
@@ -274,6 +331,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_status
     except KeyboardInterrupt:
         print("interrupted: outputs and state are as of the last commit; run again to continue", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a read-only folder, a full disk, a file where a folder should be, ...
+        print(f"error: {os_error_message(exc)}", file=sys.stderr)
         return 1
 
 

@@ -23,11 +23,12 @@ import orjson
 
 from .bars import Bar
 from .config import Config, PluginSetting, plugin_settings
-from .errors import FingerprintMismatch, IndicatorError, StateError
+from .errors import FingerprintMismatch, IndicatorError, StateError, os_error_message
 from .indicator import Indicator
 from .instruments import Instrument, InstrumentTable
 from .lock import VaultLock
 from .numbers import EXACT
+from .params import canonical_params
 from .prefetch import map_ahead, map_inline
 from .plugins import collect_indicators, collect_instruments, make_plugin_manager
 from .progress import ProgressFactory, no_progress
@@ -57,8 +58,10 @@ class Consumer:
     """One indicator of one instrument, with its outputs and its saved position."""
 
     def __init__(self, vault: Path, key: InstrumentKey, indicator: Indicator, params: dict[str, Any], fp: str,
-                 state_file: Path | None = None) -> None:
+                 fill_empty: bool = True, state_file: Path | None = None, fp_extra: dict[str, Any] | None = None) -> None:
         self.name = indicator.name
+        self.fill_empty = fill_empty  # what the fingerprint hashed, besides params and instrument
+        self.fp_extra = fp_extra  # and what the input kind added (the book channel)
         self.key = key
         self.indicator = indicator
         self.params = params
@@ -89,10 +92,10 @@ class Consumer:
         try:
             lengths = {s: int(n) for s, n in state["outputs"].items()}
             written = any(lengths.values())
-            if state["fingerprint"] != self.fingerprint and written:
+            if state["fingerprint"] != self.fingerprint and written and not self._same_by_value(state):
                 raise FingerprintMismatch(
                     f"{self.name} for {self.key.label}: its settings changed since it wrote its output\n"
-                    f"  before: {orjson.dumps(state.get('params')).decode()}\n"
+                    f"  before: {orjson.dumps(self._by_value(state.get('params'))).decode()}\n"
                     f"  now:    {orjson.dumps(self.params).decode()}\n"
                     "Mixing two definitions in one file is refused. Either restore the old settings, or rebuild "
                     f"this indicator from the start of the trades with:\n"
@@ -111,6 +114,27 @@ class Consumer:
             ) from exc
         for out in self.outputs.values():
             out.recover()
+
+    def _same_by_value(self, state: dict[str, Any]) -> bool:
+        """A state whose fingerprint hashed its parameters as spelled (as earlier versions did), equal by value.
+
+        Its fingerprint is recomputed from the parameters it recorded, with
+        today's instrument terms and fill setting: if that matches, only the
+        parameters can differ, and they are compared as validated values.
+        """
+        old = state.get("params")
+        if not isinstance(old, dict) or set(old) != set(self.params):
+            return False
+        if fingerprint(old, self.indicator.instrument, self.fill_empty, self.fp_extra) != state["fingerprint"]:
+            return False
+        return self._by_value(old) == self.params
+
+    def _by_value(self, params: Any) -> Any:
+        """Recorded parameters in today's canonical spelling (as recorded if they are not valid today)."""
+        try:
+            return canonical_params(type(self.indicator).Params.model_validate(params))
+        except ValueError:  # pydantic's ValidationError
+            return params
 
     def emit(self, stream: str, record: dict[str, Any]) -> None:
         try:
@@ -230,14 +254,15 @@ class Host:
         extra = kind.fingerprint_extra(self.cfg, inst.inst_id)
         out = []
         quality = kind.quality_log(inst)
-        out.append(Consumer(vault, key, quality, {}, fingerprint({}, inst, fill, extra),
-                            kind.quality_state_file(vault, key)))
+        out.append(Consumer(vault, key, quality, {}, fingerprint({}, inst, fill, extra), fill,
+                            kind.quality_state_file(vault, key), extra))
         for name, setting in self.settings.items():
             if not setting.enabled or self.indicators[name].consumes != kind.name:
                 continue
-            params = setting.params.model_dump(mode="json")
+            params = canonical_params(setting.params)
             indicator = self.indicators[name](inst, setting.params)
-            out.append(Consumer(vault, key, indicator, params, fingerprint(params, inst, fill, extra)))
+            out.append(Consumer(vault, key, indicator, params, fingerprint(params, inst, fill, extra), fill,
+                                fp_extra=extra))
         return out
 
 
@@ -325,10 +350,9 @@ class InstrumentRun:
             for c in self.consumers:
                 for out in c.outputs.values():
                     out.discard()
-            raise IndicatorError(
-                f"{self.key.label}: {exc.strerror or exc} ({exc.filename or 'output'}); the run stopped. Outputs "
-                "and state are as of the last commit: fix the cause and run again to continue from there"
-            ) from exc
+            raise IndicatorError(f"{self.key.label}: " + os_error_message(
+                exc, "the run stopped", after="outputs and state are as of the last commit, the next run continues from there"
+            )) from exc
         finally:
             bar.close()
             self.close()

@@ -29,3 +29,30 @@ class FingerprintMismatch(ConfigError):
 
 class LockedError(IndicatorError):
     """Another run holds the vault."""
+
+
+def os_error_message(exc: OSError, doing: str = "", after: str = "outputs and state stay as of the last commit") -> str:
+    """A user's message for an operating-system error: what failed, on which file, and how to fix it."""
+    import errno
+
+    where = exc.filename if exc.filename is not None else ""
+    if exc.filename2 is not None:
+        where = f"{where} -> {exc.filename2}"
+    what = exc.strerror or str(exc) or type(exc).__name__
+    head = f"{doing}: " if doing else ""
+    text = f"{head}{what}" + (f": {where}" if where else "")
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)):
+        fix = "the disk is full: free some space (or move the vault) and run again"
+    elif exc.errno == errno.EROFS:
+        fix = ("the file system is mounted read-only, and state/ and derived/ must be writable: "
+               "mount it writable (or move the vault) and run again")
+    elif exc.errno in (errno.EACCES, errno.EPERM) or isinstance(exc, PermissionError):
+        fix = ("this user may not use that file or folder (read-only, or owned by another user): "
+               "state/ and derived/ must be writable and raw/ readable for this user; fix the permissions and run again")
+    elif exc.errno in (errno.ENOTDIR, errno.EEXIST) or isinstance(exc, (NotADirectoryError, FileExistsError)):
+        fix = "a file is in the way where a folder is expected: move it away and run again"
+    elif exc.errno == errno.EISDIR or isinstance(exc, IsADirectoryError):
+        fix = "a folder is in the way where a file is expected: move it away and run again"
+    else:
+        fix = "fix the cause and run again"
+    return f"{text}\n  {fix}" + (f"; {after}" if after else "")

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from .errors import LockedError
+from .errors import IndicatorError, LockedError, os_error_message
 
 if os.name == "nt":  # pragma: no cover - exercised on Windows
     import msvcrt
@@ -51,8 +51,14 @@ class VaultLock:
         self._fd: int | None = None
 
     def __enter__(self) -> "VaultLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        vault = self.path.parent.parent
+        if not vault.is_dir():  # never create a vault: a mistyped path must leave nothing behind
+            raise IndicatorError(f"no vault at {vault}: no such folder")
+        try:
+            self.path.parent.mkdir(exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise IndicatorError(os_error_message(exc, "cannot take the vault's lock", after="nothing was changed")) from exc
         if not _try_lock(fd):
             try:
                 holder = os.pread(fd, 64, 1).decode(errors="replace").strip() if hasattr(os, "pread") else ""
@@ -64,9 +70,12 @@ class VaultLock:
                 f"another run is using the vault {self.path.parent.parent}{who}; "
                 "wait for it to finish (the lock is released automatically when that process ends)"
             )
-        # byte 0 is the locked byte on Windows; the pid follows it
-        os.lseek(fd, 1, os.SEEK_SET)
-        os.write(fd, str(os.getpid()).encode().ljust(20))
+        # byte 0 is the locked byte on Windows; the pid follows it (only for the message of a refused run)
+        try:
+            os.lseek(fd, 1, os.SEEK_SET)
+            os.write(fd, str(os.getpid()).encode().ljust(20))
+        except OSError:
+            pass  # a full disk: the lock holds all the same
         self._fd = fd
         return self
 

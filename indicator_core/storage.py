@@ -65,11 +65,18 @@ def write_state(path: Path, state: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     data = orjson.dumps({"format": STATE_FORMAT, **state}, option=orjson.OPT_INDENT_2)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data + b"\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data + b"\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        try:  # a full disk must not also leave a half-written temporary file behind
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
 
 
 def read_state(path: Path) -> dict[str, Any] | None:
