@@ -281,12 +281,13 @@ def test_status_shows_every_instrument_and_the_fix_for_a_damaged_state(vault: Pa
     capsys.readouterr()
     assert main(["status", "--vault", str(vault), "--json"]) == 1
     rows = json.loads(capsys.readouterr().out)
-    assert len(rows) == 12  # two instruments, five indicators and the quality log
+    assert len(rows) == 14  # two instruments, five indicators and the quality log; ETH's books: buckets and quality
     bad = [r for r in rows if "error" in r]
     assert [(r["instrument"], r["indicator"]) for r in bad] == [("okx/perps/ETH-USDT-SWAP", "volume")]
     assert str(damaged) in bad[0]["error"]
     assert bad[0]["reset"] == f"indicators reset --vault {vault} --indicator volume --inst ETH-USDT-SWAP"
-    assert all(r["trades"] > 0 for r in rows if "error" not in r)
+    assert all(r["trades"] > 0 for r in rows if "error" not in r and r["kind"] == "trades")
+    assert all(r["pushes"] > 0 for r in rows if r["kind"] == "books")
 
     assert main(["status", "--vault", str(vault)]) == 1
     out = capsys.readouterr().out
