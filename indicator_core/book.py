@@ -21,26 +21,37 @@ CHECKSUM_LEVELS = 25
 class Side:
     """The levels of one side; ``best first`` means descending for bids, ascending for asks."""
 
-    __slots__ = ("bids", "keys", "levels")
+    __slots__ = ("bids", "keys", "levels", "pieces")
 
     def __init__(self, bids: bool) -> None:
         self.bids = bids
         self.keys: list[Decimal] = []  # ascending; for bids the key is -price, so index 0 is always the best
-        self.levels: dict[Decimal, tuple[str, str, str]] = {}  # key -> (px, sz, "px:sz") as received
+        self.levels: dict[Decimal, tuple[str, str]] = {}  # key -> (px, sz) as received
+        self.pieces: dict[Decimal, str] = {}  # key -> "px:sz", the level's part of the checksum string
 
     def clear(self) -> None:
         self.keys.clear()
         self.levels.clear()
+        self.pieces.clear()
 
     def set(self, px: str, sz: str, price: Decimal, size_zero: bool) -> None:
-        key = -price if self.bids else price
-        if size_zero:
-            if self.levels.pop(key, None) is not None:
-                del self.keys[bisect.bisect_left(self.keys, key)]
-            return
-        if key not in self.levels:
-            bisect.insort(self.keys, key)
-        self.levels[key] = (px, sz, f"{px}:{sz}")
+        self.update([(px, sz, price, size_zero)])
+
+    def update(self, rows: list[tuple[str, str, Decimal, bool]]) -> None:
+        """Set each level ``(px, sz, price, size is zero)``; a zero size removes the level."""
+        keys, levels, pieces = self.keys, self.levels, self.pieces
+        neg = self.bids
+        for px, sz, price, zero in rows:
+            key = -price if neg else price
+            if zero:
+                if levels.pop(key, None) is not None:
+                    del pieces[key]
+                    del keys[bisect.bisect_left(keys, key)]
+                continue
+            if key not in levels:
+                bisect.insort(keys, key)
+            levels[key] = (px, sz)
+            pieces[key] = f"{px}:{sz}"
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -55,12 +66,11 @@ class Side:
         """``(px, sz)`` as received, best first (the first ``n``)."""
         keys = self.keys if n is None else self.keys[:n]
         lv = self.levels
-        return [lv[k][:2] for k in keys]
+        return [lv[k] for k in keys]
 
     def joined(self, n: int) -> list[str]:
         """``"px:sz"`` of the first ``n`` levels, best first (the checksum's pieces)."""
-        lv = self.levels
-        return [lv[k][2] for k in self.keys[:n]]
+        return list(map(self.pieces.__getitem__, self.keys[:n]))
 
     def decimals(self) -> Iterator[tuple[Decimal, Decimal]]:
         """``(price, size)`` as exact decimals, best first (lazily: a reader stops where it wants)."""
@@ -84,10 +94,10 @@ class Book:
 
     def apply(self, bids: list[tuple[str, str, Decimal, bool]], asks: list[tuple[str, str, Decimal, bool]]) -> None:
         """Set each level ``(px, sz, price, size is zero)``; a zero size removes the level."""
-        for px, sz, price, zero in bids:
-            self.bids.set(px, sz, price, zero)
-        for px, sz, price, zero in asks:
-            self.asks.set(px, sz, price, zero)
+        if bids:
+            self.bids.update(bids)
+        if asks:
+            self.asks.update(asks)
 
     def crossed(self) -> bool:
         b, a = self.bids.best(), self.asks.best()

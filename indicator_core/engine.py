@@ -314,7 +314,8 @@ class InstrumentRun:
         start_counters = dict(stream.counters)
         todo = remaining_bytes(files, self.cursor)
         bar = progress(todo, self.key.inst_id)
-        ahead = map_ahead if todo > cfg.run.batch_bytes else map_inline  # threads only for more than one chunk
+        # threads only for more than one chunk, and for a parser that leaves the GIL (numpy) most of the time
+        ahead = map_ahead if todo > cfg.run.batch_bytes and self.kind.parse_in_threads else map_inline
         try:
             while True:
                 waiting = self.waiting

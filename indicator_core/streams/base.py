@@ -16,6 +16,7 @@ class StreamKind:
 
     name: ClassVar[str] = ""
     counters: ClassVar[tuple[str, ...]] = ()
+    parse_in_threads: ClassVar[bool] = True  # False for a pure-Python parser: threads would only fight for the GIL
 
     def root(self, cfg) -> str:
         """Folder of the raw files under the vault, e.g. ``raw/trades``."""

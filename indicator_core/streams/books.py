@@ -476,6 +476,7 @@ class Books(StreamKind):
 
     name = "books"
     counters = COUNTERS
+    parse_in_threads = False  # orjson and Python per line: a worker thread would only wait for the GIL
 
     def root(self, cfg) -> str:
         return cfg.books.root
