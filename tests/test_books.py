@@ -250,3 +250,16 @@ def test_the_fast_paths_read_lines_as_the_careful_path_does() -> None:
     zero = push("update", asks=[("0.000", "1")])
     assert parse_line(zero, 1, INST, "books") == "asks: price '0.000' is not positive"
     assert parse_line(push("update", asks=[("0.001", "1")]), 1, INST, "books")[0].asks[0][0] == "0.001"
+
+
+def test_a_push_whose_time_goes_back_is_applied_in_the_open_minute_and_counted_late() -> None:
+    stream, sink = BookStream("books"), Sink()
+    feed(stream, sink, [
+        push("snapshot", **SNAP, ts=T0 + 1000),
+        push("update", bids=[("100", "7")], ts=T0 + 61_000),
+        push("update", bids=[("100", "8")], ts=T0 + 59_000),  # back into the closed minute 0
+        push("update", ts=T0 + 121_000),
+    ])
+    assert stream.counters["late"] == 1
+    assert [(m - T0 // 60000, ts) for m, _, _, _, _, ts in sink.minutes] == [(0, T0 + 1000), (1, T0 + 59_000)]
+    assert stream.book.bids.texts(1) == [("100", "8")]
