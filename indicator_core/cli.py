@@ -96,8 +96,18 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise ConfigError("--poll must be > 0 and --grace >= 0 (seconds)")
         _stop_on_sigterm()
         status = None if args.quiet else FollowStatus(sys.stdout)
+
+        def on_pass(summary) -> None:
+            if summary.skipped and status is not None and status.open_line:  # the list goes below the status line
+                status.out.write("\n")
+                status.open_line, status.shown = False, 0
+            _report_skipped(summary, cfg)
+            _print_failures(summary)  # each once: a failed instrument or indicator is out of the later passes
+            if status is not None:
+                status.update(summary)
+
         try:
-            follow(vault, cfg, args.inst, args.poll, args.grace, on_pass=status.update if status else None)
+            follow(vault, cfg, args.inst, args.poll, args.grace, on_pass=on_pass)
         except KeyboardInterrupt:
             if status:
                 status.close()
@@ -108,29 +118,39 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     started = time.perf_counter()
     summary = run(vault, cfg, args.inst, progress=no_progress if args.quiet else terminal_progress)
+    _report_skipped(summary, cfg)
     if args.stats:
         try:
             args.stats.write_text(orjson.dumps({
                 "seconds": time.perf_counter() - started,
                 "load_seconds": summary.load_seconds,
                 "pass_seconds": summary.pass_seconds,
-                "instruments": {s.key.label: {**s.counters, "seconds": s.seconds} for s in summary.instruments},
+                "instruments": {s.key.label + (" books" if s.kind == "books" else ""): {**s.counters, "seconds": s.seconds}
+                                for s in summary.instruments},
+                "failures": [{"instrument": key.label, **f.to_json()} for key, f in summary.failures],
             }, option=orjson.OPT_INDENT_2).decode())
         except OSError as exc:
             raise ConfigError(os_error_message(exc, "--stats: cannot write the file", after="the run itself is committed")) from exc
     if not args.quiet:
         for s in summary.instruments:
             c = s.counters
+            label = s.key.label + (" books" if s.kind == "books" else "")
+            if s.stopped:
+                print(f"{label}: not processed, see below")
+                continue
+            failed = sorted({f.indicator for f in s.failures if f.indicator})
             if s.kind == "books":
                 print(
-                    f"{s.key.label} books: {c['pushes']} pushes ({c['lines']} lines), {c['minutes']} minutes closed, "
+                    f"{label}: {c['pushes']} pushes ({c['lines']} lines), {c['minutes']} minutes closed, "
                     f"{c['duplicates']} duplicates, {c['seq_gaps']} sequence gaps, {c['checksum_errors']} checksum "
                     f"errors, {c['crossed']} crossed, {c['rejects']} rejects"
+                    + (f"; failed: {', '.join(failed)}" if failed else "")
                 )
                 continue
             print(
                 f"{s.key.label}: {c['trades']} trades ({c['lines']} lines), {c['bars']} bars closed, "
                 f"{c['duplicates']} duplicates, {c['gaps']} gaps, {c['late']} late, {c['rejects']} rejects"
+                + (f"; failed: {', '.join(failed)}" if failed else "")
             )
         books = summary.total("pushes")
         print(
@@ -139,7 +159,32 @@ def cmd_run(args: argparse.Namespace) -> int:
             + (f"{books} book pushes, {summary.total('minutes')} book minutes written, " if books else "")
             + f"{summary.total('rejects')} rejects"
         )
-    return 0
+    return _print_failures(summary)
+
+
+def _print_failures(summary) -> int:
+    """The run's failures with their fixes, on stderr; 1 if there were any ("needs attention"), else 0."""
+    failures = summary.failures
+    if not failures:
+        return 0
+    for key, f in failures:
+        head = "needs attention" if f.kind == "backfill" else "error"
+        print(f"{head}: {f.message}\n  fix: {f.fix}", file=sys.stderr)
+    instruments = len({key for key, _ in failures})
+    if summary.stopped is not None:
+        print("the run stopped there: outputs and state are as of the last commit", file=sys.stderr)
+    else:
+        print(f"needs attention: {len(failures)} problem{'s' if len(failures) != 1 else ''} in {instruments} "
+              f"instrument{'s' if instruments != 1 else ''} (above); everything else is done", file=sys.stderr)
+    return 1
+
+
+def _report_skipped(summary, cfg: Config) -> None:
+    """Files and folders under the trades folder that were not read: listed once, to stderr (not an error)."""
+    if summary.skipped:
+        from .sources.files import describe_skipped
+
+        print(describe_skipped(summary.skipped, cfg.input.patterns, cfg.input.root), file=sys.stderr, flush=True)
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
@@ -170,8 +215,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
-def _status_row(vault: Path, path: Path) -> dict:
+def _status_row(vault: Path, path: Path, cfg: Config | None = None) -> dict:
     """One state file as a row of `indicators status`; a damaged one as a row with its error and its fix."""
+    from . import integrity
     from .errors import StateError
     from .storage import read_state
 
@@ -200,6 +246,9 @@ def _status_row(vault: Path, path: Path) -> dict:
             row.update({
                 "last_bar_utc": state.get("last_bar_utc"),
                 **{k: int(counters.get(k, 0)) for k in ("trades", "duplicates", "gaps", "missing_ids", "late", "rejects")},
+                # day files dated before the cursor that it did not read (backfill), and how to take them in
+                "backfill": integrity.backfill_of_state(vault, cfg.input.root, cfg.input.patterns, exchange, market,
+                                                        inst, state) if cfg is not None else [],
             })
     except (StateError, AttributeError, TypeError, ValueError) as exc:
         error = str(exc) if isinstance(exc, StateError) else f"state file {path} is damaged ({exc!r})"
@@ -213,7 +262,7 @@ def _status_row(vault: Path, path: Path) -> dict:
 def cmd_status(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     vault = _vault(args, cfg)
-    rows = [r for r in (_status_row(vault, p) for p in sorted((vault / "state").glob("*/*/*/*.state.json"))) if r]
+    rows = [r for r in (_status_row(vault, p, cfg) for p in sorted((vault / "state").glob("*/*/*/*.state.json"))) if r]
     rows.sort(key=lambda r: (r["instrument"], r["kind"] != "trades", r["indicator"]))
     damaged = [r for r in rows if "error" in r]
     if args.json:
@@ -241,8 +290,9 @@ def cmd_status(args: argparse.Namespace) -> int:
                 )
         for r in damaged:
             print(f"\n{r['instrument']} {r['indicator']}: {r['error']}\n  to rebuild it: {r['reset']}")
+        _print_backfill(vault, rows)
     if damaged:
-        print(f"{len(damaged)} damaged state file(s): the runs stop at those instruments until they are restored "
+        print(f"{len(damaged)} damaged state file(s): the runs leave those indicators out until they are restored "
               "or reset (commands above)", file=sys.stderr)
         return 1
     return 0
@@ -264,6 +314,20 @@ def _trade_table(rows: list[dict]) -> None:
             f"{r['instrument']:<30} {r['indicator']:<10} {str(r['last_bar_utc']):<21} {r['trades']:>10} "
             f"{r['duplicates']:>6} {r['gaps']:>5} {r['late']:>5} {r['rejects']:>7}  {r['cursor']}"
         )
+
+
+def _print_backfill(vault: Path, rows: list[dict]) -> None:
+    from . import integrity
+
+    late: dict[str, list[str]] = {}
+    for r in rows:
+        for name in r.get("backfill", ()):
+            if name not in late.setdefault(r["instrument"], []):
+                late[r["instrument"]].append(name)
+    for label, names in late.items():
+        if names:
+            print(f"needs attention: {integrity.backfill_message(label, names)}\n"
+                  f"  fix: {integrity.backfill_fix(vault, label.rsplit('/', 1)[1])}")
 
 
 def cmd_reset(args: argparse.Namespace) -> int:

@@ -19,7 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import ConfigError
 from .indicator import Indicator, Params
 
-DEFAULT_PATTERNS = ["trades_{date}.jsonl", "trades_{date}.csv", "{inst}-trades-{date}.csv"]
+DEFAULT_PATTERNS = [
+    "trades_{date}.jsonl", "trades_{date}.csv", "{inst}-trades-{date}.csv",
+    # closed days, compressed: read whole
+    "trades_{date}.jsonl.gz", "trades_{date}.csv.gz", "{inst}-trades-{date}.zip",
+]
+FORMATS = (".jsonl", ".csv", ".jsonl.gz", ".csv.gz", ".zip")
+# OKX's own daily archive files cut their days at midnight UTC+8
+DEFAULT_DAY_OFFSETS = {"{inst}-trades-{date}.csv": "+08:00", "{inst}-trades-{date}.zip": "+08:00"}
 
 
 class _Strict(BaseModel):
@@ -31,6 +38,24 @@ class InputConfig(_Strict):
 
     root: str = "raw/trades"
     patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_PATTERNS), min_length=1)
+    # the time zone of the day a file name gives, by pattern (UTC when not named)
+    day_offsets: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_DAY_OFFSETS))
+    # how far (minutes) a trade may lie outside its file's day
+    day_tolerance_minutes: int = Field(default=10, ge=0, le=720)
+
+    @field_validator("day_offsets")
+    @classmethod
+    def _offsets(cls, offsets: dict[str, str]) -> dict[str, str]:
+        from .sources.timecheck import parse_offset
+
+        for pattern, text in offsets.items():
+            parse_offset(text)
+        return offsets
+
+    def day_offset_minutes(self) -> dict[str, int]:
+        from .sources.timecheck import parse_offset
+
+        return {p: parse_offset(t) for p, t in self.day_offsets.items()}
 
     @field_validator("patterns")
     @classmethod
@@ -38,8 +63,8 @@ class InputConfig(_Strict):
         for p in patterns:
             if "{date}" not in p:
                 raise ValueError(f"pattern {p!r} needs a {{date}} placeholder so files can be read in date order")
-            if not (p.endswith(".jsonl") or p.endswith(".csv")):
-                raise ValueError(f"pattern {p!r} must end in .jsonl or .csv (the two input formats)")
+            if not p.endswith(FORMATS):
+                raise ValueError(f"pattern {p!r} must end in {', '.join(FORMATS)} (the input formats)")
             if "/" in p or "\\" in p:
                 raise ValueError(f"pattern {p!r} must be a file name inside the instrument folder")
         return patterns
@@ -91,9 +116,13 @@ class Config(_Strict):
     @field_validator("instruments")
     @classmethod
     def _inst_names(cls, value: dict[str, InstrumentConfig]) -> dict[str, InstrumentConfig]:
-        for name in value:
-            if not re.fullmatch(r"[A-Z0-9]+(-[A-Z0-9]+)+", name):
-                raise ValueError(f"{name!r} is not an OKX instrument id like BTC-USDT-SWAP")
+        from .storage import FOLDER_NAME
+
+        for name in value:  # any name an instrument folder may have (the unknown-instrument message suggests it)
+            if not FOLDER_NAME.fullmatch(name):
+                raise ValueError(
+                    f"{name!r} is not an instrument id: letters, digits, '.', '_' and '-' (like BTC-USDT-SWAP)"
+                )
         return value
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import decimal
 import hashlib
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -23,16 +24,21 @@ import orjson
 
 from .bars import Bar
 from .config import Config, PluginSetting, plugin_settings
-from .errors import FingerprintMismatch, IndicatorError, StateError, os_error_message
+from . import integrity
+from .errors import (
+    FingerprintMismatch, IndicatorError, StateError, StorageError, UnknownInstrumentError, os_error_message,
+)
 from .indicator import Indicator
-from .instruments import Instrument, InstrumentTable
+from .instruments import HOW_TO_DECLARE, Instrument, InstrumentTable
+from .integrity import FilesRead
 from .lock import VaultLock
 from .numbers import EXACT
 from .params import canonical_params
 from .prefetch import map_ahead, map_inline
 from .plugins import collect_indicators, collect_instruments, make_plugin_manager
 from .progress import ProgressFactory, no_progress
-from .sources.files import Cursor, TradeFile, at_end, list_files, position, read_chunks, remaining_bytes
+from .sources.files import (Cursor, Skipped, TradeFile, at_end, position, read_chunks,
+                            remaining_bytes)
 from .storage import InstrumentKey, OutputFile, derived_dir, read_state, state_path, write_state
 from .stream import COUNTERS
 from .streams import StreamKind, discover_all
@@ -69,9 +75,12 @@ class Consumer:
         self.state_file = state_file or state_path(vault, self.name, key)
         self.cursor = Cursor()
         self.stream_state: dict[str, Any] | None = None
+        self.stream_bytes: bytes | None = None  # the stream state as committed, to tell whether anything changed
+        self.read: FilesRead | None = FilesRead()  # files read before the cursor's (None: an old state, unknown)
         self.last_bar: int | None = None
         folder = derived_dir(vault, self.name, key)
         self.outputs = {s: OutputFile(folder / f"{s}.jsonl", 0) for s in indicator.outputs()}
+        self.committed: dict[str, int] = dict.fromkeys(self.outputs, 0)  # output lengths at the last commit
         cls = type(indicator)
         self.wants_trades = cls.on_trades is not Indicator.on_trades
         self.wants_advance = cls.on_advance is not Indicator.on_advance
@@ -97,7 +106,8 @@ class Consumer:
                     f"{self.name} for {self.key.label}: its settings changed since it wrote its output\n"
                     f"  before: {orjson.dumps(self._by_value(state.get('params'))).decode()}\n"
                     f"  now:    {orjson.dumps(self.params).decode()}\n"
-                    "Mixing two definitions in one file is refused. Either restore the old settings, or rebuild "
+                    + self._input_change(state)
+                    + "Mixing two definitions in one file is refused. Either restore the old settings, or rebuild "
                     f"this indicator from the start of the trades with:\n"
                     f"  {self.reset_command(vault)}"
                 )
@@ -106,14 +116,31 @@ class Consumer:
                     self.outputs[s].length = n
             self.cursor = Cursor.from_state(state["cursor"])
             self.stream_state = state["stream"]
+            self.stream_bytes = orjson.dumps(self.stream_state)
+            self.read = FilesRead.from_state(state.get("files_read"))
             self.last_bar = state.get("last_bar")
-            self.indicator.set_state(state["plugin"])
+            plugin_state = state["plugin"]
         except (KeyError, TypeError, ValueError) as exc:
             raise StateError(
                 f"state file {self.state_file} is incomplete ({exc!r}); rebuild with `{self.reset_command(vault)}`"
             ) from exc
+        try:
+            self.indicator.set_state(plugin_state)
+        except Exception as exc:  # the indicator's own code: its failure, reported as such
+            raise PluginFailure(self, exc, "set_state") from exc
         for out in self.outputs.values():
             out.recover()
+        self.committed = {s: out.length for s, out in self.outputs.items()}
+
+    def _input_change(self, state: dict[str, Any]) -> str:
+        """Lines naming a change of the input's settings (the book channel, kept in the stream state)."""
+        if self.fp_extra is None:
+            return ""
+        before = {k: (state.get("stream") or {}).get(k) for k in self.fp_extra}
+        if before == self.fp_extra:
+            return ""
+        return (f"  input before: {orjson.dumps(before).decode()}\n"
+                f"  input now:    {orjson.dumps(self.fp_extra).decode()}\n")
 
     def _same_by_value(self, state: dict[str, Any]) -> bool:
         """A state whose fingerprint hashed its parameters as spelled (as earlier versions did), equal by value.
@@ -145,9 +172,13 @@ class Consumer:
             ) from None
         out.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
 
-    def commit(self, cursor: Cursor, stream: dict[str, Any]) -> None:
+    def commit(self, cursor: Cursor, stream: dict[str, Any], stream_bytes: bytes, read: FilesRead) -> None:
+        try:
+            plugin = self.indicator.get_state()
+        except Exception as exc:
+            raise PluginFailure(self, exc, "get_state") from exc
         lengths = {s: out.flush() for s, out in self.outputs.items()}
-        write_state(self.state_file, {
+        doc = {
             "indicator": self.name,
             "indicator_version": type(self.indicator).version,
             "inst_id": self.key.inst_id,
@@ -158,9 +189,28 @@ class Consumer:
             "last_bar_utc": iso_minute(self.last_bar) if self.last_bar is not None else None,
             "stream": stream,
             "outputs": lengths,
-            "plugin": self.indicator.get_state(),
-        })
+            "plugin": plugin,
+            "files_read": read.to_state(),
+        }
+        try:
+            write_state(self.state_file, doc)
+        except orjson.JSONEncodeError as exc:  # only the indicator's own state can fail to encode
+            raise PluginFailure(self, exc, "get_state") from exc
         self.cursor = cursor
+        self.stream_bytes = stream_bytes
+        self.read = read
+        self.committed = lengths
+
+    def cut_back(self) -> None:
+        """Forget everything since the last commit: buffered records, and bytes already handed to the files."""
+        for s, out in self.outputs.items():
+            out.discard()
+            out.close()
+            out.length = self.committed.get(s, 0)
+            try:
+                out.recover()
+            except (OSError, IndicatorError):
+                pass  # the next run cuts it back when it loads the state
 
     def close(self) -> None:
         for out in self.outputs.values():
@@ -175,6 +225,23 @@ class Dispatch:
         self.trades_to: list[Consumer] = []
         self.advance_to: list[Consumer] = []
         self.quality_to: list[Consumer] = []
+        self.failures: list[Failure] = []  # indicators that raised, taken out of the dispatch
+        self.dropped: list[Consumer] = []
+
+    def fail(self, c: Consumer, exc: BaseException, hook: str) -> None:
+        """Take ``c`` out for the rest of the run, its outputs cut back to its last commit.
+
+        The lists are replaced, not changed in place, so a loop over one of
+        them goes on with the consumers after ``c``.  Its state file is left as
+        it was: the next run finds it behind the others and catches it up.
+        """
+        drop = lambda cs: [x for x in cs if x is not c]  # noqa: E731
+        self.all, self.trades_to = drop(self.all), drop(self.trades_to)
+        self.advance_to, self.quality_to = drop(self.advance_to), drop(self.quality_to)
+        self.dropped.append(c)
+        c.cut_back()
+        failure = exc if isinstance(exc, PluginFailure) else PluginFailure(c, exc, hook)
+        self.failures.append(failure.failure)
 
     def add(self, c: Consumer) -> None:
         self.all.append(c)
@@ -185,27 +252,79 @@ class Dispatch:
         if c.wants_quality:
             self.quality_to.append(c)
 
+    # An exception inside an indicator is that indicator's failure (a third-party bug must not stop the others)
     def quality(self, event: dict[str, Any]) -> None:
         for c in self.quality_to:
-            c.indicator.on_quality(event, c.emit)
+            try:
+                c.indicator.on_quality(event, c.emit)
+            except Exception as exc:
+                self.fail(c, exc, "on_quality")
 
     def trades(self, batch: TradeBatch) -> None:
         for c in self.trades_to:
-            c.indicator.on_trades(batch, c.emit)
+            try:
+                c.indicator.on_trades(batch, c.emit)
+            except Exception as exc:
+                self.fail(c, exc, "on_trades")
 
     def bar(self, bar: Bar) -> None:
         for c in self.all:
-            c.indicator.on_bar(bar, c.emit)
+            try:
+                c.indicator.on_bar(bar, c.emit)
+            except Exception as exc:
+                self.fail(c, exc, "on_bar")
+                continue
             c.last_bar = bar.minute
 
     def advance(self, minute: int) -> None:
         for c in self.advance_to:
-            c.indicator.on_advance(minute, c.emit)
+            try:
+                c.indicator.on_advance(minute, c.emit)
+            except Exception as exc:
+                self.fail(c, exc, "on_advance")
 
     def book(self, minute: BookMinute) -> None:
         for c in self.all:
-            c.indicator.on_book(minute, c.emit)
+            try:
+                c.indicator.on_book(minute, c.emit)
+            except Exception as exc:
+                self.fail(c, exc, "on_book")
+                continue
             c.last_bar = minute.minute
+
+
+@dataclass
+class Failure:
+    """What an instrument, or one of its indicators, could not do; the rest of the run went on."""
+
+    message: str  # what went wrong, where
+    fix: str  # what to do about it
+    indicator: str | None = None  # None: the instrument as a whole
+    # "error": this instrument's (or indicator's) problem; "backfill": files it could not take in;
+    # "stopped": the disk refused a write, the run stopped here
+    kind: str = "error"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"indicator": self.indicator, "kind": self.kind, "message": self.message, "fix": self.fix}
+
+
+class PluginFailure(IndicatorError):
+    """An exception raised inside an indicator's own code."""
+
+    def __init__(self, c: "Consumer", exc: BaseException, hook: str) -> None:
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f", {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+        detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        super().__init__(
+            f"{c.name} for {c.key.label}: the indicator raised {detail} (in {hook}{where}); it was stopped for "
+            "this instrument, its outputs and state stay as of its last commit, the other indicators went on"
+        )
+        self.failure = Failure(
+            str(self),
+            f"fix or update the indicator (or disable it: `enabled = false` under [plugins.{c.name}]) and run "
+            "again: it catches up from its last commit",
+            c.name,
+        )
 
 
 @dataclass
@@ -213,7 +332,18 @@ class InstrumentSummary:
     key: InstrumentKey
     counters: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTERS, 0))
     seconds: float = 0.0
+    failures: list[Failure] = field(default_factory=list)
     kind: str = "trades"
+
+    @property
+    def error(self) -> str | None:
+        """The failures' messages, one a line (``None``: nothing needs attention)."""
+        return "\n".join(f.message for f in self.failures) or None
+
+    @property
+    def stopped(self) -> bool:
+        """The instrument as a whole was not processed (its outputs and states are as they were)."""
+        return any(f.indicator is None and f.kind != "backfill" for f in self.failures)
 
 
 @dataclass
@@ -221,9 +351,19 @@ class RunSummary:
     instruments: list[InstrumentSummary] = field(default_factory=list)
     load_seconds: float = 0.0  # loading plugins, settings and instruments
     pass_seconds: float = 0.0  # the pass itself: states, new lines, indicators, commits
+    skipped: list[Skipped] = field(default_factory=list)  # what discovery found under raw/ and did not read
 
     def total(self, counter: str) -> int:
         return sum(s.counters.get(counter, 0) for s in self.instruments)
+
+    @property
+    def failures(self) -> list[tuple[InstrumentKey, Failure]]:
+        return [(s.key, f) for s in self.instruments for f in s.failures]
+
+    @property
+    def stopped(self) -> Failure | None:
+        """The failure that stopped the whole run (the disk), if any."""
+        return next((f for s in self.instruments for f in s.failures if f.kind == "stopped"), None)
 
 
 @dataclass
@@ -248,8 +388,11 @@ class Host:
             table.add(Instrument(inst_id, ic.kind, ic.ct_val, ic.ct_val_ccy))
         return cls(cfg, indicators, settings, table)
 
-    def consumers(self, vault: Path, key: InstrumentKey, inst: Instrument, kind: StreamKind = TRADES) -> list[Consumer]:
-        """The quality log and the enabled indicators that ``kind`` feeds."""
+    def consumers(
+        self, vault: Path, key: InstrumentKey, inst: Instrument, failures: list[Failure] | None = None,
+        kind: StreamKind = TRADES,
+    ) -> list[Consumer]:
+        """The quality log and the enabled indicators that ``kind`` feeds; one that cannot be set up goes to ``failures``."""
         fill = self.cfg.run.fill_empty_bars if kind is TRADES else False
         extra = kind.fingerprint_extra(self.cfg, inst.inst_id)
         out = []
@@ -260,9 +403,18 @@ class Host:
             if not setting.enabled or self.indicators[name].consumes != kind.name:
                 continue
             params = canonical_params(setting.params)
-            indicator = self.indicators[name](inst, setting.params)
-            out.append(Consumer(vault, key, indicator, params, fingerprint(params, inst, fill, extra), fill,
-                                fp_extra=extra))
+            try:
+                indicator = self.indicators[name](inst, setting.params)
+                out.append(Consumer(vault, key, indicator, params, fingerprint(params, inst, fill, extra), fill,
+                                    fp_extra=extra))
+            except Exception as exc:
+                if failures is None:
+                    raise
+                failures.append(Failure(
+                    f"{name} for {key.label}: the indicator could not be set up ({type(exc).__name__}: {exc}); "
+                    "the other indicators went on",
+                    f"fix or update the indicator (or disable it: `enabled = false` under [plugins.{name}]) and run "
+                    "again: it catches up from its last commit", name))
         return out
 
 
@@ -270,7 +422,10 @@ class InstrumentRun:
     """One instrument's consumers and stream of one kind (trades or books), loaded once.
 
     A batch run makes one pass with it; a follower keeps it between passes,
-    so the states are read once and the indicators stay in memory.
+    so the states are read once and the indicators stay in memory.  Whatever
+    goes wrong with this instrument ends up in the summary :meth:`advance`
+    returns (an indicator that fails is left out, the others go on); only an
+    instrument that is not known at all raises, from the constructor.
     """
 
     def __init__(self, host: Host, vault: Path, key: InstrumentKey, folder: Path, kind: StreamKind = TRADES) -> None:
@@ -280,13 +435,31 @@ class InstrumentRun:
         self.folder = folder
         self.kind = kind
         self.inst = host.table.get(key.inst_id)
-        self.consumers = host.consumers(vault, key, self.inst, kind)
-        for c in self.consumers:
-            c.load(vault)
+        self.failures: list[Failure] = []  # found while loading, reported by the next advance
+        self.consumers = []
+        for c in host.consumers(vault, key, self.inst, self.failures, kind):
+            try:
+                c.load(vault)
+            except PluginFailure as exc:
+                self.failures.append(exc.failure)
+            except FingerprintMismatch as exc:
+                self.failures.append(Failure(str(exc), f"restore the old settings, or rebuild: {c.reset_command(vault)}",
+                                             c.name))
+            except IndicatorError as exc:
+                self.failures.append(Failure(str(exc), f"restore the state file, or rebuild: {c.reset_command(vault)}",
+                                             c.name))
+            else:
+                self.consumers.append(c)
         self.stream: Any = None  # kind.new_stream(): a TradeStream, a BookStream
         self.cursor = Cursor()  # the read position (a consumer's cursor is its committed one)
         self.dispatch = Dispatch()
         self.waiting: list[Consumer] = []  # behind the read position: they join when it reaches them
+        self.broken = False  # the instrument failed as a whole: nothing more is done with it
+        self.listing: tuple[str, ...] = ()  # the file names of the last pass (backfill is looked for on a change)
+        self.backfill_named: set[str] = set()
+
+    def reset_all_command(self) -> str:
+        return f"indicators reset --vault {self.vault} --indicator all --inst {self.key.inst_id}"
 
     def advance(self, progress: ProgressFactory = no_progress, clock: Callable[[], int] | None = None,
                 grace_ms: int = 0, commit: bool = True) -> InstrumentSummary:
@@ -296,14 +469,85 @@ class InstrumentRun:
         ``grace_ms`` has passed are closed at the end of the pass even without
         a later trade.  Records written without a commit are cut back and
         written again by the next run if this process dies before committing.
+
+        Failures are in the summary: an indicator that raised is out for the
+        rest of the run (its outputs and state as of its last commit); a
+        problem of the instrument as a whole (a changed trade file, a cursor
+        that no longer fits the files) leaves every output and state as of the
+        last commit and the instrument out; a write the disk refused is a
+        ``"stopped"`` failure, after which a run goes no further.
         """
         started = time.perf_counter()
-        cfg = self.host.cfg
         summary = InstrumentSummary(self.key, dict.fromkeys(self.kind.counters, 0), kind=self.kind.name)
+        summary.failures, self.failures = self.failures, []
+        if self.broken:
+            return summary
+        try:
+            self._advance(summary, progress, clock, grace_ms, commit)
+        except StorageError as exc:
+            summary.failures.append(Failure(str(exc), "run again once the cause above is fixed: the run continues "
+                                            "from the last commit", kind="stopped"))
+            self.broken = True
+        except IndicatorError as exc:
+            for c in self.consumers:
+                c.cut_back()
+            fix = getattr(exc, "fix", None) or (
+                f"put back what the message names, or rebuild the instrument from its files: {self.reset_all_command()}")
+            summary.failures.append(Failure(str(exc), fix))
+            self.broken = True
+        finally:
+            self.close()
+        summary.failures += self.dispatch.failures
+        self.dispatch.failures = []
+        if self.dispatch.dropped:
+            self.consumers = [c for c in self.consumers if c not in self.dispatch.dropped]
+        summary.seconds = time.perf_counter() - started
+        return summary
+
+    def _check_files(self, files: list[TradeFile], first: bool) -> None:
+        """Stop (raise) if a file a cursor is in was changed; note backfilled files in ``self.failures``."""
+        cursors = [c.cursor for c in self.consumers] if first else [self.cursor]
+        seen: set[tuple] = set()
+        for cur in cursors:
+            if (cur.file, cur.offset, cur.digest) in seen:
+                continue
+            seen.add((cur.file, cur.offset, cur.digest))
+            why = integrity.changed(files, cur, digest=first)
+            if why:
+                exc = StateError(f"{self.key.label}: {why}; the instrument stopped, its outputs and state stay as "
+                                 "of the last commit")
+                exc.fix = f"restore the file as it was, or rebuild the instrument from its files: {self.reset_all_command()}"
+                raise exc
+        listing = tuple(f.name for f in files)
+        if listing == self.listing:
+            return
+        self.listing = listing
+        late: list[str] = []
+        for c in self.consumers:
+            if c.read is None:  # an old state: the files before its cursor now count as read
+                c.read = FilesRead()
+                c.read.add_all(f for f in files[: integrity.index(files, c.cursor)] if not f.ghost)
+                continue
+            late += [f.name for f in integrity.backfill(files, c.cursor, c.read) if f.name not in late]
+        new = [n for n in late if n not in self.backfill_named]
+        if new:
+            self.backfill_named.update(new)
+            self.failures.append(Failure(integrity.backfill_message(self.key.label, new),
+                                         integrity.backfill_fix(self.vault, self.key.inst_id), kind="backfill"))
+
+    def _advance(self, summary: InstrumentSummary, progress: ProgressFactory, clock: Callable[[], int] | None,
+                 grace_ms: int, commit: bool) -> None:
+        cfg = self.host.cfg
         files = self._files()
         if not files:
-            return summary
-        if self.stream is None:
+            return
+        first = self.stream is None
+        self._check_files(files, first)
+        summary.failures += self.failures
+        self.failures = []
+        if first:
+            if not self.consumers:
+                return
             order = sorted(self.consumers, key=lambda c: position(files, c.cursor))
             self.stream = self.kind.new_stream(self.inst, cfg)
             if order[0].stream_state is not None:
@@ -312,10 +556,14 @@ class InstrumentRun:
             self.waiting = order
         stream = self.stream
         start_counters = dict(stream.counters)
+        # trades ahead of the clock (taken once per pass) are rejected, as are those outside their file's day
+        now_ms = clock() if clock is not None else wall_clock_ms()
+        tolerance = cfg.input.day_tolerance_minutes
         todo = remaining_bytes(files, self.cursor)
         bar = progress(todo, self.key.inst_id)
         # threads only for more than one chunk, and for a parser that leaves the GIL (numpy) most of the time
         ahead = map_ahead if todo > cfg.run.batch_bytes and self.kind.parse_in_threads else map_inline
+        read_from = self.cursor
         try:
             while True:
                 waiting = self.waiting
@@ -324,7 +572,7 @@ class InstrumentRun:
                 stop = waiting[0].cursor if waiting else None
                 last_commit = time.monotonic()
                 chunks = read_chunks(files, self.cursor, stop, cfg.run.batch_bytes)
-                for chunk, parsed in ahead(self.kind.parser(cfg, self.key.inst_id), chunks):
+                for chunk, parsed in ahead(self.kind.parser(cfg, self.key.inst_id, tolerance, now_ms), chunks):
                     stream.process(parsed, _label(chunk.file.path, self.vault), self.dispatch)
                     self.cursor = chunk.end
                     bar.update(len(chunk.buf))
@@ -347,35 +595,53 @@ class InstrumentRun:
                 for c in self.consumers:
                     for out in c.outputs.values():
                         out.write_through()
+                if not self.cursor.same_place(read_from):  # what a follower checks its next pass against
+                    self.cursor = integrity.stamp(files, self.cursor)
         except OSError as exc:
             for c in self.consumers:
                 for out in c.outputs.values():
                     out.discard()
-            raise IndicatorError(f"{self.key.label}: " + os_error_message(
+            raise StorageError(f"{self.key.label}: " + os_error_message(
                 exc, "the run stopped", after="outputs and state are as of the last commit, the next run continues from there"
             )) from exc
         finally:
             bar.close()
-            self.close()
         summary.counters = {k: stream.counters[k] - start_counters.get(k, 0) for k in self.kind.counters}
-        summary.seconds = time.perf_counter() - started
-        return summary
 
     def _files(self) -> list[TradeFile]:
         """The trade files in stream order; those the cursors name stay listed even once archived."""
-        return list_files(self.folder, self.key.inst_id, self.kind.patterns(self.host.cfg),
-                          [c.cursor for c in self.consumers] + [self.cursor])
+        return self.kind.list_files(self.host.cfg, self.folder, self.key.inst_id,
+                                    [c.cursor for c in self.consumers] + [self.cursor])
 
     def commit(self, files: list[TradeFile] | None = None) -> None:
-        """Outputs on disk, then every consumer's state with the read position (SPEC section 8)."""
-        if self.stream is None:
+        """Outputs on disk, then every consumer's state with the read position (SPEC section 8).
+
+        A consumer whose position and stream state are those of its last
+        commit has nothing new: its state file is not written again (a run
+        with nothing new writes nothing).
+        """
+        if self.stream is None or self.broken:
             return
         if files is None:
             files = self._files()
         cursor = at_end(files, self.cursor)
         state = self.stream.to_state()
+        state_bytes = orjson.dumps(state)
+        stamped: Cursor | None = None
+        k_new = integrity.index(files, cursor)
         for c in self.dispatch.all:
-            c.commit(cursor, state)
+            if c.cursor.same_place(cursor) and c.stream_bytes == state_bytes:
+                continue
+            if stamped is None:
+                stamped = integrity.stamp(files, cursor)
+            read = FilesRead({t: [list(r) for r in rs] for t, rs in c.read.ranges.items()} if c.read else None)
+            read.add_all(files[integrity.index(files, c.cursor):k_new])
+            try:
+                c.commit(stamped, state, state_bytes, read)
+            except PluginFailure as exc:
+                self.dispatch.fail(c, exc, "get_state")
+        if stamped is not None:
+            self.cursor = stamped
 
     def close(self) -> None:
         for c in self.consumers:
@@ -386,8 +652,20 @@ def run_instrument(
     host: Host, vault: Path, key: InstrumentKey, folder: Path, progress: ProgressFactory = no_progress,
     kind: StreamKind = TRADES,
 ) -> InstrumentSummary:
-    """One pass over an instrument's new lines of one kind, committed."""
-    return InstrumentRun(host, vault, key, folder, kind).advance(progress)
+    """One pass over an instrument's new lines of one kind, committed; what went wrong is in the summary, never raised."""
+    try:
+        run = InstrumentRun(host, vault, key, folder, kind)
+    except UnknownInstrumentError as exc:
+        return InstrumentSummary(key, failures=[unknown_instrument(exc, folder)])
+    return run.advance(progress)
+
+
+def unknown_instrument(exc: UnknownInstrumentError, folder: Path) -> Failure:
+    inst_id = folder.name
+    return Failure(
+        f"{folder}: {str(exc).split(';')[0]}; the instrument was skipped",
+        HOW_TO_DECLARE.format(inst=inst_id) + f"\nor, if it is not an instrument, move the folder out of {folder.parent}",
+    )
 
 
 def _label(path: Path, vault: Path) -> str:
@@ -395,11 +673,10 @@ def _label(path: Path, vault: Path) -> str:
     return path.relative_to(vault).as_posix() if path.is_relative_to(vault) else path.as_posix()
 
 
-def _instruments(host: Host, vault: Path, only: list[str] | None) -> list[tuple[InstrumentKey, StreamKind, Path]]:
-    instruments = discover_all(vault, host.cfg, only)
-    for key, _, _ in instruments:
-        host.table.get(key.inst_id)  # an unknown instrument stops the run before any work
-    return instruments
+def _instruments(host: Host, vault: Path, only: list[str] | None,
+                 skipped: list[Skipped] | None = None) -> list[tuple[InstrumentKey, StreamKind, Path]]:
+    # an unknown instrument is that instrument's failure, reported in the summary; the others run
+    return discover_all(vault, host.cfg, only, skipped)
 
 
 def run(
@@ -414,8 +691,11 @@ def run(
     try:
         with VaultLock(vault):
             summary = RunSummary()
-            for key, kind, folder in _instruments(host, vault, only):
-                summary.instruments.append(run_instrument(host, vault, key, folder, progress, kind))
+            for key, kind, folder in _instruments(host, vault, only, summary.skipped):
+                done = run_instrument(host, vault, key, folder, progress, kind)
+                summary.instruments.append(done)
+                if any(f.kind == "stopped" for f in done.failures):
+                    break  # the disk refused a write: the other instruments would fail the same way
     finally:
         decimal.setcontext(previous)
     summary.load_seconds = loaded - started
@@ -434,18 +714,38 @@ class Follower:
         self.host = host
         self.vault = vault
         self.only = only
-        self.runs: dict[tuple[InstrumentKey, str], InstrumentRun] = {}
+        self.runs: dict[tuple[InstrumentKey, str], InstrumentRun] = {}  # by instrument and stream kind
+        self.failed: set[tuple[InstrumentKey, str]] = set()  # instruments out of this follower's passes (reported once)
         self.in_pass = False  # False between passes: every run is at a point that may be committed
+        self.reported: set[Skipped] = set()  # skipped entries are listed once, when first seen
 
     def step(self, clock: Callable[[], int], grace_ms: int, commit: bool) -> RunSummary:
-        """One pass over every instrument (new ones included)."""
+        """One pass over every instrument (new ones included); failures are in the summary, once."""
         self.in_pass = True
         summary = RunSummary()
-        for key, kind, folder in _instruments(self.host, self.vault, self.only):
+        skipped: list[Skipped] = []
+        instruments = _instruments(self.host, self.vault, self.only, skipped)
+        summary.skipped = [s for s in skipped if s not in self.reported]
+        self.reported.update(skipped)
+        for key, kind, folder in instruments:
+            if (key, kind.name) in self.failed:
+                continue
             run = self.runs.get((key, kind.name))
             if run is None:
-                run = self.runs[key, kind.name] = InstrumentRun(self.host, self.vault, key, folder, kind)
-            summary.instruments.append(run.advance(no_progress, clock, grace_ms, commit=commit))
+                try:
+                    run = self.runs[key, kind.name] = InstrumentRun(self.host, self.vault, key, folder, kind)
+                except UnknownInstrumentError as exc:
+                    self.failed.add((key, kind.name))
+                    summary.instruments.append(InstrumentSummary(key, failures=[unknown_instrument(exc, folder)]))
+                    continue
+            done = run.advance(no_progress, clock, grace_ms, commit=commit)
+            summary.instruments.append(done)
+            if run.broken:
+                self.failed.add((key, kind.name))
+                del self.runs[key, kind.name]
+            stopped = summary.stopped
+            if stopped is not None:
+                raise StorageError(stopped.message)
         self.in_pass = False
         return summary
 

@@ -56,3 +56,7 @@ def os_error_message(exc: OSError, doing: str = "", after: str = "outputs and st
     else:
         fix = "fix the cause and run again"
     return f"{text}\n  {fix}" + (f"; {after}" if after else "")
+
+
+class StorageError(IndicatorError):
+    """The vault's disk refused a write (full, read-only, permissions): the run stops, whatever the instrument."""

@@ -11,6 +11,7 @@ written again, identically, from the saved cursor.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,11 @@ import orjson
 from .errors import StateError
 
 STATE_FORMAT = 1
+
+
+# A folder name the vault uses for an exchange, a market or an instrument: letters, digits, ``.``, ``_``, ``-``.
+# Discovery skips (and lists) other folders; the config accepts exactly these as instrument ids.
+FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 @dataclass(frozen=True)

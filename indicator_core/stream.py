@@ -28,6 +28,10 @@ from .trades import TradeBatch, derive_quantities, normalize
 # the gap instead of counting as a duplicate.  The oldest are forgotten past
 # this many (a trade from such an old gap would then count as a duplicate).
 MAX_MISSING_RANGES = 10_000
+# A defence: the empty bars filled for one jump in time are at most this many (31 days), the ones
+# right before the new trade.  Trades are checked against their file's day and the clock, so only
+# files dated more than a month apart with nothing between them come near it.
+MAX_FILL_MINUTES = 31 * 24 * 60
 
 COUNTERS = ("lines", "trades", "accepted", "duplicates", "gaps", "missing_ids", "late", "rejects", "bars")
 
@@ -55,6 +59,11 @@ class TradeStream:
         self.closed_until = 0
         self.last_close: str | None = None  # the close of the last emitted bar, for filling after a clock close
         self.pending_taint: dict[int, list[str]] = {}
+        # gap candidates, judged when the bar of their ``minute`` closes: only ids still missing then are a gap
+        self.pending_gaps: list[dict[str, Any]] = []
+        # while a chunk is processed: the id ranges its rows filled, and the row being processed
+        self._fills: list[tuple[int, int, int]] = []
+        self._row = 0
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
 
     # --- state -----------------------------------------------------------------------
@@ -67,6 +76,7 @@ class TradeStream:
             "closed_until": self.closed_until,
             "last_close": self.last_close,
             "pending_taint": {str(k): v for k, v in self.pending_taint.items()},
+            "pending_gaps": [dict(g) for g in self.pending_gaps],
             "counters": self.counters,
         }
 
@@ -78,6 +88,7 @@ class TradeStream:
         self.closed_until = int(data.get("closed_until", 0))
         self.last_close = data.get("last_close")
         self.pending_taint = {int(k): list(v) for k, v in data["pending_taint"].items()}
+        self.pending_gaps = [dict(g) for g in data.get("pending_gaps", [])]
         self.counters = {**dict.fromkeys(COUNTERS, 0), **data["counters"]}
 
     # --- gaps ------------------------------------------------------------------------
@@ -86,16 +97,54 @@ class TradeStream:
         if len(self.missing) > MAX_MISSING_RANGES:
             del self.missing[0]
 
-    def _fill_gap(self, lo: int, hi: int) -> bool:
-        """Take ids ``lo..hi`` out of the missing ranges; False if ``hi`` was not missing."""
+    def _fill_gap(self, lo: int, hi: int) -> tuple[int, int] | None:
+        """Take ids ``lo..hi`` out of the missing ranges: the ids taken, or None if ``hi`` was not missing."""
         k = bisect.bisect_right(self.missing, [hi, float("inf")]) - 1
         if k < 0 or not (self.missing[k][0] <= hi <= self.missing[k][1]):
-            return False
+            return None
         a, b = self.missing[k]
         lo = max(lo, a)
         parts = ([[a, lo - 1]] if lo > a else []) + ([[hi + 1, b]] if hi < b else [])
         self.missing[k : k + 1] = parts
-        return True
+        return lo, hi
+
+    def _missing_count(self, lo: int, hi: int) -> int:
+        """How many of the ids ``lo..hi`` are still missing."""
+        k = max(bisect.bisect_right(self.missing, [lo, float("inf")]) - 1, 0)
+        total = 0
+        while k < len(self.missing) and self.missing[k][0] <= hi:
+            a, b = self.missing[k]
+            total += max(0, min(b, hi) - max(a, lo) + 1)
+            k += 1
+        return total
+
+    def _judge_gaps(self, bar: Bar, sink: Sink) -> None:
+        """The bar of ``bar.minute`` closes: gap candidates up to it whose ids are still missing are gaps."""
+        if not self.pending_gaps:
+            return
+        keep = []
+        for g in self.pending_gaps:
+            if g["minute"] > bar.minute:
+                keep.append(g)
+                continue
+            missing = self._missing_count(g["lo"], g["hi"])
+            # ids filled by rows of this chunk at or after the one that closes the bar came too late
+            for row, a, b in self._fills:
+                if row >= self._row:
+                    missing += max(0, min(b, g["hi"]) - max(a, g["lo"]) + 1)
+            if missing == 0:
+                continue  # the ids came out of order before the bar closed: no gap
+            self.counters["gaps"] += 1
+            self.counters["missing_ids"] += missing
+            if g["taint"]:
+                bar.add_taint("gap")
+            sink.quality({
+                "event": "gap", "inst_id": self.inst.inst_id,
+                "prev_trade_id": str(g["prev_id"]), "prev_utc": iso_ms(g["prev_ts"]),
+                "next_trade_id": str(g["next_id"]), "next_utc": iso_ms(g["next_ts"]),
+                "missing": missing,
+            })
+        self.pending_gaps = keep
 
     # --- the chunk -------------------------------------------------------------------
     def process(self, p: ParsedChunk, file_label: str, sink: Sink) -> None:
@@ -118,14 +167,17 @@ class TradeStream:
         opens_gap = ~seen & (first > prev + 1) & (prev >= 0)
         accepted = ~seen
         taints: list[tuple[int, int, str]] = []  # (row, minute, reason)
-        events: list[tuple[int, dict[str, Any]]] = []  # (row, gap or late event), sent in row order
+        events: list[tuple[int, dict[str, Any]]] = []  # (row, late event), sent in row order
+        candidates: list[tuple[int, dict[str, Any]]] = []  # (row, gap candidate)
         special = np.flatnonzero(seen | opens_gap)
         if len(special):
             holder = np.maximum.accumulate(np.where(~seen, np.arange(n), -1))
             for i in special.tolist():
                 if seen[i]:
-                    if self._fill_gap(int(first[i]), int(ids[i])):
+                    filled = self._fill_gap(int(first[i]), int(ids[i]))
+                    if filled is not None:
                         accepted[i] = True
+                        self._fills.append((i, *filled))
                     else:
                         c["duplicates"] += 1
                     continue
@@ -133,14 +185,9 @@ class TradeStream:
                 prev_ts = int(ts[j]) if j >= 0 else self.max_id_ts
                 lo, hi = int(prev[i]) + 1, int(first[i]) - 1
                 self._add_missing(lo, hi)
-                c["gaps"] += 1
-                c["missing_ids"] += hi - lo + 1
-                taints.append((i, int(ts[i]) // MINUTE_MS, "gap"))
-                events.append((i, {
-                    "event": "gap", "inst_id": self.inst.inst_id,
-                    "prev_trade_id": str(int(prev[i])), "prev_utc": iso_ms(prev_ts),
-                    "next_trade_id": str(int(ids[i])), "next_utc": iso_ms(int(ts[i])),
-                    "missing": hi - lo + 1,
+                candidates.append((i, {
+                    "lo": lo, "hi": hi, "prev_id": int(prev[i]), "prev_ts": prev_ts,
+                    "next_id": int(ids[i]), "next_ts": int(ts[i]),
                 }))
         if int(run[-1]) > self.max_id:
             self.max_id = int(run[-1])
@@ -148,9 +195,19 @@ class TradeStream:
 
         rows = np.flatnonzero(accepted)
         c["accepted"] += len(rows)
-        if len(rows) == 0:
-            self._send(events, len(ids), sink)
+        if len(rows) == 0:  # every trade a duplicate (a gap candidate is always accepted)
             return
+        try:
+            self._deliver(p, rows, ids, ts, taints, events, candidates, sink)
+        finally:
+            self._fills = []
+            self._row = 0
+
+    def _deliver(self, p: ParsedChunk, rows: np.ndarray, ids: np.ndarray, ts: np.ndarray,
+                 taints: list[tuple[int, int, str]], events: list[tuple[int, dict[str, Any]]],
+                 candidates: list[tuple[int, dict[str, Any]]], sink: Sink) -> None:
+        """Late trades, gap candidates, bars and trades of the accepted ``rows``, in row order."""
+        c = self.counters
         mins = ts[rows] // MINUTE_MS
         open_min = self.open_bar.minute if self.open_bar is not None else -1
         open_min = max(open_min, self.closed_until)
@@ -159,6 +216,11 @@ class TradeStream:
         prevm[0] = open_min
         np.maximum(runm[:-1], open_min, out=prevm[1:])
         late = mins < prevm
+        for i, g in candidates:  # judged when the bar holding the jump closes (a late one: the open bar)
+            k = int(np.searchsorted(rows, i))
+            g["minute"] = int(prevm[k]) if late[k] else int(mins[k])
+            g["taint"] = not bool(late[k])
+            self.pending_gaps.append(g)
         if late.any():
             for k in np.flatnonzero(late).tolist():
                 i = int(rows[k])
@@ -170,8 +232,6 @@ class TradeStream:
                     "open_bar_utc": iso_minute(int(prevm[k])), "side": "buy" if p.is_buy[i] else "sell",
                     "px": fmt(to_dec(int(p.px_m[i]), int(p.px_s[i]))), "sz": fmt(to_dec(int(p.sz_m[i]), int(p.sz_s[i]))),
                 }))
-            late_rows = set(rows[late].tolist())
-            taints = [t for t in taints if not (t[2] == "gap" and t[0] in late_rows)]
         for _, minute, reason in sorted(taints):
             reasons = self.pending_taint.setdefault(minute, [])
             if reason not in reasons:
@@ -189,6 +249,7 @@ class TradeStream:
         bounds = [*starts.tolist(), len(keep)]
         for k, minute in enumerate(minutes):
             a, b = bounds[k], bounds[k + 1]
+            self._row = int(keep[a])
             if events:
                 self._send(events, int(keep[a]), sink)
             if self.open_bar is not None and minute > self.open_bar.minute:
@@ -228,6 +289,7 @@ class TradeStream:
         """Close the open bar: attach its taints and deliver it."""
         bar = self.open_bar
         assert bar is not None
+        self._judge_gaps(bar, sink)
         for key in sorted(k for k in self.pending_taint if k <= bar.minute):
             for reason in self.pending_taint.pop(key):
                 bar.add_taint(reason)
@@ -248,7 +310,7 @@ class TradeStream:
         if not self.fill_empty or self.last_close is None:
             return
         price = Decimal(self.last_close)
-        for m in range(first, stop):
+        for m in range(max(first, stop - MAX_FILL_MINUTES), stop):
             self.counters["bars"] += 1
             sink.bar(Bar.empty_at(self.inst.inst_id, m, price))
 

@@ -51,6 +51,10 @@ def _eth_dirty() -> list[tuple[str, bytes]]:
     lines.insert(7000, b'{"instId":"ETH-USDT-SWAP","tradeId":"1",\n')  # invalid JSON
     lines.insert(7001, b'{"instId":"ETH-USDT-SWAP","tradeId":"4308075000","px":"-1","sz":"1","side":"buy","ts":"1723161400000"}\n')
     lines.insert(7002, b"\n")
+    lines[2000], lines[2003] = lines[2003], lines[2000]  # ids out of order within a minute: not a gap
+    lines[6000], lines[6001] = lines[6001], lines[6000]
+    lines.insert(4000, lines[3990].replace(b'"ts":"1723161', b'"ts":"1723161000'))  # microseconds: rejected
+    lines.insert(4500, lines[4490].replace(b'"ts":"17231', b'"ts":"17232'))  # a day ahead: rejected
     body1 = b"".join(lines).rstrip(b"\n")  # day 1 ends without a line end: complete once day 2 exists
     return [("trades_2024-08-08.jsonl", body1), ("trades_2024-08-09.jsonl", b"".join(day2))]
 

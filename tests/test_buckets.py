@@ -201,7 +201,7 @@ def test_auto_step_is_chosen_once_and_kept(tmp_path: Path) -> None:
     assert recs[1]["bids"] == [["90000", "900"]] and recs[1]["asks"] == [["90005", "900.001"]]
 
 
-def test_other_channels_are_skipped_and_the_channel_is_configurable(tmp_path: Path) -> None:
+def test_other_channels_are_skipped_and_the_channel_is_configurable(tmp_path: Path, capsys) -> None:
     vault = tmp_path / "v"
     five = [orjson.dumps({"arg": {"channel": "books5", "instId": "BTC-USDT-SWAP"}, "data": [
         {"asks": [["101", "1", "0", "1"]], "bids": [["100", str(k + 1), "0", "1"]], "ts": str(T0 + 40_000 * k)}]})
@@ -215,8 +215,11 @@ def test_other_channels_are_skipped_and_the_channel_is_configurable(tmp_path: Pa
     assert run(vault, cfg) == 0
     recs = buckets(vault, "BTC-USDT-SWAP")
     assert [r["bids"][0][1] for r in recs] == ["2", "3"]  # minute 0 ends with the 2nd books5 push, minute 1 the 3rd
-    # the channel is part of the output's definition: changing it back is refused
-    assert run(vault) == 2
+    # the channel is part of the output's definition: changing it back is refused, with what changed
+    capsys.readouterr()
+    assert run(vault) == 1
+    err = capsys.readouterr().err
+    assert 'input before: {"channel":"books5"}' in err and 'input now:    {"channel":"books"}' in err
 
 
 def test_bad_config_is_a_clear_error(tmp_path: Path, capsys) -> None:

@@ -10,21 +10,27 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from indicator_core.sources import columnar, okx_jsonl
+from indicator_core.sources.timecheck import TimeWindow
 from tests.vaults import ETH_2023, ETH_PERP, OKX
 
 FIELDS = ("ts", "trade_id", "count", "is_buy", "px_m", "px_s", "sz_m", "sz_s")
 INST = "BTC-USDT-SWAP"
 
 
-def assert_same(buf: bytes, inst: str = INST, first: int = 1) -> None:
-    """The column-wise parser equals the line-by-line reference."""
-    ref = okx_jsonl.parse_lines(buf, first, inst)
-    fast = columnar.parse_chunk(buf, first, inst)
-    assert fast.lines == ref.lines
-    for f in FIELDS:
-        a, b = getattr(fast, f), getattr(ref, f)
-        assert a.tolist() == b.tolist(), f
-    assert fast.rejects == ref.rejects
+# a window that splits generated 13-digit timestamps (1.0e12 .. 2.0e12) about in half
+SPLIT = TimeWindow(1_500_000_000_000, 1_600_000_000_000, "2017-07-14")
+
+
+def assert_same(buf: bytes, inst: str = INST, first: int = 1, window: TimeWindow | None = SPLIT) -> None:
+    """The column-wise parser equals the line-by-line reference, without and with a time window."""
+    for w in (None, window):
+        ref = okx_jsonl.parse_lines(buf, first, inst, w)
+        fast = columnar.parse_chunk(buf, first, inst, None, w)
+        assert fast.lines == ref.lines
+        for f in FIELDS:
+            a, b = getattr(fast, f), getattr(ref, f)
+            assert a.tolist() == b.tolist(), f
+        assert fast.rejects == ref.rejects
 
 
 decimal_text = st.one_of(
@@ -121,7 +127,12 @@ def test_fast_equals_reference_on_real_files(path, inst) -> None:
     buf = path.read_bytes()
     if not buf.endswith(b"\n"):
         buf += b"\n"
-    assert_same(buf, inst)
+    ts = sorted(int(json.loads(x)["ts"]) for x in buf.splitlines() if b'"data"' not in x)
+    # a window that cuts the file's trades in two, with a bound of the clock
+    middle = TimeWindow.for_day("2000-01-01", now_ms=0)
+    if ts:
+        middle = TimeWindow(ts[0], ts[len(ts) // 2], "x", clock_hi=ts[len(ts) // 2])
+    assert_same(buf, inst, window=middle)
     assert len(columnar.parse_chunk(buf, 1, inst)) > 0
 
 
@@ -299,3 +310,22 @@ def test_positions_never_decrease_from_line_to_line(json_chunk: bytes, stray: li
         columnar.parse_chunk(json_chunk + b"".join(s + b"\n" for s in stray), 1, INST)
         header, body = csv
         okx_csv.parse_chunk(body, 2, INST, okx_csv.parse_header(header, "test.csv"))
+
+
+def test_window_rejects_carry_the_reason_on_both_paths() -> None:
+    """Out-of-window trades leave the fast path and are rejected with the reference's reason."""
+    w = TimeWindow.for_day("2024-11-23")
+    good = [1732320000000 + 1000 * k for k in range(20)]
+    stamps = [*good[:5], 1732320000000000, *good[5:10], 253402300800000, *good[10:15], 1732320000000 + 90_000_000,
+              *good[15:]]
+    buf = "".join('{"instId":"%s","tradeId":"%d","px":"1.5","sz":"2","side":"buy","ts":"%d"}\n' % (INST, 10 + k, t)
+                  for k, t in enumerate(stamps)).encode()
+    assert_same(buf, window=w)
+    got = columnar.parse_chunk(buf, 1, INST, None, w)
+    assert got.ts.tolist() == good
+    assert [(r.line, r.reason.split(" (")[0]) for r in got.rejects] == [
+        (6, "ts 1732320000000000 is not epoch milliseconds of 2009-2099"),
+        (12, "ts 253402300800000 is not epoch milliseconds of 2009-2099"),
+        (18, "ts 1732410000000"),
+    ]
+    assert "microseconds" in got.rejects[0].reason and "outside the file's day 2024-11-23" in got.rejects[2].reason

@@ -230,11 +230,11 @@ def test_usage_errors_exit_2(tmp_path: Path, capsys) -> None:
     assert "invalid choice" in capsys.readouterr().err
 
 
-def test_unknown_instrument_exits_2_with_how_to_declare(tmp_path: Path, capsys) -> None:
+def test_unknown_instrument_exits_1_with_how_to_declare(tmp_path: Path, capsys) -> None:
     vault = tmp_path / "vault"
     inst_dir(vault, "FOO-BAR-BAZ")
     (inst_dir(vault, "FOO-BAR-BAZ") / "trades_2024-01-01.jsonl").write_text("")
-    assert run(vault) == 2
+    assert run(vault) == 1
     err = capsys.readouterr().err
     assert "unknown instrument 'FOO-BAR-BAZ'" in err and '[instruments."FOO-BAR-BAZ"]' in err
     cfg = write_config(tmp_path / "c.toml", '[instruments."FOO-BAR-BAZ"]\nkind = "linear"\nct_val = "1"\nct_val_ccy = "FOO"\n')

@@ -37,6 +37,7 @@ import orjson
 from . import okx_jsonl
 from .parsed import ColumnBuilder, ParsedChunk, splice
 from .parsed import line_ends as find_line_ends
+from .timecheck import TimeWindow
 
 U64 = np.uint64
 _ZEROS = U64(0x3030303030303030)  # eight ASCII '0'
@@ -340,32 +341,36 @@ SlowLine = Callable[[ColumnBuilder, bytes, int], None]
 """``slow_line(out, line, line_no)``: the reference parser of one line (without its ``\\n``)."""
 
 
-def parse_chunk(buf: bytes, first_line_no: int, inst_id: str, line_ends: np.ndarray | None = None) -> ParsedChunk:
+def parse_chunk(buf: bytes, first_line_no: int, inst_id: str, line_ends: np.ndarray | None = None,
+                window: TimeWindow | None = None) -> ParsedChunk:
     """Parse ``buf``, complete ``\\n``-terminated JSON lines from line ``first_line_no`` on.
 
     Same result as :func:`okx_jsonl.parse_lines`; the lines that share the
     chunk's layout are read column-wise, the rest by the reference parser.
     ``line_ends`` are the offsets of the line ends, when the caller has them.
+    With a ``window``, trades whose ``ts`` is outside it are rejected.
     """
     if len(buf) < 16 or not buf.endswith(b"\n"):
-        return okx_jsonl.parse_lines(buf, first_line_no, inst_id)
+        return okx_jsonl.parse_lines(buf, first_line_no, inst_id, window)
     if line_ends is None:
         line_ends = find_line_ends(buf)
     layout = _layout_of(buf, line_ends, inst_id)
     if layout is None:
-        return okx_jsonl.parse_lines(buf, first_line_no, inst_id)
+        return okx_jsonl.parse_lines(buf, first_line_no, inst_id, window)
 
     def slow_line(out: ColumnBuilder, raw: bytes, line_no: int) -> None:
-        okx_jsonl.parse_line(out, raw, line_no, inst_id)
+        okx_jsonl.parse_line(out, raw, line_no, inst_id, window)
 
-    return parse_with_layout(buf, first_line_no, line_ends, layout, slow_line)
+    return parse_with_layout(buf, first_line_no, line_ends, layout, slow_line, window)
 
 
 def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray, layout: Layout,
-                      slow_line: SlowLine) -> ParsedChunk:
+                      slow_line: SlowLine, window: TimeWindow | None = None) -> ParsedChunk:
     """The lines of ``buf`` in ``layout`` read column-wise, every other line by ``slow_line``, in line order.
 
-    ``buf`` holds complete lines ending at ``line_ends``.
+    ``buf`` holds complete lines ending at ``line_ends``.  A line whose ``ts`` is
+    outside ``window`` goes to ``slow_line`` (which must apply the same window),
+    so that its reject carries the reference parser's reason.
     """
     n_lines = len(line_ends)
     if len(buf) < 16 or n_lines == 0:
@@ -422,6 +427,8 @@ def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray, lay
             ok &= n >= 1
         value_start = lit_start + len(lit)
 
+    if window is not None:
+        ok &= window.inside(cols["ts"])
     fast = rows[ok]
     good = ok.nonzero()[0]
     count = cols["count"][good] if "count" in cols else np.ones(len(good), dtype=np.int64)

@@ -10,15 +10,21 @@ later file of the instrument exists, because only then is it known complete.
 
 from __future__ import annotations
 
+import datetime
+import gzip
+import os
 import re
-from dataclasses import dataclass
+import zipfile
+import zlib
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Iterator
 
 import numpy as np
 
-from ..errors import ConfigError, StateError
-from ..storage import InstrumentKey
+from ..errors import ConfigError, IndicatorError, StateError
+from ..storage import FOLDER_NAME, InstrumentKey, state_path
 from .parsed import line_ends
 
 
@@ -30,13 +36,25 @@ class Cursor:
     offset: int = 0
     line: int = 0
     at_end: bool = False  # the offset was the whole file when this cursor was committed
+    # the file's size and a digest of the bytes read from it, at the commit (see integrity.py); None in old states
+    size: int | None = None
+    digest: str | None = None
 
     def to_state(self) -> dict:
-        return {"file": self.file, "offset": self.offset, "line": self.line, "at_end": self.at_end}
+        out = {"file": self.file, "offset": self.offset, "line": self.line, "at_end": self.at_end}
+        if self.digest is not None:
+            out.update(size=self.size, digest=self.digest)
+        return out
 
     @classmethod
     def from_state(cls, data: dict) -> "Cursor":
-        return cls(data.get("file"), int(data.get("offset", 0)), int(data.get("line", 0)), bool(data.get("at_end")))
+        size = data.get("size")
+        return cls(data.get("file"), int(data.get("offset", 0)), int(data.get("line", 0)), bool(data.get("at_end")),
+                   int(size) if size is not None else None, data.get("digest"))
+
+    def same_place(self, other: "Cursor") -> bool:
+        """The same position and end flag (what was read), whatever the size and digest recorded with it."""
+        return (self.file, self.offset, self.line, self.at_end) == (other.file, other.offset, other.line, other.at_end)
 
 
 @dataclass(frozen=True)
@@ -47,6 +65,8 @@ class TradeFile:
     fmt: str  # "jsonl" or "csv"
     # a file read to its end and since moved away (archived): it keeps its place in the order
     ghost: bool = False
+    day_offset: int = 0  # minutes east of UTC at which the file's day starts (OKX archives: +480)
+    compression: str | None = None  # "gz" or "zip": a closed day, read whole; offsets count decompressed bytes
 
 
 @dataclass
@@ -75,12 +95,46 @@ def _classify(name: str, regexes: list[re.Pattern[str]]) -> tuple[str, int] | No
     for k, rx in enumerate(regexes):
         m = rx.match(name)
         if m:
+            try:
+                datetime.date.fromisoformat(m.group("date"))
+            except ValueError:
+                continue  # not a day (2026-13-45): the name matches no pattern
             return m.group("date"), k
     return None
 
 
-def list_files(folder: Path, inst_id: str, patterns: list[str], cursors: list[Cursor] = ()) -> list[TradeFile]:
+def _format(name: str) -> tuple[str, str | None]:
+    """``(format, compression)`` of a trade file by its name (a zip's format is its member's)."""
+    compression = None
+    if name.endswith(".gz"):
+        compression, name = "gz", name[:-3]
+    elif name.endswith(".zip"):
+        return "csv", "zip"  # OKX's archives hold one CSV; read_chunks looks at the member's name
+    return ("csv" if name.endswith(".csv") else "jsonl"), compression
+
+
+def content_size(tf: TradeFile) -> int:
+    """The bytes of the file's content: its size, or the decompressed size its archive records."""
+    size = tf.path.stat().st_size
+    try:
+        if tf.compression == "gz" and size >= 18:
+            with open(tf.path, "rb") as f:
+                f.seek(-4, 2)
+                return int.from_bytes(f.read(4), "little")  # ISIZE: the size mod 2**32 (an estimate)
+        if tf.compression == "zip":
+            with zipfile.ZipFile(tf.path) as z:
+                return sum(i.file_size for i in z.infolist() if not i.is_dir())
+    except (OSError, zipfile.BadZipFile):
+        pass
+    return size
+
+
+def list_files(folder: Path, inst_id: str, patterns: list[str], cursors: list[Cursor] = (),
+               day_offsets: dict[str, int] | None = None) -> list[TradeFile]:
     """The instrument's trade files in stream order: by date, then pattern order, then name.
+
+    ``day_offsets`` gives, by pattern, the UTC offset in minutes at which the
+    days of its files start (OKX's own archives: UTC+8); the default is UTC.
 
     A file that a cursor names but that is gone is kept as a *ghost* when the
     cursor had read it to its end (an archived old day): the stream goes on
@@ -88,14 +142,16 @@ def list_files(folder: Path, inst_id: str, patterns: list[str], cursors: list[Cu
     be lost silently.
     """
     regexes = [_pattern_regex(p, inst_id) for p in patterns]
+    offsets = [(day_offsets or {}).get(p, 0) for p in patterns]
     found: dict[str, tuple[str, int, str, TradeFile]] = {}
     for path in folder.iterdir():
         if not path.is_file():
             continue
         kind = _classify(path.name, regexes)
         if kind:
-            fmt = "csv" if path.name.endswith(".csv") else "jsonl"
-            found[path.name] = (*kind, path.name, TradeFile(path.name, path, kind[0], fmt))
+            fmt, compression = _format(path.name)
+            found[path.name] = (*kind, path.name, TradeFile(path.name, path, kind[0], fmt, compression=compression,
+                                                            day_offset=offsets[kind[1]]))
     for cur in cursors:
         if cur.file is None or cur.file in found:
             continue
@@ -105,8 +161,9 @@ def list_files(folder: Path, inst_id: str, patterns: list[str], cursors: list[Cu
                 f"the saved cursor points into {folder / cur.file} (byte {cur.offset}), which is no longer "
                 "there and had not been read to its end; put the file back, or rebuild with `indicators reset`"
             )
-        fmt = "csv" if cur.file.endswith(".csv") else "jsonl"
-        found[cur.file] = (*kind, cur.file, TradeFile(cur.file, folder / cur.file, kind[0], fmt, ghost=True))
+        fmt, compression = _format(cur.file)
+        found[cur.file] = (*kind, cur.file, TradeFile(cur.file, folder / cur.file, kind[0], fmt, ghost=True,
+                                                      day_offset=offsets[kind[1]], compression=compression))
     return [t[3] for t in sorted(found.values(), key=lambda t: t[:3])]
 
 
@@ -116,13 +173,67 @@ def at_end(files: list[TradeFile], cursor: Cursor) -> Cursor:
         return cursor
     for f in files:
         if f.name == cursor.file:
-            done = f.ghost or cursor.offset >= f.path.stat().st_size
+            if f.compression:  # the reader marks the cursor that reached the end of the content
+                done = f.ghost or cursor.at_end
+            else:
+                done = f.ghost or cursor.offset >= f.path.stat().st_size
             return Cursor(cursor.file, cursor.offset, cursor.line, done)
     return cursor
 
 
-def discover(vault: Path, root: str, only: list[str] | None) -> list[tuple[InstrumentKey, Path]]:
-    """Instrument folders under ``{vault}/{root}/{exchange}/{market}/{INST_ID}/``."""
+# names that operating systems and sync tools put in folders: never trade files, never listed
+_IGNORED = {"thumbs.db", "desktop.ini", "__macosx"}
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Something under the trades folder that is not read: its path (relative to the vault) and why."""
+
+    path: str
+    why: str
+
+
+def _entries(folder: Path) -> list[tuple[Path, bool]]:
+    """``(path, is a folder)`` of what ``folder`` holds, by name, without hidden and system names."""
+    with os.scandir(folder) as it:
+        found = [(Path(e.path), e.is_dir()) for e in it if not e.name.startswith(".") and e.name.lower() not in _IGNORED]
+    return sorted(found)
+
+
+def _any_inst_regex(pattern: str) -> re.Pattern[str]:
+    """``pattern`` as a regex whose ``{inst}`` matches any name (checked against the folder afterwards)."""
+    out = ""
+    for part in re.split(r"(\{date\}|\{inst\})", pattern):
+        if part == "{date}":
+            out += r"(?P<date>\d{4}-\d{2}-\d{2})"
+        elif part == "{inst}":
+            out += r"(?P<inst>.+)"
+        else:
+            out += re.escape(part)
+    return re.compile(out + r"\Z")
+
+
+def _matches(name: str, inst_id: str, regexes: list[re.Pattern[str]]) -> bool:
+    for rx in regexes:
+        m = rx.match(name)
+        if m and m.groupdict().get("inst", inst_id) == inst_id:
+            try:
+                datetime.date.fromisoformat(m.group("date"))
+            except ValueError:
+                continue
+            return True
+    return False
+
+
+def discover(vault: Path, root: str, only: list[str] | None, patterns: list[str] | None = None,
+             skipped: list[Skipped] | None = None) -> list[tuple[InstrumentKey, Path]]:
+    """Instrument folders under ``{vault}/{root}/{exchange}/{market}/{INST_ID}/``.
+
+    With ``patterns``, an instrument folder is one holding at least one file
+    that matches a pattern, or one with a saved state; what is not read -- files matching no pattern,
+    files and folders at another depth, folders whose name is not an id
+    (``old backup``) -- is appended to ``skipped``, not refused.
+    """
     base = vault / root
     if not base.is_dir():
         raise ConfigError(
@@ -130,17 +241,71 @@ def discover(vault: Path, root: str, only: list[str] | None) -> list[tuple[Instr
             "(e.g. okx/perps/BTC-USDT-SWAP/trades_2026-11-23.jsonl), or set [input] root in the config"
         )
     out = []
-    for ex in sorted(p for p in base.iterdir() if p.is_dir()):
-        for mk in sorted(p for p in ex.iterdir() if p.is_dir()):
-            for inst in sorted(p for p in mk.iterdir() if p.is_dir()):
+    skip: list[Skipped] = skipped if skipped is not None else []
+
+    def note(path: Path, is_dir: bool, why: str) -> None:
+        label = path.relative_to(vault).as_posix() if path.is_relative_to(vault) else path.as_posix()
+        skip.append(Skipped(label + ("/" if is_dir else ""), why))
+
+    def level(folder: Path, what: str) -> list[Path]:
+        folders = []
+        for p, is_dir in _entries(folder):
+            if not is_dir:
+                note(p, False, f"a file where {what} folders belong")
+            elif not FOLDER_NAME.fullmatch(p.name):
+                note(p, True, f"not a valid {what} folder name (letters, digits, '.', '_', '-')")
+            else:
+                folders.append(p)
+        return folders
+
+    regexes = [_any_inst_regex(p) for p in patterns or ()]
+
+    for ex in level(base, "exchange"):
+        for mk in level(ex, "market"):
+            for inst in level(mk, "instrument"):
                 if only and inst.name not in only:
                     continue
-                out.append((InstrumentKey(ex.name, mk.name, inst.name), inst))
+                if patterns is None or only:
+                    out.append((InstrumentKey(ex.name, mk.name, inst.name), inst))
+                    continue
+                found = False
+                odd: list[tuple[Path, bool, str]] = []
+                with os.scandir(inst) as it:
+                    for e in it:
+                        if e.name.startswith(".") or e.name.lower() in _IGNORED:
+                            continue
+                        if e.is_dir():
+                            odd.append((inst / e.name, True,
+                                        "a folder inside an instrument folder (trade files go directly in it)"))
+                        elif _matches(e.name, inst.name, regexes):
+                            found = True
+                        else:
+                            odd.append((inst / e.name, False, "matches no file pattern"))
+                odd.sort()
+                key = InstrumentKey(ex.name, mk.name, inst.name)
+                if found or state_path(vault, "quality", key).exists():  # files, or files read before
+                    out.append((key, inst))
+                for p, is_dir, why in odd:
+                    note(p, is_dir, why)
     if only:
         missing = sorted(set(only) - {k.inst_id for k, _ in out})
         if missing:
             raise ConfigError(f"--inst {missing[0]}: no folder of that name under {base}/{{exchange}}/{{market}}/")
     return out
+
+
+def describe_skipped(skipped: list[Skipped], patterns: list[str], root: str, limit: int = 10) -> str:
+    """A short message listing what discovery did not read, and the layout and names it expects."""
+    lines = [f"not read ({len(skipped)} under {root}/):"]
+    for s in skipped[:limit]:
+        lines.append(f"  {s.path}: {s.why}")
+    if len(skipped) > limit:
+        lines.append(f"  ... and {len(skipped) - limit} more")
+    lines.append(
+        f"  trade files go in {root}/{{exchange}}/{{market}}/{{INST_ID}}/ named "
+        + ", ".join(patterns) + " ({date} is YYYY-MM-DD); [input] patterns in the config adds others"
+    )
+    return "\n".join(lines)
 
 
 def position(files: list[TradeFile], cursor: Cursor) -> tuple[int, int]:
@@ -162,7 +327,7 @@ def remaining_bytes(files: list[TradeFile], cursor: Cursor) -> int:
     for j in range(k, len(files)):
         if files[j].ghost:
             continue
-        size = files[j].path.stat().st_size
+        size = content_size(files[j])
         total += max(size - (off if j == k else 0), 0)
     return total
 
@@ -194,6 +359,13 @@ def read_chunks(
         line = start.line if (k == k0 and start.file is not None) else 0
         has_later = k + 1 < len(files)
         limit = off_stop if k == k_stop else None
+        if tf.compression:
+            if k == k0 and start.file == tf.name and start.at_end:
+                continue  # a closed day read to its end: nothing new in it
+            yield from _compressed_chunks(tf, offset, line, limit, batch_bytes)
+            if limit is not None:
+                return
+            continue
         with open(tf.path, "rb") as f:
             columns = None
             if tf.fmt == "csv":
@@ -232,3 +404,98 @@ def read_chunks(
                 yield Chunk(tf, buf, first, Cursor(tf.name, offset, line), columns, ends)
         if limit is not None:
             return
+
+
+class _Damaged(Exception):
+    pass
+
+
+def _open_content(tf: TradeFile, stack: ExitStack) -> tuple[IO[bytes], TradeFile]:
+    """The decompressed content of a ``.gz`` or ``.zip`` trade file, and the file with its format."""
+    if tf.compression == "gz":
+        return stack.enter_context(gzip.open(tf.path, "rb")), tf
+    z = stack.enter_context(zipfile.ZipFile(tf.path))
+    members = [i for i in z.infolist() if not i.is_dir() and i.filename.endswith((".csv", ".jsonl"))]
+    if len(members) != 1:
+        raise IndicatorError(
+            f"{tf.path}: a trade archive must hold exactly one .csv or .jsonl file (OKX's hold "
+            f"{{INST}}-trades-{{date}}.csv); it holds {[i.filename for i in z.infolist()]}"
+        )
+    fmt = "csv" if members[0].filename.endswith(".csv") else "jsonl"
+    return stack.enter_context(z.open(members[0])), replace(tf, fmt=fmt)
+
+
+def _read_full(f: IO[bytes], n: int) -> bytes:
+    """``n`` bytes, fewer only at the end of the content."""
+    parts, got = [], 0
+    while got < n:
+        data = f.read(n - got)
+        if not data:
+            break
+        parts.append(data)
+        got += len(data)
+    return b"".join(parts)
+
+
+def _compressed_chunks(tf: TradeFile, offset: int, line: int, limit: int | None,
+                       batch_bytes: int) -> Iterator[Chunk]:
+    """Chunks of a compressed closed day: its content is the file, read forward only.
+
+    The content is complete by definition, so its last line is read even
+    without a line end.  A file that cannot be decompressed to its end (still
+    being downloaded, or damaged) stops the instrument with a message; the
+    lines before the damage may have been read, which is the same as reading
+    that prefix of a plain file.
+    """
+    from .okx_csv import parse_header
+
+    try:
+        with ExitStack() as stack:
+            f, tf = _open_content(tf, stack)
+            columns = None
+            if tf.fmt == "csv":
+                hdr = f.readline()
+                columns = parse_header(hdr.rstrip(b"\n") + b"\n", str(tf.path))
+                if offset == 0:
+                    offset, line = len(hdr), 1
+                else:
+                    _read_full(f, offset - len(hdr))
+            elif offset:
+                _read_full(f, offset)  # forward: decompress and drop what was read before
+            pending = b""
+            while True:
+                room = batch_bytes
+                if limit is not None:
+                    room = min(room, limit - offset - len(pending))
+                data = _read_full(f, room) if room > 0 else b""
+                end = room > 0 and len(data) < room  # the content ended
+                buf = pending + data
+                if not buf:
+                    if end:  # the content ended on a chunk boundary: say so in the cursor
+                        yield Chunk(tf, b"", line + 1, Cursor(tf.name, offset, line, True), columns, line_ends(b""))
+                    return
+                if end:
+                    if not buf.endswith(b"\n"):
+                        buf += b"\n"
+                        offset -= 1  # the added line end is not in the content
+                    pending = b""
+                elif limit is not None and offset + len(buf) >= limit:
+                    pending = b""
+                else:
+                    cut = buf.rfind(b"\n") + 1
+                    if cut == 0:  # a line longer than the batch: read on
+                        pending = buf
+                        continue
+                    buf, pending = buf[:cut], buf[cut:]
+                first = line + 1
+                offset += len(buf)
+                ends = line_ends(buf)
+                line += len(ends)
+                yield Chunk(tf, buf, first, Cursor(tf.name, offset, line, end), columns, ends)
+                if end or (limit is not None and offset >= limit):
+                    return
+    except (EOFError, zlib.error, gzip.BadGzipFile, zipfile.BadZipFile) as exc:
+        raise IndicatorError(
+            f"{tf.path}: cannot be read to its end ({exc}). If it is still being downloaded or copied, run "
+            "again once it is complete; otherwise replace it with a good copy or move it away"
+        ) from exc

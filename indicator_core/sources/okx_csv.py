@@ -4,7 +4,7 @@ Columns (by header name, any order): ``instrument_name``, ``trade_id``,
 ``side``, ``price``, ``size``, ``created_time`` (epoch ms).  The v5 names
 ``instId``, ``tradeId``, ``px``, ``sz``, ``ts`` are accepted too.  Sizes are
 contracts for SWAP/FUTURES, as in the JSON feeds.  Archive files split days at
-UTC+8; that does not matter here, since the stream is continuous.
+UTC+8: their trades are checked against that day (see :mod:`.timecheck`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from ..errors import IndicatorError
 from .columnar import FIELD_KINDS, Layout, parse_slowly, parse_with_layout
 from .okx_jsonl import BOM, BadTrade, add_trade, snippet
 from .parsed import ColumnBuilder, ParsedChunk, Reject
+from .timecheck import TimeWindow
 from .parsed import line_ends as find_line_ends
 
 _ALIASES = {
@@ -43,7 +44,8 @@ def parse_header(line: bytes, path: str) -> list[str | None]:
     return fields
 
 
-def parse_row(out: ColumnBuilder, raw: bytes, line_no: int, inst_id: str, columns: list[str | None]) -> None:
+def parse_row(out: ColumnBuilder, raw: bytes, line_no: int, inst_id: str, columns: list[str | None],
+              window: TimeWindow | None = None) -> None:
     """The reference: one row (without its ``\\n``) through the same field checks as a JSON trade."""
     line = raw[:-1] if raw.endswith(b"\r") else raw
     if not line.strip():
@@ -56,7 +58,7 @@ def parse_row(out: ColumnBuilder, raw: bytes, line_no: int, inst_id: str, column
     obj = {f: c.strip().strip('"') for f, c in zip(columns, cells) if f is not None}
     # The archive writes sizes like "38.0": a plain decimal, parsed exactly like the JSON feeds.
     try:
-        add_trade(out, obj, inst_id)
+        add_trade(out, obj, inst_id, window)
     except BadTrade as exc:
         out.rejects.append(Reject(line_no, str(exc), snippet(raw)))
 
@@ -85,16 +87,16 @@ def row_layout(columns: list[str | None], inst_id: str, crlf: bool) -> Layout | 
 
 
 def parse_chunk(buf: bytes, first_line_no: int, inst_id: str, columns: list[str | None],
-                line_ends: np.ndarray | None = None) -> ParsedChunk:
+                line_ends: np.ndarray | None = None, window: TimeWindow | None = None) -> ParsedChunk:
     """Parse ``buf``, complete rows from line ``first_line_no`` on (the header is not in it)."""
     if line_ends is None:
         line_ends = find_line_ends(buf)
 
     def slow_row(out: ColumnBuilder, raw: bytes, line_no: int) -> None:
-        parse_row(out, raw, line_no, inst_id, columns)
+        parse_row(out, raw, line_no, inst_id, columns, window)
 
     crlf = len(line_ends) > 0 and line_ends[0] > 0 and buf[int(line_ends[0]) - 1] == 0x0D
     layout = row_layout(columns, inst_id, crlf)
     if layout is None:
         return parse_slowly(buf, first_line_no, line_ends, slow_row)
-    return parse_with_layout(buf, first_line_no, line_ends, layout, slow_row)
+    return parse_with_layout(buf, first_line_no, line_ends, layout, slow_row, window)

@@ -18,6 +18,7 @@ import orjson
 
 from ..numbers import DecimalFormatError, parse_decimal
 from .parsed import ColumnBuilder, ParsedChunk, Reject
+from .timecheck import TimeWindow
 
 BOM = b"\xef\xbb\xbf"
 _SNIPPET = 200
@@ -74,8 +75,11 @@ def _int_field(obj: dict[str, Any], key: str, default: int | None = None) -> int
     return out
 
 
-def add_trade(out: ColumnBuilder, obj: Any, inst_id: str) -> None:
-    """Validate one trade object and append it to ``out``; raises :class:`BadTrade`."""
+def add_trade(out: ColumnBuilder, obj: Any, inst_id: str, window: TimeWindow | None = None) -> None:
+    """Validate one trade object and append it to ``out``; raises :class:`BadTrade`.
+
+    With a ``window``, a ``ts`` outside it (see :mod:`.timecheck`) is refused too.
+    """
     if not isinstance(obj, dict):
         raise BadTrade("not a trade object")
     got = obj.get("instId")
@@ -92,17 +96,19 @@ def add_trade(out: ColumnBuilder, obj: Any, inst_id: str) -> None:
         raise BadTrade("missing field 'side'")
     else:
         raise BadTrade(f"unknown side {side!r} (expected 'buy' or 'sell')")
-    out.add(
-        ts=_int_field(obj, "ts"),
-        trade_id=_int_field(obj, "tradeId"),
-        count=_int_field(obj, "count", default=1),
-        is_buy=is_buy,
-        px=_decimal_field(obj, "px"),
-        sz=_decimal_field(obj, "sz"),
-    )
+    ts = _int_field(obj, "ts")
+    trade_id = _int_field(obj, "tradeId")
+    count = _int_field(obj, "count", default=1)
+    px = _decimal_field(obj, "px")
+    sz = _decimal_field(obj, "sz")
+    if window is not None:
+        why = window.reason(ts)
+        if why is not None:
+            raise BadTrade(why)
+    out.add(ts=ts, trade_id=trade_id, count=count, is_buy=is_buy, px=px, sz=sz)
 
 
-def parse_line(out: ColumnBuilder, raw: bytes, line_no: int, inst_id: str) -> None:
+def parse_line(out: ColumnBuilder, raw: bytes, line_no: int, inst_id: str, window: TimeWindow | None = None) -> None:
     """Parse one line (without its ``\\n``); a bad line or item becomes a reject."""
     line = raw
     if line.startswith(BOM):
@@ -124,22 +130,22 @@ def parse_line(out: ColumnBuilder, raw: bytes, line_no: int, inst_id: str) -> No
             return
         for k, item in enumerate(items):
             try:
-                add_trade(out, item, inst_id)
+                add_trade(out, item, inst_id, window)
             except BadTrade as exc:
                 out.rejects.append(Reject(line_no, f"data[{k}]: {exc}", snippet(raw)))
         return
     try:
-        add_trade(out, obj, inst_id)
+        add_trade(out, obj, inst_id, window)
     except BadTrade as exc:
         out.rejects.append(Reject(line_no, str(exc), snippet(raw)))
 
 
-def parse_lines(buf: bytes, first_line_no: int, inst_id: str) -> ParsedChunk:
+def parse_lines(buf: bytes, first_line_no: int, inst_id: str, window: TimeWindow | None = None) -> ParsedChunk:
     """The reference: every line through orjson and the field checks, one by one."""
     out = ColumnBuilder()
     lines = buf.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
     for k, raw in enumerate(lines):
-        parse_line(out, raw, first_line_no + k, inst_id)
+        parse_line(out, raw, first_line_no + k, inst_id, window)
     return out.build(len(lines))

@@ -23,7 +23,8 @@ KINDS: dict[str, StreamKind] = {k.name: k for k in (TRADES, BOOKS)}
 __all__ = ["KINDS", "StreamKind", "discover_all"]
 
 
-def discover_all(vault: Path, cfg, only: list[str] | None) -> list[tuple[InstrumentKey, StreamKind, Path]]:
+def discover_all(vault: Path, cfg, only: list[str] | None,
+                 skipped: list | None = None) -> list[tuple[InstrumentKey, StreamKind, Path]]:
     """Every ``(instrument, kind, folder)`` under the vault, by instrument then kind.
 
     An instrument may have trades only, books only, or both.  With no folder
@@ -36,9 +37,11 @@ def discover_all(vault: Path, cfg, only: list[str] | None) -> list[tuple[Instrum
         root = kind.root(cfg)
         roots.append(vault / root)
         if (vault / root).is_dir():
-            found += [(key, kind, folder) for key, folder in discover(vault, root, None)]
+            # with --inst, every named folder (as for trades alone); else those holding files of the kind
+            patterns = None if only else kind.patterns(cfg)
+            found += [(key, kind, folder) for key, folder in discover(vault, root, None, patterns, skipped)]
     if not any(r.is_dir() for r in roots):
-        discover(vault, TRADES.root(cfg), only)  # raises the trades folder's message
+        discover(vault, TRADES.root(cfg), only, TRADES.patterns(cfg), skipped)  # raises the trades folder's message
     if only:
         found = [t for t in found if t[0].inst_id in only]
         missing = sorted(set(only) - {k.inst_id for k, _, _ in found})

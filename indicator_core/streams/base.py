@@ -30,9 +30,15 @@ class StreamKind:
         """A fresh stream: ``process(parsed, file_label, sink)``, ``close_by_clock``, ``to_state``, ``set_state``, ``counters``."""
         raise NotImplementedError
 
-    def parser(self, cfg, inst_id: str) -> Callable[[Chunk], Any]:
-        """A pure function of a chunk (it may run in a worker thread)."""
+    def parser(self, cfg, inst_id: str, tolerance_minutes: int, now_ms: int) -> Callable[[Chunk], Any]:
+        """A pure function of a chunk (it may run in a worker thread); ``now_ms`` is the pass's clock."""
         raise NotImplementedError
+
+    def list_files(self, cfg, folder: Path, inst_id: str, cursors: list) -> list:
+        """The instrument's files in stream order (:func:`indicator_core.sources.files.list_files`)."""
+        from ..sources.files import list_files
+
+        return list_files(folder, inst_id, self.patterns(cfg), cursors)
 
     def quality_log(self, inst: Instrument) -> Indicator:
         """The always-on data-quality consumer of this stream."""

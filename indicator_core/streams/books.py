@@ -490,7 +490,7 @@ class Books(StreamKind):
     def new_stream(self, inst, cfg) -> BookStream:
         return BookStream(self.channel(cfg, inst.inst_id))
 
-    def parser(self, cfg, inst_id: str):
+    def parser(self, cfg, inst_id: str, tolerance_minutes: int = 0, now_ms: int = 0):
         channel = self.channel(cfg, inst_id)
         return lambda chunk: parse_chunk(chunk, inst_id, channel)
 

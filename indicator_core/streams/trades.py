@@ -21,8 +21,13 @@ class Trades(StreamKind):
     def new_stream(self, inst, cfg) -> TradeStream:
         return TradeStream(inst, cfg.run.fill_empty_bars)
 
-    def parser(self, cfg, inst_id):
-        return lambda chunk: sources.parse(chunk, inst_id)
+    def parser(self, cfg, inst_id, tolerance_minutes, now_ms):
+        return lambda chunk: sources.parse(chunk, inst_id, tolerance_minutes, now_ms)
+
+    def list_files(self, cfg, folder, inst_id, cursors):
+        from ..sources.files import list_files
+
+        return list_files(folder, inst_id, cfg.input.patterns, cursors, cfg.input.day_offset_minutes())
 
     def quality_log(self, inst):
         return QualityLog(inst, QualityLog.Params())
