@@ -1,4 +1,4 @@
-"""The command line: ``indicators run | plugins | status | reset``.
+"""The command line: ``indicators run | plugins | status | reset | notify | study | chart``.
 
 Exit status (SPEC section 9): 0 done; 2 bad usage or bad config; 1 a failure
 while running.  Messages go to stderr and say what is wrong and where.
@@ -18,6 +18,7 @@ from . import __version__
 from .config import Config, load_config, plugin_settings
 from .errors import ConfigError, IndicatorError, os_error_message
 from .lock import VaultLock
+from .report import commands as report_commands
 
 
 class _Parser(argparse.ArgumentParser):
@@ -58,6 +59,14 @@ def _parser() -> argparse.ArgumentParser:
     rs.add_argument("--indicator", required=True, action="append", help="indicator name (repeatable), or 'all'")
     rs.add_argument("--inst", action="append", metavar="INST_ID", help="only this instrument (repeatable)")
     rs.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+
+    nt = sub.add_parser("notify", help="deliver the committed signals the notifiers of the config have not delivered yet")
+    nt.add_argument("--vault", type=Path)
+    nt.add_argument("--config", type=Path)
+    nt.add_argument("--wait", type=float, metavar="SECONDS",
+                    help="retry a failing notifier this long (default: its wait_seconds)")
+
+    report_commands.add_parsers(sub)  # study, chart
     return p
 
 
@@ -87,8 +96,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .engine import follow, run
     from .progress import no_progress, terminal_progress
 
+    from . import notify
+
     cfg = load_config(args.config)
     vault = _vault(args, cfg, inputs=True)
+    notifiers = notify.active(cfg)
+    deliverer = None
+    if notifiers:
+        deliverer = notify.Deliverer(vault, notifiers)
+        with VaultLock(vault):
+            deliverer.prepare()  # new notifiers start at what is committed before this pass
     if args.follow:
         from .console import FollowStatus
 
@@ -96,6 +113,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise ConfigError("--poll must be > 0 and --grace >= 0 (seconds)")
         _stop_on_sigterm()
         status = None if args.quiet else FollowStatus(sys.stdout)
+        thread = None
+        if deliverer is not None:
+            thread = notify.DeliveryThread(deliverer)
+            thread.start()
 
         def on_pass(summary) -> None:
             if summary.skipped and status is not None and status.open_line:  # the list goes below the status line
@@ -107,7 +128,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 status.update(summary)
 
         try:
-            follow(vault, cfg, args.inst, args.poll, args.grace, on_pass=on_pass)
+            follow(vault, cfg, args.inst, args.poll, args.grace, on_pass=on_pass,
+                   on_commit=thread.committed if thread is not None else None,
+                   commit_now=frozenset(notify.STREAMS[s][0] for n in notifiers.values() for s in n.streams))
         except KeyboardInterrupt:
             if status:
                 status.close()
@@ -115,10 +138,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         finally:
             if status:
                 status.close()
+            if thread is not None:
+                notify.report(thread.stop(min(n.wait_seconds for n in notifiers.values())), sys.stderr)
         return 0
     started = time.perf_counter()
     summary = run(vault, cfg, args.inst, progress=no_progress if args.quiet else terminal_progress)
     _report_skipped(summary, cfg)
+    if deliverer is not None:
+        _deliver(vault, deliverer, None)
     if args.stats:
         try:
             args.stats.write_text(orjson.dumps({
@@ -187,6 +214,40 @@ def _report_skipped(summary, cfg: Config) -> None:
         print(describe_skipped(summary.skipped, cfg.input.patterns, cfg.input.root), file=sys.stderr, flush=True)
 
 
+def _deliver(vault: Path, deliverer, wait: float | None) -> bool:
+    """Deliver what is committed under the vault lock; True when nothing is left."""
+    from . import notify
+    from .errors import LockedError
+
+    try:
+        with VaultLock(vault):
+            summary = deliverer.drain(wait)
+    except LockedError:
+        print("notify: another run holds the vault now; it delivers the signals", file=sys.stderr)
+        return True
+    notify.report(summary, sys.stderr)
+    return not summary.pending
+
+
+def cmd_notify(args: argparse.Namespace) -> int:
+    from . import notify
+
+    cfg = load_config(args.config)
+    vault = _vault(args, cfg)
+    notifiers = notify.active(cfg)
+    if not notifiers:
+        raise ConfigError(f"{cfg.source}: no [notify.NAME] table is enabled; see the README for an example")
+    if args.wait is not None and args.wait < 0:
+        raise ConfigError("--wait must be >= 0 (seconds)")
+    deliverer = notify.Deliverer(vault, notifiers)
+    with VaultLock(vault):
+        deliverer.prepare()
+        summary = deliverer.drain(args.wait)
+    notify.report(summary, sys.stderr)
+    print(f"delivered {summary.delivered} records; {sum(summary.pending.values())} pending", file=sys.stderr)
+    return 1 if summary.pending else 0
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
     from .plugins import collect_indicators, make_plugin_manager
 
@@ -206,12 +267,21 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             "enabled": settings[name].enabled,
             "hooks": hooks,
         })
+    from .notify import describe
+
+    notifiers = [{"name": f"notify.{name}", "notifier": name, "kind": n.kind, "target": describe(n),
+                  "streams": n.streams, "enabled": n.enabled} for name, n in sorted(cfg.notify.items())]
     if args.json:
-        print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+        print(orjson.dumps(rows + notifiers, option=orjson.OPT_INDENT_2).decode())
     else:
         print(f"{'name':<12} {'version':<8} {'enabled':<8} {'source':<28} module")
         for r in rows:
             print(f"{r['name']:<12} {r['version']:<8} {str(r['enabled']).lower():<8} {r['source']:<28} {r['module']}")
+        if notifiers:
+            print(f"\n{'notifier':<12} {'kind':<8} {'enabled':<8} {'streams':<28} target")
+            for n in notifiers:
+                print(f"{n['notifier']:<12} {n['kind']:<8} {str(n['enabled']).lower():<8} "
+                      f"{', '.join(n['streams']):<28} {n['target']}")
     return 0
 
 
@@ -265,8 +335,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     rows = [r for r in (_status_row(vault, p, cfg) for p in sorted((vault / "state").glob("*/*/*/*.state.json"))) if r]
     rows.sort(key=lambda r: (r["instrument"], r["kind"] != "trades", r["indicator"]))
     damaged = [r for r in rows if "error" in r]
+    from .notify import status_rows
+
+    deliveries = [{"indicator": "notify", **r} for r in status_rows(vault, cfg)]
     if args.json:
-        print(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+        print(orjson.dumps(rows + deliveries, option=orjson.OPT_INDENT_2).decode())
     elif not rows:
         print(f"no state under {vault / 'state'}: nothing has run yet")
     else:
@@ -291,6 +364,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         for r in damaged:
             print(f"\n{r['instrument']} {r['indicator']}: {r['error']}\n  to rebuild it: {r['reset']}")
         _print_backfill(vault, rows)
+        if deliveries:
+            print(f"\n{'notifier':<12} {'stream':<11} {'instrument':<30} {'delivered':>9} {'pending':>8}  last signal id")
+            for d in deliveries:
+                print(f"{d['notifier']:<12} {d['stream']:<11} {d['instrument']:<30} {d['delivered']:>9} "
+                      f"{d['pending']:>8}  {d['last_signal_id'] or '-'}")
     if damaged:
         print(f"{len(damaged)} damaged state file(s): the runs leave those indicators out until they are restored "
               "or reset (commands above)", file=sys.stderr)
@@ -383,7 +461,8 @@ def _stop_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, handler)
 
 
-COMMANDS = {"run": cmd_run, "plugins": cmd_plugins, "status": cmd_status, "reset": cmd_reset}
+COMMANDS = {"run": cmd_run, "plugins": cmd_plugins, "status": cmd_status, "reset": cmd_reset, "notify": cmd_notify,
+            "study": report_commands.cmd_study, "chart": report_commands.cmd_chart}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 from .indicator import Indicator, Params
@@ -103,6 +103,47 @@ class InstrumentConfig(_Strict):
     ct_val_ccy: str = Field(min_length=1)
 
 
+class NotifierConfig(_Strict):
+    """``[notify.NAME]``: where committed signals are delivered (see :mod:`indicator_core.notify`)."""
+
+    kind: Literal["stdout", "command", "webhook"]
+    url: str | None = None
+    command: list[str] | None = Field(default=None, min_length=1)
+    headers: dict[str, str] = Field(default_factory=dict)
+    streams: list[Literal["confluence", "whales"]] = Field(default_factory=lambda: ["confluence"], min_length=1)
+    enabled: bool = True
+    timeout_seconds: float = Field(default=5.0, gt=0)   # one delivery attempt
+    wait_seconds: float = Field(default=30.0, ge=0)     # `run` (not --follow) and `notify`: time spent retrying
+    retry_max_seconds: float = Field(default=60.0, gt=0)  # the longest pause between two attempts
+    replay_history: bool = False  # a new notifier also delivers the records already written
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str | None) -> str | None:
+        if url is not None and not (url.startswith("http://") or url.startswith("https://")):
+            raise ValueError(f"url must start with http:// or https://, got {url!r}")
+        return url
+
+    @field_validator("streams")
+    @classmethod
+    def _streams(cls, streams: list[str]) -> list[str]:
+        if len(set(streams)) != len(streams):
+            raise ValueError(f"a stream is listed twice: {streams}")
+        return streams
+
+    @model_validator(mode="after")
+    def _target(self) -> "NotifierConfig":
+        if self.kind == "webhook" and self.url is None:
+            raise ValueError("kind = \"webhook\" needs url = \"http://host:port/path\"")
+        if self.kind == "command" and self.command is None:
+            raise ValueError("kind = \"command\" needs command = [\"program\", \"arg\", ...]")
+        if self.kind != "webhook" and (self.url is not None or self.headers):
+            raise ValueError(f"url and headers are for kind = \"webhook\", not {self.kind!r}")
+        if self.kind != "command" and self.command is not None:
+            raise ValueError(f"command is for kind = \"command\", not {self.kind!r}")
+        return self
+
+
 class Config(_Strict):
     vault: Path | None = None
     input: InputConfig = Field(default_factory=InputConfig)
@@ -111,6 +152,7 @@ class Config(_Strict):
     instruments: dict[str, InstrumentConfig] = Field(default_factory=dict)
     instruments_files: list[Path] = Field(default_factory=list)
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    notify: dict[str, NotifierConfig] = Field(default_factory=dict)
     source: str = Field(default="(defaults)", exclude=True)
 
     @field_validator("instruments")
@@ -123,6 +165,14 @@ class Config(_Strict):
                 raise ValueError(
                     f"{name!r} is not an instrument id: letters, digits, '.', '_' and '-' (like BTC-USDT-SWAP)"
                 )
+        return value
+
+    @field_validator("notify")
+    @classmethod
+    def _notifier_names(cls, value: dict[str, NotifierConfig]) -> dict[str, NotifierConfig]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
+                raise ValueError(f"notifier name {name!r} must be letters, digits, _ and - (it names a folder)")
         return value
 
 

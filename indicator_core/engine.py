@@ -374,6 +374,8 @@ class Host:
     indicators: dict[str, type[Indicator]]
     settings: dict[str, PluginSetting]
     table: InstrumentTable
+    # called after each commit of an instrument with {indicator: {output: committed length}} (signal delivery)
+    on_commit: list[Callable[[InstrumentKey, dict[str, dict[str, int]]], None]] = field(default_factory=list)
 
     @classmethod
     def load(cls, cfg: Config) -> "Host":
@@ -642,6 +644,10 @@ class InstrumentRun:
                 self.dispatch.fail(c, exc, "get_state")
         if stamped is not None:
             self.cursor = stamped
+        if self.host.on_commit:
+            lengths = {c.name: {s: out.length for s, out in c.outputs.items()} for c in self.dispatch.all}
+            for listener in self.host.on_commit:
+                listener(self.key, lengths)
 
     def close(self) -> None:
         for c in self.consumers:
@@ -749,6 +755,18 @@ class Follower:
         self.in_pass = False
         return summary
 
+    def commit_written(self, indicators: frozenset[str]) -> None:
+        """Commit the instruments where one of ``indicators`` wrote a record since the last commit.
+
+        Signals are delivered only once committed; this keeps their delay at one pass, not
+        ``commit_seconds``.  Only between passes.
+        """
+        assert not self.in_pass
+        for run in self.runs.values():
+            if any(out.uncommitted() for c in run.consumers if c.name in indicators for out in c.outputs.values()):
+                run.commit()
+                run.close()
+
     def commit(self) -> None:
         """Commit every instrument; only between passes."""
         assert not self.in_pass
@@ -760,6 +778,8 @@ class Follower:
 def follow(
     vault: Path, cfg: Config, only: list[str] | None = None, poll_seconds: float = 1.0, grace_seconds: float = 5.0,
     on_pass: Callable[[RunSummary], None] | None = None, clock: Callable[[], int] = wall_clock_ms,
+    on_commit: Callable[[InstrumentKey, dict[str, dict[str, int]]], None] | None = None,
+    commit_now: frozenset[str] = frozenset(),
 ) -> None:
     """Pass after pass as lines are appended, until interrupted (Ctrl-C / SIGTERM).
 
@@ -772,6 +792,8 @@ def follow(
     (SPEC section 2).
     """
     host = Host.load(cfg)
+    if on_commit is not None:
+        host.on_commit.append(on_commit)
     previous = decimal.getcontext()
     decimal.setcontext(EXACT.copy())
     try:
@@ -784,6 +806,8 @@ def follow(
                     summary = follower.step(clock, int(grace_seconds * 1000), commit=due)
                     if due:
                         last_commit = time.monotonic()
+                    elif commit_now:
+                        follower.commit_written(commit_now)
                     if on_pass is not None:
                         on_pass(summary)
                     time.sleep(poll_seconds)

@@ -21,14 +21,18 @@ from .errors import ConfigError, IndicatorError
 from .indicator import Indicator
 from .instruments import Instrument
 
+# The folder plugins/ of the repository, installed as the package indicator_core_plugins.
 BUILTIN_PLUGINS: dict[str, str] = {
-    "volume": "plugins.volume",
-    "cvd": "plugins.cvd_adapter",
-    "vwap": "plugins.vwap_adapter",
-    "candles": "plugins.candles_adapter",
-    "wicks": "plugins.wicks_adapter",
-    "buckets": "plugins.buckets",
+    "volume": "indicator_core_plugins.volume",
+    "cvd": "indicator_core_plugins.cvd_adapter",
+    "vwap": "indicator_core_plugins.vwap_adapter",
+    "candles": "indicator_core_plugins.candles_adapter",
+    "wicks": "indicator_core_plugins.wicks_adapter",
+    "whales": "indicator_core_plugins.whales",
+    "poor_levels": "indicator_core_plugins.poor_levels",
+    "buckets": "indicator_core_plugins.buckets",
 }
+RESERVED_NAMES = ("quality", "notify")  # folders under derived/ and state/ that are not indicators
 ENTRYPOINT_GROUP = hookspecs.PROJECT
 
 
@@ -81,10 +85,10 @@ def collect_indicators(pm: pluggy.PluginManager) -> dict[str, IndicatorInfo]:
             if not (isinstance(cls, type) and issubclass(cls, Indicator)):
                 raise IndicatorError(f"plugin {plugin_name!r} registered {cls!r}, which is not an Indicator subclass")
             name = cls.name
-            if not name or not name.replace("_", "").isalnum() or name != name.lower() or name == "quality":
+            if not name or not name.replace("_", "").isalnum() or name != name.lower() or name in RESERVED_NAMES:
                 raise IndicatorError(
                     f"plugin {plugin_name!r}: indicator name {name!r} must be lowercase letters, digits "
-                    "and underscores, and not 'quality'"
+                    f"and underscores, and none of {', '.join(RESERVED_NAMES)}"
                 )
             if cls.consumes not in ("trades", "books"):
                 raise IndicatorError(

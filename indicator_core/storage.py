@@ -181,6 +181,10 @@ class OutputFile:
             self._unsynced = False
         return self.length
 
+    def uncommitted(self) -> bool:
+        """Records were written since the last :meth:`flush`."""
+        return bool(self._buf) or self._unsynced
+
     def write_through(self) -> None:
         """Hand every buffered record to the operating system (readers see it), without a commit."""
         self._drain()

@@ -252,3 +252,53 @@ def wicks(trades: list[dict[str, str]], bars: list[dict], open_minute: int, tf: 
 
 def strip_private(records: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if not k.startswith("_")} for r in records]
+
+
+def whales(trades: list[dict[str, str]], kind: str, ct_val: str, threshold: str = "100000") -> list[dict[str, Any]]:
+    """One record per trade with quote notional strictly above ``threshold``, in stream order."""
+    out = []
+    for t in trades:
+        px, sz, base, quote = quantities(t, kind, ct_val)
+        if quote > Fraction(threshold):
+            out.append({"ts_utc": iso_ms(int(t["ts"])), "trade_id": str(int(t["tradeId"])), "side": t["side"],
+                        "px": plain(px), "sz": plain(sz), "notional": plain(quote), "base": plain(base)})
+    return out
+
+
+def poor_levels(trades: list[dict[str, str]], anchor: str = "00:00", min_periods: int = 2) -> list[dict[str, Any]]:
+    """Poor highs/lows at each session close (the first trade of a later session), repaired trade by trade."""
+    out: list[dict[str, Any]] = []
+    levels: list[tuple[str, Fraction, int]] = []
+    session = None
+    high = low = Fraction(0)
+    high_p: set[int] = set()
+    low_p: set[int] = set()
+    for t in trades:
+        m = int(t["ts"]) // 60000
+        s = session_of(m, anchor)
+        if session is not None and s != session:
+            for side, level, periods in (("high", high, high_p), ("low", low, low_p)):
+                if len(periods) >= min_periods:
+                    out.append({"event": f"poor_{side}", "level": plain(level), "session_start": iso_minute(session),
+                                "periods": len(periods)})
+                    levels.append((side, level, session))
+            session = None
+        px = Fraction(t["px"])
+        through = [lv for lv in levels if (lv[0] == "high" and px > lv[1]) or (lv[0] == "low" and px < lv[1])]
+        for side, level, ss in sorted(through, key=lambda lv: (lv[2], lv[0] != "high")):
+            out.append({"event": "repaired", "side": side, "level": plain(level), "session_start": iso_minute(ss),
+                        "repaired_utc": iso_ms(int(t["ts"]))})
+        levels = [lv for lv in levels if lv not in through]
+        period = (m - s) // 30
+        if session is None:
+            session, high, low, high_p, low_p = s, px, px, {period}, {period}
+            continue
+        if px > high:
+            high, high_p = px, {period}
+        elif px == high:
+            high_p.add(period)
+        if px < low:
+            low, low_p = px, {period}
+        elif px == low:
+            low_p.add(period)
+    return out

@@ -35,6 +35,12 @@ windows = [3, 60]
 [plugins.wicks]
 timeframe = "5m"
 min_wick_pct = "0.01"
+
+[plugins.whales]
+threshold = "20000"
+
+[plugins.poor_levels]
+min_periods = 1
 """
 
 

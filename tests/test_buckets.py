@@ -16,7 +16,7 @@ from indicator_core.config import load_config
 from indicator_core.engine import Follower, Host
 from indicator_core.instruments import InstrumentTable
 from indicator_core.numbers import EXACT
-from plugins.buckets import auto_step
+from indicator_core_plugins.buckets import auto_step
 from tests.test_books import REAL, SNAP, T0, push
 from tests.vaults import ETH_PERP, inst_dir, outputs, read_jsonl, run, write_config
 

@@ -132,7 +132,7 @@ def test_status_shows_cursor_last_bar_and_counts(tmp_path: Path, vault: Path, ca
     assert main(["status", "--vault", str(vault), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     eth = {r["indicator"]: r for r in rows if r["instrument"] == "okx/perps/ETH-USDT-SWAP" and r["kind"] == "trades"}
-    assert set(eth) == {"quality", "volume", "cvd", "vwap", "candles", "wicks"}
+    assert set(eth) >= {"quality", "volume", "cvd", "vwap", "candles", "wicks", "whales", "poor_levels"}
     books = {r["indicator"]: r for r in rows if r["instrument"] == "okx/perps/ETH-USDT-SWAP" and r["kind"] == "books"}
     assert set(books) == {"quality", "buckets"} and books["quality"]["seq_gaps"] == 3 and books["quality"]["rejects"] == 2
     q = eth["quality"]

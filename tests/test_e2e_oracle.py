@@ -32,6 +32,13 @@ timeframes = ["1m", "5m", "15m", "1h"]
 [plugins.wicks]
 timeframe = "{wick_tf}"
 min_wick_pct = "{wick_pct}"
+
+[plugins.whales]
+threshold = "{whale}"
+
+[plugins.poor_levels]
+session_anchor = "{anchor}"
+min_periods = {poor_min}
 """
 
 
@@ -46,7 +53,8 @@ def load_trades(paths: list[Path]) -> list[dict[str, str]]:
 
 def check_vault(tmp_path: Path, inst: str, kind: str, ct_val: str, trades: list[dict[str, str]], *,
                 unit: str = "quote", min_bars: int = 20, whale: str = "100000", anchor: str = "00:00",
-                wick_tf: str = "1h", wick_pct: str = "0.1", market: str = "perps") -> dict[str, list[dict]]:
+                wick_tf: str = "1h", wick_pct: str = "0.1", market: str = "perps",
+                poor_min: int = 1) -> dict[str, list[dict]]:
     vault = tmp_path / "vault"
     folder = inst_dir(vault, inst, market=market)
     by_day: dict[str, list[bytes]] = {}
@@ -56,7 +64,7 @@ def check_vault(tmp_path: Path, inst: str, kind: str, ct_val: str, trades: list[
     for day, lines in by_day.items():
         (folder / f"trades_{day}.jsonl").write_bytes(b"".join(lines))
     cfg = write_config(tmp_path / "c.toml", CONFIG.format(unit=unit, min_bars=min_bars, whale=whale, anchor=anchor,
-                                                         wick_tf=wick_tf, wick_pct=wick_pct))
+                                                         wick_tf=wick_tf, wick_pct=wick_pct, poor_min=poor_min))
     assert run(vault, cfg) == 0
     derived = vault / "derived"
     got = {p.relative_to(derived).as_posix().split("/", 1)[0] + "/" + p.stem: read_jsonl(p)
@@ -67,6 +75,8 @@ def check_vault(tmp_path: Path, inst: str, kind: str, ct_val: str, trades: list[
         "cvd/cvd_1m": oracle.cvd(bars, unit=unit, anchor=anchor),
         "vwap/vwap_1m": oracle.vwap(bars, (3, 60), anchor=anchor),
         "wicks/wicks_" + wick_tf: oracle.wicks(trades, bars, open_minute, wick_tf, wick_pct),
+        "whales/whales": oracle.whales(trades, kind, ct_val, whale),
+        "poor_levels/poor_levels": oracle.poor_levels(trades, anchor, poor_min),
     }
     for tf in ("1m", "5m", "15m", "1h"):
         expected[f"candles/candles_{tf}"] = oracle.strip_private(oracle.candles(bars, open_minute, tf))
@@ -161,3 +171,4 @@ def test_generated_hours_with_whales_sessions_and_empty_minutes(tmp_path: Path, 
     assert any(e["event"] == "touch" for e in got["wicks/wicks_15m"])
     sessions = {r["session_start"] for r in got["vwap/vwap_1m"]}
     assert len(sessions) == 2  # the session restarted at the anchor
+    assert [e["event"] for e in got["poor_levels/poor_levels"]][:2] == ["poor_high", "poor_low"]

@@ -41,9 +41,9 @@ def test_one_pass_parses_each_line_once(tmp_path: Path, monkeypatch) -> None:
     cfg = write_config(tmp_path / "c.toml", "[run]\nbatch_bytes = 100000\n")
     assert run(vault, cfg) == 0
     lines = sum(len(p.read_bytes().splitlines()) for p in (DAY1, DAY2))
-    assert sum(seen) == lines  # five indicators, every line parsed exactly once
+    assert sum(seen) == lines  # every indicator, every line parsed exactly once
     assert len(seen) > 10  # in many batches
-    assert {p.split("/")[0] for p in outputs(vault)} == {"volume", "cvd", "vwap", "candles", "wicks"}
+    assert {p.split("/")[0] for p in outputs(vault)} >= {"volume", "cvd", "vwap", "candles", "wicks", "whales"}
 
 
 def test_day_by_day_equals_one_run(tmp_path: Path) -> None:
@@ -83,14 +83,14 @@ def test_disabled_volume_writes_nothing(tmp_path: Path) -> None:
     assert run(vault, off) == 0
     assert not (vault / "derived" / "volume").exists()
     assert not (vault / "state" / "volume").exists()
-    assert {p.split("/")[0] for p in outputs(vault)} == {"cvd", "vwap", "candles", "wicks"}
+    assert {p.split("/")[0] for p in outputs(vault)} == {"cvd", "vwap", "candles", "wicks", "whales"}
 
 
 def test_plugins_lists_builtins_and_enabled(tmp_path: Path, capsys) -> None:
     cfg = write_config(tmp_path / "c.toml", "[plugins.wicks]\nenabled = false\n")
     assert main(["plugins", "--json", "--config", str(cfg)]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
-    assert set(rows) >= {"volume", "cvd", "vwap", "candles", "wicks"}
+    assert set(rows) >= {"volume", "cvd", "vwap", "candles", "wicks", "whales", "poor_levels"}
     assert rows["wicks"]["enabled"] is False and rows["volume"]["enabled"] is True
     assert rows["volume"]["source"] == "built-in" and rows["volume"]["hooks"] == ["register_indicators"]
     assert main(["plugins"]) == 0

@@ -15,11 +15,11 @@ from indicator_core.bars import Bar
 from indicator_core.instruments import Instrument
 from indicator_core.numbers import EXACT, parse_decimal
 from indicator_core.trades import TradeBatch, derive_quantities, normalize
-from plugins.candles_adapter import Candles
-from plugins.cvd_adapter import Cvd
-from plugins.volume import VolumeAnalyzer
-from plugins.vwap_adapter import Vwap
-from plugins.wicks_adapter import Wicks
+from indicator_core_plugins.candles_adapter import Candles
+from indicator_core_plugins.cvd_adapter import Cvd
+from indicator_core_plugins.volume import VolumeAnalyzer
+from indicator_core_plugins.vwap_adapter import Vwap
+from indicator_core_plugins.wicks_adapter import Wicks
 
 BTC = Instrument("BTC-USDT-SWAP", "linear", Decimal("0.01"), "BTC")
 M0 = 28_719_360  # 2024-08-09 00:00 UTC in minutes

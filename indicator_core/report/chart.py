@@ -1,0 +1,258 @@
+"""``indicators chart``: one self-contained HTML chart of an instrument (SPEC section 14).
+
+The page inlines TradingView's Lightweight Charts (``vendor/``, Apache-2.0) and the
+data, so it opens offline.  Panes: candles with VWAP lines, untouched wick levels
+(drawn from their candle's close until the first touch), absorption, divergence
+and confluence markers, and the book's buckets as a heatmap behind the candles
+where ``buckets_1m`` exists; volume coloured by tier; delta; CVD.
+
+Prices and volumes are handed to the page as JSON numbers: they are drawn, never
+added up into money.  Bars are aggregated to ``--tf`` here, so a month of minutes
+(43,200) can be drawn as 1h bars; at 1m the page stays usable too.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import orjson
+
+from ..errors import ConfigError
+from ..storage import InstrumentKey, read_state, state_path
+from ..timeutil import TIMEFRAMES, iso_minute, period_start
+from .vault import committed_records, minute_of_iso, select_instruments
+
+TIER_CODE = {None: 0, "T1": 1, "T2": 2, "T3": 3, "T4": 4}
+HEAT_BUCKETS_PER_SIDE = 30  # the largest buckets of each side kept per bar
+HEAT_MAX_CELLS = 600_000  # beyond this, fewer buckets per bar are kept
+
+
+def _f(x) -> float | None:
+    return None if x is None else float(x)
+
+
+def _value(x):
+    """A number for drawing; a timestamp string stays a string."""
+    if x is None or (isinstance(x, str) and "T" in x):
+        return x
+    return float(x)
+
+
+def _sign(text: str | None) -> int:
+    if not text or text in ("0", "+0", "-0"):
+        return 0
+    return -1 if text.startswith("-") else 1
+
+
+def _decimals(text: str) -> int:
+    _, _, frac = text.partition(".")
+    return len(frac)
+
+
+@dataclass
+class Period:
+    minute: int
+    o: float | None = None
+    h: float | None = None
+    low: float | None = None
+    c: float | None = None
+    carry: float | None = None  # close carried by empty minutes
+    v: float = 0.0
+    tiers: list = None  # minutes per tier code 0..4
+    d: float = 0.0
+
+    def tier(self) -> int:
+        """The tier of most of the period's minutes (a tie goes to the higher tier); 0 when none has one."""
+        counts = self.tiers[1:]
+        if not any(counts):
+            return 0
+        return max(range(4), key=lambda k: (counts[k], k)) + 1
+
+
+def _wick_stream(vault: Path, key: InstrumentKey) -> str | None:
+    state = read_state(state_path(vault, "wicks", key))
+    if not state:
+        return None
+    names = sorted(s for s in (state.get("outputs") or {}) if s.startswith("wicks_"))
+    return names[0] if names else None
+
+
+def build_data(vault: Path, inst: str, lo: int | None, hi: int | None, tf: str) -> dict:
+    if tf not in TIMEFRAMES:
+        raise ConfigError(f"--tf {tf!r}: choose one of {', '.join(TIMEFRAMES)}")
+    (key,) = select_instruments(vault, [inst])[:1]
+    tfm = TIMEFRAMES[tf]
+    recs = committed_records(vault, "volume", key, "volume_1m") or []
+
+    def inside(m: int) -> bool:
+        return (lo is None or m >= lo) and (hi is None or m < hi)
+
+    rows = [(minute_of_iso(r["timestamp_utc"]), r) for r in recs]
+    rows = [(m, r) for m, r in rows if inside(m)]
+    if not rows:
+        span = f" between {iso_minute(lo) if lo else 'the start'} and {iso_minute(hi) if hi else 'the end'}"
+        raise ConfigError(
+            f"no committed volume_1m minutes for {key.inst_id}{span if (lo or hi) else ''}; "
+            f"run `indicators run --vault {vault} --inst {key.inst_id}` first, or widen --from/--to"
+        )
+    precision = min(8, max(_decimals(r["close"]) for _, r in rows[-500:]))
+    periods: dict[int, Period] = {}
+    order: list[int] = []
+    markers: list[list] = []
+    for m, r in rows:
+        p0 = period_start(m, tfm)
+        p = periods.get(p0)
+        if p is None:
+            p = periods[p0] = Period(p0, tiers=[0] * 5)
+            order.append(p0)
+        if r.get("empty"):
+            p.carry = float(r["close"])
+        else:
+            hi_, lo_, c = float(r["high"]), float(r["low"]), float(r["close"])
+            if p.o is None:
+                p.o, p.h, p.low = float(r["open"]), hi_, lo_
+            p.h, p.low, p.c = max(p.h, hi_), min(p.low, lo_), c
+        p.v += float(r["total_volume"])
+        p.tiers[TIER_CODE.get(r.get("volume_tier"), 0)] += 1
+        p.d += float(r["delta"])
+        t = p0 * 60
+        if r.get("absorption"):
+            markers.append([t, "A", -_sign(r["delta"]), 0])
+        if r.get("divergence"):
+            markers.append([t, "D", -_sign(r["price_change_pct"]), 0])
+    t, o, h, low, c, v, tier, d = ([] for _ in range(8))
+    last = None
+    for p0 in order:
+        p = periods[p0]
+        if p.o is None:  # only empty minutes: a flat bar at the carried close
+            close = p.carry if p.carry is not None else last
+            p.o = p.h = p.low = p.c = close
+        last = p.c
+        t.append(p0 * 60)
+        o.append(p.o)
+        h.append(p.h)
+        low.append(p.low)
+        c.append(p.c)
+        v.append(round(p.v, 2))
+        tier.append(p.tier())
+        d.append(round(p.d, 2))
+    first_m, last_m = order[0], order[-1] + tfm
+
+    def last_per_period(records: list[dict] | None, fields: list[str]) -> dict[str, list] | None:
+        if not records:
+            return None
+        by: dict[int, dict] = {}
+        for r in records:
+            m = minute_of_iso(r["timestamp_utc"])
+            if inside(m):
+                by[period_start(m, tfm)] = r  # the last minute of the period wins
+        return {f: [_value((by.get(p0) or {}).get(f)) for p0 in order] for f in fields}
+
+    cvd = last_per_period(committed_records(vault, "cvd", key, "cvd_1m"), ["cvd"])
+    vw_recs = committed_records(vault, "vwap", key, "vwap_1m")
+    vwap = None
+    if vw_recs:
+        fields = ["vwap_session"] + sorted((k for k in vw_recs[0] if k.startswith("vwap_") and k != "vwap_session"),
+                                           key=lambda k: int(k[5:-1]) if k[5:-1].isdigit() else 0)
+        vwap = last_per_period(vw_recs, fields + ["session_start"])
+        starts = vwap.pop("session_start")
+        # a new session starts a new line: no segment joins the last value of one session to the next
+        for i in range(1, len(starts)):
+            if starts[i] is not None and starts[i - 1] is not None and starts[i] != starts[i - 1]:
+                vwap["vwap_session"][i - 1] = None
+
+    # wick levels: active from their candle's close until the first touch
+    levels: list[list] = []
+    ws = _wick_stream(vault, key)
+    if ws:
+        wtf = TIMEFRAMES.get(ws.removeprefix("wicks_"), 60)
+        touched: dict[tuple[str, str, str], int] = {}
+        events = committed_records(vault, "wicks", key, ws) or []
+        for e in events:
+            if e.get("event") == "touch":
+                touched[(e["side"], e["level"], e["timestamp_utc"])] = minute_of_iso(e["touched_utc"])
+        for e in events:
+            if e.get("event") != "wick":
+                continue
+            start = minute_of_iso(e["timestamp_utc"]) + wtf
+            end = touched.get((e["side"], e["level"], e["timestamp_utc"]))
+            if start >= last_m or (end is not None and end < first_m):
+                continue
+            levels.append([float(e["level"]), 1 if e["side"] == "upper" else -1,
+                           max(start, first_m) * 60, None if end is None else end * 60])
+
+    conf = committed_records(vault, "confluence", key, "signals") or []
+    n_conf = 0
+    for r in conf:
+        m = minute_of_iso(r["timestamp_utc"])
+        if inside(m):
+            n_conf += 1
+            markers.append([period_start(m, tfm) * 60, "C", 1 if r.get("direction") == "long" else -1,
+                            int(r.get("score") or 0), r.get("level")])
+    markers.sort(key=lambda x: (x[0], x[1]))
+
+    heat = _heat(committed_records(vault, "buckets", key, "buckets_1m"), inside, tfm, len(order))
+    return {
+        "inst": key.inst_id, "label": key.label, "tf": tf, "tf_sec": tfm * 60, "precision": precision,
+        "from": iso_minute(first_m), "to": iso_minute(last_m), "minutes": len(rows),
+        "t": t, "o": o, "h": h, "l": low, "c": c, "v": v, "tier": tier, "d": d,
+        "cvd": cvd["cvd"] if cvd else None, "vwap": vwap, "levels": levels, "markers": markers,
+        "confluence": n_conf, "heat": heat,
+    }
+
+
+def _heat(records: list[dict] | None, inside, tfm: int, n_bars: int) -> dict | None:
+    """The book at each bar's close (its last valid minute): the largest buckets of each side."""
+    if not records:
+        return None
+    by: dict[int, dict] = {}
+    step = None
+    for r in records:
+        m = minute_of_iso(r["timestamp_utc"])
+        if r.get("valid") and inside(m):
+            by[period_start(m, tfm)] = r
+            step = step or r.get("step")
+    if not by or step is None:
+        return None
+    keep = max(3, min(HEAT_BUCKETS_PER_SIDE, HEAT_MAX_CELLS // (2 * max(1, len(by)))))
+    rows = []
+    top = 0.0
+    for p0 in sorted(by):
+        r = by[p0]
+        sides = []
+        for side in ("bids", "asks"):
+            cells = sorted(([float(px), float(n)] for px, n in r.get(side) or []), key=lambda x: -x[1])[:keep]
+            top = max([top] + [n for _, n in cells])
+            sides.append(cells)
+        walls = [_f((r.get(w) or {}).get("price")) for w in ("bid_wall", "ask_wall")]
+        rows.append([p0 * 60, sides[0], sides[1], walls])
+    return {"step": float(step), "rows": rows, "max": top}
+
+
+def render(data: dict) -> str:
+    lib = resources.files(__package__).joinpath("vendor/lightweight-charts.standalone.production.js").read_text("utf-8")
+    tpl = resources.files(__package__).joinpath("chart.html").read_text("utf-8")
+    payload = orjson.dumps(data).decode().replace("</", "<\\/")
+    title = f"{data['inst']} {data['tf']} {data['from']} – {data['to']}"
+    return (tpl.replace("/*__LIB__*/", lib.replace("</script", "<\\/script"))
+            .replace("__DATA__", payload)
+            .replace("__TITLE__", html.escape(title)))
+
+
+def write_chart(vault: Path, inst: str, lo: int | None, hi: int | None, tf: str, out: Path) -> str:
+    data = build_data(vault, inst, lo, hi, tf)
+    text = render(data)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8", newline="\n")
+        tmp.replace(out)
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot write ({exc.strerror})") from None
+    n_mark = len(data["markers"])
+    return (f"{len(data['t'])} {tf} bars from {data['from']} to {data['to']}, {n_mark} markers, "
+            f"{len(data['levels'])} wick levels, {data['confluence']} confluence signals"
+            + (f", book heatmap on {len(data['heat']['rows'])} bars" if data["heat"] else ""))

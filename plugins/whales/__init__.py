@@ -1,0 +1,62 @@
+"""Whale trades (SPEC section 12): ``whales.jsonl``, one record per big trade.
+
+A trade is a whale when its quote notional is strictly greater than
+``threshold`` (default 100000, the volume analyzer's whale threshold).  The
+candidates of a minute are found with one integer comparison on the notional
+column; only those rows are formatted.  Records follow the stream order of the
+trades (duplicates and late trades are never seen by an indicator).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import numpy as np
+from pydantic import Field
+
+from indicator_core import Emit, Indicator, Params, TradeBatch, hookimpl
+from indicator_core.numbers import floor_scaled, fmt, to_dec
+from indicator_core.timeutil import iso_ms
+
+
+class WhalesParams(Params):
+    threshold: Decimal = Field(default=Decimal("100000"), ge=0)
+
+
+class Whales(Indicator):
+    name = "whales"
+    version = "1"
+    Params = WhalesParams
+
+    def __init__(self, instrument, params: WhalesParams) -> None:
+        super().__init__(instrument, params)
+        self._limits: dict[int, int] = {}  # quote scale -> floor(threshold × 10^scale)
+
+    def outputs(self) -> list[str]:
+        return ["whales"]
+
+    def _limit(self, scale: int) -> int:
+        limit = self._limits.get(scale)
+        if limit is None:
+            limit = self._limits[scale] = floor_scaled(self.params.threshold, scale)
+        return limit
+
+    def on_trades(self, trades: TradeBatch, emit: Emit) -> None:
+        quote = trades.quote
+        # for an integer q: q > threshold × 10^s  exactly when  q > floor(threshold × 10^s)
+        rows = np.flatnonzero(quote > self._limit(trades.quote_scale))
+        for i in rows.tolist():
+            emit("whales", {
+                "ts_utc": iso_ms(int(trades.ts[i])),
+                "trade_id": str(int(trades.trade_id[i])),
+                "side": "buy" if trades.is_buy[i] else "sell",
+                "px": fmt(to_dec(int(trades.px[i]), trades.px_scale)),
+                "sz": fmt(to_dec(int(trades.sz[i]), trades.sz_scale)),
+                "notional": fmt(to_dec(int(quote[i]), trades.quote_scale)),
+                "base": fmt(to_dec(int(trades.base[i]), trades.base_scale)),
+            })
+
+
+@hookimpl
+def register_indicators(register) -> None:
+    register(Whales)
