@@ -87,7 +87,7 @@ def _vault(args: argparse.Namespace, cfg: Config, inputs: bool = False) -> Path:
         where = "--vault" if args.vault else f"{cfg.source}: vault ="
         raise ConfigError(f"{where} {vault}: no such folder; nothing was created (check the path)")
     root = vault / cfg.input.root
-    if inputs and not root.is_dir():
+    if inputs and not root.is_dir() and not (vault / cfg.books.root).is_dir():  # books alone make a vault too
         raise ConfigError(
             f"{vault} is not a vault: it has no trades folder {root}; nothing was created. Check --vault, or put "
             f"trade files in {root}/{{exchange}}/{{market}}/{{INST_ID}}/ (e.g. "
@@ -163,7 +163,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "seconds": time.perf_counter() - started,
                 "load_seconds": summary.load_seconds,
                 "pass_seconds": summary.pass_seconds,
-                "instruments": {s.key.label: {**s.counters, "seconds": s.seconds, "error": s.error}
+                "instruments": {s.key.label + (" books" if s.kind == "books" else ""):
+                                {**s.counters, "seconds": s.seconds, "error": s.error}
                                 for s in summary.instruments},
                 "failures": [{"instrument": key.label, **f.to_json()} for key, f in summary.failures],
             }, option=orjson.OPT_INDENT_2).decode())
@@ -172,18 +173,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.quiet:
         for s in summary.instruments:
             c = s.counters
+            label = s.key.label + (" books" if s.kind == "books" else "")
             if s.stopped:
-                print(f"{s.key.label}: not processed, see below")
+                print(f"{label}: not processed, see below")
                 continue
             failed = sorted({f.indicator for f in s.failures if f.indicator})
+            if s.kind == "books":
+                print(
+                    f"{label}: {c['pushes']} pushes ({c['lines']} lines), {c['minutes']} minutes closed, "
+                    f"{c['duplicates']} duplicates, {c['seq_gaps']} sequence gaps, {c['checksum_errors']} checksum "
+                    f"errors, {c['crossed']} crossed, {c['rejects']} rejects"
+                    + (f"; failed: {', '.join(failed)}" if failed else "")
+                )
+                continue
             print(
                 f"{s.key.label}: {c['trades']} trades ({c['lines']} lines), {c['bars']} bars closed, "
                 f"{c['duplicates']} duplicates, {c['gaps']} gaps, {c['late']} late, {c['rejects']} rejects"
                 + (f"; failed: {', '.join(failed)}" if failed else "")
             )
+        books = summary.total("pushes")
         print(
-            f"done: {len(summary.instruments)} instruments, {summary.total('trades')} trades, "
-            f"{summary.total('bars')} bars written, {summary.total('rejects')} rejects"
+            f"done: {len({s.key for s in summary.instruments})} instruments, {summary.total('trades')} trades, "
+            f"{summary.total('bars')} bars written, "
+            + (f"{books} book pushes, {summary.total('minutes')} book minutes written, " if books else "")
+            + f"{summary.total('rejects')} rejects"
             + (f", {len(summary.failed)} failed" if summary.failed else "")
         )
     return _print_failures(summary)
@@ -293,23 +306,35 @@ def _status_row(vault: Path, path: Path, cfg: Config | None = None) -> dict:
 
     indicator, exchange, market = path.parts[-4:-1]
     inst = path.name.removesuffix(".state.json")
-    row = {"instrument": f"{exchange}/{market}/{inst}", "indicator": indicator}
+    kind = "books" if inst.endswith(".books") or indicator in BOOK_INDICATORS else "trades"
+    inst = inst.removesuffix(".books")  # the book stream's quality state: {INST_ID}.books.state.json
+    row = {"instrument": f"{exchange}/{market}/{inst}", "indicator": indicator, "kind": kind}
     try:
         state = read_state(path)
         if state is None:
             return {}
-        counters = (state.get("stream") or {}).get("counters", {})
+        stream = state.get("stream") or {}
+        counters = stream.get("counters", {})
         cur = state.get("cursor", {})
-        reads = (state.get("stream") or {}).get("inputs")  # a record consumer: bytes read of each input
-        row.update({
-            "cursor": (", ".join(f"{k} byte {v.get('offset')}" for k, v in reads.items()) if reads is not None
-                       else f"{cur.get('file')}:{cur.get('offset')} (line {cur.get('line')})"),
-            "last_bar_utc": state.get("last_bar_utc"),
-            **{k: int(counters.get(k, 0)) for k in ("trades", "duplicates", "gaps", "missing_ids", "late", "rejects")},
-            # day files dated before the cursor that it did not read (backfill), and how to take them in
-            "backfill": integrity.backfill_of_state(vault, cfg.input.root, cfg.input.patterns, exchange, market,
-                                                    inst, state) if cfg is not None else [],
-        })
+        reads = stream.get("inputs")  # a record consumer: bytes read of each input
+        row["cursor"] = (", ".join(f"{k} byte {v.get('offset')}" for k, v in reads.items()) if reads is not None
+                         else f"{cur.get('file')}:{cur.get('offset')} (line {cur.get('line')})")
+        if stream.get("kind") == "books":
+            row.update({
+                "kind": "books",  # a book indicator of a third-party plugin
+                "last_minute_utc": state.get("last_bar_utc"),
+                "channel": stream.get("channel"),
+                "valid": stream.get("book") is not None and stream.get("invalid") is None,
+                **{k: int(counters.get(k, 0)) for k in BOOK_STATUS},
+            })
+        else:
+            row.update({
+                "last_bar_utc": state.get("last_bar_utc"),
+                **{k: int(counters.get(k, 0)) for k in ("trades", "duplicates", "gaps", "missing_ids", "late", "rejects")},
+                # day files dated before the cursor that it did not read (backfill), and how to take them in
+                "backfill": integrity.backfill_of_state(vault, cfg.input.root, cfg.input.patterns, exchange, market,
+                                                        inst, state) if cfg is not None else [],
+            })
     except (StateError, AttributeError, TypeError, ValueError) as exc:
         error = str(exc) if isinstance(exc, StateError) else f"state file {path} is damaged ({exc!r})"
         row.update({
@@ -323,7 +348,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     vault = _vault(args, cfg)
     rows = [r for r in (_status_row(vault, p, cfg) for p in sorted((vault / "state").glob("*/*/*/*.state.json"))) if r]
-    rows.sort(key=lambda r: (r["instrument"], r["indicator"]))
+    rows.sort(key=lambda r: (r["instrument"], r["kind"] != "trades", r["indicator"]))
     damaged = [r for r in rows if "error" in r]
     from .notify import status_rows
     from .records import describe_waits
@@ -337,16 +362,24 @@ def cmd_status(args: argparse.Namespace) -> int:
     elif not rows:
         print(f"no state under {vault / 'state'}: nothing has run yet")
     else:
-        head = f"{'instrument':<30} {'indicator':<10} {'last bar':<21} {'trades':>10} {'dup':>6} {'gaps':>5} {'late':>5} {'rejects':>7}  cursor"
-        print(head)
-        for r in rows:
-            if "error" in r:
-                print(f"{r['instrument']:<30} {r['indicator']:<10} DAMAGED STATE (see below)")
-                continue
-            print(
-                f"{r['instrument']:<30} {r['indicator']:<10} {str(r['last_bar_utc']):<21} {r['trades']:>10} "
-                f"{r['duplicates']:>6} {r['gaps']:>5} {r['late']:>5} {r['rejects']:>7}  {r['cursor']}"
-            )
+        trade_rows = [r for r in rows if r["kind"] == "trades"]
+        book_rows = [r for r in rows if r["kind"] == "books"]
+        if trade_rows:
+            _trade_table(trade_rows)
+        if book_rows:
+            if trade_rows:
+                print()
+            print(f"{'instrument':<30} {'books':<10} {'last minute':<21} {'pushes':>10} {'dup':>6} {'seqgap':>6} "
+                  f"{'cksum':>5} {'cross':>5} {'rejects':>7} {'valid':<5}  cursor")
+            for r in book_rows:
+                if "error" in r:
+                    print(f"{r['instrument']:<30} {r['indicator']:<10} DAMAGED STATE (see below)")
+                    continue
+                print(
+                    f"{r['instrument']:<30} {r['indicator']:<10} {str(r['last_minute_utc']):<21} {r['pushes']:>10} "
+                    f"{r['duplicates']:>6} {r['seq_gaps']:>6} {r['checksum_errors']:>5} {r['crossed']:>5} "
+                    f"{r['rejects']:>7} {str(r['valid']).lower():<5}  {r['cursor']}"
+                )
         for r in rows:
             if r.get("waiting"):
                 print(f"{r['instrument']}: {r['waiting']}")
@@ -363,6 +396,24 @@ def cmd_status(args: argparse.Namespace) -> int:
               "or reset (commands above)", file=sys.stderr)
         return 1
     return 0
+
+
+BOOK_INDICATORS = ("buckets",)  # known before their state is read, for a damaged state's row
+BOOK_STATUS = ("pushes", "snapshots", "duplicates", "heartbeats", "seq_gaps", "checksum_errors", "crossed",
+               "resyncs", "other_channel", "late", "rejects", "minutes")
+
+
+def _trade_table(rows: list[dict]) -> None:
+    head = f"{'instrument':<30} {'indicator':<10} {'last bar':<21} {'trades':>10} {'dup':>6} {'gaps':>5} {'late':>5} {'rejects':>7}  cursor"
+    print(head)
+    for r in rows:
+        if "error" in r:
+            print(f"{r['instrument']:<30} {r['indicator']:<10} DAMAGED STATE (see below)")
+            continue
+        print(
+            f"{r['instrument']:<30} {r['indicator']:<10} {str(r['last_bar_utc']):<21} {r['trades']:>10} "
+            f"{r['duplicates']:>6} {r['gaps']:>5} {r['late']:>5} {r['rejects']:>7}  {r['cursor']}"
+        )
 
 
 def _print_backfill(vault: Path, rows: list[dict]) -> None:

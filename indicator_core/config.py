@@ -70,6 +70,27 @@ class InputConfig(_Strict):
         return patterns
 
 
+BOOK_CHANNELS = ("books", "books50-l2-tbt", "books-l2-tbt", "books5", "bbo-tbt")
+BookChannel = Literal["books", "books50-l2-tbt", "books-l2-tbt", "books5", "bbo-tbt"]
+
+
+class BooksConfig(_Strict):
+    """Where the raw order books are, and which OKX channel each instrument's recording holds."""
+
+    root: str = "raw/books"
+    patterns: list[str] = Field(default_factory=lambda: ["books_{date}.jsonl"], min_length=1)
+    channel: BookChannel = "books"
+    channels: dict[str, BookChannel] = Field(default_factory=dict)  # per instrument, overrides `channel`
+
+    @field_validator("patterns")
+    @classmethod
+    def _jsonl(cls, patterns: list[str]) -> list[str]:
+        for p in patterns:
+            if "{date}" not in p or not p.endswith(".jsonl") or "/" in p or "\\" in p:
+                raise ValueError(f"pattern {p!r}: a .jsonl file name inside the instrument folder with a {{date}}")
+        return patterns
+
+
 class RunConfig(_Strict):
     fill_empty_bars: bool = True
     batch_bytes: int = Field(default=4 * 1024 * 1024, ge=64, le=1024**3)
@@ -127,6 +148,7 @@ class Config(_Strict):
     vault: Path | None = None
     input: InputConfig = Field(default_factory=InputConfig)
     run: RunConfig = Field(default_factory=RunConfig)
+    books: BooksConfig = Field(default_factory=BooksConfig)
     instruments: dict[str, InstrumentConfig] = Field(default_factory=dict)
     instruments_files: list[Path] = Field(default_factory=list)
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)

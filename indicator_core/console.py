@@ -48,7 +48,7 @@ class FollowStatus:
 
     def update(self, summary: RunSummary) -> None:
         """After each pass."""
-        self.instruments = len(summary.instruments)
+        self.instruments = len({s.key for s in summary.instruments})  # trades and books of one count once
         if summary.total("lines"):
             for k in _KEYS:
                 self.totals[k] += summary.total(k)

@@ -22,7 +22,6 @@ from typing import Any, Callable
 
 import orjson
 
-from . import sources
 from .bars import Bar
 from .config import Config, PluginSetting, plugin_settings
 from . import integrity
@@ -39,23 +38,27 @@ from .params import canonical_params
 from .prefetch import map_ahead, map_inline
 from .plugins import collect_indicators, collect_instruments, make_plugin_manager
 from .progress import ProgressFactory, no_progress
-from .quality import QualityLog
 from .records import reads_records, record_run
-from .sources.files import (Cursor, Skipped, TradeFile, at_end, discover, list_files, position, read_chunks,
+from .sources.files import (Cursor, Skipped, TradeFile, at_end, position, read_chunks,
                             remaining_bytes)
 from .storage import InstrumentKey, OutputFile, derived_dir, read_state, state_path, write_state
-from .stream import COUNTERS, TradeStream
+from .stream import COUNTERS
+from .streams import KINDS, StreamKind, discover_all
+from .streams.books import BookMinute
+from .streams.trades import TRADES
 from .timeutil import iso_minute
 from .trades import TradeBatch
 
 
-def fingerprint(params: dict[str, Any], inst: Instrument, fill_empty: bool) -> str:
+def fingerprint(params: dict[str, Any], inst: Instrument, fill_empty: bool, extra: dict[str, Any] | None = None) -> str:
     """What an indicator's output depends on besides the trades; a change means a rebuild."""
     doc = {
         "params": params,
         "fill_empty_bars": fill_empty,
         "instrument": {"kind": inst.kind, "ct_val": str(inst.ct_val), "ct_val_ccy": inst.ct_val_ccy},
     }
+    if extra is not None:  # what the input kind adds (the book channel)
+        doc["input"] = extra
     return hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
@@ -63,14 +66,15 @@ class Consumer:
     """One indicator of one instrument, with its outputs and its saved position."""
 
     def __init__(self, vault: Path, key: InstrumentKey, indicator: Indicator, params: dict[str, Any], fp: str,
-                 fill_empty: bool = True) -> None:
+                 fill_empty: bool = True, state_file: Path | None = None, fp_extra: dict[str, Any] | None = None) -> None:
         self.name = indicator.name
         self.fill_empty = fill_empty  # what the fingerprint hashed, besides params and instrument
+        self.fp_extra = fp_extra  # and what the input kind added (the book channel)
         self.key = key
         self.indicator = indicator
         self.params = params
         self.fingerprint = fp
-        self.state_file = state_path(vault, self.name, key)
+        self.state_file = state_file or state_path(vault, self.name, key)
         self.cursor = Cursor()
         self.stream_state: dict[str, Any] | None = None
         self.stream_bytes: bytes | None = None  # the stream state as committed, to tell whether anything changed
@@ -104,7 +108,8 @@ class Consumer:
                     f"{self.name} for {self.key.label}: its settings changed since it wrote its output\n"
                     f"  before: {orjson.dumps(self._by_value(state.get('params'))).decode()}\n"
                     f"  now:    {orjson.dumps(self.params).decode()}\n"
-                    "Mixing two definitions in one file is refused. Either restore the old settings, or rebuild "
+                    + self._input_change(state)
+                    + "Mixing two definitions in one file is refused. Either restore the old settings, or rebuild "
                     f"this indicator from the start of the trades with:\n"
                     f"  {self.reset_command(vault)}"
                 )
@@ -129,6 +134,16 @@ class Consumer:
             out.recover()
         self.committed = {s: out.length for s, out in self.outputs.items()}
 
+    def _input_change(self, state: dict[str, Any]) -> str:
+        """Lines naming a change of the input's settings (the book channel, kept in the stream state)."""
+        if self.fp_extra is None:
+            return ""
+        before = {k: (state.get("stream") or {}).get(k) for k in self.fp_extra}
+        if before == self.fp_extra:
+            return ""
+        return (f"  input before: {orjson.dumps(before).decode()}\n"
+                f"  input now:    {orjson.dumps(self.fp_extra).decode()}\n")
+
     def _same_by_value(self, state: dict[str, Any]) -> bool:
         """A state whose fingerprint hashed its parameters as spelled (as earlier versions did), equal by value.
 
@@ -139,7 +154,7 @@ class Consumer:
         old = state.get("params")
         if not isinstance(old, dict) or set(old) != set(self.params):
             return False
-        if fingerprint(old, self.indicator.instrument, self.fill_empty) != state["fingerprint"]:
+        if fingerprint(old, self.indicator.instrument, self.fill_empty, self.fp_extra) != state["fingerprint"]:
             return False
         return self._by_value(old) == self.params
 
@@ -270,6 +285,15 @@ class Dispatch:
             except Exception as exc:
                 self.fail(c, exc, "on_advance")
 
+    def book(self, minute: BookMinute) -> None:
+        for c in self.all:
+            try:
+                c.indicator.on_book(minute, c.emit)
+            except Exception as exc:
+                self.fail(c, exc, "on_book")
+                continue
+            c.last_bar = minute.minute
+
 
 @dataclass
 class Failure:
@@ -312,6 +336,7 @@ class InstrumentSummary:
     seconds: float = 0.0
     failures: list[Failure] = field(default_factory=list)
     status: int = 1  # the exit status its failures call for (2: refused, e.g. another run holds it)
+    kind: str = "trades"
 
     @property
     def error(self) -> str | None:
@@ -332,7 +357,7 @@ class RunSummary:
     skipped: list[Skipped] = field(default_factory=list)  # what discovery found under raw/ and did not read
 
     def total(self, counter: str) -> int:
-        return sum(s.counters[counter] for s in self.instruments)
+        return sum(s.counters.get(counter, 0) for s in self.instruments)
 
     @property
     def failures(self) -> list[tuple[InstrumentKey, Failure]]:
@@ -373,22 +398,26 @@ class Host:
         return cls(cfg, indicators, settings, table)
 
     def consumers(
-        self, vault: Path, key: InstrumentKey, inst: Instrument, failures: list[Failure] | None = None
+        self, vault: Path, key: InstrumentKey, inst: Instrument, failures: list[Failure] | None = None,
+        kind: StreamKind = TRADES,
     ) -> list[Consumer]:
-        """The instrument's consumers; an indicator that cannot be set up goes to ``failures`` (if given)."""
-        fill = self.cfg.run.fill_empty_bars
+        """The quality log and the enabled indicators that ``kind`` feeds; one that cannot be set up goes to ``failures``."""
+        fill = self.cfg.run.fill_empty_bars if kind is TRADES else False
+        extra = kind.fingerprint_extra(self.cfg, inst.inst_id)
         out = []
-        quality = QualityLog(inst, QualityLog.Params())
-        out.append(Consumer(vault, key, quality, {}, fingerprint({}, inst, fill), fill))
+        quality = kind.quality_log(inst)
+        out.append(Consumer(vault, key, quality, {}, fingerprint({}, inst, fill, extra), fill,
+                            kind.quality_state_file(vault, key), extra))
         for name, setting in self.settings.items():
-            if not setting.enabled:
+            if not setting.enabled or self.indicators[name].consumes != kind.name:
                 continue
             params = canonical_params(setting.params)
             if reads_records(self.indicators[name], setting.params):
                 continue  # fed by records.RecordRun after the trade pass, not by trades
             try:
                 indicator = self.indicators[name](inst, setting.params)
-                out.append(Consumer(vault, key, indicator, params, fingerprint(params, inst, fill), fill))
+                out.append(Consumer(vault, key, indicator, params, fingerprint(params, inst, fill, extra), fill,
+                                    fp_extra=extra))
             except Exception as exc:
                 if failures is None:
                     raise
@@ -401,7 +430,7 @@ class Host:
 
 
 class InstrumentRun:
-    """One instrument's consumers and trade stream, loaded once.
+    """One instrument's consumers and stream of one kind (trades or books), loaded once.
 
     A batch run makes one pass with it; a follower keeps it between passes,
     so the states are read once and the indicators stay in memory.  Whatever
@@ -410,15 +439,16 @@ class InstrumentRun:
     instrument that is not known at all raises, from the constructor.
     """
 
-    def __init__(self, host: Host, vault: Path, key: InstrumentKey, folder: Path) -> None:
+    def __init__(self, host: Host, vault: Path, key: InstrumentKey, folder: Path, kind: StreamKind = TRADES) -> None:
         self.host = host
         self.vault = vault
         self.key = key
         self.folder = folder
+        self.kind = kind
         self.inst = host.table.get(key.inst_id)
         self.failures: list[Failure] = []  # found while loading, reported by the next advance
         self.consumers = []
-        for c in host.consumers(vault, key, self.inst, self.failures):
+        for c in host.consumers(vault, key, self.inst, self.failures, kind):
             try:
                 c.load(vault)
             except PluginFailure as exc:
@@ -431,7 +461,7 @@ class InstrumentRun:
                                              c.name))
             else:
                 self.consumers.append(c)
-        self.stream: TradeStream | None = None
+        self.stream: Any = None  # kind.new_stream(): a TradeStream, a BookStream
         self.cursor = Cursor()  # the read position (a consumer's cursor is its committed one)
         self.dispatch = Dispatch()
         self.waiting: list[Consumer] = []  # behind the read position: they join when it reaches them
@@ -460,7 +490,7 @@ class InstrumentRun:
         ``"stopped"`` failure, after which a run goes no further.
         """
         started = time.perf_counter()
-        summary = InstrumentSummary(self.key)
+        summary = InstrumentSummary(self.key, dict.fromkeys(self.kind.counters, 0), kind=self.kind.name)
         summary.failures, self.failures = self.failures, []
         if self.broken:
             return summary
@@ -533,7 +563,7 @@ class InstrumentRun:
             if not self.consumers:
                 return
             order = sorted(self.consumers, key=lambda c: position(files, c.cursor))
-            self.stream = TradeStream(self.inst, cfg.run.fill_empty_bars)
+            self.stream = self.kind.new_stream(self.inst, cfg)
             if order[0].stream_state is not None:
                 self.stream.set_state(order[0].stream_state)
             self.cursor = order[0].cursor
@@ -545,7 +575,8 @@ class InstrumentRun:
         tolerance = cfg.input.day_tolerance_minutes
         todo = remaining_bytes(files, self.cursor)
         bar = progress(todo, self.key.inst_id)
-        ahead = map_ahead if todo > cfg.run.batch_bytes else map_inline  # threads only for more than one chunk
+        # threads only for more than one chunk, and for a parser that leaves the GIL (numpy) most of the time
+        ahead = map_ahead if todo > cfg.run.batch_bytes and self.kind.parse_in_threads else map_inline
         read_from = self.cursor
         try:
             while True:
@@ -555,7 +586,7 @@ class InstrumentRun:
                 stop = waiting[0].cursor if waiting else None
                 last_commit = time.monotonic()
                 chunks = read_chunks(files, self.cursor, stop, cfg.run.batch_bytes)
-                for chunk, parsed in ahead(lambda c: sources.parse(c, self.key.inst_id, tolerance, now_ms), chunks):
+                for chunk, parsed in ahead(self.kind.parser(cfg, self.key.inst_id, tolerance, now_ms), chunks):
                     stream.process(parsed, _label(chunk.file.path, self.vault), self.dispatch)
                     self.cursor = chunk.end
                     bar.update(len(chunk.buf))
@@ -589,12 +620,12 @@ class InstrumentRun:
             )) from exc
         finally:
             bar.close()
-        summary.counters = {k: stream.counters[k] - start_counters.get(k, 0) for k in COUNTERS}
+        summary.counters = {k: stream.counters[k] - start_counters.get(k, 0) for k in self.kind.counters}
 
     def _files(self) -> list[TradeFile]:
         """The trade files in stream order; those the cursors name stay listed even once archived."""
-        return list_files(self.folder, self.key.inst_id, self.host.cfg.input.patterns,
-                          [c.cursor for c in self.consumers] + [self.cursor], self.host.cfg.input.day_offset_minutes())
+        return self.kind.list_files(self.host.cfg, self.folder, self.key.inst_id,
+                                    [c.cursor for c in self.consumers] + [self.cursor])
 
     def commit(self, files: list[TradeFile] | None = None) -> None:
         """Outputs on disk, then every consumer's state with the read position (SPEC section 8).
@@ -635,12 +666,24 @@ class InstrumentRun:
             c.close()
 
 
+def run_streams(host: Host, vault: Path, key: InstrumentKey, streams: list[tuple[str, Path]],
+                progress: ProgressFactory = no_progress) -> list[InstrumentSummary]:
+    """One pass over each kind of stream of an instrument (a task of :mod:`.parallel`), in order."""
+    done = []
+    for name, folder in streams:
+        done.append(run_instrument(host, vault, key, folder, progress, KINDS[name]))
+        if any(f.kind == "stopped" for f in done[-1].failures):
+            break  # the disk refused a write
+    return done
+
+
 def run_instrument(
     host: Host, vault: Path, key: InstrumentKey, folder: Path, progress: ProgressFactory = no_progress,
+    kind: StreamKind = TRADES,
 ) -> InstrumentSummary:
-    """One pass over an instrument's new trades, committed; what went wrong is in the summary, never raised."""
+    """One pass over an instrument's new lines of one kind, committed; what went wrong is in the summary, never raised."""
     try:
-        run = InstrumentRun(host, vault, key, folder)
+        run = InstrumentRun(host, vault, key, folder, kind)
     except UnknownInstrumentError as exc:
         return InstrumentSummary(key, failures=[unknown_instrument(exc, folder)])
     return run.advance(progress)
@@ -660,9 +703,18 @@ def _label(path: Path, vault: Path) -> str:
 
 
 def _instruments(host: Host, vault: Path, only: list[str] | None,
-                 skipped: list[Skipped] | None = None) -> list[tuple[InstrumentKey, Path]]:
+                 skipped: list[Skipped] | None = None) -> list[tuple[InstrumentKey, StreamKind, Path]]:
     # an unknown instrument is that instrument's failure, reported in the summary; the others run
-    return discover(vault, host.cfg.input.root, only, host.cfg.input.patterns, skipped)
+    return discover_all(vault, host.cfg, only, skipped)
+
+
+def by_instrument(found: list[tuple[InstrumentKey, StreamKind, Path]]) -> list[tuple[InstrumentKey, list[tuple[str, Path]]]]:
+    """``(instrument, [(kind name, folder), ...])`` in discovery order: one task per instrument, every
+    kind of stream of that instrument in it (so its record consumers see all of their producers)."""
+    out: dict[InstrumentKey, list[tuple[str, Path]]] = {}
+    for key, kind, folder in found:
+        out.setdefault(key, []).append((kind.name, folder))
+    return list(out.items())
 
 
 def run(
@@ -678,8 +730,8 @@ def run(
     decimal.setcontext(EXACT.copy())
     try:
         summary = RunSummary()
-        summary.instruments = run_tasks(host, vault, _instruments(host, vault, only, summary.skipped), progress,
-                                        jobs, scheduler)
+        summary.instruments = run_tasks(host, vault, by_instrument(_instruments(host, vault, only, summary.skipped)),
+                                        progress, jobs, scheduler)
     finally:
         decimal.setcontext(previous)
     summary.load_seconds = loaded - started
@@ -700,8 +752,8 @@ class Follower:
         self.vault = vault
         self.only = only
         self.locks = locks  # each instrument is locked when first seen, for the follower's life
-        self.runs: dict[InstrumentKey, InstrumentRun] = {}
-        self.failed: set[InstrumentKey] = set()  # instruments out of this follower's passes (reported once)
+        self.runs: dict[tuple[InstrumentKey, str], InstrumentRun] = {}  # by instrument and stream kind
+        self.failed: set[tuple[InstrumentKey, str]] = set()  # instruments out of this follower's passes (reported once)
         self.in_pass = False  # False between passes: every run is at a point that may be committed
         self.reported: set[Skipped] = set()  # skipped entries are listed once, when first seen
 
@@ -713,24 +765,24 @@ class Follower:
         instruments = _instruments(self.host, self.vault, self.only, skipped)
         summary.skipped = [s for s in skipped if s not in self.reported]
         self.reported.update(skipped)
-        for key, folder in instruments:
-            if key in self.failed:
+        for key, kind, folder in instruments:
+            if (key, kind.name) in self.failed:
                 continue
-            run = self.runs.get(key)
+            run = self.runs.get((key, kind.name))
             if run is None:
                 if self.locks is not None:
                     self.locks.acquire(key)
                 try:
-                    run = self.runs[key] = InstrumentRun(self.host, self.vault, key, folder)
+                    run = self.runs[key, kind.name] = InstrumentRun(self.host, self.vault, key, folder, kind)
                 except UnknownInstrumentError as exc:
-                    self.failed.add(key)
+                    self.failed.add((key, kind.name))
                     summary.instruments.append(InstrumentSummary(key, failures=[unknown_instrument(exc, folder)]))
                     continue
             done = run.advance(no_progress, clock, grace_ms, commit=commit)
             summary.instruments.append(done)
             if run.broken:
-                self.failed.add(key)
-                del self.runs[key]
+                self.failed.add((key, kind.name))
+                del self.runs[key, kind.name]
             stopped = summary.stopped
             if stopped is not None:
                 raise StorageError(stopped.message)

@@ -47,6 +47,12 @@ def register_indicators(register: Callable[[type[Indicator]], None]) -> None:
     ``name``: it is the ``[plugins.NAME]`` table of the config file and the
     output folder ``derived/NAME/``.  Registering a name twice is an error.
     Returns nothing.
+
+    A class's ``consumes`` says which input stream feeds it: ``"trades"`` (the
+    default: ``on_trades``, ``on_bar``, ``on_advance``) or ``"books"`` (the L2
+    order book: ``on_book`` once per closed minute with the book at its close,
+    see :class:`indicator_core.streams.books.BookMinute`).  Both kinds get
+    ``on_quality`` for their own stream's events and the same state handling.
     """
 
 

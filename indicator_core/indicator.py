@@ -11,6 +11,15 @@ the host makes one instance, restores its state, and calls, in stream order:
 * :meth:`Indicator.on_quality` for data-quality events (gaps, late trades,
   rejected lines).
 
+A *book indicator* sets ``consumes = "books"`` and is fed by the instrument's
+order-book stream instead (SPEC section 10): :meth:`Indicator.on_book` once
+per closed minute with the book at that minute's close (a
+:class:`~indicator_core.streams.books.BookMinute`), and :meth:`on_quality`
+with the book's events (``seq_gap``, ``checksum``, ``crossed``, ``resync``,
+``reject``).  Its state file and cursor are those of the book stream, so a
+stalled book recording never holds back the trade indicators, and the other
+way round.
+
 Output goes through ``emit(stream, record)``; the host serializes the record
 with orjson and appends it to ``{stream}.jsonl`` in the indicator's folder
 (SPEC section 6).  At every commit the host asks for :meth:`get_state`, and on
@@ -32,13 +41,16 @@ under the engine, a Decimal operation that would round raises.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Optional
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional
 
 from pydantic import BaseModel, ConfigDict
 
 from .bars import Bar
 from .instruments import Instrument
 from .trades import TradeBatch
+
+if TYPE_CHECKING:
+    from .streams.books import BookMinute
 
 Emit = Callable[[str, dict[str, Any]], None]
 """``emit(stream, record)``: append one record to the named output stream."""
@@ -113,6 +125,8 @@ class Indicator:
     name: ClassVar[str] = ""
     version: ClassVar[str] = "0"
     Params: ClassVar[type[Params]] = Params
+    consumes: ClassVar[str] = "trades"
+    """The input stream that feeds it: ``"trades"`` or ``"books"``."""
 
     def __init__(self, instrument: Instrument, params: Params) -> None:
         self.instrument = instrument
@@ -170,6 +184,14 @@ class Indicator:
         without a record for the minute has an empty list.  Everything the
         indicator emits here is final: it is committed with the positions
         read, so a cut run delivers the same minutes again from there.
+        """
+
+    def on_book(self, minute: "BookMinute", emit: Emit) -> None:
+        """Book indicators (``consumes = "books"``): the book as of the close of ``minute.minute``.
+
+        Called for every minute from the instrument's first push on, in order,
+        valid or not (``minute.valid``, ``minute.taint``).  Read the levels
+        during the call only.
         """
 
     def get_state(self) -> dict[str, Any]:

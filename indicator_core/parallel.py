@@ -1,6 +1,6 @@
 """Instruments side by side: worker processes on this machine, or a Dask cluster.
 
-A task is one instrument: its lock, then :func:`engine.run_instrument` (one
+A task is one instrument: its lock, then :func:`engine.run_streams` (one
 pass over its new trades, committed).  Instruments share nothing but the vault
 folder, so running them in any order, in any process, writes the same bytes as
 running them one after another; and since every task commits as SPEC section 8
@@ -53,8 +53,8 @@ def failed(key: InstrumentKey, error: str, status: int = 1,
     return InstrumentSummary(key, failures=[Failure(error, fix)], status=status)
 
 
-def instrument_task(host, vault: Path, key: InstrumentKey, folder: Path, progress: ProgressFactory = no_progress,
-                    wait_seconds: float = 0.0):
+def instrument_task(host, vault: Path, key: InstrumentKey, streams: list[tuple[str, Path]],
+                    progress: ProgressFactory = no_progress, wait_seconds: float = 0.0) -> list:
     """One instrument under its lock; a failure the user can act on becomes the summary's error.
 
     With ``wait_seconds`` a held lock is tried again every second until then (a cluster task given
@@ -70,14 +70,14 @@ def instrument_task(host, vault: Path, key: InstrumentKey, folder: Path, progres
             break
         except LockedError as exc:
             if time.monotonic() >= deadline:
-                return failed(key, str(exc), exc.exit_status, "wait for the other run to finish, then run again")
+                return [failed(key, str(exc), exc.exit_status, "wait for the other run to finish, then run again")]
             time.sleep(1.0)
         except IndicatorError as exc:
-            return failed(key, str(exc), exc.exit_status)
+            return [failed(key, str(exc), exc.exit_status)]
     try:
-        return engine.run_instrument(host, vault, key, folder, progress)
+        return engine.run_streams(host, vault, key, streams, progress)
     except IndicatorError as exc:
-        return failed(key, str(exc), exc.exit_status)
+        return [failed(key, str(exc), exc.exit_status)]
     finally:
         lock.release()
 
@@ -94,8 +94,8 @@ def run_tasks(host, vault: Path, instruments: list[tuple[InstrumentKey, Path]], 
         return run_dask(host, vault, instruments, scheduler)
     if jobs <= 1 or len(instruments) <= 1:
         done = []
-        for key, folder in instruments:
-            done.append(instrument_task(host, vault, key, folder, progress))
+        for key, streams in instruments:
+            done += instrument_task(host, vault, key, streams, progress)
             if any(f.kind == "stopped" for f in done[-1].failures):
                 break  # the disk refused a write: the other instruments would fail the same way
         return done
@@ -144,20 +144,25 @@ class _QueueProgress:
         pass
 
 
-def _pool_task(key: InstrumentKey, folder: Path):
+def _pool_task(key: InstrumentKey, streams: list[tuple[str, Path]]):
     queue = _WORKER["queue"]
     try:
-        return instrument_task(_WORKER["host"], _WORKER["vault"], key, folder,
+        return instrument_task(_WORKER["host"], _WORKER["vault"], key, streams,
                                lambda total, desc: _QueueProgress(queue, total))
     except Exception as exc:  # a bug: reported with its trace, the other instruments go on
         return _unexpected(key, exc)
 
 
-def _size(folder: Path) -> int:
+def _size(streams: list[tuple[str, Path]]) -> int:
     try:
-        return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
+        return sum(p.stat().st_size for _, folder in streams for p in folder.iterdir() if p.is_file())
     except OSError:
         return 0
+
+
+def _flat(results: dict[int, Any], n: int) -> list:
+    """Every task's summaries (one per kind of stream, or one failure), in the order of the instruments."""
+    return [s for i in range(n) for s in (results[i] if isinstance(results[i], list) else [results[i]])]
 
 
 def run_pool(host, vault: Path, instruments: list[tuple[InstrumentKey, Path]], progress: ProgressFactory,
@@ -212,7 +217,7 @@ def run_pool(host, vault: Path, instruments: list[tuple[InstrumentKey, Path]], p
         queue.put(None)
         shower.join(timeout=5)
         bar.close()
-    return [results[i] for i in range(len(instruments))]
+    return _flat(results, len(instruments))
 
 
 # -- a Dask distributed cluster -------------------------------------------------------------------------------------
@@ -221,7 +226,7 @@ _HOSTS: dict[str, Any] = {}
 LOCK_WAIT_SECONDS = 120.0  # a cluster task waits this long for an instrument lock (NFS leases last ~90 s)
 
 
-def _dask_task(token: str, cfg, vault: str, key: InstrumentKey, folder: str):
+def _dask_task(token: str, cfg, vault: str, key: InstrumentKey, streams: list[tuple[str, str]]):
     """Runs on a cluster worker: the plugins and settings are loaded once per worker and run."""
     from .engine import Host
 
@@ -232,7 +237,8 @@ def _dask_task(token: str, cfg, vault: str, key: InstrumentKey, folder: str):
         if host is None:
             _HOSTS.clear()
             host = _HOSTS[token] = Host.load(cfg)
-        return instrument_task(host, Path(vault), key, Path(folder), wait_seconds=LOCK_WAIT_SECONDS)
+        return instrument_task(host, Path(vault), key, [(k, Path(f)) for k, f in streams],
+                               wait_seconds=LOCK_WAIT_SECONDS)
     except Exception as exc:
         return _unexpected(key, exc)
     finally:
@@ -265,8 +271,9 @@ def run_dask(host, vault: Path, instruments: list[tuple[InstrumentKey, Path]], s
         futures = {}
         order = sorted(range(len(instruments)), key=lambda i: -_size(instruments[i][1]))
         for i in order:
-            key, folder = instruments[i]
-            fut = client.submit(_dask_task, token, host.cfg, str(vault), key, str(Path(folder).resolve()),
+            key, streams = instruments[i]
+            fut = client.submit(_dask_task, token, host.cfg, str(vault), key,
+                                [(k, str(Path(f).resolve())) for k, f in streams],
                                 key=f"indicators-run-{key.label}-{token}", pure=False)
             futures[fut] = i
         results: dict[int, Any] = {}
@@ -279,7 +286,7 @@ def run_dask(host, vault: Path, instruments: list[tuple[InstrumentKey, Path]], s
                 results[i] = failed(key, (
                     f"{key.label}: the cluster could not finish it ({type(exc).__name__}: {exc}); its outputs and "
                     "state are as of its last commit: run again to continue from there"))
-        return [results[i] for i in range(len(instruments))]
+        return _flat(results, len(instruments))
     finally:
         if own:
             client.close()

@@ -31,6 +31,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "whales": "indicator_core_plugins.whales",
     "poor_levels": "indicator_core_plugins.poor_levels",
     "confluence": "indicator_core_plugins.confluence",
+    "buckets": "indicator_core_plugins.buckets",
 }
 RESERVED_NAMES = ("quality", "notify")  # folders under derived/ and state/ that are not indicators
 ENTRYPOINT_GROUP = hookspecs.PROJECT
@@ -89,6 +90,11 @@ def collect_indicators(pm: pluggy.PluginManager) -> dict[str, IndicatorInfo]:
                 raise IndicatorError(
                     f"plugin {plugin_name!r}: indicator name {name!r} must be lowercase letters, digits "
                     f"and underscores, and none of {', '.join(RESERVED_NAMES)}"
+                )
+            if cls.consumes not in ("trades", "books"):
+                raise IndicatorError(
+                    f"plugin {plugin_name!r}: indicator {name!r} consumes {cls.consumes!r}; the input streams are "
+                    "'trades' and 'books'"
                 )
             if name in found:
                 raise ConfigError(

@@ -26,3 +26,27 @@ class QualityLog(Indicator):
     def on_quality(self, event: dict[str, Any], emit: Emit) -> None:
         record = {k: v for k, v in event.items() if k != "event"}
         emit(_STREAMS[event["event"]], record)
+
+
+class BookQualityLog(Indicator):
+    """The book stream's quality log (SPEC section 10), in the same folder as the trades' one.
+
+    ``books.jsonl``: every invalidation (``seq_gap``, ``checksum``, ``crossed``)
+    and recovery (``resync``) of the book; ``books_rejects.jsonl``: the book
+    lines that could not be read, with file, line number and reason, as in
+    ``rejects.jsonl``.  (The two streams commit on their own, and an output
+    file belongs to one committer, so book rejects have their own file.)
+    """
+
+    name = "quality"
+    version = "1"
+    consumes = "books"
+
+    def outputs(self) -> list[str]:
+        return ["books", "books_rejects"]
+
+    def on_quality(self, event: dict[str, Any], emit: Emit) -> None:
+        if event["event"] == "reject":
+            emit("books_rejects", {k: v for k, v in event.items() if k != "event"})
+        else:
+            emit("books", event)

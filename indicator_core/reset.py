@@ -5,7 +5,8 @@ installed (or be ``quality``, the built-in data-quality log, or ``all``), an
 instrument must exist in the vault.  What is deleted is only ever
 
 * ``state/{indicator}/{exchange}/{market}/{INST_ID}.state.json`` (and its
-  ``.tmp`` left by an interrupted commit), and
+  ``.tmp`` left by an interrupted commit; for ``quality`` also the book
+  stream's ``{INST_ID}.books.state.json``), and
 * the ``*.jsonl`` files of ``derived/{indicator}/{exchange}/{market}/{INST_ID}/``
   (the folder too once it is empty),
 
@@ -68,9 +69,10 @@ def _subdirs(path: Path) -> list[Path]:
 def vault_instruments(vault: Path, input_root: str) -> set[str]:
     """Every instrument id the vault knows: trade folders, state files and output folders."""
     found: set[str] = set()
-    for ex in _subdirs(vault / input_root):
-        for mk in _subdirs(ex):
-            found |= {p.name for p in _subdirs(mk)}
+    for root in (input_root, "raw/books"):
+        for ex in _subdirs(vault / root):
+            for mk in _subdirs(ex):
+                found |= {p.name for p in _subdirs(mk)}
     for top in ("state", "derived"):
         for ind in _subdirs(vault / top):
             for ex in _subdirs(ind):
@@ -78,7 +80,7 @@ def vault_instruments(vault: Path, input_root: str) -> set[str]:
                     if top == "derived":
                         found |= {p.name for p in _subdirs(mk)}
                     else:
-                        found |= {p.name.removesuffix(".state.json") for p in mk.glob("*.state.json")}
+                        found |= {p.name.removesuffix(".state.json").removesuffix(".books") for p in mk.glob("*.state.json")}
     return found
 
 
@@ -116,7 +118,7 @@ def plan(vault: Path, indicators: list[str], insts: set[str] | None) -> ResetPla
         for ex in _subdirs(state_base):
             for mk in _subdirs(ex):
                 for f in sorted(mk.iterdir()):
-                    inst = f.name.removesuffix(".tmp").removesuffix(".state.json")
+                    inst = f.name.removesuffix(".tmp").removesuffix(".state.json").removesuffix(".books")
                     if not f.name.endswith((".state.json", ".state.json.tmp")) or (insts and inst not in insts):
                         continue
                     if f.is_symlink() or not f.is_file() or not _inside(f, state_base):
@@ -159,13 +161,13 @@ def execute(p: ResetPlan) -> int:
     return deleted
 
 
-def instruments_of(vault: Path, p: ResetPlan) -> list["InstrumentKey"]:
-    """The instruments whose files ``p`` deletes (to lock each of them first)."""
+def instruments_of(vault: Path, p: ResetPlan) -> list:
+    """The instruments (:class:`~indicator_core.storage.InstrumentKey`) whose files ``p`` deletes, to lock them first."""
     from .storage import InstrumentKey
 
     keys = set()
     for f in p.files:
         parts = f.relative_to(vault).parts  # state/IND/EX/MK/INST.state.json or derived/IND/EX/MK/INST/x.jsonl
-        inst = parts[4].removesuffix(".state.json.tmp").removesuffix(".state.json")
+        inst = parts[4].removesuffix(".tmp").removesuffix(".state.json").removesuffix(".books")
         keys.add(InstrumentKey(parts[2], parts[3], inst))
     return sorted(keys, key=lambda k: k.label)

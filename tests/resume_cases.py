@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from indicator_core.lock import is_held
-from tests.vaults import ETH_PERP, inst_dir, outputs, run, run_subprocess, trade_line, write_config
+from tests.vaults import ETH_PERP, book_dir, inst_dir, outputs, run, run_subprocess, trade_line, write_config
 
 CONFIG = """
 [run]
@@ -89,6 +89,23 @@ def _synthetic() -> list[tuple[str, bytes]]:
     return [(f"trades_{d}.jsonl", b"".join(v)) for d, v in sorted(days.items())]
 
 
+def _books() -> list[tuple[str, bytes]]:
+    """Generated ETH books across midnight: gaps, resets, heartbeats, checksums, with bad and foreign lines added."""
+    from bench.generate_books import book_lines
+
+    days: dict[str, list[bytes]] = {}
+    start = 1723161360000  # 2024-08-08 23:56 UTC, beside the real ETH trades
+    for ts, line in book_lines("ETH-USDT-SWAP", start, minutes=8, interval_ms=500, levels=60, seed=5, gap_every=301,
+                               reset_every=101, heartbeat_every=20, mid=2600.0):
+        days.setdefault(time.strftime("%Y-%m-%d", time.gmtime(ts // 1000)), []).append(line)
+    day1 = days["2024-08-08"]
+    day1.insert(50, b'{"arg":{"channel":"books","instId":"ETH-USDT-SWAP"},"action":"update","data":[{"bids":[["1","-2","0","1"]],"asks":[],"ts":"1723161400000"}]}\n')
+    day1.insert(80, b'{"arg":{"channel":"books5","instId":"ETH-USDT-SWAP"},"data":[]}\n')
+    day1.insert(120, b'{"arg":{"channel":"books","instId":"BTC-USDT-SWAP"},"action":"update","data":[]}\n')
+    body1 = b"".join(day1).rstrip(b"\n")  # complete once day 2 exists
+    return [("books_2024-08-08.jsonl", body1), ("books_2024-08-09.jsonl", b"".join(days["2024-08-09"]))]
+
+
 STREAMS: dict[str, list[tuple[str, bytes]]] = {}
 
 
@@ -96,6 +113,7 @@ def streams() -> dict[str, list[tuple[str, bytes]]]:
     if not STREAMS:
         STREAMS["ETH-USDT-SWAP"] = _eth_dirty()
         STREAMS["BTC-USDT-SWAP"] = _synthetic()
+        STREAMS["books:ETH-USDT-SWAP"] = _books()
     return STREAMS
 
 
@@ -105,7 +123,7 @@ def materialize(vault: Path, fraction: float, at_line_end: bool = False) -> None
     The cut falls anywhere, mid-line included, or with ``at_line_end`` just after a line end.
     """
     for inst, files in streams().items():
-        folder = inst_dir(vault, inst)
+        folder = book_dir(vault, inst[6:]) if inst.startswith("books:") else inst_dir(vault, inst)
         total = sum(len(b) for _, b in files)
         left = int(total * fraction)
         for name, body in files:

@@ -156,9 +156,11 @@ def test_status_shows_cursor_last_bar_and_counts(tmp_path: Path, vault: Path, ca
     capsys.readouterr()
     assert main(["status", "--vault", str(vault), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    eth = {r["indicator"]: r for r in rows if r["instrument"] == "okx/perps/ETH-USDT-SWAP"}
+    eth = {r["indicator"]: r for r in rows if r["instrument"] == "okx/perps/ETH-USDT-SWAP" and r["kind"] == "trades"}
     assert set(eth) >= {"quality", "volume", "cvd", "vwap", "candles", "wicks", "whales", "poor_levels", "confluence"}
     assert eth["confluence"]["waiting"] is None and eth["confluence"]["cursor"].startswith("volume byte ")
+    books = {r["indicator"]: r for r in rows if r["instrument"] == "okx/perps/ETH-USDT-SWAP" and r["kind"] == "books"}
+    assert set(books) == {"quality", "buckets"} and books["quality"]["seq_gaps"] == 3 and books["quality"]["rejects"] == 2
     q = eth["quality"]
     # the moved trade leaves a gap where it was, filled when it arrives late
     assert q["duplicates"] == 2 and q["gaps"] == 2 and q["late"] == 1 and q["rejects"] == 5  # 3 bad lines, a µs ts, a ts outside its day

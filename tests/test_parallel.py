@@ -47,8 +47,10 @@ def held_by(vault: Path, proc, other_than: set[int] = frozenset(), limit: float 
 
 def test_jobs_2_writes_the_tree_jobs_1_writes_and_lists_every_instrument(tmp_path: Path, vault: Path, capsys) -> None:
     # a third instrument: the ETH trades again under another exchange folder
-    shutil.copytree(vault / "raw" / "trades" / "okx", vault / "raw" / "trades" / "okx2")
-    shutil.rmtree(vault / "raw" / "trades" / "okx2" / "perps" / "BTC-USDT-SWAP")
+    for kind in ("trades", "books"):  # the vault of the resume cases has ETH order books too
+        if (vault / "raw" / kind / "okx").is_dir():
+            shutil.copytree(vault / "raw" / kind / "okx", vault / "raw" / kind / "okx2")
+            shutil.rmtree(vault / "raw" / kind / "okx2" / "perps" / "BTC-USDT-SWAP", ignore_errors=True)
     cfg = config(tmp_path, 1 << 14)
     assert main(["run", "--vault", str(vault), "--config", str(cfg), "--jobs", "2"]) == 0
     out = capsys.readouterr().out

@@ -37,6 +37,8 @@ def test_reference_covers_every_output() -> None:
     for expected in ("volume/okx/perps/ETH-USDT-SWAP/volume_1m.jsonl", "quality/okx/perps/ETH-USDT-SWAP/gaps.jsonl",
                      "quality/okx/perps/ETH-USDT-SWAP/late.jsonl", "quality/okx/perps/ETH-USDT-SWAP/rejects.jsonl",
                      "wicks/okx/perps/BTC-USDT-SWAP/wicks_5m.jsonl", "candles/okx/perps/BTC-USDT-SWAP/candles_1h.jsonl",
+                     "buckets/okx/perps/ETH-USDT-SWAP/buckets_1m.jsonl", "quality/okx/perps/ETH-USDT-SWAP/books.jsonl",
+                     "quality/okx/perps/ETH-USDT-SWAP/books_rejects.jsonl",
                      "whales/okx/perps/ETH-USDT-SWAP/whales.jsonl", "whales/okx/perps/BTC-USDT-SWAP/whales.jsonl",
                      "poor_levels/okx/perps/ETH-USDT-SWAP/poor_levels.jsonl",
                      "poor_levels/okx/perps/BTC-USDT-SWAP/poor_levels.jsonl",

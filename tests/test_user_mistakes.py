@@ -288,16 +288,18 @@ def test_status_shows_every_instrument_and_the_fix_for_a_damaged_state(vault: Pa
     assert main(["status", "--vault", str(vault), "--json"]) == 1
     rows = json.loads(capsys.readouterr().out)
     states = list((vault / "state").glob("*/*/*/*.state.json"))  # every indicator and the quality log, two instruments
-    assert len(states) >= 12 and len(rows) == len(states)
+    assert len(states) >= 14 and len(rows) == len(states)  # and ETH's books: buckets and their quality log
     bad = [r for r in rows if "error" in r]
     assert [(r["instrument"], r["indicator"]) for r in bad] == [("okx/perps/ETH-USDT-SWAP", "volume")]
     assert str(damaged) in bad[0]["error"]
     assert bad[0]["reset"] == f"indicators reset --vault {vault} --indicator volume --inst ETH-USDT-SWAP"
-    assert all(r["trades"] > 0 for r in rows if "error" not in r and r["indicator"] != "confluence")  # reads records
+    assert all(r["trades"] > 0 for r in rows
+               if "error" not in r and r["kind"] == "trades" and r["indicator"] != "confluence")  # reads records
+    assert all(r["pushes"] > 0 for r in rows if r["kind"] == "books")
 
     assert main(["status", "--vault", str(vault)]) == 1
     out = capsys.readouterr().out
-    assert out.count("okx/perps/BTC-USDT-SWAP") == len(states) // 2
+    assert out.count("okx/perps/BTC-USDT-SWAP") == len([p for p in states if p.name.startswith("BTC-USDT-SWAP.")])
     assert bad[0]["reset"] in out
 
     # the command it prints is the fix

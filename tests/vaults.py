@@ -22,6 +22,12 @@ def inst_dir(vault: Path, inst_id: str, exchange: str = "okx", market: str = "pe
     return d
 
 
+def book_dir(vault: Path, inst_id: str, exchange: str = "okx", market: str = "perps") -> Path:
+    d = vault / "raw" / "books" / exchange / market / inst_id
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
 def write_config(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path

@@ -1,0 +1,52 @@
+"""What the engine needs to know about one kind of input stream."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, ClassVar
+
+from ..indicator import Indicator
+from ..instruments import Instrument
+from ..sources.files import Chunk
+from ..storage import InstrumentKey, state_path
+
+
+class StreamKind:
+    """One kind of input; subclasses fill in the hooks.  Instances are stateless."""
+
+    name: ClassVar[str] = ""
+    counters: ClassVar[tuple[str, ...]] = ()
+    parse_in_threads: ClassVar[bool] = True  # False for a pure-Python parser: threads would only fight for the GIL
+
+    def root(self, cfg) -> str:
+        """Folder of the raw files under the vault, e.g. ``raw/trades``."""
+        raise NotImplementedError
+
+    def patterns(self, cfg) -> list[str]:
+        """File name patterns of one instrument's files (``{date}`` orders them)."""
+        raise NotImplementedError
+
+    def new_stream(self, inst: Instrument, cfg) -> Any:
+        """A fresh stream: ``process(parsed, file_label, sink)``, ``close_by_clock``, ``to_state``, ``set_state``, ``counters``."""
+        raise NotImplementedError
+
+    def parser(self, cfg, inst_id: str, tolerance_minutes: int, now_ms: int) -> Callable[[Chunk], Any]:
+        """A pure function of a chunk (it may run in a worker thread); ``now_ms`` is the pass's clock."""
+        raise NotImplementedError
+
+    def list_files(self, cfg, folder: Path, inst_id: str, cursors: list) -> list:
+        """The instrument's files in stream order (:func:`indicator_core.sources.files.list_files`)."""
+        from ..sources.files import list_files
+
+        return list_files(folder, inst_id, self.patterns(cfg), cursors)
+
+    def quality_log(self, inst: Instrument) -> Indicator:
+        """The always-on data-quality consumer of this stream."""
+        raise NotImplementedError
+
+    def quality_state_file(self, vault: Path, key: InstrumentKey) -> Path:
+        return state_path(vault, "quality", key)
+
+    def fingerprint_extra(self, cfg, inst_id: str) -> dict[str, Any] | None:
+        """What besides an indicator's params defines its output for this kind (None: nothing)."""
+        return None

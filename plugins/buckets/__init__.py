@@ -1,0 +1,184 @@
+"""Order-book buckets (SPEC section 11): ``buckets_1m.jsonl``, the book at every minute's close.
+
+A book indicator (``consumes = "books"``): per minute, the best prices, mid
+and spread, the notional resting within ``band_pct`` of the mid on each side
+grouped into price buckets of width ``step`` (bids at ``floor(px/step)·step``,
+asks at ``ceil(px/step)·step``), the depth imbalance and the largest bucket
+of each side (the wall).  All sums are exact; spread and imbalance are
+rounded half-even to 4 places.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Iterator
+
+from pydantic import Field, field_validator
+
+from indicator_core import Emit, Indicator, Params, hookimpl
+from indicator_core.numbers import EXACT, RATIO_PLACES, div_round, fmt, fmt_signed
+from indicator_core.params import Unit
+from indicator_core.streams.books import BookMinute
+from indicator_core.timeutil import iso_ms
+
+INVERSE_BASE_PLACES = 12  # as a trade's base quantity (SPEC section 1)
+
+
+def _step(value: str) -> str:
+    if value == "auto":
+        return value
+    try:
+        d = Decimal(value)
+    except ArithmeticError:
+        raise ValueError(f"step must be \"auto\" or a positive decimal price width, got {value!r}") from None
+    if not d.is_finite() or d <= 0:
+        raise ValueError(f"step must be \"auto\" or a positive decimal price width, got {value!r}")
+    return value
+
+
+class BucketsParams(Params):
+    band_pct: Decimal = Field(default=Decimal(1), gt=0, le=100)
+    step: str = "auto"  # "auto" or a price width, e.g. "10"
+    steps: dict[str, str] = Field(default_factory=dict)  # per instrument, overrides `step`
+    stale_seconds: int = Field(default=90, gt=0)
+    unit: Unit = "quote"
+
+    @field_validator("step")
+    @classmethod
+    def _check_step(cls, v: str) -> str:
+        return _step(v)
+
+    @field_validator("steps")
+    @classmethod
+    def _check_steps(cls, v: dict[str, str]) -> dict[str, str]:
+        for inst, s in v.items():
+            if s != "auto":
+                _step(s)
+        return v
+
+
+def auto_step(mid: Decimal) -> Decimal:
+    """The value of the series 1, 2, 5 × 10^k nearest by ratio to 1 bp of ``mid`` (SPEC section 11)."""
+    x = EXACT.divide(mid, Decimal(10000))
+    e = Decimal(1).scaleb(x.adjusted())  # 10^k <= x < 10^(k+1)
+    series = [e, e * 2, e * 5, e * 10]
+    for lo, hi in zip(series, series[1:]):
+        if lo <= x < hi:
+            return lo if x * x < lo * hi else hi
+    raise AssertionError(x)  # pragma: no cover
+
+
+def _floor_bucket(px: Decimal, step: Decimal) -> Decimal:
+    q, _ = EXACT.divmod(px, step)
+    return EXACT.multiply(q, step)
+
+
+def _ceil_bucket(px: Decimal, step: Decimal) -> Decimal:
+    q, r = EXACT.divmod(px, step)
+    if r:
+        q = EXACT.add(q, 1)
+    return EXACT.multiply(q, step)
+
+
+class Buckets(Indicator):
+    name = "buckets"
+    version = "1"
+    Params = BucketsParams
+    consumes = "books"
+
+    def __init__(self, instrument, params: BucketsParams) -> None:
+        super().__init__(instrument, params)
+        configured = params.steps.get(instrument.inst_id, params.step)
+        self.fixed_step = None if configured == "auto" else Decimal(configured)
+        self.step: Decimal | None = self.fixed_step  # auto: chosen at the first valid record, then kept
+        self.band = params.band_pct
+        self.stale_ms = params.stale_seconds * 1000
+        kind = instrument.kind
+        unit = params.unit
+        ct = instrument.ct_val
+        # notional of a level of price p and size s, exactly as a trade's (SPEC section 1)
+        if unit == "contracts":
+            self.notional = lambda p, s: s
+        elif unit == "quote":
+            self.notional = (lambda p, s: s * ct) if kind == "inverse" else (lambda p, s: p * s * ct)
+        elif kind == "inverse":
+            self.notional = lambda p, s: div_round(s * ct, p, INVERSE_BASE_PLACES)
+        else:
+            self.notional = lambda p, s: s * ct
+
+    def outputs(self) -> list[str]:
+        return ["buckets_1m"]
+
+    def _side(self, levels: Iterator[tuple[Decimal, Decimal]], mid: Decimal, reach: Decimal, step: Decimal,
+              bucket) -> tuple[Decimal, list[list[str]], dict[str, str] | None]:
+        """Depth, buckets (best first) and wall of one side's levels within the band."""
+        depth = Decimal(0)
+        rows: list[list[Any]] = []  # [bucket price, notional]
+        notional = self.notional
+        for px, sz in levels:
+            if (px - mid).copy_abs() > reach:
+                break  # levels come best first: every later one is farther from the mid
+            n = notional(px, sz)
+            depth += n
+            b = bucket(px, step)
+            if rows and rows[-1][0] == b:
+                rows[-1][1] += n
+            else:
+                rows.append([b, n])
+        wall = None
+        for b, n in rows:  # strictly larger: a tie keeps the bucket nearer the mid
+            if n and (wall is None or n > wall[1]):
+                wall = (b, n)
+        rows = [r for r in rows if r[1]]
+        return depth, [[fmt(b), fmt(n)] for b, n in rows], (
+            {"price": fmt(wall[0]), "notional": fmt(wall[1])} if wall is not None else None)
+
+    def on_book(self, m: BookMinute, emit: Emit) -> None:
+        taint = list(m.taint)
+        bb, ba = m.best_bid(), m.best_ask()
+        record: dict[str, Any] = {
+            "timestamp_utc": m.timestamp_utc,
+            "valid": m.valid,
+            "book_ts": iso_ms(m.book_ts) if m.book_ts is not None else None,
+            "best_bid": None, "best_ask": None, "mid": None, "spread_bps": None, "step": None,
+            "bid_depth": None, "ask_depth": None, "imbalance": None,
+            "bids": [], "asks": [], "bid_wall": None, "ask_wall": None,
+        }
+        if m.valid:
+            if m.book_ts is not None and m.end_ms - m.book_ts > self.stale_ms:
+                taint.append("stale")
+            record["best_bid"] = fmt(bb) if bb is not None else None
+            record["best_ask"] = fmt(ba) if ba is not None else None
+            if bb is not None and ba is not None:
+                mid = EXACT.divide(bb + ba, Decimal(2))
+                if self.step is None:
+                    self.step = auto_step(mid)
+                step = self.step
+                reach = EXACT.divide(mid * self.band, Decimal(100))
+                bid_depth, bids, bid_wall = self._side(m.bids(), mid, reach, step, _floor_bucket)
+                ask_depth, asks, ask_wall = self._side(m.asks(), mid, reach, step, _ceil_bucket)
+                total = bid_depth + ask_depth
+                record.update({
+                    "mid": fmt(mid),
+                    "spread_bps": fmt(div_round((ba - bb) * 10000, mid, RATIO_PLACES)),
+                    "bid_depth": fmt(bid_depth), "ask_depth": fmt(ask_depth),
+                    "imbalance": fmt_signed(div_round(bid_depth - ask_depth, total, RATIO_PLACES)) if total else None,
+                    "bids": bids, "asks": asks, "bid_wall": bid_wall, "ask_wall": ask_wall,
+                })
+        record["step"] = fmt(self.step) if self.step is not None else None
+        record["tainted"] = bool(taint)
+        record["taint"] = taint
+        emit("buckets_1m", record)
+
+    def get_state(self) -> dict[str, Any]:
+        return {"step": str(self.step) if self.step is not None else None}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        saved = state.get("step")
+        if self.fixed_step is None and saved is not None:
+            self.step = Decimal(saved)
+
+
+@hookimpl
+def register_indicators(register) -> None:
+    register(Buckets)
