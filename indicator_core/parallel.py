@@ -116,6 +116,7 @@ def _init_worker(cfg, vault: Path, queue) -> None:
     if hasattr(signal, "SIGINT"):
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends a worker at once; the parent reports it
     threading.Thread(target=_exit_with_parent, daemon=True).start()
+    queue.cancel_join_thread()  # progress messages are not worth waiting for at exit (a killed sibling may block them)
     decimal.setcontext(EXACT.copy())
     _WORKER.update(host=Host.load(cfg), vault=vault, queue=queue)
 
@@ -170,14 +171,24 @@ def run_pool(host, vault: Path, instruments: list[tuple[InstrumentKey, Path]], p
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
+    from queue import Empty
 
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     bar = progress(0, f"{len(instruments)} instruments")
 
+    stop = threading.Event()
+
+    # The parent only reads the queue: a worker killed while writing to it may leave its write lock
+    # taken for good, and a parent that wrote (or waited for its writes at exit) would hang on it.
     def show() -> None:
-        while (msg := queue.get()) is not None:
-            kind, n = msg
+        while True:
+            try:
+                kind, n = queue.get(timeout=0.1)
+            except Empty:
+                if stop.is_set():
+                    return
+                continue
             if kind == "total":
                 if hasattr(bar, "total"):
                     bar.total = (bar.total or 0) + n
@@ -214,8 +225,10 @@ def run_pool(host, vault: Path, instruments: list[tuple[InstrumentKey, Path]], p
     else:
         pool.shutdown(wait=True)
     finally:
-        queue.put(None)
+        stop.set()
         shower.join(timeout=5)
+        queue.close()
+        queue.cancel_join_thread()
         bar.close()
     return _flat(results, len(instruments))
 

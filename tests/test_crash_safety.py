@@ -96,7 +96,7 @@ ETH = InstrumentKey("okx", "perps", "ETH-USDT-SWAP")
 
 def test_run_refuses_an_instrument_another_run_holds_and_does_the_others(tmp_path: Path, vault: Path) -> None:
     with InstrumentLock(vault, ETH):
-        proc = run_subprocess(vault, config(tmp_path, 1 << 20))
+        proc = run_subprocess(vault, config(tmp_path, 1 << 20), "--jobs", "2")
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 1
         assert f"okx/perps/ETH-USDT-SWAP: another run (pid {os.getpid()}) is processing this instrument".encode() in err

@@ -47,9 +47,13 @@ def run(vault: Path, config: Path | None = None, *extra: str) -> int:
 
 
 def run_subprocess(vault: Path, config: Path | None = None, *extra: str, **kw) -> subprocess.Popen:
+    """``indicators run`` as a child process; one process (``--jobs 1``) unless ``extra`` says otherwise,
+    so that the timing of a kill is that of one pass (tests/test_parallel.py kills pools and workers)."""
     args = [sys.executable, "-m", "indicator_core", "run", "--vault", str(vault), "--quiet"]
     if config is not None:
         args += ["--config", str(config)]
+    if "--jobs" not in extra and "--scheduler" not in extra and "--follow" not in extra:
+        args += ["--jobs", "1"]
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     return subprocess.Popen([*args, *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
 
