@@ -427,7 +427,7 @@ class InstrumentRun:
         self.backfill_named: set[str] = set()
 
     def reset_all_command(self) -> str:
-        return f"indicators reset --vault {self.vault} --indicator all --inst {self.key.inst_id}"
+        return integrity.reset_all_command(self.vault, self.key.inst_id)
 
     def advance(self, progress: ProgressFactory = no_progress, clock: Callable[[], int] | None = None,
                 grace_ms: int = 0, commit: bool = True) -> InstrumentSummary:
