@@ -209,7 +209,8 @@ def _print_failures(summary) -> int:
         return 0
     for key, f in failures:
         head = "needs attention" if f.kind == "backfill" else "error"
-        print(f"{head}: {f.message}\n  fix: {f.fix}", file=sys.stderr)
+        fix = f.fix.replace("\n", "\n  ")
+        print(f"{head}: {f.message}\n  fix: {fix}", file=sys.stderr)
     instruments = len({key for key, _ in failures})
     if summary.stopped is not None:
         print("the run stopped there: outputs and state are as of the last commit", file=sys.stderr)
@@ -426,7 +427,7 @@ def _print_backfill(vault: Path, rows: list[dict]) -> None:
                 late[r["instrument"]].append(name)
     for label, names in late.items():
         if names:
-            print(f"needs attention: {integrity.backfill_message(label, names)}\n"
+            print(f"\nneeds attention: {integrity.backfill_message(label, names)}\n"
                   f"  fix: {integrity.backfill_fix(vault, label.rsplit('/', 1)[1])}")
 
 

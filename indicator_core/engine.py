@@ -471,7 +471,7 @@ class InstrumentRun:
         self.records = record_run(host, vault, key, self.inst)  # indicators reading others' records
 
     def reset_all_command(self) -> str:
-        return f"indicators reset --vault {self.vault} --indicator all --inst {self.key.inst_id}"
+        return integrity.reset_all_command(self.vault, self.key.inst_id)
 
     def advance(self, progress: ProgressFactory = no_progress, clock: Callable[[], int] | None = None,
                 grace_ms: int = 0, commit: bool = True) -> InstrumentSummary:

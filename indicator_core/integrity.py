@@ -169,9 +169,18 @@ def backfill(files: list[TradeFile], cursor: Cursor, read: FilesRead) -> list[Tr
     return [f for f in files[: index(files, cursor)] if not f.ghost and f not in read]
 
 
+def quoted(arg: object) -> str:
+    """An argument as typed in a shell: in double quotes when it holds a space (cmd, PowerShell and sh alike)."""
+    text = str(arg)
+    return f'"{text}"' if any(c.isspace() for c in text) or not text else text
+
+
+def reset_all_command(vault: Path, inst_id: str) -> str:
+    return f"indicators reset --vault {quoted(vault)} --indicator all --inst {quoted(inst_id)}"
+
+
 def take_in_command(vault: Path, inst_id: str) -> str:
-    return (f"indicators reset --vault {vault} --indicator all --inst {inst_id} && "
-            f"indicators run --vault {vault} --inst {inst_id}")
+    return f"{reset_all_command(vault, inst_id)} && indicators run --vault {quoted(vault)} --inst {quoted(inst_id)}"
 
 
 def backfill_message(label: str, names: list[str]) -> str:
