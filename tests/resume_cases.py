@@ -120,7 +120,8 @@ def streams() -> dict[str, list[tuple[str, bytes]]]:
 def materialize(vault: Path, fraction: float, at_line_end: bool = False) -> None:
     """Write the first ``fraction`` of every instrument's byte stream into its files.
 
-    The cut falls anywhere, mid-line included, or with ``at_line_end`` just after a line end.
+    The cut falls anywhere, mid-line included, or with ``at_line_end`` just after a line end.  A file
+    already longer than its part is left as it is: files only grow (a shorter one is a changed file).
     """
     for inst, files in streams().items():
         folder = book_dir(vault, inst[6:]) if inst.startswith("books:") else inst_dir(vault, inst)
@@ -134,7 +135,7 @@ def materialize(vault: Path, fraction: float, at_line_end: bool = False) -> None
                 left = len(body) if end < 0 else end + 1
             part = body[:left]
             path = folder / name
-            if not path.exists() or path.stat().st_size != len(part):
+            if not path.exists() or path.stat().st_size < len(part):  # files only grow, as an exporter's do
                 path.write_bytes(part)
             left -= len(body)
 
