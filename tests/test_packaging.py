@@ -22,6 +22,8 @@ def test_every_plugin_folder_is_packaged_and_registered() -> None:
     for init in (REPO / "plugins").rglob("__init__.py"):
         rel = init.parent.relative_to(REPO / "plugins").parts
         assert ".".join(("indicator_core_plugins", *rel)) in packages, init
+    for init in (REPO / "indicator_core").rglob("__init__.py"):  # the host's own subpackages too
+        assert ".".join(init.parent.relative_to(REPO).parts) in packages, init
     assert project["tool"]["setuptools"]["package-dir"]["indicator_core_plugins"] == "plugins"
     assert not any(p == "plugins" or p.startswith("plugins.") for p in packages)
     assert project["project"]["entry-points"]["indicator_core"] == BUILTIN_PLUGINS
