@@ -102,8 +102,8 @@ def materialize(vault: Path, fraction: float, at_line_end: bool = False) -> None
                 left = len(body) if end < 0 else end + 1
             part = body[:left]
             path = folder / name
-            if not path.exists() or path.stat().st_size != len(part):
-                path.write_bytes(part)
+            if not path.exists() or path.stat().st_size < len(part):  # input only grows: a shorter cut is
+                path.write_bytes(part)  # a truncation under the cursor, which a run refuses
             left -= len(body)
 
 
