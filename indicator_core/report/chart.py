@@ -20,6 +20,7 @@ from pathlib import Path
 
 import orjson
 
+from . import write_page
 from ..errors import ConfigError
 from ..storage import InstrumentKey, read_state, state_path
 from ..timeutil import TIMEFRAMES, iso_minute, period_start
@@ -244,14 +245,7 @@ def render(data: dict) -> str:
 
 def write_chart(vault: Path, inst: str, lo: int | None, hi: int | None, tf: str, out: Path) -> str:
     data = build_data(vault, inst, lo, hi, tf)
-    text = render(data)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8", newline="\n")
-        tmp.replace(out)
-    except OSError as exc:
-        raise ConfigError(f"--out {out}: cannot write ({exc.strerror})") from None
+    write_page(out, render(data), "--out")
     n_mark = len(data["markers"])
     return (f"{len(data['t'])} {tf} bars from {data['from']} to {data['to']}, {n_mark} markers, "
             f"{len(data['levels'])} wick levels, {data['confluence']} confluence signals"

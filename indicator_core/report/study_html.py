@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
+from . import write_page
 from .study import KEYS, PATH_BEFORE, Study
 
 SIG = "#38bdf8"
@@ -233,11 +233,4 @@ previous one's (kept). Bands on the paths: mean ± 1.96 standard errors.</p>
 
 
 def write_report(study: Study, out: Path, vault: Path | None = None) -> None:
-    text = render_report(study, vault)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(out.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8", newline="\n")
-        tmp.replace(out)
-    except OSError as exc:
-        raise ConfigError(f"--html {out}: cannot write ({exc.strerror})") from None
+    write_page(out, render_report(study, vault), "--html")
