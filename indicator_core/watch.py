@@ -36,7 +36,7 @@ class Wakeup:
         self.log = log if log is not None else sys.stderr
         self.event = threading.Event()
         self.observer: Any = None
-        self.woken = False  # the last wait ended on an event
+        self.woken = True  # the last wait ended on an event (the first pass reads what was there: no wait)
         self.said_no_events = False
         if watch:
             self.start()
