@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 DEBOUNCE_SECONDS = 0.003  # a burst of appends (one writer's flushes) is one pass
+SLICE_SECONDS = 0.5
+UNANNOUNCED_PASSES = 3
 # inotify also reports the follower's own reads (opened, closed without writing): those never wake it
 WAKING_EVENTS = frozenset({"created", "modified", "moved", "closed"})
 
@@ -38,6 +40,7 @@ class Wakeup:
         self.observer: Any = None
         self.woken = True  # the last wait ended on an event (the first pass reads what was there: no wait)
         self.said_no_events = False
+        self.unannounced = 0  # passes in a row that the clock woke and that read new lines
         if watch:
             self.start()
 
@@ -56,14 +59,28 @@ class Wakeup:
 
     def wait(self) -> None:
         """Until a watched file changes (plus the debounce) or ``poll_seconds`` have passed."""
-        self.woken = self.event.wait(self.poll_seconds)
+        end = time.monotonic() + self.poll_seconds
+        self.woken = False
+        while not self.woken:  # in slices: Ctrl-C is seen within one (a long wait on a lock may not be, on Windows)
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            self.woken = self.event.wait(min(left, SLICE_SECONDS))
         if self.woken:
             time.sleep(DEBOUNCE_SECONDS)
         self.event.clear()  # before the pass reads: what is appended after this sets it again
 
     def after_pass(self, lines: int) -> None:
-        """A pass woken by the clock that read new lines: those changes brought no event (said once)."""
-        if self.watching and not self.woken and lines and not self.said_no_events:
+        """Passes woken by the clock that read new lines: those changes brought no event (said once).
+
+        Three in a row with no event between them: one alone may be an append that landed just
+        as the wait ran out, its event a moment behind.
+        """
+        if self.woken:
+            self.unannounced = 0
+        elif lines:
+            self.unannounced += 1
+        if self.watching and self.unannounced >= UNANNOUNCED_PASSES and not self.said_no_events:
             self.said_no_events = True
             print(f"follow: new lines came under {self.vault / 'raw'} without a file-system notification "
                   f"(a network or shared mount?); they are read by polling every {self.poll_seconds:g} s",

@@ -188,3 +188,38 @@ def test_confluence_signals_are_delivered_while_following(tmp_path: Path, receiv
     from indicator_core.notify import signal_id
 
     assert srv.ids() == [signal_id("confluence", inst, s) for s in read_jsonl(signals)], err
+
+
+def test_lines_without_events_are_read_by_polling_and_said_once(tmp_path: Path, monkeypatch, capsys) -> None:
+    """A mount whose writes bring no event (e.g. written from another machine): polling reads them."""
+    from indicator_core import watch
+    from indicator_core.config import load_config
+    from indicator_core.engine import follow
+
+    class Deaf:  # a watcher that started and never reports anything
+        def stop(self) -> None:
+            pass
+
+        def join(self, timeout: float) -> None:
+            pass
+
+    monkeypatch.setattr(watch, "_start_observer", lambda vault, event: Deaf())
+    vault = vault_with(tmp_path, whale_trades(2))
+    day = next((vault / "raw/trades/okx/perps" / BTC).iterdir())
+    whales = whale_trades(8)
+    passes: list[int] = []
+
+    def on_pass(summary) -> None:
+        passes.append(_lines(vault / WHALES))
+        if len(passes) <= 5:  # a whale appended before each of the next five passes
+            with open(day, "ab") as f:
+                f.write(trade_line(BTC, 1001 + len(passes), "60000", "300", "buy", whales[1 + len(passes)][0]))
+        elif len(passes) >= 8:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        follow(vault, load_config(None), poll_seconds=0.05, grace_seconds=float(NEVER), on_pass=on_pass)
+    assert passes[0] == 2 and passes[-1] == 7
+    err = capsys.readouterr().err
+    assert err.count("without a file-system notification") == 1, err
+    assert "not available" not in err
