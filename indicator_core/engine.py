@@ -805,7 +805,10 @@ class Follower:
                 run.commit()
                 run.close()
                 if readers:
-                    run.records.run()
+                    try:
+                        run.records.run()
+                    except IndicatorError:
+                        pass  # the next committing pass runs the record phase again and reports it
 
     def commit(self) -> None:
         """Commit every instrument; only between passes."""
