@@ -5,8 +5,8 @@
 Starts a local HTTP receiver on 127.0.0.1, a follower (`indicators run --follow`) with a webhook
 notifier on the `whales` stream, then appends one whale trade at a time to the trade file and
 measures the wall-clock time until the receiver has its POST.  Prints the median, the 90th
-percentile and the maximum.  The follower polls (no file-system notifications), so the figure is
-about half the poll interval plus one pass and one commit.
+percentile and the maximum.  The follower wakes on file-system notifications as well as every
+--poll seconds; bench/latency.py compares the two and measures confluence signals too.
 """
 
 from __future__ import annotations

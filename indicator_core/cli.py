@@ -39,8 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet", "-q", action="store_true", help="no progress bar and no summary")
     r.add_argument("--stats", type=Path, metavar="FILE", help="also write the run's counts and timings as JSON")
     r.add_argument("--follow", action="store_true",
-                   help="keep running: read appended lines every --poll seconds; stop with Ctrl-C")
-    r.add_argument("--poll", type=float, default=1.0, metavar="SECONDS", help="follow mode: time between passes")
+                   help="keep running: read appended lines as soon as they are written; stop with Ctrl-C")
+    r.add_argument("--poll", type=float, default=1.0, metavar="SECONDS",
+                   help="follow mode: longest wait between passes (a pass starts at once on a file-system event)")
+    r.add_argument("--no-watch", action="store_true",
+                   help="follow mode: no file-system notifications, a pass every --poll seconds only")
     r.add_argument("--grace", type=float, default=5.0, metavar="SECONDS",
                    help="follow mode: close a bar this long after its end even if no later trade came")
     r.add_argument("--jobs", "-j", type=int, metavar="N",
@@ -140,7 +143,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             follow(vault, cfg, args.inst, args.poll, args.grace, on_pass=on_pass,
                    on_commit=thread.committed if thread is not None else None,
-                   commit_now=frozenset(notify.STREAMS[s][0] for n in notifiers.values() for s in n.streams))
+                   commit_now=frozenset(notify.STREAMS[s][0] for n in notifiers.values() for s in n.streams),
+                   watch=not args.no_watch)
         except KeyboardInterrupt:
             if status:
                 status.close()

@@ -12,6 +12,7 @@ position reaches its own cursor.
 
 from __future__ import annotations
 
+import contextlib
 import decimal
 import hashlib
 import time
@@ -797,9 +798,17 @@ class Follower:
         """
         assert not self.in_pass
         for run in self.runs.values():
-            if any(out.uncommitted() for c in run.consumers if c.name in indicators for out in c.outputs.values()):
+            # a record consumer named (confluence) follows its producers' commit: commit those too
+            readers = [rc for rc in run.records.consumers if rc.c.name in indicators]
+            names = indicators | {i.indicator for rc in readers for i in rc.inputs}
+            if any(out.uncommitted() for c in run.consumers if c.name in names for out in c.outputs.values()):
                 run.commit()
                 run.close()
+                if readers:
+                    try:
+                        run.records.run()
+                    except IndicatorError:
+                        pass  # the next committing pass runs the record phase again and reports it
 
     def commit(self) -> None:
         """Commit every instrument; only between passes."""
@@ -814,7 +823,7 @@ def follow(
     vault: Path, cfg: Config, only: list[str] | None = None, poll_seconds: float = 1.0, grace_seconds: float = 5.0,
     on_pass: Callable[[RunSummary], None] | None = None, clock: Callable[[], int] = wall_clock_ms,
     on_commit: Callable[[InstrumentKey, dict[str, dict[str, int]]], None] | None = None,
-    commit_now: frozenset[str] = frozenset(),
+    commit_now: frozenset[str] = frozenset(), watch: bool = True,
 ) -> None:
     """Pass after pass as lines are appended, until interrupted (Ctrl-C / SIGTERM).
 
@@ -824,15 +833,18 @@ def follow(
     or killed, leaves the last commit, from which the next run redoes the
     same bytes.  Bars also close when the wall clock passes their end plus
     ``grace_seconds``; a trade arriving after that for such a minute is late
-    (SPEC section 2).
+    (SPEC section 2).  Between passes it waits for a file-system event under
+    ``raw/`` (with ``watch``) or ``poll_seconds``, whichever comes first.
     """
+    from .watch import Wakeup
+
     host = Host.load(cfg)
     if on_commit is not None:
         host.on_commit.append(on_commit)
     previous = decimal.getcontext()
     decimal.setcontext(EXACT.copy())
     try:
-        with InstrumentLocks(vault) as locks:
+        with InstrumentLocks(vault) as locks, contextlib.closing(Wakeup(vault, poll_seconds, watch)) as wakeup:
             follower = Follower(host, vault, only, locks)
             last_commit = time.monotonic()
             try:
@@ -845,7 +857,8 @@ def follow(
                         follower.commit_written(commit_now)
                     if on_pass is not None:
                         on_pass(summary)
-                    time.sleep(poll_seconds)
+                    wakeup.after_pass(summary.total("lines"))
+                    wakeup.wait()
             except KeyboardInterrupt:
                 if not follower.in_pass:
                     follower.commit()

@@ -388,6 +388,10 @@ class RecordRun:
         for rc in self.consumers:
             try:
                 total += rc.run(self.host.cfg.run.commit_seconds)
+                if self.host.on_commit:  # what is committed now, e.g. for signal delivery in follow mode
+                    lengths = {rc.c.name: {s: out.length for s, out in rc.c.outputs.items()}}
+                    for listener in self.host.on_commit:
+                        listener(self.key, lengths)
             except OSError as exc:
                 for out in rc.c.outputs.values():
                     out.discard()
