@@ -39,13 +39,13 @@ _REJECT_TEXT = 200
 
 @dataclass(slots=True)
 class Push:
-    """One data item of a push, validated; levels are ``(px, sz, price, size is zero)``."""
+    """One data item of a push, validated; levels are ``[px, sz, ...]`` as received (plain decimal strings)."""
 
     line: int
     snapshot: bool
     ts: int
-    bids: list[tuple[str, str, Decimal, bool]]
-    asks: list[tuple[str, str, Decimal, bool]]
+    bids: list[list[str]]
+    asks: list[list[str]]
     checksum: int
     seq: int | None
     prev: int | None
@@ -66,7 +66,7 @@ class BadPush(ValueError):
 _PLAIN = re.compile(r"(?:\d++(?:\.\d++)?+|\.\d++)\Z", re.ASCII).match  # a plain non-negative decimal: "5", "0.5", ".5"
 
 
-def _levels(raw: Any, name: str) -> list[tuple[str, str, Decimal, bool]]:
+def _levels(raw: Any, name: str) -> list[list[str]]:
     if not isinstance(raw, list):
         raise BadPush(f"{name} is not a list of levels")
     out = []
@@ -83,10 +83,9 @@ def _levels(raw: Any, name: str) -> list[tuple[str, str, Decimal, bool]]:
             bad = sz if _PLAIN(px) else px
             raise BadPush(f"{name}: not a plain decimal number: {bad!r} (sizes and prices must be non-negative "
                           "plain decimals)")
-        price = Decimal(px)
-        if not price:
+        if not Decimal(px):
             raise BadPush(f"{name}: price {px!r} is not positive")
-        out.append((px, sz, price, not sz.strip("0.")))
+        out.append(lv)
     return out
 
 
@@ -108,7 +107,7 @@ class _Slow(Exception):
     """The fast path met something unusual: the careful path decides (and explains)."""
 
 
-def _fast_levels(raw: Any) -> list[tuple[str, str, Decimal, bool]]:
+def _fast_levels(raw: Any) -> list[list[str]]:
     if type(raw) is not list:
         raise _Slow
     out = []
@@ -120,10 +119,9 @@ def _fast_levels(raw: Any) -> list[tuple[str, str, Decimal, bool]]:
         sz = lv[1]
         if plain(px) is None or plain(sz) is None:
             raise _Slow
-        price = Decimal(px)
-        if not price:
+        if not Decimal(px):
             raise _Slow
-        out.append((px, sz, price, not sz.strip("0.")))
+        out.append(lv)
     return out
 
 
@@ -178,11 +176,9 @@ def _shape(inst_id: str, channel: str):
 
 
 def _known(doc: Any, line_no: int) -> list[Push]:
-    """A push whose line matched :func:`_shape`: only the zero price is left to check."""
+    """A push whose line matched :func:`_shape`: only the zero price is left to check (done on the line)."""
     item = doc["data"][0]
-    bids = [(lv[0], lv[1], Decimal(lv[0]), not lv[1].strip("0.")) for lv in item["bids"]]
-    asks = [(lv[0], lv[1], Decimal(lv[0]), not lv[1].strip("0.")) for lv in item["asks"]]
-    return [Push(line_no, doc["action"] == "snapshot", int(item["ts"]), bids, asks, item["checksum"],
+    return [Push(line_no, doc["action"] == "snapshot", int(item["ts"]), item["bids"], item["asks"], item["checksum"],
                  item.get("seqId"), item.get("prevSeqId"))]
 
 
@@ -246,7 +242,21 @@ def parse_chunk(chunk: Chunk, inst_id: str, channel: str) -> ParsedBooks:
     lines.pop()  # the chunk ends with a line end
     out.lines = len(lines)
     items = out.items
+    append = items.append
+    loads = orjson.loads
+    shape = _shape(inst_id, channel)
+    zero_price = _ZERO_PRICE
     for line_no, line in enumerate(lines, chunk.first_line):
+        if shape(line) is not None and zero_price(line) is None:  # OKX's own layout: as _known, inline
+            try:
+                doc = loads(line)
+            except orjson.JSONDecodeError:  # the layout, but not JSON (a number "01", a control character)
+                pass
+            else:
+                item = doc["data"][0]
+                append(Push(line_no, doc["action"] == "snapshot", int(item["ts"]), item["bids"], item["asks"],
+                            item["checksum"], item.get("seqId"), item.get("prevSeqId")))
+                continue
         got = parse_line(line, line_no, inst_id, channel)
         if type(got) is list:
             items.extend(got)
@@ -256,7 +266,7 @@ def parse_chunk(chunk: Chunk, inst_id: str, channel: str) -> ParsedBooks:
             else:
                 out.other_channel += 1
         else:
-            items.append(Reject(line_no, got, line[:_REJECT_TEXT].decode("utf-8", "replace")))
+            append(Reject(line_no, got, line[:_REJECT_TEXT].decode("utf-8", "replace")))
     return out
 
 
