@@ -14,7 +14,6 @@ from __future__ import annotations
 import bisect
 import zlib
 from decimal import Decimal
-from itertools import chain
 from typing import Iterator, Sequence
 
 CHECKSUM_LEVELS = 25
@@ -163,9 +162,15 @@ def checksum_of(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> int
 
 def _crc(bids: list[str], asks: list[str]) -> int:
     """CRC-32 of ``bid1:ask1:bid2:ask2:...`` (the longer side continuing alone), signed."""
-    n = min(len(bids), len(asks))
-    parts = chain.from_iterable(zip(bids, asks))
-    if len(bids) != len(asks):
-        parts = chain(parts, bids[n:] if len(bids) > n else asks[n:])
+    nb, na = len(bids), len(asks)
+    n = min(nb, na)
+    parts = [""] * (nb + na)
+    if nb == na:
+        parts[::2] = bids
+        parts[1::2] = asks
+    else:
+        parts[0:2 * n:2] = bids[:n]
+        parts[1:2 * n:2] = asks[:n]
+        parts[2 * n:] = bids[n:] if nb > n else asks[n:]
     crc = zlib.crc32(":".join(parts).encode())
     return crc - (1 << 32) if crc >= 1 << 31 else crc
