@@ -116,9 +116,11 @@ class Buckets(Indicator):
         rows: list[list[Any]] = []  # [bucket price, notional]
         notional = self.notional
         bids = bucket is _floor_bucket
+        # a valid book is not crossed: bids are below the mid, asks above, so |px - mid| > reach is one comparison
+        limit = EXACT.subtract(mid, reach) if bids else EXACT.add(mid, reach)
         row: list[Any] | None = None  # the last bucket: a level within it needs no division
         for px, sz in levels:
-            if (px - mid).copy_abs() > reach:
+            if (px < limit) if bids else (px > limit):
                 break  # levels come best first: every later one is farther from the mid
             n = notional(px, sz)
             depth += n
