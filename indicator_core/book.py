@@ -1,10 +1,12 @@
 """One instrument's L2 order book: levels by price, OKX's checksum, crossed-book test (SPEC section 10).
 
-Each side keeps its levels in a dict ``price -> (px text, sz text)`` and the
-prices in a sorted list (bisect), so an update of a few levels costs a few
-dict and list operations, whatever the depth.  Prices and sizes are kept as
-the exchange sent them: the checksum is computed over those strings, and
-exact decimals are made from them only when a minute closes.
+Each side keeps its levels in a dict ``key -> "px:sz"`` (the level's part of
+the checksum string, as the exchange sent it), the keys in a sorted list
+(bisect) and the price texts it holds in a dict ``px -> key``, so an update
+of a few levels costs a few dict and list operations, whatever the depth, and
+an exact decimal is made only for a price text the side does not hold yet.
+The checksum string of the first 25 levels is rebuilt only when an update
+touched them; exact sizes are made only when a minute closes.
 """
 
 from __future__ import annotations
@@ -12,8 +14,7 @@ from __future__ import annotations
 import bisect
 import zlib
 from decimal import Decimal
-from itertools import chain
-from typing import Iterator
+from typing import Iterator, Sequence
 
 CHECKSUM_LEVELS = 25
 
@@ -21,37 +22,59 @@ CHECKSUM_LEVELS = 25
 class Side:
     """The levels of one side; ``best first`` means descending for bids, ascending for asks."""
 
-    __slots__ = ("bids", "keys", "levels", "pieces")
+    __slots__ = ("bids", "keys", "levels", "by_text", "top")
 
     def __init__(self, bids: bool) -> None:
         self.bids = bids
         self.keys: list[Decimal] = []  # ascending; for bids the key is -price, so index 0 is always the best
-        self.levels: dict[Decimal, tuple[str, str]] = {}  # key -> (px, sz) as received
-        self.pieces: dict[Decimal, str] = {}  # key -> "px:sz", the level's part of the checksum string
+        self.levels: dict[Decimal, str] = {}  # key -> "px:sz" as received
+        self.by_text: dict[str, Decimal] = {}  # px text as received -> key
+        self.top: list[str] | None = None  # "px:sz" of the first 25 levels; None when an update touched them
 
     def clear(self) -> None:
         self.keys.clear()
         self.levels.clear()
-        self.pieces.clear()
+        self.by_text.clear()
+        self.top = None
 
-    def set(self, px: str, sz: str, price: Decimal, size_zero: bool) -> None:
-        self.update([(px, sz, price, size_zero)])
-
-    def update(self, rows: list[tuple[str, str, Decimal, bool]]) -> None:
-        """Set each level ``(px, sz, price, size is zero)``; a zero size removes the level."""
-        keys, levels, pieces = self.keys, self.levels, self.pieces
-        neg = self.bids
-        for px, sz, price, zero in rows:
-            key = -price if neg else price
-            if zero:
-                if levels.pop(key, None) is not None:
-                    del pieces[key]
+    def update(self, rows: Sequence[Sequence[str]]) -> None:
+        """Set each level ``[px, sz, ...]`` (plain decimal strings, price > 0); a zero size removes the level."""
+        keys, levels, by_text = self.keys, self.levels, self.by_text
+        # a change beyond the 25th key leaves the first 25 as they are (an insertion or removal there
+        # shifts only what comes after it); once a change touched them, nothing more needs checking
+        track = self.top is not None
+        edge = keys[CHECKSUM_LEVELS - 1] if track and len(keys) > CHECKSUM_LEVELS else None
+        for lv in rows:
+            px = lv[0]
+            sz = lv[1]
+            key = by_text.get(px)
+            if key is None:
+                key = Decimal(px)
+                if self.bids:
+                    key = -key
+                old = levels.get(key)  # the same price written another way ("100" and "100.0")
+                if not sz.strip("0."):
+                    if old is None:
+                        continue
+                    del by_text[old.partition(":")[0]]
+                    del levels[key]
                     del keys[bisect.bisect_left(keys, key)]
-                continue
-            if key not in levels:
-                bisect.insort(keys, key)
-            levels[key] = (px, sz)
-            pieces[key] = f"{px}:{sz}"
+                else:
+                    if old is None:
+                        bisect.insort(keys, key)
+                    else:
+                        del by_text[old.partition(":")[0]]
+                    by_text[px] = key
+                    levels[key] = f"{px}:{sz}"
+            elif not sz.strip("0."):
+                del by_text[px]
+                del levels[key]
+                del keys[bisect.bisect_left(keys, key)]
+            else:
+                levels[key] = f"{px}:{sz}"
+            if track and (edge is None or key <= edge):
+                self.top = None
+                track = False
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -66,46 +89,60 @@ class Side:
         """``(px, sz)`` as received, best first (the first ``n``)."""
         keys = self.keys if n is None else self.keys[:n]
         lv = self.levels
-        return [lv[k] for k in keys]
+        out = []
+        for k in keys:
+            px, _, sz = lv[k].partition(":")
+            out.append((px, sz))
+        return out
 
-    def joined(self, n: int) -> list[str]:
+    def joined(self, n: int = CHECKSUM_LEVELS) -> list[str]:
         """``"px:sz"`` of the first ``n`` levels, best first (the checksum's pieces)."""
-        return list(map(self.pieces.__getitem__, self.keys[:n]))
+        if n == CHECKSUM_LEVELS:
+            top = self.top
+            if top is None:
+                top = self.top = list(map(self.levels.__getitem__, self.keys[:n]))
+            return top
+        return list(map(self.levels.__getitem__, self.keys[:n]))
 
     def decimals(self) -> Iterator[tuple[Decimal, Decimal]]:
         """``(price, size)`` as exact decimals, best first (lazily: a reader stops where it wants)."""
         lv = self.levels
         for k in self.keys:
-            yield (-k if self.bids else k), Decimal(lv[k][1])
+            yield (-k if self.bids else k), Decimal(lv[k].partition(":")[2])
 
 
 class Book:
     """Both sides of a book."""
 
-    __slots__ = ("bids", "asks")
+    __slots__ = ("bids", "asks", "crc")
 
     def __init__(self) -> None:
         self.bids = Side(True)
         self.asks = Side(False)
+        self.crc: int | None = None  # the checksum of the first 25 levels, while neither side's changed
 
     def clear(self) -> None:
         self.bids.clear()
         self.asks.clear()
+        self.crc = None
 
-    def apply(self, bids: list[tuple[str, str, Decimal, bool]], asks: list[tuple[str, str, Decimal, bool]]) -> None:
-        """Set each level ``(px, sz, price, size is zero)``; a zero size removes the level."""
+    def apply(self, bids: Sequence[Sequence[str]], asks: Sequence[Sequence[str]]) -> None:
+        """Set each level ``[px, sz, ...]``; a zero size removes the level."""
         if bids:
             self.bids.update(bids)
         if asks:
             self.asks.update(asks)
 
     def crossed(self) -> bool:
-        b, a = self.bids.best(), self.asks.best()
-        return b is not None and a is not None and b >= a
+        b, a = self.bids.keys, self.asks.keys
+        return bool(b) and bool(a) and -b[0] >= a[0]
 
     def checksum(self) -> int:
         """OKX's CRC-32 of the first 25 levels, ``bid1px:bid1sz:ask1px:ask1sz:...``, as a signed 32-bit int."""
-        return _crc(self.bids.joined(CHECKSUM_LEVELS), self.asks.joined(CHECKSUM_LEVELS))
+        bids, asks = self.bids, self.asks
+        if self.crc is None or bids.top is None or asks.top is None:
+            self.crc = _crc(bids.joined(), asks.joined())
+        return self.crc
 
     def to_state(self) -> dict[str, list[list[str]]]:
         return {"bids": [list(t) for t in self.bids.texts()], "asks": [list(t) for t in self.asks.texts()]}
@@ -113,9 +150,8 @@ class Book:
     @classmethod
     def from_state(cls, data: dict[str, list[list[str]]]) -> "Book":
         book = cls()
-        for side, rows in ((book.bids, data["bids"]), (book.asks, data["asks"])):
-            for px, sz in rows:
-                side.set(px, sz, Decimal(px), False)
+        book.bids.update(data["bids"])
+        book.asks.update(data["asks"])
         return book
 
 
@@ -126,9 +162,15 @@ def checksum_of(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> int
 
 def _crc(bids: list[str], asks: list[str]) -> int:
     """CRC-32 of ``bid1:ask1:bid2:ask2:...`` (the longer side continuing alone), signed."""
-    n = min(len(bids), len(asks))
-    parts = chain.from_iterable(zip(bids, asks))
-    if len(bids) != len(asks):
-        parts = chain(parts, bids[n:] if len(bids) > n else asks[n:])
+    nb, na = len(bids), len(asks)
+    n = min(nb, na)
+    parts = [""] * (nb + na)
+    if nb == na:
+        parts[::2] = bids
+        parts[1::2] = asks
+    else:
+        parts[0:2 * n:2] = bids[:n]
+        parts[1:2 * n:2] = asks[:n]
+        parts[2 * n:] = bids[n:] if nb > n else asks[n:]
     crc = zlib.crc32(":".join(parts).encode())
     return crc - (1 << 32) if crc >= 1 << 31 else crc

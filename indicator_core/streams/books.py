@@ -14,7 +14,7 @@ before it, never on where a chunk or a run began.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Iterator, Protocol
 
@@ -39,24 +39,69 @@ _REJECT_TEXT = 200
 
 @dataclass(slots=True)
 class Push:
-    """One data item of a push, validated; levels are ``(px, sz, price, size is zero)``."""
+    """One data item of a push, validated; levels are ``[px, sz, ...]`` as received (plain decimal strings)."""
 
     line: int
     snapshot: bool
     ts: int
-    bids: list[tuple[str, str, Decimal, bool]]
-    asks: list[tuple[str, str, Decimal, bool]]
+    bids: list[list[str]]
+    asks: list[list[str]]
     checksum: int
     seq: int | None
     prev: int | None
 
 
-@dataclass
 class ParsedBooks:
-    items: list[Push | Reject] = field(default_factory=list)  # in line order
-    lines: int = 0
-    other_channel: int = 0
-    control: int = 0
+    """The lines of a chunk, read as they are iterated: pushes and rejects in line order.
+
+    Read lazily, so each push is applied and let go before the next line is
+    parsed (a chunk of parsed pushes held at once costs the garbage collector
+    more than the parse).  The counts are complete once iterated.
+    """
+
+    __slots__ = ("chunk", "inst_id", "channel", "lines", "other_channel", "control")
+
+    def __init__(self, chunk: Chunk, inst_id: str, channel: str) -> None:
+        self.chunk = chunk
+        self.inst_id = inst_id
+        self.channel = channel
+        self.lines = 0
+        self.other_channel = 0
+        self.control = 0
+
+    def __iter__(self) -> Iterator[Push | Reject]:
+        inst_id, channel, chunk = self.inst_id, self.channel, self.chunk
+        lines = chunk.buf.split(b"\n")
+        lines.pop()  # the chunk ends with a line end
+        self.lines = len(lines)
+        loads = orjson.loads
+        shape = _shape(inst_id, channel)
+        zero_price = _ZERO_PRICE
+        for line_no, line in enumerate(lines, chunk.first_line):
+            if shape(line) is not None and zero_price(line) is None:  # OKX's own layout: as _known, inline
+                try:
+                    doc = loads(line)
+                except orjson.JSONDecodeError:  # the layout, but not JSON (a number "01", a control character)
+                    pass
+                else:
+                    item = doc["data"][0]
+                    yield Push(line_no, doc["action"] == "snapshot", int(item["ts"]), item["bids"], item["asks"],
+                               item["checksum"], item.get("seqId"), item.get("prevSeqId"))
+                    continue
+            got = parse_line(line, line_no, inst_id, channel)
+            if type(got) is list:
+                yield from got
+            elif got is None:
+                if b'"event"' in line and b'"data"' not in line:
+                    self.control += 1
+                else:
+                    self.other_channel += 1
+            else:
+                yield Reject(line_no, got, line[:_REJECT_TEXT].decode("utf-8", "replace"))
+
+    @property
+    def items(self) -> list[Push | Reject]:
+        return list(self)
 
 
 class BadPush(ValueError):
@@ -66,7 +111,7 @@ class BadPush(ValueError):
 _PLAIN = re.compile(r"(?:\d++(?:\.\d++)?+|\.\d++)\Z", re.ASCII).match  # a plain non-negative decimal: "5", "0.5", ".5"
 
 
-def _levels(raw: Any, name: str) -> list[tuple[str, str, Decimal, bool]]:
+def _levels(raw: Any, name: str) -> list[list[str]]:
     if not isinstance(raw, list):
         raise BadPush(f"{name} is not a list of levels")
     out = []
@@ -83,10 +128,9 @@ def _levels(raw: Any, name: str) -> list[tuple[str, str, Decimal, bool]]:
             bad = sz if _PLAIN(px) else px
             raise BadPush(f"{name}: not a plain decimal number: {bad!r} (sizes and prices must be non-negative "
                           "plain decimals)")
-        price = Decimal(px)
-        if not price:
+        if not Decimal(px):
             raise BadPush(f"{name}: price {px!r} is not positive")
-        out.append((px, sz, price, not sz.strip("0.")))
+        out.append(lv)
     return out
 
 
@@ -108,7 +152,7 @@ class _Slow(Exception):
     """The fast path met something unusual: the careful path decides (and explains)."""
 
 
-def _fast_levels(raw: Any) -> list[tuple[str, str, Decimal, bool]]:
+def _fast_levels(raw: Any) -> list[list[str]]:
     if type(raw) is not list:
         raise _Slow
     out = []
@@ -120,10 +164,9 @@ def _fast_levels(raw: Any) -> list[tuple[str, str, Decimal, bool]]:
         sz = lv[1]
         if plain(px) is None or plain(sz) is None:
             raise _Slow
-        price = Decimal(px)
-        if not price:
+        if not Decimal(px):
             raise _Slow
-        out.append((px, sz, price, not sz.strip("0.")))
+        out.append(lv)
     return out
 
 
@@ -178,11 +221,9 @@ def _shape(inst_id: str, channel: str):
 
 
 def _known(doc: Any, line_no: int) -> list[Push]:
-    """A push whose line matched :func:`_shape`: only the zero price is left to check."""
+    """A push whose line matched :func:`_shape`: only the zero price is left to check (done on the line)."""
     item = doc["data"][0]
-    bids = [(lv[0], lv[1], Decimal(lv[0]), not lv[1].strip("0.")) for lv in item["bids"]]
-    asks = [(lv[0], lv[1], Decimal(lv[0]), not lv[1].strip("0.")) for lv in item["asks"]]
-    return [Push(line_no, doc["action"] == "snapshot", int(item["ts"]), bids, asks, item["checksum"],
+    return [Push(line_no, doc["action"] == "snapshot", int(item["ts"]), item["bids"], item["asks"], item["checksum"],
                  item.get("seqId"), item.get("prevSeqId"))]
 
 
@@ -240,24 +281,8 @@ def parse_line(line: bytes, line_no: int, inst_id: str, channel: str) -> list[Pu
 
 
 def parse_chunk(chunk: Chunk, inst_id: str, channel: str) -> ParsedBooks:
-    """Every line of a chunk of complete lines, in order."""
-    out = ParsedBooks()
-    lines = chunk.buf.split(b"\n")
-    lines.pop()  # the chunk ends with a line end
-    out.lines = len(lines)
-    items = out.items
-    for line_no, line in enumerate(lines, chunk.first_line):
-        got = parse_line(line, line_no, inst_id, channel)
-        if type(got) is list:
-            items.extend(got)
-        elif got is None:
-            if b'"event"' in line and b'"data"' not in line:
-                out.control += 1
-            else:
-                out.other_channel += 1
-        else:
-            items.append(Reject(line_no, got, line[:_REJECT_TEXT].decode("utf-8", "replace")))
-    return out
+    """Every line of a chunk of complete lines, in order (read as the result is iterated)."""
+    return ParsedBooks(chunk, inst_id, channel)
 
 
 @dataclass
@@ -349,15 +374,16 @@ class BookStream:
 
     # --- pushes ----------------------------------------------------------------------
     def process(self, p: ParsedBooks, file_label: str, sink: BookSink) -> None:
+        push = self._push
+        for item in p:
+            if type(item) is Push:
+                push(item, file_label, sink)
+            else:
+                self._reject(file_label, item, sink)
         c = self.counters
         c["lines"] += p.lines
         c["other_channel"] += p.other_channel
         c["control"] += p.control
-        for item in p.items:
-            if isinstance(item, Reject):
-                self._reject(file_label, item, sink)
-            else:
-                self._push(item, file_label, sink)
 
     def _reject(self, file_label: str, r: Reject, sink: BookSink) -> None:
         self.counters["rejects"] += 1

@@ -115,16 +115,25 @@ class Buckets(Indicator):
         depth = Decimal(0)
         rows: list[list[Any]] = []  # [bucket price, notional]
         notional = self.notional
+        bids = bucket is _floor_bucket
+        # a valid book is not crossed: bids are below the mid, asks above, so |px - mid| > reach is one comparison
+        limit = EXACT.subtract(mid, reach) if bids else EXACT.add(mid, reach)
+        row: list[Any] | None = None  # the last bucket: a level within it needs no division
         for px, sz in levels:
-            if (px - mid).copy_abs() > reach:
+            if (px < limit) if bids else (px > limit):
                 break  # levels come best first: every later one is farther from the mid
             n = notional(px, sz)
             depth += n
+            # bids go down, each bucket [b, b + step); asks go up, each (b - step, b]
+            if row is not None and (px >= row[0] if bids else px <= row[0]):
+                row[1] += n
+                continue
             b = bucket(px, step)
-            if rows and rows[-1][0] == b:
-                rows[-1][1] += n
+            if row is not None and row[0] == b:
+                row[1] += n
             else:
-                rows.append([b, n])
+                row = [b, n]
+                rows.append(row)
         wall = None
         for b, n in rows:  # strictly larger: a tie keeps the bucket nearer the mid
             if n and (wall is None or n > wall[1]):
