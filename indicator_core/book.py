@@ -7,8 +7,9 @@ of a few levels costs a few dict and list operations, whatever the depth, and
 an exact decimal is made only for a price text the side does not hold yet.
 The checksum's pieces of the first 25 levels are kept as a list, and the two
 sides' pieces interleaved as another: a new size at a level among the first 25
-replaces its piece in both in place, and only a level added or removed there
-rebuilds them; exact sizes are made only when a minute closes.
+replaces its piece in both in place, a level added or removed there is inserted
+into or deleted from its side's list (and only the interleaved list is rebuilt,
+from the two lists); exact sizes are made only when a minute closes.
 """
 
 from __future__ import annotations
@@ -47,12 +48,13 @@ class Side:
     def update(self, rows: Sequence[Sequence[str]]) -> None:
         """Set each level ``[px, sz, ...]`` (plain decimal strings, price > 0); a zero size removes the level."""
         keys, levels, by_text = self.keys, self.levels, self.by_text
-        # a change beyond the 25th key leaves the first 25 as they are (an insertion or removal there
-        # shifts only what comes after it); a new size among them replaces its piece in place; once a level
-        # was added or removed among them, nothing more needs checking
+        n = CHECKSUM_LEVELS
+        # the first 25 pieces follow each change among them: a new size replaces its piece (in the
+        # interleaved pieces too), an added or removed level is inserted or deleted there (the interleaved
+        # pieces are then rebuilt from both sides' first 25); a change beyond the 25th key leaves them as they are
         top = self.top
         track = top is not None
-        edge = keys[CHECKSUM_LEVELS - 1] if track and len(keys) > CHECKSUM_LEVELS else None
+        edge = keys[n - 1] if len(keys) >= n else None  # a key at or above it is among the first 25
         for lv in rows:
             px = lv[0]
             sz = lv[1]
@@ -62,38 +64,51 @@ class Side:
                 if self.bids:
                     key = -key
                 old = levels.get(key)  # the same price written another way ("100" and "100.0")
+                if old is not None:
+                    del by_text[old.partition(":")[0]]
                 if not sz.strip("0."):
                     if old is None:
                         continue
-                    del by_text[old.partition(":")[0]]
-                    del levels[key]
-                    del keys[bisect.bisect_left(keys, key)]
+                    remove = True
                 else:
-                    if old is None:
-                        bisect.insort(keys, key)
-                    else:
-                        del by_text[old.partition(":")[0]]
                     by_text[px] = key
-                    levels[key] = f"{px}:{sz}"
+                    piece = levels[key] = f"{px}:{sz}"
+                    if old is None:
+                        i = bisect.bisect_left(keys, key)
+                        keys.insert(i, key)
+                        if track and i < n:
+                            top.insert(i, piece)  # type: ignore[union-attr]
+                            if len(top) > n:  # type: ignore[arg-type]
+                                top.pop()  # type: ignore[union-attr]
+                            self.parts = None
+                            self.changed = True
+                        edge = keys[n - 1] if len(keys) >= n else None
+                        continue
+                    remove = False
             elif not sz.strip("0."):
                 del by_text[px]
-                del levels[key]
-                del keys[bisect.bisect_left(keys, key)]
+                remove = True
             else:
                 piece = levels[key] = f"{px}:{sz}"
-                if track and (edge is None or key <= edge):
-                    i = bisect.bisect_left(keys, key)
-                    top[i] = piece  # type: ignore[index]
-                    parts = self.parts
-                    if parts is not None:
-                        parts[2 * i + self.off] = piece
+                remove = False
+            if remove:
+                del levels[key]
+                i = bisect.bisect_left(keys, key)
+                del keys[i]
+                if track and i < n:
+                    del top[i]  # type: ignore[union-attr]
+                    if len(keys) >= n:
+                        top.append(levels[keys[n - 1]])  # type: ignore[union-attr]
+                    self.parts = None
                     self.changed = True
-                continue
-            if track and (edge is None or key <= edge):
-                self.top = None
-                self.parts = None
+                edge = keys[n - 1] if len(keys) >= n else None
+            elif track and (edge is None or key <= edge):
+                i = bisect.bisect_left(keys, key)
+                top[i] = piece  # type: ignore[index]
+                parts = self.parts
+                if parts is not None:
+                    parts[2 * i + self.off] = piece
                 self.changed = True
-                track = False
 
     def __len__(self) -> int:
         return len(self.keys)

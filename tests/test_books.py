@@ -94,6 +94,27 @@ def test_checksum_string_interleaves_and_the_longer_side_continues() -> None:
     assert checksum_of(many, []) != checksum_of(many[:24], [])
 
 
+def test_checksum_follows_updates_kept_in_place():
+    """The checksum pieces kept between updates match the book's levels after every kind of change."""
+    import random
+
+    rng = random.Random(5)
+    for _ in range(300):
+        book = Book()
+        book.apply([[f"{100 - i}.5", str(rng.randint(1, 9))] for i in range(rng.randint(0, 40))],
+                   [[f"{101 + i}", str(rng.randint(1, 9))] for i in range(rng.randint(0, 40))])
+        for _ in range(40):
+            # sizes changed, levels added and removed, at the top and deeper, a price written two ways
+            bids = [[f"{100 - rng.randint(0, 45)}.5" + ("0" if rng.random() < 0.2 else ""),
+                     rng.choice(["0", "1", "2.5", "3", "0.0"])] for _ in range(rng.randint(0, 4))]
+            asks = [[f"{101 + rng.randint(0, 45)}", rng.choice(["0", "1", "2.5", "3"])] for _ in range(rng.randint(0, 4))]
+            book.apply(bids, asks)
+            if rng.random() < 0.5:
+                assert book.checksum() == checksum_of(book.bids.texts(), book.asks.texts())
+            if rng.random() < 0.02:
+                book.clear()
+
+
 def test_checksum_zero_means_no_checksum() -> None:
     stream, sink = BookStream("books"), Sink()
     feed(stream, sink, [push("snapshot", **SNAP, checksum=0), push("update", bids=[("100", "9")], checksum=0)])
