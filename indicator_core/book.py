@@ -54,7 +54,7 @@ class Side:
         # pieces are then rebuilt from both sides' first 25); a change beyond the 25th key leaves them as they are
         top = self.top
         track = top is not None
-        edge = keys[n - 1] if len(keys) >= n else None  # a key at or above it is among the first 25
+        edge = keys[n - 1] if track and len(keys) >= n else None  # a key at or above it is among the first 25
         for lv in rows:
             px = lv[0]
             sz = lv[1]
@@ -69,29 +69,34 @@ class Side:
                 if not sz.strip("0."):
                     if old is None:
                         continue
-                    remove = True
+                    del levels[key]
+                    i = bisect.bisect_left(keys, key)
+                    del keys[i]
+                    if track and i < n:
+                        del top[i]  # type: ignore[union-attr]
+                        if len(keys) >= n:
+                            top.append(levels[keys[n - 1]])  # type: ignore[union-attr]
+                        self.parts = None
+                        self.changed = True
+                        edge = keys[n - 1] if len(keys) >= n else None
+                    continue
                 else:
                     by_text[px] = key
                     piece = levels[key] = f"{px}:{sz}"
                     if old is None:
                         i = bisect.bisect_left(keys, key)
                         keys.insert(i, key)
-                        if track and i < n:
-                            top.insert(i, piece)  # type: ignore[union-attr]
-                            if len(top) > n:  # type: ignore[arg-type]
-                                top.pop()  # type: ignore[union-attr]
-                            self.parts = None
-                            self.changed = True
-                        edge = keys[n - 1] if len(keys) >= n else None
+                        if track:
+                            if i < n:
+                                top.insert(i, piece)  # type: ignore[union-attr]
+                                if len(top) > n:  # type: ignore[arg-type]
+                                    top.pop()  # type: ignore[union-attr]
+                                self.parts = None
+                                self.changed = True
+                            edge = keys[n - 1] if len(keys) >= n else None
                         continue
-                    remove = False
             elif not sz.strip("0."):
                 del by_text[px]
-                remove = True
-            else:
-                piece = levels[key] = f"{px}:{sz}"
-                remove = False
-            if remove:
                 del levels[key]
                 i = bisect.bisect_left(keys, key)
                 del keys[i]
@@ -101,8 +106,11 @@ class Side:
                         top.append(levels[keys[n - 1]])  # type: ignore[union-attr]
                     self.parts = None
                     self.changed = True
-                edge = keys[n - 1] if len(keys) >= n else None
-            elif track and (edge is None or key <= edge):
+                    edge = keys[n - 1] if len(keys) >= n else None
+                continue
+            else:
+                piece = levels[key] = f"{px}:{sz}"
+            if track and (edge is None or key <= edge):
                 i = bisect.bisect_left(keys, key)
                 top[i] = piece  # type: ignore[index]
                 parts = self.parts
