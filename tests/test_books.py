@@ -271,6 +271,15 @@ def test_the_fast_paths_read_lines_as_the_careful_path_does() -> None:
     zero = push("update", asks=[("0.000", "1")])
     assert parse_line(zero, 1, INST, "books") == "asks: price '0.000' is not positive"
     assert parse_line(push("update", asks=[("0.001", "1")]), 1, INST, "books")[0].asks[0][0] == "0.001"
+    # the same read through a chunk (the inline path): the zero price is a reject, the next push is read
+    from types import SimpleNamespace
+
+    from indicator_core.streams.books import parse_chunk
+
+    chunk = SimpleNamespace(buf=zero + b"\n" + push("update", asks=[("0.001", "1")]) + b"\n", first_line=7)
+    got = list(parse_chunk(chunk, INST, "books"))
+    assert isinstance(got[0], Reject) and got[0].line == 7 and got[0].reason == "asks: price '0.000' is not positive"
+    assert got[1].asks == [["0.001", "1", "0", "1"]] and got[1].line == 8
 
 
 def test_a_push_whose_time_goes_back_is_applied_in_the_open_minute_and_counted_late() -> None:
