@@ -5,8 +5,11 @@ the checksum string, as the exchange sent it), the keys in a sorted list
 (bisect) and the price texts it holds in a dict ``px -> key``, so an update
 of a few levels costs a few dict and list operations, whatever the depth, and
 an exact decimal is made only for a price text the side does not hold yet.
-The checksum string of the first 25 levels is rebuilt only when an update
-touched them; exact sizes are made only when a minute closes.
+The checksum's pieces of the first 25 levels are kept as a list, and the two
+sides' pieces interleaved as another: a new size at a level among the first 25
+replaces its piece in both in place, a level added or removed there is inserted
+into or deleted from its side's list (and only the interleaved list is rebuilt,
+from the two lists); exact sizes are made only when a minute closes.
 """
 
 from __future__ import annotations
@@ -22,28 +25,36 @@ CHECKSUM_LEVELS = 25
 class Side:
     """The levels of one side; ``best first`` means descending for bids, ascending for asks."""
 
-    __slots__ = ("bids", "keys", "levels", "by_text", "top")
+    __slots__ = ("bids", "keys", "levels", "by_text", "top", "parts", "off", "changed")
 
     def __init__(self, bids: bool) -> None:
         self.bids = bids
         self.keys: list[Decimal] = []  # ascending; for bids the key is -price, so index 0 is always the best
         self.levels: dict[Decimal, str] = {}  # key -> "px:sz" as received
         self.by_text: dict[str, Decimal] = {}  # px text as received -> key
-        self.top: list[str] | None = None  # "px:sz" of the first 25 levels; None when an update touched them
+        self.top: list[str] | None = None  # "px:sz" of the first 25 levels; None once a level was added or removed there
+        self.parts: list[str] | None = None  # the book's interleaved pieces, while this side's top is at [off::2]
+        self.off = 0 if bids else 1
+        self.changed = True  # a piece of top changed since the book's checksum
 
     def clear(self) -> None:
         self.keys.clear()
         self.levels.clear()
         self.by_text.clear()
         self.top = None
+        self.parts = None
+        self.changed = True
 
     def update(self, rows: Sequence[Sequence[str]]) -> None:
         """Set each level ``[px, sz, ...]`` (plain decimal strings, price > 0); a zero size removes the level."""
         keys, levels, by_text = self.keys, self.levels, self.by_text
-        # a change beyond the 25th key leaves the first 25 as they are (an insertion or removal there
-        # shifts only what comes after it); once a change touched them, nothing more needs checking
-        track = self.top is not None
-        edge = keys[CHECKSUM_LEVELS - 1] if track and len(keys) > CHECKSUM_LEVELS else None
+        n = CHECKSUM_LEVELS
+        # the first 25 pieces follow each change among them: a new size replaces its piece (in the
+        # interleaved pieces too), an added or removed level is inserted or deleted there (the interleaved
+        # pieces are then rebuilt from both sides' first 25); a change beyond the 25th key leaves them as they are
+        top = self.top
+        track = top is not None
+        edge = keys[n - 1] if track and len(keys) >= n else None  # a key at or above it is among the first 25
         for lv in rows:
             px = lv[0]
             sz = lv[1]
@@ -53,28 +64,59 @@ class Side:
                 if self.bids:
                     key = -key
                 old = levels.get(key)  # the same price written another way ("100" and "100.0")
+                if old is not None:
+                    del by_text[old.partition(":")[0]]
                 if not sz.strip("0."):
                     if old is None:
                         continue
-                    del by_text[old.partition(":")[0]]
                     del levels[key]
-                    del keys[bisect.bisect_left(keys, key)]
+                    i = bisect.bisect_left(keys, key)
+                    del keys[i]
+                    if track and i < n:
+                        del top[i]  # type: ignore[union-attr]
+                        if len(keys) >= n:
+                            top.append(levels[keys[n - 1]])  # type: ignore[union-attr]
+                        self.parts = None
+                        self.changed = True
+                        edge = keys[n - 1] if len(keys) >= n else None
+                    continue
                 else:
-                    if old is None:
-                        bisect.insort(keys, key)
-                    else:
-                        del by_text[old.partition(":")[0]]
                     by_text[px] = key
-                    levels[key] = f"{px}:{sz}"
+                    piece = levels[key] = f"{px}:{sz}"
+                    if old is None:
+                        i = bisect.bisect_left(keys, key)
+                        keys.insert(i, key)
+                        if track:
+                            if i < n:
+                                top.insert(i, piece)  # type: ignore[union-attr]
+                                if len(top) > n:  # type: ignore[arg-type]
+                                    top.pop()  # type: ignore[union-attr]
+                                self.parts = None
+                                self.changed = True
+                            edge = keys[n - 1] if len(keys) >= n else None
+                        continue
             elif not sz.strip("0."):
                 del by_text[px]
                 del levels[key]
-                del keys[bisect.bisect_left(keys, key)]
+                i = bisect.bisect_left(keys, key)
+                del keys[i]
+                if track and i < n:
+                    del top[i]  # type: ignore[union-attr]
+                    if len(keys) >= n:
+                        top.append(levels[keys[n - 1]])  # type: ignore[union-attr]
+                    self.parts = None
+                    self.changed = True
+                    edge = keys[n - 1] if len(keys) >= n else None
+                continue
             else:
-                levels[key] = f"{px}:{sz}"
+                piece = levels[key] = f"{px}:{sz}"
             if track and (edge is None or key <= edge):
-                self.top = None
-                track = False
+                i = bisect.bisect_left(keys, key)
+                top[i] = piece  # type: ignore[index]
+                parts = self.parts
+                if parts is not None:
+                    parts[2 * i + self.off] = piece
+                self.changed = True
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -114,12 +156,13 @@ class Side:
 class Book:
     """Both sides of a book."""
 
-    __slots__ = ("bids", "asks", "crc")
+    __slots__ = ("bids", "asks", "crc", "parts")
 
     def __init__(self) -> None:
         self.bids = Side(True)
         self.asks = Side(False)
         self.crc: int | None = None  # the checksum of the first 25 levels, while neither side's changed
+        self.parts: list[str] | None = None  # bid1, ask1, bid2, ask2, ... (the longer side continuing alone)
 
     def clear(self) -> None:
         self.bids.clear()
@@ -140,8 +183,15 @@ class Book:
     def checksum(self) -> int:
         """OKX's CRC-32 of the first 25 levels, ``bid1px:bid1sz:ask1px:ask1sz:...``, as a signed 32-bit int."""
         bids, asks = self.bids, self.asks
-        if self.crc is None or bids.top is None or asks.top is None:
-            self.crc = _crc(bids.joined(), asks.joined())
+        if self.crc is None or bids.changed or asks.changed:
+            parts = self.parts
+            if parts is None or bids.parts is not parts or asks.parts is not parts:
+                bt, at = bids.joined(), asks.joined()
+                parts = self.parts = _interleave(bt, at)
+                # pieces sit at [0::2] and [1::2] only while both sides have as many levels
+                bids.parts = asks.parts = parts if len(bt) == len(at) else None
+            self.crc = _crc32(parts)
+            bids.changed = asks.changed = False
         return self.crc
 
     def to_state(self) -> dict[str, list[list[str]]]:
@@ -162,6 +212,11 @@ def checksum_of(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> int
 
 def _crc(bids: list[str], asks: list[str]) -> int:
     """CRC-32 of ``bid1:ask1:bid2:ask2:...`` (the longer side continuing alone), signed."""
+    return _crc32(_interleave(bids, asks))
+
+
+def _interleave(bids: list[str], asks: list[str]) -> list[str]:
+    """``bid1, ask1, bid2, ask2, ...`` (the longer side continuing alone)."""
     nb, na = len(bids), len(asks)
     n = min(nb, na)
     parts = [""] * (nb + na)
@@ -172,5 +227,10 @@ def _crc(bids: list[str], asks: list[str]) -> int:
         parts[0:2 * n:2] = bids[:n]
         parts[1:2 * n:2] = asks[:n]
         parts[2 * n:] = bids[n:] if nb > n else asks[n:]
+    return parts
+
+
+def _crc32(parts: list[str]) -> int:
+    """The signed CRC-32 of the pieces joined with ``:``."""
     crc = zlib.crc32(":".join(parts).encode())
     return crc - (1 << 32) if crc >= 1 << 31 else crc

@@ -94,6 +94,27 @@ def test_checksum_string_interleaves_and_the_longer_side_continues() -> None:
     assert checksum_of(many, []) != checksum_of(many[:24], [])
 
 
+def test_checksum_follows_updates_kept_in_place():
+    """The checksum pieces kept between updates match the book's levels after every kind of change."""
+    import random
+
+    rng = random.Random(5)
+    for _ in range(300):
+        book = Book()
+        book.apply([[f"{100 - i}.5", str(rng.randint(1, 9))] for i in range(rng.randint(0, 40))],
+                   [[f"{101 + i}", str(rng.randint(1, 9))] for i in range(rng.randint(0, 40))])
+        for _ in range(40):
+            # sizes changed, levels added and removed, at the top and deeper, a price written two ways
+            bids = [[f"{100 - rng.randint(0, 45)}.5" + ("0" if rng.random() < 0.2 else ""),
+                     rng.choice(["0", "1", "2.5", "3", "0.0"])] for _ in range(rng.randint(0, 4))]
+            asks = [[f"{101 + rng.randint(0, 45)}", rng.choice(["0", "1", "2.5", "3"])] for _ in range(rng.randint(0, 4))]
+            book.apply(bids, asks)
+            if rng.random() < 0.5:
+                assert book.checksum() == checksum_of(book.bids.texts(), book.asks.texts())
+            if rng.random() < 0.02:
+                book.clear()
+
+
 def test_checksum_zero_means_no_checksum() -> None:
     stream, sink = BookStream("books"), Sink()
     feed(stream, sink, [push("snapshot", **SNAP, checksum=0), push("update", bids=[("100", "9")], checksum=0)])
@@ -250,6 +271,15 @@ def test_the_fast_paths_read_lines_as_the_careful_path_does() -> None:
     zero = push("update", asks=[("0.000", "1")])
     assert parse_line(zero, 1, INST, "books") == "asks: price '0.000' is not positive"
     assert parse_line(push("update", asks=[("0.001", "1")]), 1, INST, "books")[0].asks[0][0] == "0.001"
+    # the same read through a chunk (the inline path): the zero price is a reject, the next push is read
+    from types import SimpleNamespace
+
+    from indicator_core.streams.books import parse_chunk
+
+    chunk = SimpleNamespace(buf=zero + b"\n" + push("update", asks=[("0.001", "1")]) + b"\n", first_line=7)
+    got = list(parse_chunk(chunk, INST, "books"))
+    assert isinstance(got[0], Reject) and got[0].line == 7 and got[0].reason == "asks: price '0.000' is not positive"
+    assert got[1].asks == [["0.001", "1", "0", "1"]] and got[1].line == 8
 
 
 def test_a_push_whose_time_goes_back_is_applied_in_the_open_minute_and_counted_late() -> None:

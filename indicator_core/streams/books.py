@@ -76,9 +76,8 @@ class ParsedBooks:
         self.lines = len(lines)
         loads = orjson.loads
         shape = _shape(inst_id, channel)
-        zero_price = _ZERO_PRICE
         for line_no, line in enumerate(lines, chunk.first_line):
-            if shape(line) is not None and zero_price(line) is None:  # OKX's own layout: as _known, inline
+            if shape(line) is not None:  # OKX's own layout, every price positive: as _known, inline
                 try:
                     doc = loads(line)
                 except orjson.JSONDecodeError:  # the layout, but not JSON (a number "01", a control character)
@@ -201,14 +200,13 @@ def _fast(doc: Any, line_no: int, inst_id: str, channel: str) -> list[Push]:
 
 
 _NUM = rb"(?:\d++(?:\.\d++)?+|\.\d++)"  # possessive: a failed match never backtracks into a number
-_LEVEL = rb'\["' + _NUM + rb'","' + _NUM + rb'"(?:,"[^"\\]*+")*+\]'
+_LEVEL = rb'\["(?=[0.]*+[1-9])' + _NUM + rb'","' + _NUM + rb'"(?:,"[^"\\]*+")*+\]'
 _LEVELS = rb"\[(?:" + _LEVEL + rb"(?:," + _LEVEL + rb")*+)?+\]"
 _SHAPES: dict[tuple[str, str], Any] = {}
-_ZERO_PRICE = re.compile(rb'\["0*+(?:\.0*+)?+"').search  # a level priced 0: the careful path rejects it
 
 
 def _shape(inst_id: str, channel: str):
-    """A regex for OKX's own layout of a push, every price and size a plain decimal (checked in C, at once)."""
+    """A regex for OKX's own layout of a push, every price and size a plain decimal, every price above 0 (in C)."""
     key = (inst_id, channel)
     rx = _SHAPES.get(key)
     if rx is None:
@@ -221,7 +219,7 @@ def _shape(inst_id: str, channel: str):
 
 
 def _known(doc: Any, line_no: int) -> list[Push]:
-    """A push whose line matched :func:`_shape`: only the zero price is left to check (done on the line)."""
+    """A push whose line matched :func:`_shape`: nothing is left to check."""
     item = doc["data"][0]
     return [Push(line_no, doc["action"] == "snapshot", int(item["ts"]), item["bids"], item["asks"], item["checksum"],
                  item.get("seqId"), item.get("prevSeqId"))]
@@ -236,7 +234,7 @@ def parse_line(line: bytes, line_no: int, inst_id: str, channel: str) -> list[Pu
             return "empty line"
         return f"not valid JSON ({exc.args[0].split(':')[0]})"
     try:
-        if _shape(inst_id, channel)(line) is not None and _ZERO_PRICE(line) is None:
+        if _shape(inst_id, channel)(line) is not None:
             return _known(doc, line_no)
         return _fast(doc, line_no, inst_id, channel)
     except Exception:  # noqa: BLE001 - any surprise goes to the careful path below
