@@ -67,18 +67,8 @@ class Side:
                 if old is not None:
                     del by_text[old.partition(":")[0]]
                 if not sz.strip("0."):
-                    if old is None:
-                        continue
-                    del levels[key]
-                    i = bisect.bisect_left(keys, key)
-                    del keys[i]
-                    if track and i < n:
-                        del top[i]  # type: ignore[union-attr]
-                        if len(keys) >= n:
-                            top.append(levels[keys[n - 1]])  # type: ignore[union-attr]
-                        self.parts = None
-                        self.changed = True
-                        edge = keys[n - 1] if len(keys) >= n else None
+                    if old is not None:
+                        edge = self._remove(key, track, edge)
                     continue
                 else:
                     by_text[px] = key
@@ -97,16 +87,7 @@ class Side:
                         continue
             elif not sz.strip("0."):
                 del by_text[px]
-                del levels[key]
-                i = bisect.bisect_left(keys, key)
-                del keys[i]
-                if track and i < n:
-                    del top[i]  # type: ignore[union-attr]
-                    if len(keys) >= n:
-                        top.append(levels[keys[n - 1]])  # type: ignore[union-attr]
-                    self.parts = None
-                    self.changed = True
-                    edge = keys[n - 1] if len(keys) >= n else None
+                edge = self._remove(key, track, edge)
                 continue
             else:
                 piece = levels[key] = f"{px}:{sz}"
@@ -117,6 +98,23 @@ class Side:
                 if parts is not None:
                     parts[2 * i + self.off] = piece
                 self.changed = True
+
+    def _remove(self, key: Decimal, track: bool, edge: Decimal | None) -> Decimal | None:
+        """Delete the level at ``key`` (its price text already forgotten); returns the key of the 25th
+        level afterwards when the removal was among the first 25 (tracked), else ``edge`` unchanged."""
+        keys, levels, n = self.keys, self.levels, CHECKSUM_LEVELS
+        del levels[key]
+        i = bisect.bisect_left(keys, key)
+        del keys[i]
+        if not (track and i < n):
+            return edge
+        top = self.top
+        del top[i]  # type: ignore[union-attr]
+        if len(keys) >= n:
+            top.append(levels[keys[n - 1]])  # type: ignore[union-attr]
+        self.parts = None
+        self.changed = True
+        return keys[n - 1] if len(keys) >= n else None
 
     def __len__(self) -> int:
         return len(self.keys)
