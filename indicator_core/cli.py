@@ -300,6 +300,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             for n in notifiers:
                 print(f"{n['notifier']:<12} {n['kind']:<8} {str(n['enabled']).lower():<8} "
                       f"{', '.join(n['streams']):<28} {n['target']}")
+        from . import native
+
+        print(f"\n{native.describe()}")
     return 0
 
 

@@ -9,12 +9,27 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from indicator_core.sources import columnar, okx_jsonl
+from indicator_core import native
+from indicator_core.sources import columnar, okx_jsonl, parsed
 from indicator_core.sources.timecheck import TimeWindow
 from tests.vaults import ETH_2023, ETH_PERP, OKX
 
 FIELDS = ("ts", "trade_id", "count", "is_buy", "px_m", "px_s", "sz_m", "sz_s")
 INST = "BTC-USDT-SWAP"
+
+
+KERNEL = native.load("trades")
+
+
+@pytest.fixture(scope="module", autouse=True, params=["compiled", "numpy"])
+def fast_path(request):
+    """Every test here runs on both fast paths: the compiled kernel and the numpy one it stands in for."""
+    if request.param == "compiled" and KERNEL is None:
+        pytest.skip("the compiled kernel is not built in this install")
+    saved = columnar._KERNEL
+    columnar._KERNEL = KERNEL if request.param == "compiled" else None
+    yield request.param
+    columnar._KERNEL = saved
 
 
 # a window that splits generated 13-digit timestamps (1.0e12 .. 2.0e12) about in half
@@ -329,3 +344,17 @@ def test_window_rejects_carry_the_reason_on_both_paths() -> None:
         (18, "ts 1732410000000"),
     ]
     assert "microseconds" in got.rejects[0].reason and "outside the file's day 2024-11-23" in got.rejects[2].reason
+
+
+@settings(max_examples=200, deadline=None)
+@given(buf=st.binary(max_size=300).map(lambda b: b.replace(b"\r", b"\n")))
+def test_line_ends_of_the_kernel_equal_numpy(buf: bytes) -> None:
+    expected = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 0x0A).tolist()
+    assert parsed.line_ends(buf).tolist() == expected
+
+
+def test_layout_codes_name_every_value() -> None:
+    layout = columnar.learn_layout(b'{"instId":"BTC-USDT-SWAP","tradeId":"7","px":"1.5","sz":"2","side":"buy",'
+                                   b'"ts":"1700000000000","count":"3","source":"x","seqId":12}', INST)
+    assert layout is not None
+    assert layout.codes == bytes([0, 3, 4, 5, 1, 2, 6, 7])

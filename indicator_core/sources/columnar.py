@@ -34,6 +34,7 @@ from typing import Callable
 import numpy as np
 import orjson
 
+from .. import native
 from . import okx_jsonl
 from .parsed import ColumnBuilder, ParsedChunk, splice
 from .parsed import line_ends as find_line_ends
@@ -54,6 +55,10 @@ MAX_SKIPPED = 16  # longest value of an ignored field read on the fast path
 # how the value of each field of a trade is read
 FIELD_KINDS = {"tradeId": "int", "ts": "int", "count": "int", "px": "dec", "sz": "dec", "side": "side"}
 _REQUIRED = ("instId", "tradeId", "px", "sz", "side", "ts")
+# the value codes of the compiled kernel (_native_trades.c), by field, then by kind
+_FIELD_CODES = {"tradeId": 0, "ts": 1, "count": 2, "px": 3, "sz": 4, "side": 5}
+_SKIP_CODES = {"skip": 6, "skip_digits": 7}
+_KERNEL = native.load("trades")
 
 
 def _word(lit: bytes) -> U64:
@@ -76,6 +81,11 @@ class Layout:
     @property
     def commas(self) -> int:
         return sum(lit.count(b",") for lit in self.literals)
+
+    @property
+    def codes(self) -> bytes:
+        """The kinds as the compiled kernel's value codes."""
+        return bytes(_SKIP_CODES[k] if k in _SKIP_CODES else _FIELD_CODES[f] for f, k in zip(self.fields, self.kinds))
 
 
 def learn_layout(line: bytes, inst_id: str) -> Layout | None:
@@ -375,6 +385,8 @@ def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray, lay
     n_lines = len(line_ends)
     if len(buf) < 16 or n_lines == 0:
         return parse_slowly(buf, first_line_no, line_ends, slow_line)
+    if _KERNEL is not None:
+        return _parse_compiled(buf, first_line_no, line_ends, layout, slow_line, window)
     v = _Lines(buf)
     starts = _starts(line_ends)
     commas = np.flatnonzero(v.bytes == 0x2C)
@@ -441,6 +453,27 @@ def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray, lay
         fast_chunk.lines = n_lines
         return fast_chunk
     return _with_slow_lines(buf, starts, line_ends, fast, fast_chunk, first_line_no, slow_line)
+
+
+def _parse_compiled(buf: bytes, first_line_no: int, line_ends: np.ndarray, layout: Layout,
+                    slow_line: SlowLine, window: TimeWindow | None) -> ParsedChunk:
+    """:func:`parse_with_layout` through the compiled kernel: the same lines read, the same columns."""
+    n_lines = len(line_ends)
+    ends = np.ascontiguousarray(line_ends, dtype=np.int64)
+    cols = np.empty((7, n_lines), dtype=np.int64)
+    is_buy = np.empty(n_lines, dtype=np.uint8)
+    ok = np.zeros(n_lines, dtype=np.uint8)
+    lo, hi = (window.lo, window.hi) if window is not None else (-(2**63), 2**63 - 1)
+    good = _KERNEL.parse_layout(buf, ends, layout.literals, layout.codes, lo, hi, cols, is_buy, ok)
+    ts, trade_id, count, px_m, px_s, sz_m, sz_s = cols
+    fast_chunk = ParsedChunk(ts=ts, trade_id=trade_id, count=count, is_buy=is_buy.view(bool), px_m=px_m, px_s=px_s,
+                             sz_m=sz_m, sz_s=sz_s, rejects=[], lines=n_lines)
+    if good == n_lines:
+        return fast_chunk
+    fast = np.flatnonzero(ok)
+    picked = ParsedChunk(*(c[fast] for c in (ts, trade_id, count, fast_chunk.is_buy, px_m, px_s, sz_m, sz_s)),
+                         rejects=[], lines=len(fast))
+    return _with_slow_lines(buf, _starts(line_ends), line_ends, fast, picked, first_line_no, slow_line)
 
 
 def _one_row_per_line(commas: np.ndarray, k: int, starts: np.ndarray, ends: np.ndarray) -> np.ndarray | None:

@@ -1,0 +1,283 @@
+/* The compiled kernel of the trade parser's fast path (see indicator_core/sources/columnar.py).
+ *
+ * It does what columnar.parse_with_layout does with numpy, one line at a time
+ * and without the GIL: a line is accepted when it is exactly the chunk's
+ * layout (literal runs with plain values between them) and every value is
+ * valid for its field; its columns are written and ok[i] set to 1.  Every
+ * other line keeps ok[i] = 0 and goes to the reference parser, so this kernel
+ * may be stricter than the reference, never looser: tests compare both paths
+ * with the reference on generated and recorded lines.
+ *
+ * Only the buffer protocol is used (no numpy headers): the caller hands in
+ * writable int64 and uint8 arrays sized for the chunk's lines.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+/* how a value is read: the codes of KIND_CODES in columnar.py */
+enum {
+    K_TRADE_ID = 0,
+    K_TS = 1,
+    K_COUNT = 2,
+    K_PX = 3,
+    K_SZ = 4,
+    K_SIDE = 5,
+    K_SKIP = 6,        /* an ignored quoted value: short printable text */
+    K_SKIP_DIGITS = 7, /* an ignored unquoted unsigned integer */
+};
+
+/* the rows of the int64 output block, one column per row */
+enum { C_TS = 0, C_TRADE_ID, C_COUNT, C_PX_M, C_PX_S, C_SZ_M, C_SZ_S, N_COLUMNS };
+
+#define MAX_DIGITS 18  /* every 18-digit mantissa fits an int64 */
+#define MAX_SKIPPED 16 /* the longest ignored quoted value read here */
+#define MAX_VALUES 32
+
+/* 1..18 ASCII digits as a positive value; 0 when not. */
+static int read_uint(const char *p, Py_ssize_t n, int64_t *out) {
+    if (n < 1 || n > MAX_DIGITS) return 0;
+    int64_t v = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned d = (unsigned char)p[i] - '0';
+        if (d > 9) return 0;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 1;
+}
+
+/* A plain decimal "123" or "123.45": at least one digit each side of a point, at
+ * most 18 digits in all, not zero.  Writes the mantissa and the scale. */
+static int read_decimal(const char *p, Py_ssize_t n, int64_t *mantissa, int64_t *scale) {
+    int64_t v = 0;
+    Py_ssize_t digits = 0, dot = -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        unsigned d = c - '0';
+        if (d <= 9) {
+            v = v * 10 + d;
+            if (++digits > MAX_DIGITS) return 0;
+        } else if (c == '.' && dot < 0) {
+            dot = i;
+        } else {
+            return 0;
+        }
+    }
+    if (digits == 0 || dot == 0 || dot == n - 1 || v == 0) return 0;
+    *mantissa = v;
+    *scale = dot < 0 ? 0 : n - 1 - dot;
+    return 1;
+}
+
+static int safe_text(const char *p, Py_ssize_t n) {
+    if (n > MAX_SKIPPED) return 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c < 0x20 || c > 0x7E || c == '"' || c == '\\' || c == ',') return 0;
+    }
+    return 1;
+}
+
+typedef struct {
+    const char *text[MAX_VALUES + 1];
+    Py_ssize_t size[MAX_VALUES + 1];
+    unsigned char kind[MAX_VALUES];
+    Py_ssize_t values;
+    int has_count;
+} layout_t;
+
+/* Parse one line [p, end) against the layout; 1 and the columns written at row i when it fits. */
+static int parse_line(const layout_t *lay, const char *p, const char *end, int64_t lo, int64_t hi,
+                      int64_t **col, uint8_t *is_buy, Py_ssize_t i) {
+    if (end - p < lay->size[0] || memcmp(p, lay->text[0], lay->size[0]) != 0) return 0;
+    p += lay->size[0];
+    for (Py_ssize_t j = 0; j < lay->values; j++) {
+        const char *lit = lay->text[j + 1];
+        Py_ssize_t lit_n = lay->size[j + 1];
+        const char *q = end; /* an empty literal (the last one of a CSV row) ends the value at the line end */
+        if (lit_n > 0) {
+            q = memchr(p, lit[0], end - p);
+            if (q == NULL || end - q < lit_n || memcmp(q, lit, lit_n) != 0) return 0;
+        }
+        Py_ssize_t n = q - p;
+        int64_t v;
+        switch (lay->kind[j]) {
+        case K_TRADE_ID:
+            if (!read_uint(p, n, &v) || v <= 0) return 0;
+            col[C_TRADE_ID][i] = v;
+            break;
+        case K_TS:
+            if (!read_uint(p, n, &v) || v <= 0 || v < lo || v >= hi) return 0;
+            col[C_TS][i] = v;
+            break;
+        case K_COUNT:
+            if (!read_uint(p, n, &v) || v <= 0) return 0;
+            col[C_COUNT][i] = v;
+            break;
+        case K_PX:
+            if (!read_decimal(p, n, &col[C_PX_M][i], &col[C_PX_S][i])) return 0;
+            break;
+        case K_SZ:
+            if (!read_decimal(p, n, &col[C_SZ_M][i], &col[C_SZ_S][i])) return 0;
+            break;
+        case K_SIDE:
+            if (n == 3 && memcmp(p, "buy", 3) == 0) is_buy[i] = 1;
+            else if (n == 4 && memcmp(p, "sell", 4) == 0) is_buy[i] = 0;
+            else return 0;
+            break;
+        case K_SKIP:
+            if (!safe_text(p, n)) return 0;
+            break;
+        case K_SKIP_DIGITS:
+            if (!read_uint(p, n, &v)) return 0;
+            break;
+        default:
+            return 0;
+        }
+        p = q + lit_n;
+    }
+    if (p != end) return 0;
+    if (!lay->has_count) col[C_COUNT][i] = 1;
+    return 1;
+}
+
+static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t need, Py_ssize_t item, int writable, const char *what) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0)) < 0) return -1;
+    if (view->len < need * item) {
+        PyErr_Format(PyExc_ValueError, "%s holds %zd bytes, %zd needed", what, view->len, need * item);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(parse_layout_doc,
+"parse_layout(buf, line_ends, literals, kinds, lo, hi, columns, is_buy, ok) -> int\n\n"
+"Read every line of buf (ending at the int64 offsets line_ends) that fits the layout\n"
+"(literals: tuple of bytes, kinds: bytes of value codes) with lo <= ts < hi. Its values\n"
+"go to row i of columns (int64, 7 x n: ts, trade_id, count, px_m, px_s, sz_m, sz_s) and\n"
+"is_buy (uint8), and ok[i] (uint8) is set to 1. Returns the number of lines read.");
+
+static PyObject *parse_layout(PyObject *self, PyObject *args) {
+    PyObject *buf_o, *ends_o, *lits_o, *cols_o, *buy_o, *ok_o;
+    const char *kinds;
+    Py_ssize_t n_kinds;
+    long long lo, hi;
+    if (!PyArg_ParseTuple(args, "OOO!y#LLOOO", &buf_o, &ends_o, &PyTuple_Type, &lits_o, &kinds, &n_kinds, &lo, &hi,
+                          &cols_o, &buy_o, &ok_o))
+        return NULL;
+    Py_ssize_t n_lits = PyTuple_GET_SIZE(lits_o);
+    if (n_kinds < 1 || n_kinds > MAX_VALUES || n_lits != n_kinds + 1) {
+        PyErr_SetString(PyExc_ValueError, "a layout has one more literal than values, and at most 32 values");
+        return NULL;
+    }
+    layout_t lay;
+    lay.values = n_kinds;
+    lay.has_count = 0;
+    for (Py_ssize_t j = 0; j < n_lits; j++) {
+        PyObject *lit = PyTuple_GET_ITEM(lits_o, j);
+        if (!PyBytes_Check(lit) || (j > 0 && j < n_lits - 1 && PyBytes_GET_SIZE(lit) == 0)) {
+            PyErr_SetString(PyExc_ValueError, "literals must be bytes, all but the first and the last non-empty");
+            return NULL;
+        }
+        lay.text[j] = PyBytes_AS_STRING(lit);
+        lay.size[j] = PyBytes_GET_SIZE(lit);
+    }
+    for (Py_ssize_t j = 0; j < n_kinds; j++) {
+        lay.kind[j] = (unsigned char)kinds[j];
+        if (lay.kind[j] == K_COUNT) lay.has_count = 1;
+    }
+    Py_buffer buf, ends, cols, buy, ok;
+    if (PyObject_GetBuffer(buf_o, &buf, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    if (PyObject_GetBuffer(ends_o, &ends, PyBUF_C_CONTIGUOUS) < 0) goto fail_buf;
+    Py_ssize_t n = ends.len / (Py_ssize_t)sizeof(int64_t);
+    if (get_buffer(cols_o, &cols, n * N_COLUMNS, sizeof(int64_t), 1, "columns") < 0) goto fail_ends;
+    if (get_buffer(buy_o, &buy, n, 1, 1, "is_buy") < 0) goto fail_cols;
+    if (get_buffer(ok_o, &ok, n, 1, 1, "ok") < 0) goto fail_buy;
+
+    const char *base = (const char *)buf.buf;
+    const int64_t *line_end = (const int64_t *)ends.buf;
+    int64_t *col[N_COLUMNS];
+    for (int c = 0; c < N_COLUMNS; c++) col[c] = (int64_t *)cols.buf + (Py_ssize_t)c * n;
+    uint8_t *is_buy = (uint8_t *)buy.buf, *fits = (uint8_t *)ok.buf;
+    Py_ssize_t good = 0, size = buf.len;
+    int bad_ends = 0;
+
+    Py_BEGIN_ALLOW_THREADS
+    int64_t start = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int64_t e = line_end[i];
+        if (e < start || e > size) { bad_ends = 1; break; }
+        fits[i] = (uint8_t)parse_line(&lay, base + start, base + e, lo, hi, col, is_buy, i);
+        good += fits[i];
+        start = e + 1;
+    }
+    Py_END_ALLOW_THREADS
+
+    PyBuffer_Release(&ok);
+    PyBuffer_Release(&buy);
+    PyBuffer_Release(&cols);
+    PyBuffer_Release(&ends);
+    PyBuffer_Release(&buf);
+    if (bad_ends) {
+        PyErr_SetString(PyExc_ValueError, "line_ends must ascend and lie inside buf");
+        return NULL;
+    }
+    return PyLong_FromSsize_t(good);
+
+fail_buy:
+    PyBuffer_Release(&buy);
+fail_cols:
+    PyBuffer_Release(&cols);
+fail_ends:
+    PyBuffer_Release(&ends);
+fail_buf:
+    PyBuffer_Release(&buf);
+    return NULL;
+}
+
+PyDoc_STRVAR(line_ends_doc,
+"line_ends(buf, out) -> int\n\n"
+"Write the offsets of the newlines of buf into the int64 buffer out (sized for\n"
+"buf.count(b'\\n') of them); returns how many were written.");
+
+static PyObject *line_ends(PyObject *self, PyObject *args) {
+    PyObject *buf_o, *out_o;
+    if (!PyArg_ParseTuple(args, "OO", &buf_o, &out_o)) return NULL;
+    Py_buffer buf, out;
+    if (PyObject_GetBuffer(buf_o, &buf, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    if (PyObject_GetBuffer(out_o, &out, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) {
+        PyBuffer_Release(&buf);
+        return NULL;
+    }
+    const char *base = (const char *)buf.buf, *p = base, *end = base + buf.len;
+    int64_t *dst = (int64_t *)out.buf;
+    Py_ssize_t room = out.len / (Py_ssize_t)sizeof(int64_t), k = 0;
+    Py_BEGIN_ALLOW_THREADS
+    while (k < room && p < end) {
+        const char *q = memchr(p, '\n', end - p);
+        if (q == NULL) break;
+        dst[k++] = q - base;
+        p = q + 1;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&buf);
+    return PyLong_FromSsize_t(k);
+}
+
+static PyMethodDef methods[] = {
+    {"parse_layout", parse_layout, METH_VARARGS, parse_layout_doc},
+    {"line_ends", line_ends, METH_VARARGS, line_ends_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "indicator_core._native_trades",
+    "The compiled kernel of the trade parser (optional; the numpy path gives the same results).", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__native_trades(void) { return PyModule_Create(&module); }
