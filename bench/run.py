@@ -88,9 +88,17 @@ def child_env() -> dict[str, str]:
     return env
 
 
+def installed_indicators() -> list[str]:
+    """Every indicator the project would run (the built-ins and any installed plugin)."""
+    from indicator_core.plugins import collect_indicators, make_plugin_manager
+
+    return sorted(collect_indicators(make_plugin_manager()))
+
+
 def config(path: Path, enabled: list[str]) -> Path:
+    """A config that runs exactly ``enabled``: the other indicators (whales, poor levels, ...) are turned off."""
     lines = []
-    for name in INDICATORS:
+    for name in [*INDICATORS, *(n for n in installed_indicators() if n not in INDICATORS)]:
         lines.append(f"[plugins.{name}]\nenabled = {'true' if name in enabled else 'false'}\n")
     path.write_text("\n".join(lines))
     return path

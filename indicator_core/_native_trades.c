@@ -239,39 +239,219 @@ fail_buf:
     return NULL;
 }
 
+#if defined(_MSC_VER)
+#include <intrin.h>
+static int lowest_bit(uint64_t x) { unsigned long i; _BitScanForward64(&i, x); return (int)i; }
+static int bit_count(uint64_t x) { return (int)__popcnt64(x); }
+#else
+static int lowest_bit(uint64_t x) { return __builtin_ctzll(x); }
+static int bit_count(uint64_t x) { return __builtin_popcountll(x); }
+#endif
+
+/* the top bit of each byte of w that is '\n' (exact: no borrow runs from byte to byte) */
+static uint64_t newline_bits(uint64_t w) {
+    uint64_t x = w ^ 0x0A0A0A0A0A0A0A0AULL;
+    return ~(((x & 0x7F7F7F7F7F7F7F7FULL) + 0x7F7F7F7F7F7F7F7FULL) | x) & 0x8080808080808080ULL;
+}
+
+static uint64_t load_word(const char *p) {
+    uint64_t w;
+    memcpy(&w, p, 8); /* little-endian machines only: see line_ends */
+    return w;
+}
+
 PyDoc_STRVAR(line_ends_doc,
-"line_ends(buf, out) -> int\n\n"
-"Write the offsets of the newlines of buf into the int64 buffer out (sized for\n"
-"buf.count(b'\\n') of them); returns how many were written.");
+"line_ends(buf) -> bytes\n\n"
+"The offsets of the newlines of buf as native int64 values (read them with numpy.frombuffer).");
 
 static PyObject *line_ends(PyObject *self, PyObject *args) {
-    PyObject *buf_o, *out_o;
-    if (!PyArg_ParseTuple(args, "OO", &buf_o, &out_o)) return NULL;
-    Py_buffer buf, out;
-    if (PyObject_GetBuffer(buf_o, &buf, PyBUF_C_CONTIGUOUS) < 0) return NULL;
-    if (PyObject_GetBuffer(out_o, &out, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) {
+    Py_buffer buf;
+    if (!PyArg_ParseTuple(args, "y*", &buf)) return NULL;
+    const char *base = (const char *)buf.buf;
+    Py_ssize_t len = buf.len, count = 0, i;
+    const int little = *(const uint16_t *)"\1\0" == 1;
+    Py_BEGIN_ALLOW_THREADS
+    for (i = 0; little && i + 8 <= len; i += 8) count += bit_count(newline_bits(load_word(base + i)));
+    for (; i < len; i++) count += base[i] == '\n';
+    Py_END_ALLOW_THREADS
+    PyObject *out = PyBytes_FromStringAndSize(NULL, count * (Py_ssize_t)sizeof(int64_t));
+    if (out == NULL) {
         PyBuffer_Release(&buf);
         return NULL;
     }
-    const char *base = (const char *)buf.buf, *p = base, *end = base + buf.len;
-    int64_t *dst = (int64_t *)out.buf;
-    Py_ssize_t room = out.len / (Py_ssize_t)sizeof(int64_t), k = 0;
+    int64_t *dst = (int64_t *)PyBytes_AS_STRING(out);
+    Py_ssize_t k = 0;
     Py_BEGIN_ALLOW_THREADS
-    while (k < room && p < end) {
-        const char *q = memchr(p, '\n', end - p);
-        if (q == NULL) break;
-        dst[k++] = q - base;
-        p = q + 1;
+    for (i = 0; little && i + 8 <= len; i += 8) {
+        uint64_t t = newline_bits(load_word(base + i));
+        while (t) {
+            dst[k++] = i + (lowest_bit(t) >> 3);
+            t &= t - 1;
+        }
+    }
+    for (; i < len; i++)
+        if (base[i] == '\n') dst[k++] = i;
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&buf);
+    return out;
+}
+
+/* ---- a clean chunk's trades in common scales, and its minutes aggregated ------------------------------------------ */
+
+#define SAFE ((int64_t)1 << 62) /* values whose products and sums stay below this fit int64 (trades.py: _SAFE) */
+#define MINUTE_MS 60000
+
+static const int64_t POW10[19] = {
+    1LL, 10LL, 100LL, 1000LL, 10000LL, 100000LL, 1000000LL, 10000000LL, 100000000LL, 1000000000LL,
+    10000000000LL, 100000000000LL, 1000000000000LL, 10000000000000LL, 100000000000000LL, 1000000000000000LL,
+    10000000000000000LL, 100000000000000000LL, 1000000000000000000LL,
+};
+
+/* a * max(b, 1) < SAFE for a, b >= 0, without overflow (trades.py: _mul's test) */
+static int product_safe(int64_t a, int64_t b) {
+    if (b < 1) b = 1;
+    return a <= (SAFE - 1) / b;
+}
+
+/* Bring mantissas to the largest scale as trades.normalize does; 0 when normalize would need Python ints. */
+static int normalize(const int64_t *m, const int64_t *s, Py_ssize_t n, int64_t *out, int64_t *top_out, int64_t *max_out) {
+    int64_t top = s[0], low = s[0], biggest = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (s[i] > top) top = s[i];
+        if (s[i] < low) low = s[i];
+        if (m[i] > biggest) biggest = m[i];
+    }
+    if (top != low) {
+        if (top > 18 || low < 0 || !product_safe(biggest, POW10[top - low])) return 0;
+        biggest = 0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            out[i] = m[i] * POW10[top - s[i]];
+            if (out[i] > biggest) biggest = out[i];
+        }
+    } else {
+        memcpy(out, m, n * sizeof(int64_t));
+    }
+    *top_out = top;
+    *max_out = biggest;
+    return 1;
+}
+
+enum { S_MINUTE = 0, S_START, S_FIRST, S_LAST, S_HIGH, S_LOW, S_BUY_QUOTE, S_QUOTE, S_BUY_BASE, S_BASE, S_BUY_SZ, S_SZ,
+       N_SEGMENT_COLUMNS };
+
+PyDoc_STRVAR(summarize_doc,
+"summarize(ts, ids, count, is_buy, px_m, px_s, sz_m, sz_s, ct_m, spot, px, sz, base, quote, first_id, segments)\n"
+"    -> (px_scale, sz_scale, minutes) or None\n\n"
+"For a chunk whose trade ids strictly increase with no gap between records and whose minutes never go back\n"
+"(the common case), write what stream.TradeStream computes with numpy: prices and sizes in the chunk's\n"
+"largest scales (px, sz), base and quote quantities (spot: base = sz; linear: base = sz * ct_m), first ids,\n"
+"and per minute the rows of segments (int64, 12 x n: minute, start row, first and last row by (ts, id),\n"
+"high, low, buy and total quote, base and size). None when the chunk is not clean, or when a value or a\n"
+"sum could leave int64 (the numpy path then works with Python ints).");
+
+static PyObject *summarize(PyObject *self, PyObject *args) {
+    PyObject *o[16];
+    long long ct_m;
+    int spot;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOLpOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6], &o[7], &ct_m,
+                          &spot, &o[8], &o[9], &o[10], &o[11], &o[12], &o[13]))
+        return NULL;
+    Py_buffer b[14];
+    int got = 0;
+    PyObject *result = NULL;
+    Py_ssize_t n = -1;
+    for (; got < 14; got++) {
+        int writable = got >= 8;
+        if (PyObject_GetBuffer(o[got], &b[got], PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0)) < 0) goto done;
+        Py_ssize_t item = got == 3 ? 1 : (Py_ssize_t)sizeof(int64_t);
+        Py_ssize_t rows = b[got].len / item;
+        if (got == 13) rows /= N_SEGMENT_COLUMNS;
+        if (got == 0) n = rows;
+        if (rows < n) {
+            PyErr_SetString(PyExc_ValueError, "summarize: a column is shorter than ts");
+            got++;
+            goto done;
+        }
+    }
+    const int64_t *ts = b[0].buf, *ids = b[1].buf, *count = b[2].buf, *px_m = b[4].buf, *px_s = b[5].buf,
+                  *sz_m = b[6].buf, *sz_s = b[7].buf;
+    const uint8_t *is_buy = b[3].buf;
+    int64_t *px = b[8].buf, *sz = b[9].buf, *base = b[10].buf, *quote = b[11].buf, *first_id = b[12].buf;
+    int64_t *seg[N_SEGMENT_COLUMNS];
+    for (int c = 0; c < N_SEGMENT_COLUMNS; c++) seg[c] = (int64_t *)b[13].buf + (Py_ssize_t)c * n;
+    int ok = n > 0 && ct_m > 0;
+    int64_t px_top = 0, sz_top = 0, px_max = 0, sz_max = 0;
+    Py_ssize_t k = 0;
+
+    Py_BEGIN_ALLOW_THREADS
+    /* clean: positive counts and times; ids strictly increasing and each record's first id at most one past the
+       previous id (no duplicate, no gap); minutes never going back (no late trade) */
+    int64_t minute_start = 0; /* the first ms of the minute of the trade before (minutes divide only when they change) */
+    for (Py_ssize_t i = 0; ok && i < n; i++) {
+        if (count[i] < 1 || ts[i] < 0 || ids[i] < 1) ok = 0;
+        else if (i > 0 && (ids[i] <= ids[i - 1] || ids[i] - (count[i] - 1) > ids[i - 1] + 1 || ts[i] < minute_start))
+            ok = 0;
+        else if (i == 0 || ts[i] >= minute_start + MINUTE_MS)
+            minute_start = ts[i] - ts[i] % MINUTE_MS;
+    }
+    if (ok) ok = normalize(px_m, px_s, n, px, &px_top, &px_max) && normalize(sz_m, sz_s, n, sz, &sz_top, &sz_max);
+    if (ok) {
+        int64_t base_max = sz_max;
+        if (spot) {
+            memcpy(base, sz, n * sizeof(int64_t));
+        } else {
+            ok = product_safe(sz_max, ct_m);
+            base_max = sz_max * (ok ? ct_m : 0);
+            for (Py_ssize_t i = 0; ok && i < n; i++) base[i] = sz[i] * ct_m;
+        }
+        ok = ok && product_safe(px_max, base_max) && product_safe(base_max, n) && product_safe(px_max * base_max, n);
+        for (Py_ssize_t i = 0; ok && i < n; i++) quote[i] = px[i] * base[i];
+    }
+    if (ok) {
+        int64_t minute_end = 0; /* one past the last ms of the open segment's minute */
+        for (Py_ssize_t i = 0; i < n; i++) {
+            first_id[i] = ids[i] - (count[i] - 1);
+            if (i == 0 || ts[i] >= minute_end) { /* minutes never go back in a clean chunk */
+                int64_t minute = ts[i] / MINUTE_MS;
+                minute_end = (minute + 1) * MINUTE_MS;
+                seg[S_MINUTE][k] = minute;
+                seg[S_START][k] = i;
+                seg[S_FIRST][k] = seg[S_LAST][k] = i;
+                seg[S_HIGH][k] = seg[S_LOW][k] = px[i];
+                seg[S_BUY_QUOTE][k] = seg[S_QUOTE][k] = seg[S_BUY_BASE][k] = seg[S_BASE][k] = 0;
+                seg[S_BUY_SZ][k] = seg[S_SZ][k] = 0;
+                k++;
+            }
+            Py_ssize_t j = k - 1;
+            /* ids increase with the row: the earliest (ts, id) is the first row of the smallest ts, the latest the
+               last row of the largest */
+            if (ts[i] < ts[seg[S_FIRST][j]]) seg[S_FIRST][j] = i;
+            if (ts[i] >= ts[seg[S_LAST][j]]) seg[S_LAST][j] = i;
+            if (px[i] > seg[S_HIGH][j]) seg[S_HIGH][j] = px[i];
+            if (px[i] < seg[S_LOW][j]) seg[S_LOW][j] = px[i];
+            seg[S_QUOTE][j] += quote[i];
+            seg[S_BASE][j] += base[i];
+            seg[S_SZ][j] += sz[i];
+            if (is_buy[i]) {
+                seg[S_BUY_QUOTE][j] += quote[i];
+                seg[S_BUY_BASE][j] += base[i];
+                seg[S_BUY_SZ][j] += sz[i];
+            }
+        }
     }
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&out);
-    PyBuffer_Release(&buf);
-    return PyLong_FromSsize_t(k);
+
+    if (ok) result = Py_BuildValue("(LLn)", (long long)px_top, (long long)sz_top, k);
+    else result = Py_NewRef(Py_None);
+done:
+    for (int i = 0; i < got; i++) PyBuffer_Release(&b[i]);
+    return result;
 }
 
 static PyMethodDef methods[] = {
     {"parse_layout", parse_layout, METH_VARARGS, parse_layout_doc},
     {"line_ends", line_ends, METH_VARARGS, line_ends_doc},
+    {"summarize", summarize, METH_VARARGS, summarize_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -151,16 +151,26 @@ class Bar:
         bq, sq = sums(trades.quote)
         bb, sb = sums(trades.base)
         bc, sc = sums(trades.sz)
+        counts = (ends - starts).tolist()
+        return cls.from_parts(trades, minutes, first.tolist(), last.tolist(), high.tolist(), low.tolist(), counts,
+                              (bq, sq, bb, sb, bc, sc))
+
+    @classmethod
+    def from_parts(cls, trades: TradeBatch, minutes: list[int], first: list[int], last: list[int], high: list[int],
+                   low: list[int], counts: list[int], volumes: tuple[list[int], ...]) -> list["Bar"]:
+        """Bars from per-minute aggregates of ``trades``: the rows that open and close each minute, its high and
+        low in ``px`` units, its trade count, and its buy and sell sums of quote, base and contracts."""
+        bq, sq, bb, sb, bc, sc = volumes
         ps, qs, bs, ss = trades.px_scale, trades.quote_scale, trades.base_scale, trades.sz_scale
-        ts, ids = trades.ts, trades.trade_id
+        px, ts, ids = trades.px, trades.ts, trades.trade_id
         inst_id = trades.inst.inst_id
         out = []
         for k, minute in enumerate(minutes):
-            i, j = int(first[k]), int(last[k])
+            i, j = first[k], last[k]
             out.append(cls(
                 inst_id=inst_id, minute=minute,
-                open=to_dec(int(px[i]), ps), high=to_dec(int(high[k]), ps), low=to_dec(int(low[k]), ps),
-                close=to_dec(int(px[j]), ps), trade_count=int(ends[k] - starts[k]),
+                open=to_dec(int(px[i]), ps), high=to_dec(high[k], ps), low=to_dec(low[k], ps),
+                close=to_dec(int(px[j]), ps), trade_count=counts[k],
                 buy_quote=to_dec(bq[k], qs), sell_quote=to_dec(sq[k], qs),
                 buy_base=to_dec(bb[k], bs), sell_base=to_dec(sb[k], bs),
                 buy_contracts=to_dec(bc[k], ss), sell_contracts=to_dec(sc[k], ss),

@@ -220,6 +220,10 @@ class Consumer:
             out.close()
 
 
+def _then(first: Callable[[Any], Any], second: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda item: second(first(item))
+
+
 class Dispatch:
     """Delivers the stream's events to the consumers that are in step with it."""
 
@@ -579,6 +583,10 @@ class InstrumentRun:
         # threads only for more than one chunk, and for a parser that leaves the GIL (numpy) most of the time
         ahead = map_ahead if todo > cfg.run.batch_bytes and self.kind.parse_in_threads else map_inline
         read_from = self.cursor
+        parse = self.kind.parser(cfg, self.key.inst_id, tolerance, now_ms)
+        prepare = getattr(stream, "prepare", None)  # work on a parsed chunk that needs no stream state (parse thread)
+        if prepare is not None:
+            parse = _then(parse, prepare)
         try:
             while True:
                 waiting = self.waiting
@@ -587,7 +595,7 @@ class InstrumentRun:
                 stop = waiting[0].cursor if waiting else None
                 last_commit = time.monotonic()
                 chunks = read_chunks(files, self.cursor, stop, cfg.run.batch_bytes)
-                for chunk, parsed in ahead(self.kind.parser(cfg, self.key.inst_id, tolerance, now_ms), chunks):
+                for chunk, parsed in ahead(parse, chunks):
                     stream.process(parsed, _label(chunk.file.path, self.vault), self.dispatch)
                     self.cursor = chunk.end
                     bar.update(len(chunk.buf))

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .bars import Bar
+from .fastpath import Summarizer
 from .instruments import Instrument
 from .numbers import to_dec, fmt
 from .sources.parsed import ParsedChunk
@@ -65,6 +66,8 @@ class TradeStream:
         self._fills: list[tuple[int, int, int]] = []
         self._row = 0
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
+        # run on each parsed chunk in the parse thread, before process(): a clean chunk's aggregates
+        self.prepare = Summarizer(inst)
 
     # --- state -----------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
@@ -157,6 +160,14 @@ class TradeStream:
         if n == 0:
             return
         c["trades"] += n
+        if p.summary is not None and self._follows_on(p):
+            c["accepted"] += n
+            self.max_id, self.max_id_ts = int(p.trade_id[-1]), int(p.ts[-1])
+            try:
+                self._deliver_clean(p, p.summary, sink)
+            finally:
+                self._row = 0
+            return
         ids, ts = p.trade_id, p.ts
         first = ids - (p.count - 1)
         run = np.maximum.accumulate(ids)
@@ -246,12 +257,43 @@ class TradeStream:
         starts = np.concatenate(([0], np.flatnonzero(np.diff(kmins)) + 1))
         minutes = kmins[starts].tolist()
         parts = Bar.from_segments(batch, starts, minutes)
-        bounds = [*starts.tolist(), len(keep)]
+        self._segments(batch, starts.tolist(), minutes, parts, keep, events, sink)
+        self._send(events, len(ids), sink)
+
+    def _follows_on(self, p: ParsedChunk) -> bool:
+        """Whether a clean chunk's first trade follows the stream as the rest of the chunk follows it: a new id
+        (no duplicate), no gap before it, not before the open minute (not late)."""
+        first_id = int(p.trade_id[0]) - (int(p.count[0]) - 1)
+        open_min = max(self.open_bar.minute if self.open_bar is not None else -1, self.closed_until)
+        return (int(p.trade_id[0]) > self.max_id and (self.max_id < 0 or first_id <= self.max_id + 1)
+                and int(p.summary.segments[0, 0]) >= open_min)
+
+    def _deliver_clean(self, p: ParsedChunk, s, sink: Sink) -> None:
+        """:meth:`_deliver` of a clean chunk whose columns and minutes the parse thread summed up (fastpath.py)."""
+        from .fastpath import BASE, BUY_BASE, BUY_QUOTE, BUY_SZ, FIRST, HIGH, LAST, LOW, MINUTE, QUOTE, START, SZ
+
+        batch = TradeBatch(self.inst, p.ts, p.trade_id, s.first_id, p.is_buy, s.px, s.px_scale, s.sz, s.sz_scale,
+                           s.base, s.base_scale, s.quote, s.quote_scale)
+        seg = s.segments
+        starts = seg[START].tolist()
+        minutes = seg[MINUTE].tolist()
+        counts = np.diff(seg[START], append=len(p)).tolist()
+        volumes = tuple(x.tolist() for x in (seg[BUY_QUOTE], seg[QUOTE] - seg[BUY_QUOTE], seg[BUY_BASE],
+                                             seg[BASE] - seg[BUY_BASE], seg[BUY_SZ], seg[SZ] - seg[BUY_SZ]))
+        parts = Bar.from_parts(batch, minutes, seg[FIRST].tolist(), seg[LAST].tolist(), seg[HIGH].tolist(),
+                               seg[LOW].tolist(), counts, volumes)
+        self._segments(batch, starts, minutes, parts, None, [], sink)
+
+    def _segments(self, batch: TradeBatch, starts: list[int], minutes: list[int], parts: list[Bar],
+                  keep: np.ndarray | None, events: list[tuple[int, dict[str, Any]]], sink: Sink) -> None:
+        """Each minute's trades in turn: close the bars before it, merge its part into the open bar, hand its
+        trades to the indicators.  ``keep`` maps batch rows to chunk rows (``None``: the same)."""
+        bounds = [*starts, len(batch)]
         for k, minute in enumerate(minutes):
             a, b = bounds[k], bounds[k + 1]
-            self._row = int(keep[a])
+            self._row = int(keep[a]) if keep is not None else a
             if events:
-                self._send(events, int(keep[a]), sink)
+                self._send(events, self._row, sink)
             if self.open_bar is not None and minute > self.open_bar.minute:
                 self._close_until(minute, sink)
             elif self.open_bar is None and self.closed_until and minute >= self.closed_until:
@@ -265,7 +307,6 @@ class TradeStream:
             else:
                 self.open_bar.merge(parts[k])
             sink.trades(batch.take(slice(a, b)))
-        self._send(events, len(ids), sink)
 
     @staticmethod
     def _send(events: list[tuple[int, dict[str, Any]]], before_row: int, sink: Sink) -> None:
@@ -277,11 +318,13 @@ class TradeStream:
         del events[:k]
 
     def _batch(self, p: ParsedChunk, rows: np.ndarray) -> TradeBatch:
-        px, px_scale = normalize(p.px_m[rows], p.px_s[rows])
-        sz, sz_scale = normalize(p.sz_m[rows], p.sz_s[rows])
+        sel: np.ndarray | slice = slice(None) if len(rows) == len(p) else rows  # all rows: views, no copies
+        px, px_scale = normalize(p.px_m[sel], p.px_s[sel])
+        sz, sz_scale = normalize(p.sz_m[sel], p.sz_s[sel])
         base, base_scale, quote, quote_scale = derive_quantities(self.inst, px, px_scale, sz, sz_scale)
+        ids, count = p.trade_id[sel], p.count[sel]
         return TradeBatch(
-            self.inst, p.ts[rows], p.trade_id[rows], (p.trade_id - (p.count - 1))[rows], p.is_buy[rows],
+            self.inst, p.ts[sel], ids, ids - (count - 1), p.is_buy[sel],
             px, px_scale, sz, sz_scale, base, base_scale, quote, quote_scale,
         )
 

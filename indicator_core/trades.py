@@ -31,7 +31,8 @@ _POW10 = np.array([10**k for k in range(19)], dtype=np.int64)
 
 
 def _max_abs(arr: np.ndarray) -> int:
-    return int(np.abs(arr).max()) if len(arr) else 0
+    """The largest absolute value (two reductions: no temporary array of absolute values)."""
+    return max(int(arr.max()), -int(arr.min())) if len(arr) else 0
 
 
 def _widen(arr: np.ndarray) -> np.ndarray:

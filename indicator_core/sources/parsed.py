@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -40,6 +41,7 @@ class ParsedChunk:
     sz_s: np.ndarray
     rejects: list[Reject] = field(default_factory=list)
     lines: int = 0  # complete lines consumed
+    summary: Any = None  # a clean chunk's aggregates from the parse thread (indicator_core.fastpath), if any
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -100,9 +102,7 @@ def _int_column(values: list[int]) -> np.ndarray:
 def line_ends(buf: bytes) -> np.ndarray:
     """Offsets of every ``\\n`` in ``buf``."""
     if _KERNEL is not None:
-        out = np.empty(buf.count(b"\n"), dtype=np.int64)
-        _KERNEL.line_ends(buf, out)
-        return out
+        return np.frombuffer(_KERNEL.line_ends(buf), dtype=np.int64)
     return np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 0x0A)
 
 

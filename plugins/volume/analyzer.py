@@ -69,17 +69,19 @@ class VolumeAnalyzer(Indicator):
         return t
 
     def on_trades(self, trades: TradeBatch, emit: Emit) -> None:
-        big = trades.quote > self._threshold(trades.quote_scale)
-        if not big.any():
+        # whales are rare: find their rows once, then work on those few rows only
+        rows = np.flatnonzero(trades.quote > self._threshold(trades.quote_scale))
+        if not len(rows):
             return
         vol, scale = trades.volume(self.params.unit)
-        buy = big & trades.is_buy
-        sell = big & ~trades.is_buy
+        big = vol[rows]
+        buy = trades.is_buy[rows]
+        buy_sum = int(big[buy].sum())
         minute = int(trades.ts[0]) // 60_000
         acc = self.whales.setdefault(minute, [ZERO, ZERO, 0])
-        acc[0] += to_dec(int(vol[buy].sum()), scale)
-        acc[1] += to_dec(int(vol[sell].sum()), scale)
-        acc[2] += int(np.count_nonzero(big))
+        acc[0] += to_dec(buy_sum, scale)
+        acc[1] += to_dec(int(big.sum()) - buy_sum, scale)
+        acc[2] += len(rows)
 
     def on_bar(self, bar: Bar, emit: Emit) -> None:
         p = self.params

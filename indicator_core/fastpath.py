@@ -1,0 +1,81 @@
+"""A clean chunk summed up in the parse thread, by the compiled kernel.
+
+Most chunks are *clean*: trade ids strictly increase with no gap between
+records, and minutes never go back.  For such a chunk every decision of
+:class:`~indicator_core.stream.TradeStream` is already known from the chunk
+alone, except how its first trade follows the stream's state, which the stream
+checks when the chunk's turn comes.  So the work that does not depend on that
+state (prices and sizes in common scales, base and quote quantities, each
+minute's open, high, low, close and volume sums) is done right after parsing,
+in the parse thread, by ``_native_trades.summarize`` without the GIL, while the
+main thread runs the indicators on earlier chunks.
+
+The kernel gives exactly what the numpy path gives, or nothing: a chunk that
+is not clean, an inverse instrument, or values whose products or sums could
+leave int64 (where the numpy path switches to Python ints) are left to the
+numpy path.  tests/test_fastpath.py checks both paths against each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import native
+from .instruments import Instrument
+from .numbers import parse_decimal
+from .sources.parsed import ParsedChunk
+
+_KERNEL = native.load("trades")
+
+# the rows of ``ChunkSummary.segments`` (the kernel's S_* order)
+MINUTE, START, FIRST, LAST, HIGH, LOW, BUY_QUOTE, QUOTE, BUY_BASE, BASE, BUY_SZ, SZ = range(12)
+
+
+@dataclass
+class ChunkSummary:
+    """A clean chunk's trades in common scales, and per minute its aggregates (one column per minute)."""
+
+    px: np.ndarray
+    px_scale: int
+    sz: np.ndarray
+    sz_scale: int
+    base: np.ndarray
+    base_scale: int
+    quote: np.ndarray
+    quote_scale: int
+    first_id: np.ndarray
+    segments: np.ndarray  # int64, 12 x minutes, rows as named above
+
+
+class Summarizer:
+    """``summarize(chunk)`` for one instrument, to run in a parse thread (it reads nothing that changes)."""
+
+    def __init__(self, inst: Instrument) -> None:
+        self.spot = inst.kind == "spot"
+        self.usable = _KERNEL is not None and inst.kind in ("spot", "linear")
+        self.ct_m, self.ct_s = parse_decimal(format(inst.ct_val, "f")) if self.usable else (0, 0)
+
+    def __call__(self, p: ParsedChunk) -> ParsedChunk:
+        if self.usable and len(p) and p.px_m.dtype != object and p.sz_m.dtype != object:
+            p.summary = self.summarize(p)
+        return p
+
+    def summarize(self, p: ParsedChunk) -> ChunkSummary | None:
+        n = len(p)
+        cols = np.empty((5, n), dtype=np.int64)
+        segments = np.empty((12, n), dtype=np.int64)
+        px, sz, base, quote, first_id = cols
+        done = _KERNEL.summarize(p.ts, p.trade_id, p.count, p.is_buy, p.px_m, p.px_s, p.sz_m, p.sz_s,
+                                 self.ct_m, self.spot, px, sz, base, quote, first_id, segments)
+        if done is None:
+            return None
+        px_scale, sz_scale, minutes = done
+        if self.spot:
+            base_scale, quote_scale = sz_scale, px_scale + sz_scale
+        else:
+            base_scale = sz_scale + self.ct_s
+            quote_scale = px_scale + base_scale
+        return ChunkSummary(px, px_scale, sz, sz_scale, base, base_scale, quote, quote_scale, first_id,
+                            segments[:, :minutes])
