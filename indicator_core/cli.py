@@ -104,8 +104,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .parallel import default_jobs
     from .progress import no_progress, terminal_progress
 
-    from . import notify
-
     cfg = load_config(args.config)
     vault = _vault(args, cfg, inputs=True)
     if args.jobs is not None and args.jobs < 1:
@@ -113,9 +111,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.follow and (args.jobs is not None or args.scheduler is not None):
         raise ConfigError("--follow takes no --jobs or --scheduler: to spread a live vault over cores, start one "
                           "follower per group of instruments, each with its own --inst options")
-    notifiers = notify.active(cfg)
+    notifiers = {name: n for name, n in cfg.notify.items() if n.enabled}
     deliverer = None
-    if notifiers:
+    if notifiers:  # imported only then: urllib, ssl and http are a noticeable share of a short run's start
+        from . import notify
+
         deliverer = notify.Deliverer(vault, notifiers)
         with VaultLock(vault):
             deliverer.prepare()  # new notifiers start at what is committed before this pass

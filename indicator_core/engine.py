@@ -220,6 +220,11 @@ class Consumer:
             out.close()
 
 
+# Whether a pass reads and parses ahead in threads.  A pool worker turns it off: the other cores run
+# other workers, and threads there would only add their hand-offs of the GIL to the CPU time.
+PARSE_THREADS = True
+
+
 def _then(first: Callable[[Any], Any], second: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda item: second(first(item))
 
@@ -581,7 +586,8 @@ class InstrumentRun:
         todo = remaining_bytes(files, self.cursor)
         bar = progress(todo, self.key.inst_id)
         # threads only for more than one chunk, and for a parser that leaves the GIL (numpy) most of the time
-        ahead = map_ahead if todo > cfg.run.batch_bytes and self.kind.parse_in_threads else map_inline
+        threads = PARSE_THREADS and self.kind.parse_in_threads
+        ahead = map_ahead if todo > cfg.run.batch_bytes and threads else map_inline
         read_from = self.cursor
         parse = self.kind.parser(cfg, self.key.inst_id, tolerance, now_ms)
         prepare = getattr(stream, "prepare", None)  # work on a parsed chunk that needs no stream state (parse thread)

@@ -47,6 +47,8 @@ class Vwap(Indicator):
         super().__init__(instrument, params)
         self.anchor = parse_anchor(params.session_anchor)
         self.session: int | None = None
+        self._session_key: int | None = None
+        self._session_utc = ""
         self.sess_quote = Decimal(0)
         self.sess_base = Decimal(0)
         self.longest = max(params.windows, default=0)
@@ -63,6 +65,8 @@ class Vwap(Indicator):
             self.session = session
             self.sess_quote = Decimal(0)
             self.sess_base = Decimal(0)
+        if session != self._session_key:  # its text, once per session
+            self._session_key, self._session_utc = session, iso_minute(session)
         self.sess_quote += quote
         self.sess_base += base
         self.bars.append((quote, base))
@@ -79,7 +83,7 @@ class Vwap(Indicator):
         record: dict[str, Any] = {
             "timestamp_utc": bar.timestamp_utc,
             "vwap_session": _vwap(self.sess_quote, self.sess_base),
-            "session_start": iso_minute(session),
+            "session_start": self._session_utc,
         }
         for n, (q, b) in self.sums.items():
             record[f"vwap_{n}m"] = _vwap(q, b)
