@@ -45,7 +45,12 @@ def held_by(vault: Path, proc, other_than: set[int] = frozenset(), limit: float 
     raise AssertionError(f"no instrument lock held (exit status {proc.poll()})")
 
 
-def test_jobs_2_writes_the_tree_jobs_1_writes_and_lists_every_instrument(tmp_path: Path, vault: Path, capsys) -> None:
+@pytest.mark.parametrize("start", ["default", "spawn"])
+def test_jobs_2_writes_the_tree_jobs_1_writes_and_lists_every_instrument(tmp_path: Path, vault: Path, capsys, monkeypatch,
+                                                                         start: str) -> None:
+    """The default start method (forkserver on Linux) and spawn, the one Windows has."""
+    if start == "spawn":
+        monkeypatch.setenv("INDICATOR_CORE_START_METHOD", "spawn")
     # a third instrument: the ETH trades again under another exchange folder
     for kind in ("trades", "books"):  # the vault of the resume cases has ETH order books too
         if (vault / "raw" / kind / "okx").is_dir():
@@ -163,3 +168,15 @@ def test_a_follower_refuses_an_instrument_another_run_holds(vault: Path, capsys)
         assert main(["run", "--vault", str(vault), "--follow", "--poll", "0.01", "--inst", "ETH-USDT-SWAP"]) == 1
     assert f"okx/perps/ETH-USDT-SWAP: another run (pid {os.getpid()})" in capsys.readouterr().err
     assert outputs(vault) == {}
+
+
+def test_pools_start_with_forkserver_where_it_exists_and_as_told(monkeypatch) -> None:
+    import multiprocessing
+
+    from indicator_core.parallel import _context
+
+    monkeypatch.delenv("INDICATOR_CORE_START_METHOD", raising=False)
+    expected = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    assert _context().get_start_method() == expected
+    monkeypatch.setenv("INDICATOR_CORE_START_METHOD", "spawn")
+    assert _context().get_start_method() == "spawn"
