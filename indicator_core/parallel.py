@@ -181,8 +181,14 @@ def _context(host=None):
     import multiprocessing
 
     method = os.environ.get("INDICATOR_CORE_START_METHOD", "").strip()
+    methods = multiprocessing.get_all_start_methods()
     if not method:
-        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+        method = "forkserver" if "forkserver" in methods else "spawn"
+    elif method not in methods:
+        from .errors import ConfigError
+
+        raise ConfigError(f"INDICATOR_CORE_START_METHOD={method!r}: this system starts processes with "
+                          f"{', '.join(methods)}; set one of those, or unset it")
     ctx = multiprocessing.get_context(method)
     if method == "forkserver":
         plugins = sorted({cls.__module__ for cls in (host.indicators.values() if host is not None else ())})

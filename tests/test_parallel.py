@@ -180,3 +180,9 @@ def test_pools_start_with_forkserver_where_it_exists_and_as_told(monkeypatch) ->
     assert _context().get_start_method() == expected
     monkeypatch.setenv("INDICATOR_CORE_START_METHOD", "spawn")
     assert _context().get_start_method() == "spawn"
+
+
+def test_an_unknown_start_method_is_a_clear_usage_error(vault: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("INDICATOR_CORE_START_METHOD", "bogus")
+    assert main(["run", "--vault", str(vault), "--jobs", "2"]) == 2
+    assert "INDICATOR_CORE_START_METHOD='bogus'" in capsys.readouterr().err
