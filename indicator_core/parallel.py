@@ -9,9 +9,9 @@ cluster worker lost) is redone from its last commit by the next run.
 
 - ``jobs == 1`` or a single instrument: the tasks run in this process, no pool.
 - ``jobs > 1``: a :class:`~concurrent.futures.ProcessPoolExecutor` of
-  ``min(jobs, instruments)`` processes started with ``spawn`` on every system
-  (the start method Windows has, so Linux exercises the same path).  Workers
-  send their byte counts to one progress display.
+  ``min(jobs, instruments)`` processes started with ``forkserver`` where the
+  system has it, ``spawn`` elsewhere (Windows).  Workers send their byte counts
+  to one progress display.
 - ``scheduler``: the same tasks submitted to a Dask ``distributed`` scheduler;
   every worker must see the vault at the same path (a shared filesystem).  A
   task whose worker dies is given to another worker by the scheduler.
@@ -171,7 +171,7 @@ def _flat(results: dict[int, Any], n: int) -> list:
 
 
 def _context(host=None):
-    """``forkserver`` where the system has it, ``spawn`` elsewhere (Windows, macOS' default too).
+    """``forkserver`` where the system has it, ``spawn`` elsewhere (Windows).
 
     A forkserver imports the engine, numpy and the built-in plugins once and forks each worker from
     that: a worker starts in milliseconds instead of importing everything again, and unlike ``fork``
