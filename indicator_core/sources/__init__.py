@@ -20,4 +20,4 @@ def parse(chunk: Chunk, inst_id: str, tolerance_minutes: int = DEFAULT_TOLERANCE
     if chunk.file.fmt == "csv":
         assert chunk.csv_columns is not None
         return okx_csv.parse_chunk(chunk.buf, chunk.first_line, inst_id, chunk.csv_columns, chunk.line_ends, w)
-    return columnar.parse_chunk(chunk.buf, chunk.first_line, inst_id, chunk.line_ends, w)
+    return columnar.parse_chunk(chunk.buf, chunk.first_line, inst_id, chunk.line_ends, w, chunk.lines)

@@ -337,9 +337,18 @@ def _has_more(w: np.ndarray, b: int) -> np.ndarray:
     return ((w + U64(0x0101010101010101 * (127 - b))) | w) & _TOP_BITS
 
 
-def _layout_of(buf: bytes, line_ends: np.ndarray, inst_id: str, tries: int = 4) -> Layout | None:
+def _layout_of(buf: bytes, line_ends: np.ndarray | None, inst_id: str, tries: int = 4) -> Layout | None:
+    """The layout of one of the first ``tries`` lines (their ends found here when not given)."""
     start = 0
-    for end in line_ends[:tries].tolist():
+    for k in range(tries):
+        if line_ends is not None:
+            if k >= len(line_ends):
+                return None
+            end = int(line_ends[k])
+        else:
+            end = buf.find(b"\n", start)
+            if end < 0:
+                return None
         layout = learn_layout(buf[start:end], inst_id)
         if layout is not None:
             return layout
@@ -352,17 +361,17 @@ SlowLine = Callable[[ColumnBuilder, bytes, int], None]
 
 
 def parse_chunk(buf: bytes, first_line_no: int, inst_id: str, line_ends: np.ndarray | None = None,
-                window: TimeWindow | None = None) -> ParsedChunk:
+                window: TimeWindow | None = None, lines: int | None = None) -> ParsedChunk:
     """Parse ``buf``, complete ``\\n``-terminated JSON lines from line ``first_line_no`` on.
 
     Same result as :func:`okx_jsonl.parse_lines`; the lines that share the
     chunk's layout are read column-wise, the rest by the reference parser.
-    ``line_ends`` are the offsets of the line ends, when the caller has them.
-    With a ``window``, trades whose ``ts`` is outside it are rejected.
+    ``line_ends`` are the offsets of the line ends and ``lines`` their number, when the caller
+    has them. With a ``window``, trades whose ``ts`` is outside it are rejected.
     """
     if len(buf) < 16 or not buf.endswith(b"\n"):
         return okx_jsonl.parse_lines(buf, first_line_no, inst_id, window)
-    if line_ends is None:
+    if line_ends is None and _KERNEL is None:
         line_ends = find_line_ends(buf)
     layout = _layout_of(buf, line_ends, inst_id)
     if layout is None:
@@ -371,6 +380,9 @@ def parse_chunk(buf: bytes, first_line_no: int, inst_id: str, line_ends: np.ndar
     def slow_line(out: ColumnBuilder, raw: bytes, line_no: int) -> None:
         okx_jsonl.parse_line(out, raw, line_no, inst_id, window)
 
+    if _KERNEL is not None:  # it finds the line ends itself while it reads the lines
+        n_lines = len(line_ends) if line_ends is not None else lines if lines is not None else _KERNEL.count_lines(buf)
+        return _parse_compiled(buf, first_line_no, n_lines, layout, slow_line, window)
     return parse_with_layout(buf, first_line_no, line_ends, layout, slow_line, window)
 
 
@@ -386,7 +398,7 @@ def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray, lay
     if len(buf) < 16 or n_lines == 0:
         return parse_slowly(buf, first_line_no, line_ends, slow_line)
     if _KERNEL is not None:
-        return _parse_compiled(buf, first_line_no, line_ends, layout, slow_line, window)
+        return _parse_compiled(buf, first_line_no, n_lines, layout, slow_line, window)
     v = _Lines(buf)
     starts = _starts(line_ends)
     commas = np.flatnonzero(v.bytes == 0x2C)
@@ -455,16 +467,18 @@ def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray, lay
     return _with_slow_lines(buf, starts, line_ends, fast, fast_chunk, first_line_no, slow_line)
 
 
-def _parse_compiled(buf: bytes, first_line_no: int, line_ends: np.ndarray, layout: Layout,
+def _parse_compiled(buf: bytes, first_line_no: int, n_lines: int, layout: Layout,
                     slow_line: SlowLine, window: TimeWindow | None) -> ParsedChunk:
-    """:func:`parse_with_layout` through the compiled kernel: the same lines read, the same columns."""
-    n_lines = len(line_ends)
-    ends = np.ascontiguousarray(line_ends, dtype=np.int64)
+    """:func:`parse_with_layout` through the compiled kernel: the same lines read, the same columns.
+
+    ``buf`` holds ``n_lines`` complete lines; the kernel finds where each ends as it reads them.
+    """
+    ends = np.empty(n_lines, dtype=np.int64)
     cols = np.empty((7, n_lines), dtype=np.int64)
     is_buy = np.empty(n_lines, dtype=np.uint8)
     ok = np.zeros(n_lines, dtype=np.uint8)
     lo, hi = (window.lo, window.hi) if window is not None else (-(2**63), 2**63 - 1)
-    good = _KERNEL.parse_layout(buf, ends, layout.literals, layout.codes, lo, hi, cols, is_buy, ok)
+    good = _KERNEL.parse_layout(buf, layout.literals, layout.codes, lo, hi, cols, is_buy, ok, ends)
     ts, trade_id, count, px_m, px_s, sz_m, sz_s = cols
     fast_chunk = ParsedChunk(ts=ts, trade_id=trade_id, count=count, is_buy=is_buy.view(bool), px_m=px_m, px_s=px_s,
                              sz_m=sz_m, sz_s=sz_s, rejects=[], lines=n_lines)
@@ -473,7 +487,7 @@ def _parse_compiled(buf: bytes, first_line_no: int, line_ends: np.ndarray, layou
     fast = np.flatnonzero(ok)
     picked = ParsedChunk(*(c[fast] for c in (ts, trade_id, count, fast_chunk.is_buy, px_m, px_s, sz_m, sz_s)),
                          rejects=[], lines=len(fast))
-    return _with_slow_lines(buf, _starts(line_ends), line_ends, fast, picked, first_line_no, slow_line)
+    return _with_slow_lines(buf, _starts(ends), ends, fast, picked, first_line_no, slow_line)
 
 
 def _one_row_per_line(commas: np.ndarray, k: int, starts: np.ndarray, ends: np.ndarray) -> np.ndarray | None:

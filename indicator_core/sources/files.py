@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import ConfigError, IndicatorError, StateError
 from ..storage import FOLDER_NAME, InstrumentKey, state_path
-from .parsed import line_ends
+from .parsed import count_lines, line_ends
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,8 @@ class Chunk:
     first_line: int  # line number of the first line in buf (1-based)
     end: Cursor  # the cursor after this chunk
     csv_columns: list[str | None] | None = None
-    line_ends: np.ndarray | None = None  # offsets of the \n of each line in buf (found once, here)
+    line_ends: np.ndarray | None = None  # offsets of the \n of each line in buf, if found here (see count_lines)
+    lines: int | None = None  # how many lines buf holds, if counted here
 
 
 def _pattern_regex(pattern: str, inst_id: str) -> re.Pattern[str]:
@@ -399,9 +400,9 @@ def read_chunks(
                 f.seek(offset + cut)
                 first = line + 1
                 offset += cut
-                ends = line_ends(buf)
-                line += len(ends)
-                yield Chunk(tf, buf, first, Cursor(tf.name, offset, line), columns, ends)
+                n, ends = count_lines(buf)
+                line += n
+                yield Chunk(tf, buf, first, Cursor(tf.name, offset, line), columns, ends, n)
         if limit is not None:
             return
 
@@ -489,9 +490,9 @@ def _compressed_chunks(tf: TradeFile, offset: int, line: int, limit: int | None,
                     buf, pending = buf[:cut], buf[cut:]
                 first = line + 1
                 offset += len(buf)
-                ends = line_ends(buf)
-                line += len(ends)
-                yield Chunk(tf, buf, first, Cursor(tf.name, offset, line, end), columns, ends)
+                n, ends = count_lines(buf)
+                line += n
+                yield Chunk(tf, buf, first, Cursor(tf.name, offset, line, end), columns, ends, n)
                 if end or (limit is not None and offset >= limit):
                     return
     except (EOFError, zlib.error, gzip.BadGzipFile, zipfile.BadZipFile) as exc:
