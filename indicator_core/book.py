@@ -19,7 +19,10 @@ import zlib
 from decimal import Decimal
 from typing import Iterator, Sequence
 
+from . import native
+
 CHECKSUM_LEVELS = 25
+_KERNEL = native.load("books")  # update and crc32 in C (None: the pure path below)
 
 
 class Side:
@@ -47,6 +50,8 @@ class Side:
 
     def update(self, rows: Sequence[Sequence[str]]) -> None:
         """Set each level ``[px, sz, ...]`` (plain decimal strings, price > 0); a zero size removes the level."""
+        if _KERNEL is not None and _KERNEL.update(self, rows):
+            return
         keys, levels, by_text = self.keys, self.levels, self.by_text
         n = CHECKSUM_LEVELS
         # the first 25 pieces follow each change among them: a new size replaces its piece (in the
@@ -188,7 +193,7 @@ class Book:
                 parts = self.parts = _interleave(bt, at)
                 # pieces sit at [0::2] and [1::2] only while both sides have as many levels
                 bids.parts = asks.parts = parts if len(bt) == len(at) else None
-            self.crc = _crc32(parts)
+            self.crc = _KERNEL.crc32(parts) if _KERNEL is not None else _crc32(parts)
             bids.changed = asks.changed = False
         return self.crc
 

@@ -1,0 +1,557 @@
+/* The compiled kernel of the order-book stream (see indicator_core/streams/books.py and book.py).
+ *
+ * Three pieces of the per-push work, each giving exactly what the pure path gives:
+ *
+ * - parse(line, prefix, line_no, Push): a push line in OKX's own layout (what
+ *   books._shape's regex accepts, and a little stricter) read into a Push without
+ *   orjson or the regex; None for any other line, which the pure path then reads
+ *   (so this kernel may decline a line the regex accepts, never accept one it
+ *   refuses, and a declined line is read exactly as before).
+ * - update(side, rows): book.Side.update on the side's own lists and dicts (the
+ *   same Decimal keys, pieces and first-25 bookkeeping); False, before changing
+ *   anything, when a row is not [str, str, ...] (the pure path then runs).
+ * - crc32(parts): the signed CRC-32 of the pieces joined with ":" (OKX's checksum),
+ *   without building the joined string.
+ *
+ * Only the plain CPython C API is used.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define MAX_INT_DIGITS 18 /* every 18-digit integer fits an int64 */
+#define MAX_EXTRAS 8      /* the most extra strings of a level read here ("0", "1" in OKX's books) */
+#define CHECKSUM_LEVELS 25
+
+/* ---------------------------------------------------------------------------------------
+ * CRC-32 (zlib's polynomial), slice-by-8
+ */
+static uint32_t crc_table[8][256];
+
+static void crc_init(void) {
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_table[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = crc_table[0][i];
+        for (int t = 1; t < 8; t++) {
+            c = crc_table[0][c & 0xFF] ^ (c >> 8);
+            crc_table[t][i] = c;
+        }
+    }
+}
+
+/* the running (pre-inverted) crc over n more bytes */
+static uint32_t crc_update(uint32_t c, const unsigned char *p, Py_ssize_t n) {
+    while (n >= 8) {
+        uint32_t a = c ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24);
+        uint32_t b = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
+        c = crc_table[7][a & 0xFF] ^ crc_table[6][(a >> 8) & 0xFF] ^ crc_table[5][(a >> 16) & 0xFF] ^
+            crc_table[4][a >> 24] ^ crc_table[3][b & 0xFF] ^ crc_table[2][(b >> 8) & 0xFF] ^
+            crc_table[1][(b >> 16) & 0xFF] ^ crc_table[0][b >> 24];
+        p += 8;
+        n -= 8;
+    }
+    while (n-- > 0) c = crc_table[0][(c ^ *p++) & 0xFF] ^ (c >> 8);
+    return c;
+}
+
+static const char crc32_doc[] =
+    "crc32(parts) -> int: the CRC-32 of ':'.join(parts) in UTF-8, as a signed 32-bit integer.";
+
+static PyObject *crc32(PyObject *self, PyObject *arg) {
+    if (!PyList_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "crc32 expects a list of str");
+        return NULL;
+    }
+    uint32_t c = 0xFFFFFFFFu;
+    Py_ssize_t n = PyList_GET_SIZE(arg);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *s = PyList_GET_ITEM(arg, i);
+        if (!PyUnicode_Check(s)) {
+            PyErr_SetString(PyExc_TypeError, "crc32 expects a list of str");
+            return NULL;
+        }
+        Py_ssize_t len;
+        const char *u = PyUnicode_AsUTF8AndSize(s, &len);
+        if (u == NULL) return NULL;
+        if (i) c = crc_update(c, (const unsigned char *)":", 1);
+        c = crc_update(c, (const unsigned char *)u, len);
+    }
+    c ^= 0xFFFFFFFFu;
+    return PyLong_FromLongLong(c >= 0x80000000u ? (long long)c - 0x100000000LL : (long long)c);
+}
+
+/* ---------------------------------------------------------------------------------------
+ * parse: one push line in OKX's layout
+ */
+
+/* an ASCII str of n bytes (the caller checked they are ASCII) */
+static PyObject *ascii_str(const char *p, Py_ssize_t n) {
+    PyObject *s = PyUnicode_New(n, 127);
+    if (s != NULL) memcpy(PyUnicode_DATA(s), p, (size_t)n);
+    return s;
+}
+
+static int lit(const char **pp, const char *end, const char *text, Py_ssize_t n) {
+    if (end - *pp < n || memcmp(*pp, text, (size_t)n) != 0) return 0;
+    *pp += n;
+    return 1;
+}
+#define LIT(pp, end, s) lit(pp, end, s, (Py_ssize_t)(sizeof(s) - 1))
+
+/* A plain decimal "5", "0.5", ".5" (as _NUM); *nonzero is set when a digit 1-9 occurs. NULL when not. */
+static const char *scan_num(const char *p, const char *end, int *nonzero) {
+    const char *s = p;
+    int nz = 0;
+    while (p < end && (unsigned char)(*p - '0') <= 9) nz |= *p++ != '0';
+    if (p < end && *p == '.') {
+        const char *f = ++p;
+        while (p < end && (unsigned char)(*p - '0') <= 9) nz |= *p++ != '0';
+        if (p == f) return NULL; /* "5." */
+    } else if (p == s) {
+        return NULL;
+    }
+    *nonzero = nz;
+    return p;
+}
+
+/* A JSON integer -?[0-9]+ of at most 18 digits, without a leading zero or "-0". 0 when not. */
+static int scan_int(const char **pp, const char *end, long long *out) {
+    const char *p = *pp;
+    int neg = 0;
+    if (p < end && *p == '-') {
+        neg = 1;
+        p++;
+    }
+    const char *s = p;
+    long long v = 0;
+    while (p < end && (unsigned char)(*p - '0') <= 9) v = v * 10 + (*p++ - '0');
+    Py_ssize_t n = p - s;
+    if (n < 1 || n > MAX_INT_DIGITS || (*s == '0' && (n > 1 || neg))) return 0;
+    *out = neg ? -v : v;
+    *pp = p;
+    return 1;
+}
+
+/* The levels array at *pp: a new list of lists [px, sz, extra...], or NULL (exception set or not: declined). */
+static PyObject *scan_levels(const char **pp, const char *end) {
+    const char *p = *pp;
+    if (p >= end || *p != '[') return NULL;
+    p++;
+    PyObject *out = PyList_New(0);
+    if (out == NULL) return NULL;
+    if (p < end && *p == ']') {
+        *pp = p + 1;
+        return out;
+    }
+    for (;;) {
+        const char *spans[2 + MAX_EXTRAS];
+        Py_ssize_t lens[2 + MAX_EXTRAS];
+        int nz, k = 0;
+        if (!LIT(&p, end, "[\"")) goto decline;
+        const char *q = scan_num(p, end, &nz);
+        if (q == NULL || !nz) goto decline; /* a price must be above 0 */
+        spans[k] = p;
+        lens[k++] = q - p;
+        p = q;
+        if (!LIT(&p, end, "\",\"")) goto decline;
+        q = scan_num(p, end, &nz);
+        if (q == NULL) goto decline;
+        spans[k] = p;
+        lens[k++] = q - p;
+        p = q;
+        if (!LIT(&p, end, "\"")) goto decline;
+        while (p < end && *p == ',') {
+            if (k == 2 + MAX_EXTRAS || !LIT(&p, end, ",\"")) goto decline;
+            const char *s = p;
+            while (p < end && *p != '"') {
+                unsigned char c = (unsigned char)*p;
+                if (c < 0x20 || c > 0x7E || c == '\\') goto decline; /* orjson's business: the pure path */
+                p++;
+            }
+            if (p >= end) goto decline;
+            spans[k] = s;
+            lens[k++] = p - s;
+            p++;
+        }
+        if (!LIT(&p, end, "]")) goto decline;
+        PyObject *lv = PyList_New(k);
+        if (lv == NULL) goto fail;
+        for (int i = 0; i < k; i++) {
+            PyObject *s = ascii_str(spans[i], lens[i]);
+            if (s == NULL) {
+                Py_DECREF(lv);
+                goto fail;
+            }
+            PyList_SET_ITEM(lv, i, s);
+        }
+        int rc = PyList_Append(out, lv);
+        Py_DECREF(lv);
+        if (rc < 0) goto fail;
+        if (p < end && *p == ',') {
+            p++;
+            continue;
+        }
+        if (!LIT(&p, end, "]")) goto decline;
+        *pp = p;
+        return out;
+    }
+decline:
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
+static const char parse_doc[] =
+    "parse(line, prefix, line_no, Push) -> Push | None: a push line in OKX's own layout, or None for the pure path.\n"
+    "\n"
+    "prefix is b'{\"arg\":{\"channel\":\"<channel>\",\"instId\":\"<inst>\"},\"action\":\"'.";
+
+static PyObject *parse(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "parse(line: bytes, prefix: bytes, line_no: int, Push)");
+        return NULL;
+    }
+    const char *p = PyBytes_AS_STRING(args[0]);
+    const char *end = p + PyBytes_GET_SIZE(args[0]);
+    Py_ssize_t np = PyBytes_GET_SIZE(args[1]);
+    if (end - p < np || memcmp(p, PyBytes_AS_STRING(args[1]), (size_t)np) != 0) Py_RETURN_NONE;
+    p += np;
+    int snapshot;
+    if (LIT(&p, end, "snapshot")) {
+        snapshot = 1;
+    } else if (LIT(&p, end, "update")) {
+        snapshot = 0;
+    } else {
+        Py_RETURN_NONE;
+    }
+    if (!LIT(&p, end, "\",\"data\":[{\"asks\":")) Py_RETURN_NONE;
+    PyObject *asks = scan_levels(&p, end), *bids = NULL, *res = NULL;
+    if (asks == NULL) goto done;
+    if (!LIT(&p, end, ",\"bids\":")) goto done;
+    bids = scan_levels(&p, end);
+    if (bids == NULL) goto done;
+    if (!LIT(&p, end, ",\"ts\":\"")) goto done;
+    const char *s = p;
+    long long ts = 0, checksum, prev = 0, seq = 0;
+    while (p < end && (unsigned char)(*p - '0') <= 9) ts = ts * 10 + (*p++ - '0');
+    if (p == s || p - s > MAX_INT_DIGITS) goto done;
+    if (!LIT(&p, end, "\",\"checksum\":") || !scan_int(&p, end, &checksum)) goto done;
+    int chain = 0;
+    if (LIT(&p, end, ",\"prevSeqId\":")) {
+        if (!scan_int(&p, end, &prev) || !LIT(&p, end, ",\"seqId\":") || !scan_int(&p, end, &seq)) goto done;
+        chain = 1;
+    }
+    if (!LIT(&p, end, "}]}")) goto done;
+    if (p < end && *p == '\r') p++;
+    if (p != end) goto done;
+    {
+        PyObject *a[8] = {args[2], snapshot ? Py_True : Py_False, NULL, bids, asks, NULL, NULL, NULL};
+        a[2] = PyLong_FromLongLong(ts);
+        a[5] = PyLong_FromLongLong(checksum);
+        if (chain) {
+            a[6] = PyLong_FromLongLong(seq);
+            a[7] = PyLong_FromLongLong(prev);
+        } else {
+            a[6] = Py_NewRef(Py_None);
+            a[7] = Py_NewRef(Py_None);
+        }
+        if (a[2] != NULL && a[5] != NULL && a[6] != NULL && a[7] != NULL) res = PyObject_Vectorcall(args[3], a, 8, NULL);
+        Py_XDECREF(a[2]);
+        Py_XDECREF(a[5]);
+        Py_XDECREF(a[6]);
+        Py_XDECREF(a[7]);
+    }
+done:
+    Py_XDECREF(asks);
+    Py_XDECREF(bids);
+    if (res == NULL && !PyErr_Occurred()) Py_RETURN_NONE;
+    return res;
+}
+
+/* ---------------------------------------------------------------------------------------
+ * update: book.Side.update
+ */
+static PyObject *Decimal; /* decimal.Decimal */
+static PyObject *s_bids, *s_keys, *s_levels, *s_by_text, *s_top, *s_parts, *s_off, *s_changed;
+
+/* not sz.strip("0."): every character is "0" or "." */
+static int is_zero(PyObject *sz) {
+    Py_ssize_t n = PyUnicode_GET_LENGTH(sz);
+    int kind = PyUnicode_KIND(sz);
+    const void *d = PyUnicode_DATA(sz);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, d, i);
+        if (c != '0' && c != '.') return 0;
+    }
+    return 1;
+}
+
+/* bisect.bisect_left(keys, key); -1 on error */
+static Py_ssize_t bisect_left(PyObject *keys, PyObject *key) {
+    Py_ssize_t lo = 0, hi = PyList_GET_SIZE(keys);
+    while (lo < hi) {
+        Py_ssize_t mid = (lo + hi) / 2;
+        PyObject *k = PyList_GET_ITEM(keys, mid);
+        Py_INCREF(k);
+        int lt = PyObject_RichCompareBool(k, key, Py_LT);
+        Py_DECREF(k);
+        if (lt < 0) return -1;
+        if (lt) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo;
+}
+
+/* f"{px}:{sz}" */
+static PyObject *piece_of(PyObject *px, PyObject *sz) {
+    if (PyUnicode_IS_ASCII(px) && PyUnicode_IS_ASCII(sz)) {
+        Py_ssize_t a = PyUnicode_GET_LENGTH(px), b = PyUnicode_GET_LENGTH(sz);
+        PyObject *s = PyUnicode_New(a + b + 1, 127);
+        if (s == NULL) return NULL;
+        char *d = (char *)PyUnicode_DATA(s);
+        memcpy(d, PyUnicode_DATA(px), (size_t)a);
+        d[a] = ':';
+        memcpy(d + a + 1, PyUnicode_DATA(sz), (size_t)b);
+        return s;
+    }
+    return PyUnicode_FromFormat("%U:%U", px, sz);
+}
+
+typedef struct {
+    PyObject *side, *keys, *levels, *by_text, *top; /* top: NULL when not tracked */
+    Py_ssize_t off;
+} SideRefs;
+
+static int set_changed(SideRefs *r, int drop_parts) {
+    if (drop_parts && PyObject_SetAttr(r->side, s_parts, Py_None) < 0) return -1;
+    return PyObject_SetAttr(r->side, s_changed, Py_True);
+}
+
+/* *edge = keys[24] when there are 25 keys, else NULL (new reference) */
+static void set_edge(SideRefs *r, PyObject **edge) {
+    PyObject *e = PyList_GET_SIZE(r->keys) >= CHECKSUM_LEVELS ? PyList_GET_ITEM(r->keys, CHECKSUM_LEVELS - 1) : NULL;
+    Py_XINCREF(e);
+    Py_XSETREF(*edge, e);
+}
+
+/* Side._remove: delete the level at key (its price text already forgotten) */
+static int remove_level(SideRefs *r, PyObject *key, PyObject **edge) {
+    if (PyDict_DelItem(r->levels, key) < 0) return -1;
+    Py_ssize_t i = bisect_left(r->keys, key);
+    if (i < 0 || PyList_SetSlice(r->keys, i, i + 1, NULL) < 0) return -1;
+    if (r->top == NULL || i >= CHECKSUM_LEVELS) return 0;
+    if (PyList_SetSlice(r->top, i, i + 1, NULL) < 0) return -1;
+    if (PyList_GET_SIZE(r->keys) >= CHECKSUM_LEVELS) {
+        PyObject *pc = PyDict_GetItemWithError(r->levels, PyList_GET_ITEM(r->keys, CHECKSUM_LEVELS - 1));
+        if (pc == NULL) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_KeyError, "a key without its level");
+            return -1;
+        }
+        if (PyList_Append(r->top, pc) < 0) return -1;
+    }
+    if (set_changed(r, 1) < 0) return -1;
+    set_edge(r, edge);
+    return 0;
+}
+
+/* one row [px, sz]; -1 on error */
+static int update_one(SideRefs *r, int bids, PyObject *px, PyObject *sz, PyObject **edge) {
+    PyObject *key = PyDict_GetItemWithError(r->by_text, px), *piece = NULL;
+    int rc = -1;
+    if (key == NULL) {
+        if (PyErr_Occurred()) return -1;
+        key = PyObject_CallOneArg(Decimal, px);
+        if (key == NULL) return -1;
+        if (bids) {
+            Py_SETREF(key, PyNumber_Negative(key));
+            if (key == NULL) return -1;
+        }
+        PyObject *old = PyDict_GetItemWithError(r->levels, key); /* the same price written another way */
+        if (old == NULL && PyErr_Occurred()) goto out;
+        if (old != NULL) {
+            Py_INCREF(old);
+            Py_ssize_t colon = PyUnicode_FindChar(old, ':', 0, PyUnicode_GET_LENGTH(old), 1);
+            PyObject *oldpx = colon < 0 ? (Py_INCREF(old), old) : PyUnicode_Substring(old, 0, colon);
+            int bad = oldpx == NULL || PyDict_DelItem(r->by_text, oldpx) < 0;
+            Py_XDECREF(oldpx);
+            if (bad) {
+                Py_DECREF(old);
+                goto out;
+            }
+        }
+        if (is_zero(sz)) {
+            rc = old != NULL ? remove_level(r, key, edge) : 0;
+            Py_XDECREF(old);
+            goto out;
+        }
+        if (PyDict_SetItem(r->by_text, px, key) < 0 || (piece = piece_of(px, sz)) == NULL ||
+            PyDict_SetItem(r->levels, key, piece) < 0) {
+            Py_XDECREF(old);
+            goto out;
+        }
+        if (old == NULL) {
+            Py_ssize_t i = bisect_left(r->keys, key);
+            if (i < 0 || PyList_Insert(r->keys, i, key) < 0) goto out;
+            if (r->top != NULL) {
+                if (i < CHECKSUM_LEVELS) {
+                    if (PyList_Insert(r->top, i, piece) < 0) goto out;
+                    Py_ssize_t nt = PyList_GET_SIZE(r->top);
+                    if (nt > CHECKSUM_LEVELS && PyList_SetSlice(r->top, nt - 1, nt, NULL) < 0) goto out;
+                    if (set_changed(r, 1) < 0) goto out;
+                }
+                set_edge(r, edge);
+            }
+            rc = 0;
+            goto out;
+        }
+        Py_DECREF(old);
+    } else {
+        Py_INCREF(key);
+        if (is_zero(sz)) {
+            if (PyDict_DelItem(r->by_text, px) < 0) goto out;
+            rc = remove_level(r, key, edge);
+            goto out;
+        }
+        piece = piece_of(px, sz);
+        if (piece == NULL || PyDict_SetItem(r->levels, key, piece) < 0) goto out;
+    }
+    /* a new size at a held level: its piece among the first 25 is replaced in place */
+    if (r->top != NULL) {
+        int within = 1;
+        if (*edge != NULL) {
+            within = PyObject_RichCompareBool(key, *edge, Py_LE);
+            if (within < 0) goto out;
+        }
+        if (within) {
+            Py_ssize_t i = bisect_left(r->keys, key);
+            if (i < 0) goto out;
+            Py_INCREF(piece);
+            if (PyList_SetItem(r->top, i, piece) < 0) goto out;
+            PyObject *parts = PyObject_GetAttr(r->side, s_parts);
+            if (parts == NULL) goto out;
+            if (parts != Py_None) {
+                PyObject *off = PyObject_GetAttr(r->side, s_off);
+                Py_ssize_t o = off == NULL ? -1 : PyLong_AsSsize_t(off);
+                Py_XDECREF(off);
+                if (o < 0) {
+                    Py_DECREF(parts);
+                    goto out;
+                }
+                Py_INCREF(piece);
+                int bad = PyList_SetItem(parts, 2 * i + o, piece) < 0;
+                Py_DECREF(parts);
+                if (bad) goto out;
+            } else {
+                Py_DECREF(parts);
+            }
+            if (set_changed(r, 0) < 0) goto out;
+        }
+    }
+    rc = 0;
+out:
+    Py_XDECREF(piece);
+    Py_DECREF(key);
+    return rc;
+}
+
+/* row i as (px, sz) borrowed; 0 when it is not a list or tuple of two or more str */
+static int row_texts(PyObject *rows, Py_ssize_t i, PyObject **px, PyObject **sz) {
+    PyObject *lv = PySequence_Fast_GET_ITEM(rows, i);
+    if (PyList_CheckExact(lv)) {
+        if (PyList_GET_SIZE(lv) < 2) return 0;
+        *px = PyList_GET_ITEM(lv, 0);
+        *sz = PyList_GET_ITEM(lv, 1);
+    } else if (PyTuple_CheckExact(lv)) {
+        if (PyTuple_GET_SIZE(lv) < 2) return 0;
+        *px = PyTuple_GET_ITEM(lv, 0);
+        *sz = PyTuple_GET_ITEM(lv, 1);
+    } else {
+        return 0;
+    }
+    return PyUnicode_CheckExact(*px) && PyUnicode_CheckExact(*sz);
+}
+
+static const char update_doc[] =
+    "update(side, rows) -> bool: book.Side.update(rows) done here; False (nothing changed) when a row is not\n"
+    "[str, str, ...] (a list or tuple), for the pure path to handle.";
+
+static PyObject *update(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "update(side, rows)");
+        return NULL;
+    }
+    if (!PyList_CheckExact(args[1]) && !PyTuple_CheckExact(args[1])) Py_RETURN_FALSE;
+    PyObject *rows = args[1];
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(rows);
+    PyObject *px = NULL, *sz = NULL;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (!row_texts(rows, i, &px, &sz)) Py_RETURN_FALSE;
+    SideRefs r = {args[0], NULL, NULL, NULL, NULL, 0};
+    PyObject *bids_obj = NULL, *top = NULL, *edge = NULL, *res = NULL;
+    if ((bids_obj = PyObject_GetAttr(r.side, s_bids)) == NULL || (r.keys = PyObject_GetAttr(r.side, s_keys)) == NULL ||
+        (r.levels = PyObject_GetAttr(r.side, s_levels)) == NULL ||
+        (r.by_text = PyObject_GetAttr(r.side, s_by_text)) == NULL || (top = PyObject_GetAttr(r.side, s_top)) == NULL)
+        goto done;
+    if (!PyList_CheckExact(r.keys) || !PyDict_CheckExact(r.levels) || !PyDict_CheckExact(r.by_text) ||
+        (top != Py_None && !PyList_CheckExact(top))) {
+        PyErr_SetString(PyExc_TypeError, "update: not a book side");
+        goto done;
+    }
+    int bids = PyObject_IsTrue(bids_obj);
+    if (bids < 0) goto done;
+    r.top = top == Py_None ? NULL : top;
+    if (r.top != NULL) set_edge(&r, &edge);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        row_texts(rows, i, &px, &sz);
+        Py_INCREF(px);
+        Py_INCREF(sz);
+        int rc = update_one(&r, bids, px, sz, &edge);
+        Py_DECREF(px);
+        Py_DECREF(sz);
+        if (rc < 0) goto done;
+    }
+    res = Py_NewRef(Py_True);
+done:
+    Py_XDECREF(edge);
+    Py_XDECREF(top);
+    Py_XDECREF(r.by_text);
+    Py_XDECREF(r.levels);
+    Py_XDECREF(r.keys);
+    Py_XDECREF(bids_obj);
+    return res;
+}
+
+static PyMethodDef methods[] = {
+    {"parse", (PyCFunction)(void (*)(void))parse, METH_FASTCALL, parse_doc},
+    {"update", (PyCFunction)(void (*)(void))update, METH_FASTCALL, update_doc},
+    {"crc32", crc32, METH_O, crc32_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "indicator_core._native_books",
+    "The compiled kernel of the order-book stream (optional; the pure path gives the same results).", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__native_books(void) {
+    crc_init();
+    PyObject *dec = PyImport_ImportModule("decimal");
+    if (dec == NULL) return NULL;
+    Decimal = PyObject_GetAttrString(dec, "Decimal");
+    Py_DECREF(dec);
+    if (Decimal == NULL) return NULL;
+    if ((s_bids = PyUnicode_InternFromString("bids")) == NULL || (s_keys = PyUnicode_InternFromString("keys")) == NULL ||
+        (s_levels = PyUnicode_InternFromString("levels")) == NULL ||
+        (s_by_text = PyUnicode_InternFromString("by_text")) == NULL ||
+        (s_top = PyUnicode_InternFromString("top")) == NULL || (s_parts = PyUnicode_InternFromString("parts")) == NULL ||
+        (s_off = PyUnicode_InternFromString("off")) == NULL ||
+        (s_changed = PyUnicode_InternFromString("changed")) == NULL)
+        return NULL;
+    return PyModule_Create(&module);
+}
