@@ -86,6 +86,56 @@ static PyObject *crc32(PyObject *self, PyObject *arg) {
     return PyLong_FromLongLong(c >= 0x80000000u ? (long long)c - 0x100000000LL : (long long)c);
 }
 
+static const char checksum_doc[] =
+    "checksum(bids, asks) -> int: crc32 of the pieces interleaved (bid1, ask1, bid2, ask2, ..., the longer side\n"
+    "continuing alone), as book._crc(bids, asks).";
+
+static PyObject *checksum(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyList_Check(args[0]) || !PyList_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "checksum(bids: list[str], asks: list[str])");
+        return NULL;
+    }
+    PyObject *b = args[0], *a = args[1];
+    Py_ssize_t nb = PyList_GET_SIZE(b), na = PyList_GET_SIZE(a), n = nb > na ? nb : na;
+    /* the joined text is built in a buffer (on the stack while it fits) and hashed in one go */
+    char stack[4096], *buf = stack, *heap = NULL;
+    Py_ssize_t cap = (Py_ssize_t)sizeof(stack), len = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        for (int side = 0; side < 2; side++) {
+            PyObject *l = side ? a : b;
+            if (i >= PyList_GET_SIZE(l)) continue;
+            PyObject *s = PyList_GET_ITEM(l, i);
+            if (!PyUnicode_Check(s)) {
+                PyErr_SetString(PyExc_TypeError, "checksum expects lists of str");
+                goto fail;
+            }
+            Py_ssize_t k;
+            const char *u = PyUnicode_AsUTF8AndSize(s, &k);
+            if (u == NULL) goto fail;
+            if (len + k + 1 > cap) {
+                Py_ssize_t want = 2 * (len + k + 1);
+                char *grown = PyMem_Realloc(heap, (size_t)want);
+                if (grown == NULL) {
+                    PyErr_NoMemory();
+                    goto fail;
+                }
+                if (heap == NULL) memcpy(grown, stack, (size_t)len);
+                heap = buf = grown;
+                cap = want;
+            }
+            if (len) buf[len++] = ':';
+            memcpy(buf + len, u, (size_t)k);
+            len += k;
+        }
+    }
+    uint32_t c = crc_update(0xFFFFFFFFu, (const unsigned char *)buf, len) ^ 0xFFFFFFFFu;
+    PyMem_Free(heap);
+    return PyLong_FromLongLong(c >= 0x80000000u ? (long long)c - 0x100000000LL : (long long)c);
+fail:
+    PyMem_Free(heap);
+    return NULL;
+}
+
 /* ---------------------------------------------------------------------------------------
  * parse: one push line in OKX's layout
  */
@@ -280,6 +330,31 @@ done:
 static PyObject *Decimal; /* decimal.Decimal */
 static PyObject *s_bids, *s_keys, *s_levels, *s_by_text, *s_top, *s_parts, *s_off, *s_changed;
 
+/* Decimal(px), or -Decimal(px) for bids: the same key object for the same text while it is in the cache, so
+ * its hash (costly for a Decimal, cached in the object) is computed once.  Each cache is cleared when full, so
+ * it never holds more than KEY_CACHE texts. */
+#define KEY_CACHE 8192
+static PyObject *key_cache[2];
+
+static PyObject *key_of(PyObject *px, int bids) {
+    PyObject *cache = key_cache[bids != 0];
+    PyObject *key = PyDict_GetItemWithError(cache, px);
+    if (key != NULL) return Py_NewRef(key);
+    if (PyErr_Occurred()) return NULL;
+    key = PyObject_CallOneArg(Decimal, px);
+    if (key == NULL) return NULL;
+    if (bids) {
+        Py_SETREF(key, PyNumber_Negative(key));
+        if (key == NULL) return NULL;
+    }
+    if (PyDict_GET_SIZE(cache) >= KEY_CACHE) PyDict_Clear(cache);
+    if (PyDict_SetItem(cache, px, key) < 0) {
+        Py_DECREF(key);
+        return NULL;
+    }
+    return key;
+}
+
 /* not sz.strip("0."): every character is "0" or "." */
 static int is_zero(PyObject *sz) {
     Py_ssize_t n = PyUnicode_GET_LENGTH(sz);
@@ -366,12 +441,8 @@ static int update_one(SideRefs *r, int bids, PyObject *px, PyObject *sz, PyObjec
     int rc = -1;
     if (key == NULL) {
         if (PyErr_Occurred()) return -1;
-        key = PyObject_CallOneArg(Decimal, px);
+        key = key_of(px, bids);
         if (key == NULL) return -1;
-        if (bids) {
-            Py_SETREF(key, PyNumber_Negative(key));
-            if (key == NULL) return -1;
-        }
         PyObject *old = PyDict_GetItemWithError(r->levels, key); /* the same price written another way */
         if (old == NULL && PyErr_Occurred()) goto out;
         if (old != NULL) {
@@ -531,6 +602,7 @@ static PyMethodDef methods[] = {
     {"parse", (PyCFunction)(void (*)(void))parse, METH_FASTCALL, parse_doc},
     {"update", (PyCFunction)(void (*)(void))update, METH_FASTCALL, update_doc},
     {"crc32", crc32, METH_O, crc32_doc},
+    {"checksum", (PyCFunction)(void (*)(void))checksum, METH_FASTCALL, checksum_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -546,6 +618,7 @@ PyMODINIT_FUNC PyInit__native_books(void) {
     Decimal = PyObject_GetAttrString(dec, "Decimal");
     Py_DECREF(dec);
     if (Decimal == NULL) return NULL;
+    if ((key_cache[0] = PyDict_New()) == NULL || (key_cache[1] = PyDict_New()) == NULL) return NULL;
     if ((s_bids = PyUnicode_InternFromString("bids")) == NULL || (s_keys = PyUnicode_InternFromString("keys")) == NULL ||
         (s_levels = PyUnicode_InternFromString("levels")) == NULL ||
         (s_by_text = PyUnicode_InternFromString("by_text")) == NULL ||

@@ -187,13 +187,17 @@ class Book:
         """OKX's CRC-32 of the first 25 levels, ``bid1px:bid1sz:ask1px:ask1sz:...``, as a signed 32-bit int."""
         bids, asks = self.bids, self.asks
         if self.crc is None or bids.changed or asks.changed:
+            if _KERNEL is not None:  # the pieces are read in place, interleaved as they are hashed
+                self.crc = _KERNEL.checksum(bids.joined(), asks.joined())
+                bids.changed = asks.changed = False
+                return self.crc
             parts = self.parts
             if parts is None or bids.parts is not parts or asks.parts is not parts:
                 bt, at = bids.joined(), asks.joined()
                 parts = self.parts = _interleave(bt, at)
                 # pieces sit at [0::2] and [1::2] only while both sides have as many levels
                 bids.parts = asks.parts = parts if len(bt) == len(at) else None
-            self.crc = _KERNEL.crc32(parts) if _KERNEL is not None else _crc32(parts)
+            self.crc = _crc32(parts)
             bids.changed = asks.changed = False
         return self.crc
 
