@@ -142,6 +142,7 @@ fail:
 
 /* an ASCII str of n bytes (the caller checked they are ASCII) */
 static PyObject *ascii_str(const char *p, Py_ssize_t n) {
+    if (n == 1) return PyUnicode_FromStringAndSize(p, 1); /* "0", "1", "5": CPython's shared one-character str */
     PyObject *s = PyUnicode_New(n, 127);
     if (s != NULL) memcpy(PyUnicode_DATA(s), p, (size_t)n);
     return s;
