@@ -1,6 +1,6 @@
 /* The compiled kernel of the order-book stream (see indicator_core/streams/books.py and book.py).
  *
- * Three pieces of the per-push work, each giving exactly what the pure path gives:
+ * The per-push work, each giving exactly what the pure path gives:
  *
  * - parse(line, prefix, line_no, Push): a push line in OKX's own layout (what
  *   books._shape's regex accepts, and a little stricter) read into a Push without
@@ -10,8 +10,10 @@
  * - update(side, rows): book.Side.update on the side's own lists and dicts (the
  *   same Decimal keys, pieces and first-25 bookkeeping); False, before changing
  *   anything, when a row is not [str, str, ...] (the pure path then runs).
- * - crc32(parts): the signed CRC-32 of the pieces joined with ":" (OKX's checksum),
- *   without building the joined string.
+ * - apply(book, bids, asks, checksum): book.Book.apply and BookStream's checks after it
+ *   (the checksum when non-zero, then the crossed test) in one call, for the common push.
+ * - checksum(bids, asks) and crc32(parts): OKX's signed CRC-32 of the pieces interleaved
+ *   (or joined) with ":", without building the joined string in Python.
  *
  * Only the plain CPython C API is used.
  */
@@ -90,12 +92,8 @@ static const char checksum_doc[] =
     "checksum(bids, asks) -> int: crc32 of the pieces interleaved (bid1, ask1, bid2, ask2, ..., the longer side\n"
     "continuing alone), as book._crc(bids, asks).";
 
-static PyObject *checksum(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 2 || !PyList_Check(args[0]) || !PyList_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "checksum(bids: list[str], asks: list[str])");
-        return NULL;
-    }
-    PyObject *b = args[0], *a = args[1];
+/* the crc of two lists of str interleaved; -1 on error */
+static int crc_lists(PyObject *b, PyObject *a, long long *out) {
     Py_ssize_t nb = PyList_GET_SIZE(b), na = PyList_GET_SIZE(a), n = nb > na ? nb : na;
     /* the joined text is built in a buffer (on the stack while it fits) and hashed in one go */
     char stack[4096], *buf = stack, *heap = NULL;
@@ -130,10 +128,21 @@ static PyObject *checksum(PyObject *self, PyObject *const *args, Py_ssize_t narg
     }
     uint32_t c = crc_update(0xFFFFFFFFu, (const unsigned char *)buf, len) ^ 0xFFFFFFFFu;
     PyMem_Free(heap);
-    return PyLong_FromLongLong(c >= 0x80000000u ? (long long)c - 0x100000000LL : (long long)c);
+    *out = c >= 0x80000000u ? (long long)c - 0x100000000LL : (long long)c;
+    return 0;
 fail:
     PyMem_Free(heap);
-    return NULL;
+    return -1;
+}
+
+static PyObject *checksum(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyList_Check(args[0]) || !PyList_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "checksum(bids: list[str], asks: list[str])");
+        return NULL;
+    }
+    long long crc;
+    if (crc_lists(args[0], args[1], &crc) < 0) return NULL;
+    return PyLong_FromLongLong(crc);
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -329,7 +338,7 @@ done:
  * update: book.Side.update
  */
 static PyObject *Decimal; /* decimal.Decimal */
-static PyObject *s_bids, *s_keys, *s_levels, *s_by_text, *s_top, *s_parts, *s_off, *s_changed;
+static PyObject *s_asks, *s_crc, *s_bids, *s_keys, *s_levels, *s_by_text, *s_top, *s_parts, *s_off, *s_changed;
 
 /* Decimal(px), or -Decimal(px) for bids: the same key object for the same text while it is in the cache, so
  * its hash (costly for a Decimal, cached in the object) is computed once.  Each cache is cleared when full, so
@@ -553,19 +562,21 @@ static const char update_doc[] =
     "update(side, rows) -> bool: book.Side.update(rows) done here; False (nothing changed) when a row is not\n"
     "[str, str, ...] (a list or tuple), for the pure path to handle.";
 
-static PyObject *update(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "update(side, rows)");
-        return NULL;
-    }
-    if (!PyList_CheckExact(args[1]) && !PyTuple_CheckExact(args[1])) Py_RETURN_FALSE;
-    PyObject *rows = args[1];
+/* 1 when every row is [str, str, ...] (a list or tuple) in a list or tuple of rows */
+static int rows_ok(PyObject *rows) {
+    if (!PyList_CheckExact(rows) && !PyTuple_CheckExact(rows)) return 0;
+    PyObject *px, *sz;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(rows);
-    PyObject *px = NULL, *sz = NULL;
     for (Py_ssize_t i = 0; i < n; i++)
-        if (!row_texts(rows, i, &px, &sz)) Py_RETURN_FALSE;
-    SideRefs r = {args[0], NULL, NULL, NULL, NULL, 0};
-    PyObject *bids_obj = NULL, *top = NULL, *edge = NULL, *res = NULL;
+        if (!row_texts(rows, i, &px, &sz)) return 0;
+    return 1;
+}
+
+/* Side.update(rows) on rows that passed rows_ok; -1 on error */
+static int update_side(PyObject *side, PyObject *rows) {
+    SideRefs r = {side, NULL, NULL, NULL, NULL, 0};
+    PyObject *bids_obj = NULL, *top = NULL, *edge = NULL, *px = NULL, *sz = NULL;
+    int res = -1;
     if ((bids_obj = PyObject_GetAttr(r.side, s_bids)) == NULL || (r.keys = PyObject_GetAttr(r.side, s_keys)) == NULL ||
         (r.levels = PyObject_GetAttr(r.side, s_levels)) == NULL ||
         (r.by_text = PyObject_GetAttr(r.side, s_by_text)) == NULL || (top = PyObject_GetAttr(r.side, s_top)) == NULL)
@@ -579,6 +590,7 @@ static PyObject *update(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (bids < 0) goto done;
     r.top = top == Py_None ? NULL : top;
     if (r.top != NULL) set_edge(&r, &edge);
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(rows);
     for (Py_ssize_t i = 0; i < n; i++) {
         row_texts(rows, i, &px, &sz);
         Py_INCREF(px);
@@ -588,7 +600,7 @@ static PyObject *update(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         Py_DECREF(sz);
         if (rc < 0) goto done;
     }
-    res = Py_NewRef(Py_True);
+    res = 0;
 done:
     Py_XDECREF(edge);
     Py_XDECREF(top);
@@ -599,9 +611,148 @@ done:
     return res;
 }
 
+static PyObject *update(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "update(side, rows)");
+        return NULL;
+    }
+    if (!rows_ok(args[1])) Py_RETURN_FALSE;
+    if (update_side(args[0], args[1]) < 0) return NULL;
+    Py_RETURN_TRUE;
+}
+
+/* Side.joined(): the side's first 25 pieces, made from its keys when not kept (new reference) */
+static PyObject *joined(PyObject *side) {
+    PyObject *top = PyObject_GetAttr(side, s_top);
+    if (top == NULL || top != Py_None) return top;
+    Py_DECREF(top);
+    PyObject *keys = PyObject_GetAttr(side, s_keys), *levels = PyObject_GetAttr(side, s_levels);
+    if (keys == NULL || levels == NULL || !PyList_Check(keys) || !PyDict_Check(levels)) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "not a book side");
+        goto fail;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(keys) < CHECKSUM_LEVELS ? PyList_GET_SIZE(keys) : CHECKSUM_LEVELS;
+    top = PyList_New(n);
+    if (top == NULL) goto fail;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *pc = PyDict_GetItemWithError(levels, PyList_GET_ITEM(keys, i));
+        if (pc == NULL) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_KeyError, "a key without its level");
+            Py_DECREF(top);
+            goto fail;
+        }
+        PyList_SET_ITEM(top, i, Py_NewRef(pc));
+    }
+    Py_DECREF(keys);
+    Py_DECREF(levels);
+    if (PyObject_SetAttr(side, s_top, top) < 0) {
+        Py_DECREF(top);
+        return NULL;
+    }
+    return top;
+fail:
+    Py_XDECREF(keys);
+    Py_XDECREF(levels);
+    return NULL;
+}
+
+/* Book.checksum() on the kernel's path: the kept crc while neither side changed; -1 on error */
+static int book_checksum(PyObject *book, PyObject *bside, PyObject *aside, long long *out) {
+    PyObject *crc = PyObject_GetAttr(book, s_crc);
+    if (crc == NULL) return -1;
+    int stale = crc == Py_None;
+    for (int k = 0; !stale && k < 2; k++) {
+        PyObject *ch = PyObject_GetAttr(k ? aside : bside, s_changed);
+        if (ch == NULL) {
+            Py_DECREF(crc);
+            return -1;
+        }
+        stale = PyObject_IsTrue(ch);
+        Py_DECREF(ch);
+        if (stale < 0) {
+            Py_DECREF(crc);
+            return -1;
+        }
+    }
+    if (!stale) {
+        *out = PyLong_AsLongLong(crc);
+        Py_DECREF(crc);
+        return *out == -1 && PyErr_Occurred() ? -1 : 0;
+    }
+    Py_DECREF(crc);
+    PyObject *bt = joined(bside), *at = bt == NULL ? NULL : joined(aside), *value = NULL;
+    int res = -1;
+    if (at == NULL || !PyList_Check(bt) || !PyList_Check(at)) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "not a book side");
+        goto done;
+    }
+    if (crc_lists(bt, at, out) < 0 || (value = PyLong_FromLongLong(*out)) == NULL) goto done;
+    if (PyObject_SetAttr(book, s_crc, value) < 0 || PyObject_SetAttr(bside, s_changed, Py_False) < 0 ||
+        PyObject_SetAttr(aside, s_changed, Py_False) < 0)
+        goto done;
+    res = 0;
+done:
+    Py_XDECREF(value);
+    Py_XDECREF(bt);
+    Py_XDECREF(at);
+    return res;
+}
+
+static const char apply_doc[] =
+    "apply(book, bids, asks, checksum) -> int | None: book.apply(bids, asks), then the checks of BookStream:\n"
+    "1 when checksum is non-zero and not the book's, else 2 when the book is crossed, else 0.  None (nothing\n"
+    "changed) when a row is not [str, str, ...], for the pure path to handle.";
+
+static PyObject *apply(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4 || !PyLong_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "apply(book, bids, asks, checksum: int)");
+        return NULL;
+    }
+    PyObject *book = args[0], *bids = args[1], *asks = args[2];
+    if (!rows_ok(bids) || !rows_ok(asks)) Py_RETURN_NONE;
+    PyObject *bside = PyObject_GetAttr(book, s_bids), *aside = bside == NULL ? NULL : PyObject_GetAttr(book, s_asks);
+    PyObject *bk = NULL, *ak = NULL, *neg = NULL, *res = NULL;
+    if (aside == NULL) goto done;
+    if ((PySequence_Fast_GET_SIZE(bids) && update_side(bside, bids) < 0) ||
+        (PySequence_Fast_GET_SIZE(asks) && update_side(aside, asks) < 0))
+        goto done;
+    int code = 0;
+    int has_ck = PyObject_IsTrue(args[3]);
+    if (has_ck) {
+        long long crc;
+        if (book_checksum(book, bside, aside, &crc) < 0) goto done;
+        int overflow;
+        long long want = PyLong_AsLongLongAndOverflow(args[3], &overflow);
+        if (want == -1 && PyErr_Occurred()) goto done;
+        if (overflow || want != crc) code = 1;
+    }
+    if (!code) {
+        if ((bk = PyObject_GetAttr(bside, s_keys)) == NULL || (ak = PyObject_GetAttr(aside, s_keys)) == NULL) goto done;
+        if (!PyList_Check(bk) || !PyList_Check(ak)) {
+            PyErr_SetString(PyExc_TypeError, "not a book side");
+            goto done;
+        }
+        if (PyList_GET_SIZE(bk) && PyList_GET_SIZE(ak)) { /* -bids[0] >= asks[0] */
+            if ((neg = PyNumber_Negative(PyList_GET_ITEM(bk, 0))) == NULL) goto done;
+            int crossed = PyObject_RichCompareBool(neg, PyList_GET_ITEM(ak, 0), Py_GE);
+            if (crossed < 0) goto done;
+            if (crossed) code = 2;
+        }
+    }
+    res = PyLong_FromLong(code);
+done:
+    Py_XDECREF(neg);
+    Py_XDECREF(bk);
+    Py_XDECREF(ak);
+    Py_XDECREF(bside);
+    Py_XDECREF(aside);
+    return res;
+}
+
 static PyMethodDef methods[] = {
     {"parse", (PyCFunction)(void (*)(void))parse, METH_FASTCALL, parse_doc},
     {"update", (PyCFunction)(void (*)(void))update, METH_FASTCALL, update_doc},
+    {"apply", (PyCFunction)(void (*)(void))apply, METH_FASTCALL, apply_doc},
     {"crc32", crc32, METH_O, crc32_doc},
     {"checksum", (PyCFunction)(void (*)(void))checksum, METH_FASTCALL, checksum_doc},
     {NULL, NULL, 0, NULL},
@@ -625,7 +776,8 @@ PyMODINIT_FUNC PyInit__native_books(void) {
         (s_by_text = PyUnicode_InternFromString("by_text")) == NULL ||
         (s_top = PyUnicode_InternFromString("top")) == NULL || (s_parts = PyUnicode_InternFromString("parts")) == NULL ||
         (s_off = PyUnicode_InternFromString("off")) == NULL ||
-        (s_changed = PyUnicode_InternFromString("changed")) == NULL)
+        (s_changed = PyUnicode_InternFromString("changed")) == NULL ||
+        (s_asks = PyUnicode_InternFromString("asks")) == NULL || (s_crc = PyUnicode_InternFromString("crc")) == NULL)
         return NULL;
     return PyModule_Create(&module);
 }

@@ -310,6 +310,28 @@ def test_the_checksum_in_c_is_okx_crc32() -> None:
         KERNEL.checksum(["1:2", 3], [])
 
 
+def test_apply_checks_as_the_stream_does() -> None:
+    """A checksum that differs (or cannot be a CRC-32), then a crossed book; rows it does not read are left alone."""
+    b = Book()
+    assert KERNEL.apply(b, [["100", "1"]], [["101", "2"]], 0) == 0
+    good = checksum_of([("100", "1")], [("101", "2")])
+    assert KERNEL.apply(b, [], [], good) == 0 and b.crc == good
+    assert KERNEL.apply(b, [], [], good + 1) == 1
+    assert KERNEL.apply(b, [], [], 2**70) == 1
+    assert KERNEL.apply(b, [["101.5", "1"]], [], 0) == 2  # crossed: the bid is above the ask
+    assert KERNEL.apply(b, [["101.5", "0"]], [["100.5", "1"]], 0) == 0
+    assert KERNEL.apply(b, [], [["99.5", "1"]], 0) == 2
+    assert KERNEL.apply(b, [], [["99.5", "0"], ["100.5", "0"]], checksum_of([("100", "1")], [("101", "2")])) == 0
+    before = book_state(b)
+    assert KERNEL.apply(b, [["99", "1"]], [["102", 3]], 0) is None and book_state(b) == before
+    with path(False):
+        pure = Book()
+        pure.apply([["100", "1"], ["101.5", "1"], ["101.5", "0"]],
+                   [["101", "2"], ["100.5", "1"], ["99.5", "1"], ["99.5", "0"], ["100.5", "0"]])
+        assert pure.checksum() == b.crc
+    assert book_state(pure) == before
+
+
 def test_the_key_cache_stays_bounded_and_gives_the_same_keys() -> None:
     s = Side(False)
     for i in range(1, 20_000):

@@ -437,11 +437,11 @@ class BookStream:
                 self.book = Book()
             else:
                 self.book.clear()
-            self.book.apply(p.bids, p.asks)
+            verdict = self._apply(p)
             self.invalid = None
             self.last_seq = p.seq
             self.last_ts = p.ts
-            if self._check(p, sink) and was_invalid:
+            if self._verdict(verdict, p, sink) and was_invalid:
                 c["resyncs"] += 1
                 self._event("resync", p, None, sink)
             return
@@ -464,21 +464,37 @@ class BookStream:
                 c["heartbeats"] += 1
             elif p.seq < p.prev:
                 c["resets"] += 1
-        self.book.apply(p.bids, p.asks)
+        kernel = _KERNEL
+        verdict = kernel.apply(self.book, p.bids, p.asks, p.checksum) if kernel is not None else None
+        if verdict is None:
+            verdict = self._apply(p)
         if p.seq is not None:
             self.last_seq = p.seq
         self.last_ts = p.ts
-        self._check(p, sink)
+        if verdict:
+            self._verdict(verdict, p, sink)
 
-    def _check(self, p: Push, sink: BookSink) -> bool:
-        """The checksum (when non-zero) and the crossed test after applying ``p``; False if it invalidated."""
+    def _apply(self, p: Push) -> int:
+        """Apply ``p`` to the book, then check it: 1 for a checksum (when non-zero) that differs, else 2 for a
+        crossed book, else 0 (the compiled kernel's ``apply`` does the same in one call)."""
         book = self.book
         assert book is not None
+        kernel = _KERNEL
+        if kernel is not None:
+            verdict = kernel.apply(book, p.bids, p.asks, p.checksum)
+            if verdict is not None:
+                return verdict
+        book.apply(p.bids, p.asks)
         if p.checksum and book.checksum() != p.checksum:
-            self._invalidate("checksum", p, None, sink)
-            return False
+            return 1
         if book.crossed():
-            self._invalidate("crossed", p, None, sink)
+            return 2
+        return 0
+
+    def _verdict(self, verdict: int, p: Push, sink: BookSink) -> bool:
+        """Invalidate the book for the outcome of :meth:`_apply`; False if it did."""
+        if verdict:
+            self._invalidate("checksum" if verdict == 1 else "crossed", p, None, sink)
             return False
         return True
 
