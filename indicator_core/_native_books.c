@@ -12,6 +12,7 @@
  *   anything, when a row is not [str, str, ...] (the pure path then runs).
  * - apply(book, bids, asks, checksum): book.Book.apply and BookStream's checks after it
  *   (the checksum when non-zero, then the crossed test) in one call, for the common push.
+ * - decimals(side, start, n): book.Side.decimals, a slice of levels at a time.
  * - checksum(bids, asks) and crc32(parts): OKX's signed CRC-32 of the pieces interleaved
  *   (or joined) with ":", without building the joined string in Python.
  *
@@ -749,10 +750,97 @@ done:
     return res;
 }
 
+/* piece "px:sz" -> (key, (price, size)), by side (bids: 1); cleared when full */
+#define PAIR_CACHE 8192
+static PyObject *pair_cache[2];
+
+static const char decimals_doc[] =
+    "decimals(side, start, n) -> list: (price, size) as exact decimals of the side's levels start..start+n-1, best\n"
+    "first (book.Side.decimals, a slice at a time).";
+
+static PyObject *decimals(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    Py_ssize_t start, n;
+    if (nargs != 3 || (start = PyLong_AsSsize_t(args[1])) < 0 || (n = PyLong_AsSsize_t(args[2])) < 0) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "decimals(side, start: int >= 0, n: int >= 0)");
+        return NULL;
+    }
+    PyObject *side = args[0], *bids_obj = PyObject_GetAttr(side, s_bids), *keys = NULL, *levels = NULL, *out = NULL;
+    if (bids_obj == NULL || (keys = PyObject_GetAttr(side, s_keys)) == NULL ||
+        (levels = PyObject_GetAttr(side, s_levels)) == NULL)
+        goto done;
+    if (!PyList_Check(keys) || !PyDict_Check(levels)) {
+        PyErr_SetString(PyExc_TypeError, "not a book side");
+        goto done;
+    }
+    int bids = PyObject_IsTrue(bids_obj);
+    if (bids < 0) goto done;
+    Py_ssize_t end = PyList_GET_SIZE(keys);
+    if (start > end) start = end;
+    if (end - start > n) end = start + n;
+    if ((out = PyList_New(end - start)) == NULL) goto done;
+    PyObject *cache = pair_cache[bids != 0];
+    for (Py_ssize_t i = start; i < end; i++) {
+        PyObject *k = PyList_GET_ITEM(keys, i);
+        PyObject *piece = PyDict_GetItemWithError(levels, k);
+        if (piece == NULL) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_KeyError, "a key without its level");
+            Py_CLEAR(out);
+            goto done;
+        }
+        /* the pair of a piece "px:sz" at this very key object: made once while it is in the cache (the key
+         * object is checked, not only the text: "100.0:1" may sit at the key of "100", whose price is 100) */
+        PyObject *hit = PyDict_GetItemWithError(cache, piece), *pair;
+        if (hit != NULL && PyTuple_GET_ITEM(hit, 0) == k) {
+            PyList_SET_ITEM(out, i - start, Py_NewRef(PyTuple_GET_ITEM(hit, 1)));
+            continue;
+        }
+        if (hit == NULL && PyErr_Occurred()) {
+            Py_CLEAR(out);
+            goto done;
+        }
+        Py_ssize_t len = PyUnicode_GET_LENGTH(piece);
+        Py_ssize_t colon = PyUnicode_FindChar(piece, ':', 0, len, 1);
+        PyObject *sz_text = colon < 0 ? PyUnicode_New(0, 127) /* "".partition(":")[2] */
+                                      : PyUnicode_Substring(piece, colon + 1, len);
+        PyObject *size = sz_text == NULL ? NULL : PyObject_CallOneArg(Decimal, sz_text);
+        Py_XDECREF(sz_text);
+        PyObject *price = size == NULL ? NULL : bids ? PyNumber_Negative(k) : Py_NewRef(k);
+        if (price == NULL) {
+            Py_XDECREF(size);
+            Py_CLEAR(out);
+            goto done;
+        }
+        pair = PyTuple_New(2);
+        if (pair == NULL) {
+            Py_DECREF(size);
+            Py_DECREF(price);
+            Py_CLEAR(out);
+            goto done;
+        }
+        PyTuple_SET_ITEM(pair, 0, price);
+        PyTuple_SET_ITEM(pair, 1, size);
+        PyList_SET_ITEM(out, i - start, pair);
+        if (PyDict_GET_SIZE(cache) >= PAIR_CACHE) PyDict_Clear(cache);
+        PyObject *entry = PyTuple_Pack(2, k, pair);
+        int bad = entry == NULL || PyDict_SetItem(cache, piece, entry) < 0;
+        Py_XDECREF(entry);
+        if (bad) {
+            Py_CLEAR(out);
+            goto done;
+        }
+    }
+done:
+    Py_XDECREF(bids_obj);
+    Py_XDECREF(keys);
+    Py_XDECREF(levels);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"parse", (PyCFunction)(void (*)(void))parse, METH_FASTCALL, parse_doc},
     {"update", (PyCFunction)(void (*)(void))update, METH_FASTCALL, update_doc},
     {"apply", (PyCFunction)(void (*)(void))apply, METH_FASTCALL, apply_doc},
+    {"decimals", (PyCFunction)(void (*)(void))decimals, METH_FASTCALL, decimals_doc},
     {"crc32", crc32, METH_O, crc32_doc},
     {"checksum", (PyCFunction)(void (*)(void))checksum, METH_FASTCALL, checksum_doc},
     {NULL, NULL, 0, NULL},
@@ -771,6 +859,7 @@ PyMODINIT_FUNC PyInit__native_books(void) {
     Py_DECREF(dec);
     if (Decimal == NULL) return NULL;
     if ((key_cache[0] = PyDict_New()) == NULL || (key_cache[1] = PyDict_New()) == NULL) return NULL;
+    if ((pair_cache[0] = PyDict_New()) == NULL || (pair_cache[1] = PyDict_New()) == NULL) return NULL;
     if ((s_bids = PyUnicode_InternFromString("bids")) == NULL || (s_keys = PyUnicode_InternFromString("keys")) == NULL ||
         (s_levels = PyUnicode_InternFromString("levels")) == NULL ||
         (s_by_text = PyUnicode_InternFromString("by_text")) == NULL ||

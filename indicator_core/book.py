@@ -22,7 +22,8 @@ from typing import Iterator, Sequence
 from . import native
 
 CHECKSUM_LEVELS = 25
-_KERNEL = native.load("books")  # update and crc32 in C (None: the pure path below)
+_KERNEL = native.load("books")  # update, checksum and decimals in C (None: the pure path below)
+_DECIMALS_SLICE = 32  # levels made at once by the kernel's decimals, the first time (then more)
 
 
 class Side:
@@ -151,6 +152,16 @@ class Side:
 
     def decimals(self) -> Iterator[tuple[Decimal, Decimal]]:
         """``(price, size)`` as exact decimals, best first (lazily: a reader stops where it wants)."""
+        kernel = _KERNEL
+        if kernel is not None:  # made in C, a slice of levels at a time
+            start, n = 0, _DECIMALS_SLICE
+            while True:
+                got = kernel.decimals(self, start, n)
+                yield from got
+                if len(got) < n:
+                    return
+                start += n
+                n = min(4 * n, 4096)
         lv = self.levels
         for k in self.keys:
             yield (-k if self.bids else k), Decimal(lv[k].partition(":")[2])

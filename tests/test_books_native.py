@@ -65,8 +65,9 @@ def side_state(s: Side) -> tuple:
 
 
 def book_state(b: Book) -> tuple:
+    exact = [[(str(p), str(s)) for p, s in side.decimals()] for side in (b.bids, b.asks)]  # str: the exponent too
     return side_state(b.bids), side_state(b.asks), b.bids.texts(), b.asks.texts(), b.crossed(), b.bids.best(), \
-        b.asks.best()
+        b.asks.best(), exact
 
 
 def line_of(action: str = "update", asks=(), bids=(), ts="1723075200100", checksum=0, seq=None, prev=None,
@@ -298,6 +299,28 @@ def test_prices_written_two_ways_are_one_level_in_c() -> None:
         b.apply([["100.0", "3"], ["099.50", "0"]], [["101.00", "0"]])
         assert b.bids.texts() == [("100.0", "3")] and b.asks.texts() == [] and b.bids.by_text == {"100.0": Decimal("-100")}
         assert b.checksum() == checksum_of([("100.0", "3")], [])
+
+
+def test_exact_levels_in_c_keep_the_price_as_the_book_holds_it() -> None:
+    """The same piece "100.0:3" at the key of "100" and at its own key: prices 100 and 100.0, as the pure path says."""
+    out = []
+    for compiled in (True, False):
+        with path(compiled):
+            for _ in range(2):  # the second time from the kernel's cache
+                one, two = Book(), Book()
+                one.apply([["100", "1"]], [["101", "1"]])
+                one.apply([["100.0", "3"]], [["101.00", "2"]])
+                two.apply([["100.0", "3"]], [["101.00", "2"]])
+                out.append([[(str(p), str(z)) for p, z in side.decimals()]
+                            for side in (one.bids, one.asks, two.bids, two.asks)])
+                deep = Side(False)
+                deep.update([[f"{i}.5", f"{i % 7}"] for i in range(1, 3000)])
+                got = list(deep.decimals())
+                out.append((len(got), got[0], got[31], got[32], got[-1]))
+                assert [(p, z) for p, z in got] == [(Decimal(f"{i}.5"), Decimal(f"{i % 7}")) for i in range(1, 3000)
+                                                    if i % 7]
+    assert out[0] == [[("100", "3")], [("101", "2")], [("100.0", "3")], [("101.00", "2")]]
+    assert out[0] == out[2] == out[4] == out[6] and out[1] == out[3] == out[5] == out[7]
 
 
 def test_the_checksum_in_c_is_okx_crc32() -> None:
