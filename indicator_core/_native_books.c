@@ -344,7 +344,7 @@ static PyObject *s_asks, *s_crc, *s_bids, *s_keys, *s_levels, *s_by_text, *s_top
 /* Decimal(px), or -Decimal(px) for bids: the same key object for the same text while it is in the cache, so
  * its hash (costly for a Decimal, cached in the object) is computed once.  Each cache is cleared when full, so
  * it never holds more than KEY_CACHE texts. */
-#define KEY_CACHE 8192
+#define KEY_CACHE 4096
 static PyObject *key_cache[2];
 
 static PyObject *key_of(PyObject *px, int bids) {
@@ -751,7 +751,7 @@ done:
 }
 
 /* piece "px:sz" -> (key, (price, size)), by side (bids: 1); cleared when full */
-#define PAIR_CACHE 8192
+#define PAIR_CACHE 4096
 static PyObject *pair_cache[2];
 
 static const char decimals_doc[] =

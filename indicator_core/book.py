@@ -10,6 +10,10 @@ sides' pieces interleaved as another: a new size at a level among the first 25
 replaces its piece in both in place, a level added or removed there is inserted
 into or deleted from its side's list (and only the interleaved list is rebuilt,
 from the two lists); exact sizes are made only when a minute closes.
+
+The compiled kernel (``_native_books.c``), where built, does :meth:`Side.update`,
+:meth:`Book.checksum` and :meth:`Side.decimals` on these same objects; it hashes
+the two sides' first 25 pieces in place, so ``parts`` stays unused on that path.
 """
 
 from __future__ import annotations

@@ -9,6 +9,11 @@ mismatch or a crossed book, and when a minute closes.  At each close it hands
 a :class:`BookMinute` (the book as of the minute's end) to every book
 indicator through ``sink.book``.  Every decision depends only on the pushes
 before it, never on where a chunk or a run began.
+
+Where the compiled kernel is built (``_native_books.c``, see :mod:`..native`),
+it reads the lines in OKX's layout and applies each push with its checks;
+every other line, and every decision of the sequence and the minutes, stays
+here, and the pure path gives the same pushes and books (tested).
 """
 
 from __future__ import annotations
