@@ -418,3 +418,27 @@ def test_a_run_on_the_kernel_writes_the_bytes_of_a_pure_run(tmp_path: Path) -> N
         got.append({p.relative_to(state).as_posix(): p.read_bytes() for p in sorted(state.rglob("*books*"))})
     assert got[0] == got[2] and got[1] == got[3]
     assert any("buckets" in name for name in got[0]) and got[1]
+
+
+def test_the_environment_switch_gives_the_pure_path_the_same_bytes(tmp_path: Path) -> None:
+    """``indicators run`` as a user starts it, with and without INDICATOR_CORE_PURE, on the recorded pushes."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.test_buckets import _real_vault
+    from tests.vaults import REPO
+
+    trees = []
+    for pure in (False, True):
+        vault = tmp_path / ("pure" if pure else "compiled")
+        _real_vault(vault)
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        env.pop(native.PURE_ENV, None)
+        if pure:
+            env[native.PURE_ENV] = "1"
+        done = subprocess.run([sys.executable, "-m", "indicator_core", "run", "--vault", str(vault), "--quiet"],
+                              env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        trees.append(outputs(vault))
+    assert trees[0] == trees[1] and any(name.startswith("buckets/") for name in trees[0])
