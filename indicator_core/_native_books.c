@@ -191,9 +191,10 @@ static int scan_int(const char **pp, const char *end, long long *out) {
     }
     const char *s = p;
     long long v = 0;
-    while (p < end && (unsigned char)(*p - '0') <= 9) v = v * 10 + (*p++ - '0');
+    while (p < end && (unsigned char)(*p - '0') <= 9 && p - s < MAX_INT_DIGITS) v = v * 10 + (*p++ - '0');
     Py_ssize_t n = p - s;
-    if (n < 1 || n > MAX_INT_DIGITS || (*s == '0' && (n > 1 || neg))) return 0;
+    if (p < end && (unsigned char)(*p - '0') <= 9) return 0; /* a 19th digit: declined, before any overflow */
+    if (n < 1 || (*s == '0' && (n > 1 || neg))) return 0;
     *out = neg ? -v : v;
     *pp = p;
     return 1;
@@ -300,8 +301,8 @@ static PyObject *parse(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
     if (!LIT(&p, end, ",\"ts\":\"")) goto done;
     const char *s = p;
     long long ts = 0, checksum, prev = 0, seq = 0;
-    while (p < end && (unsigned char)(*p - '0') <= 9) ts = ts * 10 + (*p++ - '0');
-    if (p == s || p - s > MAX_INT_DIGITS) goto done;
+    while (p < end && (unsigned char)(*p - '0') <= 9 && p - s < MAX_INT_DIGITS) ts = ts * 10 + (*p++ - '0');
+    if (p == s || (p < end && (unsigned char)(*p - '0') <= 9)) goto done; /* none, or a 19th digit */
     if (!LIT(&p, end, "\",\"checksum\":") || !scan_int(&p, end, &checksum)) goto done;
     int chain = 0;
     if (LIT(&p, end, ",\"prevSeqId\":")) {

@@ -130,6 +130,9 @@ BAD_LINES = [
     line_of(ts="-1723075200100"),
     line_of(ts="0001723075200100"),
     line_of(ts="1" * 19),  # longer than the kernel reads: the pure path decides
+    line_of(ts="9" * 18),  # the longest integers the kernel reads itself
+    line_of(checksum=10**18 - 1, seq=10**18 - 1, prev=-(10**18 - 1)),
+    line_of(checksum=-(10**18)),  # 19 digits: the pure path
     line_of(checksum=-2147483648),
     line_of(checksum=2**40),
     line_of(checksum=2**63 - 1),
@@ -183,6 +186,17 @@ def test_the_kernel_reads_only_lines_the_layout_regex_accepts() -> None:
         if got is not None:
             assert shape(line) is not None, line
             assert [got] == books.parse_line(line, n, INST, "books")
+
+
+def test_the_kernel_reads_the_layout_itself_up_to_18_digits() -> None:
+    prefix = books._prefix(INST, "books")
+    for line in (line_of(ts="9" * 18), line_of(checksum=10**18 - 1, seq=10**18 - 1, prev=-(10**18 - 1)),
+                 line_of(asks=[(".5", ".5", "0", "1")]), line_of(asks=[("100", "1")]) + b"\r",
+                 line_of("snapshot", bids=[("0.001", "0")])):
+        got = KERNEL.parse(line, prefix, 1, Push)
+        assert got is not None and [got] == books.parse_line(line, 1, INST, "books")
+    for line in (line_of(ts="1" * 19), line_of(checksum=-(10**18)), line_of(seq=10**18, prev=1)):
+        assert KERNEL.parse(line, prefix, 1, Push) is None
 
 
 def test_names_the_kernel_does_not_read_are_left_to_the_pure_path() -> None:
