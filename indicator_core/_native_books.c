@@ -2,6 +2,8 @@
  *
  * The per-push work, each giving exactly what the pure path gives:
  *
+ * - parse_lines(buf, pos, prefix, line_no, Push, n): parse for the next n lines of a chunk,
+ *   without a bytes object per line read here.
  * - parse(line, prefix, line_no, Push): a push line in OKX's own layout (what
  *   books._shape's regex accepts, and a little stricter) read into a Push without
  *   orjson or the regex; None for any other line, which the pure path then reads
@@ -274,15 +276,10 @@ static const char parse_doc[] =
     "\n"
     "prefix is b'{\"arg\":{\"channel\":\"<channel>\",\"instId\":\"<inst>\"},\"action\":\"'.";
 
-static PyObject *parse(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 4 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "parse(line: bytes, prefix: bytes, line_no: int, Push)");
-        return NULL;
-    }
-    const char *p = PyBytes_AS_STRING(args[0]);
-    const char *end = p + PyBytes_GET_SIZE(args[0]);
-    Py_ssize_t np = PyBytes_GET_SIZE(args[1]);
-    if (end - p < np || memcmp(p, PyBytes_AS_STRING(args[1]), (size_t)np) != 0) Py_RETURN_NONE;
+/* The Push of the line p..end, or NULL: declined (no exception set) or an error (exception set). */
+static PyObject *read_push(const char *p, const char *end, const char *prefix, Py_ssize_t np, PyObject *line_no,
+                           PyObject *push_type) {
+    if (end - p < np || memcmp(p, prefix, (size_t)np) != 0) return NULL;
     p += np;
     int snapshot;
     if (LIT(&p, end, "snapshot")) {
@@ -290,9 +287,9 @@ static PyObject *parse(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
     } else if (LIT(&p, end, "update")) {
         snapshot = 0;
     } else {
-        Py_RETURN_NONE;
+        return NULL;
     }
-    if (!LIT(&p, end, "\",\"data\":[{\"asks\":")) Py_RETURN_NONE;
+    if (!LIT(&p, end, "\",\"data\":[{\"asks\":")) return NULL;
     PyObject *asks = scan_levels(&p, end), *bids = NULL, *res = NULL;
     if (asks == NULL) goto done;
     if (!LIT(&p, end, ",\"bids\":")) goto done;
@@ -313,7 +310,7 @@ static PyObject *parse(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
     if (p < end && *p == '\r') p++;
     if (p != end) goto done;
     {
-        PyObject *a[8] = {args[2], snapshot ? Py_True : Py_False, NULL, bids, asks, NULL, NULL, NULL};
+        PyObject *a[8] = {line_no, snapshot ? Py_True : Py_False, NULL, bids, asks, NULL, NULL, NULL};
         a[2] = PyLong_FromLongLong(ts);
         a[5] = PyLong_FromLongLong(checksum);
         if (chain) {
@@ -323,7 +320,7 @@ static PyObject *parse(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
             a[6] = Py_NewRef(Py_None);
             a[7] = Py_NewRef(Py_None);
         }
-        if (a[2] != NULL && a[5] != NULL && a[6] != NULL && a[7] != NULL) res = PyObject_Vectorcall(args[3], a, 8, NULL);
+        if (a[2] != NULL && a[5] != NULL && a[6] != NULL && a[7] != NULL) res = PyObject_Vectorcall(push_type, a, 8, NULL);
         Py_XDECREF(a[2]);
         Py_XDECREF(a[5]);
         Py_XDECREF(a[6]);
@@ -332,8 +329,68 @@ static PyObject *parse(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
 done:
     Py_XDECREF(asks);
     Py_XDECREF(bids);
+    return res;
+}
+
+static PyObject *parse(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "parse(line: bytes, prefix: bytes, line_no: int, Push)");
+        return NULL;
+    }
+    const char *p = PyBytes_AS_STRING(args[0]);
+    PyObject *res = read_push(p, p + PyBytes_GET_SIZE(args[0]), PyBytes_AS_STRING(args[1]), PyBytes_GET_SIZE(args[1]),
+                              args[2], args[3]);
     if (res == NULL && !PyErr_Occurred()) Py_RETURN_NONE;
     return res;
+}
+
+static const char parse_lines_doc[] =
+    "parse_lines(buf, pos, prefix, line_no, Push, n) -> (items, pos, line_no): the next n lines (at most) of buf\n"
+    "from byte pos, the first numbered line_no; an item is the line's Push, or (line_no, line) for a line\n"
+    "the pure path reads.  Only lines ended by \\n are read.";
+
+static PyObject *parse_lines(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    Py_ssize_t pos, n;
+    long long line_no;
+    if (nargs != 6 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[2]) || (pos = PyLong_AsSsize_t(args[1])) < 0 ||
+        (line_no = PyLong_AsLongLong(args[3])) < 0 || (n = PyLong_AsSsize_t(args[5])) < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "parse_lines(buf: bytes, pos: int, prefix: bytes, line_no: int, Push, n)");
+        return NULL;
+    }
+    const char *base = PyBytes_AS_STRING(args[0]), *stop = base + PyBytes_GET_SIZE(args[0]);
+    const char *prefix = PyBytes_AS_STRING(args[2]);
+    Py_ssize_t np = PyBytes_GET_SIZE(args[2]);
+    PyObject *items = PyList_New(0);
+    if (items == NULL) return NULL;
+    const char *p = base + (pos < stop - base ? pos : stop - base);
+    for (Py_ssize_t k = 0; k < n && p < stop; k++) {
+        const char *nl = memchr(p, '\n', (size_t)(stop - p));
+        if (nl == NULL) break;
+        PyObject *no = PyLong_FromLongLong(line_no), *item = NULL;
+        if (no == NULL) goto fail;
+        item = read_push(p, nl, prefix, np, no, args[4]);
+        if (item == NULL) {
+            if (PyErr_Occurred()) {
+                Py_DECREF(no);
+                goto fail;
+            }
+            PyObject *line = PyBytes_FromStringAndSize(p, nl - p);
+            item = line == NULL ? NULL : PyTuple_Pack(2, no, line);
+            Py_XDECREF(line);
+        }
+        Py_DECREF(no);
+        if (item == NULL) goto fail;
+        int bad = PyList_Append(items, item);
+        Py_DECREF(item);
+        if (bad) goto fail;
+        line_no++;
+        p = nl + 1;
+    }
+    return Py_BuildValue("(NnL)", items, (Py_ssize_t)(p - base), line_no);
+fail:
+    Py_DECREF(items);
+    return NULL;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -839,6 +896,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"parse", (PyCFunction)(void (*)(void))parse, METH_FASTCALL, parse_doc},
+    {"parse_lines", (PyCFunction)(void (*)(void))parse_lines, METH_FASTCALL, parse_lines_doc},
     {"update", (PyCFunction)(void (*)(void))update, METH_FASTCALL, update_doc},
     {"apply", (PyCFunction)(void (*)(void))apply, METH_FASTCALL, apply_doc},
     {"decimals", (PyCFunction)(void (*)(void))decimals, METH_FASTCALL, decimals_doc},

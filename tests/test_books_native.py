@@ -199,6 +199,30 @@ def test_the_kernel_reads_the_layout_itself_up_to_18_digits() -> None:
         assert KERNEL.parse(line, prefix, 1, Push) is None
 
 
+def test_lines_are_read_a_few_at_a_time_with_their_numbers() -> None:
+    prefix = books._prefix(INST, "books")
+    good, bad = line_of(asks=[("100", "1")]), b'{"event":"subscribe"}'
+    buf = good + b"\n" + bad + b"\r\n" + good + b"\n" + good  # the last line has no line end yet: not read
+    items, pos, line_no = KERNEL.parse_lines(buf, 0, prefix, 7, Push, 2)
+    assert [type(i) for i in items] == [Push, tuple] and items[0].line == 7 and items[1] == (8, bad + b"\r")
+    assert pos == len(good) + len(bad) + 3 and line_no == 9
+    items, pos, line_no = KERNEL.parse_lines(buf, pos, prefix, line_no, Push, 64)
+    assert [i.line for i in items] == [9] and pos == len(buf) - len(good) and line_no == 10
+    assert KERNEL.parse_lines(buf, pos, prefix, line_no, Push, 64) == ([], pos, 10)
+    assert KERNEL.parse_lines(buf, 10**9, prefix, 1, Push, 64) == ([], len(buf), 1)
+    # a chunk of many lines: the same items, whatever number of lines one call reads
+    lines = REAL.read_bytes().splitlines() * 3 + BAD_LINES
+    fast = read(b"".join(line + b"\n" for line in lines), "BTC-USD-220527")
+    saved = books._LINES_AT_ONCE
+    try:
+        for n in (1, 5, 1000):
+            books._LINES_AT_ONCE = n
+            assert read(b"".join(line + b"\n" for line in lines), "BTC-USD-220527") == fast
+    finally:
+        books._LINES_AT_ONCE = saved
+    assert fast == read(b"".join(line + b"\n" for line in lines), "BTC-USD-220527", compiled=False)
+
+
 def test_names_the_kernel_does_not_read_are_left_to_the_pure_path() -> None:
     assert books._prefix('BTC"X', "books") is None and books._prefix("BTC\\X", "books") is None
     assert books._prefix("BTC-É", "books") is None

@@ -43,6 +43,7 @@ COUNTERS = (
 _REJECT_TEXT = 200
 
 _KERNEL = native.load("books")  # the compiled reader of a push line (None: the pure path reads every line)
+_LINES_AT_ONCE = 64  # lines read by one call of the kernel (their pushes are then applied one by one)
 
 
 @dataclass(slots=True)
@@ -79,20 +80,58 @@ class ParsedBooks:
 
     def __iter__(self) -> Iterator[Push | Reject]:
         inst_id, channel, chunk = self.inst_id, self.channel, self.chunk
+        kernel = _KERNEL
+        prefix = _prefix(inst_id, channel) if kernel is not None else None
+        if prefix is not None:
+            return self._compiled(kernel, prefix)
+        return self._pure()
+
+    def _compiled(self, kernel: Any, prefix: bytes) -> Iterator[Push | Reject]:
+        """The lines in OKX's layout read in C, a few dozen at a time; every other line as :meth:`_pure` reads it."""
+        buf = self.chunk.buf
+        self.lines = buf.count(b"\n")
+        shape = _shape(self.inst_id, self.channel)
+        parse_lines, pos, line_no, end = kernel.parse_lines, 0, self.chunk.first_line, len(buf)
+        while pos < end:
+            items, pos, line_no = parse_lines(buf, pos, prefix, line_no, Push, _LINES_AT_ONCE)
+            if not items:
+                break
+            for item in items:
+                if type(item) is Push:
+                    yield item
+                else:
+                    yield from self._line(item[1], item[0], shape)
+
+    def _line(self, line: bytes, line_no: int, shape: Any) -> list[Push | Reject]:
+        """The items of one line, read as :meth:`_pure` reads it."""
+        if shape(line) is not None:
+            try:
+                doc = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                pass
+            else:
+                item = doc["data"][0]
+                return [Push(line_no, doc["action"] == "snapshot", int(item["ts"]), item["bids"], item["asks"],
+                             item["checksum"], item.get("seqId"), item.get("prevSeqId"))]
+        got = parse_line(line, line_no, self.inst_id, self.channel)
+        if type(got) is list:
+            return got
+        if got is None:
+            if b'"event"' in line and b'"data"' not in line:
+                self.control += 1
+            else:
+                self.other_channel += 1
+            return []
+        return [Reject(line_no, got, line[:_REJECT_TEXT].decode("utf-8", "replace"))]
+
+    def _pure(self) -> Iterator[Push | Reject]:
+        inst_id, channel, chunk = self.inst_id, self.channel, self.chunk
         lines = chunk.buf.split(b"\n")
         lines.pop()  # the chunk ends with a line end
         self.lines = len(lines)
         loads = orjson.loads
         shape = _shape(inst_id, channel)
-        kernel = _KERNEL
-        prefix = _prefix(inst_id, channel) if kernel is not None else None
-        kparse = kernel.parse if prefix is not None else None
         for line_no, line in enumerate(lines, chunk.first_line):
-            if kparse is not None:
-                got = kparse(line, prefix, line_no, Push)  # OKX's own layout, read in C; None for any other line
-                if got is not None:
-                    yield got
-                    continue
             if shape(line) is not None:  # OKX's own layout, every price positive: as _known, inline
                 try:
                     doc = loads(line)
