@@ -19,11 +19,12 @@ def test_the_kernel_is_built_where_a_compiler_is_at_hand() -> None:
     if sys.platform == "win32" or not cc or shutil.which(cc[0]) is None:
         pytest.skip("no C compiler here: the pure paths run (tested everywhere)")
     assert native.load("trades") is not None, "setup.py did not build indicator_core._native_trades"
+    assert native.load("books") is not None, "setup.py did not build indicator_core._native_books"
 
 
 def test_pure_paths_are_asked_for_by_the_environment(monkeypatch) -> None:
     monkeypatch.setenv(native.PURE_ENV, "1")
-    assert native.load("trades") is None
+    assert native.load("trades") is None and native.load("books") is None
     assert "pure" in native.describe()
     monkeypatch.setenv(native.PURE_ENV, "0")
     assert not native.pure_requested()
