@@ -118,10 +118,9 @@ def _init_worker(cfg, vault: Path, queue) -> None:
     threading.Thread(target=_exit_with_parent, daemon=True).start()
     queue.cancel_join_thread()  # progress messages are not worth waiting for at exit (a killed sibling may block them)
     decimal.setcontext(EXACT.copy())
-    if os.environ.get("INDICATOR_CORE_WORKER_THREADS") != "1":
-        from . import engine
+    from . import engine
 
-        engine.PARSE_THREADS = False  # every core already runs a worker
+    engine.PARSE_THREADS = False  # every core already runs a worker
     _WORKER.update(host=Host.load(cfg), vault=vault, queue=queue)
 
 
