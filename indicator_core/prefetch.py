@@ -27,6 +27,24 @@ PARSERS = max(1, min(2, (os.cpu_count() or 1)))
 SWITCH_INTERVAL = 0.0001  # seconds; see map_ahead
 
 
+_switch_lock = threading.Lock()
+_switch_users = 0
+_switch_saved = 0.005
+
+
+def _short_switches(change: int) -> None:
+    """Enter (+1) or leave (-1) a stretch of short GIL switch intervals; the first to enter saves the
+    interval in force and the last to leave restores it (passes may overlap in threads, e.g. under Dask)."""
+    global _switch_users, _switch_saved
+    with _switch_lock:
+        if change > 0 and _switch_users == 0:
+            _switch_saved = sys.getswitchinterval()
+            sys.setswitchinterval(min(_switch_saved, SWITCH_INTERVAL))
+        _switch_users += change
+        if change < 0 and _switch_users == 0:
+            sys.setswitchinterval(_switch_saved)
+
+
 def map_inline(fn: Callable[[T], R], items: Iterator[T]) -> Iterator[tuple[T, R]]:
     """Yield ``(item, fn(item))`` in this thread (for work too small to be worth a thread)."""
     for item in items:
@@ -66,8 +84,7 @@ def map_ahead(fn: Callable[[T], R], items: Iterator[T], depth: int = 2, workers:
     # GIL-free calls, for up to that interval, while the consumer (the pass's critical path) waits.
     # A short interval bounds those waits: 0.1 ms took a 4M-trade pass from ~1.2 s to ~0.8 s
     # (bench/RESULTS.md).  It is restored when the pass ends.
-    switch = sys.getswitchinterval()
-    sys.setswitchinterval(min(switch, SWITCH_INTERVAL))
+    _short_switches(+1)
     reader.start()
     try:
         while True:
@@ -85,4 +102,4 @@ def map_ahead(fn: Callable[[T], R], items: Iterator[T], depth: int = 2, workers:
                 pass
         reader.join()
         pool.shutdown(wait=True, cancel_futures=True)
-        sys.setswitchinterval(switch)
+        _short_switches(-1)

@@ -18,7 +18,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from .bars import Bar
-from .fastpath import Summarizer
+from .fastpath import (BASE, BUY_BASE, BUY_QUOTE, BUY_SZ, FIRST, HIGH, LAST, LOW, MINUTE, QUOTE, START, SZ,
+                       Summarizer)
 from .instruments import Instrument
 from .numbers import to_dec, fmt
 from .sources.parsed import ParsedChunk
@@ -270,8 +271,6 @@ class TradeStream:
 
     def _deliver_clean(self, p: ParsedChunk, s, sink: Sink) -> None:
         """:meth:`_deliver` of a clean chunk whose columns and minutes the parse thread summed up (fastpath.py)."""
-        from .fastpath import BASE, BUY_BASE, BUY_QUOTE, BUY_SZ, FIRST, HIGH, LAST, LOW, MINUTE, QUOTE, START, SZ
-
         batch = TradeBatch(self.inst, p.ts, p.trade_id, s.first_id, p.is_buy, s.px, s.px_scale, s.sz, s.sz_scale,
                            s.base, s.base_scale, s.quote, s.quote_scale)
         seg = s.segments

@@ -64,3 +64,32 @@ def test_stopping_early_closes_the_reader_and_leaves_no_thread() -> None:
     while threading.active_count() > before and time.monotonic() < deadline:
         time.sleep(0.01)
     assert threading.active_count() == before
+
+
+def test_the_switch_interval_is_short_during_a_pass_and_restored_after_overlapping_passes() -> None:
+    import sys
+    import threading
+
+    import pytest
+
+    from indicator_core import prefetch
+
+    before = sys.getswitchinterval()
+    short = pytest.approx(min(before, prefetch.SWITCH_INTERVAL))
+    release = threading.Event()
+
+    def slow(x: int) -> int:
+        if x:
+            release.wait(5)  # the first pass stays open while the second runs
+        return x
+
+    first = prefetch.map_ahead(lambda x: x, iter(range(3)))
+    assert next(first)[1] == 0
+    second = prefetch.map_ahead(slow, iter(range(2)))
+    assert next(second)[1] == 0  # both passes open now
+    assert sys.getswitchinterval() == short
+    assert [x for _, x in first] == [1, 2]  # the first ends while the second still runs: still short
+    assert sys.getswitchinterval() == short
+    release.set()
+    assert [x for _, x in second] == [1]
+    assert sys.getswitchinterval() == pytest.approx(before)  # the last one out restores it
