@@ -26,6 +26,7 @@ from . import native
 from .instruments import Instrument
 from .numbers import parse_decimal
 from .sources.parsed import ParsedChunk
+from .trades import TradeBatch
 
 _KERNEL = native.load("trades")
 
@@ -35,17 +36,9 @@ MINUTE, START, FIRST, LAST, HIGH, LOW, BUY_QUOTE, QUOTE, BUY_BASE, BASE, BUY_SZ,
 
 @dataclass
 class ChunkSummary:
-    """A clean chunk's trades in common scales, and per minute its aggregates (one column per minute)."""
+    """A clean chunk's trades as the indicators get them, and per minute its aggregates (one column per minute)."""
 
-    px: np.ndarray
-    px_scale: int
-    sz: np.ndarray
-    sz_scale: int
-    base: np.ndarray
-    base_scale: int
-    quote: np.ndarray
-    quote_scale: int
-    first_id: np.ndarray
+    batch: TradeBatch
     segments: np.ndarray  # int64, 12 x minutes, rows as named above
 
 
@@ -53,6 +46,7 @@ class Summarizer:
     """``summarize(chunk)`` for one instrument, to run in a parse thread (it reads nothing that changes)."""
 
     def __init__(self, inst: Instrument) -> None:
+        self.inst = inst
         self.spot = inst.kind == "spot"
         self.usable = _KERNEL is not None and inst.kind in ("spot", "linear")
         self.ct_m, self.ct_s = parse_decimal(format(inst.ct_val, "f")) if self.usable else (0, 0)
@@ -77,5 +71,6 @@ class Summarizer:
         else:
             base_scale = sz_scale + self.ct_s
             quote_scale = px_scale + base_scale
-        return ChunkSummary(px, px_scale, sz, sz_scale, base, base_scale, quote, quote_scale, first_id,
-                            segments[:, :minutes])
+        batch = TradeBatch(self.inst, p.ts, p.trade_id, first_id, p.is_buy, px, px_scale, sz, sz_scale,
+                           base, base_scale, quote, quote_scale)
+        return ChunkSummary(batch, segments[:, :minutes])

@@ -271,9 +271,7 @@ class TradeStream:
 
     def _deliver_clean(self, p: ParsedChunk, s, sink: Sink) -> None:
         """:meth:`_deliver` of a clean chunk whose columns and minutes the parse thread summed up (fastpath.py)."""
-        batch = TradeBatch(self.inst, p.ts, p.trade_id, s.first_id, p.is_buy, s.px, s.px_scale, s.sz, s.sz_scale,
-                           s.base, s.base_scale, s.quote, s.quote_scale)
-        seg = s.segments
+        batch, seg = s.batch, s.segments
         starts = seg[START].tolist()
         minutes = seg[MINUTE].tolist()
         counts = np.diff(seg[START], append=len(p)).tolist()

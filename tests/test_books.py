@@ -9,25 +9,15 @@ import orjson
 import pytest
 
 from indicator_core import book as book_module
-from indicator_core import native
 from indicator_core.streams import books as books_stream
 from indicator_core.book import Book, checksum_of
 from indicator_core.sources.parsed import Reject
 from indicator_core.streams.books import BookStream, parse_line
+from tests.kernel_paths import on_both_paths
 from tests.vaults import OKX
 
-BOOK_KERNEL = native.load("books")
-
-
-@pytest.fixture(scope="module", autouse=True, params=["compiled", "pure"])
-def book_path(request):
-    """Every test here runs on both paths: the compiled book kernel and the pure Python it stands in for."""
-    if request.param == "compiled" and BOOK_KERNEL is None:
-        pytest.skip("the compiled kernel is not built in this install")
-    saved = books_stream._KERNEL, book_module._KERNEL
-    books_stream._KERNEL = book_module._KERNEL = BOOK_KERNEL if request.param == "compiled" else None
-    yield request.param
-    books_stream._KERNEL, book_module._KERNEL = saved
+# every test here runs with the compiled book kernel and with the pure Python it stands in for
+book_path = on_both_paths("books", books_stream, book_module)
 
 
 REAL = OKX / "ws-books-2022-05-13.jsonl"

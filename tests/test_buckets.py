@@ -12,7 +12,6 @@ import pytest
 
 from bench.generate_books import book_lines, write_days
 from indicator_core import book as book_module
-from indicator_core import native
 from indicator_core.streams import books as books_stream
 from indicator_core.cli import main
 from indicator_core.config import load_config
@@ -21,20 +20,11 @@ from indicator_core.instruments import InstrumentTable
 from indicator_core.numbers import EXACT
 from indicator_core_plugins.buckets import auto_step
 from tests.test_books import REAL, SNAP, T0, push
+from tests.kernel_paths import on_both_paths
 from tests.vaults import ETH_PERP, inst_dir, outputs, read_jsonl, run, write_config
 
-BOOK_KERNEL = native.load("books")
-
-
-@pytest.fixture(scope="module", autouse=True, params=["compiled", "pure"])
-def book_path(request):
-    """Every test here runs on both paths: the compiled book kernel and the pure Python it stands in for."""
-    if request.param == "compiled" and BOOK_KERNEL is None:
-        pytest.skip("the compiled kernel is not built in this install")
-    saved = books_stream._KERNEL, book_module._KERNEL
-    books_stream._KERNEL = book_module._KERNEL = BOOK_KERNEL if request.param == "compiled" else None
-    yield request.param
-    books_stream._KERNEL, book_module._KERNEL = saved
+# every test here runs with the compiled book kernel and with the pure Python it stands in for
+book_path = on_both_paths("books", books_stream, book_module)
 
 
 M0 = T0 // 60000

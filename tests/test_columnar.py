@@ -9,27 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from indicator_core import native
 from indicator_core.sources import columnar, okx_jsonl, parsed
 from indicator_core.sources.timecheck import TimeWindow
+from tests.kernel_paths import on_both_paths
 from tests.vaults import ETH_2023, ETH_PERP, OKX
 
 FIELDS = ("ts", "trade_id", "count", "is_buy", "px_m", "px_s", "sz_m", "sz_s")
 INST = "BTC-USDT-SWAP"
 
 
-KERNEL = native.load("trades")
-
-
-@pytest.fixture(scope="module", autouse=True, params=["compiled", "numpy"])
-def fast_path(request):
-    """Every test here runs on both fast paths: the compiled kernel and the numpy one it stands in for."""
-    if request.param == "compiled" and KERNEL is None:
-        pytest.skip("the compiled kernel is not built in this install")
-    saved = columnar._KERNEL
-    columnar._KERNEL = KERNEL if request.param == "compiled" else None
-    yield request.param
-    columnar._KERNEL = saved
+# every test here runs on both fast paths: the compiled kernel and the numpy one it stands in for
+fast_path = on_both_paths("trades", columnar)
 
 
 # a window that splits generated 13-digit timestamps (1.0e12 .. 2.0e12) about in half

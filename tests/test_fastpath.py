@@ -161,4 +161,4 @@ def test_segments_match_numpy_aggregates_on_real_minutes() -> None:
         assert (int(ts[seg[fastpath.LAST][k]]), 100 + int(seg[fastpath.LAST][k])) == bar.last_key
         assert (seg[fastpath.HIGH][k], seg[fastpath.LOW][k]) == (int(bar.high.scaleb(batch.px_scale)),
                                                                   int(bar.low.scaleb(batch.px_scale)))
-    assert summary.quote.tolist() == batch.quote.tolist() and summary.quote_scale == batch.quote_scale
+    assert summary.batch.quote.tolist() == batch.quote.tolist() and summary.batch.quote_scale == batch.quote_scale
