@@ -294,6 +294,41 @@ static PyObject *count_lines(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(count);
 }
 
+PyDoc_STRVAR(take_lines_doc,
+"take_lines(buffer, n) -> (bytes, int) or None\n\n"
+"The complete lines of buffer[:n] (up to its last '\\n') copied into a new bytes object, and how many\n"
+"they are; None when buffer[:n] holds no '\\n'. The copy and the count run without the GIL.");
+
+static PyObject *take_lines(PyObject *self, PyObject *args) {
+    Py_buffer buf;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "y*n", &buf, &n)) return NULL;
+    if (n < 0 || n > buf.len) {
+        PyBuffer_Release(&buf);
+        PyErr_SetString(PyExc_ValueError, "take_lines: n is outside the buffer");
+        return NULL;
+    }
+    const char *base = (const char *)buf.buf;
+    Py_ssize_t cut = n, count;
+    while (cut > 0 && base[cut - 1] != '\n') cut--; /* back over the partial last line: a short walk */
+    if (cut == 0) {
+        PyBuffer_Release(&buf);
+        Py_RETURN_NONE;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, cut);
+    if (out == NULL) {
+        PyBuffer_Release(&buf);
+        return NULL;
+    }
+    char *dst = PyBytes_AS_STRING(out);
+    Py_BEGIN_ALLOW_THREADS /* the new object is seen by no one else yet: its bytes are filled without the GIL */
+    memcpy(dst, base, cut);
+    count = count_newlines(dst, cut);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&buf);
+    return Py_BuildValue("(Nn)", out, count);
+}
+
 PyDoc_STRVAR(line_ends_doc,
 "line_ends(buf) -> bytes\n\n"
 "The offsets of the newlines of buf as native int64 values (read them with numpy.frombuffer).");
@@ -485,6 +520,7 @@ static PyMethodDef methods[] = {
     {"parse_layout", parse_layout, METH_VARARGS, parse_layout_doc},
     {"line_ends", line_ends, METH_VARARGS, line_ends_doc},
     {"count_lines", count_lines, METH_VARARGS, count_lines_doc},
+    {"take_lines", take_lines, METH_VARARGS, take_lines_doc},
     {"summarize", summarize, METH_VARARGS, summarize_doc},
     {NULL, NULL, 0, NULL},
 };

@@ -61,3 +61,39 @@ def test_compiled_and_pure_runs_write_the_same_bytes(tmp_path) -> None:
         trees[pure] = outputs(vault)
     assert trees[False] and trees[False] == trees[True]
     assert any("MATIC" in name for name in trees[False])
+
+
+@pytest.mark.skipif(native.load("trades") is None, reason="the compiled kernel is not built in this install")
+@pytest.mark.parametrize("data,n", [(b"a\nbb\nccc", 9), (b"a\nbb\nccc", 5), (b"a\nbb\nccc", 4), (b"abc", 3),
+                                    (b"\n", 1), (b"", 0), (b"x\n" * 1000 + b"partial", 2007)])
+def test_take_lines_copies_the_complete_lines_and_counts_them(data: bytes, n: int) -> None:
+    scratch = bytearray(data) + bytearray(b"garbage after n")
+    taken = native.load("trades").take_lines(scratch, n)
+    cut = data[:n].rfind(b"\n") + 1
+    if cut == 0:
+        assert taken is None
+    else:
+        assert taken == (data[:cut], data[:cut].count(b"\n"))
+        assert isinstance(taken[0], bytes)
+
+
+def test_chunks_read_through_the_kernel_equal_the_plain_reading(tmp_path, monkeypatch) -> None:
+    """Chunk bytes, line numbers and cursors are the same with and without the kernel's reader."""
+    from indicator_core.sources import files as files_module
+    from indicator_core.sources.files import Cursor, list_files, read_chunks
+
+    folder = tmp_path / "BTC-USDT-SWAP"
+    folder.mkdir()
+    lines = [b'{"k":"%d"}\n' % i for i in range(3000)]
+    (folder / "trades_2024-01-01.jsonl").write_bytes(b"".join(lines))
+    (folder / "trades_2024-01-02.jsonl").write_bytes(b"".join(lines[:700]) + b'{"half":')  # a partial last line
+    (folder / "trades_2024-01-03.jsonl").write_bytes(b"x" * 5000 + b"\n" + b"".join(lines[:10]))  # a line > batch
+    files = list_files(folder, "BTC-USDT-SWAP", ["trades_{date}.jsonl"], [])
+
+    def chunks() -> list:
+        return [(c.buf, c.first_line, c.end) for c in read_chunks(files, Cursor(), None, 1000)]
+
+    with_kernel = chunks()
+    monkeypatch.setattr(files_module, "_TAKE_LINES", None)
+    assert with_kernel == chunks()
+    assert len(with_kernel) > 10

@@ -25,7 +25,11 @@ import numpy as np
 
 from ..errors import ConfigError, IndicatorError, StateError
 from ..storage import FOLDER_NAME, InstrumentKey, state_path
+from .. import native
 from .parsed import count_lines, line_ends
+
+_KERNEL = native.load("trades")
+_TAKE_LINES = _KERNEL.take_lines if _KERNEL is not None else None
 
 
 @dataclass(frozen=True)
@@ -377,13 +381,32 @@ def read_chunks(
                 if offset == 0:
                     offset, line = hdr[1], 1
             f.seek(offset)
+            # with the kernel: read into one buffer again and again, and copy out each chunk's complete lines
+            # without the GIL (a copy of 4 MiB into new memory, page faults included, is one long C call: a
+            # reader thread doing it with the GIL would stall the pass's main thread for its whole length)
+            scratch = bytearray(batch_bytes) if _TAKE_LINES is not None else None
             while True:
                 want = batch_bytes if limit is None else min(batch_bytes, limit - offset)
                 if want <= 0:
                     return
-                data = f.read(want)
-                if not data:
-                    break
+                if scratch is not None and want <= len(scratch):
+                    got = f.readinto(memoryview(scratch)[:want])
+                    if not got:
+                        break
+                    taken = _TAKE_LINES(scratch, got)
+                    if taken is not None:
+                        buf, n = taken
+                        f.seek(offset + len(buf))
+                        first = line + 1
+                        offset += len(buf)
+                        line += n
+                        yield Chunk(tf, buf, first, Cursor(tf.name, offset, line), columns, None, n)
+                        continue
+                    data = bytes(scratch[:got])  # no line end in it: the rare paths below
+                else:
+                    data = f.read(want)
+                    if not data:
+                        break
                 cut = data.rfind(b"\n") + 1
                 if cut == 0:  # a line longer than the batch, or a last line with no \n yet
                     data += f.readline()
