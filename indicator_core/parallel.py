@@ -9,9 +9,9 @@ cluster worker lost) is redone from its last commit by the next run.
 
 - ``jobs == 1`` or a single instrument: the tasks run in this process, no pool.
 - ``jobs > 1``: a :class:`~concurrent.futures.ProcessPoolExecutor` of
-  ``min(jobs, instruments)`` processes started with ``forkserver`` where the
-  system has it, ``spawn`` elsewhere (Windows).  Workers send their byte counts
-  to one progress display.
+  ``min(jobs, instruments)`` processes, forked on Linux, started from a fork
+  server on macOS and spawned on Windows (:func:`_context`).  Workers send
+  their byte counts to one progress display.
 - ``scheduler``: the same tasks submitted to a Dask ``distributed`` scheduler;
   every worker must see the vault at the same path (a shared filesystem).  A
   task whose worker dies is given to another worker by the scheduler.
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import decimal
 import os
+import sys
 import threading
 import time
 import traceback
@@ -170,19 +171,27 @@ def _flat(results: dict[int, Any], n: int) -> list:
 
 
 def _context(host=None):
-    """``forkserver`` where the system has it, ``spawn`` elsewhere (Windows).
+    """``fork`` on Linux, ``forkserver`` where the system has it otherwise (macOS), ``spawn`` elsewhere (Windows).
 
-    A forkserver imports the engine, numpy and the built-in plugins once and forks each worker from
-    that: a worker starts in milliseconds instead of importing everything again, and unlike ``fork``
-    it never copies a parent that already runs threads.  The env ``INDICATOR_CORE_START_METHOD``
-    picks another start method (``spawn`` runs on Linux exactly what Windows runs).
+    A forked worker starts in milliseconds with the engine and plugins already loaded.  The pool
+    forks its workers before this process starts any thread (see :func:`run_pool`), and only a
+    process with no other thread forks, so no lock can be copied in a taken state (a process that
+    embeds the engine and runs threads of its own gets the fork server).  macOS' system libraries
+    do not survive ``fork``, so there a fork server, which imports the engine and plugins once,
+    forks the workers.  The env
+    ``INDICATOR_CORE_START_METHOD`` picks another start method (``spawn`` runs on Linux exactly
+    what Windows runs).
     """
     import multiprocessing
 
     method = os.environ.get("INDICATOR_CORE_START_METHOD", "").strip()
     methods = multiprocessing.get_all_start_methods()
     if not method:
-        method = "forkserver" if "forkserver" in methods else "spawn"
+        alone = threading.active_count() == 1  # fork copies other threads' locks as they are: only when alone
+        if sys.platform.startswith("linux") and alone:
+            method = "fork"
+        else:
+            method = "forkserver" if "forkserver" in methods else "spawn"
     elif method not in methods:
         from .errors import ConfigError
 
@@ -204,6 +213,18 @@ def run_pool(host, vault: Path, instruments: list[tuple[InstrumentKey, Path]], p
 
     ctx = _context(host)
     queue = ctx.Queue()
+    results: dict[int, Any] = {}
+    # the largest instruments first, so that the last to finish are short ones
+    order = sorted(range(len(instruments)), key=lambda i: -_size(instruments[i][1]))
+    pool = ProcessPoolExecutor(max_workers=min(jobs, len(instruments)), mp_context=ctx,
+                               initializer=_init_worker, initargs=(host.cfg, vault, queue))
+    try:
+        # every worker is started at the first submit (with fork: before this process starts a thread,
+        # the progress display's included)
+        futures = {pool.submit(_pool_task, *instruments[i]): i for i in order}
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
     bar = progress(0, f"{len(instruments)} instruments")
 
     stop = threading.Event()
@@ -227,13 +248,7 @@ def run_pool(host, vault: Path, instruments: list[tuple[InstrumentKey, Path]], p
 
     shower = threading.Thread(target=show, daemon=True)
     shower.start()
-    results: dict[int, Any] = {}
-    # the largest instruments first, so that the last to finish are short ones
-    order = sorted(range(len(instruments)), key=lambda i: -_size(instruments[i][1]))
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(instruments)), mp_context=ctx,
-                               initializer=_init_worker, initargs=(host.cfg, vault, queue))
     try:
-        futures = {pool.submit(_pool_task, *instruments[i]): i for i in order}
         for fut in as_completed(futures):
             i = futures[fut]
             key = instruments[i][0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
 import shutil
@@ -45,12 +46,14 @@ def held_by(vault: Path, proc, other_than: set[int] = frozenset(), limit: float 
     raise AssertionError(f"no instrument lock held (exit status {proc.poll()})")
 
 
-@pytest.mark.parametrize("start", ["default", "spawn"])
+@pytest.mark.parametrize("start", ["default", "spawn", "forkserver"])
 def test_jobs_2_writes_the_tree_jobs_1_writes_and_lists_every_instrument(tmp_path: Path, vault: Path, capsys, monkeypatch,
                                                                          start: str) -> None:
-    """The default start method (forkserver on Linux) and spawn, the one Windows has."""
-    if start == "spawn":
-        monkeypatch.setenv("INDICATOR_CORE_START_METHOD", "spawn")
+    """The default start method (fork on Linux), spawn (the one Windows has) and forkserver (macOS)."""
+    if start != "default":
+        if start not in multiprocessing.get_all_start_methods():
+            pytest.skip(f"no {start} here")
+        monkeypatch.setenv("INDICATOR_CORE_START_METHOD", start)
     # a third instrument: the ETH trades again under another exchange folder
     for kind in ("trades", "books"):  # the vault of the resume cases has ETH order books too
         if (vault / "raw" / kind / "okx").is_dir():
@@ -175,9 +178,17 @@ def test_pools_start_with_forkserver_where_it_exists_and_as_told(monkeypatch) ->
 
     from indicator_core.parallel import _context
 
+    import threading
+
     monkeypatch.delenv("INDICATOR_CORE_START_METHOD", raising=False)
-    expected = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    methods = multiprocessing.get_all_start_methods()
+    server = "forkserver" if "forkserver" in methods else "spawn"
+    alone = threading.active_count() == 1
+    expected = "fork" if sys.platform.startswith("linux") and alone else server
     assert _context().get_start_method() == expected
+    other = threading.Thread(target=threading.Event().wait, args=(2,), daemon=True)
+    other.start()  # a process running another thread never forks: a lock might be copied taken
+    assert _context().get_start_method() == server
     monkeypatch.setenv("INDICATOR_CORE_START_METHOD", "spawn")
     assert _context().get_start_method() == "spawn"
 
