@@ -14,13 +14,14 @@ minute in arrival order (see :meth:`indicator_core.Indicator.on_trades`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from decimal import Decimal
 from typing import Literal
 
 import numpy as np
 
 from .instruments import Instrument
-from .numbers import parse_decimal, to_dec
+from .numbers import floor_scaled, parse_decimal, to_dec
 
 Unit = Literal["quote", "base", "contracts"]
 
@@ -156,9 +157,19 @@ class TradeBatch:
             return self.sz, self.sz_scale
         raise ValueError(f"unknown volume unit {unit!r}")
 
+    def rows_over(self, notional: Decimal) -> np.ndarray:
+        """The rows whose quote notional is above ``notional``, compared exactly (whale trades)."""
+        return np.flatnonzero(self.quote > _scaled_floor(notional, self.quote_scale))
+
     def price(self, i: int) -> Decimal:
         """The exact price of trade ``i``."""
         return to_dec(int(self.px[i]), self.px_scale)
+
+
+@lru_cache(maxsize=256)
+def _scaled_floor(value: Decimal, scale: int) -> int:
+    """``floor(value × 10^scale)``: for an integer q, ``q > value·10^scale`` exactly when ``q > floor(...)``."""
+    return floor_scaled(value, scale)
 
 
 def column_sum(values: np.ndarray, scale: int, mask: np.ndarray | None = None) -> Decimal:

@@ -194,3 +194,22 @@ def test_cut_anywhere_gives_the_same_bytes(tmp_path: Path, batch: int) -> None:
             left -= len(body)
         assert run(vault, cfg) == 0
     assert outputs(vault) == expected
+
+
+def test_rows_over_compares_the_notional_exactly() -> None:
+    """Strictly above, whatever the scales: equal is not over, a fraction of a unit above is."""
+    from decimal import Decimal
+
+    import numpy as np
+
+    from indicator_core.instruments import Instrument
+    from indicator_core.trades import TradeBatch
+
+    inst = Instrument("BTC-USDT-SWAP", "linear", Decimal("0.01"), "BTC")
+    quote = np.array([100_000_000, 100_000_001, 99_999_999, 250_000_000], dtype=np.int64)  # scale 3
+    z = np.zeros(4, dtype=np.int64)
+    batch = TradeBatch(inst, z, z, z, np.zeros(4, dtype=bool), z, 0, z, 0, z, 0, quote, 3)
+    assert batch.rows_over(Decimal("100000")).tolist() == [1, 3]
+    assert batch.rows_over(Decimal("100000.0005")).tolist() == [1, 3]
+    assert batch.rows_over(Decimal("99999.999")).tolist() == [0, 1, 3]
+    assert batch.rows_over(Decimal("0")).tolist() == [0, 1, 2, 3]

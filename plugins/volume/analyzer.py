@@ -7,12 +7,11 @@ from collections import deque
 from decimal import Decimal
 from typing import Any
 
-import numpy as np
 from pydantic import Field, model_validator
 
 from indicator_core import Bar, Emit, Indicator, Params, TradeBatch
 from indicator_core.params import Unit
-from indicator_core.numbers import RATIO_PLACES, div_round, floor_scaled, fmt, fmt_signed, to_dec
+from indicator_core.numbers import RATIO_PLACES, div_round, fmt, fmt_signed, to_dec
 
 ZERO = Decimal(0)
 
@@ -57,20 +56,13 @@ class VolumeAnalyzer(Indicator):
         self.ordered: list[Decimal] = []  # the same values, ascending, for the median
         # whale sums of the minutes not yet closed: minute -> [buy volume, sell volume, count]
         self.whales: dict[int, list[Any]] = {}
-        self._threshold_cache: dict[int, int] = {}
 
     def outputs(self) -> list[str]:
         return ["volume_1m"]
 
-    def _threshold(self, scale: int) -> int:
-        t = self._threshold_cache.get(scale)
-        if t is None:
-            t = self._threshold_cache[scale] = floor_scaled(self.params.whale_threshold_usd, scale)
-        return t
-
     def on_trades(self, trades: TradeBatch, emit: Emit) -> None:
         # whales are rare: find their rows once, then work on those few rows only
-        rows = np.flatnonzero(trades.quote > self._threshold(trades.quote_scale))
+        rows = trades.rows_over(self.params.whale_threshold_usd)
         if not len(rows):
             return
         vol, scale = trades.volume(self.params.unit)

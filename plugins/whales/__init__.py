@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import numpy as np
 from pydantic import Field
 
 from indicator_core import Emit, Indicator, Params, TradeBatch, hookimpl
-from indicator_core.numbers import floor_scaled, fmt, to_dec
+from indicator_core.numbers import fmt, to_dec
 from indicator_core.timeutil import iso_ms
 
 
@@ -28,24 +27,12 @@ class Whales(Indicator):
     version = "1"
     Params = WhalesParams
 
-    def __init__(self, instrument, params: WhalesParams) -> None:
-        super().__init__(instrument, params)
-        self._limits: dict[int, int] = {}  # quote scale -> floor(threshold × 10^scale)
-
     def outputs(self) -> list[str]:
         return ["whales"]
 
-    def _limit(self, scale: int) -> int:
-        limit = self._limits.get(scale)
-        if limit is None:
-            limit = self._limits[scale] = floor_scaled(self.params.threshold, scale)
-        return limit
-
     def on_trades(self, trades: TradeBatch, emit: Emit) -> None:
         quote = trades.quote
-        # for an integer q: q > threshold × 10^s  exactly when  q > floor(threshold × 10^s)
-        rows = np.flatnonzero(quote > self._limit(trades.quote_scale))
-        for i in rows.tolist():
+        for i in trades.rows_over(self.params.threshold).tolist():
             emit("whales", {
                 "ts_utc": iso_ms(int(trades.ts[i])),
                 "trade_id": str(int(trades.trade_id[i])),
