@@ -600,7 +600,7 @@ class InstrumentRun:
                     self.dispatch.add(waiting.pop(0))
                 stop = waiting[0].cursor if waiting else None
                 last_commit = time.monotonic()
-                chunks = read_chunks(files, self.cursor, stop, cfg.run.batch_bytes)
+                chunks = read_chunks(files, self.cursor, stop, cfg.run.batch_bytes, mapped=self.kind.reads_mapped)
                 for chunk, parsed in ahead(parse, chunks):
                     stream.process(parsed, _label(chunk.file.path, self.vault), self.dispatch)
                     self.cursor = chunk.end

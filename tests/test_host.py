@@ -34,7 +34,7 @@ def test_one_pass_parses_each_line_once(tmp_path: Path, monkeypatch) -> None:
     real = sources.parse
 
     def counting(chunk, inst_id, *args):
-        seen.append(chunk.buf.count(b"\n"))
+        seen.append(bytes(chunk.buf).count(b"\n"))  # a closed day comes as a view of a mapped window
         return real(chunk, inst_id, *args)
 
     monkeypatch.setattr(sources, "parse", counting)

@@ -77,23 +77,62 @@ def test_take_lines_copies_the_complete_lines_and_counts_them(data: bytes, n: in
         assert isinstance(taken[0], bytes)
 
 
-def test_chunks_read_through_the_kernel_equal_the_plain_reading(tmp_path, monkeypatch) -> None:
-    """Chunk bytes, line numbers and cursors are the same with and without the kernel's reader."""
+@pytest.mark.parametrize("batch", [1000, 70_000])
+def test_chunks_read_through_the_kernel_or_mapped_equal_the_plain_reading(tmp_path, monkeypatch, batch) -> None:
+    """Chunk bytes, line numbers and cursors are the same with the kernel's reader, with closed days read
+    through memory maps, and with plain reads; from the start and from cursors inside a closed day."""
     from indicator_core.sources import files as files_module
     from indicator_core.sources.files import Cursor, list_files, read_chunks
 
     folder = tmp_path / "BTC-USDT-SWAP"
     folder.mkdir()
-    lines = [b'{"k":"%d"}\n' % i for i in range(3000)]
+    lines = [b'{"k":"%d"}\n' % i for i in range(30000)]
     (folder / "trades_2024-01-01.jsonl").write_bytes(b"".join(lines))
-    (folder / "trades_2024-01-02.jsonl").write_bytes(b"".join(lines[:700]) + b'{"half":')  # a partial last line
-    (folder / "trades_2024-01-03.jsonl").write_bytes(b"x" * 5000 + b"\n" + b"".join(lines[:10]))  # a line > batch
+    (folder / "trades_2024-01-02.jsonl").write_bytes(b"".join(lines[:50]) + b"x" * 90_000 + b"\n"
+                                                     + b"".join(lines[:900]))  # a line longer than a chunk
+    (folder / "trades_2024-01-03.jsonl").write_bytes(b"".join(lines[:700]) + b'{"half":')  # a partial last line
+    (folder / "trades_2024-01-04.jsonl").write_bytes(b"".join(lines[:10]))
+    (folder / "trades_2024-01-05.jsonl").write_bytes(b"")
+    (folder / "trades_2024-01-06.jsonl").write_bytes(b"x" * 5000 + b"\n" + b"".join(lines[:10]))  # still written
     files = list_files(folder, "BTC-USDT-SWAP", ["trades_{date}.jsonl"], [])
 
-    def chunks() -> list:
-        return [(c.buf, c.first_line, c.end) for c in read_chunks(files, Cursor(), None, 1000)]
+    def chunks(start: Cursor, mapped: bool) -> list:
+        got = [(bytes(c.buf), c.first_line, c.end, c.lines) for c in read_chunks(files, start, None, batch, mapped)]
+        return [(b, first, end, n if n is not None else b.count(b"\n")) for b, first, end, n in got]
 
-    with_kernel = chunks()
-    monkeypatch.setattr(files_module, "_TAKE_LINES", None)
-    assert with_kernel == chunks()
-    assert len(with_kernel) > 10
+    if native.load("trades") is not None:
+        assert files_module.MAP_CLOSED_FILES == (os.name == "posix")
+    monkeypatch.setattr(files_module, "MAP_CLOSED_FILES", True)
+    starts = [Cursor(), Cursor("trades_2024-01-01.jsonl", 11 * 1000 + 7 * 4, 1007),
+              Cursor("trades_2024-01-02.jsonl", 50 * 10, 50)]
+    for start in starts:
+        mapped = chunks(start, True)
+        assert any(type(c.buf) is memoryview for c in read_chunks(files, start, None, batch, True))
+        plain = chunks(start, False)
+        assert mapped == plain
+        monkeypatch.setattr(files_module, "_TAKE_LINES", None)
+        assert plain == chunks(start, False)
+        monkeypatch.undo()
+        monkeypatch.setattr(files_module, "MAP_CLOSED_FILES", True)
+    whole = chunks(Cursor(), True)
+    assert len(whole) > 10 and b"".join(b for b, *_ in whole).count(b"\n") == 30000 + 951 + 701 + 10 + 11
+
+
+@pytest.mark.skipif(native.load("trades") is None, reason="the compiled kernel is not built in this install")
+def test_mapped_windows_parse_as_bytes_do(tmp_path) -> None:
+    """The compiled parser reads a view of a mapped window in place: the same columns as from bytes."""
+    import mmap
+
+    from indicator_core.sources import columnar
+
+    body = (ETH_PERP / sorted(p.name for p in ETH_PERP.glob("*.jsonl"))[0]).read_bytes()
+    body = body.replace(b"\n", b"\n" + b'{"instId":"ETH-USDT-SWAP","tradeId":"x"}\n', 1)  # a reject on line 2
+    path = tmp_path / "day.jsonl"
+    path.write_bytes(body)
+    with open(path, "rb") as f:
+        view = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
+    a = columnar.parse_chunk(view, 1, "ETH-USDT-SWAP")
+    b = columnar.parse_chunk(body, 1, "ETH-USDT-SWAP")
+    assert a.lines == b.lines and a.rejects == b.rejects and [r.line for r in a.rejects] == [2]
+    for name in ("ts", "trade_id", "px_m", "sz_m", "is_buy"):
+        assert getattr(a, name).tolist() == getattr(b, name).tolist()

@@ -337,8 +337,13 @@ def _has_more(w: np.ndarray, b: int) -> np.ndarray:
     return ((w + U64(0x0101010101010101 * (127 - b))) | w) & _TOP_BITS
 
 
+_HEAD = 1 << 16  # the bytes of a mapped window in which its layout is looked for
+
+
 def _layout_of(buf: bytes, line_ends: np.ndarray | None, inst_id: str, tries: int = 4) -> Layout | None:
     """The layout of one of the first ``tries`` lines (their ends found here when not given)."""
+    if not isinstance(buf, bytes):  # a mapped window: its first lines are enough
+        buf, line_ends = bytes(buf[:_HEAD]), None
     start = 0
     for k in range(tries):
         if line_ends is not None:
@@ -369,13 +374,15 @@ def parse_chunk(buf: bytes, first_line_no: int, inst_id: str, line_ends: np.ndar
     ``line_ends`` are the offsets of the line ends and ``lines`` their number, when the caller
     has them. With a ``window``, trades whose ``ts`` is outside it are rejected.
     """
-    if len(buf) < 16 or not buf.endswith(b"\n"):
-        return okx_jsonl.parse_lines(buf, first_line_no, inst_id, window)
+    if not isinstance(buf, bytes) and (_KERNEL is None or len(buf) < 16):
+        buf = bytes(buf)  # a view of a mapped file: only the compiled reader reads one in place
+    if len(buf) < 16 or buf[-1] != 0x0A:
+        return okx_jsonl.parse_lines(bytes(buf), first_line_no, inst_id, window)
     if line_ends is None and _KERNEL is None:
         line_ends = find_line_ends(buf)
     layout = _layout_of(buf, line_ends, inst_id)
     if layout is None:
-        return okx_jsonl.parse_lines(buf, first_line_no, inst_id, window)
+        return okx_jsonl.parse_lines(bytes(buf), first_line_no, inst_id, window)
 
     def slow_line(out: ColumnBuilder, raw: bytes, line_no: int) -> None:
         okx_jsonl.parse_line(out, raw, line_no, inst_id, window)
@@ -530,7 +537,7 @@ def _with_slow_lines(buf: bytes, starts: np.ndarray, line_ends: np.ndarray, fast
     yielded = np.empty(len(slow_idx), dtype=np.int64)
     for k, i in enumerate(slow_idx.tolist()):
         before = len(builder.ts)
-        slow_line(builder, buf[int(starts[i]):int(line_ends[i])], first_line_no + i)
+        slow_line(builder, bytes(buf[int(starts[i]):int(line_ends[i])]), first_line_no + i)
         yielded[k] = len(builder.ts) - before
     per_line = np.ones(n_lines, dtype=np.int64)
     per_line[slow_idx] = yielded

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import gzip
+import mmap
 import os
 import re
 import zipfile
@@ -30,6 +31,10 @@ from .parsed import count_lines, line_ends
 
 _KERNEL = native.load("trades")
 _TAKE_LINES = _KERNEL.take_lines if _KERNEL is not None else None
+
+# Closed JSONL days are read in place through memory maps (see _mapped_chunks): on POSIX systems, with the
+# compiled reader (the pure path wants ``bytes``).  Windows reads them, as every other file, with read().
+MAP_CLOSED_FILES = _KERNEL is not None and os.name == "posix"
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,7 @@ class TradeFile:
 @dataclass
 class Chunk:
     file: TradeFile
-    buf: bytes  # complete lines, each ending in \n
+    buf: bytes | memoryview  # complete lines, each ending in \n (a view of a mapped window: _mapped_chunks)
     first_line: int  # line number of the first line in buf (1-based)
     end: Cursor  # the cursor after this chunk
     csv_columns: list[str | None] | None = None
@@ -345,9 +350,13 @@ def _read_header(f, name: str) -> tuple[bytes, int] | None:
 
 
 def read_chunks(
-    files: list[TradeFile], start: Cursor, stop: Cursor | None, batch_bytes: int
+    files: list[TradeFile], start: Cursor, stop: Cursor | None, batch_bytes: int, mapped: bool = False
 ) -> Iterator[Chunk]:
-    """Chunks of complete lines from ``start`` up to ``stop`` (exclusive end position) or the end."""
+    """Chunks of complete lines from ``start`` up to ``stop`` (exclusive end position) or the end.
+
+    With ``mapped`` (a parser that reads views), closed JSONL days come as views of memory maps
+    (:func:`_mapped_chunks`, where :data:`MAP_CLOSED_FILES` allows it); otherwise every chunk is ``bytes``.
+    """
     from .okx_csv import parse_header
 
     k0, off0 = position(files, start)
@@ -380,6 +389,10 @@ def read_chunks(
                 columns = parse_header(hdr[0], str(tf.path))
                 if offset == 0:
                     offset, line = hdr[1], 1
+            if mapped and MAP_CLOSED_FILES and has_later and limit is None and tf.fmt == "jsonl":
+                for chunk in _mapped_chunks(f, tf, offset, line, batch_bytes):
+                    yield chunk
+                    offset, line = chunk.end.offset, chunk.end.line
             f.seek(offset)
             # with the kernel: read into one buffer again and again, and copy out each chunk's complete lines
             # without the GIL (a copy of 4 MiB into new memory, page faults included, is one long C call: a
@@ -428,6 +441,35 @@ def read_chunks(
                 yield Chunk(tf, buf, first, Cursor(tf.name, offset, line), columns, ends, n)
         if limit is not None:
             return
+
+
+def _mapped_chunks(f: IO[bytes], tf: TradeFile, offset: int, line: int, batch_bytes: int) -> Iterator[Chunk]:
+    """The complete lines of a closed file from ``offset`` on, each chunk a view of its own memory map.
+
+    A closed day (a later file of the instrument exists) no longer grows, so its size is known and the
+    lines are read where the page cache holds them: no read() into a buffer, no copy of the lines out of
+    it.  Each chunk maps its own window and the window is unmapped once nothing holds the chunk, so the
+    memory a pass maps stays that of the chunks in flight, not the file's size.  Stops where a line is
+    longer than a chunk, or at a last line without its line end: ``read_chunks`` reads on from there.
+    """
+    end = os.fstat(f.fileno()).st_size
+    grain = mmap.ALLOCATIONGRANULARITY
+    while offset < end:
+        want = min(batch_bytes, end - offset)
+        base = offset - offset % grain
+        lo = offset - base
+        window = mmap.mmap(f.fileno(), lo + want, offset=base, access=mmap.ACCESS_READ)
+        if hasattr(window, "madvise") and hasattr(mmap, "MADV_SEQUENTIAL"):
+            window.madvise(mmap.MADV_SEQUENTIAL)  # read-ahead as read() would have it, for days not cached
+        cut = window.rfind(b"\n", lo, lo + want) + 1
+        if cut == 0:
+            return
+        buf = memoryview(window)[lo:cut]
+        first = line + 1
+        offset += cut - lo
+        n, ends = count_lines(buf)
+        line += n
+        yield Chunk(tf, buf, first, Cursor(tf.name, offset, line), None, ends, n)
 
 
 class _Damaged(Exception):

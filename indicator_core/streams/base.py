@@ -17,6 +17,8 @@ class StreamKind:
     name: ClassVar[str] = ""
     counters: ClassVar[tuple[str, ...]] = ()
     parse_in_threads: ClassVar[bool] = True  # False for a pure-Python parser: threads would only fight for the GIL
+    # True when the parser reads a chunk whose lines are a memoryview of a mapped file (read_chunks(mapped=True))
+    reads_mapped: ClassVar[bool] = False
 
     def root(self, cfg) -> str:
         """Folder of the raw files under the vault, e.g. ``raw/trades``."""

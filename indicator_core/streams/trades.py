@@ -11,6 +11,7 @@ from .base import StreamKind
 class Trades(StreamKind):
     name = "trades"
     counters = COUNTERS
+    reads_mapped = True  # columnar.parse_chunk reads a mapped window in place
 
     def root(self, cfg) -> str:
         return cfg.input.root
