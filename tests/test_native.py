@@ -64,6 +64,19 @@ def test_compiled_and_pure_runs_write_the_same_bytes(tmp_path) -> None:
 
 
 @pytest.mark.skipif(native.load("trades") is None, reason="the compiled kernel is not built in this install")
+@pytest.mark.parametrize("size", [0, 1, 63, 64, 65, 64 * 255 - 1, 64 * 255, 64 * 255 + 1, 64 * 256 + 7, 100_003])
+def test_count_lines_counts_every_line_end(size: int) -> None:
+    """Around the kernel's block sizes, with every byte a line end (each counter at its limit) and at random."""
+    import random
+
+    kernel = native.load("trades")
+    rnd = random.Random(size)
+    for data in (b"\n" * size, bytes(rnd.choice(b"\n\nab{}") for _ in range(size)), b"x" * size):
+        assert kernel.count_lines(data) == data.count(b"\n")
+        assert kernel.line_ends(data) == b"".join(i.to_bytes(8, sys.byteorder) for i, c in enumerate(data) if c == 10)
+
+
+@pytest.mark.skipif(native.load("trades") is None, reason="the compiled kernel is not built in this install")
 @pytest.mark.parametrize("data,n", [(b"a\nbb\nccc", 9), (b"a\nbb\nccc", 5), (b"a\nbb\nccc", 4), (b"abc", 3),
                                     (b"\n", 1), (b"", 0), (b"x\n" * 1000 + b"partial", 2007)])
 def test_take_lines_copies_the_complete_lines_and_counts_them(data: bytes, n: int) -> None:
