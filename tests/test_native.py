@@ -130,6 +130,12 @@ def test_chunks_read_through_the_kernel_or_mapped_equal_the_plain_reading(tmp_pa
     whole = chunks(Cursor(), True)
     assert len(whole) > 10 and b"".join(b for b, *_ in whole).count(b"\n") == 30000 + 951 + 701 + 10 + 11
 
+    def refused(*args, **kw):
+        raise OSError(19, "No such device")  # what a file system that cannot map files answers
+
+    monkeypatch.setattr(files_module.mmap, "mmap", refused)
+    assert chunks(Cursor(), True) == whole  # read with read() instead
+
 
 @pytest.mark.skipif(native.load("trades") is None, reason="the compiled kernel is not built in this install")
 def test_mapped_windows_parse_as_bytes_do(tmp_path) -> None:

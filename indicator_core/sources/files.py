@@ -450,7 +450,8 @@ def _mapped_chunks(f: IO[bytes], tf: TradeFile, offset: int, line: int, batch_by
     lines are read where the page cache holds them: no read() into a buffer, no copy of the lines out of
     it.  Each chunk maps its own window and the window is unmapped once nothing holds the chunk, so the
     memory a pass maps stays that of the chunks in flight, not the file's size.  Stops where a line is
-    longer than a chunk, or at a last line without its line end: ``read_chunks`` reads on from there.
+    longer than a chunk, at a last line without its line end, or where the file system refuses to map
+    the file: ``read_chunks`` reads on from there.
     """
     end = os.fstat(f.fileno()).st_size
     grain = mmap.ALLOCATIONGRANULARITY
@@ -458,7 +459,10 @@ def _mapped_chunks(f: IO[bytes], tf: TradeFile, offset: int, line: int, batch_by
         want = min(batch_bytes, end - offset)
         base = offset - offset % grain
         lo = offset - base
-        window = mmap.mmap(f.fileno(), lo + want, offset=base, access=mmap.ACCESS_READ)
+        try:
+            window = mmap.mmap(f.fileno(), lo + want, offset=base, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):  # a file system that cannot map files (some network or FUSE mounts)
+            return
         if hasattr(window, "madvise") and hasattr(mmap, "MADV_SEQUENTIAL"):
             window.madvise(mmap.MADV_SEQUENTIAL)  # read-ahead as read() would have it, for days not cached
         cut = window.rfind(b"\n", lo, lo + want) + 1
