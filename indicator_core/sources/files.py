@@ -35,6 +35,7 @@ _TAKE_LINES = _KERNEL.take_lines if _KERNEL is not None else None
 # Closed JSONL days are read in place through memory maps (see _mapped_chunks): on POSIX systems, with the
 # compiled reader (the pure path wants ``bytes``).  Windows reads them, as every other file, with read().
 MAP_CLOSED_FILES = _KERNEL is not None and os.name == "posix"
+_SEQUENTIAL = getattr(mmap, "MADV_SEQUENTIAL", None)
 
 
 @dataclass(frozen=True)
@@ -463,8 +464,8 @@ def _mapped_chunks(f: IO[bytes], tf: TradeFile, offset: int, line: int, batch_by
             window = mmap.mmap(f.fileno(), lo + want, offset=base, access=mmap.ACCESS_READ)
         except (OSError, ValueError):  # a file system that cannot map files (some network or FUSE mounts)
             return
-        if hasattr(window, "madvise") and hasattr(mmap, "MADV_SEQUENTIAL"):
-            window.madvise(mmap.MADV_SEQUENTIAL)  # read-ahead as read() would have it, for days not cached
+        if _SEQUENTIAL is not None:
+            window.madvise(_SEQUENTIAL)  # read-ahead as read() would have it, for days not in the page cache
         cut = window.rfind(b"\n", lo, lo + want) + 1
         if cut == 0:
             return
