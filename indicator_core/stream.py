@@ -330,9 +330,10 @@ class TradeStream:
         bar = self.open_bar
         assert bar is not None
         self._judge_gaps(bar, sink)
-        for key in sorted(k for k in self.pending_taint if k <= bar.minute):
-            for reason in self.pending_taint.pop(key):
-                bar.add_taint(reason)
+        if self.pending_taint:
+            for key in sorted(k for k in self.pending_taint if k <= bar.minute):
+                for reason in self.pending_taint.pop(key):
+                    bar.add_taint(reason)
         self.open_bar = None
         self.counters["bars"] += 1
         self.last_close = str(bar.close)
@@ -347,7 +348,7 @@ class TradeStream:
 
     def _fill_empty(self, first: int, stop: int, sink: Sink) -> None:
         """Empty bars for the minutes ``first .. stop-1`` at the last close (when filling is on)."""
-        if not self.fill_empty or self.last_close is None:
+        if not self.fill_empty or self.last_close is None or first >= stop:
             return
         price = Decimal(self.last_close)
         for m in range(max(first, stop - MAX_FILL_MINUTES), stop):

@@ -66,13 +66,16 @@ class VolumeAnalyzer(Indicator):
         if not len(rows):
             return
         vol, scale = trades.volume(self.params.unit)
-        big = vol[rows]
-        buy = trades.is_buy[rows]
-        buy_sum = int(big[buy].sum())
+        buy_sum = sell_sum = 0
+        for v, buy in zip(vol[rows].tolist(), trades.is_buy[rows].tolist()):  # a few rows: plain ints, exact
+            if buy:
+                buy_sum += v
+            else:
+                sell_sum += v
         minute = int(trades.ts[0]) // 60_000
         acc = self.whales.setdefault(minute, [ZERO, ZERO, 0])
         acc[0] += to_dec(buy_sum, scale)
-        acc[1] += to_dec(int(big.sum()) - buy_sum, scale)
+        acc[1] += to_dec(sell_sum, scale)
         acc[2] += len(rows)
 
     def on_bar(self, bar: Bar, emit: Emit) -> None:
