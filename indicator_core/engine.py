@@ -86,6 +86,7 @@ class Consumer:
         self.committed: dict[str, int] = dict.fromkeys(self.outputs, 0)  # output lengths at the last commit
         cls = type(indicator)
         self.wants_trades = cls.on_trades is not Indicator.on_trades
+        self.trades_by_minute = bool(cls.trades_by_minute)
         self.wants_advance = cls.on_advance is not Indicator.on_advance
         self.wants_quality = cls.on_quality is not Indicator.on_quality
 
@@ -234,7 +235,8 @@ class Dispatch:
 
     def __init__(self) -> None:
         self.all: list[Consumer] = []
-        self.trades_to: list[Consumer] = []
+        self.trades_to: list[Consumer] = []  # trades a minute at a time
+        self.chunk_trades_to: list[Consumer] = []  # trades a chunk at a time (Indicator.trades_by_minute False)
         self.advance_to: list[Consumer] = []
         self.quality_to: list[Consumer] = []
         self.failures: list[Failure] = []  # indicators that raised, taken out of the dispatch
@@ -248,7 +250,7 @@ class Dispatch:
         it was: the next run finds it behind the others and catches it up.
         """
         drop = lambda cs: [x for x in cs if x is not c]  # noqa: E731
-        self.all, self.trades_to = drop(self.all), drop(self.trades_to)
+        self.all, self.trades_to, self.chunk_trades_to = drop(self.all), drop(self.trades_to), drop(self.chunk_trades_to)
         self.advance_to, self.quality_to = drop(self.advance_to), drop(self.quality_to)
         self.dropped.append(c)
         c.cut_back()
@@ -258,7 +260,7 @@ class Dispatch:
     def add(self, c: Consumer) -> None:
         self.all.append(c)
         if c.wants_trades:
-            self.trades_to.append(c)
+            (self.trades_to if c.trades_by_minute else self.chunk_trades_to).append(c)
         if c.wants_advance:
             self.advance_to.append(c)
         if c.wants_quality:
@@ -271,6 +273,13 @@ class Dispatch:
                 c.indicator.on_quality(event, c.emit)
             except Exception as exc:
                 self.fail(c, exc, "on_quality")
+
+    def chunk_trades(self, batch: TradeBatch) -> None:
+        for c in self.chunk_trades_to:
+            try:
+                c.indicator.on_trades(batch, c.emit)
+            except Exception as exc:
+                self.fail(c, exc, "on_trades")
 
     def trades(self, batch: TradeBatch) -> None:
         for c in self.trades_to:

@@ -53,6 +53,8 @@ def register_indicators(register: Callable[[type[Indicator]], None]) -> None:
     order book: ``on_book`` once per closed minute with the book at its close,
     see :class:`indicator_core.streams.books.BookMinute`).  Both kinds get
     ``on_quality`` for their own stream's events and the same state handling.
+    A trade indicator's ``trades_by_minute`` (default true) says whether
+    ``on_trades`` gets one minute at a time or a chunk's trades at once.
     """
 
 

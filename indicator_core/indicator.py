@@ -4,7 +4,8 @@ An indicator never reads trades and never opens a file.  For each instrument
 the host makes one instance, restores its state, and calls, in stream order:
 
 * :meth:`Indicator.on_trades` with the accepted trades of one minute (arrival
-  order; duplicates and late trades already removed);
+  order; duplicates and late trades already removed), or of many minutes at
+  once for a class that sets ``trades_by_minute = False``;
 * :meth:`Indicator.on_bar` when a one-minute bar closes (empty filled minutes
   included, unless the config switches filling off);
 * :meth:`Indicator.on_advance` after the bars before a minute have all closed;
@@ -127,6 +128,19 @@ class Indicator:
     Params: ClassVar[type[Params]] = Params
     consumes: ClassVar[str] = "trades"
     """The input stream that feeds it: ``"trades"`` or ``"books"``."""
+    trades_by_minute: ClassVar[bool] = True
+    """Whether :meth:`on_trades` gets one minute at a time (the default).
+
+    ``False`` lets the host hand over larger batches: all the accepted trades
+    of a chunk of input at once, many minutes in arrival order, before the
+    first bar among them closes.  Every trade still arrives once, in order,
+    and before :meth:`on_bar` of its minute, but possibly before bars of
+    earlier minutes close, and the batch boundaries depend on how the input
+    was cut.  It suits an indicator that only sums trades into their minutes
+    (the volume analyzer's whale trades): one numpy pass per chunk instead of
+    one per minute.  An indicator whose reaction to a trade depends on bars
+    closed before it (a wick touched by a later trade) keeps the default.
+    """
 
     def __init__(self, instrument: Instrument, params: Params) -> None:
         self.instrument = instrument
@@ -137,7 +151,11 @@ class Indicator:
         return []
 
     def on_trades(self, trades: TradeBatch, emit: Emit) -> None:
-        """Accepted trades of one minute, in arrival order (``trades.ts // 60000`` is constant)."""
+        """Accepted trades of one minute, in arrival order (``trades.ts // 60000`` is constant).
+
+        With ``trades_by_minute = False``: accepted trades of one or more minutes, see
+        :attr:`trades_by_minute`.
+        """
 
     def on_bar(self, bar: Bar, emit: Emit) -> None:
         """A one-minute bar has closed: it will receive no more trades."""

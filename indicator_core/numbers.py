@@ -69,8 +69,14 @@ def parse_decimal(text: str) -> tuple[int, int]:
     return int(digits), len(tail)
 
 
+_TENTHS = tuple(Decimal(1).scaleb(-s) for s in range(40))  # 10^-s, for the scales trades carry
+_multiply = EXACT.multiply
+
+
 def to_dec(value: int, scale: int) -> Decimal:
     """The exact decimal ``value × 10^-scale``."""
+    if 0 <= scale < 40:  # one multiplication by a power of ten: exact, and cheaper than scaleb
+        return _multiply(Decimal(int(value)), _TENTHS[scale])
     return Decimal(int(value)).scaleb(-scale, EXACT)
 
 

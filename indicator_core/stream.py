@@ -42,7 +42,10 @@ class Sink(Protocol):
     """Where the stream delivers its events, in order."""
 
     def quality(self, event: dict[str, Any]) -> None: ...
-    def trades(self, batch: TradeBatch) -> None: ...
+    def chunk_trades(self, batch: TradeBatch) -> None:
+        """All accepted trades of a chunk, before any bar among their minutes closes."""
+    def trades(self, batch: TradeBatch) -> None:
+        """The accepted trades of one minute, just before they join its open bar."""
     def bar(self, bar: Bar) -> None: ...
     def advance(self, minute: int) -> None: ...
 
@@ -285,6 +288,7 @@ class TradeStream:
                   keep: np.ndarray | None, events: list[tuple[int, dict[str, Any]]], sink: Sink) -> None:
         """Each minute's trades in turn: close the bars before it, merge its part into the open bar, hand its
         trades to the indicators.  ``keep`` maps batch rows to chunk rows (``None``: the same)."""
+        sink.chunk_trades(batch)
         bounds = [*starts, len(batch)]
         for k, minute in enumerate(minutes):
             a, b = bounds[k], bounds[k + 1]

@@ -159,7 +159,7 @@ class TradeBatch:
 
     def rows_over(self, notional: Decimal) -> np.ndarray:
         """The rows whose quote notional is above ``notional``, compared exactly (whale trades)."""
-        return np.flatnonzero(self.quote > _scaled_floor(notional, self.quote_scale))
+        return (self.quote > _scaled_floor(notional, self.quote_scale)).nonzero()[0]
 
     def price(self, i: int) -> Decimal:
         """The exact price of trade ``i``."""

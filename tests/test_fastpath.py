@@ -39,11 +39,14 @@ class Recorder:
     def quality(self, event: dict[str, Any]) -> None:
         self.events.append(("quality", event))
 
-    def trades(self, batch: TradeBatch) -> None:
+    def trades(self, batch: TradeBatch, kind: str = "trades") -> None:
         cols = {name: [int(v) for v in getattr(batch, name)] for name in
                 ("ts", "trade_id", "first_id", "px", "sz", "base", "quote")}
         scales = (batch.px_scale, batch.sz_scale, batch.base_scale, batch.quote_scale)
-        self.events.append(("trades", cols, [bool(b) for b in batch.is_buy], scales))
+        self.events.append((kind, cols, [bool(b) for b in batch.is_buy], scales))
+
+    def chunk_trades(self, batch: TradeBatch) -> None:
+        self.trades(batch, "chunk_trades")
 
     def bar(self, bar: Bar) -> None:
         self.events.append(("bar", bar.to_state()))  # strings: the same digits, not only the same values

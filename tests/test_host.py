@@ -297,3 +297,88 @@ def test_readme_config_file_is_valid(tmp_path: Path, capsys) -> None:
     assert all(r["enabled"] for r in rows.values())
     assert run(vault, cfg) == 0  # vault given on the command line wins over `vault = "Vault"`
     assert (vault / "derived" / "candles" / "okx" / "perps" / "ETH-USDT-SWAP" / "candles_5m.jsonl").exists()
+
+
+BY_CHUNK = '''
+from indicator_core import Indicator, hookimpl
+from indicator_core_plugins.volume import VolumeAnalyzer
+
+SPANS = []  # minutes per on_trades batch, for the test to look at
+
+
+class ByChunk(Indicator):
+    """Counts each minute's trades from batches of many minutes."""
+
+    name = "by_chunk"
+    trades_by_minute = False
+
+    def __init__(self, instrument, params):
+        super().__init__(instrument, params)
+        self.pending = {}
+
+    def outputs(self):
+        return ["by_chunk_1m"]
+
+    def on_trades(self, trades, emit):
+        minutes = (trades.ts // 60000).tolist()
+        assert minutes == sorted(minutes)  # arrival order (the test files have no late trade)
+        SPANS.append(len(set(minutes)))
+        for m in minutes:
+            self.pending[m] = self.pending.get(m, 0) + 1
+
+    def on_bar(self, bar, emit):
+        emit("by_chunk_1m", {"timestamp_utc": bar.timestamp_utc, "seen": self.pending.pop(bar.minute, 0),
+                             "count": bar.trade_count})
+
+    def get_state(self):
+        return {"pending": {str(m): n for m, n in self.pending.items()}}
+
+    def set_state(self, state):
+        self.pending = {int(m): n for m, n in state["pending"].items()}
+
+
+class VolumeByMinute(VolumeAnalyzer):
+    """The volume analyzer fed a minute at a time, as before it took whole chunks."""
+
+    name = "volume_by_minute"
+    trades_by_minute = True
+
+
+@hookimpl
+def register_indicators(register):
+    register(ByChunk)
+    register(VolumeByMinute)
+'''
+
+
+def test_trades_by_the_chunk_arrive_once_before_their_bar(tmp_path: Path, monkeypatch) -> None:
+    """``trades_by_minute = False``: every accepted trade once, before its bar closes, in batches of many minutes;
+    the volume analyzer (which takes them so) writes what it writes fed a minute at a time, however the input is cut."""
+    from indicator_core import plugins
+
+    pkg = tmp_path / "pkgs" / "by_chunk"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(BY_CHUNK)
+    monkeypatch.syspath_prepend(str(tmp_path / "pkgs"))
+    monkeypatch.setitem(plugins.BUILTIN_PLUGINS, "by_chunk", "by_chunk")
+    import importlib
+
+    spans = importlib.import_module("by_chunk").SPANS
+    cfg = write_config(tmp_path / "c.toml", "[run]\nbatch_bytes = 100000\n")
+    whole = eth_vault(tmp_path / "whole", DAY1, DAY2)
+    assert run(whole, cfg) == 0
+    assert max(spans) > 1  # batches of several minutes did arrive
+    step = eth_vault(tmp_path / "step", DAY1)
+    assert run(step, cfg) == 0
+    shutil.copy(DAY2, inst_dir(step, "ETH-USDT-SWAP") / DAY2.name)
+    assert run(step, cfg) == 0
+    for vault in (whole, step):
+        d = vault / "derived"
+        got = [json.loads(x) for x in (d / "by_chunk/okx/perps/ETH-USDT-SWAP/by_chunk_1m.jsonl").read_text().splitlines()]
+        assert got and [r["seen"] for r in got] == [r["count"] for r in got]
+        assert sum(r["seen"] for r in got) > 1000
+        chunked = (d / "volume/okx/perps/ETH-USDT-SWAP/volume_1m.jsonl").read_bytes()
+        whales = [json.loads(x)["whale_count"] for x in chunked.splitlines()]
+        assert 0 in whales and max(whales) > 1  # minutes with and without whale trades
+        assert chunked == (d / "volume_by_minute/okx/perps/ETH-USDT-SWAP/volume_1m.jsonl").read_bytes()
+    assert outputs(step) == outputs(whole)

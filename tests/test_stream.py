@@ -28,16 +28,26 @@ class Recorder:
     def __init__(self) -> None:
         self.events: list[tuple[str, Any]] = []
         self.trades_by_minute: dict[int, list[int]] = {}
+        self.chunk_trades_by_minute: dict[int, list[int]] = {}
 
     def quality(self, event: dict[str, Any]) -> None:
         self.events.append(("quality", event))
 
+    def chunk_trades(self, batch: TradeBatch) -> None:
+        for minute, trade_id in zip((batch.ts // 60000).tolist(), batch.trade_id.tolist()):
+            self.chunk_trades_by_minute.setdefault(minute, []).append(trade_id)
+
     def trades(self, batch: TradeBatch) -> None:
         minute = int(batch.ts[0]) // 60000
         assert (batch.ts // 60000 == minute).all()
-        self.trades_by_minute.setdefault(minute, []).extend(batch.trade_id.tolist())
+        ids = self.trades_by_minute.setdefault(minute, [])
+        ids.extend(batch.trade_id.tolist())
+        # Indicator.trades_by_minute False: the chunk's batch brought these trades already, in the same order
+        assert self.chunk_trades_by_minute.get(minute, [])[:len(ids)] == ids
 
     def bar(self, bar: Bar) -> None:
+        # every trade of the minute came in chunk batches, once, before the bar closed
+        assert self.chunk_trades_by_minute.get(bar.minute, []) == self.trades_by_minute.get(bar.minute, [])
         # values, not representations: 1.00 and 1.000 are the same volume
         state = {k: (Decimal(v) if k in Bar._DECIMALS else v) for k, v in bar.to_state().items()}
         self.events.append(("bar", state))

@@ -41,6 +41,24 @@ def candle_record(c: Candle) -> dict[str, Any]:
     }
 
 
+def bar_record(bar: Bar) -> dict[str, Any]:
+    """:func:`candle_record` of the one-minute candle of ``bar`` (an empty bar: its close, no volume)."""
+    if bar.empty:
+        price = fmt(bar.close)
+        return {"timestamp_utc": bar.timestamp_utc, "open": price, "high": price, "low": price, "close": price,
+                "volume": "0", "quote_volume": "0", "trade_count": 0}
+    return {
+        "timestamp_utc": bar.timestamp_utc,
+        "open": fmt(bar.open),
+        "high": fmt(bar.high),
+        "low": fmt(bar.low),
+        "close": fmt(bar.close),
+        "volume": fmt(bar.base_volume),
+        "quote_volume": fmt(bar.quote_volume),
+        "trade_count": bar.trade_count,
+    }
+
+
 class Candles(Indicator):
     name = "candles"
     version = "1"
@@ -55,6 +73,9 @@ class Candles(Indicator):
 
     def on_bar(self, bar: Bar, emit: Emit) -> None:
         for tf, builder in self.builders.items():
+            if builder.tf == 1 and builder.current is None:  # the one-minute candle is the bar itself
+                emit("candles_1m", bar_record(bar))
+                continue
             for c in builder.add(bar):
                 emit(f"candles_{tf}", candle_record(c))
             if builder.tf == 1:  # a one-minute candle is complete with its bar

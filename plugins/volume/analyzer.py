@@ -49,6 +49,7 @@ class VolumeAnalyzer(Indicator):
     name = "volume"
     version = "1"
     Params = VolumeParams
+    trades_by_minute = False  # it only sums whale trades into their minutes: a chunk's trades at once
 
     def __init__(self, instrument, params: VolumeParams) -> None:
         super().__init__(instrument, params)
@@ -61,22 +62,25 @@ class VolumeAnalyzer(Indicator):
         return ["volume_1m"]
 
     def on_trades(self, trades: TradeBatch, emit: Emit) -> None:
-        # whales are rare: find their rows once, then work on those few rows only
+        # whales are rare: find their rows once per batch (many minutes, see trades_by_minute), then sum those few
+        # rows into their minutes as plain ints, exact
         rows = trades.rows_over(self.params.whale_threshold_usd)
         if not len(rows):
             return
         vol, scale = trades.volume(self.params.unit)
-        buy_sum = sell_sum = 0
-        for v, buy in zip(vol[rows].tolist(), trades.is_buy[rows].tolist()):  # a few rows: plain ints, exact
-            if buy:
-                buy_sum += v
-            else:
-                sell_sum += v
-        minute = int(trades.ts[0]) // 60_000
-        acc = self.whales.setdefault(minute, [ZERO, ZERO, 0])
-        acc[0] += to_dec(buy_sum, scale)
-        acc[1] += to_dec(sell_sum, scale)
-        acc[2] += len(rows)
+        sums: dict[int, list[int]] = {}  # minute -> [buy, sell, count]
+        for minute, v, buy in zip((trades.ts[rows] // 60_000).tolist(), vol[rows].tolist(),
+                                  trades.is_buy[rows].tolist()):
+            acc = sums.get(minute)
+            if acc is None:
+                acc = sums[minute] = [0, 0, 0]
+            acc[0 if buy else 1] += v
+            acc[2] += 1
+        for minute, (buy_sum, sell_sum, count) in sums.items():
+            whale = self.whales.setdefault(minute, [ZERO, ZERO, 0])
+            whale[0] += to_dec(buy_sum, scale)
+            whale[1] += to_dec(sell_sum, scale)
+            whale[2] += count
 
     def on_bar(self, bar: Bar, emit: Emit) -> None:
         p = self.params
@@ -84,12 +88,17 @@ class VolumeAnalyzer(Indicator):
         buy, sell = bar.buy_volume(unit), bar.sell_volume(unit)
         total = buy + sell
         delta = buy - sell
-        w_buy, w_sell, w_count = self.whales.pop(bar.minute, (ZERO, ZERO, 0))
+        whale = self.whales.pop(bar.minute, None)
+        if whale is None:  # most minutes of most instruments
+            w_total = w_buy = w_sell = "0"
+            w_count = 0
+        else:
+            w_total, w_buy, w_sell, w_count = fmt(whale[0] + whale[1]), fmt(whale[0]), fmt(whale[1]), whale[2]
         med = median(self.ordered) if len(self.window) >= p.median_min_bars else None
         if med is None or med == 0:
             ratio = tier = None
         else:
-            ratio = fmt(div_round(total, med, RATIO_PLACES))
+            ratio = fmt(div_round(total, med, RATIO_PLACES)) if total else "0"
             if total > p.tier_t4_above * med:
                 tier = "T4"
             elif total > p.tier_t3_above * med:
@@ -99,6 +108,8 @@ class VolumeAnalyzer(Indicator):
             else:
                 tier = "T1"
         move = bar.close - bar.open
+        # 0 moved or 0 traded formats as "0" without the exact division (empty and flat minutes)
+        change = fmt_signed(div_round(move * 100, bar.open, RATIO_PLACES)) if move else "0"
         emit("volume_1m", {
             "timestamp_utc": bar.timestamp_utc,
             "inst_id": bar.inst_id,
@@ -111,14 +122,14 @@ class VolumeAnalyzer(Indicator):
             "sell_volume": fmt(sell),
             "delta": fmt_signed(delta),
             "trade_count": bar.trade_count,
-            "whale_volume": fmt(w_buy + w_sell),
+            "whale_volume": w_total,
             "whale_count": w_count,
-            "whale_buy_volume": fmt(w_buy),
-            "whale_sell_volume": fmt(w_sell),
+            "whale_buy_volume": w_buy,
+            "whale_sell_volume": w_sell,
             "volume_median": fmt(med) if med is not None else None,
             "volume_ratio": ratio,
             "volume_tier": tier,
-            "price_change_pct": fmt_signed(div_round(move * 100, bar.open, RATIO_PLACES)),
+            "price_change_pct": change,
             "absorption": tier == "T4" and abs(move) < p.absorption_max_move * bar.open,
             "divergence": move != 0 and delta != 0 and (move > 0) != (delta > 0),
             "empty": bar.empty,

@@ -38,6 +38,22 @@ def _vwap(quote: Decimal, base: Decimal) -> str | None:
     return fmt(div_round(quote, base, PRICE_PLACES)) if base != 0 else None
 
 
+class _Text:
+    """The text of one VWAP, divided again only when its sums changed (not across empty minutes)."""
+
+    __slots__ = ("quote", "base", "text")
+
+    def __init__(self) -> None:
+        self.quote: Decimal | None = None
+        self.base: Decimal | None = None
+        self.text: str | None = None
+
+    def of(self, quote: Decimal, base: Decimal) -> str | None:
+        if quote != self.quote or base != self.base:
+            self.quote, self.base, self.text = quote, base, _vwap(quote, base)
+        return self.text
+
+
 class Vwap(Indicator):
     name = "vwap"
     version = "1"
@@ -54,6 +70,8 @@ class Vwap(Indicator):
         self.longest = max(params.windows, default=0)
         self.bars: deque[tuple[Decimal, Decimal]] = deque()  # (quote, base) of the last `longest` bars
         self.sums = {n: [Decimal(0), Decimal(0)] for n in params.windows}
+        self._session_text = _Text()
+        self._window_texts = [(f"vwap_{n}m", _Text()) for n in params.windows]  # in the order of self.sums
 
     def outputs(self) -> list[str]:
         return ["vwap_1m"]
@@ -82,11 +100,11 @@ class Vwap(Indicator):
             self.bars.popleft()
         record: dict[str, Any] = {
             "timestamp_utc": bar.timestamp_utc,
-            "vwap_session": _vwap(self.sess_quote, self.sess_base),
+            "vwap_session": self._session_text.of(self.sess_quote, self.sess_base),
             "session_start": self._session_utc,
         }
-        for n, (q, b) in self.sums.items():
-            record[f"vwap_{n}m"] = _vwap(q, b)
+        for (key, text), (q, b) in zip(self._window_texts, self.sums.values()):
+            record[key] = text.of(q, b)
         emit("vwap_1m", record)
 
     def get_state(self) -> dict[str, Any]:
