@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import decimal
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Callable
 
 __all__ = [
     "EXACT",
@@ -28,6 +29,7 @@ __all__ = [
     "fmt_signed",
     "fmt_round",
     "fmt_round_signed",
+    "LastText",
     "PRICE_PLACES",
     "RATIO_PLACES",
 ]
@@ -139,3 +141,25 @@ def fmt_round_signed(value: Decimal, places: int) -> str:
     """Round half-even to ``places`` decimals, then format with a sign."""
     rounded = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN, context=ROUNDING)
     return fmt_signed(rounded)
+
+
+
+class LastText:
+    """The text of a value that often comes back as the same object, formatted again only for a new one.
+
+    A running sum that nothing was added to (an empty minute) keeps its
+    object, and so does the price of a run of empty bars; any change makes a
+    new :class:`~decimal.Decimal`, which is formatted.
+    """
+
+    __slots__ = ("format", "value", "text")
+
+    def __init__(self, format: Callable[[Decimal], str] = fmt) -> None:
+        self.format = format
+        self.value: Decimal | None = None
+        self.text = ""
+
+    def of(self, value: Decimal) -> str:
+        if value is not self.value:
+            self.value, self.text = value, self.format(value)
+        return self.text

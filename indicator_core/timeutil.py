@@ -13,6 +13,7 @@ def minute_of(ts_ms: int) -> int:
 
 
 _DAY_PREFIX: dict[int, str] = {}  # day number -> "2026-11-23T", filled as days are met
+_TIME_OF_DAY = tuple(f"{m // 60:02d}:{m % 60:02d}:00Z" for m in range(1440))  # "14:05:00Z" by minute of the day
 
 
 def iso_minute(minute: int) -> str:
@@ -24,8 +25,7 @@ def iso_minute(minute: int) -> str:
             _DAY_PREFIX.clear()
         t = time.gmtime(day * 86400)
         prefix = _DAY_PREFIX[day] = "%04d-%02d-%02dT" % (t.tm_year, t.tm_mon, t.tm_mday)
-    hour, mins = divmod(in_day, 60)
-    return f"{prefix}{hour:02d}:{mins:02d}:00Z"
+    return prefix + _TIME_OF_DAY[in_day]
 
 
 def iso_ms(ts_ms: int) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from indicator_core import Bar, Emit, Indicator, Params, hookimpl
-from indicator_core.numbers import fmt
+from indicator_core.numbers import LastText, fmt
 from indicator_core.params import Timeframe
 from indicator_core.resample import Candle, CandleBuilder
 from indicator_core.timeutil import TIMEFRAMES
@@ -41,10 +41,10 @@ def candle_record(c: Candle) -> dict[str, Any]:
     }
 
 
-def bar_record(bar: Bar) -> dict[str, Any]:
+def bar_record(bar: Bar, empty_price: LastText) -> dict[str, Any]:
     """:func:`candle_record` of the one-minute candle of ``bar`` (an empty bar: its close, no volume)."""
     if bar.empty:
-        price = fmt(bar.close)
+        price = empty_price.of(bar.close)  # a run of empty bars shares its price
         return {"timestamp_utc": bar.timestamp_utc, "open": price, "high": price, "low": price, "close": price,
                 "volume": "0", "quote_volume": "0", "trade_count": 0}
     return {
@@ -67,6 +67,7 @@ class Candles(Indicator):
     def __init__(self, instrument, params: CandlesParams) -> None:
         super().__init__(instrument, params)
         self.builders = {tf: CandleBuilder(TIMEFRAMES[tf]) for tf in params.timeframes}
+        self._empty_price = LastText()
 
     def outputs(self) -> list[str]:
         return [f"candles_{tf}" for tf in self.params.timeframes]
@@ -74,7 +75,7 @@ class Candles(Indicator):
     def on_bar(self, bar: Bar, emit: Emit) -> None:
         for tf, builder in self.builders.items():
             if builder.tf == 1 and builder.current is None:  # the one-minute candle is the bar itself
-                emit("candles_1m", bar_record(bar))
+                emit("candles_1m", bar_record(bar, self._empty_price))
                 continue
             for c in builder.add(bar):
                 emit(f"candles_{tf}", candle_record(c))

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from indicator_core import Bar, Emit, Indicator, Params, hookimpl
-from indicator_core.numbers import fmt, fmt_signed
+from indicator_core.numbers import LastText, fmt, fmt_signed
 from indicator_core.params import SessionAnchor, Unit
 from indicator_core.timeutil import parse_anchor, session_start
 
@@ -32,27 +32,32 @@ class Cvd(Indicator):
         self.cvd = Decimal(0)
         self.cvd_session = Decimal(0)
         self.session: int | None = None
+        self._cvd_text, self._session_text = LastText(fmt_signed), LastText(fmt_signed)
 
     def outputs(self) -> list[str]:
         return ["cvd_1m"]
 
     def on_bar(self, bar: Bar, emit: Emit) -> None:
-        unit = self.params.unit
-        buy, sell = bar.buy_volume(unit), bar.sell_volume(unit)
-        delta = buy - sell
         session = session_start(bar.minute, self.anchor)
         if session != self.session:
             self.session = session
             self.cvd_session = Decimal(0)
-        self.cvd += delta
-        self.cvd_session += delta
+        if bar.empty:  # nothing traded: the sums stay, and so do their texts
+            buy_text = sell_text = delta_text = "0"
+        else:
+            unit = self.params.unit
+            buy, sell = bar.buy_volume(unit), bar.sell_volume(unit)
+            delta = buy - sell
+            self.cvd += delta
+            self.cvd_session += delta
+            buy_text, sell_text, delta_text = fmt(buy), fmt(sell), fmt_signed(delta)
         emit("cvd_1m", {
             "timestamp_utc": bar.timestamp_utc,
-            "buy_volume": fmt(buy),
-            "sell_volume": fmt(sell),
-            "delta": fmt_signed(delta),
-            "cvd": fmt_signed(self.cvd),
-            "cvd_session": fmt_signed(self.cvd_session),
+            "buy_volume": buy_text,
+            "sell_volume": sell_text,
+            "delta": delta_text,
+            "cvd": self._cvd_text.of(self.cvd),
+            "cvd_session": self._session_text.of(self.cvd_session),
         })
 
     def get_state(self) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 
 from indicator_core import Bar, Emit, Indicator, Params, TradeBatch
 from indicator_core.params import Unit
-from indicator_core.numbers import RATIO_PLACES, div_round, fmt, fmt_signed, to_dec
+from indicator_core.numbers import RATIO_PLACES, LastText, div_round, fmt, fmt_signed, to_dec
 
 ZERO = Decimal(0)
 
@@ -57,6 +57,7 @@ class VolumeAnalyzer(Indicator):
         self.ordered: list[Decimal] = []  # the same values, ascending, for the median
         # whale sums of the minutes not yet closed: minute -> [buy volume, sell volume, count]
         self.whales: dict[int, list[Any]] = {}
+        self._empty_price = LastText()
 
     def outputs(self) -> list[str]:
         return ["volume_1m"]
@@ -84,10 +85,17 @@ class VolumeAnalyzer(Indicator):
 
     def on_bar(self, bar: Bar, emit: Emit) -> None:
         p = self.params
-        unit = p.unit
-        buy, sell = bar.buy_volume(unit), bar.sell_volume(unit)
-        total = buy + sell
-        delta = buy - sell
+        if bar.empty:  # nothing traded: all four prices are the close of a run of empty bars, every volume 0
+            total = delta = move = ZERO
+            price = self._empty_price.of(bar.close)
+            texts = (price, price, price, price, "0", "0", "0", "0")
+        else:
+            buy, sell = bar.buy_volume(p.unit), bar.sell_volume(p.unit)
+            total = buy + sell
+            delta = buy - sell
+            move = bar.close - bar.open
+            texts = (fmt(bar.open), fmt(bar.high), fmt(bar.low), fmt(bar.close), fmt(total), fmt(buy), fmt(sell),
+                     fmt_signed(delta))
         whale = self.whales.pop(bar.minute, None)
         if whale is None:  # most minutes of most instruments
             w_total = w_buy = w_sell = "0"
@@ -107,20 +115,19 @@ class VolumeAnalyzer(Indicator):
                 tier = "T2"
             else:
                 tier = "T1"
-        move = bar.close - bar.open
         # 0 moved or 0 traded formats as "0" without the exact division (empty and flat minutes)
         change = fmt_signed(div_round(move * 100, bar.open, RATIO_PLACES)) if move else "0"
         emit("volume_1m", {
             "timestamp_utc": bar.timestamp_utc,
             "inst_id": bar.inst_id,
-            "open": fmt(bar.open),
-            "high": fmt(bar.high),
-            "low": fmt(bar.low),
-            "close": fmt(bar.close),
-            "total_volume": fmt(total),
-            "buy_volume": fmt(buy),
-            "sell_volume": fmt(sell),
-            "delta": fmt_signed(delta),
+            "open": texts[0],
+            "high": texts[1],
+            "low": texts[2],
+            "close": texts[3],
+            "total_volume": texts[4],
+            "buy_volume": texts[5],
+            "sell_volume": texts[6],
+            "delta": texts[7],
             "trade_count": bar.trade_count,
             "whale_volume": w_total,
             "whale_count": w_count,

@@ -34,6 +34,9 @@ class VwapParams(Params):
         return v
 
 
+_ZERO = Decimal(0)  # the volumes of an empty minute, told apart by identity
+
+
 def _vwap(quote: Decimal, base: Decimal) -> str | None:
     return fmt(div_round(quote, base, PRICE_PLACES)) if base != 0 else None
 
@@ -77,7 +80,9 @@ class Vwap(Indicator):
         return ["vwap_1m"]
 
     def on_bar(self, bar: Bar, emit: Emit) -> None:
-        quote, base = bar.quote_volume, bar.base_volume
+        # an empty minute adds nothing: its sums are left as they are (adding 0 would only make new objects)
+        traded = not bar.empty
+        quote, base = (bar.quote_volume, bar.base_volume) if traded else (_ZERO, _ZERO)
         session = session_start(bar.minute, self.anchor)
         if session != self.session:
             self.session = session
@@ -85,17 +90,20 @@ class Vwap(Indicator):
             self.sess_base = Decimal(0)
         if session != self._session_key:  # its text, once per session
             self._session_key, self._session_utc = session, iso_minute(session)
-        self.sess_quote += quote
-        self.sess_base += base
+        if traded:
+            self.sess_quote += quote
+            self.sess_base += base
         self.bars.append((quote, base))
         size = len(self.bars)
         for n, s in self.sums.items():
-            s[0] += quote
-            s[1] += base
+            if traded:
+                s[0] += quote
+                s[1] += base
             if size > n:  # the bar that just left this window
                 q_out, b_out = self.bars[size - 1 - n]
-                s[0] -= q_out
-                s[1] -= b_out
+                if q_out is not _ZERO:  # not an empty minute's
+                    s[0] -= q_out
+                    s[1] -= b_out
         if size > self.longest:
             self.bars.popleft()
         record: dict[str, Any] = {
