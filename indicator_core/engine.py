@@ -88,6 +88,7 @@ class Consumer:
         self.wants_trades = cls.on_trades is not Indicator.on_trades
         self.trades_by_minute = bool(cls.trades_by_minute)
         self.wants_advance = cls.on_advance is not Indicator.on_advance
+        self.wants_bars = cls.on_bar is not Indicator.on_bar or cls.on_empty_bars is not Indicator.on_empty_bars
         self.wants_quality = cls.on_quality is not Indicator.on_quality
 
     def reset_command(self, vault: Path) -> str:
@@ -296,6 +297,19 @@ class Dispatch:
                 self.fail(c, exc, "on_bar")
                 continue
             c.last_bar = bar.minute
+
+    def empty_bars(self, first: int, count: int, price: Decimal) -> None:
+        """A run of filled empty minutes: :meth:`Indicator.on_empty_bars` of each consumer in turn (the
+        consumers are independent, so the order across them is free)."""
+        last = first + count - 1
+        for c in self.all:
+            if c.wants_bars:
+                try:
+                    c.indicator.on_empty_bars(first, count, price, c.emit)
+                except Exception as exc:
+                    self.fail(c, exc, "on_bar")
+                    continue
+            c.last_bar = last
 
     def advance(self, minute: int) -> None:
         for c in self.advance_to:

@@ -54,7 +54,9 @@ def register_indicators(register: Callable[[type[Indicator]], None]) -> None:
     see :class:`indicator_core.streams.books.BookMinute`).  Both kinds get
     ``on_quality`` for their own stream's events and the same state handling.
     A trade indicator's ``trades_by_minute`` (default true) says whether
-    ``on_trades`` gets one minute at a time or a chunk's trades at once.
+    ``on_trades`` gets one minute at a time or a chunk's trades at once, and
+    ``on_empty_bars`` takes a run of filled minutes without a trade (by
+    default: ``on_bar`` for each).
     """
 
 

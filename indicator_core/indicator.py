@@ -7,7 +7,8 @@ the host makes one instance, restores its state, and calls, in stream order:
   order; duplicates and late trades already removed), or of many minutes at
   once for a class that sets ``trades_by_minute = False``;
 * :meth:`Indicator.on_bar` when a one-minute bar closes (empty filled minutes
-  included, unless the config switches filling off);
+  included, unless the config switches filling off; a run of them may come at
+  once through :meth:`Indicator.on_empty_bars`);
 * :meth:`Indicator.on_advance` after the bars before a minute have all closed;
 * :meth:`Indicator.on_quality` for data-quality events (gaps, late trades,
   rejected lines).
@@ -42,6 +43,7 @@ under the engine, a Decimal operation that would round raises.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional
 
 from pydantic import BaseModel, ConfigDict
@@ -159,6 +161,18 @@ class Indicator:
 
     def on_bar(self, bar: Bar, emit: Emit) -> None:
         """A one-minute bar has closed: it will receive no more trades."""
+
+    def on_empty_bars(self, first: int, count: int, price: Decimal, emit: Emit) -> None:
+        """``count`` filled minutes without a trade, ``first`` to ``first + count - 1``, all at ``price``.
+
+        The same as :meth:`on_bar` for each of them with the bar
+        ``Bar.empty_at(inst_id, minute, price)`` (no trade, no taint), which is
+        what this default does.  An indicator may override it to handle a
+        quiet stretch at once: on a quiet instrument most minutes are empty.
+        """
+        inst_id = self.instrument.inst_id
+        for minute in range(first, first + count):
+            self.on_bar(Bar.empty_at(inst_id, minute, price), emit)
 
     def on_advance(self, minute: int, emit: Emit) -> None:
         """Every bar before ``minute`` has closed; the stream is now in ``minute``."""

@@ -47,6 +47,9 @@ class Sink(Protocol):
     def trades(self, batch: TradeBatch) -> None:
         """The accepted trades of one minute, just before they join its open bar."""
     def bar(self, bar: Bar) -> None: ...
+    def empty_bars(self, first: int, count: int, price: Decimal) -> None:
+        """Filled minutes ``first .. first + count - 1`` without a trade, all at ``price``: as many
+        :meth:`bar` calls with ``Bar.empty_at``, delivered at once."""
     def advance(self, minute: int) -> None: ...
 
 
@@ -354,10 +357,9 @@ class TradeStream:
         """Empty bars for the minutes ``first .. stop-1`` at the last close (when filling is on)."""
         if not self.fill_empty or self.last_close is None or first >= stop:
             return
-        price = Decimal(self.last_close)
-        for m in range(max(first, stop - MAX_FILL_MINUTES), stop):
-            self.counters["bars"] += 1
-            sink.bar(Bar.empty_at(self.inst.inst_id, m, price))
+        first = max(first, stop - MAX_FILL_MINUTES)
+        self.counters["bars"] += stop - first
+        sink.empty_bars(first, stop - first, Decimal(self.last_close))
 
     def close_by_clock(self, now_ms: int, grace_ms: int, sink: Sink) -> None:
         """Follow mode: close the open bar once the wall clock has passed its end plus ``grace_ms``.

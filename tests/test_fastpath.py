@@ -51,6 +51,11 @@ class Recorder:
     def bar(self, bar: Bar) -> None:
         self.events.append(("bar", bar.to_state()))  # strings: the same digits, not only the same values
 
+    def empty_bars(self, first: int, count: int, price) -> None:
+        inst_id = next(e[1]["inst_id"] for e in reversed(self.events) if e[0] == "bar")  # the run follows a bar
+        for minute in range(first, first + count):
+            self.bar(Bar.empty_at(inst_id, minute, price))
+
     def advance(self, minute: int) -> None:
         self.events.append(("advance", minute))
 

@@ -46,11 +46,17 @@ class Recorder:
         assert self.chunk_trades_by_minute.get(minute, [])[:len(ids)] == ids
 
     def bar(self, bar: Bar) -> None:
+        self.inst_id = bar.inst_id
         # every trade of the minute came in chunk batches, once, before the bar closed
         assert self.chunk_trades_by_minute.get(bar.minute, []) == self.trades_by_minute.get(bar.minute, [])
         # values, not representations: 1.00 and 1.000 are the same volume
         state = {k: (Decimal(v) if k in Bar._DECIMALS else v) for k, v in bar.to_state().items()}
         self.events.append(("bar", state))
+
+    def empty_bars(self, first: int, count: int, price: Decimal) -> None:
+        # as the bars one by one; a run of empty minutes always follows a bar of the same instrument
+        for minute in range(first, first + count):
+            self.bar(Bar.empty_at(self.inst_id, minute, price))
 
     def advance(self, minute: int) -> None:
         self.events.append(("advance", minute))

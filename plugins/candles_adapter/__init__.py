@@ -7,6 +7,7 @@ included); higher timeframes aggregate them on UTC-aligned periods, see
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -15,7 +16,7 @@ from indicator_core import Bar, Emit, Indicator, Params, hookimpl
 from indicator_core.numbers import LastText, fmt
 from indicator_core.params import Timeframe
 from indicator_core.resample import Candle, CandleBuilder
-from indicator_core.timeutil import TIMEFRAMES
+from indicator_core.timeutil import TIMEFRAMES, iso_minute
 
 class CandlesParams(Params):
     timeframes: list[Timeframe] = Field(default_factory=lambda: ["1m"], min_length=1)
@@ -41,12 +42,8 @@ def candle_record(c: Candle) -> dict[str, Any]:
     }
 
 
-def bar_record(bar: Bar, empty_price: LastText) -> dict[str, Any]:
-    """:func:`candle_record` of the one-minute candle of ``bar`` (an empty bar: its close, no volume)."""
-    if bar.empty:
-        price = empty_price.of(bar.close)  # a run of empty bars shares its price
-        return {"timestamp_utc": bar.timestamp_utc, "open": price, "high": price, "low": price, "close": price,
-                "volume": "0", "quote_volume": "0", "trade_count": 0}
+def bar_record(bar: Bar) -> dict[str, Any]:
+    """:func:`candle_record` of the one-minute candle of a bar with trades."""
     return {
         "timestamp_utc": bar.timestamp_utc,
         "open": fmt(bar.open),
@@ -74,14 +71,33 @@ class Candles(Indicator):
 
     def on_bar(self, bar: Bar, emit: Emit) -> None:
         for tf, builder in self.builders.items():
-            if builder.tf == 1 and builder.current is None:  # the one-minute candle is the bar itself
-                emit("candles_1m", bar_record(bar, self._empty_price))
-                continue
-            for c in builder.add(bar):
+            if builder.tf == 1 and builder.current is None and not bar.empty:  # the one-minute candle is the bar
+                emit("candles_1m", bar_record(bar))
+            else:
+                self._add(tf, builder, bar, emit)
+
+    def _add(self, tf: str, builder: CandleBuilder, bar: Bar, emit: Emit) -> None:
+        for c in builder.add(bar):
+            emit(f"candles_{tf}", candle_record(c))
+        if builder.tf == 1:  # a one-minute candle is complete with its bar
+            for c in builder.advance(bar.minute + 1):
                 emit(f"candles_{tf}", candle_record(c))
-            if builder.tf == 1:  # a one-minute candle is complete with its bar
-                for c in builder.advance(bar.minute + 1):
-                    emit(f"candles_{tf}", candle_record(c))
+
+    def on_empty_bars(self, first: int, count: int, price: Decimal, emit: Emit) -> None:
+        for tf, builder in self.builders.items():
+            if builder.tf == 1 and builder.current is None:
+                self._empty_minutes(first, count, price, emit)
+            else:  # a longer candle takes its minutes one by one (they only keep time in it)
+                for minute in range(first, first + count):
+                    self._add(tf, builder, Bar.empty_at(self.instrument.inst_id, minute, price), emit)
+
+    def _empty_minutes(self, first: int, count: int, price: Decimal, emit: Emit) -> None:
+        """The one-minute candles of empty minutes, as :meth:`_add` makes them (tests/test_empty_runs.py): all
+        four prices the last close, no volume."""
+        text = self._empty_price.of(price)  # a run of empty minutes shares its price object
+        for minute in range(first, first + count):
+            emit("candles_1m", {"timestamp_utc": iso_minute(minute), "open": text, "high": text, "low": text,
+                                "close": text, "volume": "0", "quote_volume": "0", "trade_count": 0})
 
     def on_advance(self, minute: int, emit: Emit) -> None:
         for tf, builder in self.builders.items():

@@ -13,7 +13,7 @@ from typing import Any
 from indicator_core import Bar, Emit, Indicator, Params, hookimpl
 from indicator_core.numbers import LastText, fmt, fmt_signed
 from indicator_core.params import SessionAnchor, Unit
-from indicator_core.timeutil import parse_anchor, session_start
+from indicator_core.timeutil import iso_minute, parse_anchor, session_start
 
 
 class CvdParams(Params):
@@ -37,28 +37,40 @@ class Cvd(Indicator):
     def outputs(self) -> list[str]:
         return ["cvd_1m"]
 
-    def on_bar(self, bar: Bar, emit: Emit) -> None:
-        session = session_start(bar.minute, self.anchor)
+    def _session(self, minute: int) -> None:
+        session = session_start(minute, self.anchor)
         if session != self.session:
             self.session = session
             self.cvd_session = Decimal(0)
-        if bar.empty:  # nothing traded: the sums stay, and so do their texts
-            buy_text = sell_text = delta_text = "0"
-        else:
-            unit = self.params.unit
-            buy, sell = bar.buy_volume(unit), bar.sell_volume(unit)
-            delta = buy - sell
-            self.cvd += delta
-            self.cvd_session += delta
-            buy_text, sell_text, delta_text = fmt(buy), fmt(sell), fmt_signed(delta)
+
+    def on_bar(self, bar: Bar, emit: Emit) -> None:
+        self._session(bar.minute)
+        unit = self.params.unit
+        buy, sell = bar.buy_volume(unit), bar.sell_volume(unit)
+        delta = buy - sell
+        self.cvd += delta
+        self.cvd_session += delta
         emit("cvd_1m", {
             "timestamp_utc": bar.timestamp_utc,
-            "buy_volume": buy_text,
-            "sell_volume": sell_text,
-            "delta": delta_text,
+            "buy_volume": fmt(buy),
+            "sell_volume": fmt(sell),
+            "delta": fmt_signed(delta),
             "cvd": self._cvd_text.of(self.cvd),
             "cvd_session": self._session_text.of(self.cvd_session),
         })
+
+    def on_empty_bars(self, first: int, count: int, price: Decimal, emit: Emit) -> None:
+        # nothing traded: the sums stay (adding 0 would only make new objects), and so do their texts
+        for minute in range(first, first + count):
+            self._session(minute)
+            emit("cvd_1m", {
+                "timestamp_utc": iso_minute(minute),
+                "buy_volume": "0",
+                "sell_volume": "0",
+                "delta": "0",
+                "cvd": self._cvd_text.of(self.cvd),
+                "cvd_session": self._session_text.of(self.cvd_session),
+            })
 
     def get_state(self) -> dict[str, Any]:
         return {"cvd": str(self.cvd), "cvd_session": str(self.cvd_session), "session": self.session}

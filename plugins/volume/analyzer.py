@@ -12,6 +12,7 @@ from pydantic import Field, model_validator
 from indicator_core import Bar, Emit, Indicator, Params, TradeBatch
 from indicator_core.params import Unit
 from indicator_core.numbers import RATIO_PLACES, LastText, div_round, fmt, fmt_signed, to_dec
+from indicator_core.timeutil import iso_minute
 
 ZERO = Decimal(0)
 
@@ -85,7 +86,7 @@ class VolumeAnalyzer(Indicator):
 
     def on_bar(self, bar: Bar, emit: Emit) -> None:
         p = self.params
-        if bar.empty:  # nothing traded: all four prices are the close of a run of empty bars, every volume 0
+        if bar.empty:  # nothing traded: all four prices are the last close, every volume 0
             total = delta = move = ZERO
             price = self._empty_price.of(bar.close)
             texts = (price, price, price, price, "0", "0", "0", "0")
@@ -102,19 +103,7 @@ class VolumeAnalyzer(Indicator):
             w_count = 0
         else:
             w_total, w_buy, w_sell, w_count = fmt(whale[0] + whale[1]), fmt(whale[0]), fmt(whale[1]), whale[2]
-        med = median(self.ordered) if len(self.window) >= p.median_min_bars else None
-        if med is None or med == 0:
-            ratio = tier = None
-        else:
-            ratio = fmt(div_round(total, med, RATIO_PLACES)) if total else "0"
-            if total > p.tier_t4_above * med:
-                tier = "T4"
-            elif total > p.tier_t3_above * med:
-                tier = "T3"
-            elif total >= p.tier_t2_from * med:
-                tier = "T2"
-            else:
-                tier = "T1"
+        med, ratio, tier = self._against_median(total)
         # 0 moved or 0 traded formats as "0" without the exact division (empty and flat minutes)
         change = fmt_signed(div_round(move * 100, bar.open, RATIO_PLACES)) if move else "0"
         emit("volume_1m", {
@@ -133,7 +122,7 @@ class VolumeAnalyzer(Indicator):
             "whale_count": w_count,
             "whale_buy_volume": w_buy,
             "whale_sell_volume": w_sell,
-            "volume_median": fmt(med) if med is not None else None,
+            "volume_median": med,
             "volume_ratio": ratio,
             "volume_tier": tier,
             "price_change_pct": change,
@@ -144,6 +133,41 @@ class VolumeAnalyzer(Indicator):
             "taint": list(bar.taint),
         })
         self._remember(total)
+
+    def on_empty_bars(self, first: int, count: int, price: Decimal, emit: Emit) -> None:
+        # what on_bar writes for an empty minute (tests/test_empty_runs.py): the last close four times, no
+        # volume, no whale, no move
+        text = self._empty_price.of(price)
+        inst_id = self.instrument.inst_id
+        for minute in range(first, first + count):
+            self.whales.pop(minute, None)  # none can be there: a whale trade makes a minute traded
+            med, ratio, tier = self._against_median(ZERO)
+            emit("volume_1m", {
+                "timestamp_utc": iso_minute(minute), "inst_id": inst_id,
+                "open": text, "high": text, "low": text, "close": text,
+                "total_volume": "0", "buy_volume": "0", "sell_volume": "0", "delta": "0", "trade_count": 0,
+                "whale_volume": "0", "whale_count": 0, "whale_buy_volume": "0", "whale_sell_volume": "0",
+                "volume_median": med, "volume_ratio": ratio, "volume_tier": tier, "price_change_pct": "0",
+                "absorption": False, "divergence": False, "empty": True, "tainted": False, "taint": [],
+            })
+            self._remember(ZERO)
+
+    def _against_median(self, total: Decimal) -> tuple[str | None, str | None, str | None]:
+        """The median of the previous bars' totals (text), and ``total``'s ratio to it and tier."""
+        p = self.params
+        med = median(self.ordered) if len(self.window) >= p.median_min_bars else None
+        if med is None or med == 0:
+            return (fmt(med) if med is not None else None), None, None
+        ratio = fmt(div_round(total, med, RATIO_PLACES)) if total else "0"
+        if total > p.tier_t4_above * med:
+            tier = "T4"
+        elif total > p.tier_t3_above * med:
+            tier = "T3"
+        elif total >= p.tier_t2_from * med:
+            tier = "T2"
+        else:
+            tier = "T1"
+        return fmt(med), ratio, tier
 
     def _remember(self, total: Decimal) -> None:
         self.window.append(total)
