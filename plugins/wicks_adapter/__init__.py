@@ -70,12 +70,15 @@ class Wicks(Indicator):
         self.stream = f"wicks_{params.timeframe}"
         self._upper_min: Decimal | None = None
         self._lower_max: Decimal | None = None
+        self._limits: dict[tuple[str, int], int] = {}
 
     def outputs(self) -> list[str]:
         return [self.stream]
 
     # --- levels from closed candles ----------------------------------------------------
     def _close(self, candles: list[Candle], emit: Emit) -> None:
+        if not candles:  # most minutes: no candle closed, the levels and their bounds stay
+            return
         for c in candles:
             if not c.traded:
                 continue
@@ -92,6 +95,15 @@ class Wicks(Indicator):
         lowers = [lv.level for lv in self.levels if lv.side == "lower"]
         self._upper_min = min(uppers) if uppers else None
         self._lower_max = max(lowers) if lowers else None
+        self._limits = {}  # (side, price scale) -> the bound of the nearest level, made when first asked
+
+    def _limit(self, side: str, scale: int) -> int:
+        """The integer price bound of the nearest upper (lowest) or lower (highest) level at ``scale``."""
+        bound = self._limits.get((side, scale))
+        if bound is None:
+            level = self._upper_min if side == "upper" else self._lower_max
+            bound = self._limits[side, scale] = Level(side, level, "", "").bound(scale)
+        return bound
 
     def on_bar(self, bar: Bar, emit: Emit) -> None:
         self._close(self.builder.add(bar), emit)
@@ -105,8 +117,8 @@ class Wicks(Indicator):
             return
         px, scale = trades.px, trades.px_scale
         top, bottom = int(px.max()), int(px.min())
-        may_up = self._upper_min is not None and top >= Level("upper", self._upper_min, "", "").bound(scale)
-        may_down = self._lower_max is not None and bottom <= Level("lower", self._lower_max, "", "").bound(scale)
+        may_up = self._upper_min is not None and top >= self._limit("upper", scale)
+        may_down = self._lower_max is not None and bottom <= self._limit("lower", scale)
         if not (may_up or may_down):
             return
         hits: list[tuple[int, int]] = []  # (trade index, level index)
