@@ -1,7 +1,5 @@
 """``python -m indicator_core`` is the ``indicators`` command."""
 
-import sys
+from .cli import console
 
-from .cli import main
-
-sys.exit(main())
+console()

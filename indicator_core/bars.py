@@ -19,6 +19,7 @@ from .numbers import ZERO, to_dec
 from .timeutil import iso_minute
 from .trades import TradeBatch, Unit
 
+
 class _computed_once:
     """An attribute computed at first use and then kept in the instance (``functools.cached_property``
     without its lock, which Python 3.11 takes at every first use: a third of the cost, once per bar)."""

@@ -298,7 +298,7 @@ class Dispatch:
                 continue
             c.last_bar = bar.minute
 
-    def empty_bars(self, first: int, count: int, price: Decimal) -> None:
+    def empty_bars(self, first: int, count: int, price: decimal.Decimal) -> None:
         """A run of filled empty minutes: :meth:`Indicator.on_empty_bars` of each consumer in turn (the
         consumers are independent, so the order across them is free)."""
         last = first + count - 1

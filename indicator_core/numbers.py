@@ -143,7 +143,6 @@ def fmt_round_signed(value: Decimal, places: int) -> str:
     return fmt_signed(rounded)
 
 
-
 class LastText:
     """The text of a value that often comes back as the same object, formatted again only for a new one.
 

@@ -206,7 +206,6 @@ def _context(host=None):
 
 def run_pool(host, vault: Path, instruments: list[tuple[InstrumentKey, Path]], progress: ProgressFactory,
              jobs: int) -> list:
-    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
     from queue import Empty

@@ -251,6 +251,28 @@ def test_python_dash_m_is_the_same_command(tmp_path: Path) -> None:
     assert "okx/perps/ETH-USDT-SWAP" in done.stdout
 
 
+def test_the_command_leaves_quickly_with_its_output_and_status(tmp_path: Path) -> None:
+    """The command skips Python's teardown once it returned (cli.console): what it printed must still
+    come out in full, its status must be the process's, and a profiler run through it must still report."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("PYTHONUNBUFFERED", None)  # output to a pipe is then held in a buffer until flushed
+    vault = tmp_path / "vault"
+    (inst_dir(vault, "FOO-BAR-BAZ") / "trades_2024-01-01.jsonl").write_text("")
+    shutil.copy(DAY1, inst_dir(vault, "ETH-USDT-SWAP") / DAY1.name)
+    done = subprocess.run([sys.executable, "-m", "indicator_core", "run", "--vault", str(vault)], env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 1  # one instrument failed, the other ran
+    assert "unknown instrument 'FOO-BAR-BAZ'" in done.stderr
+    assert "okx/perps/ETH-USDT-SWAP" in done.stdout and done.stdout.endswith("\n")
+    assert (vault / "derived/volume/okx/perps/ETH-USDT-SWAP/volume_1m.jsonl").stat().st_size > 0
+    listed = subprocess.run([sys.executable, "-m", "indicator_core", "plugins", "--json"], env=env,
+                            capture_output=True, check=True)
+    assert {r["name"] for r in json.loads(listed.stdout)} >= {"volume", "cvd", "vwap", "candles", "wicks"}
+    profiled = subprocess.run([sys.executable, "-m", "cProfile", "-m", "indicator_core", "plugins"], env=env,
+                              capture_output=True, text=True)
+    assert profiled.returncode == 0 and "function calls" in profiled.stdout
+
+
 def test_the_spec_copy_in_docs_is_current() -> None:
     """docs/SPEC.md is the output contract as shipped; it must not drift from the project's spec."""
     shared = REPO.parent / "shared" / "SPEC.md"

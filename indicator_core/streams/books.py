@@ -79,7 +79,7 @@ class ParsedBooks:
         self.control = 0
 
     def __iter__(self) -> Iterator[Push | Reject]:
-        inst_id, channel, chunk = self.inst_id, self.channel, self.chunk
+        inst_id, channel = self.inst_id, self.channel
         kernel = _KERNEL
         prefix = _prefix(inst_id, channel) if kernel is not None else None
         if prefix is not None:
