@@ -60,7 +60,7 @@ INDICATORS = [
                                   "session_anchor": st.sampled_from(["00:00", "23:45"])})),
     (Candles, st.fixed_dictionaries({"timeframes": st.lists(st.sampled_from(["1m", "5m", "1h", "1d"]), min_size=1,
                                                             max_size=3, unique=True)})),
-    (Wicks, st.fixed_dictionaries({"timeframe": st.sampled_from(["1m", "5m"]), "min_wick_pct": st.just("0")})),
+    (Wicks, st.fixed_dictionaries({"timeframe": st.sampled_from(["1m", "5m", "1h"]), "min_wick_pct": st.just("0")})),
 ]
 
 

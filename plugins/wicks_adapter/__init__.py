@@ -19,7 +19,7 @@ from indicator_core import Bar, Emit, Indicator, Params, TradeBatch, hookimpl
 from indicator_core.numbers import EXACT, RATIO_PLACES, ROUNDING, div_round, fmt
 from indicator_core.params import Timeframe
 from indicator_core.resample import Candle, CandleBuilder
-from indicator_core.timeutil import TIMEFRAMES, iso_ms
+from indicator_core.timeutil import TIMEFRAMES, iso_ms, period_start
 
 
 class WicksParams(Params):
@@ -107,6 +107,14 @@ class Wicks(Indicator):
 
     def on_bar(self, bar: Bar, emit: Emit) -> None:
         self._close(self.builder.add(bar), emit)
+
+    def on_empty_bars(self, first: int, count: int, price: Decimal, emit: Emit) -> None:
+        # an empty minute can only close the candle before it and open an untraded one, at the first minute
+        # of its period: the other minutes of a period change nothing (tests/test_empty_runs.py)
+        minute, end, tf = first, first + count, self.builder.tf
+        while minute < end:
+            self.on_bar(Bar.empty_at(self.instrument.inst_id, minute, price), emit)
+            minute = period_start(minute, tf) + tf
 
     def on_advance(self, minute: int, emit: Emit) -> None:
         self._close(self.builder.advance(minute), emit)
