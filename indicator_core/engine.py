@@ -307,7 +307,7 @@ class Dispatch:
                 try:
                     c.indicator.on_empty_bars(first, count, price, c.emit)
                 except Exception as exc:
-                    self.fail(c, exc, "on_bar")
+                    self.fail(c, exc, "on_empty_bars")
                     continue
             c.last_bar = last
 

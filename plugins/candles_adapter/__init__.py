@@ -29,31 +29,20 @@ class CandlesParams(Params):
         return v
 
 
+def _record(timestamp_utc: str, o: Decimal, h: Decimal, lo: Decimal, c: Decimal, volume: Decimal, quote: Decimal,
+            trade_count: int) -> dict[str, Any]:
+    return {"timestamp_utc": timestamp_utc, "open": fmt(o), "high": fmt(h), "low": fmt(lo), "close": fmt(c),
+            "volume": fmt(volume), "quote_volume": fmt(quote), "trade_count": trade_count}
+
+
 def candle_record(c: Candle) -> dict[str, Any]:
-    return {
-        "timestamp_utc": c.timestamp_utc,
-        "open": fmt(c.open),
-        "high": fmt(c.high),
-        "low": fmt(c.low),
-        "close": fmt(c.close),
-        "volume": fmt(c.volume),
-        "quote_volume": fmt(c.quote_volume),
-        "trade_count": c.trade_count,
-    }
+    return _record(c.timestamp_utc, c.open, c.high, c.low, c.close, c.volume, c.quote_volume, c.trade_count)
 
 
 def bar_record(bar: Bar) -> dict[str, Any]:
-    """:func:`candle_record` of the one-minute candle of a bar with trades."""
-    return {
-        "timestamp_utc": bar.timestamp_utc,
-        "open": fmt(bar.open),
-        "high": fmt(bar.high),
-        "low": fmt(bar.low),
-        "close": fmt(bar.close),
-        "volume": fmt(bar.base_volume),
-        "quote_volume": fmt(bar.quote_volume),
-        "trade_count": bar.trade_count,
-    }
+    """:func:`candle_record` of the one-minute candle of a bar with trades: the bar itself."""
+    return _record(bar.timestamp_utc, bar.open, bar.high, bar.low, bar.close, bar.base_volume, bar.quote_volume,
+                   bar.trade_count)
 
 
 class Candles(Indicator):
