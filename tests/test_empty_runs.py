@@ -11,6 +11,7 @@ implementation is tests/test_e2e_oracle.py's part.)
 from __future__ import annotations
 
 import decimal
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -110,3 +111,14 @@ def test_the_default_hands_each_minute_to_on_bar() -> None:
     price = Decimal("65000.1")
     Plain(INST, Plain.Params()).on_empty_bars(100, 3, price, lambda s, r: None)
     assert seen == [(100, True, price), (101, True, price), (102, True, price)]
+
+
+def test_a_traded_minute_of_zero_volume_before_a_quiet_stretch() -> None:
+    """A traded minute whose volume rounds to 0 in the unit (``0.0000`` base) is not an empty minute: a window
+    holding it is not yet a window of empty minutes, even though every value in it is 0."""
+    p = VolumeAnalyzer.Params.model_validate({"unit": "base", "median_window": 2, "median_min_bars": 1})
+    bar = Bar(INST.inst_id, START, Decimal("90000"), Decimal("90000"), Decimal("90000"), Decimal("90000"),
+              trade_count=1, buy_quote=Decimal("0.01"), buy_base=Decimal("0.0000"), buy_contracts=Decimal("0.0001"))
+    script = [(bar, 1), (replace(bar, minute=START + 2), 5)]
+    at_once, one_by_one = VolumeAnalyzer(INST, p), VolumeAnalyzer(INST, p)
+    assert feed(at_once, script, runs=True) == feed(one_by_one, script, runs=False)

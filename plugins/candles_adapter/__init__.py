@@ -16,7 +16,7 @@ from indicator_core import Bar, Emit, Indicator, Params, hookimpl
 from indicator_core.numbers import LastText, fmt
 from indicator_core.params import Timeframe
 from indicator_core.resample import Candle, CandleBuilder
-from indicator_core.timeutil import TIMEFRAMES, iso_minute
+from indicator_core.timeutil import TIMEFRAMES, iso_minute, period_start
 
 class CandlesParams(Params):
     timeframes: list[Timeframe] = Field(default_factory=lambda: ["1m"], min_length=1)
@@ -76,9 +76,11 @@ class Candles(Indicator):
         for tf, builder in self.builders.items():
             if builder.tf == 1 and builder.current is None:
                 self._empty_minutes(first, count, price, emit)
-            else:  # a longer candle takes its minutes one by one (they only keep time in it)
-                for minute in range(first, first + count):
+            else:  # only the first minute of a period can close a candle or open one; the others keep time
+                minute, end = first, first + count
+                while minute < end:
                     self._add(tf, builder, Bar.empty_at(self.instrument.inst_id, minute, price), emit)
+                    minute = period_start(minute, builder.tf) + builder.tf
 
     def _empty_minutes(self, first: int, count: int, price: Decimal, emit: Emit) -> None:
         """The one-minute candles of empty minutes, as :meth:`_add` makes them (tests/test_empty_runs.py): all

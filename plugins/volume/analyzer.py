@@ -59,6 +59,7 @@ class VolumeAnalyzer(Indicator):
         # whale sums of the minutes not yet closed: minute -> [buy volume, sell volume, count]
         self.whales: dict[int, list[Any]] = {}
         self._empty_price = LastText()
+        self._empty_run = 0  # the last totals remembered that were an empty minute's, in a row
 
     def outputs(self) -> list[str]:
         return ["volume_1m"]
@@ -141,7 +142,9 @@ class VolumeAnalyzer(Indicator):
         inst_id = self.instrument.inst_id
         for minute in range(first, first + count):
             self.whales.pop(minute, None)  # none can be there: a whale trade makes a minute traded
-            med, ratio, tier = self._against_median(ZERO)
+            # a window full of empty minutes' zeros (a long quiet stretch) stays so: median 0, no ratio, no tier
+            quiet = self._empty_run >= self.params.median_window
+            med, ratio, tier = ("0", None, None) if quiet else self._against_median(ZERO)
             emit("volume_1m", {
                 "timestamp_utc": iso_minute(minute), "inst_id": inst_id,
                 "open": text, "high": text, "low": text, "close": text,
@@ -150,7 +153,8 @@ class VolumeAnalyzer(Indicator):
                 "volume_median": med, "volume_ratio": ratio, "volume_tier": tier, "price_change_pct": "0",
                 "absorption": False, "divergence": False, "empty": True, "tainted": False, "taint": [],
             })
-            self._remember(ZERO)
+            if not quiet:
+                self._remember(ZERO)
 
     def _against_median(self, total: Decimal) -> tuple[str | None, str | None, str | None]:
         """The median of the previous bars' totals (text), and ``total``'s ratio to it and tier."""
@@ -170,6 +174,7 @@ class VolumeAnalyzer(Indicator):
         return fmt(med), ratio, tier
 
     def _remember(self, total: Decimal) -> None:
+        self._empty_run = self._empty_run + 1 if total is ZERO else 0  # ZERO itself: an empty minute's total
         self.window.append(total)
         insort(self.ordered, total)
         if len(self.window) > self.params.median_window:
@@ -185,6 +190,7 @@ class VolumeAnalyzer(Indicator):
     def set_state(self, state: dict[str, Any]) -> None:
         self.window = deque()
         self.ordered = []
+        self._empty_run = 0
         for v in state["window"]:
             self._remember(Decimal(v))
         self.whales = {int(m): [Decimal(a[0]), Decimal(a[1]), int(a[2])] for m, a in state["whales"].items()}
