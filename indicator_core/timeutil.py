@@ -28,6 +28,24 @@ def iso_minute(minute: int) -> str:
     return prefix + _TIME_OF_DAY[in_day]
 
 
+_LAST_RUN: tuple[int, int, list[str]] = (0, 0, [])
+
+
+def iso_minutes(first: int, count: int) -> list[str]:
+    """:func:`iso_minute` of the minutes ``first .. first + count - 1``.
+
+    The last run asked for is kept: every indicator of an instrument asks for
+    the same run of empty minutes in turn (``Indicator.on_empty_bars``).
+    """
+    global _LAST_RUN
+    last = _LAST_RUN
+    if last[0] == first and last[1] == count:
+        return last[2]
+    texts = [iso_minute(m) for m in range(first, first + count)]
+    _LAST_RUN = (first, count, texts)
+    return texts
+
+
 def iso_ms(ts_ms: int) -> str:
     """``2026-11-23T14:05:12.345Z``: an exact trade time, milliseconds kept."""
     sec, ms = divmod(ts_ms, 1000)

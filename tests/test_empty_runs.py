@@ -122,3 +122,10 @@ def test_a_traded_minute_of_zero_volume_before_a_quiet_stretch() -> None:
     script = [(bar, 1), (replace(bar, minute=START + 2), 5)]
     at_once, one_by_one = VolumeAnalyzer(INST, p), VolumeAnalyzer(INST, p)
     assert feed(at_once, script, runs=True) == feed(one_by_one, script, runs=False)
+
+
+def test_the_timestamps_of_a_run_are_those_of_its_minutes() -> None:
+    from indicator_core.timeutil import iso_minute, iso_minutes
+
+    for first, count in [(START, 3), (START, 5), (START + 1, 5), (START, 5), (START - 1440, 1441), (0, 1)]:
+        assert iso_minutes(first, count) == [iso_minute(m) for m in range(first, first + count)]

@@ -16,7 +16,7 @@ from indicator_core import Bar, Emit, Indicator, Params, hookimpl
 from indicator_core.numbers import LastText, fmt
 from indicator_core.params import Timeframe
 from indicator_core.resample import Candle, CandleBuilder
-from indicator_core.timeutil import TIMEFRAMES, iso_minute, period_start
+from indicator_core.timeutil import TIMEFRAMES, iso_minutes, period_start
 
 class CandlesParams(Params):
     timeframes: list[Timeframe] = Field(default_factory=lambda: ["1m"], min_length=1)
@@ -86,8 +86,8 @@ class Candles(Indicator):
         """The one-minute candles of empty minutes, as :meth:`_add` makes them (tests/test_empty_runs.py): all
         four prices the last close, no volume."""
         text = self._empty_price.of(price)  # a run of empty minutes shares its price object
-        for minute in range(first, first + count):
-            emit("candles_1m", {"timestamp_utc": iso_minute(minute), "open": text, "high": text, "low": text,
+        for timestamp_utc in iso_minutes(first, count):
+            emit("candles_1m", {"timestamp_utc": timestamp_utc, "open": text, "high": text, "low": text,
                                 "close": text, "volume": "0", "quote_volume": "0", "trade_count": 0})
 
     def on_advance(self, minute: int, emit: Emit) -> None:

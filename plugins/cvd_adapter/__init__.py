@@ -13,7 +13,7 @@ from typing import Any
 from indicator_core import Bar, Emit, Indicator, Params, hookimpl
 from indicator_core.numbers import LastText, fmt, fmt_signed
 from indicator_core.params import SessionAnchor, Unit
-from indicator_core.timeutil import iso_minute, parse_anchor, session_start
+from indicator_core.timeutil import iso_minutes, parse_anchor, session_start
 
 
 class CvdParams(Params):
@@ -61,10 +61,10 @@ class Cvd(Indicator):
 
     def on_empty_bars(self, first: int, count: int, price: Decimal, emit: Emit) -> None:
         # nothing traded: the sums stay (adding 0 would only make new objects), and so do their texts
-        for minute in range(first, first + count):
+        for minute, timestamp_utc in zip(range(first, first + count), iso_minutes(first, count)):
             self._session(minute)
             emit("cvd_1m", {
-                "timestamp_utc": iso_minute(minute),
+                "timestamp_utc": timestamp_utc,
                 "buy_volume": "0",
                 "sell_volume": "0",
                 "delta": "0",

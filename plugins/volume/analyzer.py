@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 from indicator_core import Bar, Emit, Indicator, Params, TradeBatch
 from indicator_core.params import Unit
 from indicator_core.numbers import RATIO_PLACES, LastText, div_round, fmt, fmt_signed, to_dec
-from indicator_core.timeutil import iso_minute
+from indicator_core.timeutil import iso_minutes
 
 ZERO = Decimal(0)
 
@@ -140,13 +140,13 @@ class VolumeAnalyzer(Indicator):
         # volume, no whale, no move
         text = self._empty_price.of(price)
         inst_id = self.instrument.inst_id
-        for minute in range(first, first + count):
+        for minute, timestamp_utc in zip(range(first, first + count), iso_minutes(first, count)):
             self.whales.pop(minute, None)  # none can be there: a whale trade makes a minute traded
             # a window full of empty minutes' zeros (a long quiet stretch) stays so: median 0, no ratio, no tier
             quiet = self._empty_run >= self.params.median_window
             med, ratio, tier = ("0", None, None) if quiet else self._against_median(ZERO)
             emit("volume_1m", {
-                "timestamp_utc": iso_minute(minute), "inst_id": inst_id,
+                "timestamp_utc": timestamp_utc, "inst_id": inst_id,
                 "open": text, "high": text, "low": text, "close": text,
                 "total_volume": "0", "buy_volume": "0", "sell_volume": "0", "delta": "0", "trade_count": 0,
                 "whale_volume": "0", "whale_count": 0, "whale_buy_volume": "0", "whale_sell_volume": "0",

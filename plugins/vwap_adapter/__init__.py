@@ -17,7 +17,7 @@ from pydantic import Field, field_validator
 from indicator_core import Bar, Emit, Indicator, Params, hookimpl
 from indicator_core.numbers import PRICE_PLACES, div_round, fmt
 from indicator_core.params import SessionAnchor
-from indicator_core.timeutil import iso_minute, parse_anchor, session_start
+from indicator_core.timeutil import iso_minute, iso_minutes, parse_anchor, session_start
 
 
 class VwapParams(Params):
@@ -73,6 +73,7 @@ class Vwap(Indicator):
         self.longest = max(params.windows, default=0)
         self.bars: deque[tuple[Decimal, Decimal]] = deque()  # (quote, base) of the last `longest` bars
         self.sums = {n: [Decimal(0), Decimal(0)] for n in params.windows}
+        self._empty_run = 0  # the last minutes in self.bars that were empty ones (_ZERO), in a row
         self._session_text = _Text()
         self._window_texts = [(f"vwap_{n}m", _Text()) for n in params.windows]  # in the order of self.sums
 
@@ -85,8 +86,8 @@ class Vwap(Indicator):
     def on_empty_bars(self, first: int, count: int, price: Decimal, emit: Emit) -> None:
         # an empty minute adds nothing: its sums are left as they are (adding 0 would only make new objects), and
         # it leaves a window without a subtraction; tests/test_empty_runs.py holds this to on_bar
-        for minute in range(first, first + count):
-            self._minute(minute, _ZERO, _ZERO, iso_minute(minute), emit)
+        for minute, timestamp_utc in zip(range(first, first + count), iso_minutes(first, count)):
+            self._minute(minute, _ZERO, _ZERO, timestamp_utc, emit)
 
     def _minute(self, minute: int, quote: Decimal, base: Decimal, timestamp_utc: str, emit: Emit) -> None:
         """One minute's volumes into the sums, and its record (``_ZERO`` itself: an empty minute's)."""
@@ -101,19 +102,22 @@ class Vwap(Indicator):
         if traded:
             self.sess_quote += quote
             self.sess_base += base
-        self.bars.append((quote, base))
-        size = len(self.bars)
-        for n, s in self.sums.items():
-            if traded:
-                s[0] += quote
-                s[1] += base
-            if size > n:  # the bar that just left this window
-                q_out, b_out = self.bars[size - 1 - n]
-                if q_out is not _ZERO:  # not an empty minute's
-                    s[0] -= q_out
-                    s[1] -= b_out
-        if size > self.longest:
-            self.bars.popleft()
+        if traded or self._empty_run < self.longest:
+            self.bars.append((quote, base))
+            size = len(self.bars)
+            for n, s in self.sums.items():
+                if traded:
+                    s[0] += quote
+                    s[1] += base
+                if size > n:  # the bar that just left this window
+                    q_out, b_out = self.bars[size - 1 - n]
+                    if q_out is not _ZERO:  # not an empty minute's
+                        s[0] -= q_out
+                        s[1] -= b_out
+            if size > self.longest:
+                self.bars.popleft()
+            self._empty_run = 0 if traded else self._empty_run + 1
+        # else every minute the windows hold is an empty one's: another one in, the oldest out, nothing moves
         record: dict[str, Any] = {
             "timestamp_utc": timestamp_utc,
             "vwap_session": self._session_text.of(self.sess_quote, self.sess_base),
@@ -133,6 +137,7 @@ class Vwap(Indicator):
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
+        self._empty_run = 0
         self.session = state["session"]
         self.sess_quote = Decimal(state["sess_quote"])
         self.sess_base = Decimal(state["sess_base"])
