@@ -87,17 +87,10 @@ class VolumeAnalyzer(Indicator):
 
     def on_bar(self, bar: Bar, emit: Emit) -> None:
         p = self.params
-        if bar.empty:  # nothing traded: all four prices are the last close, every volume 0
-            total = delta = move = ZERO
-            price = self._empty_price.of(bar.close)
-            texts = (price, price, price, price, "0", "0", "0", "0")
-        else:
-            buy, sell = bar.buy_volume(p.unit), bar.sell_volume(p.unit)
-            total = buy + sell
-            delta = buy - sell
-            move = bar.close - bar.open
-            texts = (fmt(bar.open), fmt(bar.high), fmt(bar.low), fmt(bar.close), fmt(total), fmt(buy), fmt(sell),
-                     fmt_signed(delta))
+        buy, sell = bar.buy_volume(p.unit), bar.sell_volume(p.unit)
+        total = buy + sell
+        delta = buy - sell
+        move = bar.close - bar.open
         whale = self.whales.pop(bar.minute, None)
         if whale is None:  # most minutes of most instruments
             w_total = w_buy = w_sell = "0"
@@ -110,14 +103,14 @@ class VolumeAnalyzer(Indicator):
         emit("volume_1m", {
             "timestamp_utc": bar.timestamp_utc,
             "inst_id": bar.inst_id,
-            "open": texts[0],
-            "high": texts[1],
-            "low": texts[2],
-            "close": texts[3],
-            "total_volume": texts[4],
-            "buy_volume": texts[5],
-            "sell_volume": texts[6],
-            "delta": texts[7],
+            "open": fmt(bar.open),
+            "high": fmt(bar.high),
+            "low": fmt(bar.low),
+            "close": fmt(bar.close),
+            "total_volume": fmt(total),
+            "buy_volume": fmt(buy),
+            "sell_volume": fmt(sell),
+            "delta": fmt_signed(delta),
             "trade_count": bar.trade_count,
             "whale_volume": w_total,
             "whale_count": w_count,
