@@ -1,29 +1,28 @@
-"""Reading and parsing the next chunks in worker threads while the current one is processed.
+"""Reading and parsing the next chunks in a helper thread while the current one is processed.
 
-Parsing is numpy work that releases the GIL in its array loops, and
-processing a chunk is mostly Python work on its bars, so they overlap on a
-machine with several cores, though only in part: each numpy call takes the
-GIL to start, and while the main thread runs Python a parse thread waits for
-it (bench/RESULTS.md has the measurements).  Chunks are read in order by one thread and
-parsed by a small pool; results are handed over in the order of the chunks,
-so the outputs are the same as without threads.  An error in a worker is
+The compiled kernels read and parse a chunk without the GIL, and processing a
+chunk is mostly Python work on its bars, so the two overlap on a machine with
+several cores.  One helper thread reads the chunks in order and parses each
+right after reading it; results are handed over in the order of the chunks,
+so the outputs are the same as without threads.  An error in the helper is
 raised in the consumer, at the item where it happened.
+
+One helper, not a reader and a pool of parsers: on 2 cores the main thread and
+one helper fill them, and every further thread only adds hand-offs of the GIL
+and of the cores (bench/RESULTS.md has the measurements).
 """
 
 from __future__ import annotations
 
-import os
 import queue
 import sys
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable, Iterator, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 _END = object()
-PARSERS = max(1, min(2, (os.cpu_count() or 1)))
 SWITCH_INTERVAL = 0.0001  # seconds; see map_ahead
 
 
@@ -51,55 +50,53 @@ def map_inline(fn: Callable[[T], R], items: Iterator[T]) -> Iterator[tuple[T, R]
         yield item, fn(item)
 
 
-def map_ahead(fn: Callable[[T], R], items: Iterator[T], depth: int = 2, workers: int = PARSERS) -> Iterator[tuple[T, R]]:
+def map_ahead(fn: Callable[[T], R], items: Iterator[T], depth: int = 2) -> Iterator[tuple[T, R]]:
     """Yield ``(item, fn(item))`` in the order of ``items``, computed up to ``depth`` items ahead.
 
-    One thread draws from ``items`` (a reader: it must stay sequential) and
-    hands each item to a pool of ``workers`` threads.
+    One helper thread draws from ``items`` (a reader: it must stay
+    sequential) and applies ``fn`` to each item itself.
     """
     pending: queue.Queue = queue.Queue(maxsize=depth)
     stop = threading.Event()
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="indicator-core-parse")
 
     def produce() -> None:
         try:
             for item in items:
                 if stop.is_set():
                     break
-                pending.put((item, pool.submit(fn, item)))
+                pending.put((item, fn(item), None))
         except BaseException as exc:  # handed to the consumer, raised there
-            failed: Future = Future()
-            failed.set_exception(exc)
-            pending.put((None, failed))
+            pending.put((None, None, exc))
         finally:
             pending.put(_END)
             close = getattr(items, "close", None)
             if close is not None:
                 close()
 
-    reader = threading.Thread(target=produce, name="indicator-core-read", daemon=True)
+    helper = threading.Thread(target=produce, name="indicator-core-read", daemon=True)
     # A thread waiting for the GIL gets it only when its holder blocks, or after the switch interval
     # (5 ms by default).  The consumer gives the GIL away in every numpy call on a few hundred values
-    # and in every write; a worker that takes it then holds it, running Python glue between its
-    # GIL-free calls, for up to that interval, while the consumer (the pass's critical path) waits.
+    # and in every write; the helper that takes it then holds it, running Python glue between its GIL-free
+    # calls, for up to that interval, while the consumer (the pass's critical path) waits.
     # A short interval bounds those waits: 0.1 ms took a 4M-trade pass from ~1.2 s to ~0.8 s
     # (bench/RESULTS.md).  It is restored when the pass ends.
     _short_switches(+1)
-    reader.start()
+    helper.start()
     try:
         while True:
             entry = pending.get()
             if entry is _END:
                 return
-            item, future = entry
-            yield item, future.result()
+            item, result, exc = entry
+            if exc is not None:
+                raise exc
+            yield item, result
     finally:
         stop.set()
-        while reader.is_alive():  # unblock a reader waiting on a full queue, then let it finish
+        while helper.is_alive():  # unblock a helper waiting on a full queue, then let it finish
             try:
                 pending.get(timeout=0.05)
             except queue.Empty:
                 pass
-        reader.join()
-        pool.shutdown(wait=True, cancel_futures=True)
+        helper.join()
         _short_switches(-1)
