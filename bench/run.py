@@ -267,8 +267,10 @@ def contenders(args: argparse.Namespace, work: Path) -> None:
         print(f"    --jobs 1 keeps {busy:.2f} cores busy (CPU {jobs_cpu[1]:.2f} s over {jobs[1]:.2f} s): on {cores} "
               f"cores --jobs 2 can gain at most {min(cores, cores / busy):.2f}x, however well it spreads the work")
     if hasattr(os, "getloadavg"):
-        print(f"  load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
-              "(above the core count, other processes took part of the cores and the wall times mean little)")
+        load, cores = os.getloadavg()[0], os.cpu_count() or 1
+        note = ("above the core count: other processes took part of the cores and the wall times mean little"
+                if load > cores else "at most the core count")
+        print(f"  load average at the end: {load:.1f} on {cores} cores ({note})")
     r1, r4 = rows[str(sizes[0])], rows[str(sizes[1])]
     if "duckdb" in r4:
         targets["4M: project <= DuckDB"] = r4["project"]["seconds"] <= r4["duckdb"]["seconds"]

@@ -3,9 +3,11 @@
 The compiled kernels read and parse a chunk without the GIL, and processing a
 chunk is mostly Python work on its bars, so the two overlap on a machine with
 several cores.  One helper thread reads the chunks in order and parses each
-right after reading it; results are handed over in the order of the chunks,
-so the outputs are the same as without threads.  An error in the helper is
-raised in the consumer, at the item where it happened.
+right after reading it; the consumer, when the chunk it needs next is not
+ready yet, reads and parses a later one itself rather than wait idle.
+Results are handed over in the order of the chunks, so the outputs are the
+same as without threads.  An error is raised in the consumer, at the item
+where it happened.
 
 One helper, not a reader and a pool of parsers: on 2 cores the main thread and
 one helper fill them, and every further thread only adds hand-offs of the GIL
@@ -14,15 +16,13 @@ and of the cores (bench/RESULTS.md has the measurements).
 
 from __future__ import annotations
 
-import queue
 import sys
 import threading
-from typing import Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-_END = object()
 SWITCH_INTERVAL = 0.0001  # seconds; see map_ahead
 
 
@@ -50,30 +50,110 @@ def map_inline(fn: Callable[[T], R], items: Iterator[T]) -> Iterator[tuple[T, R]
         yield item, fn(item)
 
 
+class _Ahead:
+    """The state shared by the consumer and the helper of one :func:`map_ahead`.
+
+    ``draw`` serializes drawing from ``items`` (a reader: one thread at a
+    time, in order); ``changed`` guards the rest and is notified whenever a
+    result arrives, the consumer moves on, the items end, or the pass stops.
+    """
+
+    def __init__(self, fn: Callable[[Any], Any], items: Iterator[Any], limit: int) -> None:
+        self.fn, self.items, self.limit = fn, items, limit
+        self.draw = threading.Lock()
+        self.changed = threading.Condition()
+        self.results: dict[int, tuple[Any, Any, BaseException | None]] = {}
+        self.drawn = 0  # items drawn so far (the next item's number)
+        self.consumed = 0  # items handed to the consumer so far
+        self.end: int | None = None  # how many items there were, once drawing stopped (exhausted or failed)
+        self.stopped = False
+
+    def room(self) -> bool:
+        """Whether another item may be drawn: at most ``limit`` drawn and not yet handed over."""
+        return self.end is None and not self.stopped and self.drawn - self.consumed < self.limit
+
+    def step(self, wait: bool) -> bool | None:
+        """Draw the next item and apply ``fn`` to it.  False once there is nothing more to draw; None, without
+        waiting, when ``wait`` is False and another thread is drawing."""
+        if not self.draw.acquire(wait):
+            return None
+        try:
+            if self.end is not None or self.stopped:
+                return False
+            seq = self.drawn
+            try:
+                item = next(self.items)
+            except StopIteration:
+                with self.changed:
+                    self.end = seq
+                    self.changed.notify_all()
+                return False
+            except BaseException as exc:  # the reader failed: raised in the consumer after the items before it
+                with self.changed:
+                    self.results[seq] = (None, None, exc)
+                    self.drawn = self.end = seq + 1
+                    self.changed.notify_all()
+                return False
+            self.drawn = seq + 1
+        finally:
+            self.draw.release()
+        try:
+            entry: tuple[Any, Any, BaseException | None] = (item, self.fn(item), None)
+        except BaseException as exc:  # raised in the consumer, at this item
+            entry = (item, None, exc)
+        with self.changed:
+            self.results[seq] = entry
+            self.changed.notify_all()
+        return True
+
+    def help(self) -> None:
+        """The helper thread's loop: draw and apply while there is room, until the items end or the pass stops."""
+        while True:
+            with self.changed:
+                while not self.room():
+                    if self.stopped or self.end is not None:
+                        return
+                    self.changed.wait()
+            if self.step(wait=True) is False:
+                return
+
+    def take(self, k: int) -> tuple[Any, Any, BaseException | None] | None:
+        """Item ``k`` and its result (None after the last item); while it is not ready, work on a later item."""
+        with self.changed:
+            while k not in self.results:
+                if self.end is not None and k >= self.end:
+                    return None
+                if self.room():
+                    self.changed.release()
+                    try:
+                        done = self.step(wait=False)
+                    finally:
+                        self.changed.acquire()
+                    if done is not None or k in self.results or self.end is not None:
+                        continue  # look again: the lock was let go
+                self.changed.wait()
+            entry = self.results.pop(k)
+            self.consumed = k + 1
+            self.changed.notify_all()
+            return entry
+
+    def stop(self) -> None:
+        with self.changed:
+            self.stopped = True
+            self.changed.notify_all()
+
+
 def map_ahead(fn: Callable[[T], R], items: Iterator[T], depth: int = 2) -> Iterator[tuple[T, R]]:
     """Yield ``(item, fn(item))`` in the order of ``items``, computed up to ``depth`` items ahead.
 
-    One helper thread draws from ``items`` (a reader: it must stay
-    sequential) and applies ``fn`` to each item itself.
+    A helper thread draws from ``items`` and applies ``fn`` to each item
+    itself.  The consumer, when the item it needs next is still being worked
+    on, draws the next one and applies ``fn`` to it too, so that neither core
+    idles while there is work.  At most ``depth + 1`` items are drawn and not
+    yet handed over.
     """
-    pending: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if stop.is_set():
-                    break
-                pending.put((item, fn(item), None))
-        except BaseException as exc:  # handed to the consumer, raised there
-            pending.put((None, None, exc))
-        finally:
-            pending.put(_END)
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
-
-    helper = threading.Thread(target=produce, name="indicator-core-read", daemon=True)
+    ahead = _Ahead(fn, items, depth + 1)
+    helper = threading.Thread(target=ahead.help, name="indicator-core-read", daemon=True)
     # A thread waiting for the GIL gets it only when its holder blocks, or after the switch interval
     # (5 ms by default).  The consumer gives the GIL away in every numpy call on a few hundred values
     # and in every write; the helper that takes it then holds it, running Python glue between its GIL-free
@@ -83,20 +163,21 @@ def map_ahead(fn: Callable[[T], R], items: Iterator[T], depth: int = 2) -> Itera
     _short_switches(+1)
     helper.start()
     try:
+        k = 0
         while True:
-            entry = pending.get()
-            if entry is _END:
+            entry = ahead.take(k)
+            if entry is None:
                 return
             item, result, exc = entry
             if exc is not None:
                 raise exc
+            k += 1
             yield item, result
     finally:
-        stop.set()
-        while helper.is_alive():  # unblock a helper waiting on a full queue, then let it finish
-            try:
-                pending.get(timeout=0.05)
-            except queue.Empty:
-                pass
+        ahead.stop()
         helper.join()
+        with ahead.draw:  # no thread draws any more: the reader can be closed
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
         _short_switches(-1)

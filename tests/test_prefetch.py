@@ -93,3 +93,52 @@ def test_the_switch_interval_is_short_during_a_pass_and_restored_after_overlappi
     release.set()
     assert [x for _, x in second] == [1]
     assert sys.getswitchinterval() == pytest.approx(before)  # the last one out restores it
+
+
+def test_the_consumer_works_on_a_later_item_while_the_one_it_needs_is_not_ready() -> None:
+    """The helper is stuck on item 0 until some item was worked on in the consumer's thread: without the consumer
+    drawing item 1 itself, this would never finish (the event's timeout fails it instead)."""
+    consumer = threading.get_ident()
+    by_consumer = threading.Event()
+    where: dict[int, int] = {}
+
+    def fn(x: int) -> int:
+        where[x] = threading.get_ident()
+        if threading.get_ident() == consumer:
+            by_consumer.set()
+        elif x == 0:
+            assert by_consumer.wait(5), "the consumer waited idle for the helper"
+        return x * 10
+
+    assert list(map_ahead(fn, iter(range(6)))) == [(x, x * 10) for x in range(6)]
+    assert where[0] != consumer and consumer in where.values()
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_each_item_once_in_order_whoever_works_on_it(seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    delays = [rng.choice([0, 0, 0.0005, 0.002]) for _ in range(40)]
+    fail_at = rng.choice([None, None, rng.randrange(40)])
+    applied: list[int] = []
+    lock = threading.Lock()
+
+    def fn(x: int) -> int:
+        time.sleep(delays[x])
+        with lock:
+            applied.append(x)
+        if x == fail_at:
+            raise ValueError(f"bad chunk {x}")
+        return -x
+
+    got = []
+    try:
+        for item, result in map_ahead(fn, iter(range(40)), depth=rng.choice([1, 2, 3])):
+            assert result == -item
+            got.append(item)
+    except ValueError as exc:
+        assert str(exc) == f"bad chunk {fail_at}"
+    assert got == list(range(40 if fail_at is None else fail_at))
+    assert len(applied) == len(set(applied))  # no item worked on twice
+    assert set(got) <= set(applied)
