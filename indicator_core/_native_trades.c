@@ -81,10 +81,97 @@ static int safe_text(const char *p, Py_ssize_t n) {
     return 1;
 }
 
+#if defined(_MSC_VER)
+#include <intrin.h>
+static int lowest_bit(uint64_t x) { unsigned long i; _BitScanForward64(&i, x); return (int)i; }
+#else
+static int lowest_bit(uint64_t x) { return __builtin_ctzll(x); }
+#endif
+
+static const int64_t POW10[19] = {
+    1LL, 10LL, 100LL, 1000LL, 10000LL, 100000LL, 1000000LL, 10000000LL, 100000000LL, 1000000000LL,
+    10000000000LL, 100000000000LL, 1000000000000LL, 10000000000000LL, 100000000000000LL, 1000000000000000LL,
+    10000000000000000LL, 100000000000000000LL, 1000000000000000000LL,
+};
+
+/* ---- numbers read eight bytes at a time (little-endian machines; elsewhere the byte loops above) ---------------------
+ * A value of the layout is found by its end, the first byte that cannot belong to it, instead of by memchr of the
+ * literal after it: the same lines are accepted as long as the literal's first byte cannot occur in the value
+ * (layout_t.swar says so per value), because then the first non-digit after a run of digits is where memchr would
+ * have stopped.  Used only with at least SWAR_ROOM bytes left in the buffer, so no load reads past its end. */
+
+#define SWAR_ROOM 64
+
+#if defined(_MSC_VER)
+#define HOT static __forceinline
+#else
+#define HOT static inline __attribute__((always_inline))
+#endif
+
+HOT uint64_t word_at(const char *p) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+/* how many of the word's bytes, in memory order, are ASCII digits before the first that is not (8: all) */
+HOT int leading_digits(uint64_t w) {
+    /* a byte is a digit when its high nibble is 3 and stays 3 after adding 6; a carry out of a byte >= 0xFA only
+       reaches later bytes, after a byte that is already not a digit */
+    uint64_t high = (w & 0xF0F0F0F0F0F0F0F0ULL) ^ 0x3030303030303030ULL;
+    uint64_t plus6 = ((w + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) ^ 0x3030303030303030ULL;
+    uint64_t not_digit = high | plus6;
+    return not_digit ? lowest_bit(not_digit) >> 3 : 8;
+}
+
+/* the value of the word's first n (1..8) bytes, all digits */
+HOT uint64_t digits_value(uint64_t w, int n) {
+    /* the digits to the top bytes, zeros (leading zeros) below; then pairs, quads and the eight combined */
+    w = ((w & 0x0F0F0F0F0F0F0F0FULL) << (8 * (8 - n)));
+    w = (w * 10 + (w >> 8)) & 0x00FF00FF00FF00FFULL;
+    w = (w * 100 + (w >> 16)) & 0x0000FFFF0000FFFFULL;
+    return (w * 10000 + (w >> 32)) & 0xFFFFFFFFULL;
+}
+
+/* 1..18 digits at p: their value and how many; 0 when there is none, or more than 18 */
+HOT int scan_uint(const char *p, int64_t *out, Py_ssize_t *len) {
+    uint64_t w = word_at(p);
+    int n = leading_digits(w);
+    if (n == 0) return 0;
+    uint64_t v = digits_value(w, n);
+    Py_ssize_t total = n;
+    while (n == 8) {
+        w = word_at(p + total);
+        n = leading_digits(w);
+        if (total + n > MAX_DIGITS) return 0;
+        if (n) v = v * (uint64_t)POW10[n] + digits_value(w, n);
+        total += n;
+    }
+    *out = (int64_t)v;
+    *len = total;
+    return 1;
+}
+
+/* what read_decimal accepts, read from p up to the first byte that cannot belong to it: its length, or 0 */
+HOT Py_ssize_t scan_decimal(const char *p, int64_t *mantissa, int64_t *scale) {
+    int64_t whole, frac = 0;
+    Py_ssize_t n1, n2 = 0;
+    if (!scan_uint(p, &whole, &n1)) return 0;
+    if (p[n1] == '.' && !scan_uint(p + n1 + 1, &frac, &n2)) return 0;
+    if (n1 + n2 > MAX_DIGITS) return 0;
+    int64_t v = whole * POW10[n2] + frac;
+    if (v == 0) return 0;
+    *mantissa = v;
+    *scale = n2;
+    return n2 ? n1 + 1 + n2 : n1;
+}
+
 typedef struct {
     const char *text[MAX_VALUES + 1];
     Py_ssize_t size[MAX_VALUES + 1];
     unsigned char kind[MAX_VALUES];
+    unsigned char swar[MAX_VALUES]; /* the value may be read by its end: its literal's first byte cannot be in it */
+    uint64_t lit_word[MAX_VALUES][2], lit_mask[MAX_VALUES][2]; /* literal j + 1 as two words, for one of <= 16 bytes */
     Py_ssize_t values;
     int has_count;
 } layout_t;
@@ -100,6 +187,48 @@ static int parse_line(const layout_t *lay, const char *p, const char *end, int64
         const char *lit = lay->text[j + 1];
         Py_ssize_t lit_n = lay->size[j + 1];
         const char *q;
+        if (lay->swar[j] && end - p >= SWAR_ROOM) {
+            int64_t v;
+            Py_ssize_t n = 0;
+            switch (lay->kind[j]) {
+            case K_TRADE_ID:
+                if (!scan_uint(p, &v, &n) || v <= 0) return 0;
+                col[C_TRADE_ID][i] = v;
+                break;
+            case K_TS:
+                if (!scan_uint(p, &v, &n) || v <= 0 || v < lo || v >= hi) return 0;
+                col[C_TS][i] = v;
+                break;
+            case K_COUNT:
+                if (!scan_uint(p, &v, &n) || v <= 0) return 0;
+                col[C_COUNT][i] = v;
+                break;
+            case K_PX:
+                n = scan_decimal(p, &col[C_PX_M][i], &col[C_PX_S][i]);
+                break;
+            case K_SZ:
+                n = scan_decimal(p, &col[C_SZ_M][i], &col[C_SZ_S][i]);
+                break;
+            case K_SIDE:
+                if (memcmp(p, "buy", 3) == 0) { is_buy[i] = 1; n = 3; }
+                else if (memcmp(p, "sell", 4) == 0) { is_buy[i] = 0; n = 4; }
+                break;
+            case K_SKIP_DIGITS:
+                if (!scan_uint(p, &v, &n)) return 0;
+                break;
+            }
+            q = p + n;
+            if (n == 0) return 0;
+            if (lit_n <= 16) {
+                if (((word_at(q) ^ lay->lit_word[j][0]) & lay->lit_mask[j][0]) |
+                    ((word_at(q + 8) ^ lay->lit_word[j][1]) & lay->lit_mask[j][1]))
+                    return 0;
+            } else if (memcmp(q, lit, lit_n) != 0) {
+                return 0;
+            }
+            p = q + lit_n;
+            continue;
+        }
         if (lit_n == 0) { /* an empty literal (the last one of a CSV row) ends the value at the line end */
             q = memchr(p, '\n', end - p);
             if (q == NULL) return 0;
@@ -192,9 +321,22 @@ static PyObject *parse_layout(PyObject *self, PyObject *args) {
         lay.text[j] = PyBytes_AS_STRING(lit);
         lay.size[j] = PyBytes_GET_SIZE(lit);
     }
+    const int little = *(const uint16_t *)"\1\0" == 1;
     for (Py_ssize_t j = 0; j < n_kinds; j++) {
         lay.kind[j] = (unsigned char)kinds[j];
         if (lay.kind[j] == K_COUNT) lay.has_count = 1;
+        /* read by its end when the literal after it cannot start inside it (a digit, a point, a letter of a side)
+           and is not longer than the room kept at the buffer's end */
+        unsigned char first = lay.size[j + 1] ? (unsigned char)lay.text[j + 1][0] : 0;
+        lay.swar[j] = little && lay.kind[j] != K_SKIP && first && lay.size[j + 1] <= SWAR_ROOM / 2 &&
+                      !(first >= '0' && first <= '9') && first != '.' && !strchr("buysel", first);
+        unsigned char bytes[16] = {0}, mask[16] = {0};
+        for (Py_ssize_t b = 0; b < lay.size[j + 1] && b < 16; b++) {
+            bytes[b] = (unsigned char)lay.text[j + 1][b];
+            mask[b] = 0xFF;
+        }
+        memcpy(lay.lit_word[j], bytes, 16);
+        memcpy(lay.lit_mask[j], mask, 16);
     }
     Py_buffer buf, ends, cols, buy, ok;
     if (PyObject_GetBuffer(buf_o, &buf, PyBUF_C_CONTIGUOUS) < 0) return NULL;
@@ -249,12 +391,6 @@ fail_buf:
     return NULL;
 }
 
-#if defined(_MSC_VER)
-#include <intrin.h>
-static int lowest_bit(uint64_t x) { unsigned long i; _BitScanForward64(&i, x); return (int)i; }
-#else
-static int lowest_bit(uint64_t x) { return __builtin_ctzll(x); }
-#endif
 
 /* the top bit of each byte of w that is '\n' (exact: no borrow runs from byte to byte) */
 static uint64_t newline_bits(uint64_t w) {
@@ -376,11 +512,6 @@ static PyObject *line_ends(PyObject *self, PyObject *args) {
 #define SAFE ((int64_t)1 << 62) /* values whose products and sums stay below this fit int64 (trades.py: _SAFE) */
 #define MINUTE_MS 60000
 
-static const int64_t POW10[19] = {
-    1LL, 10LL, 100LL, 1000LL, 10000LL, 100000LL, 1000000LL, 10000000LL, 100000000LL, 1000000000LL,
-    10000000000LL, 100000000000LL, 1000000000000LL, 10000000000000LL, 100000000000000LL, 1000000000000000LL,
-    10000000000000000LL, 100000000000000000LL, 1000000000000000000LL,
-};
 
 /* a * max(b, 1) < SAFE for a, b >= 0, without overflow (trades.py: _mul's test) */
 static int product_safe(int64_t a, int64_t b) {

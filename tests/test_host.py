@@ -273,6 +273,24 @@ def test_the_command_leaves_quickly_with_its_output_and_status(tmp_path: Path) -
     assert profiled.returncode == 0 and "function calls" in profiled.stdout
 
 
+def test_the_command_starts_no_blas_threads_unless_asked(tmp_path: Path) -> None:
+    """numpy's OpenBLAS would start a thread per core that spins at import; the command never calls BLAS, so
+    it asks for none before numpy loads (``import indicator_core`` alone loads no numpy), and keeps a count
+    the user set."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("OPENBLAS_NUM_THREADS", None)
+    probe = ("import os, sys, indicator_core; assert 'numpy' not in sys.modules; import indicator_core.cli; "
+             "assert 'numpy' in sys.modules; tasks = os.listdir('/proc/self/task') if os.path.isdir('/proc/self/task') "
+             "else []; print(os.environ.get('OPENBLAS_NUM_THREADS'), len(tasks))")
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == "1"
+    if out[1] != "0":  # Linux: the process's threads are listed; numpy started none of its own
+        assert out[1] == "1"
+    env["OPENBLAS_NUM_THREADS"] = "2"
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == "2"
+
+
 def test_the_spec_copy_in_docs_is_current() -> None:
     """docs/SPEC.md is the output contract as shipped; it must not drift from the project's spec."""
     shared = REPO.parent / "shared" / "SPEC.md"
