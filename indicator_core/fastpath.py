@@ -7,8 +7,9 @@ alone, except how its first trade follows the stream's state, which the stream
 checks when the chunk's turn comes.  So the work that does not depend on that
 state (prices and sizes in common scales, base and quote quantities, each
 minute's open, high, low, close and volume sums) is done right after parsing,
-in the parse thread, by ``_native_trades.summarize`` without the GIL, while the
-main thread runs the indicators on earlier chunks.
+by ``_native_trades.summarize`` without the GIL, in the thread that parsed the
+chunk (prefetch.py): the helper, while the main thread runs the indicators on
+earlier chunks.
 
 The kernel gives exactly what the numpy path gives, or nothing: a chunk that
 is not clean, an inverse instrument, or values whose products or sums could
@@ -43,7 +44,7 @@ class ChunkSummary:
 
 
 class Summarizer:
-    """``summarize(chunk)`` for one instrument, to run in a parse thread (it reads nothing that changes)."""
+    """``summarize(chunk)`` for one instrument, in whichever thread parsed the chunk (it reads nothing that changes)."""
 
     def __init__(self, inst: Instrument) -> None:
         self.inst = inst
