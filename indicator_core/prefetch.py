@@ -73,10 +73,11 @@ class _Ahead:
         return self.end is None and not self.stopped and self.drawn - self.consumed < self.limit
 
     def step(self, wait: bool) -> bool | None:
-        """Draw the next item and apply ``fn`` to it.  False once there is nothing more to draw; None, without
-        waiting, when ``wait`` is False and another thread is drawing."""
-        if not self.draw.acquire(wait):
-            return None
+        """Draw the next item and apply ``fn`` to it.  False once there is nothing more to draw or the pass
+        stopped; None, without waiting, when ``wait`` is False and another thread is drawing."""
+        while not self.draw.acquire(timeout=0.05 if wait else 0):
+            if not wait or self.stopped:  # the stop need not wait for a draw that never ends (an interrupt)
+                return None if not wait else False
         try:
             if self.end is not None or self.stopped:
                 return False
@@ -176,8 +177,7 @@ def map_ahead(fn: Callable[[T], R], items: Iterator[T], depth: int = 2) -> Itera
     finally:
         ahead.stop()
         helper.join()
-        with ahead.draw:  # no thread draws any more: the reader can be closed
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
+        close = getattr(items, "close", None)  # the helper has ended: no other thread draws any more
+        if close is not None:
+            close()
         _short_switches(-1)

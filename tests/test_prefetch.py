@@ -142,3 +142,33 @@ def test_each_item_once_in_order_whoever_works_on_it(seed: int) -> None:
     assert got == list(range(40 if fail_at is None else fail_at))
     assert len(applied) == len(set(applied))  # no item worked on twice
     assert set(got) <= set(applied)
+
+
+def test_an_interrupt_in_either_thread_reaches_the_consumer_and_leaves_no_thread() -> None:
+    """Ctrl-C raised while an item is worked on (by the helper or by the consumer itself) stops the pass at
+    that item; the helper ends and the reader is closed."""
+    for raise_in_consumer in (False, True):
+        consumer = threading.get_ident()
+        closed = threading.Event()
+
+        def items():
+            try:
+                yield from range(50)
+            finally:
+                closed.set()
+
+        def fn(x: int) -> int:
+            in_consumer = threading.get_ident() == consumer
+            time.sleep(0.005 if raise_in_consumer and not in_consumer else 0.001)  # a slow helper: the consumer helps
+            if x >= 3 and in_consumer == raise_in_consumer:
+                raise KeyboardInterrupt
+            return x
+
+        before = threading.active_count()
+        got = []
+        with pytest.raises(KeyboardInterrupt):
+            for item, _ in map_ahead(fn, items()):
+                got.append(item)
+        assert got == list(range(len(got))) and len(got) >= 3
+        assert closed.wait(5)
+        assert threading.active_count() == before
