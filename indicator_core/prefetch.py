@@ -75,9 +75,13 @@ class _Ahead:
     def step(self, wait: bool) -> bool | None:
         """Draw the next item and apply ``fn`` to it.  False once there is nothing more to draw or the pass
         stopped; None, without waiting, when ``wait`` is False and another thread is drawing."""
-        while not self.draw.acquire(timeout=0.05 if wait else 0):
-            if not wait or self.stopped:  # the stop need not wait for a draw that never ends (an interrupt)
-                return None if not wait else False
+        if not wait:
+            if not self.draw.acquire(blocking=False):
+                return None
+        else:
+            while not self.draw.acquire(timeout=0.05):
+                if self.stopped:  # a stop never waits on a draw that cannot end (one cut by an interrupt)
+                    return False
         try:
             if self.end is not None or self.stopped:
                 return False
