@@ -6,7 +6,7 @@ Public API for indicator authors::
 
 The names are imported at first use (PEP 562), so that ``import
 indicator_core`` alone loads nothing heavy: the ``indicators`` command sets up
-its process (cli.py) before numpy is loaded.
+its process (command.py) before numpy is loaded.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """``python -m indicator_core`` is the ``indicators`` command."""
 
-from .cli import console
+from .command import console
 
 console()

@@ -13,19 +13,13 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-# numpy's bundled OpenBLAS starts a thread per core when numpy is imported, and each spins looking for work
-# for ~0.1 s of CPU before it sleeps: a core taken from the run's own threads on a small machine, in every
-# process and pool worker.  The command never calls BLAS; a count the user set is kept.  (The package
-# imports numpy only at first use of a name, so this line comes first.)
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+import orjson
 
-import orjson  # noqa: E402
-
-from . import __version__  # noqa: E402
-from .config import Config, load_config, plugin_settings  # noqa: E402
-from .errors import ConfigError, IndicatorError, os_error_message  # noqa: E402
-from .lock import InstrumentLocks, VaultLock  # noqa: E402
-from .report import commands as report_commands  # noqa: E402
+from . import __version__
+from .config import Config, load_config, plugin_settings
+from .errors import ConfigError, IndicatorError, os_error_message
+from .lock import InstrumentLocks, VaultLock
+from .report import commands as report_commands
 
 
 class _Parser(argparse.ArgumentParser):
@@ -535,7 +529,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def console() -> None:
-    """The ``indicators`` command (and ``python -m indicator_core``): :func:`main`, then a quick exit.
+    """The command line (entered through :mod:`indicator_core.command`): :func:`main`, then a quick exit.
 
     When a command has returned, everything it wrote is closed, and committed with fsync where it is
     an output or a state; what Python would still do at exit is tear down the modules and objects of

@@ -274,21 +274,41 @@ def test_the_command_leaves_quickly_with_its_output_and_status(tmp_path: Path) -
 
 
 def test_the_command_starts_no_blas_threads_unless_asked(tmp_path: Path) -> None:
-    """numpy's OpenBLAS would start a thread per core that spins at import; the command never calls BLAS, so
-    it asks for none before numpy loads (``import indicator_core`` alone loads no numpy), and keeps a count
-    the user set."""
+    """numpy's OpenBLAS would start a thread per core that spins at import; the command never calls BLAS, so its
+    entry point asks for none before numpy loads, and keeps a count the user set.  A program that imports the
+    package (``import indicator_core`` loads no numpy) or the command line module keeps its own settings."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("OPENBLAS_NUM_THREADS", None)
-    probe = ("import os, sys, indicator_core; assert 'numpy' not in sys.modules; import indicator_core.cli; "
-             "assert 'numpy' in sys.modules; tasks = os.listdir('/proc/self/task') if os.path.isdir('/proc/self/task') "
-             "else []; print(os.environ.get('OPENBLAS_NUM_THREADS'), len(tasks))")
-    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout.split()
-    assert out[0] == "1"
-    if out[1] != "0":  # Linux: the process's threads are listed; numpy started none of its own
-        assert out[1] == "1"
-    env["OPENBLAS_NUM_THREADS"] = "2"
-    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True).stdout.split()
-    assert out[0] == "2"
+    # the command's own entry point, run up to its exit: the process's threads counted there (numpy is loaded)
+    probe = textwrap.dedent("""
+        import os, sys
+        import indicator_core
+        assert "numpy" not in sys.modules
+        sys.argv = ["indicators", "plugins", "--json"]
+        exit_now = os._exit
+        def report(status):
+            tasks = len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else 0
+            print("PROBE", os.environ.get("OPENBLAS_NUM_THREADS"), tasks, "numpy" in sys.modules, file=sys.stderr)
+            sys.stderr.flush()
+            exit_now(status)
+        os._exit = report
+        from indicator_core.command import console
+        console()
+    """)
+
+    def probed(extra: dict[str, str]) -> list[str]:
+        done = subprocess.run([sys.executable, "-c", probe], env={**env, **extra}, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return next(line for line in done.stderr.splitlines() if line.startswith("PROBE")).split()[1:]
+
+    setting, tasks, numpy_loaded = probed({})
+    assert setting == "1" and numpy_loaded == "True"
+    if tasks != "0":  # Linux lists the process's threads: numpy started none of its own
+        assert tasks == "1"
+    assert probed({"OPENBLAS_NUM_THREADS": "2"})[0] == "2"
+    embedded = subprocess.run([sys.executable, "-c", "import os, indicator_core.cli; print(os.environ.get('OPENBLAS_NUM_THREADS'))"],
+                              env=env, capture_output=True, text=True, check=True)
+    assert embedded.stdout.strip() == "None"
 
 
 def test_the_spec_copy_in_docs_is_current() -> None:
