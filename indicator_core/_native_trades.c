@@ -519,14 +519,10 @@ static int product_safe(int64_t a, int64_t b) {
     return a <= (SAFE - 1) / b;
 }
 
-/* Bring mantissas to the largest scale as trades.normalize does; 0 when normalize would need Python ints. */
-static int normalize(const int64_t *m, const int64_t *s, Py_ssize_t n, int64_t *out, int64_t *top_out, int64_t *max_out) {
-    int64_t top = s[0], low = s[0], biggest = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (s[i] > top) top = s[i];
-        if (s[i] < low) low = s[i];
-        if (m[i] > biggest) biggest = m[i];
-    }
+/* Bring mantissas to the largest scale (top; low the smallest, biggest the largest mantissa) as trades.normalize
+ * does, and the largest value after it; 0 when normalize would need Python ints. */
+static int normalize(const int64_t *m, const int64_t *s, Py_ssize_t n, int64_t top, int64_t low, int64_t biggest,
+                     int64_t *out, int64_t *max_out) {
     if (top != low) {
         if (top > 18 || low < 0 || !product_safe(biggest, POW10[top - low])) return 0;
         biggest = 0;
@@ -537,7 +533,6 @@ static int normalize(const int64_t *m, const int64_t *s, Py_ssize_t n, int64_t *
     } else {
         memcpy(out, m, n * sizeof(int64_t));
     }
-    *top_out = top;
     *max_out = biggest;
     return 1;
 }
@@ -590,59 +585,81 @@ static PyObject *summarize(PyObject *self, PyObject *args) {
     Py_ssize_t k = 0;
 
     Py_BEGIN_ALLOW_THREADS
-    /* clean: positive counts and times; ids strictly increasing and each record's first id at most one past the
-       previous id (no duplicate, no gap); minutes never going back (no late trade) */
+    /* One pass over the parsed columns: clean (positive counts and times; ids strictly increasing and each record's
+       first id at most one past the previous id, so no duplicate and no gap; minutes never going back, so no late
+       trade), and the range of the price and size scales with their largest mantissas. */
     int64_t minute_start = 0; /* the first ms of the minute of the trade before (minutes divide only when they change) */
+    int64_t px_hi = ok ? px_s[0] : 0, px_lo = px_hi, sz_hi = ok ? sz_s[0] : 0, sz_lo = sz_hi, px_big = 0, sz_big = 0;
     for (Py_ssize_t i = 0; ok && i < n; i++) {
         if (count[i] < 1 || ts[i] < 0 || ids[i] < 1) ok = 0;
         else if (i > 0 && (ids[i] <= ids[i - 1] || ids[i] - (count[i] - 1) > ids[i - 1] + 1 || ts[i] < minute_start))
             ok = 0;
         else if (i == 0 || ts[i] >= minute_start + MINUTE_MS)
             minute_start = ts[i] - ts[i] % MINUTE_MS;
+        if (px_s[i] > px_hi) px_hi = px_s[i];
+        if (px_s[i] < px_lo) px_lo = px_s[i];
+        if (sz_s[i] > sz_hi) sz_hi = sz_s[i];
+        if (sz_s[i] < sz_lo) sz_lo = sz_s[i];
+        if (px_m[i] > px_big) px_big = px_m[i];
+        if (sz_m[i] > sz_big) sz_big = sz_m[i];
     }
-    if (ok) ok = normalize(px_m, px_s, n, px, &px_top, &px_max) && normalize(sz_m, sz_s, n, sz, &sz_top, &sz_max);
-    if (ok) {
-        int64_t base_max = sz_max;
-        if (spot) {
-            memcpy(base, sz, n * sizeof(int64_t));
-        } else {
-            ok = product_safe(sz_max, ct_m);
-            base_max = sz_max * (ok ? ct_m : 0);
-            for (Py_ssize_t i = 0; ok && i < n; i++) base[i] = sz[i] * ct_m;
-        }
-        ok = ok && product_safe(px_max, base_max) && product_safe(base_max, n) && product_safe(px_max * base_max, n);
-        for (Py_ssize_t i = 0; ok && i < n; i++) quote[i] = px[i] * base[i];
+    if (ok) ok = normalize(px_m, px_s, n, px_hi, px_lo, px_big, px, &px_max) &&
+                 normalize(sz_m, sz_s, n, sz_hi, sz_lo, sz_big, sz, &sz_max);
+    px_top = px_hi;
+    sz_top = sz_hi;
+    int64_t base_max = sz_max;
+    if (ok && !spot) {
+        ok = product_safe(sz_max, ct_m);
+        base_max = sz_max * (ok ? ct_m : 0);
     }
+    ok = ok && product_safe(px_max, base_max) && product_safe(base_max, n) && product_safe(px_max * base_max, n);
     if (ok) {
+        /* a second pass: base and quote, first ids, and each minute's aggregates, kept in locals while its minute
+           lasts (minutes never go back in a clean chunk) and written when the next one starts */
         int64_t minute_end = 0; /* one past the last ms of the open segment's minute */
+        int64_t first = 0, last = 0, high = 0, low = 0, buy_quote = 0, all_quote = 0, buy_base = 0, all_base = 0,
+                buy_sz = 0, all_sz = 0;
         for (Py_ssize_t i = 0; i < n; i++) {
+            const int64_t b = spot ? sz[i] : sz[i] * ct_m, q = px[i] * b, t = ts[i];
+            base[i] = b;
+            quote[i] = q;
             first_id[i] = ids[i] - (count[i] - 1);
-            if (i == 0 || ts[i] >= minute_end) { /* minutes never go back in a clean chunk */
-                int64_t minute = ts[i] / MINUTE_MS;
+            if (i == 0 || t >= minute_end) {
+                if (k) { /* the segment before, complete */
+                    Py_ssize_t j = k - 1;
+                    seg[S_FIRST][j] = first; seg[S_LAST][j] = last; seg[S_HIGH][j] = high; seg[S_LOW][j] = low;
+                    seg[S_BUY_QUOTE][j] = buy_quote; seg[S_QUOTE][j] = all_quote; seg[S_BUY_BASE][j] = buy_base;
+                    seg[S_BASE][j] = all_base; seg[S_BUY_SZ][j] = buy_sz; seg[S_SZ][j] = all_sz;
+                }
+                int64_t minute = t / MINUTE_MS;
                 minute_end = (minute + 1) * MINUTE_MS;
                 seg[S_MINUTE][k] = minute;
                 seg[S_START][k] = i;
-                seg[S_FIRST][k] = seg[S_LAST][k] = i;
-                seg[S_HIGH][k] = seg[S_LOW][k] = px[i];
-                seg[S_BUY_QUOTE][k] = seg[S_QUOTE][k] = seg[S_BUY_BASE][k] = seg[S_BASE][k] = 0;
-                seg[S_BUY_SZ][k] = seg[S_SZ][k] = 0;
                 k++;
+                first = last = i;
+                high = low = px[i];
+                buy_quote = all_quote = buy_base = all_base = buy_sz = all_sz = 0;
             }
-            Py_ssize_t j = k - 1;
             /* ids increase with the row: the earliest (ts, id) is the first row of the smallest ts, the latest the
                last row of the largest */
-            if (ts[i] < ts[seg[S_FIRST][j]]) seg[S_FIRST][j] = i;
-            if (ts[i] >= ts[seg[S_LAST][j]]) seg[S_LAST][j] = i;
-            if (px[i] > seg[S_HIGH][j]) seg[S_HIGH][j] = px[i];
-            if (px[i] < seg[S_LOW][j]) seg[S_LOW][j] = px[i];
-            seg[S_QUOTE][j] += quote[i];
-            seg[S_BASE][j] += base[i];
-            seg[S_SZ][j] += sz[i];
+            if (t < ts[first]) first = i;
+            if (t >= ts[last]) last = i;
+            if (px[i] > high) high = px[i];
+            if (px[i] < low) low = px[i];
+            all_quote += q;
+            all_base += b;
+            all_sz += sz[i];
             if (is_buy[i]) {
-                seg[S_BUY_QUOTE][j] += quote[i];
-                seg[S_BUY_BASE][j] += base[i];
-                seg[S_BUY_SZ][j] += sz[i];
+                buy_quote += q;
+                buy_base += b;
+                buy_sz += sz[i];
             }
+        }
+        if (k) {
+            Py_ssize_t j = k - 1;
+            seg[S_FIRST][j] = first; seg[S_LAST][j] = last; seg[S_HIGH][j] = high; seg[S_LOW][j] = low;
+            seg[S_BUY_QUOTE][j] = buy_quote; seg[S_QUOTE][j] = all_quote; seg[S_BUY_BASE][j] = buy_base;
+            seg[S_BASE][j] = all_base; seg[S_BUY_SZ][j] = buy_sz; seg[S_SZ][j] = all_sz;
         }
     }
     Py_END_ALLOW_THREADS
