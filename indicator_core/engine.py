@@ -276,14 +276,15 @@ class Dispatch:
                 self.fail(c, exc, "on_quality")
 
     def chunk_trades(self, batch: TradeBatch) -> None:
-        for c in self.chunk_trades_to:
-            try:
-                c.indicator.on_trades(batch, c.emit)
-            except Exception as exc:
-                self.fail(c, exc, "on_trades")
+        """A chunk's trades, to the consumers that take them a chunk at a time (``trades_by_minute = False``)."""
+        self._on_trades(self.chunk_trades_to, batch)
 
     def trades(self, batch: TradeBatch) -> None:
-        for c in self.trades_to:
+        """One minute's trades, to the consumers that take them a minute at a time."""
+        self._on_trades(self.trades_to, batch)
+
+    def _on_trades(self, consumers: list[Consumer], batch: TradeBatch) -> None:
+        for c in consumers:
             try:
                 c.indicator.on_trades(batch, c.emit)
             except Exception as exc:
