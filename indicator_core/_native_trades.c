@@ -108,11 +108,14 @@ static const int64_t POW10[19] = {
 #define HOT static inline __attribute__((always_inline))
 #endif
 
-HOT uint64_t word_at(const char *p) {
+/* the eight bytes at p as a word, the first byte lowest (read so on little-endian machines only) */
+HOT uint64_t load_word(const char *p) {
     uint64_t w;
     memcpy(&w, p, 8);
     return w;
 }
+
+static int little_endian(void) { return *(const uint16_t *)"\1\0" == 1; }
 
 /* how many of the word's bytes, in memory order, are ASCII digits before the first that is not (8: all) */
 HOT int leading_digits(uint64_t w) {
@@ -135,13 +138,13 @@ HOT uint64_t digits_value(uint64_t w, int n) {
 
 /* 1..18 digits at p: their value and how many; 0 when there is none, or more than 18 */
 HOT int scan_uint(const char *p, int64_t *out, Py_ssize_t *len) {
-    uint64_t w = word_at(p);
+    uint64_t w = load_word(p);
     int n = leading_digits(w);
     if (n == 0) return 0;
     uint64_t v = digits_value(w, n);
     Py_ssize_t total = n;
     while (n == 8) {
-        w = word_at(p + total);
+        w = load_word(p + total);
         n = leading_digits(w);
         if (total + n > MAX_DIGITS) return 0;
         if (n) v = v * (uint64_t)POW10[n] + digits_value(w, n);
@@ -220,8 +223,8 @@ static int parse_line(const layout_t *lay, const char *p, const char *end, int64
             q = p + n;
             if (n == 0) return 0;
             if (lit_n <= 16) {
-                if (((word_at(q) ^ lay->lit_word[j][0]) & lay->lit_mask[j][0]) |
-                    ((word_at(q + 8) ^ lay->lit_word[j][1]) & lay->lit_mask[j][1]))
+                if (((load_word(q) ^ lay->lit_word[j][0]) & lay->lit_mask[j][0]) |
+                    ((load_word(q + 8) ^ lay->lit_word[j][1]) & lay->lit_mask[j][1]))
                     return 0;
             } else if (memcmp(q, lit, lit_n) != 0) {
                 return 0;
@@ -321,7 +324,7 @@ static PyObject *parse_layout(PyObject *self, PyObject *args) {
         lay.text[j] = PyBytes_AS_STRING(lit);
         lay.size[j] = PyBytes_GET_SIZE(lit);
     }
-    const int little = *(const uint16_t *)"\1\0" == 1;
+    const int little = little_endian();
     for (Py_ssize_t j = 0; j < n_kinds; j++) {
         lay.kind[j] = (unsigned char)kinds[j];
         if (lay.kind[j] == K_COUNT) lay.has_count = 1;
@@ -398,11 +401,6 @@ static uint64_t newline_bits(uint64_t w) {
     return ~(((x & 0x7F7F7F7F7F7F7F7FULL) + 0x7F7F7F7F7F7F7F7FULL) | x) & 0x8080808080808080ULL;
 }
 
-static uint64_t load_word(const char *p) {
-    uint64_t w;
-    memcpy(&w, p, 8); /* little-endian machines only: see line_ends */
-    return w;
-}
 
 PyDoc_STRVAR(count_lines_doc, "count_lines(buf) -> int\n\nThe number of '\\n' bytes in buf.");
 
@@ -481,7 +479,7 @@ static PyObject *line_ends(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "y*", &buf)) return NULL;
     const char *base = (const char *)buf.buf;
     Py_ssize_t len = buf.len, count, i;
-    const int little = *(const uint16_t *)"\1\0" == 1;
+    const int little = little_endian();
     Py_BEGIN_ALLOW_THREADS
     count = count_newlines(base, len);
     Py_END_ALLOW_THREADS
@@ -539,6 +537,25 @@ static int normalize(const int64_t *m, const int64_t *s, Py_ssize_t n, int64_t t
 
 enum { S_MINUTE = 0, S_START, S_FIRST, S_LAST, S_HIGH, S_LOW, S_BUY_QUOTE, S_QUOTE, S_BUY_BASE, S_BASE, S_BUY_SZ, S_SZ,
        N_SEGMENT_COLUMNS };
+
+/* the aggregates of the minute being summed, kept in locals while it lasts */
+typedef struct {
+    int64_t first, last, high, low, buy_quote, quote, buy_base, base, buy_sz, sz;
+} minute_t;
+
+/* a finished minute into column j of the segments */
+static void store_minute(int64_t **seg, Py_ssize_t j, const minute_t *m) {
+    seg[S_FIRST][j] = m->first;
+    seg[S_LAST][j] = m->last;
+    seg[S_HIGH][j] = m->high;
+    seg[S_LOW][j] = m->low;
+    seg[S_BUY_QUOTE][j] = m->buy_quote;
+    seg[S_QUOTE][j] = m->quote;
+    seg[S_BUY_BASE][j] = m->buy_base;
+    seg[S_BASE][j] = m->base;
+    seg[S_BUY_SZ][j] = m->buy_sz;
+    seg[S_SZ][j] = m->sz;
+}
 
 PyDoc_STRVAR(summarize_doc,
 "summarize(ts, ids, count, is_buy, px_m, px_s, sz_m, sz_s, ct_m, spot, px, sz, base, quote, first_id, segments)\n"
@@ -617,8 +634,7 @@ static PyObject *summarize(PyObject *self, PyObject *args) {
         /* a second pass: base and quote, first ids, and each minute's aggregates, kept in locals while its minute
            lasts (minutes never go back in a clean chunk) and written when the next one starts */
         int64_t minute_end = 0; /* one past the last ms of the open segment's minute */
-        int64_t first = 0, last = 0, high = 0, low = 0, buy_quote = 0, all_quote = 0, buy_base = 0, all_base = 0,
-                buy_sz = 0, all_sz = 0;
+        minute_t open = {0};
         for (Py_ssize_t i = 0; i < n; i++) {
             const int64_t b = spot ? sz[i] : sz[i] * ct_m, q = px[i] * b, t = ts[i];
             base[i] = b;
@@ -626,41 +642,31 @@ static PyObject *summarize(PyObject *self, PyObject *args) {
             first_id[i] = ids[i] - (count[i] - 1);
             if (i == 0 || t >= minute_end) {
                 if (k) { /* the segment before, complete */
-                    Py_ssize_t j = k - 1;
-                    seg[S_FIRST][j] = first; seg[S_LAST][j] = last; seg[S_HIGH][j] = high; seg[S_LOW][j] = low;
-                    seg[S_BUY_QUOTE][j] = buy_quote; seg[S_QUOTE][j] = all_quote; seg[S_BUY_BASE][j] = buy_base;
-                    seg[S_BASE][j] = all_base; seg[S_BUY_SZ][j] = buy_sz; seg[S_SZ][j] = all_sz;
+                    store_minute(seg, k - 1, &open);
                 }
                 int64_t minute = t / MINUTE_MS;
                 minute_end = (minute + 1) * MINUTE_MS;
                 seg[S_MINUTE][k] = minute;
                 seg[S_START][k] = i;
                 k++;
-                first = last = i;
-                high = low = px[i];
-                buy_quote = all_quote = buy_base = all_base = buy_sz = all_sz = 0;
+                open = (minute_t){.first = i, .last = i, .high = px[i], .low = px[i]};
             }
             /* ids increase with the row: the earliest (ts, id) is the first row of the smallest ts, the latest the
                last row of the largest */
-            if (t < ts[first]) first = i;
-            if (t >= ts[last]) last = i;
-            if (px[i] > high) high = px[i];
-            if (px[i] < low) low = px[i];
-            all_quote += q;
-            all_base += b;
-            all_sz += sz[i];
+            if (t < ts[open.first]) open.first = i;
+            if (t >= ts[open.last]) open.last = i;
+            if (px[i] > open.high) open.high = px[i];
+            if (px[i] < open.low) open.low = px[i];
+            open.quote += q;
+            open.base += b;
+            open.sz += sz[i];
             if (is_buy[i]) {
-                buy_quote += q;
-                buy_base += b;
-                buy_sz += sz[i];
+                open.buy_quote += q;
+                open.buy_base += b;
+                open.buy_sz += sz[i];
             }
         }
-        if (k) {
-            Py_ssize_t j = k - 1;
-            seg[S_FIRST][j] = first; seg[S_LAST][j] = last; seg[S_HIGH][j] = high; seg[S_LOW][j] = low;
-            seg[S_BUY_QUOTE][j] = buy_quote; seg[S_QUOTE][j] = all_quote; seg[S_BUY_BASE][j] = buy_base;
-            seg[S_BASE][j] = all_base; seg[S_BUY_SZ][j] = buy_sz; seg[S_SZ][j] = all_sz;
-        }
+        if (k) store_minute(seg, k - 1, &open);
     }
     Py_END_ALLOW_THREADS
 
