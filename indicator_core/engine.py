@@ -18,6 +18,7 @@ import hashlib
 import time
 import traceback
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -42,7 +43,8 @@ from .progress import ProgressFactory, no_progress
 from .records import reads_records, record_run
 from .sources.files import (Cursor, Skipped, TradeFile, at_end, position, read_chunks,
                             remaining_bytes)
-from .storage import InstrumentKey, OutputFile, derived_dir, read_state, state_path, write_state
+from .storage import (InstrumentKey, OutputFile, at_once, derived_dir, encode_state, raise_first, read_state,
+                      state_path, write_state_bytes)
 from .stream import COUNTERS
 from .streams import KINDS, StreamKind, discover_all
 from .streams.books import BookMinute
@@ -177,12 +179,15 @@ class Consumer:
             ) from None
         out.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
 
-    def commit(self, cursor: Cursor, stream: dict[str, Any], stream_bytes: bytes, read: FilesRead) -> None:
+    def plugin_state(self) -> Any:
+        """The indicator's own state for a commit (its failure raised as a :class:`PluginFailure`)."""
         try:
-            plugin = self.indicator.get_state()
+            return self.indicator.get_state()
         except Exception as exc:
             raise PluginFailure(self, exc, "get_state") from exc
-        lengths = {s: out.flush() for s, out in self.outputs.items()}
+
+    def state_bytes(self, cursor: Cursor, stream: dict[str, Any], plugin: Any, read: FilesRead) -> bytes:
+        """The state file a commit writes, once the outputs are on disk at their current lengths."""
         doc = {
             "indicator": self.name,
             "indicator_version": type(self.indicator).version,
@@ -193,18 +198,29 @@ class Consumer:
             "last_bar": self.last_bar,
             "last_bar_utc": iso_minute(self.last_bar) if self.last_bar is not None else None,
             "stream": stream,
-            "outputs": lengths,
+            "outputs": {s: out.length for s, out in self.outputs.items()},
             "plugin": plugin,
             "files_read": read.to_state(),
         }
         try:
-            write_state(self.state_file, doc)
+            return encode_state(doc)
         except orjson.JSONEncodeError as exc:  # only the indicator's own state can fail to encode
             raise PluginFailure(self, exc, "get_state") from exc
+
+    def committed_at(self, cursor: Cursor, stream_bytes: bytes, read: FilesRead) -> None:
+        """Its state file was replaced: the position it names is now the last commit."""
         self.cursor = cursor
         self.stream_bytes = stream_bytes
         self.read = read
-        self.committed = lengths
+        self.committed = {s: out.length for s, out in self.outputs.items()}
+
+    def commit(self, cursor: Cursor, stream: dict[str, Any], stream_bytes: bytes, read: FilesRead) -> None:
+        """Outputs on disk, then the state, of this consumer alone (:meth:`InstrumentRun.commit` does many at once)."""
+        plugin = self.plugin_state()
+        for out in self.outputs.values():
+            out.flush()
+        write_state_bytes(self.state_file, self.state_bytes(cursor, stream, plugin, read))
+        self.committed_at(cursor, stream_bytes, read)
 
     def cut_back(self) -> None:
         """Forget everything since the last commit: buffered records, and bytes already handed to the files."""
@@ -682,6 +698,7 @@ class InstrumentRun:
         state_bytes = orjson.dumps(state)
         stamped: Cursor | None = None
         k_new = integrity.index(files, cursor)
+        todo: list[tuple[Consumer, FilesRead, Any]] = []
         for c in self.dispatch.all:
             if c.cursor.same_place(cursor) and c.stream_bytes == state_bytes:
                 continue
@@ -690,9 +707,25 @@ class InstrumentRun:
             read = FilesRead({t: [list(r) for r in rs] for t, rs in c.read.ranges.items()} if c.read else None)
             read.add_all(files[integrity.index(files, c.cursor):k_new])
             try:
-                c.commit(stamped, state, state_bytes, read)
+                todo.append((c, read, c.plugin_state()))
             except PluginFailure as exc:
                 self.dispatch.fail(c, exc, "get_state")
+        # every output on disk, all fsyncs at once; then every state, likewise (storage.at_once)
+        raise_first(at_once([call for c, _, _ in todo for out in c.outputs.values() for call in out.syncs()]))
+        for c, _, _ in todo:
+            for out in c.outputs.values():
+                out.synced()
+        writes: list[tuple[Consumer, FilesRead, bytes]] = []
+        for c, read, plugin in todo:
+            try:
+                writes.append((c, read, c.state_bytes(stamped, state, plugin, read)))
+            except PluginFailure as exc:
+                self.dispatch.fail(c, exc, "get_state")
+        errors = at_once([partial(write_state_bytes, c.state_file, data) for c, _, data in writes])
+        for (c, read, _), exc in zip(writes, errors):
+            if exc is None:
+                c.committed_at(stamped, state_bytes, read)
+        raise_first(errors)
         if stamped is not None:
             self.cursor = stamped
         if self.host.on_commit:

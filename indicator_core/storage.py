@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 
@@ -59,8 +61,51 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+# At most this many fsyncs at once (:func:`at_once`).
+SYNC_THREADS = 8
+
+
+def at_once(calls: list[Callable[[], Any]]) -> list[BaseException | None]:
+    """Run ``calls`` (fsyncs, or writes that end in one) side by side; what each raised, or ``None``.
+
+    An fsync waits for the disk without the GIL, and a file system commits
+    the fsyncs that wait together in one journal write: a commit's dozen
+    files synced at once take about a third of the time of one after the
+    other.  Every call has ended when this returns, so a caller can still
+    order its steps (every output on disk before any state names it).
+    """
+    if len(calls) <= 1:
+        errors: list[BaseException | None] = []
+        for call in calls:
+            try:
+                call()
+                errors.append(None)
+            except Exception as exc:
+                errors.append(exc)
+        return errors
+    with ThreadPoolExecutor(max_workers=min(len(calls), SYNC_THREADS), thread_name_prefix="fsync") as pool:
+        futures = [pool.submit(call) for call in calls]
+    return [f.exception() for f in futures]
+
+
+def raise_first(errors: list[BaseException | None]) -> None:
+    for exc in errors:
+        if exc is not None:
+            raise exc
+
+
+def encode_state(state: dict[str, Any]) -> bytes:
+    """A state file's bytes (raises ``orjson.JSONEncodeError`` for a value JSON cannot hold)."""
+    return orjson.dumps({"format": STATE_FORMAT, **state}, option=orjson.OPT_INDENT_2) + b"\n"
+
+
 def write_state(path: Path, state: dict[str, Any]) -> None:
-    """Write ``state`` atomically: temporary file, flush, fsync, rename.
+    """Write ``state`` atomically: temporary file, flush, fsync, rename (see :func:`write_state_bytes`)."""
+    write_state_bytes(path, encode_state(state))
+
+
+def write_state_bytes(path: Path, data: bytes) -> None:
+    """Write a state file's ``data`` (:func:`encode_state`) atomically: temporary file, flush, fsync, rename.
 
     The folder is not fsynced after the rename: if a power loss undoes the
     rename, the previous state is back, whose outputs are cut back to its
@@ -69,11 +114,10 @@ def write_state(path: Path, state: dict[str, Any]) -> None:
     because a state must never name an output that a power loss removed.)
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = orjson.dumps({"format": STATE_FORMAT, **state}, option=orjson.OPT_INDENT_2)
     tmp = path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "wb") as f:
-            f.write(data + b"\n")
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -128,6 +172,7 @@ class OutputFile:
         self._buf = bytearray()
         self._fh = None
         self._unsynced = False  # bytes handed to the OS since the last fsync
+        self._new_entry = False  # the file was created since the last commit: its folder's entry to sync too
 
     def recover(self) -> None:
         """Cut the file back to its committed length (undo a killed run's tail)."""
@@ -161,10 +206,9 @@ class OutputFile:
             return
         if self._fh is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            created = not self.path.exists()
+            if not self.path.exists():
+                self._new_entry = True  # synced with the file's bytes, before any state names the file
             self._fh = open(self.path, "ab")
-            if created:
-                _fsync_dir(self.path.parent)
         self._fh.write(self._buf)
         self.length += len(self._buf)
         self._buf.clear()
@@ -172,13 +216,30 @@ class OutputFile:
 
     def flush(self) -> int:
         """Put every record written so far on disk (fsync) and return the file's length."""
+        raise_first(at_once(self.syncs()))
+        return self.synced()
+
+    def syncs(self) -> list[Callable[[], None]]:
+        """Hand every record to the OS, and the fsyncs that would put them on disk (run them, then :meth:`synced`).
+
+        A commit gathers the fsyncs of all its outputs and runs them at once
+        (:func:`at_once`). A new file's folder is synced with the file: a state
+        must never name an output that a power loss could remove.
+        """
         self._drain()
+        calls: list[Callable[[], None]] = []
         if self._unsynced:
             if self._fh is None:  # written through and closed by an earlier pass
                 self._fh = open(self.path, "ab")
             self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._unsynced = False
+            calls.append(partial(os.fsync, self._fh.fileno()))
+        if self._new_entry:
+            calls.append(partial(_fsync_dir, self.path.parent))
+        return calls
+
+    def synced(self) -> int:
+        """After :meth:`syncs` all ran: the records are on disk; the file's length."""
+        self._unsynced = self._new_entry = False
         return self.length
 
     def uncommitted(self) -> bool:
