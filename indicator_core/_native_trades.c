@@ -293,11 +293,13 @@ static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t need, Py_ssize_
 }
 
 PyDoc_STRVAR(parse_layout_doc,
-"parse_layout(buf, literals, kinds, lo, hi, columns, is_buy, ok, ends) -> int\n\n"
-"Walk the lines of buf, each ending in '\\n' (as many as ends holds int64 entries), writing each line's end\n"
-"into ends. A line that fits the layout (literals: tuple of bytes, kinds: bytes of value codes) with\n"
-"lo <= ts < hi has its values written to row i of columns (int64, 7 x n: ts, trade_id, count, px_m,\n"
-"px_s, sz_m, sz_s) and is_buy (uint8), and ok[i] (uint8) set to 1. Returns the number of lines read.");
+"parse_layout(buf, literals, kinds, lo, hi, columns, is_buy, ok, ends) -> (int, int)\n\n"
+"Walk the lines of buf, each ending in '\\n', writing each line's end into ends, until buf ends or ends\n"
+"is full (room for n int64 entries). A line that fits the layout (literals: tuple of bytes, kinds: bytes\n"
+"of value codes) with lo <= ts < hi has its values written to row i of columns (int64, 7 x n: ts,\n"
+"trade_id, count, px_m, px_s, sz_m, sz_s) and is_buy (uint8), and ok[i] (uint8) set to 1. Returns how\n"
+"many lines fit and how many were walked: all of buf's when fewer than n, so a caller that does not know\n"
+"the count passes room for more and reads it here (one pass over the bytes instead of two).");
 
 static PyObject *parse_layout(PyObject *self, PyObject *args) {
     PyObject *buf_o, *lits_o, *cols_o, *buy_o, *ok_o, *ends_o;
@@ -355,11 +357,13 @@ static PyObject *parse_layout(PyObject *self, PyObject *args) {
     for (int c = 0; c < N_COLUMNS; c++) col[c] = (int64_t *)cols.buf + (Py_ssize_t)c * n;
     uint8_t *is_buy = (uint8_t *)buy.buf, *fits = (uint8_t *)ok.buf;
     Py_ssize_t good = 0;
+    Py_ssize_t walked = 0;
     int short_buf = 0;
 
     Py_BEGIN_ALLOW_THREADS
     const char *p = base;
-    for (Py_ssize_t i = 0; i < n; i++) {
+    Py_ssize_t i = 0;
+    for (; i < n && p < limit; i++) {
         const char *e = NULL;
         fits[i] = (uint8_t)parse_line(&lay, p, limit, lo, hi, col, is_buy, i, &e);
         if (!fits[i]) {
@@ -370,6 +374,7 @@ static PyObject *parse_layout(PyObject *self, PyObject *args) {
         line_end[i] = e - base;
         p = e + 1;
     }
+    walked = i;
     Py_END_ALLOW_THREADS
 
     PyBuffer_Release(&ok);
@@ -378,10 +383,10 @@ static PyObject *parse_layout(PyObject *self, PyObject *args) {
     PyBuffer_Release(&ends);
     PyBuffer_Release(&buf);
     if (short_buf) {
-        PyErr_SetString(PyExc_ValueError, "buf holds fewer '\\n'-terminated lines than ends has room for");
+        PyErr_SetString(PyExc_ValueError, "buf does not end with '\\n'");
         return NULL;
     }
-    return PyLong_FromSsize_t(good);
+    return Py_BuildValue("nn", good, walked);
 
 fail_buy:
     PyBuffer_Release(&buy);

@@ -41,7 +41,7 @@ from .prefetch import map_ahead, map_inline
 from .plugins import collect_indicators, collect_instruments, make_plugin_manager
 from .progress import ProgressFactory, no_progress
 from .records import reads_records, record_run
-from .sources.files import (Cursor, Skipped, TradeFile, at_end, position, read_chunks,
+from .sources.files import (Cursor, LineNumbers, Skipped, TradeFile, at_end, position, read_chunks,
                             remaining_bytes)
 from .storage import (InstrumentKey, OutputFile, at_once, derived_dir, encode_state, raise_first, read_state,
                       state_path, write_state_bytes)
@@ -641,7 +641,9 @@ class InstrumentRun:
                 stop = waiting[0].cursor if waiting else None
                 last_commit = time.monotonic()
                 chunks = read_chunks(files, self.cursor, stop, cfg.run.batch_bytes, mapped=self.kind.reads_mapped)
+                numbers = LineNumbers()
                 for chunk, parsed in ahead(parse, chunks):
+                    numbers.settle(chunk, parsed)
                     stream.process(parsed, _label(chunk.file.path, self.vault), self.dispatch)
                     self.cursor = chunk.end
                     bar.update(len(chunk.buf))

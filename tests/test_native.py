@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+from types import SimpleNamespace
 
 import pytest
 
@@ -95,7 +96,7 @@ def test_chunks_read_through_the_kernel_or_mapped_equal_the_plain_reading(tmp_pa
     """Chunk bytes, line numbers and cursors are the same with the kernel's reader, with closed days read
     through memory maps, and with plain reads; from the start and from cursors inside a closed day."""
     from indicator_core.sources import files as files_module
-    from indicator_core.sources.files import Cursor, list_files, read_chunks
+    from indicator_core.sources.files import Cursor, LineNumbers, list_files, read_chunks
 
     folder = tmp_path / "BTC-USDT-SWAP"
     folder.mkdir()
@@ -110,8 +111,13 @@ def test_chunks_read_through_the_kernel_or_mapped_equal_the_plain_reading(tmp_pa
     files = list_files(folder, "BTC-USDT-SWAP", ["trades_{date}.jsonl"], [])
 
     def chunks(start: Cursor, mapped: bool) -> list:
-        got = [(bytes(c.buf), c.first_line, c.end, c.lines) for c in read_chunks(files, start, None, batch, mapped)]
-        return [(b, first, end, n if n is not None else b.count(b"\n")) for b, first, end, n in got]
+        """The chunks as the pass sees them: numbered in order once parsed (a mapped one is counted by its parse)."""
+        numbers, got = LineNumbers(), []
+        for c in read_chunks(files, start, None, batch, mapped):
+            n = c.lines if c.lines is not None else bytes(c.buf).count(b"\n")
+            numbers.settle(c, SimpleNamespace(lines=n, rejects=[]))
+            got.append((bytes(c.buf), c.first_line, c.end, n))
+        return got
 
     if native.load("trades") is not None:
         assert files_module.MAP_CLOSED_FILES == (os.name == "posix")
@@ -121,6 +127,8 @@ def test_chunks_read_through_the_kernel_or_mapped_equal_the_plain_reading(tmp_pa
     for start in starts:
         mapped = chunks(start, True)
         assert any(type(c.buf) is memoryview for c in read_chunks(files, start, None, batch, True))
+        if native.load("trades") is not None:  # the reader leaves a mapped chunk's lines to its parse to count
+            assert any(c.lines is None and c.end.line is None for c in read_chunks(files, start, None, batch, True))
         plain = chunks(start, False)
         assert mapped == plain
         monkeypatch.setattr(files_module, "_TAKE_LINES", None)
@@ -155,3 +163,74 @@ def test_mapped_windows_parse_as_bytes_do(tmp_path) -> None:
     assert a.lines == b.lines and a.rejects == b.rejects and [r.line for r in a.rejects] == [2]
     for name in ("ts", "trade_id", "px_m", "sz_m", "is_buy"):
         assert getattr(a, name).tolist() == getattr(b, name).tolist()
+
+
+@pytest.mark.skipif(native.load("trades") is None, reason="the compiled kernel is not built in this install")
+def test_mapped_days_counted_by_their_parse_number_rejects_and_cursors_as_plain_reads(tmp_path, monkeypatch) -> None:
+    """A closed day read through memory maps in many chunks, each counted only by its parse: the rejects of
+    every chunk carry their lines in the file, and every committed cursor names the lines before its offset;
+    the outputs are those of the pure path."""
+    import orjson
+
+    from indicator_core import storage
+    from indicator_core.sources import files as files_module
+    from tests.vaults import run, write_config
+
+    monkeypatch.setattr(files_module, "MAP_CLOSED_FILES", True)
+    bad = b'{"instId":"ETH-USDT-SWAP","tradeId":"x"}\n'
+    trees = {}
+    for pure in (False, True):
+        vault = tmp_path / ("pure" if pure else "compiled")
+        eth = inst_dir(vault, "ETH-USDT-SWAP")
+        shutil.copytree(ETH_PERP, eth, dirs_exist_ok=True)
+        days = sorted(eth.glob("*.jsonl"))
+        lines = days[0].read_bytes().splitlines(keepends=True)
+        for at in (3, len(lines) // 3, len(lines) // 2, len(lines) - 2):  # rejects in the first chunk and later ones
+            lines.insert(at, bad)
+        days[0].write_bytes(b"".join(lines))
+        if len(days) == 1:  # a later day makes the first one closed (read through maps)
+            (eth / "trades_2099-01-01.jsonl").write_bytes(b"")
+        cfg = write_config(tmp_path / "run.toml", "[run]\nbatch_bytes = 20000\ncommit_seconds = 0.000001\n")
+        states: list[dict] = []
+        real = storage.write_state_bytes
+
+        def capture(path, data, real=real, states=states):
+            states.append(orjson.loads(data))
+            real(path, data)
+
+        import indicator_core.engine as engine
+
+        monkeypatch.setattr(engine, "write_state_bytes", capture)
+        if pure:
+            monkeypatch.setenv(native.PURE_ENV, "1")
+            monkeypatch.setattr(engine, "PARSE_THREADS", False)
+        assert run(vault, cfg) == 0
+        cursors = [s["cursor"] for s in states if s.get("cursor", {}).get("file")]
+        assert len({c["offset"] for c in cursors}) > 5, "the day was not read in many committed chunks"
+        for c in cursors:
+            body = (eth / c["file"]).read_bytes()
+            assert c["line"] == body[: c["offset"]].count(b"\n"), c
+        trees[pure] = outputs(vault)
+        monkeypatch.delenv(native.PURE_ENV, raising=False)
+        monkeypatch.setattr(engine, "PARSE_THREADS", True)
+    assert trees[False] == trees[True]
+    logged = trees[False]["quality/okx/perps/ETH-USDT-SWAP/rejects.jsonl"].splitlines()
+    assert [orjson.loads(r)["line"] for r in logged] == [i + 1 for i, line in enumerate(lines) if line == bad]
+
+
+@pytest.mark.skipif(native.load("trades") is None, reason="the compiled kernel is not built in this install")
+@pytest.mark.parametrize("junk", [0, 1, 50, 5000])
+def test_a_chunk_counted_by_its_parse_holds_more_short_lines_than_room_was_made_for(junk: int) -> None:
+    """Room for the lines is made at the layout's shortest line; lines shorter than that (junk, rejected) may
+    outnumber it, and the parse then counts first: the same trades, rejects and count as the reference."""
+    from indicator_core.sources import columnar, okx_jsonl
+
+    good = [b'{"instId":"BTC-USDT-SWAP","tradeId":"%d","px":"60000.%d","sz":"0.%d","side":"buy","ts":"1732406400%03d"}\n'
+            % (100 + i, i, i + 1, i) for i in range(8)]
+    buf = b"".join(good[:4]) + b"{}\n" * junk + b"".join(good[4:])
+    got = columnar.parse_chunk(buf, 7, "BTC-USDT-SWAP")  # no count given: the parse counts
+    want = okx_jsonl.parse_lines(buf, 7, "BTC-USDT-SWAP")
+    assert got.lines == want.lines == 8 + junk
+    assert [(r.line, r.reason) for r in got.rejects] == [(r.line, r.reason) for r in want.rejects]
+    for name in ("ts", "trade_id", "px_m", "px_s", "sz_m", "sz_s", "is_buy"):
+        assert getattr(got, name).tolist() == getattr(want, name).tolist()

@@ -20,4 +20,6 @@ def parse(chunk: Chunk, inst_id: str, tolerance_minutes: int = DEFAULT_TOLERANCE
     if chunk.file.fmt == "csv":
         assert chunk.csv_columns is not None
         return okx_csv.parse_chunk(chunk.buf, chunk.first_line, inst_id, chunk.csv_columns, chunk.line_ends, w)
-    return columnar.parse_chunk(chunk.buf, chunk.first_line, inst_id, chunk.line_ends, w, chunk.lines)
+    # a chunk not yet numbered (files.LineNumbers) is parsed from line 1, and its rejects moved once it is
+    first = chunk.first_line if chunk.first_line is not None else 1
+    return columnar.parse_chunk(chunk.buf, first, inst_id, chunk.line_ends, w, chunk.lines)

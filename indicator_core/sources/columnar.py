@@ -387,8 +387,8 @@ def parse_chunk(buf: bytes, first_line_no: int, inst_id: str, line_ends: np.ndar
     def slow_line(out: ColumnBuilder, raw: bytes, line_no: int) -> None:
         okx_jsonl.parse_line(out, raw, line_no, inst_id, window)
 
-    if _KERNEL is not None:  # it finds the line ends itself while it reads the lines
-        n_lines = len(line_ends) if line_ends is not None else lines if lines is not None else _KERNEL.count_lines(buf)
+    if _KERNEL is not None:  # it finds the line ends itself while it reads the lines, and counts them if need be
+        n_lines = len(line_ends) if line_ends is not None else lines
         return _parse_compiled(buf, first_line_no, n_lines, layout, slow_line, window)
     return parse_with_layout(buf, first_line_no, line_ends, layout, slow_line, window)
 
@@ -474,22 +474,31 @@ def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray, lay
     return _with_slow_lines(buf, starts, line_ends, fast, fast_chunk, first_line_no, slow_line)
 
 
-def _parse_compiled(buf: bytes, first_line_no: int, n_lines: int, layout: Layout,
+def _parse_compiled(buf: bytes, first_line_no: int, n_lines: int | None, layout: Layout,
                     slow_line: SlowLine, window: TimeWindow | None) -> ParsedChunk:
     """:func:`parse_with_layout` through the compiled kernel: the same lines read, the same columns.
 
-    ``buf`` holds ``n_lines`` complete lines; the kernel finds where each ends as it reads them.
+    ``buf`` holds ``n_lines`` complete lines; the kernel finds where each ends as it reads them.  When the
+    count is not known (``None``), the kernel counts them as it goes: the columns get room for as many
+    lines as ``buf`` could hold at the layout's shortest, and only the rows written are ever touched.
     """
-    ends = np.empty(n_lines, dtype=np.int64)
-    cols = np.empty((7, n_lines), dtype=np.int64)
-    is_buy = np.empty(n_lines, dtype=np.uint8)
-    ok = np.zeros(n_lines, dtype=np.uint8)
+    room = n_lines if n_lines is not None else len(buf) // (sum(map(len, layout.literals)) + 1) + 1
+    ends = np.empty(room, dtype=np.int64)
+    cols = np.empty((7, room), dtype=np.int64)
+    is_buy = np.empty(room, dtype=np.uint8)
+    ok = np.zeros(room, dtype=np.uint8)
     lo, hi = (window.lo, window.hi) if window is not None else (-(2**63), 2**63 - 1)
-    good = _KERNEL.parse_layout(buf, layout.literals, layout.codes, lo, hi, cols, is_buy, ok, ends)
+    good, walked = _KERNEL.parse_layout(buf, layout.literals, layout.codes, lo, hi, cols, is_buy, ok, ends)
+    if walked == room and room and int(ends[-1]) + 1 < len(buf):  # more lines than room: shorter lines than the layout's
+        return _parse_compiled(buf, first_line_no, _KERNEL.count_lines(buf), layout, slow_line, window)
+    if walked != room and n_lines is not None:
+        raise ValueError(f"buf holds {walked} lines, not {n_lines}")
+    if walked != room:
+        ends, cols, is_buy, ok = ends[:walked], cols[:, :walked], is_buy[:walked], ok[:walked]
     ts, trade_id, count, px_m, px_s, sz_m, sz_s = cols
     fast_chunk = ParsedChunk(ts=ts, trade_id=trade_id, count=count, is_buy=is_buy.view(bool), px_m=px_m, px_s=px_s,
-                             sz_m=sz_m, sz_s=sz_s, rejects=[], lines=n_lines)
-    if good == n_lines:
+                             sz_m=sz_m, sz_s=sz_s, rejects=[], lines=walked)
+    if good == walked:
         return fast_chunk
     fast = np.flatnonzero(ok)
     picked = ParsedChunk(*(c[fast] for c in (ts, trade_id, count, fast_chunk.is_buy, px_m, px_s, sz_m, sz_s)),

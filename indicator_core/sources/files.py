@@ -20,7 +20,7 @@ import zlib
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Any, Iterator
 
 import numpy as np
 
@@ -44,7 +44,7 @@ class Cursor:
 
     file: str | None = None
     offset: int = 0
-    line: int = 0
+    line: int | None = 0  # None only in the end of a chunk not yet numbered (LineNumbers)
     at_end: bool = False  # the offset was the whole file when this cursor was committed
     # the file's size and a digest of the bytes read from it, at the commit (see integrity.py); None in old states
     size: int | None = None
@@ -81,13 +81,48 @@ class TradeFile:
 
 @dataclass
 class Chunk:
+    """Complete lines of one trade file, and where the stream stands after them.
+
+    A chunk of a memory-mapped day is not counted when it is read: its parse
+    counts the lines as it walks them (one pass over the bytes, not two), and
+    :class:`LineNumbers` numbers it, in stream order, once it is parsed.  Until
+    then ``end.line`` is ``None``, and so is ``first_line`` unless it is its
+    file's first chunk of the read.
+    """
+
     file: TradeFile
     buf: bytes | memoryview  # complete lines, each ending in \n (a view of a mapped window: _mapped_chunks)
-    first_line: int  # line number of the first line in buf (1-based)
-    end: Cursor  # the cursor after this chunk
+    first_line: int | None  # line number of the first line in buf (1-based); None: after the previous chunk's
+    end: Cursor  # the cursor after this chunk (its line None until numbered)
     csv_columns: list[str | None] | None = None
     line_ends: np.ndarray | None = None  # offsets of the \n of each line in buf, if found here (see count_lines)
     lines: int | None = None  # how many lines buf holds, if counted here
+
+
+class LineNumbers:
+    """Numbers the chunks of one read in stream order, from what their parse counted (see :class:`Chunk`)."""
+
+    def __init__(self) -> None:
+        self.file: str | None = None
+        self.line = 0  # the last line of the last chunk numbered, in its file
+
+    def settle(self, chunk: Chunk, parsed: Any) -> None:
+        """Give ``chunk`` its line numbers from its parse (a ``ParsedChunk``: its ``lines`` and ``rejects``).
+
+        A chunk parsed without its first line number was numbered from 1;
+        its rejects move to where its lines are in the file.
+        """
+        if chunk.end.line is None:
+            first = chunk.first_line
+            if first is None:
+                if chunk.file.name != self.file:
+                    raise AssertionError(f"{chunk.file.name}: a chunk without line numbers opens the read of its file")
+                first = self.line + 1
+                for r in parsed.rejects:
+                    r.line += first - 1
+                chunk.first_line = first
+            chunk.end = replace(chunk.end, line=first - 1 + parsed.lines)
+        self.file, self.line = chunk.end.file, chunk.end.line
 
 
 def _pattern_regex(pattern: str, inst_id: str) -> re.Pattern[str]:
@@ -391,9 +426,14 @@ def read_chunks(
                 if offset == 0:
                     offset, line = hdr[1], 1
             if mapped and MAP_CLOSED_FILES and has_later and limit is None and tf.fmt == "jsonl":
+                mapped_from, mapped_line = offset, line
                 for chunk in _mapped_chunks(f, tf, offset, line, batch_bytes):
                     yield chunk
-                    offset, line = chunk.end.offset, chunk.end.line
+                    offset = chunk.end.offset
+                if offset != mapped_from:  # the lines the mapped chunks hold are counted as they are parsed
+                    if offset >= os.fstat(f.fileno()).st_size:
+                        continue
+                    line = mapped_line + _lines_between(f, mapped_from, offset)  # the rare read on from a mapped run
             f.seek(offset)
             # with the kernel: read into one buffer again and again, and copy out each chunk's complete lines
             # without the GIL (a copy of 4 MiB into new memory, page faults included, is one long C call: a
@@ -456,6 +496,7 @@ def _mapped_chunks(f: IO[bytes], tf: TradeFile, offset: int, line: int, batch_by
     """
     end = os.fstat(f.fileno()).st_size
     grain = mmap.ALLOCATIONGRANULARITY
+    first: int | None = line + 1
     while offset < end:
         want = min(batch_bytes, end - offset)
         base = offset - offset % grain
@@ -470,11 +511,22 @@ def _mapped_chunks(f: IO[bytes], tf: TradeFile, offset: int, line: int, batch_by
         if cut == 0:
             return
         buf = memoryview(window)[lo:cut]
-        first = line + 1
         offset += cut - lo
-        n, ends = count_lines(buf)
-        line += n
-        yield Chunk(tf, buf, first, Cursor(tf.name, offset, line), None, ends, n)
+        yield Chunk(tf, buf, first, Cursor(tf.name, offset, None), None, None, None)  # counted by its parse
+        first = None
+
+
+def _lines_between(f: IO[bytes], start: int, stop: int) -> int:
+    """How many lines the bytes ``start .. stop`` of ``f`` end (they end with one), read in pieces."""
+    f.seek(start)
+    n = 0
+    while start < stop:
+        piece = f.read(min(stop - start, 1 << 22))
+        if not piece:
+            break
+        n += count_lines(piece)[0]
+        start += len(piece)
+    return n
 
 
 class _Damaged(Exception):
