@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from .numbers import ZERO, to_dec
+from .numbers import EXACT, TENTHS, ZERO, to_dec
 from .timeutil import iso_minute
 from .trades import TradeBatch, Unit
 
@@ -34,6 +34,14 @@ class _computed_once:
             return self
         value = obj.__dict__[self.name] = self.fn(obj)
         return value
+
+
+def _scaler(scale: int) -> Callable[[int], Decimal]:
+    """:func:`to_dec` for one ``scale``: the exact decimal of an int of that scale."""
+    if 0 <= scale < len(TENTHS):
+        tenth, multiply = TENTHS[scale], EXACT.multiply
+        return lambda value: multiply(Decimal(value), tenth)
+    return lambda value: to_dec(value, scale)
 
 
 _BUY = {"quote": "buy_quote", "base": "buy_base", "contracts": "buy_contracts"}
@@ -177,20 +185,17 @@ class Bar:
         """Bars from per-minute aggregates of ``trades``: the rows that open and close each minute, its high and
         low in ``px`` units, its trade count, and its buy and sell sums of quote, base and contracts."""
         bq, sq, bb, sb, bc, sc = volumes
-        ps, qs, bs, ss = trades.px_scale, trades.quote_scale, trades.base_scale, trades.sz_scale
+        price, quote, base, contracts = (_scaler(s) for s in (trades.px_scale, trades.quote_scale,
+                                                              trades.base_scale, trades.sz_scale))
         px, ts, ids = trades.px, trades.ts, trades.trade_id
         inst_id = trades.inst.inst_id
         out = []
-        for k, minute in enumerate(minutes):
+        for k, minute in enumerate(minutes):  # a bar a minute: the fields in their declared order, no keywords
             i, j = first[k], last[k]
             out.append(cls(
-                inst_id=inst_id, minute=minute,
-                open=to_dec(int(px[i]), ps), high=to_dec(high[k], ps), low=to_dec(low[k], ps),
-                close=to_dec(int(px[j]), ps), trade_count=counts[k],
-                buy_quote=to_dec(bq[k], qs), sell_quote=to_dec(sq[k], qs),
-                buy_base=to_dec(bb[k], bs), sell_base=to_dec(sb[k], bs),
-                buy_contracts=to_dec(bc[k], ss), sell_contracts=to_dec(sc[k], ss),
-                first_key=(int(ts[i]), int(ids[i])), last_key=(int(ts[j]), int(ids[j])),
+                inst_id, minute, price(int(px[i])), price(high[k]), price(low[k]), price(int(px[j])), counts[k],
+                quote(bq[k]), quote(sq[k]), base(bb[k]), base(sb[k]), contracts(bc[k]), contracts(sc[k]),
+                False, [], (int(ts[i]), int(ids[i])), (int(ts[j]), int(ids[j])),
             ))
         return out
 

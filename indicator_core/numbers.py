@@ -4,8 +4,8 @@ Money, quantities and prices travel as :class:`decimal.Decimal` values that are
 always exact: they come from decimal strings or from integer sums with a known
 decimal scale, and they are only ever added, subtracted, multiplied or
 compared.  The single place where a real division happens is
-:func:`div_round`, which rounds half-even with integer arithmetic, so no
-intermediate rounding can creep in.
+:func:`div_round`, which rounds half-even exactly: no intermediate rounding
+can change its result.
 
 ``EXACT`` is the context the engine runs under: a precision far above anything
 a trade file can need and the ``Inexact`` signal trapped, so that an operation
@@ -71,14 +71,14 @@ def parse_decimal(text: str) -> tuple[int, int]:
     return int(digits), len(tail)
 
 
-_TENTHS = tuple(Decimal(1).scaleb(-s) for s in range(40))  # 10^-s, for the scales trades carry
+TENTHS = tuple(Decimal(1).scaleb(-s) for s in range(40))  # 10^-s, for the scales trades carry
 _multiply = EXACT.multiply
 
 
 def to_dec(value: int, scale: int) -> Decimal:
     """The exact decimal ``value × 10^-scale``."""
     if 0 <= scale < 40:  # one multiplication by a power of ten: exact, and cheaper than scaleb
-        return _multiply(Decimal(int(value)), _TENTHS[scale])
+        return _multiply(Decimal(int(value)), TENTHS[scale])
     return Decimal(int(value)).scaleb(-scale, EXACT)
 
 
@@ -97,8 +97,39 @@ def floor_scaled(value: Decimal, scale: int) -> int:
     return int(out.to_integral_value(rounding=decimal.ROUND_FLOOR, context=ROUNDING))
 
 
+# div_round's quotient: this many significant digits, rounded toward zero except that a last digit of 0 or 5 is
+# rounded away from it (ROUND_05UP, decimal's round-to-odd) whenever the division is inexact.
+_QUOTIENT_DIGITS = 40
+_QUOTIENT = decimal.Context(prec=_QUOTIENT_DIGITS, rounding=decimal.ROUND_05UP, Emin=-999999, Emax=999999,
+                            traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow])
+_HALF_EVEN = decimal.Context(prec=_QUOTIENT_DIGITS, rounding=ROUND_HALF_EVEN, Emin=-999999, Emax=999999,
+                             traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow])
+_STEPS = tuple(Decimal(1).scaleb(-p) for p in range(_QUOTIENT_DIGITS))  # 10^-places, the quantum of a result
+
+
 def div_round(num: Decimal, den: Decimal, places: int) -> Decimal:
-    """``num / den`` rounded half-even to ``places`` decimals, computed exactly.
+    """``num / den`` rounded half-even to ``places`` decimals, exactly (never rounded twice).
+
+    The quotient is first taken to 40 significant digits rounding toward
+    zero, except that a last digit of 0 or 5 goes away from zero when the
+    division is inexact (``ROUND_05UP``).  An inexact quotient then never ends
+    in 0 or 5, so it never looks like a tie, or like an exact value, at a
+    rounding point two or more digits above its last digit; rounding it
+    half-even to ``places`` there gives the exact result.  A quotient with
+    too many digits for that margin goes to :func:`div_round_exact`.  Both
+    are held to fractions by the tests, ties included.
+    """
+    if not den:
+        raise ZeroDivisionError("division by zero")
+    q = _QUOTIENT.divide(num, den)
+    if 0 <= places < _QUOTIENT_DIGITS and q.adjusted() + places + 3 <= _QUOTIENT_DIGITS:
+        q = q.quantize(_STEPS[places], context=_HALF_EVEN)
+        return q if q else q.copy_abs()  # 0, never -0
+    return div_round_exact(num, den, places)
+
+
+def div_round_exact(num: Decimal, den: Decimal, places: int) -> Decimal:
+    """:func:`div_round` with integer arithmetic only, for any size (about twice as slow).
 
     ``divmod`` of two decimals gives the integer quotient (truncated toward
     zero) and the remainder exactly, so the one rounding is decided here on

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from indicator_core.errors import ConfigError, UnknownInstrumentError
 from indicator_core.instruments import Instrument, InstrumentTable, instruments_from_okx_reply
-from indicator_core.numbers import EXACT, div_round, fmt, fmt_round, fmt_signed, parse_decimal, to_dec
+from indicator_core.numbers import EXACT, div_round, div_round_exact, fmt, fmt_round, fmt_signed, parse_decimal, to_dec
 from indicator_core.trades import derive_quantities, normalize
 from tests.vaults import OKX
 
@@ -40,6 +40,31 @@ def test_div_round_is_exact_half_even(a: int, b: int, places: int, sa: int, sb: 
     assert Fraction(got) == expected
     assert got.as_tuple().exponent == -places
     assert not (got == 0 and got.is_signed())  # never -0
+
+
+@given(k=st.one_of(st.integers(-(10**6), 10**6), st.integers(-(10**40), 10**40)), b=st.integers(1, 10**20),
+       places=st.integers(0, 12), sb=st.integers(0, 12), near=st.sampled_from([0, 1, -1]), negative=st.booleans())
+def test_div_round_at_ties_and_next_to_them(k: int, b: int, places: int, sb: int, near: int, negative: bool) -> None:
+    """Quotients exactly half-way between two results, and a hair either side of half-way: both roads
+    (the 40-digit quotient rounded once more, and integer arithmetic) give the fraction's rounding, also
+    where the quotient has more digits than the first road keeps (the second takes those)."""
+    den = to_dec(-b if negative else b, sb)
+    num = EXACT.multiply(EXACT.multiply(den, Decimal(2 * k + 1)), Decimal(5).scaleb(-places - 1))  # den x a tie
+    num = EXACT.add(num, Decimal(near).scaleb(-places - 30))  # and a hair off it
+    expected = _half_even(Fraction(num) / Fraction(den), places)
+    for road in (div_round, div_round_exact):
+        got = road(num, den, places)
+        assert Fraction(got) == expected, road
+        assert got.as_tuple().exponent == -places
+        assert not (got == 0 and got.is_signed())
+
+
+def test_div_round_by_zero_raises() -> None:
+    for road in (div_round, div_round_exact):
+        with pytest.raises(ZeroDivisionError):
+            road(Decimal(1), Decimal(0), 2)
+        with pytest.raises(ZeroDivisionError):
+            road(Decimal(0), Decimal("0.00"), 2)
 
 
 @pytest.mark.parametrize("a,b,expected", [(5, 2, "2"), (7, 2, "4"), (-5, 2, "-2"), (-7, 2, "-4"), (7, -2, "-4"),
