@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -74,18 +74,30 @@ def at_once(calls: list[Callable[[], Any]]) -> list[BaseException | None]:
     other.  Every call has ended when this returns, so a caller can still
     order its steps (every output on disk before any state names it).
     """
-    if len(calls) <= 1:
-        errors: list[BaseException | None] = []
-        for call in calls:
+    errors: list[BaseException | None] = [None] * len(calls)
+    pending = iter(range(len(calls)))
+    draw = threading.Lock()
+
+    def work() -> None:
+        while True:
+            with draw:
+                k = next(pending, None)
+            if k is None:
+                return
             try:
-                call()
-                errors.append(None)
+                calls[k]()
             except Exception as exc:
-                errors.append(exc)
-        return errors
-    with ThreadPoolExecutor(max_workers=min(len(calls), SYNC_THREADS), thread_name_prefix="fsync") as pool:
-        futures = [pool.submit(call) for call in calls]
-    return [f.exception() for f in futures]
+                errors[k] = exc
+
+    # plain threads, not concurrent.futures: importing that (and logging) would add to every command's start
+    helpers = min(len(calls), SYNC_THREADS) - 1
+    threads = [threading.Thread(target=work, name="fsync", daemon=True) for _ in range(helpers)]
+    for t in threads:
+        t.start()
+    work()  # this thread takes its share too
+    for t in threads:
+        t.join()
+    return errors
 
 
 def raise_first(errors: list[BaseException | None]) -> None:
