@@ -215,12 +215,8 @@ class Consumer:
         self.committed = {s: out.length for s, out in self.outputs.items()}
 
     def commit(self, cursor: Cursor, stream: dict[str, Any], stream_bytes: bytes, read: FilesRead) -> None:
-        """Outputs on disk, then the state, of this consumer alone (:meth:`InstrumentRun.commit` does many at once)."""
-        plugin = self.plugin_state()
-        for out in self.outputs.values():
-            out.flush()
-        write_state_bytes(self.state_file, self.state_bytes(cursor, stream, plugin, read))
-        self.committed_at(cursor, stream_bytes, read)
+        """Outputs on disk, then the state, of this consumer alone (its failure raised as a PluginFailure)."""
+        commit_all([(self, read)], cursor, stream, stream_bytes)
 
     def cut_back(self) -> None:
         """Forget everything since the last commit: buffered records, and bytes already handed to the files."""
@@ -236,6 +232,43 @@ class Consumer:
     def close(self) -> None:
         for out in self.outputs.values():
             out.close()
+
+
+def _raise(c: Consumer, exc: PluginFailure) -> None:
+    raise exc
+
+
+def commit_all(todo: list[tuple[Consumer, FilesRead]], cursor: Cursor, stream: dict[str, Any], stream_bytes: bytes,
+               failed: Callable[[Consumer, PluginFailure], None] = _raise) -> None:
+    """Commit consumers at ``cursor`` (SPEC section 8): every output on disk, then every state file.
+
+    Each step runs its fsyncs side by side (:func:`storage.at_once`), and no
+    state is written before every output is on disk.  A consumer whose own
+    state fails (``get_state`` raises, or holds what JSON cannot) goes to
+    ``failed`` and is not committed; the others are.  A write the disk refuses
+    is raised once the step has ended, the states written beside it counted.
+    """
+    ready: list[tuple[Consumer, FilesRead, Any]] = []
+    for c, read in todo:
+        try:
+            ready.append((c, read, c.plugin_state()))
+        except PluginFailure as exc:
+            failed(c, exc)
+    raise_first(at_once([call for c, _, _ in ready for out in c.outputs.values() for call in out.syncs()]))
+    for c, _, _ in ready:
+        for out in c.outputs.values():
+            out.synced()
+    writes: list[tuple[Consumer, FilesRead, bytes]] = []
+    for c, read, plugin in ready:
+        try:
+            writes.append((c, read, c.state_bytes(cursor, stream, plugin, read)))
+        except PluginFailure as exc:
+            failed(c, exc)
+    errors = at_once([partial(write_state_bytes, c.state_file, data) for c, _, data in writes])
+    for (c, read, _), exc in zip(writes, errors):
+        if exc is None:
+            c.committed_at(cursor, stream_bytes, read)
+    raise_first(errors)
 
 
 # Whether a pass reads and parses ahead in threads.  A pool worker turns it off: the other cores run
@@ -700,7 +733,7 @@ class InstrumentRun:
         state_bytes = orjson.dumps(state)
         stamped: Cursor | None = None
         k_new = integrity.index(files, cursor)
-        todo: list[tuple[Consumer, FilesRead, Any]] = []
+        todo: list[tuple[Consumer, FilesRead]] = []
         for c in self.dispatch.all:
             if c.cursor.same_place(cursor) and c.stream_bytes == state_bytes:
                 continue
@@ -708,26 +741,10 @@ class InstrumentRun:
                 stamped = integrity.stamp(files, cursor)
             read = FilesRead({t: [list(r) for r in rs] for t, rs in c.read.ranges.items()} if c.read else None)
             read.add_all(files[integrity.index(files, c.cursor):k_new])
-            try:
-                todo.append((c, read, c.plugin_state()))
-            except PluginFailure as exc:
-                self.dispatch.fail(c, exc, "get_state")
-        # every output on disk, all fsyncs at once; then every state, likewise (storage.at_once)
-        raise_first(at_once([call for c, _, _ in todo for out in c.outputs.values() for call in out.syncs()]))
-        for c, _, _ in todo:
-            for out in c.outputs.values():
-                out.synced()
-        writes: list[tuple[Consumer, FilesRead, bytes]] = []
-        for c, read, plugin in todo:
-            try:
-                writes.append((c, read, c.state_bytes(stamped, state, plugin, read)))
-            except PluginFailure as exc:
-                self.dispatch.fail(c, exc, "get_state")
-        errors = at_once([partial(write_state_bytes, c.state_file, data) for c, _, data in writes])
-        for (c, read, _), exc in zip(writes, errors):
-            if exc is None:
-                c.committed_at(stamped, state_bytes, read)
-        raise_first(errors)
+            todo.append((c, read))
+        if todo:
+            assert stamped is not None
+            commit_all(todo, stamped, state, state_bytes, lambda c, exc: self.dispatch.fail(c, exc, "get_state"))
         if stamped is not None:
             self.cursor = stamped
         if self.host.on_commit:
