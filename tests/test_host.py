@@ -311,6 +311,39 @@ def test_the_command_starts_no_blas_threads_unless_asked(tmp_path: Path) -> None
     assert embedded.stdout.strip() == "None"
 
 
+def test_the_command_does_not_collect_garbage_while_it_loads(tmp_path: Path) -> None:
+    """The command's imports make objects that live as long as the process: no collection walks them while they
+    load, they are frozen out of later ones, and the collector is on for the command itself.  A program that
+    imports the command line module keeps its collector as it was."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    probe = textwrap.dedent("""
+        import gc, os, sys
+        during = []
+        def loading():
+            cli = sys.modules.get("indicator_core.cli")
+            return cli is None or not hasattr(cli, "console")
+        gc.callbacks.append(lambda phase, info: phase == "start" and during.append(loading()))
+        sys.argv = ["indicators", "plugins", "--json"]
+        exit_now = os._exit
+        def report(status):
+            print("PROBE", sum(during), len(during), gc.get_freeze_count(), gc.isenabled(), file=sys.stderr)
+            sys.stderr.flush()
+            exit_now(status)
+        os._exit = report
+        from indicator_core.command import console
+        console()
+    """)
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    while_loading, collections, frozen, enabled = next(
+        line for line in done.stderr.splitlines() if line.startswith("PROBE")).split()[1:]
+    assert while_loading == "0", f"{while_loading} of {collections} collections ran while the command loaded"
+    assert int(frozen) > 10_000 and enabled == "True"
+    embedded = subprocess.run([sys.executable, "-c", "import gc, indicator_core.cli; print(gc.get_freeze_count(), gc.isenabled())"],
+                              env=env, capture_output=True, text=True, check=True)
+    assert embedded.stdout.split() == ["0", "True"]
+
+
 def test_the_spec_copy_in_docs_is_current() -> None:
     """docs/SPEC.md is the output contract as shipped; it must not drift from the project's spec."""
     shared = REPO.parent / "shared" / "SPEC.md"
