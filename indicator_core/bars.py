@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Callable
+from itertools import repeat
+from typing import Any
 
 import numpy as np
 
@@ -36,12 +37,11 @@ class _computed_once:
         return value
 
 
-def _scaler(scale: int) -> Callable[[int], Decimal]:
-    """:func:`to_dec` for one ``scale``: the exact decimal of an int of that scale."""
+def _decimals(values: list[int], scale: int) -> list[Decimal]:
+    """:func:`to_dec` of each of ``values`` (ints of one ``scale``), the loop run by ``map`` in C."""
     if 0 <= scale < len(TENTHS):
-        tenth, multiply = TENTHS[scale], EXACT.multiply
-        return lambda value: multiply(Decimal(value), tenth)
-    return lambda value: to_dec(value, scale)
+        return list(map(EXACT.multiply, map(Decimal, values), repeat(TENTHS[scale], len(values))))
+    return [to_dec(v, scale) for v in values]
 
 
 _BUY = {"quote": "buy_quote", "base": "buy_base", "contracts": "buy_contracts"}
@@ -185,19 +185,17 @@ class Bar:
         """Bars from per-minute aggregates of ``trades``: the rows that open and close each minute, its high and
         low in ``px`` units, its trade count, and its buy and sell sums of quote, base and contracts."""
         bq, sq, bb, sb, bc, sc = volumes
-        price, quote, base, contracts = (_scaler(s) for s in (trades.px_scale, trades.quote_scale,
-                                                              trades.base_scale, trades.sz_scale))
+        ps, qs, bs, ss = trades.px_scale, trades.quote_scale, trades.base_scale, trades.sz_scale
         px, ts, ids = trades.px, trades.ts, trades.trade_id
+        keys = [list(zip(ts[rows].tolist(), ids[rows].tolist())) for rows in (first, last)]
+        columns = zip(minutes, _decimals(px[first].tolist(), ps), _decimals(high, ps), _decimals(low, ps),
+                      _decimals(px[last].tolist(), ps), counts, _decimals(bq, qs), _decimals(sq, qs),
+                      _decimals(bb, bs), _decimals(sb, bs), _decimals(bc, ss), _decimals(sc, ss), *keys)
         inst_id = trades.inst.inst_id
-        out = []
-        for k, minute in enumerate(minutes):  # a bar a minute: the fields in their declared order, no keywords
-            i, j = first[k], last[k]
-            out.append(cls(
-                inst_id, minute, price(int(px[i])), price(high[k]), price(low[k]), price(int(px[j])), counts[k],
-                quote(bq[k]), quote(sq[k]), base(bb[k]), base(sb[k]), contracts(bc[k]), contracts(sc[k]),
-                False, [], (int(ts[i]), int(ids[i])), (int(ts[j]), int(ids[j])),
-            ))
-        return out
+        # a bar a minute, its fields in their declared order: inst_id, minute, open, high, low, close, trade_count,
+        # buy/sell quote, base and contracts, empty, taint, first_key, last_key
+        return [cls(inst_id, m, o, h, lo, c, n, q1, q2, b1, b2, c1, c2, False, [], k1, k2)
+                for m, o, h, lo, c, n, q1, q2, b1, b2, c1, c2, k1, k2 in columns]
 
     def merge(self, other: "Bar") -> None:
         """Absorb ``other``, a bar of the same minute (in place)."""
