@@ -201,9 +201,13 @@ def test_mapped_days_counted_by_their_parse_number_rejects_and_cursors_as_plain_
         import indicator_core.engine as engine
 
         monkeypatch.setattr(engine, "write_state_bytes", capture)
-        if pure:
-            monkeypatch.setenv(native.PURE_ENV, "1")
-            monkeypatch.setattr(engine, "PARSE_THREADS", False)
+        if pure:  # the kernel switched off where it was loaded: numpy and Python read the same mapped chunks
+            from indicator_core import fastpath
+            from indicator_core.sources import columnar, parsed
+
+            for module in (columnar, files_module, parsed, fastpath):
+                monkeypatch.setattr(module, "_KERNEL", None)
+            monkeypatch.setattr(files_module, "_TAKE_LINES", None)
         assert run(vault, cfg) == 0
         cursors = [s["cursor"] for s in states if s.get("cursor", {}).get("file")]
         assert len({c["offset"] for c in cursors}) > 5, "the day was not read in many committed chunks"
@@ -211,8 +215,6 @@ def test_mapped_days_counted_by_their_parse_number_rejects_and_cursors_as_plain_
             body = (eth / c["file"]).read_bytes()
             assert c["line"] == body[: c["offset"]].count(b"\n"), c
         trees[pure] = outputs(vault)
-        monkeypatch.delenv(native.PURE_ENV, raising=False)
-        monkeypatch.setattr(engine, "PARSE_THREADS", True)
     assert trees[False] == trees[True]
     logged = trees[False]["quality/okx/perps/ETH-USDT-SWAP/rejects.jsonl"].splitlines()
     assert [orjson.loads(r)["line"] for r in logged] == [i + 1 for i, line in enumerate(lines) if line == bad]
