@@ -318,10 +318,10 @@ def test_the_command_does_not_collect_garbage_while_it_loads(tmp_path: Path) -> 
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     probe = textwrap.dedent("""
         import gc, os, sys
-        during = []
-        def loading():
+        during, entered = [], []
+        def loading():  # between the entry point's start and the end of the command line module's import
             cli = sys.modules.get("indicator_core.cli")
-            return cli is None or not hasattr(cli, "console")
+            return bool(entered) and (cli is None or not hasattr(cli, "console"))
         gc.callbacks.append(lambda phase, info: phase == "start" and during.append(loading()))
         sys.argv = ["indicators", "plugins", "--json"]
         exit_now = os._exit
@@ -331,6 +331,7 @@ def test_the_command_does_not_collect_garbage_while_it_loads(tmp_path: Path) -> 
             exit_now(status)
         os._exit = report
         from indicator_core.command import console
+        entered.append(True)
         console()
     """)
     done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
