@@ -12,6 +12,30 @@ from __future__ import annotations
 
 import gc
 import os
+import sys
+
+# glibc's mallopt parameters (malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc to reuse the memory a chunk's columns are freed into, instead of unmapping it (Linux).
+
+    A pass makes a few MiB of columns a chunk and frees them a chunk later.  By default glibc hands blocks
+    that large back to the kernel (a separate map each, or a trimmed heap), and the next chunk's columns
+    are fresh pages again, each zeroed by a page fault: ~20,000 faults in a 4M-trade run.  Kept in the heap,
+    they are reused warm.  The peak stays the pass's few chunks in flight (a few MiB more, not the file's
+    size).  Returns whether it was asked.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes  # numpy imports it anyway
+
+        libc = ctypes.CDLL(None)
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, 64 << 20)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 256 << 20))
+    except (OSError, AttributeError):  # not glibc (musl has no such knobs worth setting)
+        return False
 
 
 def console() -> None:
@@ -23,6 +47,7 @@ def console() -> None:
     # set aside (gc.freeze) so that no later collection walks them.
     gc.disable()
     try:
+        keep_freed_memory()
         from .cli import console as command_line
     finally:
         gc.freeze()

@@ -345,6 +345,47 @@ def test_the_command_does_not_collect_garbage_while_it_loads(tmp_path: Path) -> 
     assert embedded.stdout.split() == ["0", "True"]
 
 
+def test_the_command_keeps_freed_column_memory_for_reuse(monkeypatch) -> None:
+    """On Linux the command asks glibc to keep the blocks a chunk's columns are freed into (no unmapping, no trim),
+    so that the next chunk's columns reuse warm pages; elsewhere it asks nothing.  Only the command's process:
+    an embedding import of the command line module asks nothing either."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    probe = textwrap.dedent("""
+        import ctypes, os, sys
+        asked = []
+        class LibC:
+            def mallopt(self, param, value):
+                asked.append((param, value))
+                return 1
+        ctypes.CDLL = lambda name: LibC()
+        sys.argv = ["indicators", "plugins", "--json"]
+        exit_now = os._exit
+        def report(status):
+            print("PROBE", asked, file=sys.stderr)
+            sys.stderr.flush()
+            exit_now(status)
+        os._exit = report
+        if sys.argv[0] != "embedded":
+            from indicator_core.command import console
+            console()
+    """)
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    asked = next(line for line in done.stderr.splitlines() if line.startswith("PROBE"))
+    from indicator_core import command
+
+    if sys.platform.startswith("linux"):
+        assert asked == f"PROBE {[(command.M_MMAP_THRESHOLD, 64 << 20), (command.M_TRIM_THRESHOLD, 256 << 20)]}"
+    else:
+        assert asked == "PROBE []"
+    monkeypatch.setattr(sys, "platform", "win32")
+    assert command.keep_freed_memory() is False
+    embedded = subprocess.run([sys.executable, "-c", "import ctypes\nasked = []\n"
+                               "ctypes.CDLL = lambda name: asked.append(name)\n"
+                               "import indicator_core.cli\nprint(asked)"], env=env, capture_output=True, text=True, check=True)
+    assert embedded.stdout.strip() == "[]"
+
+
 def test_the_spec_copy_in_docs_is_current() -> None:
     """docs/SPEC.md is the output contract as shipped; it must not drift from the project's spec."""
     shared = REPO.parent / "shared" / "SPEC.md"
