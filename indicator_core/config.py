@@ -237,6 +237,9 @@ def plugin_settings(cfg: Config, indicators: dict[str, type[Indicator]]) -> dict
         enabled = table.pop("enabled", True)
         if not isinstance(enabled, bool):
             raise ConfigError(f"{cfg.source}: plugins.{name}.enabled: must be true or false (got {enabled!r})")
+        if not enabled and not table:  # nothing to check: its defaults, without building its validator
+            out[name] = PluginSetting(enabled=False, params=cls.Params.model_construct())
+            continue
         try:
             params = cls.Params.model_validate(table)
         except ValidationError as exc:

@@ -112,10 +112,12 @@ class Params(BaseModel):
     """Base for an indicator's parameters (the ``[plugins.NAME]`` table less ``enabled``).
 
     Unknown keys are refused, so a typo in the config file is an error, not a
-    silently ignored setting.
+    silently ignored setting.  A model's validator is built when it first
+    validates (``defer_build``): a disabled indicator whose table holds nothing
+    to check never pays for it (:func:`indicator_core.config.plugin_settings`).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Indicator:

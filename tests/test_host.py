@@ -86,6 +86,34 @@ def test_disabled_volume_writes_nothing(tmp_path: Path) -> None:
     assert {p.split("/")[0] for p in outputs(vault)} == {"cvd", "vwap", "candles", "wicks", "whales"}
 
 
+def test_a_disabled_indicator_with_nothing_to_check_is_not_validated_but_a_typo_in_it_is_refused(tmp_path: Path) -> None:
+    """A disabled indicator's table that holds only ``enabled`` has nothing to check: its defaults are taken
+    without building its validator (a run's start does not pay for it).  A disabled table with a setting is
+    still validated: a typo there is an error, as in an enabled one."""
+    from indicator_core.config import load_config, plugin_settings
+    from indicator_core.errors import ConfigError
+    from indicator_core.plugins import collect_indicators, make_plugin_manager
+
+    off = write_config(tmp_path / "off.toml", "[plugins.whales]\nenabled = false\n")
+    probe = textwrap.dedent(f"""
+        from pathlib import Path
+        from indicator_core.config import load_config, plugin_settings
+        from indicator_core.plugins import collect_indicators, make_plugin_manager
+        indicators = collect_indicators(make_plugin_manager())
+        settings = plugin_settings(load_config(Path({str(off)!r})), {{n: i.cls for n, i in indicators.items()}})
+        whales = type(settings["whales"].params)
+        print("PROBE", settings["whales"].enabled, whales.__pydantic_complete__,
+              type(settings["volume"].params).__pydantic_complete__, settings["whales"].params == whales())
+    """)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["PROBE", "False", "False", "True", "True"]
+    typo = write_config(tmp_path / "typo.toml", "[plugins.whales]\nenabled = false\nthreshold_usdd = 5\n")
+    with pytest.raises(ConfigError, match="threshold_usdd"):
+        plugin_settings(load_config(typo), {n: i.cls for n, i in collect_indicators(make_plugin_manager()).items()})
+
+
 def test_plugins_lists_builtins_and_enabled(tmp_path: Path, capsys) -> None:
     cfg = write_config(tmp_path / "c.toml", "[plugins.wicks]\nenabled = false\n")
     assert main(["plugins", "--json", "--config", str(cfg)]) == 0
