@@ -171,8 +171,9 @@ def read_state(path: Path) -> dict[str, Any] | None:
 class OutputFile:
     """An append-only JSONL output with a committed length.
 
-    Records are buffered in memory and reach the file at :meth:`flush`; the
-    length after a flush is what the owner records in its state.
+    Records are buffered in memory and handed to the file a MiB at a time; a
+    commit puts them on disk (:meth:`syncs`, then :meth:`synced`), and the
+    length then is what the owner records in its state.
     """
 
     FLUSH_BYTES = 1 << 20
@@ -226,11 +227,6 @@ class OutputFile:
         self._buf.clear()
         self._unsynced = True
 
-    def flush(self) -> int:
-        """Put every record written so far on disk (fsync) and return the file's length."""
-        raise_first(at_once(self.syncs()))
-        return self.synced()
-
     def syncs(self) -> list[Callable[[], None]]:
         """Hand every record to the OS, and the fsyncs that would put them on disk (run them, then :meth:`synced`).
 
@@ -255,7 +251,7 @@ class OutputFile:
         return self.length
 
     def uncommitted(self) -> bool:
-        """Records were written since the last :meth:`flush`."""
+        """Records were written since the last commit (:meth:`synced`)."""
         return bool(self._buf) or self._unsynced
 
     def write_through(self) -> None:
