@@ -37,7 +37,7 @@ from .lock import InstrumentLocks
 from .numbers import EXACT
 from .parallel import run_tasks
 from .params import canonical_params
-from .prefetch import map_ahead, map_inline
+from .prefetch import map_ahead, map_inline, usable_cores
 from .plugins import collect_indicators, collect_instruments, make_plugin_manager
 from .progress import ProgressFactory, no_progress
 from .records import reads_records, record_run
@@ -271,9 +271,14 @@ def commit_all(todo: list[tuple[Consumer, FilesRead]], cursor: Cursor, stream: d
     raise_first(errors)
 
 
-# Whether a pass reads and parses ahead in threads.  A pool worker turns it off: the other cores run
-# other workers, and threads there would only add their hand-offs of the GIL to the CPU time.
-PARSE_THREADS = True
+# Whether a pass reads and parses ahead in a helper thread.  None: when this process may use more than one
+# core.  A pool worker sets it (parallel.worker_threads): off when the other cores run other workers.
+PARSE_THREADS: bool | None = None
+
+
+def parse_threads() -> bool:
+    """Whether this process's passes read and parse ahead in a helper thread (see :mod:`.prefetch`)."""
+    return usable_cores() > 1 if PARSE_THREADS is None else PARSE_THREADS
 
 
 def _then(first: Callable[[Any], Any], second: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -659,7 +664,7 @@ class InstrumentRun:
         todo = remaining_bytes(files, self.cursor)
         bar = progress(todo, self.key.inst_id)
         # threads only for more than one chunk, and for a parser that leaves the GIL (numpy) most of the time
-        threads = PARSE_THREADS and self.kind.parse_in_threads
+        threads = self.kind.parse_in_threads and parse_threads()
         ahead = map_ahead if todo > cfg.run.batch_bytes and threads else map_inline
         read_from = self.cursor
         parse = self.kind.parser(cfg, self.key.inst_id, tolerance, now_ms)

@@ -11,7 +11,8 @@ cluster worker lost) is redone from its last commit by the next run.
 - ``jobs > 1``: a :class:`~concurrent.futures.ProcessPoolExecutor` of
   ``min(jobs, instruments)`` processes, forked on Linux, started from a fork
   server on macOS and spawned on Windows (:func:`_context`).  Workers send
-  their byte counts to one progress display.
+  their byte counts to one progress display.  A worker reads and parses inline unless every worker's
+  read-ahead thread has a core of its own (:func:`worker_threads`).
 - ``scheduler``: the same tasks submitted to a Dask ``distributed`` scheduler;
   every worker must see the vault at the same path (a shared filesystem).  A
   task whose worker dies is given to another worker by the scheduler.
@@ -41,9 +42,16 @@ from .storage import InstrumentKey
 
 def default_jobs() -> int:
     """The cores this process may use (its CPU affinity where the system has one)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(len(os.sched_getaffinity(0)), 1)
-    return os.cpu_count() or 1
+    from .prefetch import usable_cores
+
+    return usable_cores()
+
+
+def worker_threads(cores: int, workers: int) -> bool:
+    """Whether each of ``workers`` pool workers may read and parse ahead in a helper thread of its own: only
+    when every worker's helper has a core to itself (a few instruments on a large machine).  Otherwise the
+    other cores run other workers, and a helper would only add hand-offs of the GIL to the CPU time."""
+    return cores >= 2 * workers
 
 
 def failed(key: InstrumentKey, error: str, status: int = 1,
@@ -108,8 +116,9 @@ def run_tasks(host, vault: Path, instruments: list[tuple[InstrumentKey, Path]], 
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(cfg, vault: Path, queue) -> None:
-    """A pool worker: load the plugins and settings once, then take tasks."""
+def _init_worker(host_or_cfg, vault: Path, queue, threads: bool = False) -> None:
+    """A pool worker: its plugins and settings (a forked worker has the parent's :class:`~engine.Host`, a
+    spawned one loads them from the settings once), then tasks."""
     import signal
 
     from .engine import Host
@@ -121,8 +130,9 @@ def _init_worker(cfg, vault: Path, queue) -> None:
     decimal.setcontext(EXACT.copy())
     from . import engine
 
-    engine.PARSE_THREADS = False  # every core already runs a worker
-    _WORKER.update(host=Host.load(cfg), vault=vault, queue=queue)
+    engine.PARSE_THREADS = threads
+    host = host_or_cfg if isinstance(host_or_cfg, Host) else Host.load(host_or_cfg)
+    _WORKER.update(host=host, vault=vault, queue=queue)
 
 
 def _exit_with_parent() -> None:
@@ -215,8 +225,12 @@ def run_pool(host, vault: Path, instruments: list[tuple[InstrumentKey, Path]], p
     results: dict[int, Any] = {}
     # the largest instruments first, so that the last to finish are short ones
     order = sorted(range(len(instruments)), key=lambda i: -_size(instruments[i][1]))
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(instruments)), mp_context=ctx,
-                               initializer=_init_worker, initargs=(host.cfg, vault, queue))
+    # a forked worker inherits the host as it is (its arguments are not pickled); others load it again
+    forked = ctx.get_start_method() == "fork"
+    workers = min(jobs, len(instruments))
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                               initargs=(host if forked else host.cfg, vault, queue,
+                                         worker_threads(default_jobs(), workers)))
     try:
         # every worker is started at the first submit (with fork: before this process starts a thread,
         # the progress display's included)
@@ -233,7 +247,7 @@ def run_pool(host, vault: Path, instruments: list[tuple[InstrumentKey, Path]], p
     def show() -> None:
         while True:
             try:
-                kind, n = queue.get(timeout=0.1)
+                kind, n = queue.get(timeout=0.01)  # the run's end waits for this thread: up to this long
             except Empty:
                 if stop.is_set():
                     return

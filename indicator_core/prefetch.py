@@ -11,11 +11,14 @@ where it happened.
 
 One helper, not a reader and a pool of parsers: on 2 cores the main thread and
 one helper fill them, and every further thread only adds hand-offs of the GIL
-and of the cores (bench/RESULTS.md has the measurements).
+and of the cores (bench/RESULTS.md has the measurements).  On one core the
+helper has no core of its own, and its hand-offs cost more than the overlap
+gains: the engine asks :func:`usable_cores` before starting one.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from typing import Any, Callable, Iterator, TypeVar
@@ -24,6 +27,14 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 SWITCH_INTERVAL = 0.0001  # seconds; see map_ahead
+
+
+def usable_cores() -> int:
+    """The cores this process may use: its CPU affinity where the system has one (a container's or
+    ``taskset``'s limit), else the machine's count."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(len(os.sched_getaffinity(0)), 1)
+    return os.cpu_count() or 1
 
 
 _switch_lock = threading.Lock()

@@ -91,6 +91,47 @@ def test_a_failed_instrument_is_listed_with_its_error_and_the_others_complete(tm
     assert outputs(vault) == before
 
 
+def _recording_read_ahead(monkeypatch, marks: Path) -> None:
+    """Every pass that reads ahead in a helper thread leaves a file named by its process id in ``marks``."""
+    from indicator_core import engine
+
+    real = engine.map_ahead
+
+    def recording(*args, **kwargs):
+        (marks / str(os.getpid())).touch()
+        return real(*args, **kwargs)
+
+    marks.mkdir()
+    monkeypatch.setattr(engine, "map_ahead", recording)
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="the recording is inherited by fork")
+@pytest.mark.parametrize("cores", [2, 3, 4, 8])
+def test_pool_workers_read_ahead_only_with_a_core_to_spare_each(tmp_path: Path, vault: Path, monkeypatch,
+                                                               cores: int) -> None:
+    from indicator_core import parallel
+
+    monkeypatch.setenv("INDICATOR_CORE_START_METHOD", "fork")
+    monkeypatch.setattr(parallel, "default_jobs", lambda: cores)
+    _recording_read_ahead(monkeypatch, tmp_path / "marks")
+    assert run(vault, config(tmp_path, 1 << 14), "--jobs", "2") == 0  # two instruments, two workers
+    readers = {int(p.name) for p in (tmp_path / "marks").iterdir()}
+    assert os.getpid() not in readers
+    assert len(readers) == (2 if cores >= 4 else 0)  # each worker's helper needs a core of its own
+    assert outputs(vault) == reference()
+
+
+@pytest.mark.parametrize("cores", [1, 2])
+def test_a_process_with_one_core_reads_and_parses_inline(tmp_path: Path, vault: Path, monkeypatch, cores: int) -> None:
+    from indicator_core import engine
+
+    monkeypatch.setattr(engine, "usable_cores", lambda: cores)
+    _recording_read_ahead(monkeypatch, tmp_path / "marks")
+    assert run(vault, config(tmp_path, 1 << 14), "--jobs", "1") == 0
+    assert [p.name for p in (tmp_path / "marks").iterdir()] == ([str(os.getpid())] if cores > 1 else [])
+    assert outputs(vault) == reference()
+
+
 @posix_only
 def test_a_worker_killed_mid_run_loses_nothing(tmp_path: Path, vault: Path) -> None:
     proc = run_subprocess(vault, slow(tmp_path), "--jobs", "2")
