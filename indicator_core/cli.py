@@ -109,6 +109,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     vault = _vault(args, cfg, inputs=True)
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: give 1 or more worker processes")
+    if args.jobs is not None and args.scheduler is not None:
+        raise ConfigError(f"--jobs {args.jobs} and --scheduler {args.scheduler}: give one of them; --jobs runs the "
+                          "instruments on this machine's cores, --scheduler on the Dask cluster's workers (as many "
+                          "at once as the cluster has worker threads)")
     if args.follow and (args.jobs is not None or args.scheduler is not None):
         raise ConfigError("--follow takes no --jobs or --scheduler: to spread a live vault over cores, start one "
                           "follower per group of instruments, each with its own --inst options")

@@ -331,6 +331,11 @@ def run_dask(host, vault: Path, instruments: list[tuple[InstrumentKey, Path]], s
             client = Client(scheduler, timeout=dask.config.get("distributed.comm.timeouts.connect"))
         except (OSError, TimeoutError) as exc:
             raise IndicatorError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({exc})") from exc
+        except ValueError as exc:  # distributed reads the address only as it connects: no port, an unknown scheme
+            from .errors import ConfigError
+
+            raise ConfigError(f"--scheduler {scheduler}: not the address of a Dask scheduler ({exc}); give the one "
+                              "the scheduler prints when it starts, e.g. tcp://HOST:8786") from exc
     else:
         client = scheduler
     import uuid

@@ -63,6 +63,17 @@ def test_unreachable_scheduler_is_a_clear_error(vault: Path, monkeypatch) -> Non
     assert b"--scheduler tcp://127.0.0.1:9: cannot reach the Dask scheduler" in err
 
 
+@pytest.mark.parametrize("address, why", [("bogus", b"missing port number"), ("http://h:1", b"unknown address scheme")])
+def test_a_malformed_scheduler_address_is_a_usage_error(vault: Path, capsys, address: str, why: bytes) -> None:
+    from indicator_core.cli import main
+
+    assert main(["run", "--vault", str(vault), "--scheduler", address]) == 2
+    err = capsys.readouterr().err.encode()
+    assert f"--scheduler {address}: not the address of a Dask scheduler (".encode() in err and why in err, err
+    assert b"e.g. tcp://HOST:8786" in err and b"Traceback" not in err
+    assert not (vault / "derived").exists()
+
+
 @pytest.mark.soak
 @pytest.mark.skipif(sys.platform == "win32", reason="uses POSIX signals")
 def test_dask_soak_workers_killed_at_random_instants(tmp_path: Path, cluster) -> None:

@@ -200,6 +200,8 @@ def test_a_second_run_on_the_same_instrument_is_refused_naming_the_first(tmp_pat
 def test_jobs_must_be_positive_and_follow_takes_none(vault: Path, capsys) -> None:
     assert main(["run", "--vault", str(vault), "--jobs", "0"]) == 2
     assert "--jobs 0" in capsys.readouterr().err
+    assert main(["run", "--vault", str(vault), "--jobs", "2", "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    assert "--jobs 2 and --scheduler tcp://127.0.0.1:9: give one of them" in capsys.readouterr().err
     assert main(["run", "--vault", str(vault), "--follow", "--jobs", "2"]) == 2
     assert "one follower per group of instruments" in capsys.readouterr().err
 
