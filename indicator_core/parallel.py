@@ -294,6 +294,7 @@ def run_pool(host, vault: Path, instruments: list[tuple[InstrumentKey, Path]], p
 
 _HOSTS: dict[str, Any] = {}
 LOCK_WAIT_SECONDS = 120.0  # a cluster task waits this long for an instrument lock (NFS leases last ~90 s)
+NO_WORKERS_NOTICE_SECONDS = 30.0  # a cluster without a worker this long is said on stderr
 
 
 def _dask_task(token: str, cfg, vault: str, key: InstrumentKey, streams: list[tuple[str, str]]):
@@ -352,16 +353,48 @@ def run_dask(host, vault: Path, instruments: list[tuple[InstrumentKey, Path]], s
                                 key=f"indicators-run-{key.label}-{token}", pure=False)
             futures[fut] = i
         results: dict[int, Any] = {}
-        for fut in as_completed(list(futures)):
-            i = futures[fut]
-            key = instruments[i][0]
-            try:
-                results[i] = fut.result()
-            except Exception as exc:  # KilledWorker: its workers died too often; or the result was lost
-                results[i] = failed(key, (
-                    f"{key.label}: the cluster could not finish it ({type(exc).__name__}: {exc}); its outputs and "
-                    "state are as of its last commit: run again to continue from there"))
+        stop = threading.Event()
+        watcher = threading.Thread(target=_say_when_no_workers, args=(client, stop), daemon=True)
+        watcher.start()
+        try:
+            for fut in as_completed(list(futures)):
+                i = futures[fut]
+                key = instruments[i][0]
+                try:
+                    results[i] = fut.result()
+                except Exception as exc:  # KilledWorker: its workers died too often; or the result was lost
+                    results[i] = failed(key, (
+                        f"{key.label}: the cluster could not finish it ({type(exc).__name__}: {exc}); its outputs "
+                        "and state are as of its last commit: run again to continue from there"))
+        finally:
+            stop.set()
         return _flat(results, len(instruments))
     finally:
         if own:
             client.close()
+
+
+def _say_when_no_workers(client, stop: threading.Event) -> None:
+    """Say on stderr, once a stretch, when the cluster has had no worker for :data:`NO_WORKERS_NOTICE_SECONDS`.
+
+    The tasks wait for a worker (a cluster may grow again, as Dask's own clients wait), so a run on a cluster
+    whose workers are all gone (lost, or never started) would otherwise wait in silence."""
+    since: float | None = None
+    told = False
+    while not stop.wait(min(NO_WORKERS_NOTICE_SECONDS / 4, 5.0)):
+        try:
+            info = client.scheduler_info(n_workers=1)  # whether there is one, not the list of a large cluster
+            workers = len(info.get("workers", {}))
+            address = info.get("address", "")
+        except Exception:  # the scheduler is gone too: the tasks' own errors say so
+            return
+        now = time.monotonic()
+        if workers:
+            since, told = None, False
+        elif since is None:
+            since = now
+        elif not told and now - since >= NO_WORKERS_NOTICE_SECONDS:
+            print(f"waiting: the Dask cluster at {address} has had no worker for {now - since:.0f} s; the run goes "
+                  "on when one joins (start workers, or Ctrl-C to stop: what was committed stays)",
+                  file=sys.stderr, flush=True)
+            told = True

@@ -14,15 +14,21 @@ from tests.test_parallel import held_by
 from tests.vaults import REPO, outputs, run_subprocess
 
 distributed = pytest.importorskip("distributed")
+import dask  # noqa: E402  (distributed's own dependency)
 
 
 @pytest.fixture(scope="module")
 def cluster():
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = str(REPO) + os.pathsep + (old or "")  # the workers import this checkout
+    # A LocalCluster closes a lost worker's nanny for good when no worker of its name has come back within
+    # lost-worker-timeout of the loss; a stale timer of an earlier loss can fire while a worker killed again
+    # is restarting, and the cluster is left without it (once without any worker, and a run waits forever).
+    # Workers started by `dask worker` on real machines are not closed so: neither are these.
     try:
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                      dashboard_address=None, silence_logs=50) as c:
+        with dask.config.set({"distributed.deploy.lost-worker-timeout": "1h"}), \
+                distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                         dashboard_address=":0", silence_logs=50) as c:
             yield c
     finally:
         if old is None:
@@ -72,6 +78,36 @@ def test_a_malformed_scheduler_address_is_a_usage_error(vault: Path, capsys, add
     assert f"--scheduler {address}: not the address of a Dask scheduler (".encode() in err and why in err, err
     assert b"e.g. tcp://HOST:8786" in err and b"Traceback" not in err
     assert not (vault / "derived").exists()
+
+
+def test_a_cluster_without_workers_is_said_and_the_run_goes_on_when_one_joins(tmp_path: Path, vault: Path, monkeypatch,
+                                                                           capsys) -> None:
+    import threading
+    import time
+
+    from indicator_core import parallel
+    from indicator_core.cli import main
+
+    monkeypatch.setattr(parallel, "NO_WORKERS_NOTICE_SECONDS", 0.4)
+    monkeypatch.setenv("PYTHONPATH", str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    with distributed.LocalCluster(n_workers=0, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=":0", silence_logs=50) as empty:
+        status: list[int] = []
+        args = ["run", "--vault", str(vault), "--config", str(config(tmp_path, 1 << 20)), "--quiet",
+                "--scheduler", empty.scheduler_address]
+        run = threading.Thread(target=lambda: status.append(main(args)), daemon=True)
+        run.start()
+        err, deadline = "", time.monotonic() + 60
+        while "has had no worker" not in err and time.monotonic() < deadline and run.is_alive():
+            time.sleep(0.05)
+            err += capsys.readouterr().err
+        assert f"waiting: the Dask cluster at {empty.scheduler_address} has had no worker for " in err
+        assert "the run goes on when one joins" in err and not status
+        empty.scale(1)
+        run.join(120)
+        assert status == [0], capsys.readouterr().err
+    assert err.count("has had no worker") == 1  # once a stretch
+    assert outputs(vault) == reference()
 
 
 @pytest.mark.soak
