@@ -34,7 +34,8 @@ def usable_cores() -> int:
     ``taskset``'s limit), else the machine's count."""
     if hasattr(os, "sched_getaffinity"):
         return max(len(os.sched_getaffinity(0)), 1)
-    return os.cpu_count() or 1
+    counted = getattr(os, "process_cpu_count", os.cpu_count)  # Python 3.13+: the affinity on Windows too
+    return counted() or 1
 
 
 _switch_lock = threading.Lock()
