@@ -236,3 +236,30 @@ def test_a_chunk_counted_by_its_parse_holds_more_short_lines_than_room_was_made_
     assert [(r.line, r.reason) for r in got.rejects] == [(r.line, r.reason) for r in want.rejects]
     for name in ("ts", "trade_id", "px_m", "px_s", "sz_m", "sz_s", "is_buy"):
         assert getattr(got, name).tolist() == getattr(want, name).tolist()
+
+
+@pytest.mark.skipif(native.load("trades") is None, reason="the compiled kernel is not built in this install")
+@pytest.mark.parametrize("tail", [b"long", b"short", b"junk"])
+def test_room_made_from_a_chunks_head_holds_its_lines_or_they_are_counted(tail: bytes) -> None:
+    """A large chunk's columns get room for the lines its first 64 KiB hold per byte, plus 10%: a tail of
+    shorter lines than the head's overflows it, and is counted, then parsed again; the same result either way."""
+    from indicator_core.sources import columnar, okx_jsonl
+
+    def line(i: int, px: bytes, sz: bytes) -> bytes:
+        return (b'{"instId":"BTC-USDT-SWAP","tradeId":"%d","px":"%s","sz":"%s","side":"sell","ts":"1732406400%03d"}\n'
+                % (1000 + i, px, sz, i % 1000))
+
+    head = [line(i, b"60000.12345", b"0.123456") for i in range(1200)]  # ~140 KiB, longer than the sample
+    rest = {b"long": [line(1200 + i, b"61000.54321", b"0.654321") for i in range(3000)],
+            b"short": [line(1200 + i, b"6", b"1") for i in range(3000)],
+            b"junk": [b"{}\n"] * 3000}[tail]
+    buf = b"".join(head + rest)
+    layout = columnar._layout_of(buf, None, "BTC-USDT-SWAP")
+    room = columnar._room(buf, layout)
+    assert (room >= len(head) + len(rest)) == (tail == b"long")  # the other two overflow their room
+    got = columnar.parse_chunk(buf, 3, "BTC-USDT-SWAP")
+    want = okx_jsonl.parse_lines(buf, 3, "BTC-USDT-SWAP")
+    assert got.lines == want.lines == len(head) + len(rest)
+    assert [(r.line, r.reason) for r in got.rejects] == [(r.line, r.reason) for r in want.rejects]
+    for name in ("ts", "trade_id", "count", "px_m", "px_s", "sz_m", "sz_s", "is_buy"):
+        assert getattr(got, name).tolist() == getattr(want, name).tolist()

@@ -479,10 +479,10 @@ def _parse_compiled(buf: bytes, first_line_no: int, n_lines: int | None, layout:
     """:func:`parse_with_layout` through the compiled kernel: the same lines read, the same columns.
 
     ``buf`` holds ``n_lines`` complete lines; the kernel finds where each ends as it reads them.  When the
-    count is not known (``None``), the kernel counts them as it goes: the columns get room for as many
-    lines as ``buf`` could hold at the layout's shortest, and only the rows written are ever touched.
+    count is not known (``None``), the kernel counts them as it goes, into columns with room for the lines
+    :func:`_room` expects; more lines than that (a stretch of short ones) are counted, then parsed again.
     """
-    room = n_lines if n_lines is not None else len(buf) // (sum(map(len, layout.literals)) + 1) + 1
+    room = n_lines if n_lines is not None else _room(buf, layout)
     ends = np.empty(room, dtype=np.int64)
     cols = np.empty((7, room), dtype=np.int64)
     is_buy = np.empty(room, dtype=np.uint8)
@@ -505,6 +505,24 @@ def _parse_compiled(buf: bytes, first_line_no: int, n_lines: int | None, layout:
     picked = ParsedChunk(*(c[fast] for c in (ts, trade_id, count, fast_chunk.is_buy, px_m, px_s, sz_m, sz_s)),
                          rejects=[], lines=len(fast))
     return _with_slow_lines(buf, _starts(ends), ends, fast, picked, first_line_no, slow_line)
+
+
+_ROOM_SAMPLE = 1 << 16  # the bytes of a chunk's head whose lines tell how many the chunk holds
+_ROOM_MARGIN = 1.1
+
+
+def _room(buf, layout: Layout) -> int:
+    """Rows enough for the lines of ``buf``: as many as its head holds per byte, with a 10% margin.
+
+    At most as many as ``buf`` could hold at the layout's shortest line (its literals, a byte a value).
+    That bound alone is ~1.5 times the lines of a day of OKX trades; the rows are live as long as the
+    chunk, and glibc, keeping freed memory for reuse (:mod:`indicator_core.command`), keeps them resident.
+    """
+    most = len(buf) // (sum(map(len, layout.literals)) + 1) + 1
+    if len(buf) <= 2 * _ROOM_SAMPLE:
+        return most
+    head = _KERNEL.count_lines(buf[:_ROOM_SAMPLE])
+    return min(most, int(len(buf) * head * _ROOM_MARGIN / _ROOM_SAMPLE) + 64)
 
 
 def _one_row_per_line(commas: np.ndarray, k: int, starts: np.ndarray, ends: np.ndarray) -> np.ndarray | None:
