@@ -80,8 +80,8 @@ def test_a_malformed_scheduler_address_is_a_usage_error(vault: Path, capsys, add
     assert not (vault / "derived").exists()
 
 
-def test_a_cluster_without_workers_is_said_and_the_run_goes_on_when_one_joins(tmp_path: Path, vault: Path, monkeypatch,
-                                                                           capsys) -> None:
+def test_a_cluster_without_workers_is_said_and_the_run_goes_on_when_one_joins(tmp_path: Path, vault: Path, cluster,
+                                                                           monkeypatch, capsys) -> None:
     import threading
     import time
 
@@ -89,23 +89,28 @@ def test_a_cluster_without_workers_is_said_and_the_run_goes_on_when_one_joins(tm
     from indicator_core.cli import main
 
     monkeypatch.setattr(parallel, "NO_WORKERS_NOTICE_SECONDS", 0.4)
-    monkeypatch.setenv("PYTHONPATH", str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    with distributed.LocalCluster(n_workers=0, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=":0", silence_logs=50) as empty:
+    workers = len(cluster.workers)
+    cluster.scale(0)  # the module's cluster, emptied and filled again: a second cluster in this process would
+    deadline = time.monotonic() + 60  # need an event loop of its own
+    while cluster.scheduler_info["workers"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not cluster.scheduler_info["workers"]
+    try:
         status: list[int] = []
         args = ["run", "--vault", str(vault), "--config", str(config(tmp_path, 1 << 20)), "--quiet",
-                "--scheduler", empty.scheduler_address]
+                "--scheduler", cluster.scheduler_address]
         run = threading.Thread(target=lambda: status.append(main(args)), daemon=True)
         run.start()
         err, deadline = "", time.monotonic() + 60
         while "has had no worker" not in err and time.monotonic() < deadline and run.is_alive():
             time.sleep(0.05)
             err += capsys.readouterr().err
-        assert f"waiting: the Dask cluster at {empty.scheduler_address} has had no worker for " in err
+        assert f"waiting: the Dask cluster at {cluster.scheduler_address} has had no worker for " in err
         assert "the run goes on when one joins" in err and not status
-        empty.scale(1)
-        run.join(120)
-        assert status == [0], capsys.readouterr().err
+    finally:
+        cluster.scale(workers)
+    run.join(120)
+    assert status == [0], capsys.readouterr().err
     assert err.count("has had no worker") == 1  # once a stretch
     assert outputs(vault) == reference()
 
