@@ -245,10 +245,9 @@ class OutputFile:
             calls.append(partial(_fsync_dir, self.path.parent))
         return calls
 
-    def synced(self) -> int:
-        """After :meth:`syncs` all ran: the records are on disk; the file's length."""
+    def synced(self) -> None:
+        """After :meth:`syncs` all ran: the records are on disk, :attr:`length` of them."""
         self._unsynced = self._new_entry = False
-        return self.length
 
     def uncommitted(self) -> bool:
         """Records were written since the last commit (:meth:`synced`)."""

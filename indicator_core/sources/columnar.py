@@ -489,8 +489,8 @@ def _parse_compiled(buf: bytes, first_line_no: int, n_lines: int | None, layout:
     ok = np.zeros(room, dtype=np.uint8)
     lo, hi = (window.lo, window.hi) if window is not None else (-(2**63), 2**63 - 1)
     good, walked = _KERNEL.parse_layout(buf, layout.literals, layout.codes, lo, hi, cols, is_buy, ok, ends)
-    if walked == room and room and int(ends[-1]) + 1 < len(buf):  # more lines than room: lines shorter than the
-        # layout's (rejects): count them, then parse again
+    if walked == room and room and int(ends[-1]) + 1 < len(buf):  # more lines than room (shorter ones than the
+        # chunk's head holds, see _room): count them, then parse again
         return _parse_compiled(buf, first_line_no, _KERNEL.count_lines(buf), layout, slow_line, window)
     if walked != room and n_lines is not None:
         raise ValueError(f"buf holds {walked} lines, not {n_lines}")
