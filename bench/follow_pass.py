@@ -19,7 +19,9 @@ import time
 from pathlib import Path
 
 from indicator_core.config import load_config
-from indicator_core.engine import Follower, Host, wall_clock_ms
+from indicator_core.runtime.follow import Follower
+from indicator_core.runtime.host import Host
+from indicator_core.runtime.instrument_pass import wall_clock_ms
 from indicator_core.lock import VaultLock
 from indicator_core.numbers import EXACT
 

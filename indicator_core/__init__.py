@@ -19,7 +19,7 @@ __version__ = "0.1.0"
 # public name -> the module that defines it
 _HOME = {
     "Bar": "bars", "Emit": "indicator", "Indicator": "indicator", "Input": "indicator", "Instrument": "instruments",
-    "Params": "indicator", "TradeBatch": "trades", "column_sum": "trades", "hookimpl": "hookspecs",
+    "Params": "indicator", "StreamKind": "streams.base", "TradeBatch": "trades", "column_sum": "trades", "hookimpl": "hookspecs",
 }
 
 __all__ = [*sorted(_HOME), "__version__"]
@@ -43,4 +43,5 @@ if TYPE_CHECKING:
     from .hookspecs import hookimpl
     from .indicator import Emit, Indicator, Input, Params
     from .instruments import Instrument
+    from .streams.base import StreamKind
     from .trades import TradeBatch, column_sum

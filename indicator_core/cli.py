@@ -91,7 +91,7 @@ def _vault(args: argparse.Namespace, cfg: Config, inputs: bool = False) -> Path:
         where = "--vault" if args.vault else f"{cfg.source}: vault ="
         raise ConfigError(f"{where} {vault}: no such folder; nothing was created (check the path)")
     root = vault / cfg.input.root
-    if inputs and not root.is_dir() and not (vault / cfg.books.root).is_dir():  # books alone make a vault too
+    if inputs and not root.is_dir() and not _any_input(vault, cfg):  # books (any kind) alone make a vault too
         raise ConfigError(
             f"{vault} is not a vault: it has no trades folder {root}; nothing was created. Check --vault, or put "
             f"trade files in {root}/{{exchange}}/{{market}}/{{INST_ID}}/ (e.g. "
@@ -100,9 +100,17 @@ def _vault(args: argparse.Namespace, cfg: Config, inputs: bool = False) -> Path:
     return vault
 
 
+def _any_input(vault: Path, cfg: Config) -> bool:
+    """Whether the vault holds the folder of any input kind (loaded only when the trades folder is missing)."""
+    from .plugins import collect_input_kinds, make_plugin_manager
+
+    return any((vault / kind.root(cfg)).is_dir() for kind in collect_input_kinds(make_plugin_manager()).values())
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from .engine import follow, run
-    from .parallel import default_jobs
+    from .runtime.batch import run
+    from .runtime.follow import follow
+    from .runtime.parallel import default_jobs
     from .progress import no_progress, terminal_progress
 
     cfg = load_config(args.config)
@@ -172,8 +180,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 "seconds": time.perf_counter() - started,
                 "load_seconds": summary.load_seconds,
                 "pass_seconds": summary.pass_seconds,
-                "instruments": {s.key.label + (" books" if s.kind == "books" else ""):
-                                {**s.counters, "seconds": s.seconds, "error": s.error}
+                "instruments": {summary.label(s): {**s.counters, "seconds": s.seconds, "error": s.error}
                                 for s in summary.instruments},
                 "failures": [{"instrument": key.label, **f.to_json()} for key, f in summary.failures],
             }, option=orjson.OPT_INDENT_2).decode())
@@ -181,30 +188,16 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise ConfigError(os_error_message(exc, "--stats: cannot write the file", after="the run itself is committed")) from exc
     if not args.quiet:
         for s in summary.instruments:
-            c = s.counters
-            label = s.key.label + (" books" if s.kind == "books" else "")
+            label = summary.label(s)
             if s.stopped:
                 print(f"{label}: not processed, see below")
                 continue
             failed = sorted({f.indicator for f in s.failures if f.indicator})
-            if s.kind == "books":
-                print(
-                    f"{label}: {c['pushes']} pushes ({c['lines']} lines), {c['minutes']} minutes closed, "
-                    f"{c['duplicates']} duplicates, {c['seq_gaps']} sequence gaps, {c['checksum_errors']} checksum "
-                    f"errors, {c['crossed']} crossed, {c['rejects']} rejects"
-                    + (f"; failed: {', '.join(failed)}" if failed else "")
-                )
-                continue
-            print(
-                f"{s.key.label}: {c['trades']} trades ({c['lines']} lines), {c['bars']} bars closed, "
-                f"{c['duplicates']} duplicates, {c['gaps']} gaps, {c['late']} late, {c['rejects']} rejects"
-                + (f"; failed: {', '.join(failed)}" if failed else "")
-            )
-        books = summary.total("pushes")
+            print(f"{label}: {summary.kinds[s.kind].summary_line(s.counters)}"
+                  + (f"; failed: {', '.join(failed)}" if failed else ""))
         print(
-            f"done: {len({s.key for s in summary.instruments})} instruments, {summary.total('trades')} trades, "
-            f"{summary.total('bars')} bars written, "
-            + (f"{books} book pushes, {summary.total('minutes')} book minutes written, " if books else "")
+            f"done: {len({s.key for s in summary.instruments})} instruments, "
+            + "".join(kind.summary_totals(summary.total) for kind in summary.kinds.values())
             + f"{summary.total('rejects')} rejects"
             + (f", {len(summary.failed)} failed" if summary.failed else "")
         )
@@ -311,43 +304,33 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
-def _status_row(vault: Path, path: Path, cfg: Config | None = None) -> dict:
-    """One state file as a row of `indicators status`; a damaged one as a row with its error and its fix."""
-    from . import integrity
+def _status_row(vault: Path, path: Path, cfg: Config, host) -> dict:
+    """One state file as a row of `indicators status`; a damaged one as a row with its error and its fix.
+
+    The row's kind is the one its file name's suffix names (a quality log's), else the one its indicator
+    consumes; the kind gives its fields (:meth:`StreamKind.status_fields`)."""
     from .errors import StateError
-    from .storage import read_state
+    from .storage import InstrumentKey, read_state
 
     indicator, exchange, market = path.parts[-4:-1]
     inst = path.name.removesuffix(".state.json")
-    kind = "books" if inst.endswith(".books") or indicator in BOOK_INDICATORS else "trades"
-    inst = inst.removesuffix(".books")  # the book stream's quality state: {INST_ID}.books.state.json
-    row = {"instrument": f"{exchange}/{market}/{inst}", "indicator": indicator, "kind": kind}
+    kind = next((k for k in host.kinds.values() if k.state_suffix and inst.endswith(k.state_suffix)), None)
+    if kind is not None:
+        inst = inst.removesuffix(kind.state_suffix)
+    else:  # known before the state is read, for a damaged state's row
+        cls = host.indicators.get(indicator)
+        kind = host.kinds.get(cls.consumes if cls is not None else "", next(iter(host.kinds.values())))
+    row = {"instrument": f"{exchange}/{market}/{inst}", "indicator": indicator, "kind": kind.name}
     try:
         state = read_state(path)
         if state is None:
             return {}
         stream = state.get("stream") or {}
-        counters = stream.get("counters", {})
         cur = state.get("cursor", {})
         reads = stream.get("inputs")  # a record consumer: bytes read of each input
         row["cursor"] = (", ".join(f"{k} byte {v.get('offset')}" for k, v in reads.items()) if reads is not None
                          else f"{cur.get('file')}:{cur.get('offset')} (line {cur.get('line')})")
-        if stream.get("kind") == "books":
-            row.update({
-                "kind": "books",  # a book indicator of a third-party plugin
-                "last_minute_utc": state.get("last_bar_utc"),
-                "channel": stream.get("channel"),
-                "valid": stream.get("book") is not None and stream.get("invalid") is None,
-                **{k: int(counters.get(k, 0)) for k in BOOK_STATUS},
-            })
-        else:
-            row.update({
-                "last_bar_utc": state.get("last_bar_utc"),
-                **{k: int(counters.get(k, 0)) for k in ("trades", "duplicates", "gaps", "missing_ids", "late", "rejects")},
-                # day files dated before the cursor that it did not read (backfill), and how to take them in
-                "backfill": integrity.backfill_of_state(vault, cfg.input.root, cfg.input.patterns, exchange, market,
-                                                        inst, state) if cfg is not None else [],
-            })
+        row.update(kind.status_fields(state, cfg, vault, InstrumentKey(exchange, market, inst)))
     except (StateError, AttributeError, TypeError, ValueError) as exc:
         error = str(exc) if isinstance(exc, StateError) else f"state file {path} is damaged ({exc!r})"
         row.update({
@@ -358,16 +341,21 @@ def _status_row(vault: Path, path: Path, cfg: Config | None = None) -> dict:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from .runtime.host import Host
+
     cfg = load_config(args.config)
     vault = _vault(args, cfg)
-    rows = [r for r in (_status_row(vault, p, cfg) for p in sorted((vault / "state").glob("*/*/*/*.state.json"))) if r]
-    rows.sort(key=lambda r: (r["instrument"], r["kind"] != "trades", r["indicator"]))
+    host = Host.load(cfg)
+    order = list(host.kinds)
+    rows = [r for r in (_status_row(vault, p, cfg, host) for p in sorted((vault / "state").glob("*/*/*/*.state.json")))
+            if r]
+    rows.sort(key=lambda r: (r["instrument"], order.index(r["kind"]), r["indicator"]))
     damaged = [r for r in rows if "error" in r]
     from .notify import status_rows
-    from .records import describe_waits
+    from .runtime.records import describe_waits
 
     deliveries = [{"indicator": "notify", **r} for r in status_rows(vault, cfg)]
-    waits = describe_waits(vault, cfg)  # record consumers held back by an input (SPEC section 12)
+    waits = describe_waits(vault, cfg, host)  # record consumers held back by an input (SPEC section 12)
     for r in rows:
         r["waiting"] = waits.get((r["instrument"], r["indicator"]))
     if args.json:
@@ -375,24 +363,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     elif not rows:
         print(f"no state under {vault / 'state'}: nothing has run yet")
     else:
-        trade_rows = [r for r in rows if r["kind"] == "trades"]
-        book_rows = [r for r in rows if r["kind"] == "books"]
-        if trade_rows:
-            _trade_table(trade_rows)
-        if book_rows:
-            if trade_rows:
-                print()
-            print(f"{'instrument':<30} {'books':<10} {'last minute':<21} {'pushes':>10} {'dup':>6} {'seqgap':>6} "
-                  f"{'cksum':>5} {'cross':>5} {'rejects':>7} {'valid':<5}  cursor")
-            for r in book_rows:
-                if "error" in r:
-                    print(f"{r['instrument']:<30} {r['indicator']:<10} DAMAGED STATE (see below)")
-                    continue
-                print(
-                    f"{r['instrument']:<30} {r['indicator']:<10} {str(r['last_minute_utc']):<21} {r['pushes']:>10} "
-                    f"{r['duplicates']:>6} {r['seq_gaps']:>6} {r['checksum_errors']:>5} {r['crossed']:>5} "
-                    f"{r['rejects']:>7} {str(r['valid']).lower():<5}  {r['cursor']}"
-                )
+        printed = False
+        for kind in host.kinds.values():
+            of_kind = [r for r in rows if r["kind"] == kind.name]
+            if of_kind:
+                if printed:
+                    print()
+                _status_table(kind, of_kind)
+                printed = True
         for r in rows:
             if r.get("waiting"):
                 print(f"{r['instrument']}: {r['waiting']}")
@@ -411,22 +389,19 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-BOOK_INDICATORS = ("buckets",)  # known before their state is read, for a damaged state's row
-BOOK_STATUS = ("pushes", "snapshots", "duplicates", "heartbeats", "seq_gaps", "checksum_errors", "crossed",
-               "resyncs", "other_channel", "late", "rejects", "minutes")
+def _status_table(kind, rows: list[dict]) -> None:
+    """One input kind's rows of `indicators status`, in the columns the kind declares."""
+    def cell(value, spec: str) -> str:
+        return format(str(value).lower() if isinstance(value, bool) else (value if isinstance(value, int) else str(value)), spec)
 
-
-def _trade_table(rows: list[dict]) -> None:
-    head = f"{'instrument':<30} {'indicator':<10} {'last bar':<21} {'trades':>10} {'dup':>6} {'gaps':>5} {'late':>5} {'rejects':>7}  cursor"
-    print(head)
+    print(f"{'instrument':<30} {kind.status_title:<10} "
+          + " ".join(format(head, spec) for head, _, spec in kind.status_columns) + "  cursor")
     for r in rows:
         if "error" in r:
             print(f"{r['instrument']:<30} {r['indicator']:<10} DAMAGED STATE (see below)")
             continue
-        print(
-            f"{r['instrument']:<30} {r['indicator']:<10} {str(r['last_bar_utc']):<21} {r['trades']:>10} "
-            f"{r['duplicates']:>6} {r['gaps']:>5} {r['late']:>5} {r['rejects']:>7}  {r['cursor']}"
-        )
+        print(f"{r['instrument']:<30} {r['indicator']:<10} "
+              + " ".join(cell(r[key], spec) for _, key, spec in kind.status_columns) + f"  {r['cursor']}")
 
 
 def _print_backfill(vault: Path, rows: list[dict]) -> None:
@@ -445,26 +420,29 @@ def _print_backfill(vault: Path, rows: list[dict]) -> None:
 
 def cmd_reset(args: argparse.Namespace) -> int:
     from . import reset
-    from .plugins import collect_indicators, make_plugin_manager
+    from .plugins import collect_indicators, collect_input_kinds, make_plugin_manager
 
     cfg = load_config(args.config)
     vault = _vault(args, cfg)
+    pm = make_plugin_manager()
+    kinds = collect_input_kinds(pm)
+    suffixes = tuple(k.state_suffix for k in kinds.values())
     # every name is checked before anything is touched
-    names = reset.check_indicators(args.indicator, set(collect_indicators(make_plugin_manager())))
+    names = reset.check_indicators(args.indicator, set(collect_indicators(pm, kinds)))
     names = names + [c for c in with_consumers(cfg, names) if c not in names]  # consumers follow their producers
-    insts = reset.check_instruments(args.inst, vault, cfg.input.root)
+    insts = reset.check_instruments(args.inst, vault, [k.root(cfg) for k in kinds.values()], suffixes)
     scope = f" for {', '.join(sorted(insts))}" if insts else ""
-    if not reset.plan(vault, names, insts).files:
+    if not reset.plan(vault, names, insts, suffixes).files:
         print(f"reset {', '.join(names)}{scope}: nothing to delete (no outputs and no state)")
         return 0
     if args.dry_run:
-        _list_reset(reset.plan(vault, names, insts), vault, f"reset {', '.join(names)}{scope}: would delete")
+        _list_reset(reset.plan(vault, names, insts, suffixes), vault, f"reset {', '.join(names)}{scope}: would delete")
         return 0
     # every instrument it touches is locked first: a run on one of them refuses the reset before anything is removed
     with InstrumentLocks(vault) as locks:
-        for key in reset.instruments_of(vault, reset.plan(vault, names, insts)):
+        for key in reset.instruments_of(vault, reset.plan(vault, names, insts, suffixes), suffixes):
             locks.acquire(key)
-        todo = reset.plan(vault, names, insts)
+        todo = reset.plan(vault, names, insts, suffixes)
         _list_reset(todo, vault, f"reset {', '.join(names)}{scope}: deleting")
         deleted = reset.execute(todo)
     print(f"deleted {deleted} files; the next run rebuilds {', '.join(names)}{scope} from the start of the trades")
@@ -494,7 +472,7 @@ def with_consumers(cfg: Config, names: list[str]) -> list[str]:
 
     Says which on stdout; returns their names, to be reset with ``names``.
     """
-    from .records import consumers_of
+    from .runtime.records import consumers_of
 
     extra = consumers_of(cfg, names)
     for consumer, producers in extra.items():

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from typing import Callable, TextIO
 
-from .engine import RunSummary
+from .runtime.summary import RunSummary
 
 INTERVAL_SECONDS = 60.0
 _KEYS = ("trades", "bars", "late", "gaps", "rejects")

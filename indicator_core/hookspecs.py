@@ -21,7 +21,7 @@ of trades (SPEC section 12): it declares them with ``Indicator.inputs(params)``
 (a list of :class:`~indicator_core.Input`: producer, stream, required or not,
 the minute of a record) and receives them in ``Indicator.on_records(minute,
 records, emit)``, minute by minute, once every producer has committed them.
-The same registration hook serves both kinds; see :mod:`indicator_core.records`.
+The same registration hook serves both kinds; see :mod:`indicator_core.runtime.records`.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import pluggy
 
 from .indicator import Indicator
 from .instruments import Instrument
+from .streams.base import StreamKind
 
 PROJECT = "indicator_core"
 
@@ -66,4 +67,22 @@ def register_instruments(register: Callable[[Instrument], None]) -> None:
 
     Called once at start-up, after the built-in table and before the config's
     own ``[instruments]`` tables, which win.  Returns nothing.
+    """
+
+
+@hookspec
+def register_input_kinds(register: Callable[[StreamKind], None]) -> None:
+    """Register kinds of input stream by calling ``register(kind)`` with a :class:`StreamKind` instance.
+
+    Called once at start-up, before the indicators are registered (an
+    indicator's ``consumes`` names a kind).  A kind says where its raw files
+    are under the vault (``root``, ``patterns``), how a chunk of their lines
+    is parsed (``parser``, a pure function that may run in a helper thread),
+    which stream object turns parsed lines into events for the indicators that
+    consume it (``new_stream``: ``process``, ``to_state``, ``set_state``,
+    ``counters``), and which data-quality log it keeps.  The runtime drives
+    every kind the same way: files, cursors, chunks, commits, resume,
+    ``status``, ``reset``, ``--jobs`` and Dask.  The built-in ``trades`` and
+    ``books`` are registered through this hook too.  A name registered twice
+    is an error.  Returns nothing.
     """

@@ -32,7 +32,7 @@ An indicator may instead read other indicators' records (SPEC section 12): it
 declares them with :meth:`Indicator.inputs` and receives them through
 :meth:`Indicator.on_records`, minute by minute, once every producer has
 committed them; such an indicator gets no trades, bars or advances.  See
-:class:`Input` and :mod:`indicator_core.records`.
+:class:`Input` and :mod:`indicator_core.runtime.records`.
 
 Determinism is the contract: given the same calls, an indicator must emit the
 same records, whatever the batch sizes and however the input was cut into

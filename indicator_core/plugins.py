@@ -20,6 +20,7 @@ from . import hookspecs
 from .errors import ConfigError, IndicatorError
 from .indicator import Indicator
 from .instruments import Instrument
+from .streams.base import StreamKind
 
 # The folder plugins/ of the repository, installed as the package indicator_core_plugins.
 BUILTIN_PLUGINS: dict[str, str] = {
@@ -33,6 +34,8 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "confluence": "indicator_core_plugins.confluence",
     "buckets": "indicator_core_plugins.buckets",
 }
+# The built-in input kinds (trades, books) are registered through the same hook as a plugin's.
+BUILTIN_KINDS_PLUGIN = ("input_kinds", "indicator_core.streams.builtin")
 RESERVED_NAMES = ("quality", "notify")  # folders under derived/ and state/ that are not indicators
 ENTRYPOINT_GROUP = hookspecs.PROJECT
 
@@ -47,7 +50,7 @@ class IndicatorInfo:
 def make_plugin_manager(*, entrypoints: bool = True) -> pluggy.PluginManager:
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    for name, module in BUILTIN_PLUGINS.items():
+    for name, module in (*BUILTIN_PLUGINS.items(), BUILTIN_KINDS_PLUGIN):
         pm.register(importlib.import_module(module), name=name)
     if entrypoints and os.environ.get("INDICATOR_CORE_DISABLE_ENTRYPOINTS") != "1":
         try:
@@ -62,7 +65,7 @@ def make_plugin_manager(*, entrypoints: bool = True) -> pluggy.PluginManager:
 
 
 def _sources(pm: pluggy.PluginManager) -> dict[str, str]:
-    out = {name: "built-in" for name in BUILTIN_PLUGINS}
+    out = {name: "built-in" for name in (*BUILTIN_PLUGINS, BUILTIN_KINDS_PLUGIN[0])}
     for plugin, dist in pm.list_plugin_distinfo():
         name = pm.get_name(plugin)
         if name is not None and name not in BUILTIN_PLUGINS:
@@ -77,7 +80,35 @@ def _call_each(pm: pluggy.PluginManager, hook_name: str, register_for: Any) -> N
         impl.function(*[kwargs[a] for a in impl.argnames])
 
 
-def collect_indicators(pm: pluggy.PluginManager) -> dict[str, IndicatorInfo]:
+def collect_input_kinds(pm: pluggy.PluginManager) -> dict[str, StreamKind]:
+    """Every input kind by name (:func:`hookspecs.register_input_kinds`), the built-in ones first."""
+    found: dict[str, StreamKind] = {}
+    owner: dict[str, str] = {}
+
+    def register_for(plugin_name: str):
+        def register(kind: StreamKind) -> None:
+            if not isinstance(kind, StreamKind):
+                raise IndicatorError(f"plugin {plugin_name!r} registered {kind!r} as an input kind, which is not a "
+                                     "StreamKind instance")
+            name = kind.name
+            if not name or not name.replace("_", "").isalnum() or name != name.lower():
+                raise IndicatorError(f"plugin {plugin_name!r}: input kind name {name!r} must be lowercase letters, "
+                                     "digits and underscores")
+            if name in found:
+                raise ConfigError(f"input kind {name!r} is registered by both {owner[name]!r} and {plugin_name!r}; "
+                                  "uninstall one of them")
+            found[name], owner[name] = kind, plugin_name
+
+        return register
+
+    _call_each(pm, "register_input_kinds", register_for)
+    return found
+
+
+def collect_indicators(pm: pluggy.PluginManager, kinds: dict[str, StreamKind] | None = None) -> dict[str, IndicatorInfo]:
+    """Every indicator class by name; each must consume one of ``kinds`` (default: those ``pm`` registers)."""
+    if kinds is None:
+        kinds = collect_input_kinds(pm)
     found: dict[str, IndicatorInfo] = {}
     sources = _sources(pm)
 
@@ -91,10 +122,10 @@ def collect_indicators(pm: pluggy.PluginManager) -> dict[str, IndicatorInfo]:
                     f"plugin {plugin_name!r}: indicator name {name!r} must be lowercase letters, digits "
                     f"and underscores, and none of {', '.join(RESERVED_NAMES)}"
                 )
-            if cls.consumes not in ("trades", "books"):
+            if cls.consumes not in kinds:
                 raise IndicatorError(
                     f"plugin {plugin_name!r}: indicator {name!r} consumes {cls.consumes!r}; the input streams are "
-                    "'trades' and 'books'"
+                    + " and ".join(repr(k) for k in kinds)
                 )
             if name in found:
                 raise ConfigError(

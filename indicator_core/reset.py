@@ -5,8 +5,9 @@ installed (or be ``quality``, the built-in data-quality log, or ``all``), an
 instrument must exist in the vault.  What is deleted is only ever
 
 * ``state/{indicator}/{exchange}/{market}/{INST_ID}.state.json`` (and its
-  ``.tmp`` left by an interrupted commit; for ``quality`` also the book
-  stream's ``{INST_ID}.books.state.json``), and
+  ``.tmp`` left by an interrupted commit; for ``quality`` also the other
+  input kinds' ``{INST_ID}{suffix}.state.json``, e.g. the book stream's
+  ``{INST_ID}.books.state.json``), and
 * the ``*.jsonl`` files of ``derived/{indicator}/{exchange}/{market}/{INST_ID}/``
   (the folder too once it is empty),
 
@@ -66,10 +67,19 @@ def _subdirs(path: Path) -> list[Path]:
         return []
 
 
-def vault_instruments(vault: Path, input_root: str) -> set[str]:
-    """Every instrument id the vault knows: trade folders, state files and output folders."""
+def inst_of(file_name: str, suffixes: tuple[str, ...]) -> str:
+    """The instrument id of a state file's name (``{INST}{kind suffix}.state.json``, or its ``.tmp``)."""
+    inst = file_name.removesuffix(".tmp").removesuffix(".state.json")
+    for suffix in suffixes:
+        if suffix and inst.endswith(suffix):
+            return inst.removesuffix(suffix)
+    return inst
+
+
+def vault_instruments(vault: Path, roots: list[str], suffixes: tuple[str, ...]) -> set[str]:
+    """Every instrument id the vault knows: input folders of every kind, state files and output folders."""
     found: set[str] = set()
-    for root in (input_root, "raw/books"):
+    for root in roots:
         for ex in _subdirs(vault / root):
             for mk in _subdirs(ex):
                 found |= {p.name for p in _subdirs(mk)}
@@ -80,14 +90,15 @@ def vault_instruments(vault: Path, input_root: str) -> set[str]:
                     if top == "derived":
                         found |= {p.name for p in _subdirs(mk)}
                     else:
-                        found |= {p.name.removesuffix(".state.json").removesuffix(".books") for p in mk.glob("*.state.json")}
+                        found |= {inst_of(p.name, suffixes) for p in mk.glob("*.state.json")}
     return found
 
 
-def check_instruments(insts: list[str] | None, vault: Path, input_root: str) -> set[str] | None:
+def check_instruments(insts: list[str] | None, vault: Path, roots: list[str],
+                      suffixes: tuple[str, ...]) -> set[str] | None:
     if not insts:
         return None
-    known = vault_instruments(vault, input_root)
+    known = vault_instruments(vault, roots, suffixes)
     for inst in insts:
         if not _plain(inst):
             raise ConfigError(
@@ -109,7 +120,7 @@ def _inside(path: Path, base: Path) -> bool:
         return False
 
 
-def plan(vault: Path, indicators: list[str], insts: set[str] | None) -> ResetPlan:
+def plan(vault: Path, indicators: list[str], insts: set[str] | None, suffixes: tuple[str, ...]) -> ResetPlan:
     """What a reset of ``indicators`` (for ``insts``, or every instrument) deletes; touches nothing."""
     out = ResetPlan(indicators)
     outputs: list[Path] = []
@@ -118,7 +129,7 @@ def plan(vault: Path, indicators: list[str], insts: set[str] | None) -> ResetPla
         for ex in _subdirs(state_base):
             for mk in _subdirs(ex):
                 for f in sorted(mk.iterdir()):
-                    inst = f.name.removesuffix(".tmp").removesuffix(".state.json").removesuffix(".books")
+                    inst = inst_of(f.name, suffixes)
                     if not f.name.endswith((".state.json", ".state.json.tmp")) or (insts and inst not in insts):
                         continue
                     if f.is_symlink() or not f.is_file() or not _inside(f, state_base):
@@ -161,13 +172,13 @@ def execute(p: ResetPlan) -> int:
     return deleted
 
 
-def instruments_of(vault: Path, p: ResetPlan) -> list:
+def instruments_of(vault: Path, p: ResetPlan, suffixes: tuple[str, ...]) -> list:
     """The instruments (:class:`~indicator_core.storage.InstrumentKey`) whose files ``p`` deletes, to lock them first."""
     from .storage import InstrumentKey
 
     keys = set()
     for f in p.files:
         parts = f.relative_to(vault).parts  # state/IND/EX/MK/INST.state.json or derived/IND/EX/MK/INST/x.jsonl
-        inst = parts[4].removesuffix(".tmp").removesuffix(".state.json").removesuffix(".books")
+        inst = inst_of(parts[4], suffixes)
         keys.add(InstrumentKey(parts[2], parts[3], inst))
     return sorted(keys, key=lambda k: k.label)

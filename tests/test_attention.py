@@ -251,7 +251,8 @@ def test_a_follower_commits_only_what_changed(tmp_path: Path) -> None:
     import decimal
 
     from indicator_core.config import load_config
-    from indicator_core.engine import Follower, Host
+    from indicator_core.runtime.follow import Follower
+    from indicator_core.runtime.host import Host
     from indicator_core.numbers import EXACT
 
     vault = tmp_path / "v"

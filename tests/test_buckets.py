@@ -15,7 +15,8 @@ from indicator_core import book as book_module
 from indicator_core.streams import books as books_stream
 from indicator_core.cli import main
 from indicator_core.config import load_config
-from indicator_core.engine import Follower, Host
+from indicator_core.runtime.follow import Follower
+from indicator_core.runtime.host import Host
 from indicator_core.instruments import InstrumentTable
 from indicator_core.numbers import EXACT
 from indicator_core_plugins.buckets import auto_step

@@ -125,7 +125,7 @@ def test_a_refused_state_write_still_counts_the_states_that_were_written(tmp_pat
         real(path, data)
 
     monkeypatch.setattr(storage, "write_state_bytes", write)
-    import indicator_core.engine as engine
+    import indicator_core.runtime.consumer as engine
 
     monkeypatch.setattr(engine, "write_state_bytes", write)
     assert run(vault) == 1

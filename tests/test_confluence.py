@@ -279,7 +279,7 @@ def test_timeframe_that_disagrees_with_wicks_is_a_config_error(tmp_path: Path, c
 
 @pytest.mark.parametrize("read_bytes", [1 << 20, 700, 100])  # producers' files read in one piece or many
 def test_real_eth_trades_end_to_end_against_an_oracle(tmp_path: Path, monkeypatch, read_bytes: int) -> None:
-    from indicator_core import records
+    from indicator_core.runtime import records
     from tests.vaults import ETH_PERP
 
     monkeypatch.setattr(records, "READ_BYTES", read_bytes)
@@ -325,7 +325,8 @@ def test_follow_mode_signals_follow_each_commit(tmp_path: Path) -> None:
     import decimal
 
     from indicator_core.config import load_config
-    from indicator_core.engine import Follower, Host
+    from indicator_core.runtime.follow import Follower
+    from indicator_core.runtime.host import Host
     from indicator_core.numbers import EXACT
     from tests.vaults import ETH_PERP
 
@@ -345,7 +346,7 @@ def test_follow_mode_signals_follow_each_commit(tmp_path: Path) -> None:
     (folder / "trades_2024-08-08.jsonl").write_bytes(half)
     signals_file = vault / "derived/confluence/okx/perps" / INST / "signals.jsonl"
     follower = Follower(Host.load(load_config(cfg_path)), vault)
-    from indicator_core.engine import wall_clock_ms as never  # with the grace below, no bar closes by the clock
+    from indicator_core.runtime.instrument_pass import wall_clock_ms as never  # with the grace below, no bar closes by the clock
     with decimal.localcontext(EXACT):
         follower.step(never, 10 * 365 * 86400 * 1000, commit=False)
         assert not signals_file.exists()  # the producers wrote records but committed nothing yet
@@ -418,7 +419,7 @@ def test_when_the_optional_buckets_input_holds_confluence_back(tmp_path: Path, e
     from types import SimpleNamespace
 
     from indicator_core.config import Config
-    from indicator_core.records import RecordConsumer
+    from indicator_core.runtime.records import RecordConsumer
     from indicator_core.storage import InstrumentKey
     from plugins.confluence import Confluence, ConfluenceParams
 

@@ -85,7 +85,7 @@ def test_a_cluster_without_workers_is_said_and_the_run_goes_on_when_one_joins(tm
     import threading
     import time
 
-    from indicator_core import parallel
+    from indicator_core.runtime import parallel
     from indicator_core.cli import main
 
     monkeypatch.setattr(parallel, "NO_WORKERS_NOTICE_SECONDS", 0.4)

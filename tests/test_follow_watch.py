@@ -92,7 +92,7 @@ def test_no_watch_waits_for_the_poll_interval(tmp_path: Path) -> None:
 def _follow_in_process(vault: Path, poll: float, append: bytes, day: Path, passes_after: int = 3) -> list[int]:
     """``follow`` until ``passes_after`` passes after the one that saw ``append``; the whales per pass."""
     from indicator_core.config import load_config
-    from indicator_core.engine import follow
+    from indicator_core.runtime.follow import follow
 
     counts: list[int] = []
 
@@ -194,7 +194,7 @@ def test_lines_without_events_are_read_by_polling_and_said_once(tmp_path: Path, 
     """A mount whose writes bring no event (e.g. written from another machine): polling reads them."""
     from indicator_core import watch
     from indicator_core.config import load_config
-    from indicator_core.engine import follow
+    from indicator_core.runtime.follow import follow
 
     class Deaf:  # a watcher that started and never reports anything
         def stop(self) -> None:

@@ -110,7 +110,8 @@ def test_okx_archive_days_are_utc_plus_8(tmp_path: Path) -> None:
 
 def test_follow_rejects_a_trade_ahead_of_the_clock(tmp_path: Path) -> None:
     from indicator_core.config import Config
-    from indicator_core.engine import Follower, Host
+    from indicator_core.runtime.follow import Follower
+    from indicator_core.runtime.host import Host
 
     lines = eth_lines()[:50]
     now = int(json.loads(lines[20])["ts"])
@@ -190,7 +191,8 @@ def test_stray_files_and_folders_are_listed_once_and_the_rest_is_read(tmp_path: 
 
 def test_follow_lists_a_stray_file_once(tmp_path: Path) -> None:
     from indicator_core.config import Config
-    from indicator_core.engine import Follower, Host
+    from indicator_core.runtime.follow import Follower
+    from indicator_core.runtime.host import Host
 
     vault = tmp_path / "v"
     (inst_dir(vault, INST) / NAME).write_bytes(ETH_2023.joinpath(NAME).read_bytes())

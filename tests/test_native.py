@@ -198,7 +198,7 @@ def test_mapped_days_counted_by_their_parse_number_rejects_and_cursors_as_plain_
             states.append(orjson.loads(data))
             real(path, data)
 
-        import indicator_core.engine as engine
+        import indicator_core.runtime.consumer as engine
 
         monkeypatch.setattr(engine, "write_state_bytes", capture)
         if pure:  # the kernel switched off where it was loaded: numpy and Python read the same mapped chunks

@@ -93,7 +93,7 @@ def test_a_failed_instrument_is_listed_with_its_error_and_the_others_complete(tm
 
 def _recording_read_ahead(monkeypatch, marks: Path) -> None:
     """Every pass that reads ahead in a helper thread leaves a file named by its process id in ``marks``."""
-    from indicator_core import engine
+    from indicator_core.runtime import instrument_pass as engine
 
     real = engine.map_ahead
 
@@ -109,7 +109,7 @@ def _recording_read_ahead(monkeypatch, marks: Path) -> None:
 @pytest.mark.parametrize("cores", [2, 3, 4, 8])
 def test_pool_workers_read_ahead_only_with_a_core_to_spare_each(tmp_path: Path, vault: Path, monkeypatch,
                                                                cores: int) -> None:
-    from indicator_core import parallel
+    from indicator_core.runtime import parallel
 
     monkeypatch.setenv("INDICATOR_CORE_START_METHOD", "fork")
     monkeypatch.setattr(parallel, "default_jobs", lambda: cores)
@@ -123,9 +123,9 @@ def test_pool_workers_read_ahead_only_with_a_core_to_spare_each(tmp_path: Path, 
 
 @pytest.mark.parametrize("cores", [1, 2])
 def test_a_process_with_one_core_reads_and_parses_inline(tmp_path: Path, vault: Path, monkeypatch, cores: int) -> None:
-    from indicator_core import engine
+    from indicator_core.runtime import host
 
-    monkeypatch.setattr(engine, "usable_cores", lambda: cores)
+    monkeypatch.setattr(host, "usable_cores", lambda: cores)
     _recording_read_ahead(monkeypatch, tmp_path / "marks")
     assert run(vault, config(tmp_path, 1 << 14), "--jobs", "1") == 0
     assert [p.name for p in (tmp_path / "marks").iterdir()] == ([str(os.getpid())] if cores > 1 else [])
@@ -219,7 +219,7 @@ def test_a_follower_refuses_an_instrument_another_run_holds(vault: Path, capsys)
 def test_pools_start_with_forkserver_where_it_exists_and_as_told(monkeypatch) -> None:
     import multiprocessing
 
-    from indicator_core.parallel import _context
+    from indicator_core.runtime.parallel import _context
 
     import threading
 

@@ -16,7 +16,7 @@ import pytest
 
 from indicator_core import cli
 from indicator_core.cli import main
-from indicator_core.engine import RunSummary, InstrumentSummary
+from indicator_core.runtime.summary import RunSummary, InstrumentSummary
 from indicator_core.storage import InstrumentKey
 from tests.resume_cases import materialize
 from tests.vaults import outputs, run, write_config
@@ -392,7 +392,7 @@ class _Terminal(io.StringIO):
 
 
 def test_follower_console_is_one_status_line_on_a_terminal(vault: Path, monkeypatch, capsys) -> None:
-    monkeypatch.setattr("indicator_core.engine.follow", _fake_follow(120))
+    monkeypatch.setattr("indicator_core.runtime.follow.follow", _fake_follow(120))
     term = _Terminal()
     monkeypatch.setattr(sys, "stdout", term)
     assert main(["run", "--vault", str(vault), "--follow"]) == 0
@@ -403,7 +403,7 @@ def test_follower_console_is_one_status_line_on_a_terminal(vault: Path, monkeypa
 
 
 def test_follower_console_into_a_file_is_a_line_a_minute_not_a_line_a_pass(vault: Path, monkeypatch, capsys) -> None:
-    monkeypatch.setattr("indicator_core.engine.follow", _fake_follow(120))
+    monkeypatch.setattr("indicator_core.runtime.follow.follow", _fake_follow(120))
     now = iter(range(0, 10_000, 1))  # a pass a second
     monkeypatch.setattr("indicator_core.console._monotonic", lambda: next(now))
     assert main(["run", "--vault", str(vault), "--follow"]) == 0
@@ -413,6 +413,6 @@ def test_follower_console_into_a_file_is_a_line_a_minute_not_a_line_a_pass(vault
 
 
 def test_quiet_follower_prints_nothing(vault: Path, monkeypatch, capsys) -> None:
-    monkeypatch.setattr("indicator_core.engine.follow", _fake_follow(5))
+    monkeypatch.setattr("indicator_core.runtime.follow.follow", _fake_follow(5))
     assert main(["run", "--vault", str(vault), "--follow", "--quiet"]) == 0
     assert capsys.readouterr().out == ""

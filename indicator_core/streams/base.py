@@ -19,6 +19,14 @@ class StreamKind:
     parse_in_threads: ClassVar[bool] = True  # False for a pure-Python parser: threads would only fight for the GIL
     # True when the parser reads a chunk whose lines are a memoryview of a mapped file (read_chunks(mapped=True))
     reads_mapped: ClassVar[bool] = False
+    # How the command line shows the kind: after an instrument's label in a run's summary (" books"), and the
+    # columns of its table in `indicators status` as (header, row key, format spec); the row keys are those
+    # status_fields gives.  The indicator column's header is status_title.
+    label_suffix: ClassVar[str] = ""
+    status_title: ClassVar[str] = "indicator"
+    status_columns: ClassVar[tuple[tuple[str, str, str], ...]] = ()
+    # the suffix of its quality log's state file name ({INST_ID}{suffix}.state.json): kinds share the folder
+    state_suffix: ClassVar[str] = ""
 
     def root(self, cfg) -> str:
         """Folder of the raw files under the vault, e.g. ``raw/trades``."""
@@ -47,7 +55,25 @@ class StreamKind:
         raise NotImplementedError
 
     def quality_state_file(self, vault: Path, key: InstrumentKey) -> Path:
-        return state_path(vault, "quality", key)
+        path = state_path(vault, "quality", key)
+        return path.with_name(f"{key.inst_id}{self.state_suffix}.state.json") if self.state_suffix else path
+
+    def summary_line(self, counters: dict[str, int]) -> str:
+        """What an instrument's pass of this kind did, for the run's summary (after its label)."""
+        return ", ".join(f"{counters.get(k, 0)} {k}" for k in self.counters)
+
+    def summary_totals(self, total: Callable[[str], int]) -> str:
+        """This kind's part of the run's closing line (``""``: nothing to say), ``total(counter)`` summed."""
+        return ""
+
+    def status_fields(self, state: dict[str, Any], cfg: Any, vault: Path, key: InstrumentKey) -> dict[str, Any]:
+        """The fields of one state file's row in ``indicators status`` (its counters by default)."""
+        counters = (state.get("stream") or {}).get("counters", {})
+        return {"last_bar_utc": state.get("last_bar_utc"), **{k: int(counters.get(k, 0)) for k in self.counters}}
+
+    def fills_empty_bars(self, cfg) -> bool:
+        """Whether minutes without an event are filled (part of every consumer's fingerprint)."""
+        return False
 
     def fingerprint_extra(self, cfg, inst_id: str) -> dict[str, Any] | None:
         """What besides an indicator's params defines its output for this kind (None: nothing)."""

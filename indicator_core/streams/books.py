@@ -576,6 +576,11 @@ class BookStream:
         self._emit(sink)
 
 
+# the counters `indicators status` shows of a book stream, in its JSON's order
+STATUS_COUNTERS = ("pushes", "snapshots", "duplicates", "heartbeats", "seq_gaps", "checksum_errors", "crossed",
+                   "resyncs", "other_channel", "late", "rejects", "minutes")
+
+
 class Books(StreamKind):
     """The ``books`` kind of input (see :mod:`indicator_core.streams`)."""
 
@@ -604,11 +609,31 @@ class Books(StreamKind):
 
         return BookQualityLog(inst, BookQualityLog.Params())
 
-    def quality_state_file(self, vault, key):
-        from ..storage import state_path
+    label_suffix = " books"
+    status_title = "books"
+    state_suffix = ".books"  # the book stream's quality state: {INST_ID}.books.state.json
+    status_columns = (("last minute", "last_minute_utc", "<21"), ("pushes", "pushes", ">10"), ("dup", "duplicates", ">6"),
+                      ("seqgap", "seq_gaps", ">6"), ("cksum", "checksum_errors", ">5"), ("cross", "crossed", ">5"),
+                      ("rejects", "rejects", ">7"), ("valid", "valid", "<5"))
 
-        path = state_path(vault, "quality", key)
-        return path.with_name(f"{key.inst_id}.books.state.json")
+    def summary_line(self, c):
+        return (f"{c['pushes']} pushes ({c['lines']} lines), {c['minutes']} minutes closed, {c['duplicates']} "
+                f"duplicates, {c['seq_gaps']} sequence gaps, {c['checksum_errors']} checksum errors, {c['crossed']} "
+                f"crossed, {c['rejects']} rejects")
+
+    def summary_totals(self, total):
+        books = total("pushes")
+        return f"{books} book pushes, {total('minutes')} book minutes written, " if books else ""
+
+    def status_fields(self, state, cfg, vault, key):
+        stream = state.get("stream") or {}
+        counters = stream.get("counters", {})
+        return {
+            "last_minute_utc": state.get("last_bar_utc"),
+            "channel": stream.get("channel"),
+            "valid": stream.get("book") is not None and stream.get("invalid") is None,
+            **{k: int(counters.get(k, 0)) for k in STATUS_COUNTERS},
+        }
 
     def fingerprint_extra(self, cfg, inst_id: str) -> dict[str, Any]:
         return {"channel": self.channel(cfg, inst_id)}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import sources
+from .. import integrity, sources
 from ..quality import QualityLog
 from ..stream import COUNTERS, TradeStream
 from .base import StreamKind
@@ -29,6 +29,29 @@ class Trades(StreamKind):
         from ..sources.files import list_files
 
         return list_files(folder, inst_id, cfg.input.patterns, cursors, cfg.input.day_offset_minutes())
+
+    def fills_empty_bars(self, cfg) -> bool:
+        return cfg.run.fill_empty_bars
+
+    status_columns = (("last bar", "last_bar_utc", "<21"), ("trades", "trades", ">10"), ("dup", "duplicates", ">6"),
+                      ("gaps", "gaps", ">5"), ("late", "late", ">5"), ("rejects", "rejects", ">7"))
+
+    def summary_line(self, c):
+        return (f"{c['trades']} trades ({c['lines']} lines), {c['bars']} bars closed, {c['duplicates']} duplicates, "
+                f"{c['gaps']} gaps, {c['late']} late, {c['rejects']} rejects")
+
+    def summary_totals(self, total):
+        return f"{total('trades')} trades, {total('bars')} bars written, "
+
+    def status_fields(self, state, cfg, vault, key):
+        counters = (state.get("stream") or {}).get("counters", {})
+        return {
+            "last_bar_utc": state.get("last_bar_utc"),
+            **{k: int(counters.get(k, 0)) for k in ("trades", "duplicates", "gaps", "missing_ids", "late", "rejects")},
+            # day files dated before the cursor that it did not read (backfill), and how to take them in
+            "backfill": integrity.backfill_of_state(vault, cfg.input.root, cfg.input.patterns, key.exchange,
+                                                    key.market, key.inst_id, state) if cfg is not None else [],
+        }
 
     def quality_log(self, inst):
         return QualityLog(inst, QualityLog.Params())

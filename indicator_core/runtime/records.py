@@ -19,7 +19,7 @@ every commit), :class:`RecordRun` runs each record consumer of the instrument:
 3. The records of every minute up to ``W`` are handed to
    :meth:`Indicator.on_records`, minute by minute, all inputs of one minute
    in one call.
-4. The consumer commits through :class:`~indicator_core.engine.Consumer`
+4. The consumer commits through :class:`~indicator_core.runtime.consumer.Consumer`
    like every indicator: outputs on disk, then its state file, which holds,
    per input, the byte offset delivered so far (and a hash of the line before
    it, to notice a producer rebuilt underneath), the indicator's own state
@@ -36,27 +36,24 @@ import hashlib
 import time
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-from .errors import ConfigError, IndicatorError, StateError
-from .indicator import Indicator, Input, Params
-from .sources.files import Cursor
-from .storage import InstrumentKey, derived_dir, read_state, state_path
-from .timeutil import iso_minute
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .config import Config, PluginSetting
-    from .engine import Consumer, Host
-    from .instruments import Instrument
+from ..config import Config, PluginSetting, plugin_settings
+from ..errors import ConfigError, IndicatorError, StateError
+from ..indicator import Indicator, Input, Params
+from ..instruments import Instrument
+from ..integrity import FilesRead
+from ..params import canonical_params
+from ..plugins import collect_indicators, make_plugin_manager
+from ..sources.files import Cursor
+from ..storage import InstrumentKey, derived_dir, read_state, state_path
+from ..timeutil import iso_minute
+from .consumer import Consumer, fingerprint
+from .host import Host, reads_records
 
 READ_BYTES = 1 << 20
-
-
-def reads_records(cls: type[Indicator], params: Params) -> bool:
-    """Whether an indicator is a record consumer (it declares inputs)."""
-    return bool(cls.inputs(params))
 
 
 def _line_hash(line: bytes) -> str:
@@ -181,8 +178,8 @@ class InputReader:
 class RecordConsumer:
     """A record-consuming indicator of one instrument: an engine Consumer plus its input readers."""
 
-    def __init__(self, consumer: "Consumer", inputs: list[Input], settings: dict[str, "PluginSetting"], vault: Path,
-                 cfg: "Config") -> None:
+    def __init__(self, consumer: Consumer, inputs: list[Input], settings: dict[str, PluginSetting], vault: Path,
+                 cfg: Config) -> None:
         self.c = consumer
         self.cfg = cfg
         self.inputs = inputs
@@ -256,10 +253,6 @@ class RecordConsumer:
         return delivered
 
     def commit(self) -> None:
-        import orjson
-
-        from .integrity import FilesRead
-
         stream = {"inputs": {r.inp.name: r.to_state() for r in self.readers}}
         self.c.commit(Cursor(), stream, orjson.dumps(stream), FilesRead())  # no trade files: no cursor, none read
         self.dirty = False
@@ -294,13 +287,13 @@ class RecordConsumer:
         return text + (f" — {', '.join(dict.fromkeys(ahead))}" if ahead else "")
 
 
-def resolved_params(indicators: dict[str, type[Indicator]], settings: dict[str, "PluginSetting"]) -> dict[str, Params]:
+def resolved_params(indicators: dict[str, type[Indicator]], settings: dict[str, PluginSetting]) -> dict[str, Params]:
     """Every indicator's parameters, those of record consumers passed through their ``resolve_params``."""
     given = {n: s.params for n, s in settings.items()}
     return {n: indicators[n].resolve_params(p, given) if reads_records(indicators[n], p) else p for n, p in given.items()}
 
 
-def _order(host: "Host") -> list[tuple[str, Params, list[Input]]]:
+def _order(host: Host) -> list[tuple[str, Params, list[Input]]]:
     """The enabled record consumers with their parameters and inputs, producers before consumers."""
     found: dict[str, list[Input]] = {}
     params = resolved_params(host.indicators, host.settings)
@@ -338,7 +331,7 @@ def _order(host: "Host") -> list[tuple[str, Params, list[Input]]]:
     return [(n, params[n], found[n]) for n in ordered]
 
 
-def _check_streams(host: "Host", inst: "Instrument", plan: list[tuple[str, Params, list[Input]]]) -> None:
+def _check_streams(host: Host, inst: Instrument, plan: list[tuple[str, Params, list[Input]]]) -> None:
     for name, _, inputs in plan:
         for inp in inputs:
             setting = host.settings.get(inp.indicator)
@@ -356,9 +349,7 @@ def _check_streams(host: "Host", inst: "Instrument", plan: list[tuple[str, Param
 class RecordRun:
     """The record consumers of one instrument, loaded once (a follower keeps them between passes)."""
 
-    def __init__(self, host: "Host", vault: Path, key: InstrumentKey, inst: "Instrument", readonly: bool = False) -> None:
-        from .engine import Consumer, fingerprint
-        from .params import canonical_params
+    def __init__(self, host: Host, vault: Path, key: InstrumentKey, inst: Instrument, readonly: bool = False) -> None:
 
         self.host = host
         self.vault = vault
@@ -407,9 +398,9 @@ class RecordRun:
         return [w for rc in self.consumers if (w := rc.waiting()) is not None]
 
 
-def record_run(host: "Host", vault: Path, key: InstrumentKey, inst: "Instrument") -> RecordRun:
+def record_run(host: Host, vault: Path, key: InstrumentKey, inst: Instrument) -> RecordRun:
     """The instrument's :class:`RecordRun`, one per host: every input kind's run of the instrument shares it."""
-    runs = host.__dict__.setdefault("_record_runs", {})
+    runs = host.record_runs
     rr = runs.get((vault, key))
     if rr is None:
         rr = runs[vault, key] = RecordRun(host, vault, key, inst)
@@ -417,16 +408,13 @@ def record_run(host: "Host", vault: Path, key: InstrumentKey, inst: "Instrument"
 
 
 # --- helpers for the command line ------------------------------------------------------------
-def consumers_of(cfg: "Config", names: list[str]) -> dict[str, list[str]]:
+def consumers_of(cfg: Config, names: list[str]) -> dict[str, list[str]]:
     """The installed indicators that read (directly or through others) any of ``names``.
 
     Returns ``{consumer: [the producers among names and consumers it reads]}``, so
     that ``indicators reset`` can reset them too and say why.  Disabled consumers
     are included: their saved positions point into the producers' old files.
     """
-    from .config import plugin_settings
-    from .plugins import collect_indicators, make_plugin_manager
-
     indicators = {n: i.cls for n, i in collect_indicators(make_plugin_manager()).items()}
     settings = plugin_settings(cfg, indicators)
     params = resolved_params(indicators, settings)
@@ -445,11 +433,10 @@ def consumers_of(cfg: "Config", names: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def describe_waits(vault: Path, cfg: "Config") -> dict[tuple[str, str], str]:
+def describe_waits(vault: Path, cfg: Config, host: Host | None = None) -> dict[tuple[str, str], str]:
     """``{(instrument label, consumer): "confluence waits for buckets (last committed ...) — volume at ..."}``."""
-    from .engine import Host
-
-    host = Host.load(cfg)
+    if host is None:
+        host = Host.load(cfg)
     plan = _order(host)
     if not plan:
         return {}

@@ -1,6 +1,6 @@
 """Instruments side by side: worker processes on this machine, or a Dask cluster.
 
-A task is one instrument: its lock, then :func:`engine.run_streams` (one
+A task is one instrument: its lock, then :func:`.instrument_pass.run_streams` (one
 pass over its new trades, committed).  Instruments share nothing but the vault
 folder, so running them in any order, in any process, writes the same bytes as
 running them one after another; and since every task commits as SPEC section 8
@@ -17,7 +17,7 @@ cluster worker lost) is redone from its last commit by the next run.
   every worker must see the vault at the same path (a shared filesystem).  A
   task whose worker dies is given to another worker by the scheduler.
 
-Each instrument's outcome is an :class:`~engine.InstrumentSummary`; a failed
+Each instrument's outcome is an :class:`~.summary.InstrumentSummary`; a failed
 one carries its ``error`` (and the exit status it calls for) instead of
 stopping the other instruments.
 """
@@ -33,17 +33,19 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from .errors import IndicatorError, LockedError
-from .lock import InstrumentLock
-from .numbers import EXACT
-from .progress import ProgressFactory, no_progress
-from .storage import InstrumentKey
+from ..errors import ConfigError, IndicatorError, LockedError
+from ..lock import InstrumentLock
+from ..numbers import EXACT
+from ..prefetch import usable_cores
+from ..progress import ProgressFactory, no_progress
+from ..storage import InstrumentKey
+from .host import Host
+from .instrument_pass import run_streams
+from .summary import Failure, InstrumentSummary
 
 
 def default_jobs() -> int:
     """The cores this process may use (its CPU affinity where the system has one)."""
-    from .prefetch import usable_cores
-
     return usable_cores()
 
 
@@ -57,8 +59,6 @@ def worker_threads(cores: int, workers: int) -> bool:
 def failed(key: InstrumentKey, error: str, status: int = 1,
            fix: str = "run again: the instrument continues from its last commit"):
     """The summary of an instrument that a task could not process (``status``: the exit status it calls for)."""
-    from .engine import Failure, InstrumentSummary
-
     return InstrumentSummary(key, failures=[Failure(error, fix)], status=status)
 
 
@@ -69,8 +69,6 @@ def instrument_task(host, vault: Path, key: InstrumentKey, streams: list[tuple[s
     With ``wait_seconds`` a held lock is tried again every second until then (a cluster task given
     to a new worker may find the lock of the lost one still held, e.g. until a network filesystem
     lets a dead machine's lease go)."""
-    from . import engine
-
     deadline = time.monotonic() + wait_seconds
     lock = InstrumentLock(vault, key)
     while True:
@@ -84,7 +82,7 @@ def instrument_task(host, vault: Path, key: InstrumentKey, streams: list[tuple[s
         except IndicatorError as exc:
             return [failed(key, str(exc), exc.exit_status)]
     try:
-        return engine.run_streams(host, vault, key, streams, progress)
+        return run_streams(host, vault, key, streams, progress)
     except IndicatorError as exc:
         return [failed(key, str(exc), exc.exit_status)]
     finally:
@@ -117,21 +115,17 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(host_or_cfg, vault: Path, queue, threads: bool = False) -> None:
-    """A pool worker: its plugins and settings (a forked worker has the parent's :class:`~engine.Host`, a
+    """A pool worker: its plugins and settings (a forked worker has the parent's :class:`~.host.Host`, a
     spawned one loads them from the settings once), then tasks."""
     import signal
-
-    from .engine import Host
 
     if hasattr(signal, "SIGINT"):
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends a worker at once; the parent reports it
     threading.Thread(target=_exit_with_parent, daemon=True).start()
     queue.cancel_join_thread()  # progress messages are not worth waiting for at exit (a killed sibling may block them)
     decimal.setcontext(EXACT.copy())
-    from . import engine
-
-    engine.PARSE_THREADS = threads
     host = host_or_cfg if isinstance(host_or_cfg, Host) else Host.load(host_or_cfg)
+    host.threads = threads
     _WORKER.update(host=host, vault=vault, queue=queue)
 
 
@@ -203,14 +197,12 @@ def _context(host=None):
         else:
             method = "forkserver" if "forkserver" in methods else "spawn"
     elif method not in methods:
-        from .errors import ConfigError
-
         raise ConfigError(f"INDICATOR_CORE_START_METHOD={method!r}: this system starts processes with "
                           f"{', '.join(methods)}; set one of those, or unset it")
     ctx = multiprocessing.get_context(method)
     if method == "forkserver":
         plugins = sorted({cls.__module__ for cls in (host.indicators.values() if host is not None else ())})
-        ctx.set_forkserver_preload(["indicator_core.engine", "indicator_core.parallel", *plugins])
+        ctx.set_forkserver_preload(["indicator_core.runtime.parallel", *plugins])
     return ctx
 
 
@@ -299,8 +291,6 @@ NO_WORKERS_NOTICE_SECONDS = 30.0  # a cluster without a worker this long is said
 
 def _dask_task(token: str, cfg, vault: str, key: InstrumentKey, streams: list[tuple[str, str]]):
     """Runs on a cluster worker: the plugins and settings are loaded once per worker and run."""
-    from .engine import Host
-
     previous = decimal.getcontext()
     decimal.setcontext(EXACT.copy())
     try:
@@ -321,7 +311,6 @@ def run_dask(host, vault: Path, instruments: list[tuple[InstrumentKey, Path]], s
     try:
         from distributed import Client, as_completed
     except ImportError:
-        from .errors import ConfigError
 
         raise ConfigError("--scheduler needs Dask's distributed package: pip install \"indicator-core[dask]\"") from None
     own = not isinstance(scheduler, Client)
@@ -333,8 +322,7 @@ def run_dask(host, vault: Path, instruments: list[tuple[InstrumentKey, Path]], s
         except (OSError, TimeoutError) as exc:
             raise IndicatorError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({exc})") from exc
         except ValueError as exc:  # distributed reads the address only as it connects: no port, an unknown scheme
-            from .errors import ConfigError
-
+    
             raise ConfigError(f"--scheduler {scheduler}: not the address of a Dask scheduler ({exc}); give the one "
                               "the scheduler prints when it starts, e.g. tcp://HOST:8786") from exc
     else:

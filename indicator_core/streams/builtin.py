@@ -1,0 +1,16 @@
+"""The built-in input kinds, registered through the same hook a plugin's kind uses."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ..hookspecs import hookimpl
+from .base import StreamKind
+from .books import BOOKS
+from .trades import TRADES
+
+
+@hookimpl
+def register_input_kinds(register: Callable[[StreamKind], None]) -> None:
+    register(TRADES)  # the main input: its folder's message is the one a vault without any input gets
+    register(BOOKS)
