@@ -1,8 +1,31 @@
 """indicator_core: run trade-tick indicators together in one exact, resumable pass.
 
-Public API for indicator authors::
+This package is the public API: an indicator (a built-in one under
+``plugins/`` or a third-party package) imports what it needs from here and
+nothing else (a contract checked in CI, see docs/ARCHITECTURE.md)::
 
     from indicator_core import hookimpl, Indicator, Params, Bar, TradeBatch
+
+Extension points
+    ``hookimpl`` marks a plugin's hooks (:mod:`indicator_core.hookspecs`);
+    ``Indicator`` the base class, ``Params`` its settings model, ``Emit`` the
+    writer it is handed, ``Input`` a record input (SPEC section 12);
+    ``StreamKind`` the base class of an input kind; ``Instrument`` a contract.
+Events an indicator receives
+    ``TradeBatch`` (trades in columns; ``column_sum`` sums one exactly),
+    ``Bar`` (a closed minute), ``BookMinute`` (the book at a minute's close).
+Exact numbers (SPEC section 3)
+    ``EXACT`` the decimal context, ``ROUNDING``, ``PRICE_PLACES``,
+    ``RATIO_PLACES``, ``to_dec``, ``div_round``, ``fmt``, ``fmt_signed``,
+    ``floor_scaled``/``ceil_scaled`` (a price as an integer bound at a scale),
+    ``LastText`` (a value kept as its last printed text).
+Time (SPEC section 2)
+    ``MINUTE_MS``, ``TIMEFRAMES``, ``iso_minute``, ``iso_minutes``, ``iso_ms``,
+    ``minute_of_iso``, ``period_start``, ``session_start``, ``parse_anchor``.
+Settings types and helpers
+    ``SessionAnchor``, ``Timeframe``, ``Unit`` (validated ``Params`` fields);
+    ``Candle``, ``CandleBuilder`` (higher timeframes from minutes);
+    ``InstrumentKey`` (exchange, market, instrument of a vault path).
 
 The names are imported at first use (PEP 562), so that ``import
 indicator_core`` alone loads nothing heavy: the ``indicators`` command sets up
@@ -18,8 +41,15 @@ __version__ = "0.1.0"
 
 # public name -> the module that defines it
 _HOME = {
-    "Bar": "bars", "Emit": "indicator", "Indicator": "indicator", "Input": "indicator", "Instrument": "instruments",
-    "Params": "indicator", "StreamKind": "streams.base", "TradeBatch": "trades", "column_sum": "trades", "hookimpl": "hookspecs",
+    "Bar": "bars", "hookimpl": "hookspecs", "Emit": "indicator", "Indicator": "indicator", "Input": "indicator",
+    "Params": "indicator", "Instrument": "instruments", "EXACT": "numbers", "LastText": "numbers",
+    "PRICE_PLACES": "numbers", "RATIO_PLACES": "numbers", "ROUNDING": "numbers", "ceil_scaled": "numbers", "floor_scaled": "numbers", "div_round": "numbers",
+    "fmt": "numbers", "fmt_signed": "numbers", "to_dec": "numbers", "SessionAnchor": "params",
+    "Timeframe": "params", "Unit": "params", "Candle": "resample", "CandleBuilder": "resample",
+    "InstrumentKey": "storage", "StreamKind": "streams.base", "BookMinute": "streams.books",
+    "MINUTE_MS": "timeutil", "TIMEFRAMES": "timeutil", "iso_minute": "timeutil", "iso_minutes": "timeutil",
+    "iso_ms": "timeutil", "minute_of_iso": "timeutil", "parse_anchor": "timeutil", "period_start": "timeutil",
+    "session_start": "timeutil", "TradeBatch": "trades", "column_sum": "trades",
 }
 
 __all__ = [*sorted(_HOME), "__version__"]
@@ -43,5 +73,13 @@ if TYPE_CHECKING:
     from .hookspecs import hookimpl
     from .indicator import Emit, Indicator, Input, Params
     from .instruments import Instrument
+    from .numbers import (EXACT, PRICE_PLACES, RATIO_PLACES, ROUNDING, LastText, ceil_scaled, div_round, floor_scaled,
+                          fmt, fmt_signed, to_dec)
+    from .params import SessionAnchor, Timeframe, Unit
+    from .resample import Candle, CandleBuilder
+    from .storage import InstrumentKey
     from .streams.base import StreamKind
+    from .streams.books import BookMinute
+    from .timeutil import (MINUTE_MS, TIMEFRAMES, iso_minute, iso_minutes, iso_ms, minute_of_iso, parse_anchor,
+                           period_start, session_start)
     from .trades import TradeBatch, column_sum

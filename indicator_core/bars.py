@@ -84,10 +84,6 @@ class Bar:
         """The open minute as ``2026-11-23T14:05:00Z`` (computed once per bar, however many indicators ask)."""
         return iso_minute(self.minute)
 
-    @property
-    def open_time_ms(self) -> int:
-        return self.minute * 60_000
-
     def buy_volume(self, unit: Unit) -> Decimal:
         return getattr(self, _BUY[unit])
 

@@ -97,6 +97,12 @@ def floor_scaled(value: Decimal, scale: int) -> int:
     return int(out.to_integral_value(rounding=decimal.ROUND_FLOOR, context=ROUNDING))
 
 
+def ceil_scaled(value: Decimal, scale: int) -> int:
+    """``ceil(value × 10^scale)``: for an int q, ``q >= value·10^s  ⇔  q >= ceil(...)``."""
+    out = value.scaleb(scale, EXACT)
+    return int(out.to_integral_value(rounding=decimal.ROUND_CEILING, context=ROUNDING))
+
+
 # div_round's quotient: this many significant digits, rounded toward zero except that a last digit of 0 or 5 is
 # rounded away from it (ROUND_05UP, decimal's round-to-odd) whenever the division is inexact.
 _QUOTIENT_DIGITS = 40

@@ -35,7 +35,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "buckets": "indicator_core_plugins.buckets",
 }
 # The built-in input kinds (trades, books) are registered through the same hook as a plugin's.
-BUILTIN_KINDS_PLUGIN = ("input_kinds", "indicator_core.streams.builtin")
+BUILTIN_KINDS_PLUGIN = ("input_kinds", "indicator_core.builtin_kinds")
 RESERVED_NAMES = ("quality", "notify")  # folders under derived/ and state/ that are not indicators
 ENTRYPOINT_GROUP = hookspecs.PROJECT
 

@@ -7,11 +7,6 @@ import time
 MINUTE_MS = 60_000
 
 
-def minute_of(ts_ms: int) -> int:
-    """The minute (minutes since the epoch) a trade at ``ts_ms`` belongs to."""
-    return ts_ms // MINUTE_MS
-
-
 _DAY_PREFIX: dict[int, str] = {}  # day number -> "2026-11-23T", filled as days are met
 _TIME_OF_DAY = tuple(f"{m // 60:02d}:{m % 60:02d}:00Z" for m in range(1440))  # "14:05:00Z" by minute of the day
 

@@ -529,10 +529,6 @@ def _lines_between(f: IO[bytes], start: int, stop: int) -> int:
     return n
 
 
-class _Damaged(Exception):
-    pass
-
-
 def _open_content(tf: TradeFile, stack: ExitStack) -> tuple[IO[bytes], TradeFile]:
     """The decompressed content of a ``.gz`` or ``.zip`` trade file, and the file with its format."""
     if tf.compression == "gz":

@@ -6,7 +6,7 @@ which indicators it feeds (an indicator's ``consumes``) and which data-quality
 log it keeps.  The runtime drives every kind the same way (files, cursors,
 chunks, commits), so a new kind of input is one new module and one
 registration through the ``register_input_kinds`` hook: the built-in ones,
-``trades`` and ``books``, are registered by :mod:`.builtin`, a plugin like
+``trades`` and ``books``, are registered by :mod:`indicator_core.builtin_kinds`, a plugin like
 any other.
 
 This package's ``__init__`` imports nothing, so that the hook specification

@@ -27,12 +27,13 @@ import orjson
 
 from .. import native
 from ..book import Book
+from ..config import BOOK_CHANNELS
 from ..sources.files import Chunk
 from ..sources.parsed import Reject
 from ..timeutil import MINUTE_MS, iso_minute, iso_ms
 from .base import StreamKind
 
-CHANNELS = ("books", "books50-l2-tbt", "books-l2-tbt", "books5", "bbo-tbt")
+CHANNELS = BOOK_CHANNELS
 SNAPSHOT_ONLY = ("books5", "bbo-tbt")  # every push is a full book, with no "action"
 
 COUNTERS = (
@@ -508,10 +509,7 @@ class BookStream:
                 c["heartbeats"] += 1
             elif p.seq < p.prev:
                 c["resets"] += 1
-        kernel = _KERNEL
-        verdict = kernel.apply(self.book, p.bids, p.asks, p.checksum) if kernel is not None else None
-        if verdict is None:
-            verdict = self._apply(p)
+        verdict = self._apply(p)
         if p.seq is not None:
             self.last_seq = p.seq
         self.last_ts = p.ts

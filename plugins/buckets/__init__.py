@@ -15,11 +15,9 @@ from typing import Any, Iterator
 
 from pydantic import Field, field_validator
 
-from indicator_core import Emit, Indicator, Params, hookimpl
-from indicator_core.numbers import EXACT, RATIO_PLACES, div_round, fmt, fmt_signed
-from indicator_core.params import Unit
-from indicator_core.streams.books import BookMinute
-from indicator_core.timeutil import iso_ms
+from indicator_core import (
+    EXACT, RATIO_PLACES, BookMinute, Emit, Indicator, Params, Unit, div_round, fmt, fmt_signed, hookimpl, iso_ms,
+)
 
 INVERSE_BASE_PLACES = 12  # as a trade's base quantity (SPEC section 1)
 

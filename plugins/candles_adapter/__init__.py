@@ -12,11 +12,10 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from indicator_core import Bar, Emit, Indicator, Params, hookimpl
-from indicator_core.numbers import LastText, fmt
-from indicator_core.params import Timeframe
-from indicator_core.resample import Candle, CandleBuilder
-from indicator_core.timeutil import TIMEFRAMES, iso_minutes, period_start
+from indicator_core import (
+    TIMEFRAMES, Bar, Candle, CandleBuilder, Emit, Indicator, LastText, Params, Timeframe, fmt, hookimpl,
+    iso_minutes, period_start,
+)
 
 class CandlesParams(Params):
     timeframes: list[Timeframe] = Field(default_factory=lambda: ["1m"], min_length=1)

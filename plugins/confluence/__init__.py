@@ -26,11 +26,9 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field
 
-from indicator_core import Emit, Indicator, Input, Params, hookimpl
-from indicator_core.numbers import EXACT
-from indicator_core.params import Timeframe
-from indicator_core.storage import InstrumentKey
-from indicator_core.timeutil import TIMEFRAMES, minute_of_iso
+from indicator_core import (
+    EXACT, TIMEFRAMES, Emit, Indicator, Input, InstrumentKey, Params, Timeframe, hookimpl, minute_of_iso,
+)
 
 Tier = Literal["T1", "T2", "T3", "T4"]
 HUNDRED = Decimal(100)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from indicator_core import Bar, Emit, Indicator, Params, hookimpl
-from indicator_core.numbers import LastText, fmt, fmt_signed
-from indicator_core.params import SessionAnchor, Unit
-from indicator_core.timeutil import iso_minutes, parse_anchor, session_start
+from indicator_core import (
+    Bar, Emit, Indicator, LastText, Params, SessionAnchor, Unit, fmt, fmt_signed, hookimpl, iso_minutes,
+    parse_anchor, session_start,
+)
 
 
 class CvdParams(Params):

@@ -28,16 +28,17 @@ When things happen:
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
 from pydantic import Field
 
-from indicator_core import Emit, Indicator, Params, TradeBatch, hookimpl
-from indicator_core.numbers import EXACT, ROUNDING, fmt, to_dec
-from indicator_core.params import SessionAnchor
-from indicator_core.timeutil import MINUTE_MS, iso_minute, iso_ms, parse_anchor, session_start
+from indicator_core import (
+    ceil_scaled, floor_scaled,
+    MINUTE_MS, Emit, Indicator, Params, SessionAnchor, TradeBatch, fmt, hookimpl, iso_minute,
+    iso_ms, parse_anchor, session_start, to_dec,
+)
 
 PERIOD_MINUTES = 30
 
@@ -62,9 +63,7 @@ class Level:
         """Integer bound at ``scale``: a trade repairs a high when px_int > bound, a low when px_int < bound."""
         b = self._bounds.get(scale)
         if b is None:
-            x = self.level.scaleb(scale, EXACT)
-            rounding = ROUND_FLOOR if self.side == "high" else ROUND_CEILING
-            b = self._bounds[scale] = int(x.to_integral_value(rounding=rounding, context=ROUNDING))
+            b = self._bounds[scale] = (floor_scaled if self.side == "high" else ceil_scaled)(self.level, scale)
         return b
 
     def to_state(self) -> list[Any]:

@@ -9,10 +9,10 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from indicator_core import Bar, Emit, Indicator, Params, TradeBatch
-from indicator_core.params import Unit
-from indicator_core.numbers import RATIO_PLACES, LastText, div_round, fmt, fmt_signed, to_dec
-from indicator_core.timeutil import iso_minutes
+from indicator_core import (
+    RATIO_PLACES, Bar, Emit, Indicator, LastText, Params, TradeBatch, Unit, div_round, fmt, fmt_signed, iso_minutes,
+    to_dec,
+)
 
 ZERO = Decimal(0)
 

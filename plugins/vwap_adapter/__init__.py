@@ -14,10 +14,10 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from indicator_core import Bar, Emit, Indicator, Params, hookimpl
-from indicator_core.numbers import PRICE_PLACES, div_round, fmt
-from indicator_core.params import SessionAnchor
-from indicator_core.timeutil import iso_minute, iso_minutes, parse_anchor, session_start
+from indicator_core import (
+    PRICE_PLACES, Bar, Emit, Indicator, Params, SessionAnchor, div_round, fmt, hookimpl, iso_minute, iso_minutes,
+    parse_anchor, session_start,
+)
 
 
 class VwapParams(Params):

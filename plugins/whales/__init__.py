@@ -13,9 +13,7 @@ from decimal import Decimal
 
 from pydantic import Field
 
-from indicator_core import Emit, Indicator, Params, TradeBatch, hookimpl
-from indicator_core.numbers import fmt, to_dec
-from indicator_core.timeutil import iso_ms
+from indicator_core import Emit, Indicator, Params, TradeBatch, fmt, hookimpl, iso_ms, to_dec
 
 
 class WhalesParams(Params):

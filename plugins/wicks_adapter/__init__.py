@@ -9,17 +9,17 @@ and retires it; the untouched levels live in the state.
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
 from pydantic import Field
 
-from indicator_core import Bar, Emit, Indicator, Params, TradeBatch, hookimpl
-from indicator_core.numbers import EXACT, RATIO_PLACES, ROUNDING, div_round, fmt
-from indicator_core.params import Timeframe
-from indicator_core.resample import Candle, CandleBuilder
-from indicator_core.timeutil import TIMEFRAMES, iso_ms, period_start
+from indicator_core import (
+    ceil_scaled, floor_scaled,
+    RATIO_PLACES, TIMEFRAMES, Bar, Candle, CandleBuilder, Emit, Indicator, Params, Timeframe,
+    TradeBatch, div_round, fmt, hookimpl, iso_ms, period_start,
+)
 
 
 class WicksParams(Params):
@@ -43,9 +43,7 @@ class Level:
         """The integer price bound at ``scale``: px_int >= bound (upper) or <= bound (lower), exactly."""
         b = self._scaled.get(scale)
         if b is None:
-            x = self.level.scaleb(scale, EXACT)
-            rounding = ROUND_CEILING if self.side == "upper" else ROUND_FLOOR
-            b = self._scaled[scale] = int(x.to_integral_value(rounding=rounding, context=ROUNDING))
+            b = self._scaled[scale] = (ceil_scaled if self.side == "upper" else floor_scaled)(self.level, scale)
         return b
 
     def event(self, kind: str) -> dict[str, Any]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..hookspecs import hookimpl
-from .base import StreamKind
-from .books import BOOKS
-from .trades import TRADES
+from .hookspecs import hookimpl
+from .streams.base import StreamKind
+from .streams.books import BOOKS
+from .streams.trades import TRADES
 
 
 @hookimpl
