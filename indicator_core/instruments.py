@@ -1,9 +1,11 @@
 """Contract definitions: how a trade's size becomes base quantity and quote notional.
 
-SPEC section 1.  The built-in table holds common OKX instrument families; a
-user extends or overrides it in the config (``[instruments."X"]``), with saved
-``/api/v5/public/instruments`` replies (``instruments_files``), or from a
-plugin through the ``register_instruments`` hook.  An instrument that none of
+SPEC sections 1 and 15.  The built-in table holds common OKX instrument
+families and the common Binance USDⓈ-M and Bybit v5 perpetual symbols; a user
+extends or overrides it in the config (``[instruments."X"]``), with saved
+replies listed under ``instruments_files`` (OKX ``/api/v5/public/instruments``,
+Binance ``/fapi/v1/exchangeInfo``, Bybit ``/v5/market/instruments-info``), or
+from a plugin through the ``register_instruments`` hook.  An instrument that none of
 these define is an error naming the instrument and how to declare it.
 """
 
@@ -28,22 +30,30 @@ class Instrument:
 
     ``ct_val`` is the contract value in ``ct_val_ccy`` (0.01 BTC for
     BTC-USDT-SWAP, 100 USD for BTC-USD-SWAP); it is 1 for spot, where the size
-    is already base currency.
+    is already base currency, and for Binance and Bybit perpetuals, whose sizes
+    are base quantities (linear) or USD (Bybit's inverse ``BTCUSD``).
+    ``tick_size`` is the price increment where a reply or the table gives it
+    (information only: no output depends on it).
     """
 
     inst_id: str
     kind: Kind
     ct_val: Decimal
     ct_val_ccy: str
+    tick_size: Decimal | None = None
 
     @property
     def base_ccy(self) -> str:
-        return self.inst_id.split("-")[0]
+        if "-" in self.inst_id:
+            return self.inst_id.split("-")[0]
+        return _split_symbol(self.inst_id)[0]
 
     @property
     def quote_ccy(self) -> str:
-        parts = self.inst_id.split("-")
-        return parts[1] if len(parts) > 1 else ""
+        if "-" in self.inst_id:
+            parts = self.inst_id.split("-")
+            return parts[1] if len(parts) > 1 else ""
+        return _split_symbol(self.inst_id)[1]
 
 
 # Contract values of OKX instrument families (the same for the perpetual swap
@@ -64,6 +74,32 @@ _INVERSE_FAMILIES: dict[str, str] = {
     "ATOM-USD": "10", "TON-USD": "10",
 }
 
+# Binance USDⓈ-M and Bybit v5 linear perpetuals: the venue's own symbol, sizes in base currency
+# (ct_val 1); their tick sizes as the venues list them.
+_VENUE_LINEAR: dict[str, str] = {
+    "BTCUSDT": "0.10", "ETHUSDT": "0.01", "SOLUSDT": "0.010", "XRPUSDT": "0.0001", "DOGEUSDT": "0.00001",
+    "BNBUSDT": "0.010", "ADAUSDT": "0.0001", "AVAXUSDT": "0.0010", "LINKUSDT": "0.001", "DOTUSDT": "0.001",
+    "LTCUSDT": "0.01", "BCHUSDT": "0.01", "TRXUSDT": "0.00001", "TONUSDT": "0.0001", "UNIUSDT": "0.0010",
+    "ATOMUSDT": "0.001", "ETCUSDT": "0.001", "FILUSDT": "0.001", "APTUSDT": "0.0001", "ARBUSDT": "0.0001",
+    "OPUSDT": "0.0001", "SUIUSDT": "0.0001", "NEARUSDT": "0.001", "1000PEPEUSDT": "0.0000001",
+    "1000SHIBUSDT": "0.000001", "BTCUSDC": "0.1", "ETHUSDC": "0.01",
+}
+# Bybit v5 inverse perpetuals: sizes in USD (ct_val 1 USD)
+_VENUE_INVERSE: dict[str, str] = {
+    "BTCUSD": "0.50", "ETHUSD": "0.05", "SOLUSD": "0.010", "XRPUSD": "0.0001", "DOGEUSD": "0.0001",
+    "ADAUSD": "0.0001", "DOTUSD": "0.001", "LTCUSD": "0.01", "EOSUSD": "0.001",
+}
+_QUOTES = ("USDT", "USDC", "USD")
+
+
+def _split_symbol(symbol: str) -> tuple[str, str]:
+    """A venue symbol as (base, quote): ``BTCUSDT`` -> (``BTC``, ``USDT``); unknown quotes give (symbol, "")."""
+    for quote in _QUOTES:
+        if symbol.endswith(quote) and len(symbol) > len(quote):
+            return symbol[: -len(quote)], quote
+    return symbol, ""
+
+
 _DERIVATIVE = re.compile(r"^([A-Z0-9]+-[A-Z0-9]+)-(SWAP|\d{6})$")
 _SPOT = re.compile(r"^[A-Z0-9]+-[A-Z0-9]+$")
 
@@ -73,7 +109,8 @@ HOW_TO_DECLARE = (
     '  kind = "linear"        # linear | inverse | spot\n'
     '  ct_val = "0.01"        # contract value (ctVal)\n'
     '  ct_val_ccy = "BTC"     # ctValCcy\n'
-    'or list a saved /api/v5/public/instruments reply under instruments_files = [...]'
+    'or list a saved instruments reply under instruments_files = [...] (OKX /api/v5/public/instruments, '
+    'Binance /fapi/v1/exchangeInfo or Bybit /v5/market/instruments-info, saved whole)'
 )
 
 
@@ -89,7 +126,53 @@ def _builtin(inst_id: str) -> Instrument | None:
     if _SPOT.match(inst_id):
         # Spot sizes are in base currency: nothing about the contract is assumed.
         return Instrument(inst_id, "spot", Decimal(1), inst_id.split("-")[0])
+    if inst_id in _VENUE_LINEAR:
+        return Instrument(inst_id, "linear", Decimal(1), _split_symbol(inst_id)[0], Decimal(_VENUE_LINEAR[inst_id]))
+    if inst_id in _VENUE_INVERSE:
+        return Instrument(inst_id, "inverse", Decimal(1), "USD", Decimal(_VENUE_INVERSE[inst_id]))
     return None
+
+
+def instruments_from_binance_reply(doc: dict, source: str) -> list[Instrument]:
+    """USDⓈ-M perpetuals and futures of a saved ``/fapi/v1/exchangeInfo`` reply (sizes in base: ct_val 1)."""
+    out = []
+    for item in doc["symbols"]:
+        if item["contractType"] not in ("PERPETUAL", "CURRENT_QUARTER", "NEXT_QUARTER", "TRADIFI_PERPETUAL"):
+            continue  # a settling or unknown contract
+        tick = next((Decimal(f["tickSize"]) for f in item.get("filters", ()) if f.get("filterType") == "PRICE_FILTER"),
+                    None)
+        out.append(Instrument(item["symbol"], "linear", Decimal(1), item["baseAsset"], tick))
+    return out
+
+
+def instruments_from_bybit_reply(doc: dict, source: str) -> list[Instrument]:
+    """Linear and inverse contracts of a saved ``/v5/market/instruments-info`` reply."""
+    out = []
+    for item in doc["result"]["list"]:
+        contract = item.get("contractType", "")
+        tick = Decimal(item["priceFilter"]["tickSize"]) if item.get("priceFilter") else None
+        if contract.startswith("Linear"):
+            out.append(Instrument(item["symbol"], "linear", Decimal(1), item["baseCoin"], tick))
+        elif contract.startswith("Inverse"):
+            out.append(Instrument(item["symbol"], "inverse", Decimal(1), "USD", tick))
+    return out
+
+
+def instruments_from_reply(data: bytes, source: str) -> list[Instrument]:
+    """The instruments of a saved reply of any venue's instrument list (told apart by its shape)."""
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"{source}: not JSON ({exc}); save the whole reply of the instruments endpoint") from exc
+    try:
+        if isinstance(doc, dict) and "symbols" in doc:
+            return instruments_from_binance_reply(doc, source)
+        if isinstance(doc, dict) and isinstance(doc.get("result"), dict) and "list" in doc["result"]:
+            return instruments_from_bybit_reply(doc, source)
+    except (ValueError, KeyError, TypeError, ArithmeticError) as exc:
+        raise ConfigError(f"{source}: not a usable instruments reply ({exc!r}); save the whole JSON reply of the "
+                          "endpoint to this file") from exc
+    return instruments_from_okx_reply(data, source)
 
 
 def instruments_from_okx_reply(data: bytes, source: str) -> list[Instrument]:
@@ -136,7 +219,7 @@ class InstrumentTable:
             data = path.read_bytes()
         except OSError as exc:
             raise ConfigError(f"instruments_files: cannot read {path}: {exc.strerror}") from exc
-        for inst in instruments_from_okx_reply(data, str(path)):
+        for inst in instruments_from_reply(data, str(path)):
             self.add(inst)
 
     def get(self, inst_id: str) -> Instrument:

@@ -42,6 +42,7 @@ class ParsedChunk:
     rejects: list[Reject] = field(default_factory=list)
     lines: int = 0  # complete lines consumed
     summary: Any = None  # a clean chunk's aggregates from the parse thread (indicator_core.fastpath), if any
+    skipped: int = 0  # valid lines that are not trades of the tape (a Binance raw trade whose X is not MARKET)
 
     def __len__(self) -> int:
         return len(self.ts)
