@@ -10,7 +10,9 @@ Extension points
     ``hookimpl`` marks a plugin's hooks (:mod:`indicator_core.hookspecs`);
     ``Indicator`` the base class, ``Params`` its settings model, ``Emit`` the
     writer it is handed, ``Input`` a record input (SPEC section 12);
-    ``StreamKind`` the base class of an input kind; ``Instrument`` a contract.
+    ``StreamKind`` the base class of an input kind; ``VenueFormat`` a venue's file
+    format (its parser fills a ``ColumnBuilder`` into a ``ParsedChunk``, bad lines
+    as ``Reject``); ``Instrument`` a contract.
 Events an indicator receives
     ``TradeBatch`` (trades in columns; ``column_sum`` sums one exactly),
     ``Bar`` (a closed minute), ``BookMinute`` (the book at a minute's close).
@@ -18,6 +20,7 @@ Exact numbers (SPEC section 3)
     ``EXACT`` the decimal context, ``ROUNDING``, ``PRICE_PLACES``,
     ``RATIO_PLACES``, ``to_dec``, ``div_round``, ``fmt``, ``fmt_signed``,
     ``floor_scaled``/``ceil_scaled`` (a price as an integer bound at a scale),
+    ``parse_decimal`` (a decimal string as mantissa and scale, exactly),
     ``LastText`` (a value kept as its last printed text).
 Time (SPEC section 2)
     ``MINUTE_MS``, ``TIMEFRAMES``, ``iso_minute``, ``iso_minutes``, ``iso_ms``,
@@ -46,7 +49,8 @@ _HOME = {
     "PRICE_PLACES": "numbers", "RATIO_PLACES": "numbers", "ROUNDING": "numbers", "ceil_scaled": "numbers", "floor_scaled": "numbers", "div_round": "numbers",
     "fmt": "numbers", "fmt_signed": "numbers", "to_dec": "numbers", "SessionAnchor": "params",
     "Timeframe": "params", "Unit": "params", "Candle": "resample", "CandleBuilder": "resample",
-    "InstrumentKey": "storage", "StreamKind": "streams.base", "BookMinute": "streams.books",
+    "InstrumentKey": "storage", "VenueFormat": "sources.formats", "ColumnBuilder": "sources.parsed",
+    "ParsedChunk": "sources.parsed", "Reject": "sources.parsed", "parse_decimal": "numbers", "StreamKind": "streams.base", "BookMinute": "streams.books",
     "MINUTE_MS": "timeutil", "TIMEFRAMES": "timeutil", "iso_minute": "timeutil", "iso_minutes": "timeutil",
     "iso_ms": "timeutil", "minute_of_iso": "timeutil", "parse_anchor": "timeutil", "period_start": "timeutil",
     "session_start": "timeutil", "TradeBatch": "trades", "column_sum": "trades",
@@ -77,6 +81,9 @@ if TYPE_CHECKING:
                           fmt, fmt_signed, to_dec)
     from .params import SessionAnchor, Timeframe, Unit
     from .resample import Candle, CandleBuilder
+    from .numbers import parse_decimal
+    from .sources.formats import VenueFormat
+    from .sources.parsed import ColumnBuilder, ParsedChunk, Reject
     from .storage import InstrumentKey
     from .streams.base import StreamKind
     from .streams.books import BookMinute

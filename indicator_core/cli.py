@@ -265,11 +265,12 @@ def cmd_notify(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from .plugins import collect_indicators, make_plugin_manager
+    from .plugins import collect_indicators, collect_input_kinds, collect_venue_formats, make_plugin_manager
 
     cfg = load_config(args.config)
     pm = make_plugin_manager()
-    infos = collect_indicators(pm)
+    kinds = collect_input_kinds(pm)
+    infos = collect_indicators(pm, kinds)
     settings = plugin_settings(cfg, {n: i.cls for n, i in infos.items()})
     rows = []
     for name, info in sorted(infos.items()):
@@ -287,8 +288,13 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
     notifiers = [{"name": f"notify.{name}", "notifier": name, "kind": n.kind, "target": describe(n),
                   "streams": n.streams, "enabled": n.enabled} for name, n in sorted(cfg.notify.items())]
+    formats = [{"name": f"format.{i.fmt.name}", "format": i.fmt.name, "exchange": i.fmt.exchange, "kind": i.fmt.kind,
+                "files": list(i.fmt.suffixes), "source": i.source, "description": i.fmt.description, "enabled": True}
+               for i in collect_venue_formats(pm)]
+    inputs = [{"name": f"input.{k.name}", "input": k.name, "root": k.root(cfg), "venue_formats": k.venue_formats, "enabled": True}
+              for k in kinds.values()]
     if args.json:
-        print(orjson.dumps(rows + notifiers, option=orjson.OPT_INDENT_2).decode())
+        print(orjson.dumps(rows + notifiers + formats + inputs, option=orjson.OPT_INDENT_2).decode())
     else:
         print(f"{'name':<12} {'version':<8} {'enabled':<8} {'source':<28} module")
         for r in rows:
@@ -298,6 +304,13 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             for n in notifiers:
                 print(f"{n['notifier']:<12} {n['kind']:<8} {str(n['enabled']).lower():<8} "
                       f"{', '.join(n['streams']):<28} {n['target']}")
+        print(f"\n{'input':<12} {'root':<20} venue formats")
+        for k in inputs:
+            print(f"{k['input']:<12} {k['root']:<20} "
+                  + (", ".join(f["format"] for f in formats if f["kind"] == k["input"]) or "-"))
+        print(f"\n{'format':<14} {'exchange':<9} {'files':<24} {'source':<16} what")
+        for f in formats:
+            print(f"{f['format']:<14} {f['exchange']:<9} {' '.join(f['files']):<24} {f['source']:<16} {f['description']}")
         from . import native
 
         print(f"\n{native.describe()}")
@@ -371,6 +384,9 @@ def cmd_status(args: argparse.Namespace) -> int:
                     print()
                 _status_table(kind, of_kind)
                 printed = True
+        for label in dict.fromkeys(r["instrument"] for r in rows if r.get("gaps_judged") is False):
+            print(f"{label}: its trade ids are not integers (Bybit): duplicates are recognised by id near their "
+                  "minute, gaps are never judged")
         for r in rows:
             if r.get("waiting"):
                 print(f"{r['instrument']}: {r['waiting']}")

@@ -23,10 +23,13 @@ DEFAULT_PATTERNS = [
     "trades_{date}.jsonl", "trades_{date}.csv", "{inst}-trades-{date}.csv",
     # closed days, compressed: read whole
     "trades_{date}.jsonl.gz", "trades_{date}.csv.gz", "{inst}-trades-{date}.zip",
+    # the venues' own daily archives: Binance's aggregated trades, Bybit's trades
+    "{inst}-aggTrades-{date}.csv", "{inst}-aggTrades-{date}.zip", "{inst}{date}.csv.gz",
 ]
-FORMATS = (".jsonl", ".csv", ".jsonl.gz", ".csv.gz", ".zip")
-# OKX's own daily archive files cut their days at midnight UTC+8
-DEFAULT_DAY_OFFSETS = {"{inst}-trades-{date}.csv": "+08:00", "{inst}-trades-{date}.zip": "+08:00"}
+# The UTC offsets of file days set in the config, by pattern, for every venue (an exporter that names its
+# files by local time).  The venues' own archives need none here: their formats know their days (OKX's cut
+# at midnight UTC+8, sources.formats.VenueFormat.day_offsets).
+DEFAULT_DAY_OFFSETS: dict[str, str] = {}
 
 
 class _Strict(BaseModel):
@@ -63,8 +66,6 @@ class InputConfig(_Strict):
         for p in patterns:
             if "{date}" not in p:
                 raise ValueError(f"pattern {p!r} needs a {{date}} placeholder so files can be read in date order")
-            if not p.endswith(FORMATS):
-                raise ValueError(f"pattern {p!r} must end in {', '.join(FORMATS)} (the input formats)")
             if "/" in p or "\\" in p:
                 raise ValueError(f"pattern {p!r} must be a file name inside the instrument folder")
         return patterns
@@ -221,6 +222,17 @@ class PluginSetting(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
     enabled: bool
     params: Params
+
+
+def check_patterns(cfg: Config, endings: set[str]) -> None:
+    """Every ``[input] patterns`` entry ends in what an installed venue format reads (checked once the
+    plugins, which register the formats, are loaded)."""
+    for k, p in enumerate(cfg.input.patterns):
+        if not any(p.endswith(e) for e in endings):
+            raise ConfigError(
+                f"{cfg.source}: input.patterns.{k}: pattern {p!r} must end in one of {', '.join(sorted(endings))} "
+                "(the file endings the installed venue formats read; `indicators plugins` lists them)"
+            )
 
 
 def plugin_settings(cfg: Config, indicators: dict[str, type[Indicator]]) -> dict[str, PluginSetting]:

@@ -32,6 +32,7 @@ import pluggy
 
 from .indicator import Indicator
 from .instruments import Instrument
+from .sources.formats import VenueFormat
 from .streams.base import StreamKind
 
 PROJECT = "indicator_core"
@@ -84,5 +85,20 @@ def register_input_kinds(register: Callable[[StreamKind], None]) -> None:
     every kind the same way: files, cursors, chunks, commits, resume,
     ``status``, ``reset``, ``--jobs`` and Dask.  The built-in ``trades`` and
     ``books`` are registered through this hook too.  A name registered twice
+    is an error.  Returns nothing.
+    """
+
+
+@hookspec
+def register_venue_formats(register: Callable[[VenueFormat], None]) -> None:
+    """Register venue file formats by calling ``register(VenueFormat(...))``.
+
+    Called once at start-up.  A format reads one exchange's files of one input
+    kind: the ``{exchange}`` folder of the vault layout chooses the formats, the
+    file name's ending picks one of them (``.jsonl``, ``.csv.gz``, ...), and its
+    ``parse(chunk, inst_id, window)`` turns a chunk of complete lines into trade
+    columns.  The built-in OKX, Binance USDⓈ-M and Bybit v5 formats are registered
+    through this hook too (:mod:`indicator_core.builtin_formats`).  A name
+    registered twice, or two formats reading the same ending of one exchange,
     is an error.  Returns nothing.
     """

@@ -20,6 +20,7 @@ from . import hookspecs
 from .errors import ConfigError, IndicatorError
 from .indicator import Indicator
 from .instruments import Instrument
+from .sources.formats import VenueFormat
 from .streams.base import StreamKind
 
 # The folder plugins/ of the repository, installed as the package indicator_core_plugins.
@@ -34,8 +35,10 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "confluence": "indicator_core_plugins.confluence",
     "buckets": "indicator_core_plugins.buckets",
 }
-# The built-in input kinds (trades, books) are registered through the same hook as a plugin's.
+# The built-in input kinds (trades, books) and venue formats (OKX, Binance, Bybit) are registered through the
+# same hooks as a plugin's.
 BUILTIN_KINDS_PLUGIN = ("input_kinds", "indicator_core.builtin_kinds")
+BUILTIN_FORMATS_PLUGIN = ("venue_formats", "indicator_core.builtin_formats")
 RESERVED_NAMES = ("quality", "notify")  # folders under derived/ and state/ that are not indicators
 ENTRYPOINT_GROUP = hookspecs.PROJECT
 
@@ -50,7 +53,7 @@ class IndicatorInfo:
 def make_plugin_manager(*, entrypoints: bool = True) -> pluggy.PluginManager:
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    for name, module in (*BUILTIN_PLUGINS.items(), BUILTIN_KINDS_PLUGIN):
+    for name, module in (*BUILTIN_PLUGINS.items(), BUILTIN_KINDS_PLUGIN, BUILTIN_FORMATS_PLUGIN):
         pm.register(importlib.import_module(module), name=name)
     if entrypoints and os.environ.get("INDICATOR_CORE_DISABLE_ENTRYPOINTS") != "1":
         try:
@@ -65,7 +68,7 @@ def make_plugin_manager(*, entrypoints: bool = True) -> pluggy.PluginManager:
 
 
 def _sources(pm: pluggy.PluginManager) -> dict[str, str]:
-    out = {name: "built-in" for name in (*BUILTIN_PLUGINS, BUILTIN_KINDS_PLUGIN[0])}
+    out = {name: "built-in" for name in (*BUILTIN_PLUGINS, BUILTIN_KINDS_PLUGIN[0], BUILTIN_FORMATS_PLUGIN[0])}
     for plugin, dist in pm.list_plugin_distinfo():
         name = pm.get_name(plugin)
         if name is not None and name not in BUILTIN_PLUGINS:
@@ -102,6 +105,31 @@ def collect_input_kinds(pm: pluggy.PluginManager) -> dict[str, StreamKind]:
         return register
 
     _call_each(pm, "register_input_kinds", register_for)
+    return found
+
+
+@dataclass(frozen=True)
+class FormatInfo:
+    fmt: VenueFormat
+    plugin_name: str
+    source: str  # "built-in" or the distribution "name version"
+
+
+def collect_venue_formats(pm: pluggy.PluginManager) -> list[FormatInfo]:
+    """Every venue format (:func:`hookspecs.register_venue_formats`) with the plugin that registered it."""
+    sources = _sources(pm)
+    found: list[FormatInfo] = []
+
+    def register_for(plugin_name: str):
+        def register(fmt: VenueFormat) -> None:
+            if not isinstance(fmt, VenueFormat):
+                raise IndicatorError(f"plugin {plugin_name!r} registered {fmt!r} as a venue format, which is not a "
+                                     "VenueFormat")
+            found.append(FormatInfo(fmt, plugin_name, sources.get(plugin_name, "unknown")))
+
+        return register
+
+    _call_each(pm, "register_venue_formats", register_for)
     return found
 
 

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .bars import Bar
+from .errors import StateError
 from .fastpath import (BASE, BUY_BASE, BUY_QUOTE, BUY_SZ, FIRST, HIGH, LAST, LOW, MINUTE, QUOTE, START, SZ,
                        Summarizer)
 from .instruments import Instrument
@@ -75,6 +76,11 @@ class TradeStream:
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         # run on each parsed chunk in the parse thread, before process(): a clean chunk's aggregates
         self.prepare = Summarizer(inst)
+        # what the ids count, where a venue has two streams (Binance "aggTrade" / "trade"): fixed by the first
+        self.id_space: str | None = None
+        # ids that are not integers (Bybit): their digests by the minute of the trade, for the open minute and
+        # the one before it (duplicates are recognised there; gaps are never judged).  None: integer ids.
+        self.recent: dict[int, list[int]] | None = None
 
     # --- state -----------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
@@ -88,6 +94,9 @@ class TradeStream:
             "pending_taint": {str(k): v for k, v in self.pending_taint.items()},
             "pending_gaps": [dict(g) for g in self.pending_gaps],
             "counters": self.counters,
+            # only where a venue needs them, so that the state of an OKX stream stays as it was
+            **({"id_space": self.id_space} if self.id_space is not None else {}),
+            **({"recent": {str(m): keys for m, keys in self.recent.items()}} if self.recent is not None else {}),
         }
 
     def set_state(self, data: dict[str, Any]) -> None:
@@ -100,6 +109,9 @@ class TradeStream:
         self.pending_taint = {int(k): list(v) for k, v in data["pending_taint"].items()}
         self.pending_gaps = [dict(g) for g in data.get("pending_gaps", [])]
         self.counters = {**dict.fromkeys(COUNTERS, 0), **data["counters"]}
+        self.id_space = data.get("id_space")
+        recent = data.get("recent")
+        self.recent = {int(m): [int(k) for k in keys] for m, keys in recent.items()} if recent is not None else None
 
     # --- gaps ------------------------------------------------------------------------
     def _add_missing(self, lo: int, hi: int) -> None:
@@ -163,10 +175,23 @@ class TradeStream:
         for r in p.rejects:
             c["rejects"] += 1
             sink.quality({"event": "reject", "file": file_label, "line": r.line, "reason": r.reason, "text": r.text})
+        if p.skipped:  # valid lines that are not trades of the tape (Binance's insurance-fund and ADL fills)
+            c["skipped"] = c.get("skipped", 0) + p.skipped
+        if p.id_space is not None and p.id_space != self.id_space:
+            if self.id_space is not None and len(p):
+                raise StateError(
+                    f"{file_label}: {p.id_space!r} trades after {self.id_space!r} trades in one instrument's stream; "
+                    "the ids of the two streams count different things, so duplicates and gaps could not be "
+                    "judged. Keep one stream per instrument folder (move this file away)"
+                )
+            self.id_space = self.id_space or (p.id_space if len(p) else None)
         n = len(p)
         if n == 0:
             return
         c["trades"] += n
+        if p.keys is not None:
+            self._process_opaque(p, sink)
+            return
         if p.summary is not None and self._follows_on(p):
             c["accepted"] += n
             self.max_id, self.max_id_ts = int(p.trade_id[-1]), int(p.ts[-1])
@@ -221,6 +246,48 @@ class TradeStream:
             self._fills = []
             self._row = 0
 
+    def _process_opaque(self, p: ParsedChunk, sink: Sink) -> None:
+        """A chunk whose trade ids are not integers (Bybit): a trade is a duplicate when its id was accepted
+        in the open minute or the one before it (the open minute counting this trade's own); no gaps."""
+        c = self.counters
+        recent = self.recent if self.recent is not None else {}
+        ids, ts = p.trade_id, p.ts
+        mins = ts // MINUTE_MS
+        open_min = max(self.open_bar.minute if self.open_bar is not None else -1, self.closed_until)
+        known = np.array([k for keys in recent.values() for k in keys], dtype=np.int64)
+        # only a row whose id occurs earlier (in the saved minutes or the chunk) can be a duplicate
+        both = np.concatenate((known, ids.astype(np.int64)))
+        _, first, inverse = np.unique(both, return_index=True, return_inverse=True)
+        again = np.flatnonzero(first[inverse[len(known):]] < np.arange(len(known), len(both)))
+        accepted = np.ones(len(p), dtype=bool)
+        if len(again):
+            last_minute = {k: m for m, keys in recent.items() for k in keys}  # an id's minute when accepted
+            suspects = set(ids[again].tolist())
+            running = np.maximum.accumulate(np.maximum(mins, open_min))  # the open minute as each trade comes
+            for i in range(len(p)):
+                key = int(ids[i])
+                if key not in suspects:
+                    continue
+                seen = last_minute.get(key)
+                if seen is not None and seen >= int(running[i]) - 1:
+                    accepted[i] = False
+                    c["duplicates"] += 1
+                else:
+                    last_minute[key] = int(mins[i])
+        rows = np.flatnonzero(accepted)
+        c["accepted"] += len(rows)
+        # keep the ids of the minutes a later trade can still be compared with
+        top = max(open_min, int(mins.max()))
+        for m, key in zip(mins[rows].tolist(), ids[rows].tolist()):
+            if m >= top - 1:
+                recent.setdefault(m, []).append(key)
+        self.recent = {m: keys for m, keys in recent.items() if m >= top - 1}
+        if len(rows):
+            try:
+                self._deliver(p, rows, ids, ts, [], [], [], sink)
+            finally:
+                self._row = 0
+
     def _deliver(self, p: ParsedChunk, rows: np.ndarray, ids: np.ndarray, ts: np.ndarray,
                  taints: list[tuple[int, int, str]], events: list[tuple[int, dict[str, Any]]],
                  candidates: list[tuple[int, dict[str, Any]]], sink: Sink) -> None:
@@ -245,7 +312,8 @@ class TradeStream:
                 c["late"] += 1
                 taints.append((i, int(prevm[k]), "late"))
                 events.append((i, {
-                    "event": "late", "inst_id": self.inst.inst_id, "trade_id": str(int(ids[i])),
+                    "event": "late", "inst_id": self.inst.inst_id,
+                    "trade_id": str(p.keys[i]) if p.keys is not None else str(int(ids[i])),
                     "trade_utc": iso_ms(int(ts[i])), "bar_utc": iso_minute(int(mins[k])),
                     "open_bar_utc": iso_minute(int(prevm[k])), "side": "buy" if p.is_buy[i] else "sell",
                     "px": fmt(to_dec(int(p.px_m[i]), int(p.px_s[i]))), "sz": fmt(to_dec(int(p.sz_m[i]), int(p.sz_s[i]))),
@@ -330,6 +398,7 @@ class TradeStream:
         return TradeBatch(
             self.inst, p.ts[sel], ids, ids - (count - 1), p.is_buy[sel],
             px, px_scale, sz, sz_scale, base, base_scale, quote, quote_scale,
+            p.keys[sel] if p.keys is not None else None,
         )
 
     def _emit_open_bar(self, sink: Sink) -> Bar:

@@ -134,6 +134,9 @@ class TradeBatch:
     base_scale: int
     quote: np.ndarray
     quote_scale: int
+    # the trade ids as the venue wrote them where they are not integers (Bybit); trade_id then holds their
+    # digests, which only identify a trade (no order, no gaps).  None: trade_id is the venue's own id.
+    keys: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ts)
@@ -144,7 +147,12 @@ class TradeBatch:
             self.inst, self.ts[index], self.trade_id[index], self.first_id[index], self.is_buy[index],
             self.px[index], self.px_scale, self.sz[index], self.sz_scale,
             self.base[index], self.base_scale, self.quote[index], self.quote_scale,
+            self.keys[index] if self.keys is not None else None,
         )
+
+    def id_text(self, i: int) -> str:
+        """Trade ``i``'s id as the venue wrote it (for records that name a trade)."""
+        return str(self.keys[i]) if self.keys is not None else str(int(self.trade_id[i]))
 
     # --- helpers for indicators -------------------------------------------------
     def volume(self, unit: Unit) -> tuple[np.ndarray, int]:

@@ -98,8 +98,8 @@ def test_chunks_read_through_the_kernel_or_mapped_equal_the_plain_reading(tmp_pa
     from indicator_core.sources import files as files_module
     from indicator_core.sources.files import Cursor, LineNumbers, list_files, read_chunks
 
-    folder = tmp_path / "BTC-USDT-SWAP"
-    folder.mkdir()
+    folder = tmp_path / "okx" / "perps" / "BTC-USDT-SWAP"  # an OKX folder: its JSON lines are read mapped
+    folder.mkdir(parents=True)
     lines = [b'{"k":"%d"}\n' % i for i in range(30000)]
     (folder / "trades_2024-01-01.jsonl").write_bytes(b"".join(lines))
     (folder / "trades_2024-01-02.jsonl").write_bytes(b"".join(lines[:50]) + b"x" * 90_000 + b"\n"
@@ -108,7 +108,10 @@ def test_chunks_read_through_the_kernel_or_mapped_equal_the_plain_reading(tmp_pa
     (folder / "trades_2024-01-04.jsonl").write_bytes(b"".join(lines[:10]))
     (folder / "trades_2024-01-05.jsonl").write_bytes(b"")
     (folder / "trades_2024-01-06.jsonl").write_bytes(b"x" * 5000 + b"\n" + b"".join(lines[:10]))  # still written
-    files = list_files(folder, "BTC-USDT-SWAP", ["trades_{date}.jsonl"], [])
+    from indicator_core.builtin_formats import FORMATS
+    from indicator_core.sources.formats import FormatTable
+
+    files = list_files(folder, "BTC-USDT-SWAP", ["trades_{date}.jsonl"], [], formats=FormatTable(FORMATS))
 
     def chunks(start: Cursor, mapped: bool) -> list:
         """The chunks as the pass sees them: numbered in order once parsed (a mapped one is counted by its parse)."""

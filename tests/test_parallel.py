@@ -54,15 +54,15 @@ def test_jobs_2_writes_the_tree_jobs_1_writes_and_lists_every_instrument(tmp_pat
         if start not in multiprocessing.get_all_start_methods():
             pytest.skip(f"no {start} here")
         monkeypatch.setenv("INDICATOR_CORE_START_METHOD", start)
-    # a third instrument: the ETH trades again under another exchange folder
+    # a third instrument: the ETH trades again under another market folder (the exchange folder chooses the format)
     for kind in ("trades", "books"):  # the vault of the resume cases has ETH order books too
         if (vault / "raw" / kind / "okx").is_dir():
-            shutil.copytree(vault / "raw" / kind / "okx", vault / "raw" / kind / "okx2")
-            shutil.rmtree(vault / "raw" / kind / "okx2" / "perps" / "BTC-USDT-SWAP", ignore_errors=True)
+            shutil.copytree(vault / "raw" / kind / "okx" / "perps", vault / "raw" / kind / "okx" / "perps2")
+            shutil.rmtree(vault / "raw" / kind / "okx" / "perps2" / "BTC-USDT-SWAP", ignore_errors=True)
     cfg = config(tmp_path, 1 << 14)
     assert main(["run", "--vault", str(vault), "--config", str(cfg), "--jobs", "2"]) == 0
     out = capsys.readouterr().out
-    for label in ("okx/perps/BTC-USDT-SWAP", "okx/perps/ETH-USDT-SWAP", "okx2/perps/ETH-USDT-SWAP"):
+    for label in ("okx/perps/BTC-USDT-SWAP", "okx/perps/ETH-USDT-SWAP", "okx/perps2/ETH-USDT-SWAP"):
         assert re.search(rf"^{label}: \d+ trades", out, re.M), out
     assert "done: 3 instruments" in out
     jobs2 = outputs(vault)
@@ -70,9 +70,9 @@ def test_jobs_2_writes_the_tree_jobs_1_writes_and_lists_every_instrument(tmp_pat
     shutil.copytree(vault / "raw", serial / "raw")
     assert run(serial, cfg, "--jobs", "1") == 0
     assert outputs(serial) == jobs2
-    assert {k: v for k, v in jobs2.items() if "/okx/" in k} == reference()
+    assert {k: v for k, v in jobs2.items() if "/perps/" in k} == reference()
     # the copy's rejects name its own file; everything else is the same bytes as the original's
-    assert {k.replace("/okx2/", "/okx/"): v.replace(b"/okx2/", b"/okx/") for k, v in jobs2.items() if "/okx2/" in k} == \
+    assert {k.replace("/perps2/", "/perps/"): v.replace(b"/perps2/", b"/perps/") for k, v in jobs2.items() if "/perps2/" in k} == \
         {k: v for k, v in reference().items() if "ETH-USDT-SWAP" in k}
 
 

@@ -18,8 +18,10 @@ from ..config import Config, PluginSetting, plugin_settings
 from ..indicator import Indicator
 from ..instruments import Instrument, InstrumentTable
 from ..params import canonical_params
-from ..plugins import collect_indicators, collect_input_kinds, collect_instruments, make_plugin_manager
+from ..plugins import (collect_indicators, collect_input_kinds, collect_instruments, collect_venue_formats,
+                       make_plugin_manager)
 from ..prefetch import usable_cores
+from ..sources.formats import FormatTable
 from ..storage import InstrumentKey
 from ..streams.base import StreamKind
 from .consumer import Consumer, fingerprint
@@ -43,6 +45,7 @@ class Host:
     settings: dict[str, PluginSetting]
     table: InstrumentTable
     kinds: dict[str, StreamKind]  # by name, in the order their streams are read for an instrument
+    formats: FormatTable  # the venue formats: which parser reads a file of an exchange folder
     # called after each commit of an instrument with {indicator: {output: committed length}} (signal delivery)
     on_commit: list[Callable[[InstrumentKey, dict[str, dict[str, int]]], None]] = field(default_factory=list)
     # Whether passes read and parse ahead in a helper thread.  None: when this process may use more than one
@@ -63,7 +66,10 @@ class Host:
             table.load_file(path)
         for inst_id, ic in cfg.instruments.items():
             table.add(Instrument(inst_id, ic.kind, ic.ct_val, ic.ct_val_ccy))
-        return cls(cfg, indicators, settings, table, kinds)
+        formats = FormatTable(info.fmt for info in collect_venue_formats(pm))
+        for kind in kinds.values():
+            kind.check(cfg, formats)  # what of the config only the loaded plugins can judge
+        return cls(cfg, indicators, settings, table, kinds, formats)
 
     def parse_threads(self) -> bool:
         """Whether this process's passes read and parse ahead in a helper thread (see :mod:`..prefetch`)."""

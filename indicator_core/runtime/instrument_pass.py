@@ -246,7 +246,7 @@ class InstrumentRun:
     def _files(self) -> list[TradeFile]:
         """The trade files in stream order; those the cursors name stay listed even once archived."""
         return self.kind.list_files(self.host.cfg, self.folder, self.key.inst_id,
-                                    [c.cursor for c in self.consumers] + [self.cursor])
+                                    [c.cursor for c in self.consumers] + [self.cursor], self.host.formats)
 
     def commit(self, files: list[TradeFile] | None = None) -> None:
         """Outputs on disk, then every consumer's state with the read position (SPEC section 8).
@@ -329,7 +329,7 @@ def instruments(host: Host, vault: Path, only: list[str] | None,
                 skipped: list[Skipped] | None = None) -> list[tuple[InstrumentKey, StreamKind, Path]]:
     """Every instrument's input folders of every kind; an unknown instrument is found here and fails only
     when its pass starts (reported in the summary, the others run)."""
-    return discover_all(vault, host.cfg, host.kinds, only, skipped)
+    return discover_all(vault, host.cfg, host.kinds, only, skipped, host.formats)
 
 
 def by_instrument(found: list[tuple[InstrumentKey, StreamKind, Path]]) -> list[tuple[InstrumentKey, list[tuple[str, Path]]]]:

@@ -38,17 +38,19 @@ RAW_COLUMNS = ("id", "price", "qty", "quote_qty", "time", "is_buyer_maker")
 
 
 class BinanceBuilder(ColumnBuilder):
-    """Columns of a chunk, and the raw trades skipped for their ``X``."""
+    """Columns of a chunk, the raw trades skipped for their ``X``, and which stream its events are."""
 
-    __slots__ = ("skipped",)
+    __slots__ = ("skipped", "stream")
 
-    def __init__(self) -> None:
+    def __init__(self, stream: Stream | None = None) -> None:
         super().__init__()
         self.skipped = 0
+        self.stream = stream  # None: learned from the chunk's first trade event
 
     def build(self, lines: int) -> ParsedChunk:
         out = super().build(lines)
         out.skipped = self.skipped
+        out.id_space = self.stream
         return out
 
 
@@ -60,11 +62,14 @@ def _maker_flag(value: Any) -> bool:
     raise BadTrade(f"m (is_buyer_maker) is not true or false: {value!r}")
 
 
-def add_event(out: BinanceBuilder, obj: Any, symbol: str, window: TimeWindow | None, stream: Stream) -> None:
+def add_event(out: BinanceBuilder, obj: Any, symbol: str, window: TimeWindow | None) -> None:
     """One ``aggTrade`` or ``trade`` event object; raises :class:`BadTrade`."""
     if not isinstance(obj, dict):
         raise BadTrade("not a trade event")
     event = obj.get("e")
+    if out.stream is None and event in ("aggTrade", "trade"):
+        out.stream = event
+    stream = out.stream
     if event != stream:
         if event in ("aggTrade", "trade"):
             raise BadTrade(f"a {event!r} event in a stream of {stream!r} events: one instrument's trades are either "
@@ -92,8 +97,7 @@ def add_event(out: BinanceBuilder, obj: Any, symbol: str, window: TimeWindow | N
     out.add(ts=ts, trade_id=trade_id, count=1, is_buy=not taker_sold, px=px, sz=sz)
 
 
-def parse_line(out: BinanceBuilder, raw: bytes, line_no: int, symbol: str, window: TimeWindow | None,
-               stream: Stream) -> None:
+def parse_line(out: BinanceBuilder, raw: bytes, line_no: int, symbol: str, window: TimeWindow | None) -> None:
     line = raw[3:] if raw.startswith(BOM) else raw
     line = line[:-1] if line.endswith(b"\r") else line
     if not line.strip():
@@ -107,20 +111,24 @@ def parse_line(out: BinanceBuilder, raw: bytes, line_no: int, symbol: str, windo
     if isinstance(obj, dict) and "stream" in obj and "data" in obj:
         obj = obj["data"]  # a combined stream's wrapper
     try:
-        add_event(out, obj, symbol, window, stream)
+        add_event(out, obj, symbol, window)
     except BadTrade as exc:
         out.rejects.append(Reject(line_no, str(exc), snippet(raw)))
 
 
 def parse_lines(buf: bytes, first_line_no: int, symbol: str, window: TimeWindow | None = None,
-                stream: Stream = "aggTrade") -> ParsedChunk:
-    """Every line of a chunk of complete stream lines through orjson and the field checks."""
-    out = BinanceBuilder()
+                stream: Stream | None = None) -> ParsedChunk:
+    """Every line of a chunk of complete stream lines through orjson and the field checks.
+
+    The chunk's stream (``aggTrade`` or ``trade``) is ``stream``, else the one of its first trade event;
+    an event of the other stream is a reject (and a chunk of the other stream than the instrument's
+    earlier ones is refused by the trade stream: ``ParsedChunk.id_space``)."""
+    out = BinanceBuilder(stream)
     lines = bytes(buf).split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
     for k, raw in enumerate(lines):
-        parse_line(out, raw, first_line_no + k, symbol, window, stream)
+        parse_line(out, raw, first_line_no + k, symbol, window)
     return out.build(len(lines))
 
 
@@ -131,7 +139,7 @@ def archive_stream(name: str) -> Stream:
 
 def parse_csv(buf: bytes, first_line_no: int, window: TimeWindow | None, stream: Stream) -> ParsedChunk:
     """Rows of a daily archive, in its column order; a header line (the column names) is passed over."""
-    out = BinanceBuilder()
+    out = BinanceBuilder(stream)
     columns = AGG_COLUMNS if stream == "aggTrade" else RAW_COLUMNS
     lines = bytes(buf).split(b"\n")
     if lines and lines[-1] == b"":

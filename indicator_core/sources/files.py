@@ -27,6 +27,7 @@ import numpy as np
 from ..errors import ConfigError, IndicatorError, StateError
 from ..storage import FOLDER_NAME, InstrumentKey, state_path
 from .. import native
+from .formats import COMPRESSIONS, FormatTable
 from .parsed import count_lines, line_ends
 
 _KERNEL = native.load("trades")
@@ -72,7 +73,7 @@ class TradeFile:
     name: str
     path: Path
     date: str
-    fmt: str  # "jsonl" or "csv"
+    fmt: Any  # its VenueFormat (sources.formats), or None for an input kind without venue formats
     # a file read to its end and since moved away (archived): it keeps its place in the order
     ghost: bool = False
     day_offset: int = 0  # minutes east of UTC at which the file's day starts (OKX archives: +480)
@@ -149,14 +150,16 @@ def _classify(name: str, regexes: list[re.Pattern[str]]) -> tuple[str, int] | No
     return None
 
 
-def _format(name: str) -> tuple[str, str | None]:
-    """``(format, compression)`` of a trade file by its name (a zip's format is its member's)."""
-    compression = None
-    if name.endswith(".gz"):
-        compression, name = "gz", name[:-3]
-    elif name.endswith(".zip"):
-        return "csv", "zip"  # OKX's archives hold one CSV; read_chunks looks at the member's name
-    return ("csv" if name.endswith(".csv") else "jsonl"), compression
+def _format(name: str, exchange: str, formats: FormatTable | None, kind: str) -> tuple[Any, str | None] | None:
+    """``(venue format, compression)`` of a file by its exchange folder and name; ``None``: no format reads it.
+
+    Without a table (an input kind whose files have no venue formats) every file is read, its format ``None``.
+    """
+    compression = next((how for ending, how in COMPRESSIONS.items() if name.endswith(ending)), None)
+    if formats is None:
+        return None, compression
+    fmt = formats.match(exchange, name, kind)
+    return (fmt, compression) if fmt is not None else None
 
 
 def content_size(tf: TradeFile) -> int:
@@ -176,11 +179,15 @@ def content_size(tf: TradeFile) -> int:
 
 
 def list_files(folder: Path, inst_id: str, patterns: list[str], cursors: list[Cursor] = (),
-               day_offsets: dict[str, int] | None = None) -> list[TradeFile]:
+               day_offsets: dict[str, int] | None = None, formats: FormatTable | None = None,
+               kind: str = "trades") -> list[TradeFile]:
     """The instrument's trade files in stream order: by date, then pattern order, then name.
 
     ``day_offsets`` gives, by pattern, the UTC offset in minutes at which the
     days of its files start (OKX's own archives: UTC+8); the default is UTC.
+    With ``formats``, each file's venue format is the one its exchange folder
+    (``folder``'s grandparent) and its name choose; a file no format reads is
+    not listed (discovery reports it).
 
     A file that a cursor names but that is gone is kept as a *ghost* when the
     cursor had read it to its end (an archived old day): the stream goes on
@@ -188,16 +195,26 @@ def list_files(folder: Path, inst_id: str, patterns: list[str], cursors: list[Cu
     be lost silently.
     """
     regexes = [_pattern_regex(p, inst_id) for p in patterns]
-    offsets = [(day_offsets or {}).get(p, 0) for p in patterns]
+    exchange = folder.parent.parent.name
+    input_kind = kind
+
+    def offset(pattern_index: int, fmt: Any) -> int:
+        """The config's offset for the pattern, else the format's own, else UTC."""
+        pattern = patterns[pattern_index]
+        if day_offsets and pattern in day_offsets:
+            return day_offsets[pattern]
+        return dict(fmt.day_offsets).get(pattern, 0) if fmt is not None else 0
+
     found: dict[str, tuple[str, int, str, TradeFile]] = {}
     for path in folder.iterdir():
         if not path.is_file():
             continue
         kind = _classify(path.name, regexes)
-        if kind:
-            fmt, compression = _format(path.name)
+        read_as = _format(path.name, exchange, formats, input_kind) if kind else None
+        if kind and read_as is not None:
+            fmt, compression = read_as
             found[path.name] = (*kind, path.name, TradeFile(path.name, path, kind[0], fmt, compression=compression,
-                                                            day_offset=offsets[kind[1]]))
+                                                            day_offset=offset(kind[1], fmt)))
     for cur in cursors:
         if cur.file is None or cur.file in found:
             continue
@@ -207,9 +224,9 @@ def list_files(folder: Path, inst_id: str, patterns: list[str], cursors: list[Cu
                 f"the saved cursor points into {folder / cur.file} (byte {cur.offset}), which is no longer "
                 "there and had not been read to its end; put the file back, or rebuild with `indicators reset`"
             )
-        fmt, compression = _format(cur.file)
+        fmt, compression = _format(cur.file, exchange, formats, input_kind) or (None, None)
         found[cur.file] = (*kind, cur.file, TradeFile(cur.file, folder / cur.file, kind[0], fmt, ghost=True,
-                                                      day_offset=offsets[kind[1]], compression=compression))
+                                                      day_offset=offset(kind[1], fmt), compression=compression))
     return [t[3] for t in sorted(found.values(), key=lambda t: t[:3])]
 
 
@@ -272,13 +289,16 @@ def _matches(name: str, inst_id: str, regexes: list[re.Pattern[str]]) -> bool:
 
 
 def discover(vault: Path, root: str, only: list[str] | None, patterns: list[str] | None = None,
-             skipped: list[Skipped] | None = None) -> list[tuple[InstrumentKey, Path]]:
+             skipped: list[Skipped] | None = None, formats: FormatTable | None = None,
+             kind: str = "trades") -> list[tuple[InstrumentKey, Path]]:
     """Instrument folders under ``{vault}/{root}/{exchange}/{market}/{INST_ID}/``.
 
     With ``patterns``, an instrument folder is one holding at least one file
     that matches a pattern, or one with a saved state; what is not read -- files matching no pattern,
     files and folders at another depth, folders whose name is not an id
-    (``old backup``) -- is appended to ``skipped``, not refused.
+    (``old backup``) -- is appended to ``skipped``, not refused.  With ``formats``, an exchange folder
+    that no installed venue format reads, and a file that none of its exchange's formats reads, are
+    not read either (and said so).
     """
     base = vault / root
     if not base.is_dir():
@@ -307,6 +327,9 @@ def discover(vault: Path, root: str, only: list[str] | None, patterns: list[str]
     regexes = [_any_inst_regex(p) for p in patterns or ()]
 
     for ex in level(base, "exchange"):
+        if formats is not None and not formats.of(ex.name, kind):
+            note(ex, True, formats.describe(ex.name, kind))
+            continue
         for mk in level(ex, "market"):
             for inst in level(mk, "instrument"):
                 if only and inst.name not in only:
@@ -324,7 +347,11 @@ def discover(vault: Path, root: str, only: list[str] | None, patterns: list[str]
                             odd.append((inst / e.name, True,
                                         "a folder inside an instrument folder (trade files go directly in it)"))
                         elif _matches(e.name, inst.name, regexes):
-                            found = True
+                            if formats is None or formats.match(ex.name, e.name, kind) is not None:
+                                found = True
+                            else:
+                                odd.append((inst / e.name, False, "no venue format reads this file name: "
+                                            + formats.describe(ex.name, kind)))
                         else:
                             odd.append((inst / e.name, False, "matches no file pattern"))
                 odd.sort()
@@ -393,8 +420,6 @@ def read_chunks(
     With ``mapped`` (a parser that reads views), closed JSONL days come as views of memory maps
     (:func:`_mapped_chunks`, where :data:`MAP_CLOSED_FILES` allows it); otherwise every chunk is ``bytes``.
     """
-    from .okx_csv import parse_header
-
     k0, off0 = position(files, start)
     k_stop, off_stop = position(files, stop) if stop is not None else (len(files), 0)
     for k in range(k0, len(files)):
@@ -418,14 +443,15 @@ def read_chunks(
             continue
         with open(tf.path, "rb") as f:
             columns = None
-            if tf.fmt == "csv":
+            header = tf.fmt.header if tf.fmt is not None else None
+            if header is not None:
                 hdr = _read_header(f, tf.name)
                 if hdr is None:
                     return  # header still being written
-                columns = parse_header(hdr[0], str(tf.path))
+                columns = header(hdr[0], str(tf.path))
                 if offset == 0:
                     offset, line = hdr[1], 1
-            if mapped and MAP_CLOSED_FILES and has_later and limit is None and tf.fmt == "jsonl":
+            if mapped and MAP_CLOSED_FILES and has_later and limit is None and tf.fmt is not None and tf.fmt.reads_mapped:
                 mapped_from, mapped_line = offset, line
                 for chunk in _mapped_chunks(f, tf, offset, line, batch_bytes):
                     yield chunk
@@ -530,18 +556,17 @@ def _lines_between(f: IO[bytes], start: int, stop: int) -> int:
 
 
 def _open_content(tf: TradeFile, stack: ExitStack) -> tuple[IO[bytes], TradeFile]:
-    """The decompressed content of a ``.gz`` or ``.zip`` trade file, and the file with its format."""
+    """The decompressed content of a ``.gz`` or ``.zip`` trade file (its format is the archive's)."""
     if tf.compression == "gz":
         return stack.enter_context(gzip.open(tf.path, "rb")), tf
     z = stack.enter_context(zipfile.ZipFile(tf.path))
     members = [i for i in z.infolist() if not i.is_dir() and i.filename.endswith((".csv", ".jsonl"))]
     if len(members) != 1:
         raise IndicatorError(
-            f"{tf.path}: a trade archive must hold exactly one .csv or .jsonl file (OKX's hold "
-            f"{{INST}}-trades-{{date}}.csv); it holds {[i.filename for i in z.infolist()]}"
+            f"{tf.path}: a trade archive must hold exactly one .csv or .jsonl file (the venues' daily archives "
+            f"hold one, e.g. OKX's {{INST}}-trades-{{date}}.csv); it holds {[i.filename for i in z.infolist()]}"
         )
-    fmt = "csv" if members[0].filename.endswith(".csv") else "jsonl"
-    return stack.enter_context(z.open(members[0])), replace(tf, fmt=fmt)
+    return stack.enter_context(z.open(members[0])), tf
 
 
 def _read_full(f: IO[bytes], n: int) -> bytes:
@@ -566,15 +591,14 @@ def _compressed_chunks(tf: TradeFile, offset: int, line: int, limit: int | None,
     lines before the damage may have been read, which is the same as reading
     that prefix of a plain file.
     """
-    from .okx_csv import parse_header
-
     try:
         with ExitStack() as stack:
             f, tf = _open_content(tf, stack)
             columns = None
-            if tf.fmt == "csv":
+            header = tf.fmt.header if tf.fmt is not None else None
+            if header is not None:
                 hdr = f.readline()
-                columns = parse_header(hdr.rstrip(b"\n") + b"\n", str(tf.path))
+                columns = header(hdr.rstrip(b"\n") + b"\n", str(tf.path))
                 if offset == 0:
                     offset, line = len(hdr), 1
                 else:

@@ -43,6 +43,8 @@ class ParsedChunk:
     lines: int = 0  # complete lines consumed
     summary: Any = None  # a clean chunk's aggregates from the parse thread (indicator_core.fastpath), if any
     skipped: int = 0  # valid lines that are not trades of the tape (a Binance raw trade whose X is not MARKET)
+    keys: Any = None  # the trade ids as written, where they are not integers (Bybit): trade_id holds their digests
+    id_space: str | None = None  # what the ids count where a venue has two (Binance: "aggTrade" or "trade")
 
     def __len__(self) -> int:
         return len(self.ts)

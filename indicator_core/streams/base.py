@@ -7,7 +7,7 @@ from typing import Any, Callable, ClassVar
 
 from ..indicator import Indicator
 from ..instruments import Instrument
-from ..sources.files import Chunk
+from ..sources.files import Chunk, list_files
 from ..storage import InstrumentKey, state_path
 
 
@@ -19,6 +19,9 @@ class StreamKind:
     parse_in_threads: ClassVar[bool] = True  # False for a pure-Python parser: threads would only fight for the GIL
     # True when the parser reads a chunk whose lines are a memoryview of a mapped file (read_chunks(mapped=True))
     reads_mapped: ClassVar[bool] = False
+    # True when its files are read by the venue formats registered for it (sources.formats): the exchange
+    # folder and the file name choose the parser
+    venue_formats: ClassVar[bool] = False
     # How the command line shows the kind: after an instrument's label in a run's summary (" books"), and the
     # columns of its table in `indicators status` as (header, row key, format spec); the row keys are those
     # status_fields gives.  The indicator column's header is status_title.
@@ -44,11 +47,11 @@ class StreamKind:
         """A pure function of a chunk (it may run in a worker thread); ``now_ms`` is the pass's clock."""
         raise NotImplementedError
 
-    def list_files(self, cfg, folder: Path, inst_id: str, cursors: list) -> list:
-        """The instrument's files in stream order (:func:`indicator_core.sources.files.list_files`)."""
-        from ..sources.files import list_files
-
-        return list_files(folder, inst_id, self.patterns(cfg), cursors)
+    def list_files(self, cfg, folder: Path, inst_id: str, cursors: list, formats: Any = None) -> list:
+        """The instrument's files in stream order (:func:`indicator_core.sources.files.list_files`); with
+        :attr:`venue_formats`, each with the format ``formats`` (a ``FormatTable``) chooses for it."""
+        return list_files(folder, inst_id, self.patterns(cfg), cursors,
+                          formats=formats if self.venue_formats else None, kind=self.name)
 
     def quality_log(self, inst: Instrument) -> Indicator:
         """The always-on data-quality consumer of this stream."""
@@ -70,6 +73,10 @@ class StreamKind:
         """The fields of one state file's row in ``indicators status`` (its counters by default)."""
         counters = (state.get("stream") or {}).get("counters", {})
         return {"last_bar_utc": state.get("last_bar_utc"), **{k: int(counters.get(k, 0)) for k in self.counters}}
+
+    def check(self, cfg, formats: Any) -> None:
+        """Refuse (``ConfigError``) settings of this kind that only the loaded plugins can judge, e.g. file
+        patterns no installed venue format reads; ``formats`` is the ``FormatTable``."""
 
     def fills_empty_bars(self, cfg) -> bool:
         """Whether minutes without an event are filled (part of every consumer's fingerprint)."""

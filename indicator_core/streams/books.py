@@ -600,13 +600,14 @@ class Books(StreamKind):
 
     def parser(self, cfg, inst_id: str, tolerance_minutes: int = 0, now_ms: int = 0):
         channel = self.channel(cfg, inst_id)
-        return lambda chunk: parse_chunk(chunk, inst_id, channel)
+        return lambda chunk: chunk.file.fmt.parse(chunk, inst_id, channel)
 
     def quality_log(self, inst):
         from ..quality import BookQualityLog
 
         return BookQualityLog(inst, BookQualityLog.Params())
 
+    venue_formats = True  # the exchange folder chooses the format (today OKX's pushes: builtin_formats)
     label_suffix = " books"
     status_title = "books"
     state_suffix = ".books"  # the book stream's quality state: {INST_ID}.books.state.json

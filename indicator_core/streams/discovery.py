@@ -7,12 +7,14 @@ from typing import Any, Mapping
 
 from ..errors import ConfigError
 from ..sources.files import Skipped, discover
+from ..sources.formats import FormatTable
 from ..storage import InstrumentKey
 from .base import StreamKind
 
 
 def discover_all(vault: Path, cfg: Any, kinds: Mapping[str, StreamKind], only: list[str] | None,
-                 skipped: list[Skipped] | None = None) -> list[tuple[InstrumentKey, StreamKind, Path]]:
+                 skipped: list[Skipped] | None = None,
+                 formats: FormatTable | None = None) -> list[tuple[InstrumentKey, StreamKind, Path]]:
     """Every ``(instrument, kind, folder)`` under the vault, by instrument then kind (in ``kinds``' order).
 
     An instrument may have files of one kind or of several.  With no folder
@@ -27,7 +29,9 @@ def discover_all(vault: Path, cfg: Any, kinds: Mapping[str, StreamKind], only: l
         if (vault / root).is_dir():
             # with --inst, every named folder (as for one kind alone); else those holding files of the kind
             patterns = None if only else kind.patterns(cfg)
-            found += [(key, kind, folder) for key, folder in discover(vault, root, None, patterns, skipped)]
+            table = formats if kind.venue_formats else None
+            found += [(key, kind, folder) for key, folder in discover(vault, root, None, patterns, skipped, table,
+                                                                      kind.name)]
     if not any(r.is_dir() for r in roots):
         main = next(iter(kinds.values()))
         discover(vault, main.root(cfg), only, main.patterns(cfg), skipped)  # raises the main folder's message

@@ -33,7 +33,7 @@ class Whales(Indicator):
         for i in trades.rows_over(self.params.threshold).tolist():
             emit("whales", {
                 "ts_utc": iso_ms(int(trades.ts[i])),
-                "trade_id": str(int(trades.trade_id[i])),
+                "trade_id": trades.id_text(i),
                 "side": "buy" if trades.is_buy[i] else "sell",
                 "px": fmt(to_dec(int(trades.px[i]), trades.px_scale)),
                 "sz": fmt(to_dec(int(trades.sz[i]), trades.sz_scale)),

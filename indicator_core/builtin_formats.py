@@ -1,0 +1,81 @@
+"""The built-in venue formats, registered through the same hook a plugin's format uses (SPEC sections 1, 15).
+
+=============== ======== ======================================== ==========================================
+format          exchange files                                    lines
+=============== ======== ======================================== ==========================================
+okx-jsonl       okx      ``.jsonl``, ``.jsonl.gz``                 exporter lines, REST items, WebSocket pushes
+okx-csv         okx      ``.csv``, ``.csv.gz``, ``.zip``           OKX's daily trade archives (header line)
+binance-jsonl   binance  ``.jsonl``, ``.jsonl.gz``                 ``aggTrade`` or raw ``trade`` events
+binance-csv     binance  ``.csv``, ``.csv.gz``, ``.zip``           ``-aggTrades-`` / ``-trades-`` archives
+bybit-jsonl     bybit    ``.jsonl``, ``.jsonl.gz``                 ``publicTrade`` pushes
+bybit-csv       bybit    ``.csv``, ``.csv.gz``                     the daily ``{SYMBOL}{date}.csv.gz`` archives
+okx-books       okx      ``.jsonl`` (under ``raw/books``)          order-book pushes of one channel
+=============== ======== ======================================== ==========================================
+
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from .hookspecs import hookimpl
+from .sources import binance, bybit, columnar, okx_csv
+from .sources.files import Chunk
+from .sources.formats import VenueFormat
+from .sources.parsed import ParsedChunk
+from .sources.timecheck import TimeWindow
+from .streams import books
+
+
+def okx_jsonl(chunk: Chunk, inst_id: str, window: TimeWindow) -> ParsedChunk:
+    # a chunk not yet numbered (files.LineNumbers) is parsed from line 1, and its rejects moved once it is
+    first = chunk.first_line if chunk.first_line is not None else 1
+    return columnar.parse_chunk(chunk.buf, first, inst_id, chunk.line_ends, window, chunk.lines)
+
+
+def okx_archive(chunk: Chunk, inst_id: str, window: TimeWindow) -> ParsedChunk:
+    assert chunk.csv_columns is not None
+    return okx_csv.parse_chunk(chunk.buf, chunk.first_line, inst_id, chunk.csv_columns, chunk.line_ends, window)
+
+
+def binance_jsonl(chunk: Chunk, inst_id: str, window: TimeWindow) -> ParsedChunk:
+    return binance.parse_lines(chunk.buf, chunk.first_line, inst_id, window)
+
+
+def binance_archive(chunk: Chunk, inst_id: str, window: TimeWindow) -> ParsedChunk:
+    return binance.parse_csv(chunk.buf, chunk.first_line, window, binance.archive_stream(chunk.file.name))
+
+
+def bybit_jsonl(chunk: Chunk, inst_id: str, window: TimeWindow) -> ParsedChunk:
+    return bybit.parse_lines(chunk.buf, chunk.first_line, inst_id, window)
+
+
+def bybit_archive(chunk: Chunk, inst_id: str, window: TimeWindow) -> ParsedChunk:
+    return bybit.parse_csv(chunk.buf, chunk.first_line, inst_id, window)
+
+
+FORMATS = (
+    VenueFormat("okx-jsonl", "okx", (".jsonl", ".jsonl.gz"), okx_jsonl, reads_mapped=True,
+                description="OKX trades as JSON lines (exporter lines, REST items, WebSocket pushes)"),
+    VenueFormat("okx-csv", "okx", (".csv", ".csv.gz", ".zip"), okx_archive, header=okx_csv.parse_header,
+                description="OKX daily trade archives (CSV with a header line; a .zip holds one)",
+                # OKX's own daily archives cut their days at midnight UTC+8
+                day_offsets=(("{inst}-trades-{date}.csv", 480), ("{inst}-trades-{date}.zip", 480))),
+    VenueFormat("binance-jsonl", "binance", (".jsonl", ".jsonl.gz"), binance_jsonl,
+                description="Binance USDⓈ-M aggTrade or raw trade events, bare or combined-stream"),
+    VenueFormat("binance-csv", "binance", (".csv", ".csv.gz", ".zip"), binance_archive,
+                description="Binance USDⓈ-M -aggTrades- and -trades- daily archives (with or without header)"),
+    VenueFormat("bybit-jsonl", "bybit", (".jsonl", ".jsonl.gz"), bybit_jsonl,
+                description="Bybit v5 publicTrade pushes"),
+    VenueFormat("bybit-csv", "bybit", (".csv", ".csv.gz"), bybit_archive,
+                description="Bybit daily trade archives ({SYMBOL}{date}.csv.gz)"),
+    # a book format's parse takes the book channel where a trade format's takes the time window
+    VenueFormat("okx-books", "okx", (".jsonl",), books.parse_chunk, kind="books",
+                description="OKX order-book pushes (books, books5, bbo-tbt, books-l2-tbt, books50-l2-tbt)"),
+)
+
+
+@hookimpl
+def register_venue_formats(register: Callable[[VenueFormat], None]) -> None:
+    for fmt in FORMATS:
+        register(fmt)
