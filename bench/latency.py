@@ -105,7 +105,6 @@ def replay(cycles: int) -> list[tuple[int, bytes]]:
 
 def bench_confluence(mode: str, cycles: int, tmp: Path) -> list[float]:
     from indicator_core.cli import main
-    from indicator_core.notify import signal_id
     from indicator_core.timeutil import minute_of_iso
 
     inst = "ETH-USDT-SWAP"
@@ -122,7 +121,7 @@ def bench_confluence(mode: str, cycles: int, tmp: Path) -> list[float]:
     for s in signals:
         end = (minute_of_iso(s["timestamp_utc"]) + 1) * 60_000  # the first trade at or after it closes the minute
         close = next(i for i, (ts, _) in enumerate(lines) if ts >= end)
-        groups.setdefault(close, []).append(signal_id("confluence", inst, s))
+        groups.setdefault(close, []).append(f"{inst}|{s['timestamp_utc']}|{s['level']}")  # the SPEC 12 id
     rx = Receiver()
     cfg = tmp / f"c-{mode}.toml"
     cfg.write_text(CONFLUENCE_CFG + f'[notify.bench]\nkind = "webhook"\nurl = "{rx.url}"\nstreams = ["confluence"]\n')

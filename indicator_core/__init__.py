@@ -9,7 +9,8 @@ nothing else (a contract checked in CI, see docs/ARCHITECTURE.md)::
 Extension points
     ``hookimpl`` marks a plugin's hooks (:mod:`indicator_core.hookspecs`);
     ``Indicator`` the base class, ``Params`` its settings model, ``Emit`` the
-    writer it is handed, ``Input`` a record input (SPEC section 12);
+    writer it is handed, ``Input`` a record input (SPEC section 12), ``Signal``
+    an output whose records are signals (notifiers deliver them);
     ``StreamKind`` the base class of an input kind; ``VenueFormat`` a venue's file
     format (its parser fills a ``ColumnBuilder`` into a ``ParsedChunk``, bad lines
     as ``Reject``); ``Instrument`` a contract.
@@ -44,7 +45,7 @@ __version__ = "0.1.0"
 
 # public name -> the module that defines it
 _HOME = {
-    "Bar": "bars", "hookimpl": "hookspecs", "Emit": "indicator", "Indicator": "indicator", "Input": "indicator",
+    "Bar": "bars", "hookimpl": "hookspecs", "Emit": "indicator", "Indicator": "indicator", "Input": "indicator", "Signal": "indicator",
     "Params": "indicator", "Instrument": "instruments", "EXACT": "numbers", "LastText": "numbers",
     "PRICE_PLACES": "numbers", "RATIO_PLACES": "numbers", "ROUNDING": "numbers", "ceil_scaled": "numbers", "floor_scaled": "numbers", "div_round": "numbers",
     "fmt": "numbers", "fmt_signed": "numbers", "to_dec": "numbers", "SessionAnchor": "params",
@@ -75,7 +76,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from .bars import Bar
     from .hookspecs import hookimpl
-    from .indicator import Emit, Indicator, Input, Params
+    from .indicator import Emit, Indicator, Input, Params, Signal
     from .instruments import Instrument
     from .numbers import (EXACT, PRICE_PLACES, RATIO_PLACES, ROUNDING, LastText, ceil_scaled, div_round, floor_scaled,
                           fmt, fmt_signed, to_dec)

@@ -129,7 +129,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if notifiers:  # imported only then: urllib, ssl and http are a noticeable share of a short run's start
         from . import notify
 
-        deliverer = notify.Deliverer(vault, notifiers)
+        streams = notify.installed_streams()
+        notify.check_streams(cfg, streams)
+        deliverer = notify.Deliverer(vault, notifiers, streams)
         with VaultLock(vault):
             deliverer.prepare()  # new notifiers start at what is committed before this pass
     if args.follow:
@@ -156,7 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             follow(vault, cfg, args.inst, args.poll, args.grace, on_pass=on_pass,
                    on_commit=thread.committed if thread is not None else None,
-                   commit_now=frozenset(notify.STREAMS[s][0] for n in notifiers.values() for s in n.streams),
+                   commit_now=frozenset(streams[s].indicator for n in notifiers.values() for s in n.streams),
                    watch=not args.no_watch)
         except KeyboardInterrupt:
             if status:
@@ -255,7 +257,9 @@ def cmd_notify(args: argparse.Namespace) -> int:
         raise ConfigError(f"{cfg.source}: no [notify.NAME] table is enabled; see the README for an example")
     if args.wait is not None and args.wait < 0:
         raise ConfigError("--wait must be >= 0 (seconds)")
-    deliverer = notify.Deliverer(vault, notifiers)
+    streams = notify.installed_streams()
+    notify.check_streams(cfg, streams)
+    deliverer = notify.Deliverer(vault, notifiers, streams)
     with VaultLock(vault):
         deliverer.prepare()
         summary = deliverer.drain(args.wait)
@@ -272,6 +276,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     kinds = collect_input_kinds(pm)
     infos = collect_indicators(pm, kinds)
     settings = plugin_settings(cfg, {n: i.cls for n, i in infos.items()})
+    from .signals import check_streams, signal_streams
+
+    check_streams(cfg, signal_streams({n: i.cls for n, i in infos.items()}))
     rows = []
     for name, info in sorted(infos.items()):
         hooks = sorted(h.name for h in pm.get_hookcallers(pm.get_plugin(info.plugin_name)) or [])
@@ -365,9 +372,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     rows.sort(key=lambda r: (r["instrument"], order.index(r["kind"]), r["indicator"]))
     damaged = [r for r in rows if "error" in r]
     from .notify import status_rows
+    from .signals import check_streams, signal_streams
     from .runtime.records import describe_waits
 
-    deliveries = [{"indicator": "notify", **r} for r in status_rows(vault, cfg)]
+    streams = signal_streams(host.indicators)
+    check_streams(cfg, streams)
+    deliveries = [{"indicator": "notify", **r} for r in status_rows(vault, cfg, streams)]
     waits = describe_waits(vault, cfg, host)  # record consumers held back by an input (SPEC section 12)
     for r in rows:
         r["waiting"] = waits.get((r["instrument"], r["indicator"]))

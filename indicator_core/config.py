@@ -111,7 +111,8 @@ class NotifierConfig(_Strict):
     url: str | None = None
     command: list[str] | None = Field(default=None, min_length=1)
     headers: dict[str, str] = Field(default_factory=dict)
-    streams: list[Literal["confluence", "whales"]] = Field(default_factory=lambda: ["confluence"], min_length=1)
+    # signal streams declared by the installed indicators (checked once they are loaded: notify.check_streams)
+    streams: list[str] = Field(default_factory=lambda: ["confluence"], min_length=1)
     enabled: bool = True
     timeout_seconds: float = Field(default=5.0, gt=0)   # one delivery attempt
     wait_seconds: float = Field(default=30.0, ge=0)     # `run` (not --follow) and `notify`: time spent retrying

@@ -108,6 +108,28 @@ class Input:
         return self.key or self.stream
 
 
+@dataclass(frozen=True)
+class Signal:
+    """An output whose records are signals: what notifiers deliver and ``study`` can score (SPEC 12, 13).
+
+    Declared by its indicator (``Indicator.signals``), so the host never keeps a
+    list of which plugins make signals.  ``output`` is the output stream
+    (``{output}.jsonl``); ``time_field`` the record field that orders its
+    records in time; ``id_fields`` the record fields that, after the instrument
+    id, make each record's signal id (``{inst_id}|{field}|...``, unique per
+    record, the same every time the record is delivered); ``name`` what a
+    notifier's ``streams = [...]`` calls it (default: the indicator's name);
+    ``direction_field``, where its records carry a trade direction
+    (``"long"``/``"short"``, or +1/-1), lets ``indicators study`` score it.
+    """
+
+    output: str
+    time_field: str
+    id_fields: tuple[str, ...]
+    name: Optional[str] = None
+    direction_field: Optional[str] = None
+
+
 class Params(BaseModel):
     """Base for an indicator's parameters (the ``[plugins.NAME]`` table less ``enabled``).
 
@@ -131,7 +153,9 @@ class Indicator:
     version: ClassVar[str] = "0"
     Params: ClassVar[type[Params]] = Params
     consumes: ClassVar[str] = "trades"
-    """The input stream that feeds it: ``"trades"`` or ``"books"``."""
+    """The input kind that feeds it: ``"trades"``, ``"books"``, or a kind a plugin registers."""
+    signals: ClassVar[tuple[Signal, ...]] = ()
+    """Its outputs whose records are signals (:class:`Signal`): notifiers deliver them, ``study`` scores them."""
     trades_by_minute: ClassVar[bool] = True
     """Whether :meth:`on_trades` gets one minute at a time (the default).
 

@@ -1,10 +1,13 @@
 """Signal delivery (SPEC section 12): committed records handed to notifiers.
 
 A notifier (``[notify.NAME]`` in the config file) reads the outputs of the
-streams it names, ``confluence`` (``derived/confluence/.../signals.jsonl``)
-and ``whales`` (``derived/whales/.../whales.jsonl``), and hands each record
-to standard output, to a command (the JSON on its standard input), or to an
-HTTP POST.  The rules:
+signal streams it names and hands each record to standard output, to a
+command (the JSON on its standard input), or to an HTTP POST.  Which outputs
+are signal streams is declared by their indicators
+(:class:`indicator_core.Signal` in ``Indicator.signals``): the built-in ones
+are ``confluence`` (``derived/confluence/.../signals.jsonl``) and ``whales``
+(``derived/whales/.../whales.jsonl``); a plugin's indicator declares its own
+the same way.  The rules:
 
 * **Only committed records.**  The committed length of an output is the one
   its producer's state file records (``outputs``); a follower hands it over
@@ -31,8 +34,9 @@ HTTP POST.  The rules:
   it, else after the records no later than its time.
 
 Each delivery is the record's JSON object with ``inst_id`` (when the record
-has none), ``stream`` and ``signal_id`` added: ``{inst_id}|{timestamp_utc}|{level}``
-for confluence, ``{inst_id}|{trade_id}`` for whales.
+has none), ``stream`` and ``signal_id`` added, the id as the stream declares it:
+``{inst_id}|{timestamp_utc}|{level}`` for confluence, ``{inst_id}|{trade_id}``
+for whales.
 """
 
 from __future__ import annotations
@@ -52,31 +56,21 @@ import orjson
 
 from .config import Config, NotifierConfig
 from .errors import IndicatorError, StateError
+from .signals import SignalStream, check_streams, installed_streams, signal_streams  # noqa: F401 (the API here)
 from .storage import InstrumentKey, derived_dir, read_state, state_path, write_state
 
-# stream -> (producing indicator, output name, the record field that orders it in time)
-STREAMS: dict[str, tuple[str, str, str]] = {
-    "confluence": ("confluence", "signals", "timestamp_utc"),
-    "whales": ("whales", "whales", "ts_utc"),
-}
 FIRST_PAUSE = 0.25
 READ_BYTES = 1 << 20
 
 Lengths = dict[str, dict[str, int]]  # indicator -> output -> committed length
 
 
-def signal_id(stream: str, inst_id: str, record: dict[str, Any]) -> str:
-    if stream == "confluence":
-        return f"{inst_id}|{record['timestamp_utc']}|{record['level']}"
-    return f"{inst_id}|{record['trade_id']}"
-
-
-def envelope(stream: str, inst_id: str, record: dict[str, Any]) -> dict[str, Any]:
+def envelope(stream: SignalStream, inst_id: str, record: dict[str, Any]) -> dict[str, Any]:
     """What a notifier receives: the record, then ``inst_id`` (if absent), ``stream`` and ``signal_id``."""
     out = dict(record)
     out.setdefault("inst_id", inst_id)
-    out["stream"] = stream
-    out["signal_id"] = signal_id(stream, inst_id, record)
+    out["stream"] = stream.name
+    out["signal_id"] = stream.signal_id(inst_id, record)
     return out
 
 
@@ -192,9 +186,10 @@ class Deliverer:
     being replaced by the pass meanwhile).
     """
 
-    def __init__(self, vault: Path, notifiers: dict[str, NotifierConfig], *, log: TextIO | None = None,
-                 stdout: Callable[[], TextIO] = lambda: sys.stdout) -> None:
+    def __init__(self, vault: Path, notifiers: dict[str, NotifierConfig], streams: dict[str, SignalStream], *,
+                 log: TextIO | None = None, stdout: Callable[[], TextIO] = lambda: sys.stdout) -> None:
         self.vault = vault
+        self.streams = streams  # the declared signal streams (signal_streams), by name
         self.notifiers = {n: Notifier(n, c, make_sender(c, stdout)) for n, c in notifiers.items()}
         self.log = log if log is not None else sys.stderr
         self.lengths: dict[tuple[str, InstrumentKey], dict[str, int]] = {}  # (indicator, key) -> outputs
@@ -206,7 +201,7 @@ class Deliverer:
     # --- what is committed -------------------------------------------------------------------
     def load_lengths(self) -> None:
         """Read every producer's committed lengths from its state file (no pass may be running)."""
-        for indicator in {STREAMS[s][0] for n in self.notifiers.values() for s in n.cfg.streams}:
+        for indicator in {self.streams[s].indicator for n in self.notifiers.values() for s in n.cfg.streams}:
             root = self.vault / "state" / indicator
             for path in sorted(root.glob("*/*/*.state.json")):
                 exchange, market = path.parts[-3:-1]
@@ -227,7 +222,7 @@ class Deliverer:
                 self.lengths[(indicator, key)] = dict(outs)
 
     def _committed(self, stream: str, key: InstrumentKey) -> int:
-        indicator, output, _ = STREAMS[stream]
+        indicator, output = self.streams[stream].indicator, self.streams[stream].output
         with self.lock:
             lengths = self.lengths.get((indicator, key))
         if lengths is None:
@@ -235,7 +230,7 @@ class Deliverer:
         return lengths.get(output, 0)
 
     def keys(self, stream: str) -> list[InstrumentKey]:
-        indicator = STREAMS[stream][0]
+        indicator = self.streams[stream].indicator
         with self.lock:
             return sorted({k for (i, k) in self.lengths if i == indicator}, key=lambda k: k.label)
 
@@ -295,9 +290,9 @@ class Deliverer:
     # --- delivering ----------------------------------------------------------------------------
     def _resync(self, name: str, key: InstrumentKey, stream: str, pos: Position, committed: int) -> None:
         """The output was rebuilt: continue after the record delivered last (by its bytes, else by its time)."""
-        path = derived_dir(self.vault, STREAMS[stream][0], key) / f"{STREAMS[stream][1]}.jsonl"
+        path = self.streams[stream].path(self.vault, key)
         offset, after_time = 0, 0
-        time_field = STREAMS[stream][2]
+        time_field = self.streams[stream].time_field
         for start, line in _lines(path, 0, committed):
             end = start + len(line)
             if pos.last_sha is not None and hashlib.sha256(line).hexdigest() == pos.last_sha:
@@ -307,7 +302,7 @@ class Deliverer:
                 after_time = end
         else:
             offset = after_time
-        print(f"notify {name}: {STREAMS[stream][1]}.jsonl of {key.label} was rebuilt since the last delivery; "
+        print(f"notify {name}: {self.streams[stream].output}.jsonl of {key.label} was rebuilt since the last delivery; "
               f"continuing after {pos.last_id} (byte {offset})", file=self.log, flush=True)
         pos.offset = offset
 
@@ -316,7 +311,7 @@ class Deliverer:
             if pos.offset > committed:
                 pos.offset = committed
             return
-        path = derived_dir(self.vault, STREAMS[stream][0], key) / f"{STREAMS[stream][1]}.jsonl"
+        path = self.streams[stream].path(self.vault, key)
         same = False
         if pos.offset <= committed:
             try:
@@ -335,10 +330,10 @@ class Deliverer:
         self._check(n.name, key, stream, pos, committed)
         if pos.offset >= committed:
             return True
-        path = derived_dir(self.vault, STREAMS[stream][0], key) / f"{STREAMS[stream][1]}.jsonl"
+        path = self.streams[stream].path(self.vault, key)
         for start, line in _lines(path, pos.offset, committed):
             record = orjson.loads(line)
-            body = envelope(stream, key.inst_id, record)
+            body = envelope(self.streams[stream], key.inst_id, record)
             try:
                 n.send(orjson.dumps(body), body["signal_id"])
             except DeliveryError as exc:
@@ -349,7 +344,7 @@ class Deliverer:
             pos.last_id = body["signal_id"]
             pos.last_len = len(line)
             pos.last_sha = hashlib.sha256(line).hexdigest()
-            pos.last_time = str(record.get(STREAMS[stream][2]))
+            pos.last_time = str(record.get(self.streams[stream].time_field))
             n.delivered += 1
             try:
                 self._save(n.name, key)
@@ -366,7 +361,7 @@ class Deliverer:
                 committed = self._committed(stream, key)
                 pos = self.position(name, key, stream)
                 if pos.offset < committed:
-                    path = derived_dir(self.vault, STREAMS[stream][0], key) / f"{STREAMS[stream][1]}.jsonl"
+                    path = self.streams[stream].path(self.vault, key)
                     total += sum(1 for _ in _lines(path, pos.offset, committed))
         return total
 
@@ -493,9 +488,9 @@ def report(summary: Summary, log: TextIO) -> None:
               "delivers them", file=log, flush=True)
 
 
-def status_rows(vault: Path, cfg: Config) -> list[dict[str, Any]]:
+def status_rows(vault: Path, cfg: Config, streams: dict[str, SignalStream]) -> list[dict[str, Any]]:
     """Per notifier, instrument and stream: bytes delivered and committed, records pending."""
-    d = Deliverer(vault, cfg.notify)
+    d = Deliverer(vault, cfg.notify, streams)
     d.load_lengths()
     rows = []
     for name, n in d.notifiers.items():
@@ -503,7 +498,7 @@ def status_rows(vault: Path, cfg: Config) -> list[dict[str, Any]]:
             for key in d.keys(stream):
                 committed = d._committed(stream, key)
                 pos = d.position(name, key, stream)
-                path = derived_dir(vault, STREAMS[stream][0], key) / f"{STREAMS[stream][1]}.jsonl"
+                path = streams[stream].path(vault, key)
                 pending = sum(1 for _ in _lines(path, pos.offset, committed)) if pos.offset < committed else 0
                 rows.append({
                     "notifier": name, "kind": n.cfg.kind, "enabled": n.cfg.enabled, "stream": stream,

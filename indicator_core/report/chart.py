@@ -81,7 +81,13 @@ def _wick_stream(vault: Path, key: InstrumentKey) -> str | None:
     return names[0] if names else None
 
 
-def build_data(vault: Path, inst: str, lo: int | None, hi: int | None, tf: str) -> dict:
+def build_data(vault: Path, inst: str, lo: int | None, hi: int | None, tf: str, streams: dict | None = None) -> dict:
+    """The chart's data; ``streams`` the declared signal streams (default: the installed plugins'), whose records
+    with a direction are marked on the candles."""
+    if streams is None:
+        from ..signals import installed_streams
+
+        streams = installed_streams()
     if tf not in TIMEFRAMES:
         raise ConfigError(f"--tf {tf!r}: choose one of {', '.join(TIMEFRAMES)}")
     (key,) = select_instruments(vault, [inst])[:1]
@@ -185,14 +191,14 @@ def build_data(vault: Path, inst: str, lo: int | None, hi: int | None, tf: str) 
             levels.append([float(e["level"]), 1 if e["side"] == "upper" else -1,
                            max(start, first_m) * 60, None if end is None else end * 60])
 
-    conf = committed_records(vault, "confluence", key, "signals") or []
     n_conf = 0
-    for r in conf:
-        m = minute_of_iso(r["timestamp_utc"])
-        if inside(m):
-            n_conf += 1
-            markers.append([period_start(m, tfm) * 60, "C", 1 if r.get("direction") == "long" else -1,
-                            int(r.get("score") or 0), r.get("level")])
+    for stream in (s for _, s in sorted(streams.items()) if s.direction_field):  # signals with a direction
+        for r in committed_records(vault, stream.indicator, key, stream.output) or []:
+            m = minute_of_iso(r[stream.time_field])
+            if inside(m):
+                n_conf += 1
+                markers.append([period_start(m, tfm) * 60, "C", 1 if r.get(stream.direction_field) in ("long", 1) else -1,
+                                int(r.get("score") or 0), r.get("level")])
     markers.sort(key=lambda x: (x[0], x[1]))
 
     heat = _heat(committed_records(vault, "buckets", key, "buckets_1m"), inside, tfm, len(order))

@@ -28,8 +28,9 @@ BOOTSTRAP_SEED = 20261125
 PATH_BEFORE = 10  # minutes of the average path before the signal
 DEFAULT_HORIZONS = (1, 5, 15, 60)
 RULE_SIGNALS = ("absorption", "divergence", "tier:T1", "tier:T2", "tier:T3", "tier:T4")
-MIX_SIGNALS = ("whale", "confluence")  # direction not given by a rule every minute has: see baseline()
-ALL_SIGNALS = RULE_SIGNALS + MIX_SIGNALS
+# direction not given by a rule every minute has (see baseline()): whales of volume_1m, and every signal
+# stream an indicator declares with a direction (Indicator.signals; the built-in one: confluence)
+MINUTE_SIGNALS = RULE_SIGNALS + ("whale",)
 
 KEYS = ("inst_id", "signal", "horizon", "n", "mean_bp", "median_bp", "hit_rate", "std_bp", "ci_low_bp",
         "ci_high_bp", "mfe_bp", "mae_bp", "overlapping", "skipped_no_direction", "baseline_n",
@@ -103,11 +104,18 @@ class Events:
     skipped: int  # occurrences whose direction is 0
 
 
-def signal_events(p: Prices, signal: str, confluence: list[dict] | None, lo: int | None, hi: int | None) -> Events:
-    if signal == "confluence":
-        rows = confluence or []
-        idx = np.array([minute_of_iso(r["timestamp_utc"]) - p.minute0 for r in rows], dtype=np.int64)
-        d = np.array([{"long": 1, "short": -1}.get(r.get("direction"), 0) for r in rows], dtype=np.int8)
+_DIRECTIONS = {"long": 1, "short": -1, 1: 1, -1: -1, "+1": 1, "-1": -1}
+
+
+def signal_events(p: Prices, signal: str, declared: dict[str, tuple[Any, list[dict] | None]], lo: int | None,
+                  hi: int | None) -> Events:
+    """The minutes of ``signal`` with their directions: a rule of volume_1m, or a declared signal stream's records
+    (``declared``: stream name -> (its SignalStream, its committed records))."""
+    if signal in declared:
+        stream, records = declared[signal]
+        rows = records or []
+        idx = np.array([minute_of_iso(r[stream.time_field]) - p.minute0 for r in rows], dtype=np.int64)
+        d = np.array([_DIRECTIONS.get(r.get(stream.direction_field), 0) for r in rows], dtype=np.int8)
         keep = (idx >= 0) & (idx < p.size)
         order = np.argsort(idx[keep], kind="stable")  # in time order, whatever the file's order
         idx, d = idx[keep][order], d[keep][order]
@@ -249,8 +257,8 @@ def baseline(p: Prices, signal: str, ev: Events, h: int, cache: dict, lo, hi) ->
     """n, sum, and sample (values, weights) of the baseline at horizon h.
 
     For a rule signal (absorption, divergence, tier:*) the rule is applied to every
-    minute and the minutes with a direction are the baseline.  ``whale`` and
-    ``confluence`` have no rule that gives every minute a direction (minutes
+    minute and the minutes with a direction are the baseline.  ``whale`` and the
+    declared signal streams (``confluence``) have no rule that gives every minute a direction (minutes
     without whales have none), so their baseline is every minute taken in the
     signal's own mix of longs and shorts: each minute's forward return times
     ``(longs - shorts) / (longs + shorts)``, what the same trades placed at random
@@ -294,9 +302,16 @@ def _band(rows: np.ndarray, scale: float = 1.0) -> tuple[list, list, list, int]:
 
 
 def run_study(vault: Path, insts: list[str] | None, signals: list[str] | None, horizons: list[int],
-              lo: int | None, hi: int | None, want_paths: bool = False) -> Study:
+              lo: int | None, hi: int | None, want_paths: bool = False, streams: dict[str, Any] | None = None) -> Study:
+    """``streams``: the declared signal streams (notify.SignalStream by name; default: the installed plugins')."""
+    if streams is None:
+        from ..signals import installed_streams
+
+        streams = installed_streams()
+    directed = {name: s for name, s in sorted(streams.items()) if s.direction_field}
+    all_signals = MINUTE_SIGNALS + tuple(directed)
     keys = select_instruments(vault, insts)
-    loaded: list[tuple[Prices, list[dict] | None]] = []
+    loaded: list[tuple[Prices, dict[str, tuple[Any, list[dict] | None]]]] = []
     for key in keys:
         recs = committed_records(vault, "volume", key, "volume_1m")
         if not recs:
@@ -306,24 +321,25 @@ def run_study(vault: Path, insts: list[str] | None, signals: list[str] | None, h
                     f"run `indicators run --vault {vault} --inst {key.inst_id}` when its trades have more than one minute"
                 )
             continue
-        conf = committed_records(vault, "confluence", key, "signals")
-        loaded.append((load_prices(key, recs), conf))
+        declared = {name: (s, committed_records(vault, s.indicator, key, s.output)) for name, s in directed.items()}
+        loaded.append((load_prices(key, recs), declared))
     if not loaded:
         raise ConfigError(f"no committed `volume_1m` minutes in {vault}: run `indicators run --vault {vault}` first")
-    has_conf = any(c is not None for _, c in loaded)
+    present = {name for _, declared in loaded for name, (_, recs) in declared.items() if recs is not None}
     if signals:
         signals = [s.lower().replace("tier:t", "tier:T") for s in signals]
         for s in signals:
-            if s not in ALL_SIGNALS:
-                raise ConfigError(f"--signal {s!r}: unknown; choose from {', '.join(ALL_SIGNALS)}")
-        if "confluence" in signals and not has_conf:
-            raise ConfigError(
-                f"--signal confluence: no committed confluence signals in {vault}; enable the `confluence` "
-                f"indicator in the config and run `indicators run --vault {vault}` first"
-            )
+            if s not in all_signals:
+                raise ConfigError(f"--signal {s!r}: unknown; choose from {', '.join(all_signals)}")
+        for s in signals:
+            if s in directed and s not in present:
+                raise ConfigError(
+                    f"--signal {s}: no committed {s} signals in {vault}; enable the `{directed[s].indicator}` "
+                    f"indicator in the config and run `indicators run --vault {vault}` first"
+                )
         chosen = list(dict.fromkeys(signals))
     else:
-        chosen = [s for s in ALL_SIGNALS if s != "confluence" or has_conf]
+        chosen = [s for s in all_signals if s not in directed or s in present]
     pooled = len(loaded) > 1
     rows: list[dict] = []
     paths: dict = {}
@@ -333,9 +349,9 @@ def run_study(vault: Path, insts: list[str] | None, signals: list[str] | None, h
         totals = {h: Sample() for h in horizons}
         path_rows: dict[str, list] = {"signal": [], "baseline": []}
         mixes = []
-        for p, conf in loaded:
+        for p, declared in loaded:
             cache: dict = {}
-            ev = signal_events(p, signal, conf, lo, hi)
+            ev = signal_events(p, signal, declared, lo, hi)
             for h in horizons:
                 o = outcomes(p, ev, h, cache)
                 bn, bsum, bret, bw = baseline(p, signal, ev, h, cache, lo, hi)

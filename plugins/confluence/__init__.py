@@ -27,7 +27,7 @@ from typing import Any, Literal, Optional
 from pydantic import Field
 
 from indicator_core import (
-    EXACT, TIMEFRAMES, Emit, Indicator, Input, InstrumentKey, Params, Timeframe, hookimpl, minute_of_iso,
+    EXACT, TIMEFRAMES, Emit, Indicator, Input, InstrumentKey, Params, Signal, Timeframe, hookimpl, minute_of_iso,
 )
 
 Tier = Literal["T1", "T2", "T3", "T4"]
@@ -64,6 +64,8 @@ class Confluence(Indicator):
     name = "confluence"
     version = "1"
     Params = ConfluenceParams
+    # its signals: delivered by notifiers as stream "confluence", id {inst_id}|{timestamp_utc}|{level}
+    signals = (Signal("signals", "timestamp_utc", ("timestamp_utc", "level"), direction_field="direction"),)
 
     def __init__(self, instrument, params: ConfluenceParams) -> None:
         params = self.resolve_params(params, {})

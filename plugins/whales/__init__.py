@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from pydantic import Field
 
-from indicator_core import Emit, Indicator, Params, TradeBatch, fmt, hookimpl, iso_ms, to_dec
+from indicator_core import Emit, Indicator, Params, Signal, TradeBatch, fmt, hookimpl, iso_ms, to_dec
 
 
 class WhalesParams(Params):
@@ -24,6 +24,8 @@ class Whales(Indicator):
     name = "whales"
     version = "1"
     Params = WhalesParams
+    # every whale trade is a signal: delivered by notifiers as stream "whales", id {inst_id}|{trade_id}
+    signals = (Signal("whales", "ts_utc", ("trade_id",)),)
 
     def outputs(self) -> list[str]:
         return ["whales"]
