@@ -51,10 +51,10 @@ _HOME = {
     "fmt": "numbers", "fmt_signed": "numbers", "to_dec": "numbers", "SessionAnchor": "params",
     "Timeframe": "params", "Unit": "params", "Candle": "resample", "CandleBuilder": "resample",
     "InstrumentKey": "storage", "VenueFormat": "sources.formats", "ColumnBuilder": "sources.parsed",
-    "ParsedChunk": "sources.parsed", "Reject": "sources.parsed", "parse_decimal": "numbers", "StreamKind": "streams.base", "BookMinute": "streams.books",
+    "ParsedChunk": "sources.parsed", "Reject": "sources.parsed", "parse_decimal": "numbers", "StreamKind": "streams.base", "BookMinute": "streams.book_stream",
     "MINUTE_MS": "timeutil", "TIMEFRAMES": "timeutil", "iso_minute": "timeutil", "iso_minutes": "timeutil",
     "iso_ms": "timeutil", "minute_of_iso": "timeutil", "parse_anchor": "timeutil", "period_start": "timeutil",
-    "session_start": "timeutil", "TradeBatch": "trades", "column_sum": "trades",
+    "session_start": "timeutil", "TradeBatch": "trade_batch", "column_sum": "trade_batch",
 }
 
 __all__ = [*sorted(_HOME), "__version__"]
@@ -87,7 +87,7 @@ if TYPE_CHECKING:
     from .sources.parsed import ColumnBuilder, ParsedChunk, Reject
     from .storage import InstrumentKey
     from .streams.base import StreamKind
-    from .streams.books import BookMinute
+    from .streams.book_stream import BookMinute
     from .timeutil import (MINUTE_MS, TIMEFRAMES, iso_minute, iso_minutes, iso_ms, minute_of_iso, parse_anchor,
                            period_start, session_start)
-    from .trades import TradeBatch, column_sum
+    from .trade_batch import TradeBatch, column_sum

@@ -18,7 +18,7 @@ import numpy as np
 
 from .numbers import EXACT, TENTHS, ZERO, to_dec
 from .timeutil import iso_minute
-from .trades import TradeBatch, Unit
+from .trade_batch import TradeBatch, Unit
 
 
 class _computed_once:

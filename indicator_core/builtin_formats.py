@@ -24,7 +24,7 @@ from .sources.files import Chunk
 from .sources.formats import VenueFormat
 from .sources.parsed import ParsedChunk
 from .sources.timecheck import TimeWindow
-from .streams import books
+from .streams import okx_books
 
 
 def okx_jsonl(chunk: Chunk, inst_id: str, window: TimeWindow) -> ParsedChunk:
@@ -70,7 +70,7 @@ FORMATS = (
     VenueFormat("bybit-csv", "bybit", (".csv", ".csv.gz"), bybit_archive,
                 description="Bybit daily trade archives ({SYMBOL}{date}.csv.gz)"),
     # a book format's parse takes the book channel where a trade format's takes the time window
-    VenueFormat("okx-books", "okx", (".jsonl",), books.parse_chunk, kind="books",
+    VenueFormat("okx-books", "okx", (".jsonl",), okx_books.parse_chunk, kind="books",
                 description="OKX order-book pushes (books, books5, bbo-tbt, books-l2-tbt, books50-l2-tbt)"),
 )
 

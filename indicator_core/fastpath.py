@@ -2,7 +2,7 @@
 
 Most chunks are *clean*: trade ids strictly increase with no gap between
 records, and minutes never go back.  For such a chunk every decision of
-:class:`~indicator_core.stream.TradeStream` is already known from the chunk
+:class:`~indicator_core.streams.trade_stream.TradeStream` is already known from the chunk
 alone, except how its first trade follows the stream's state, which the stream
 checks when the chunk's turn comes.  So the work that does not depend on that
 state (prices and sizes in common scales, base and quote quantities, each
@@ -27,7 +27,7 @@ from . import native
 from .instruments import Instrument
 from .numbers import parse_decimal
 from .sources.parsed import ParsedChunk
-from .trades import TradeBatch
+from .trade_batch import TradeBatch
 
 _KERNEL = native.load("trades")
 

@@ -53,7 +53,7 @@ def register_indicators(register: Callable[[type[Indicator]], None]) -> None:
     A class's ``consumes`` says which input stream feeds it: ``"trades"`` (the
     default: ``on_trades``, ``on_bar``, ``on_advance``) or ``"books"`` (the L2
     order book: ``on_book`` once per closed minute with the book at its close,
-    see :class:`indicator_core.streams.books.BookMinute`).  Both kinds get
+    see :class:`indicator_core.streams.book_stream.BookMinute`).  Both kinds get
     ``on_quality`` for their own stream's events and the same state handling.
     A trade indicator's ``trades_by_minute`` (default true) says whether
     ``on_trades`` gets one minute at a time or a chunk's trades at once, and

@@ -16,7 +16,7 @@ the host makes one instance, restores its state, and calls, in stream order:
 A *book indicator* sets ``consumes = "books"`` and is fed by the instrument's
 order-book stream instead (SPEC section 10): :meth:`Indicator.on_book` once
 per closed minute with the book at that minute's close (a
-:class:`~indicator_core.streams.books.BookMinute`), and :meth:`on_quality`
+:class:`~indicator_core.streams.book_stream.BookMinute`), and :meth:`on_quality`
 with the book's events (``seq_gap``, ``checksum``, ``crossed``, ``resync``,
 ``reject``).  Its state file and cursor are those of the book stream, so a
 stalled book recording never holds back the trade indicators, and the other
@@ -50,10 +50,10 @@ from pydantic import BaseModel, ConfigDict
 
 from .bars import Bar
 from .instruments import Instrument
-from .trades import TradeBatch
+from .trade_batch import TradeBatch
 
 if TYPE_CHECKING:
-    from .streams.books import BookMinute
+    from .streams.book_stream import BookMinute
 
 Emit = Callable[[str, dict[str, Any]], None]
 """``emit(stream, record)``: append one record to the named output stream."""

@@ -57,7 +57,7 @@ import orjson
 from .config import Config, NotifierConfig
 from .errors import IndicatorError, StateError
 from .signals import SignalStream, check_streams, installed_streams, signal_streams  # noqa: F401 (the API here)
-from .storage import InstrumentKey, derived_dir, read_state, state_path, write_state
+from .storage import InstrumentKey, read_state, state_path, write_state
 
 FIRST_PAUSE = 0.25
 READ_BYTES = 1 << 20

@@ -8,16 +8,17 @@ from pathlib import Path
 import orjson
 import pytest
 
-from indicator_core import book as book_module
-from indicator_core.streams import books as books_stream
-from indicator_core.book import Book, checksum_of
+from indicator_core.streams import book_stream, okx_books
+from indicator_core.streams import order_book as book_module
+from indicator_core.streams.order_book import Book, checksum_of
 from indicator_core.sources.parsed import Reject
-from indicator_core.streams.books import BookStream, parse_line
+from indicator_core.streams.book_stream import BookStream
+from indicator_core.streams.okx_books import parse_line
 from tests.kernel_paths import on_both_paths
 from tests.vaults import OKX
 
 # every test here runs with the compiled book kernel and with the pure Python it stands in for
-book_path = on_both_paths("books", books_stream, book_module)
+book_path = on_both_paths("books", okx_books, book_stream, book_module)
 
 
 REAL = OKX / "ws-books-2022-05-13.jsonl"
@@ -264,7 +265,7 @@ def test_generated_stream_with_gaps_resets_and_heartbeats(tmp_path: Path) -> Non
 def test_the_fast_paths_read_lines_as_the_careful_path_does() -> None:
     """A line in OKX's own layout is checked by one regex; the same push with its keys in another order is not."""
     from bench.generate_books import book_lines
-    from indicator_core.streams import books
+    from indicator_core.streams import okx_books as books
 
     lines = REAL.read_bytes().splitlines()[:40] + [line.rstrip(b"\n") for _, line in book_lines(minutes=0.1, levels=30)]
     for n, line in enumerate(lines, 1):
@@ -281,7 +282,7 @@ def test_the_fast_paths_read_lines_as_the_careful_path_does() -> None:
     # the same read through a chunk (the inline path): the zero price is a reject, the next push is read
     from types import SimpleNamespace
 
-    from indicator_core.streams.books import parse_chunk
+    from indicator_core.streams.okx_books import parse_chunk
 
     chunk = SimpleNamespace(buf=zero + b"\n" + push("update", asks=[("0.001", "1")]) + b"\n", first_line=7)
     got = list(parse_chunk(chunk, INST, "books"))

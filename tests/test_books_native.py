@@ -19,11 +19,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from indicator_core import book as book_mod
 from indicator_core import native
-from indicator_core.book import Book, Side, checksum_of
-from indicator_core.streams import books
-from indicator_core.streams.books import BookStream, Push
+from indicator_core.streams import book_stream
+from indicator_core.streams import okx_books as books
+from indicator_core.streams import order_book as book_mod
+from indicator_core.streams.book_stream import BookStream
+from indicator_core.streams.okx_books import Push
+from indicator_core.streams.order_book import Book, Side, checksum_of
 from tests.vaults import OKX, outputs, run
 
 KERNEL = native.load("books")
@@ -36,12 +38,12 @@ INST = "BTC-USDT-SWAP"
 @contextmanager
 def path(compiled: bool):
     """Run the block on the compiled kernel or on the pure path."""
-    saved = books._KERNEL, book_mod._KERNEL
-    books._KERNEL = book_mod._KERNEL = KERNEL if compiled else None
+    saved = books._KERNEL, book_stream._KERNEL, book_mod._KERNEL
+    books._KERNEL = book_stream._KERNEL = book_mod._KERNEL = KERNEL if compiled else None
     try:
         yield
     finally:
-        books._KERNEL, book_mod._KERNEL = saved
+        books._KERNEL, book_stream._KERNEL, book_mod._KERNEL = saved
 
 
 def read(buf: bytes, inst: str = INST, channel: str = "books", compiled: bool = True):

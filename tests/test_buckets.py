@@ -11,8 +11,8 @@ import orjson
 import pytest
 
 from bench.generate_books import book_lines, write_days
-from indicator_core import book as book_module
-from indicator_core.streams import books as books_stream
+from indicator_core.streams import order_book as book_module
+from indicator_core.streams import book_stream, okx_books
 from indicator_core.cli import main
 from indicator_core.config import load_config
 from indicator_core.runtime.follow import Follower
@@ -25,7 +25,7 @@ from tests.kernel_paths import on_both_paths
 from tests.vaults import ETH_PERP, inst_dir, outputs, read_jsonl, run, write_config
 
 # every test here runs with the compiled book kernel and with the pure Python it stands in for
-book_path = on_both_paths("books", books_stream, book_module)
+book_path = on_both_paths("books", okx_books, book_stream, book_module)
 
 
 M0 = T0 // 60000

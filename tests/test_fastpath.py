@@ -16,8 +16,8 @@ from indicator_core.bars import Bar
 from indicator_core.instruments import Instrument
 from indicator_core.numbers import EXACT
 from indicator_core.sources.columnar import parse_chunk
-from indicator_core.stream import TradeStream
-from indicator_core.trades import TradeBatch
+from indicator_core.streams.trade_stream import TradeStream
+from indicator_core.trade_batch import TradeBatch
 
 pytestmark = pytest.mark.skipif(fastpath._KERNEL is None, reason="the compiled kernel is not built in this install")
 

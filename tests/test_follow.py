@@ -16,7 +16,7 @@ import pytest
 from indicator_core.instruments import Instrument
 from indicator_core.numbers import EXACT
 from indicator_core.sources.columnar import parse_chunk
-from indicator_core.stream import TradeStream
+from indicator_core.streams.trade_stream import TradeStream
 from tests.test_stream import Recorder
 from tests.vaults import ETH_PERP, inst_dir, outputs, run, run_subprocess, trade_line, write_config
 

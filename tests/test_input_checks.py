@@ -326,7 +326,7 @@ def test_one_jump_in_time_fills_at_most_31_days_of_empty_bars() -> None:
     from indicator_core.instruments import Instrument
     from indicator_core.numbers import EXACT
     from indicator_core.sources.columnar import parse_chunk
-    from indicator_core.stream import MAX_FILL_MINUTES, TradeStream
+    from indicator_core.streams.trade_stream import MAX_FILL_MINUTES, TradeStream
     from tests.vaults import trade_line
 
     class Counter:

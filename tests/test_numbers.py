@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from indicator_core.errors import ConfigError, UnknownInstrumentError
 from indicator_core.instruments import Instrument, InstrumentTable, instruments_from_okx_reply
 from indicator_core.numbers import EXACT, div_round, div_round_exact, fmt, fmt_round, fmt_signed, parse_decimal, to_dec
-from indicator_core.trades import derive_quantities, normalize
+from indicator_core.trade_batch import derive_quantities, normalize
 from tests.vaults import OKX
 
 decimals = st.decimals(min_value=Decimal("0.00000001"), max_value=Decimal("99999999"), places=8, allow_nan=False)

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from indicator_core.bars import Bar
 from indicator_core.instruments import Instrument
 from indicator_core.numbers import EXACT, parse_decimal
-from indicator_core.trades import TradeBatch, derive_quantities, normalize
+from indicator_core.trade_batch import TradeBatch, derive_quantities, normalize
 from indicator_core_plugins.candles_adapter import Candles
 from indicator_core_plugins.cvd_adapter import Cvd
 from indicator_core_plugins.volume import VolumeAnalyzer

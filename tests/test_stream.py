@@ -14,8 +14,8 @@ from indicator_core.bars import Bar
 from indicator_core.instruments import Instrument
 from indicator_core.numbers import EXACT
 from indicator_core.sources.columnar import parse_chunk
-from indicator_core.stream import TradeStream
-from indicator_core.trades import TradeBatch
+from indicator_core.streams.trade_stream import TradeStream
+from indicator_core.trade_batch import TradeBatch
 from tests.vaults import trade_line
 
 INST = Instrument("BTC-USDT-SWAP", "linear", Decimal("0.01"), "BTC")

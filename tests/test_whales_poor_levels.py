@@ -203,7 +203,7 @@ def test_rows_over_compares_the_notional_exactly() -> None:
     import numpy as np
 
     from indicator_core.instruments import Instrument
-    from indicator_core.trades import TradeBatch
+    from indicator_core.trade_batch import TradeBatch
 
     inst = Instrument("BTC-USDT-SWAP", "linear", Decimal("0.01"), "BTC")
     quote = np.array([100_000_000, 100_000_001, 99_999_999, 250_000_000], dtype=np.int64)  # scale 3

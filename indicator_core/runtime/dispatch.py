@@ -8,8 +8,8 @@ that indicator's failure: it is taken out for the rest of the pass, its
 outputs cut back to its last commit, and the others go on.
 
 The named methods (``trades``, ``bar``, ``book``, ...) are the sink protocol
-the built-in kinds speak (:class:`indicator_core.stream.Sink`,
-:class:`indicator_core.streams.books.BookSink`); each is one call of
+the built-in kinds speak (:class:`indicator_core.streams.trade_stream.Sink`,
+:class:`indicator_core.streams.book_stream.BookSink`); each is one call of
 :meth:`deliver`.  A new input kind's stream calls :meth:`deliver` with the
 hook its indicators implement.
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import integrity, sources
 from ..config import check_patterns
 from ..quality import QualityLog
-from ..stream import COUNTERS, TradeStream
+from .trade_stream import COUNTERS, TradeStream
 from ..sources.files import list_files
 from .base import StreamKind
 

@@ -17,15 +17,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .bars import Bar
-from .errors import StateError
-from .fastpath import (BASE, BUY_BASE, BUY_QUOTE, BUY_SZ, FIRST, HIGH, LAST, LOW, MINUTE, QUOTE, START, SZ,
+from ..bars import Bar
+from ..errors import StateError
+from ..fastpath import (BASE, BUY_BASE, BUY_QUOTE, BUY_SZ, FIRST, HIGH, LAST, LOW, MINUTE, QUOTE, START, SZ,
                        Summarizer)
-from .instruments import Instrument
-from .numbers import to_dec, fmt
-from .sources.parsed import ParsedChunk
-from .timeutil import MINUTE_MS, iso_minute, iso_ms
-from .trades import TradeBatch, derive_quantities, normalize
+from ..instruments import Instrument
+from ..numbers import to_dec, fmt
+from ..sources.parsed import ParsedChunk
+from ..timeutil import MINUTE_MS, iso_minute, iso_ms
+from ..trade_batch import TradeBatch, derive_quantities, normalize
 
 # Known gaps are kept so that a trade arriving later with a missing id fills
 # the gap instead of counting as a duplicate.  The oldest are forgotten past

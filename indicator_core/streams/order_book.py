@@ -23,7 +23,7 @@ import zlib
 from decimal import Decimal
 from typing import Iterator, Sequence
 
-from . import native
+from .. import native
 
 CHECKSUM_LEVELS = 25
 _KERNEL = native.load("books")  # update, checksum and decimals in C (None: the pure path below)
