@@ -10,6 +10,8 @@ binance-csv     binance  ``.csv``, ``.csv.gz``, ``.zip``           ``-aggTrades-
 bybit-jsonl     bybit    ``.jsonl``, ``.jsonl.gz``                 ``publicTrade`` pushes
 bybit-csv       bybit    ``.csv``, ``.csv.gz``                     the daily ``{SYMBOL}{date}.csv.gz`` archives
 okx-books       okx      ``.jsonl`` (under ``raw/books``)          order-book pushes of one channel
+binance-books   binance  ``.jsonl`` (under ``raw/books``)          ``depthUpdate`` events and REST snapshots
+bybit-books     bybit    ``.jsonl`` (under ``raw/books``)          ``orderbook.{depth}`` snapshots and deltas
 =============== ======== ======================================== ==========================================
 
 """
@@ -24,7 +26,7 @@ from .sources.files import Chunk
 from .sources.formats import VenueFormat
 from .sources.parsed import ParsedChunk
 from .sources.timecheck import TimeWindow
-from .streams import okx_books
+from .streams import okx_books, venue_books
 
 
 def okx_jsonl(chunk: Chunk, inst_id: str, window: TimeWindow) -> ParsedChunk:
@@ -72,6 +74,10 @@ FORMATS = (
     # a book format's parse takes the book channel where a trade format's takes the time window
     VenueFormat("okx-books", "okx", (".jsonl",), okx_books.parse_chunk, kind="books",
                 description="OKX order-book pushes (books, books5, bbo-tbt, books-l2-tbt, books50-l2-tbt)"),
+    VenueFormat("binance-books", "binance", (".jsonl",), venue_books.binance_chunk, kind="books",
+                description="Binance USDⓈ-M depthUpdate events with the REST snapshots written among them"),
+    VenueFormat("bybit-books", "bybit", (".jsonl",), venue_books.bybit_chunk, kind="books",
+                description="Bybit v5 orderbook.{depth} snapshot and delta pushes"),
 )
 
 

@@ -208,9 +208,11 @@ def test_book_files_of_a_venue_without_a_book_format_are_reported_not_read(tmp_p
     vault = tmp_path / "v"
     for f in ETH_PERP.iterdir():
         shutil.copy(f, folder(vault, "okx", "ETH-USDT-SWAP") / f.name)
-    books = vault / "raw" / "books" / "binance" / "perps" / "ETHUSDT"
+    books = vault / "raw" / "books" / "kraken" / "perps" / "XBTUSD"
     books.mkdir(parents=True)
-    (books / "books_2024-08-08.jsonl").write_text('{"e":"depthUpdate"}\n')
+    (books / "books_2024-08-08.jsonl").write_text('{"event":"book"}\n')
     assert run(vault) == 0
-    assert "raw/books/binance/: no installed venue format reads books files of 'binance'" in capsys.readouterr().err
-    assert not (vault / "state" / "quality" / "binance").exists()
+    err = capsys.readouterr().err
+    assert "raw/books/kraken/: no installed venue format reads books files of 'kraken'" in err
+    assert "installed: binance, bybit, okx" in err
+    assert not (vault / "state" / "quality" / "kraken").exists()

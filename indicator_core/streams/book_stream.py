@@ -89,6 +89,8 @@ class BookStream:
         self.open_pushed = False  # a push was read in next_minute
         self.minute_taint: list[str] = []  # invalidations during next_minute
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
+        # Binance: the id of the REST snapshot applied last, until an update straddles it (None: none pending)
+        self.straddle: int | None = None
 
     # --- state -----------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
@@ -103,6 +105,7 @@ class BookStream:
             "open_pushed": self.open_pushed,
             "minute_taint": self.minute_taint,
             "counters": self.counters,
+            **({"straddle": self.straddle} if self.straddle is not None else {}),  # OKX states stay as they were
         }
 
     def set_state(self, data: dict[str, Any]) -> None:
@@ -114,6 +117,7 @@ class BookStream:
         self.open_pushed = bool(data["open_pushed"])
         self.minute_taint = list(data["minute_taint"])
         self.counters = {**dict.fromkeys(COUNTERS, 0), **data["counters"]}
+        self.straddle = data.get("straddle")
 
     # --- pushes ----------------------------------------------------------------------
     def process(self, p: ParsedBooks, file_label: str, sink: BookSink) -> None:
@@ -165,17 +169,37 @@ class BookStream:
             self.invalid = None
             self.last_seq = p.seq
             self.last_ts = p.ts
+            self.straddle = p.seq if p.straddle else None
             if self._verdict(verdict, p, sink) and was_invalid:
                 c["resyncs"] += 1
                 self._event("resync", p, None, sink)
             return
         c["updates"] += 1
+        if self.book is None and p.first is not None:
+            c["stale"] = c.get("stale", 0) + 1  # Binance: updates buffered before the REST snapshot is fetched
+            return
         if self.book is None:
             self._reject(file_label, Reject(p.line, "an update before any snapshot: skipped (the book starts at "
                                                     "the first snapshot)", ""), sink)
             return
         if self.invalid is not None:
             c["skipped_invalid"] += 1
+            return
+        if self.straddle is not None and p.first is not None and p.seq is not None:
+            # the first update after a REST snapshot S: older ones are skipped, the first applied has U <= S <= u
+            if p.seq < self.straddle:
+                c["stale"] = c.get("stale", 0) + 1
+                return
+            if p.first > self.straddle:
+                self._invalidate("seq_gap", p, self.straddle, sink)
+                self.straddle = None
+                return
+            self.straddle = None
+            verdict = self._apply(p)
+            self.last_seq = p.seq
+            self.last_ts = p.ts
+            if verdict:
+                self._verdict(verdict, p, sink)
             return
         if p.seq is not None and p.prev is not None and self.last_seq is not None:
             if p.prev != self.last_seq:

@@ -44,6 +44,10 @@ class Push:
     checksum: int
     seq: int | None
     prev: int | None
+    # Binance: an update's first id (``U``), and a REST snapshot whose id the next update must straddle
+    # (``U <= lastUpdateId <= u``) rather than continue (SPEC section 15)
+    first: int | None = None
+    straddle: bool = False
 
 
 class ParsedBooks:
