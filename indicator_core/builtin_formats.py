@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Callable
 
 from .hookspecs import hookimpl
-from .sources import binance, bybit, columnar, okx_csv
+from .sources import binance, binance_fast, bybit, columnar, okx_csv
 from .sources.files import Chunk
 from .sources.formats import VenueFormat
 from .sources.parsed import ParsedChunk
@@ -41,7 +41,7 @@ def okx_archive(chunk: Chunk, inst_id: str, window: TimeWindow) -> ParsedChunk:
 
 
 def binance_jsonl(chunk: Chunk, inst_id: str, window: TimeWindow) -> ParsedChunk:
-    return binance.parse_lines(chunk.buf, chunk.first_line, inst_id, window)
+    return binance_fast.parse_chunk(chunk.buf, chunk.first_line, inst_id, window, chunk.line_ends)
 
 
 def binance_archive(chunk: Chunk, inst_id: str, window: TimeWindow) -> ParsedChunk:

@@ -91,3 +91,55 @@ def test_archive_rows_with_and_without_the_header(header: bool) -> None:
     assert got.trade_id.tolist() == [5] and got.is_buy.tolist() == [True]
     bad = binance.parse_csv(b"1,2,3\n", 7, None, "aggTrade")
     assert bad.rejects[0].line == 7 and "7 columns" not in bad.rejects[0].reason and "columns" in bad.rejects[0].reason
+
+
+def _event(k: int, *, stream: str = "aggTrade", symbol: str = "BTCUSDT", x: str = "MARKET", wrap: bool = True,
+           p: str | None = None, m: bool | None = None) -> bytes:
+    if stream == "aggTrade":
+        ev = {"e": "aggTrade", "E": 1732320000100 + k, "a": 1000 + k, "s": symbol, "p": p or f"{90000 + k % 7}.{k % 10}",
+              "q": f"0.{k % 97 + 1:03d}", "f": 5000 + k, "l": 5000 + k, "T": 1732320000000 + 37 * k,
+              "m": (k % 3 == 0) if m is None else m}
+    else:
+        ev = {"e": "trade", "E": 1732320000100 + k, "T": 1732320000000 + 37 * k, "s": symbol, "t": 1000 + k,
+              "p": p or f"{90000 + k % 7}.{k % 10}", "q": f"0.{k % 97 + 1:03d}", "X": x,
+              "m": (k % 3 == 0) if m is None else m}
+    body = orjson.dumps(ev)
+    return (b'{"stream":"%s@%s","data":' % (symbol.lower().encode(), stream.encode()) + body + b"}" if wrap
+            else body) + b"\n"
+
+
+@pytest.mark.parametrize("stream", ["aggTrade", "trade"])
+@pytest.mark.parametrize("wrap", [True, False])
+def test_the_fast_path_reads_what_the_reference_reads_line_for_line(stream: str, wrap: bool) -> None:
+    from indicator_core.sources import binance_fast
+
+    lines = [_event(k, stream=stream, wrap=wrap) for k in range(3000)]
+    lines[17] = _event(17, stream=stream, wrap=not wrap)  # another layout
+    lines[40] = _event(40, stream=stream, wrap=wrap, p="-1")  # a bad price
+    lines[41] = _event(41, stream=stream, wrap=wrap, p="12345678901.123456789")  # a long decimal
+    lines[99] = _event(99, stream=stream, wrap=wrap, symbol="ETHUSDT")  # another symbol
+    lines[150] = b"not json\n"
+    lines[151] = b"\n"
+    if stream == "trade":
+        lines[200] = _event(200, stream=stream, wrap=wrap, x="INSURANCE_FUND")
+    lines[2999] = _event(2999, stream="trade" if stream == "aggTrade" else "aggTrade", wrap=wrap)  # the other stream
+    buf = b"".join(lines)
+    fast = binance_fast.parse_chunk(buf, 5, "BTCUSDT")
+    ref = binance.parse_lines(buf, 5, "BTCUSDT")
+    assert columns(fast) == columns(ref) and len(fast) > 2900
+    assert [(r.line, r.reason) for r in fast.rejects] == [(r.line, r.reason) for r in ref.rejects]
+    assert (fast.skipped, fast.id_space, fast.lines) == (ref.skipped, ref.id_space, ref.lines)
+
+
+def test_the_fast_path_on_the_real_aggtrades() -> None:
+    from indicator_core.sources import binance_fast
+
+    if not USDM.is_file():
+        pytest.skip("no shared/data beside this checkout")
+    for symbol in ("CTKUSDT", "AKROUSDT", "SUSHIUSDT", "KEEPUSDT"):
+        buf = b"".join(x + b"\n" for x in USDM.read_bytes().splitlines() if f'"s":"{symbol}"'.encode() in x
+                       and b"@aggTrade" in x)
+        if not buf:
+            continue
+        fast, ref = binance_fast.parse_chunk(buf, 1, symbol), binance.parse_lines(buf, 1, symbol)
+        assert columns(fast) == columns(ref) and not ref.rejects

@@ -399,12 +399,14 @@ def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray, lay
 
     ``buf`` holds complete lines ending at ``line_ends``.  A line whose ``ts`` is
     outside ``window`` goes to ``slow_line`` (which must apply the same window),
-    so that its reject carries the reference parser's reason.
+    so that its reject carries the reference parser's reason.  A layout with a
+    kind the compiled kernel does not read (``"maker"``: Binance's ``m`` flag)
+    is read with numpy.
     """
     n_lines = len(line_ends)
     if len(buf) < 16 or n_lines == 0:
         return parse_slowly(buf, first_line_no, line_ends, slow_line)
-    if _KERNEL is not None:
+    if _KERNEL is not None and "maker" not in layout.kinds:
         return _parse_compiled(buf, first_line_no, n_lines, layout, slow_line, window)
     v = _Lines(buf)
     starts = _starts(line_ends)
@@ -451,6 +453,12 @@ def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray, lay
             is_buy = (n == 3) & ((w >> U64(40)) == _word(b"buy"))
             ok &= is_buy | ((n == 4) & ((w >> U64(32)) == _word(b"sell")))
             cols[field] = is_buy
+        elif kind == "maker":  # Binance's unquoted `m`: true when the buyer was the maker, so the taker sold
+            n = lit_start - value_start
+            w = v.word_at(lit_start - 8, ok)
+            sold = (n == 4) & ((w >> U64(32)) == _word(b"true"))
+            ok &= sold | ((n == 5) & ((w >> U64(24)) == _word(b"false")))
+            cols[field] = ~sold
         elif kind == "skip":
             v.safe_text(value_start, lit_start, ok)
         else:  # "skip_digits": an ignored unquoted number such as a sequence id
