@@ -195,8 +195,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print(f"{label}: not processed, see below")
                 continue
             failed = sorted({f.indicator for f in s.failures if f.indicator})
-            print(f"{label}: {summary.kinds[s.kind].summary_line(s.counters)}"
-                  + (f"; failed: {', '.join(failed)}" if failed else ""))
+            kind = summary.kinds.get(s.kind)
+            line = kind.summary_line(s.counters) if kind is not None else f"{s.counters.get('minutes', 0)} minutes written"
+            print(f"{label}: {line}" + (f"; failed: {', '.join(failed)}" if failed else ""))
         print(
             f"done: {len({s.key for s in summary.instruments})} instruments, "
             + "".join(kind.summary_totals(summary.total) for kind in summary.kinds.values())

@@ -146,6 +146,25 @@ class NotifierConfig(_Strict):
         return self
 
 
+class AggregateConfig(_Strict):
+    """``[aggregates.NAME]``: instruments of several venues read as one tape (SPEC section 16)."""
+
+    members: list[str] = Field(min_length=2)  # "exchange/market/INST_ID", the first one's prices are the aggregate's
+
+    @field_validator("members")
+    @classmethod
+    def _labels(cls, members: list[str]) -> list[str]:
+        from .storage import FOLDER_NAME
+
+        for m in members:
+            parts = m.split("/")
+            if len(parts) != 3 or not all(FOLDER_NAME.fullmatch(p) for p in parts):
+                raise ValueError(f"member {m!r} is not exchange/market/INST_ID, like okx/perps/BTC-USDT-SWAP")
+        if len(set(members)) != len(members):
+            raise ValueError(f"a member is listed twice: {members}")
+        return members
+
+
 class Config(_Strict):
     vault: Path | None = None
     input: InputConfig = Field(default_factory=InputConfig)
@@ -155,6 +174,7 @@ class Config(_Strict):
     instruments_files: list[Path] = Field(default_factory=list)
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
     notify: dict[str, NotifierConfig] = Field(default_factory=dict)
+    aggregates: dict[str, AggregateConfig] = Field(default_factory=dict)
     source: str = Field(default="(defaults)", exclude=True)
 
     @field_validator("instruments")
@@ -167,6 +187,16 @@ class Config(_Strict):
                 raise ValueError(
                     f"{name!r} is not an instrument id: letters, digits, '.', '_' and '-' (like BTC-USDT-SWAP)"
                 )
+        return value
+
+    @field_validator("aggregates")
+    @classmethod
+    def _aggregate_names(cls, value: dict[str, AggregateConfig]) -> dict[str, AggregateConfig]:
+        from .storage import FOLDER_NAME
+
+        for name in value:
+            if not FOLDER_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not an aggregate name: letters, digits, '.', '_' and '-' (like BTC)")
         return value
 
     @field_validator("notify")

@@ -102,6 +102,8 @@ class Input:
     minute: Callable[[dict[str, Any]], int] = record_minute
     one_per_minute: bool = True
     present: Optional[Callable[[Any, Any, Any], bool]] = None
+    # another instrument's output ("exchange/market/INST_ID"), for an aggregate's members; None: this instrument's
+    instrument: Optional[str] = None
 
     @property
     def name(self) -> str:
@@ -156,6 +158,12 @@ class Indicator:
     """The input kind that feeds it: ``"trades"``, ``"books"``, or a kind a plugin registers."""
     signals: ClassVar[tuple[Signal, ...]] = ()
     """Its outputs whose records are signals (:class:`Signal`): notifiers deliver them, ``study`` scores them."""
+    scope: ClassVar[str] = "instrument"
+    """``"instrument"``: it runs for each instrument; ``"aggregate"``: for each ``[aggregates.NAME]`` of the
+    config (SPEC section 16), its params' ``members`` set to the aggregate's, reading their records."""
+    folder: ClassVar[Optional[str]] = None
+    """The folder of its outputs and state under ``derived/`` and ``state/`` (default: its ``name``); an
+    aggregate's volume analyzer writes where the volume analyzer does."""
     trades_by_minute: ClassVar[bool] = True
     """Whether :meth:`on_trades` gets one minute at a time (the default).
 

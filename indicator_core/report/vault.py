@@ -76,7 +76,7 @@ def select_instruments(vault: Path, wanted: list[str] | None, indicator: str = "
         return found
     out = []
     for name in wanted:
-        match = [k for k in found if name in (k.inst_id, k.label)]
+        match = [k for k in found if name in (k.inst_id, k.label, f"{k.exchange}/{k.inst_id}")]  # aggregate/NAME
         if not match:
             have = ", ".join(k.inst_id for k in found)
             raise ConfigError(

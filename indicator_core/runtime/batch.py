@@ -10,6 +10,7 @@ from typing import Any
 from ..config import Config
 from ..numbers import EXACT
 from ..progress import ProgressFactory, no_progress
+from .aggregates import run_aggregates
 from .host import Host
 from .instrument_pass import by_instrument, instruments
 from .parallel import run_tasks
@@ -31,6 +32,8 @@ def run(
         summary = RunSummary(kinds=host.kinds)
         summary.instruments = run_tasks(host, vault, by_instrument(instruments(host, vault, only, summary.skipped)),
                                         progress, jobs, scheduler)
+        if not summary.stopped:  # the aggregates read what the members just committed (SPEC section 16)
+            summary.instruments += run_aggregates(host, vault)
     finally:
         decimal.setcontext(previous)
     summary.load_seconds = loaded - started

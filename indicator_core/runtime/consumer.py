@@ -45,7 +45,7 @@ class Consumer:
 
     def __init__(self, vault: Path, key: InstrumentKey, indicator: Indicator, params: dict[str, Any], fp: str,
                  fill_empty: bool = True, state_file: Path | None = None, fp_extra: dict[str, Any] | None = None) -> None:
-        self.name = indicator.name
+        self.name = type(indicator).folder or indicator.name  # its folder under derived/ and state/
         self.fill_empty = fill_empty  # what the fingerprint hashed, besides params and instrument
         self.fp_extra = fp_extra  # and what the input kind added (the book channel)
         self.key = key

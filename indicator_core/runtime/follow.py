@@ -16,6 +16,7 @@ from ..progress import no_progress
 from ..sources.files import Skipped
 from ..storage import InstrumentKey
 from .host import Host
+from .aggregates import run_aggregates
 from .instrument_pass import InstrumentRun, instruments, unknown_instrument, wall_clock_ms
 from .summary import InstrumentSummary, RunSummary
 
@@ -64,6 +65,8 @@ class Follower:
             stopped = summary.stopped
             if stopped is not None:
                 raise StorageError(stopped.message)
+        if commit and summary.stopped is None:  # the aggregates follow what the members just committed
+            summary.instruments += [s for s in run_aggregates(self.host, self.vault) if s.failures or s.counters["minutes"]]
         self.in_pass = False
         return summary
 

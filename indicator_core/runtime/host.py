@@ -86,7 +86,8 @@ class Host:
         out.append(Consumer(vault, key, quality, {}, fingerprint({}, inst, fill, extra), fill,
                             kind.quality_state_file(vault, key), extra))
         for name, setting in self.settings.items():
-            if not setting.enabled or self.indicators[name].consumes != kind.name:
+            cls = self.indicators[name]
+            if not setting.enabled or cls.consumes != kind.name or cls.scope != "instrument":
                 continue
             params = canonical_params(setting.params)
             if reads_records(self.indicators[name], setting.params):

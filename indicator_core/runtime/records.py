@@ -66,6 +66,8 @@ class InputReader:
     def __init__(self, vault: Path, key: InstrumentKey, inp: Input, saved: dict[str, Any] | None) -> None:
         self.inp = inp
         self.vault = vault
+        if inp.instrument is not None:  # an aggregate's member: its records, not the consumer's instrument's
+            key = InstrumentKey(*inp.instrument.split("/"))
         self.key = key
         self.path = derived_dir(vault, inp.indicator, key) / f"{inp.stream}.jsonl"
         self.state_file = state_path(vault, inp.indicator, key)
@@ -298,7 +300,7 @@ def _order(host: Host) -> list[tuple[str, Params, list[Input]]]:
     found: dict[str, list[Input]] = {}
     params = resolved_params(host.indicators, host.settings)
     for name, setting in host.settings.items():
-        if setting.enabled:
+        if setting.enabled and host.indicators[name].scope == "instrument":  # aggregates: runtime.aggregates
             inputs = host.indicators[name].inputs(params[name])
             if inputs:
                 found[name] = inputs

@@ -11,8 +11,8 @@ from decimal import Decimal
 from typing import Any
 
 from indicator_core import (
-    Bar, Emit, Indicator, LastText, Params, SessionAnchor, Unit, fmt, fmt_signed, hookimpl, iso_minutes,
-    parse_anchor, session_start,
+    Bar, Emit, Indicator, Input, LastText, Params, SessionAnchor, Unit, fmt, fmt_signed, hookimpl, iso_minutes,
+    minute_of_iso, parse_anchor, session_start,
 )
 
 
@@ -81,6 +81,45 @@ class Cvd(Indicator):
         self.session = state["session"]
 
 
+class AggregateCvdParams(CvdParams):
+    members: tuple[str, ...] = ()  # set by the runtime from [aggregates.NAME] members
+
+
+class AggregateCvd(Cvd):
+    """An aggregate's CVD (SPEC section 16): section 5's sums over the aggregate's summed ``volume_1m`` delta."""
+
+    name = "aggregate_cvd"
+    version = "1"
+    Params = AggregateCvdParams
+    scope = "aggregate"
+    folder = "cvd"
+
+    @classmethod
+    def inputs(cls, params: AggregateCvdParams) -> list[Input]:
+        return [Input("volume", "volume_1m")]  # the aggregate's own, written just before
+
+    @classmethod
+    def resolve_params(cls, params: Params, others: dict[str, Params]) -> Params:
+        cvd = others.get("cvd")
+        return cls.Params(**{**cvd.model_dump(), "members": params.members}) if cvd is not None else params
+
+    def on_records(self, minute: int, records: dict[str, list[dict[str, Any]]], emit: Emit) -> None:
+        for r in records["volume_1m"]:
+            self._session(minute_of_iso(r["timestamp_utc"]))
+            delta = Decimal(r["delta"])
+            self.cvd += delta
+            self.cvd_session += delta
+            emit("cvd_1m", {
+                "timestamp_utc": r["timestamp_utc"],
+                "buy_volume": r["buy_volume"],
+                "sell_volume": r["sell_volume"],
+                "delta": r["delta"],
+                "cvd": self._cvd_text.of(self.cvd),
+                "cvd_session": self._session_text.of(self.cvd_session),
+            })
+
+
 @hookimpl
 def register_indicators(register) -> None:
     register(Cvd)
+    register(AggregateCvd)  # runs for each [aggregates.NAME] of the config (SPEC section 16)

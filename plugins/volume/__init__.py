@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from indicator_core import hookimpl
 
+from .aggregate import AggregateVolume
 from .analyzer import VolumeAnalyzer, VolumeParams
 
-__all__ = ["VolumeAnalyzer", "VolumeParams", "register_indicators"]
+__all__ = ["AggregateVolume", "VolumeAnalyzer", "VolumeParams", "register_indicators"]
 
 
 @hookimpl
 def register_indicators(register) -> None:
     register(VolumeAnalyzer)
+    register(AggregateVolume)  # runs for each [aggregates.NAME] of the config (SPEC section 16)
