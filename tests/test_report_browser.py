@@ -155,3 +155,17 @@ def test_chart_and_report_cli_boundary(tmp_path, capsys, sample_vault):
     assert main(["chart", "--vault", str(sample_vault), "--inst", "ETH-USDT-SWAP", "--tf", "5m", "--out", str(out)]) == 0
     text = out.read_text(encoding="utf-8")
     assert "Lightweight Charts" in text and '"tf":"5m"' in text
+
+
+@needs_chromium
+def test_chart_of_an_aggregate_draws_each_members_delta(browser, tmp_path):
+    from tests.test_aggregates import MEMBERS, eth_vault
+    from tests.vaults import write_config
+
+    vault = eth_vault(tmp_path / "v")
+    cfg = write_config(tmp_path / "c.toml", MEMBERS)
+    assert main(["run", "--vault", str(vault), "--config", str(cfg), "--quiet"]) == 0
+    out = tmp_path / "aggregate.html"
+    assert main(["chart", "--vault", str(vault), "--inst", "aggregate/ETH", "--out", str(out)]) == 0
+    ready, _ = open_and_check(browser, out, "chart-aggregate-1m.png")
+    assert ready["candles"] == 6 and ready["member_lines"] == 2 and ready["errors"] == 0

@@ -14,7 +14,7 @@ added up into money.  Bars are aggregated to ``--tf`` here, so a month of minute
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -64,6 +64,7 @@ class Period:
     v: float = 0.0
     tiers: list = None  # minutes per tier code 0..4
     d: float = 0.0
+    members: dict = field(default_factory=dict)  # an aggregate's member -> its delta in the period
 
     def tier(self) -> int:
         """The tier of most of the period's minutes (a tie goes to the higher tier); 0 when none has one."""
@@ -125,6 +126,8 @@ def build_data(vault: Path, inst: str, lo: int | None, hi: int | None, tf: str, 
         p.v += float(r["total_volume"])
         p.tiers[TIER_CODE.get(r.get("volume_tier"), 0)] += 1
         p.d += float(r["delta"])
+        for member, mv in (r.get("by_member") or {}).items():  # an aggregate: each member's own delta (SPEC 16)
+            p.members[member] = p.members.get(member, 0.0) + float(mv["buy_volume"]) - float(mv["sell_volume"])
         t = p0 * 60
         if r.get("absorption"):
             markers.append([t, "A", -_sign(r["delta"]), 0])
@@ -208,6 +211,9 @@ def build_data(vault: Path, inst: str, lo: int | None, hi: int | None, tf: str, 
         "t": t, "o": o, "h": h, "l": low, "c": c, "v": v, "tier": tier, "d": d,
         "cvd": cvd["cvd"] if cvd else None, "vwap": vwap, "levels": levels, "markers": markers,
         "confluence": n_conf, "heat": heat,
+        # an aggregate's members, each with its delta per bar (null where it had no record), beside the summed one
+        "members": {m: [(round(periods[p0].members[m], 2) if m in periods[p0].members else None) for p0 in order]
+                    for m in dict.fromkeys(m for p0 in order for m in periods[p0].members)} or None,
     }
 
 
