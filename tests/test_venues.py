@@ -10,6 +10,7 @@ Every venue: cut into runs, the bytes of one clean run.
 from __future__ import annotations
 
 import gzip
+import sys
 import json
 import random
 import shutil
@@ -216,3 +217,36 @@ def test_book_files_of_a_venue_without_a_book_format_are_reported_not_read(tmp_p
     assert "raw/books/kraken/: no installed venue format reads books files of 'kraken'" in err
     assert "installed: binance, bybit, okx" in err
     assert not (vault / "state" / "quality" / "kraken").exists()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+@pytest.mark.parametrize("venue", ["binance", "bybit"])
+def test_venue_runs_killed_mid_pass_equal_one_clean_run(tmp_path: Path, venue: str) -> None:
+    """Binance and Bybit days of generated trades, runs SIGKILLed inside their pass, then one run: one clean run."""
+    import signal
+    import time
+
+    from bench.venues import write_vaults
+    from tests.resume_cases import _wait_until_working
+    from tests.vaults import run_subprocess
+
+    vaults = write_vaults(tmp_path / "gen", 60_000, 4)
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    shutil.copytree(vaults[venue] / "raw", whole / "raw")
+    shutil.copytree(vaults[venue] / "raw", killed / "raw")
+    cfg = write_config(tmp_path / "c.toml", "[run]\nbatch_bytes = 16384\ncommit_seconds = 0.02\n")
+    assert run(whole, cfg) == 0
+    t0 = time.perf_counter()
+    assert run(tmp_path / "gen" / venue, cfg) == 0  # how long a pass takes here
+    duration = time.perf_counter() - t0
+    landed = 0
+    for fraction in (0.3, 0.6, 0.9):
+        proc = run_subprocess(killed, cfg)
+        _wait_until_working(killed, proc)
+        time.sleep(fraction * duration * 0.5)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        landed += proc.returncode == -signal.SIGKILL
+    assert landed >= 1  # a kill landed inside a run
+    assert run(killed, cfg) == 0
+    assert outputs(killed) == outputs(whole)
