@@ -250,3 +250,33 @@ def test_venue_runs_killed_mid_pass_equal_one_clean_run(tmp_path: Path, venue: s
     assert landed >= 1  # a kill landed inside a run
     assert run(killed, cfg) == 0
     assert outputs(killed) == outputs(whole)
+
+
+def test_real_bybit_inverse_trades_give_the_volumes_of_an_independent_reading(tmp_path: Path) -> None:
+    """Real BTCUSD (inverse, sizes in USD) trades in the v5 shape: each minute's USD volumes, deltas and counts
+    equal the sums of the frames as Bybit recorded them."""
+    from tests.vaults import DATA
+    from indicator_core.timeutil import iso_minute
+
+    src = DATA / "bybit-as-v5"
+    vault = tmp_path / "v"
+    for sym in ("BTCUSD", "EOSUSD"):
+        data = (src / sym / "trades_2021-04-17.jsonl").read_bytes()
+        # the recording is half a minute long: one made-up trade a minute later closes its minute
+        closing = {"topic": f"publicTrade.{sym}", "type": "snapshot", "ts": 1618677900000, "data": [
+            {"T": 1618677900000, "s": sym, "S": "Buy", "v": "1", "p": "1", "L": "PlusTick", "i": "close", "BT": False}]}
+        (folder(vault, "bybit", sym) / "trades_2021-04-17.jsonl").write_bytes(data + orjson.dumps(closing) + b"\n")
+    cfg = write_config(tmp_path / "c.toml", "[run]\nfill_empty_bars = false\n")
+    assert run(vault, cfg) == 0
+    for sym in ("BTCUSD", "EOSUSD"):
+        per: dict[int, list[Decimal]] = {}
+        for line in (src / "v2-frames" / f"{sym}.jsonl").read_bytes().splitlines():
+            for t in json.loads(line, parse_float=Decimal)["data"]:
+                acc = per.setdefault(t["trade_time_ms"] // 60000, [Decimal(0), Decimal(0), 0])
+                acc[0 if t["side"] == "Buy" else 1] += Decimal(t["size"])
+                acc[2] += 1
+        got = records(vault, f"volume/bybit/perps/{sym}/volume_1m.jsonl")
+        want = [(iso_minute(m), b, s, b - s, n) for m, (b, s, n) in sorted(per.items())][:len(got)]
+        assert got and [(r["timestamp_utc"], Decimal(r["buy_volume"]), Decimal(r["sell_volume"]), Decimal(r["delta"]),
+                         r["trade_count"]) for r in got] == want
+        assert all(not r["tainted"] for r in got)
