@@ -104,7 +104,8 @@ def _any_input(vault: Path, cfg: Config) -> bool:
     """Whether the vault holds the folder of any input kind (loaded only when the trades folder is missing)."""
     from .plugins import collect_input_kinds, make_plugin_manager
 
-    return any((vault / kind.root(cfg)).is_dir() for kind in collect_input_kinds(make_plugin_manager()).values())
+    return any((vault / kind.root(cfg)).is_dir() for kind in collect_input_kinds(make_plugin_manager()).values()
+               if kind.reads_files)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -299,7 +300,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     formats = [{"name": f"format.{i.fmt.name}", "format": i.fmt.name, "exchange": i.fmt.exchange, "kind": i.fmt.kind,
                 "files": list(i.fmt.suffixes), "source": i.source, "description": i.fmt.description, "enabled": True}
                for i in collect_venue_formats(pm)]
-    inputs = [{"name": f"input.{k.name}", "input": k.name, "root": k.root(cfg), "venue_formats": k.venue_formats, "enabled": True}
+    inputs = [{"name": f"input.{k.name}", "input": k.name, "root": k.root(cfg) if k.reads_files else None,
+               "venue_formats": k.venue_formats, "enabled": True}
               for k in kinds.values()]
     if args.json:
         print(orjson.dumps(rows + notifiers + formats + inputs, option=orjson.OPT_INDENT_2).decode())
@@ -314,7 +316,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                       f"{', '.join(n['streams']):<28} {n['target']}")
         print(f"\n{'input':<12} {'root':<20} venue formats")
         for k in inputs:
-            print(f"{k['input']:<12} {k['root']:<20} "
+            print(f"{k['input']:<12} {k['root'] or '(other outputs)':<20} "
                   + (", ".join(f["format"] for f in formats if f["kind"] == k["input"]) or "-"))
         print(f"\n{'format':<14} {'exchange':<9} {'files':<24} {'source':<16} what")
         for f in formats:
@@ -457,7 +459,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
     # every name is checked before anything is touched
     names = reset.check_indicators(args.indicator, set(collect_indicators(pm, kinds)))
     names = names + [c for c in with_consumers(cfg, names) if c not in names]  # consumers follow their producers
-    insts = reset.check_instruments(args.inst, vault, [k.root(cfg) for k in kinds.values()], suffixes)
+    insts = reset.check_instruments(args.inst, vault, [k.root(cfg) for k in kinds.values() if k.reads_files], suffixes)
     scope = f" for {', '.join(sorted(insts))}" if insts else ""
     if not reset.plan(vault, names, insts, suffixes).files:
         print(f"reset {', '.join(names)}{scope}: nothing to delete (no outputs and no state)")

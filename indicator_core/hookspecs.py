@@ -50,8 +50,10 @@ def register_indicators(register: Callable[[type[Indicator]], None]) -> None:
     output folder ``derived/NAME/``.  Registering a name twice is an error.
     Returns nothing.
 
-    A class's ``consumes`` says which input stream feeds it: ``"trades"`` (the
-    default: ``on_trades``, ``on_bar``, ``on_advance``) or ``"books"`` (the L2
+    A class's ``consumes`` says which input kind feeds it: ``"trades"`` (the
+    default: ``on_trades``, ``on_bar``, ``on_advance``), ``"records"`` (other
+    indicators' committed records: ``on_records``, see ``Indicator.inputs``),
+    a kind a plugin registers (``register_input_kinds``), or ``"books"`` (the L2
     order book: ``on_book`` once per closed minute with the book at its close,
     see :class:`indicator_core.streams.book_stream.BookMinute`).  Both kinds get
     ``on_quality`` for their own stream's events and the same state handling.

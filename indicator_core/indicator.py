@@ -29,7 +29,8 @@ the next run hands it back to :meth:`set_state` before anything else, so all
 that the indicator needs to continue must be in that JSON-able dict.
 
 An indicator may instead read other indicators' records (SPEC section 12): it
-declares them with :meth:`Indicator.inputs` and receives them through
+sets ``consumes = "records"`` (the ``records`` input kind), declares them with
+:meth:`Indicator.inputs` and receives them through
 :meth:`Indicator.on_records`, minute by minute, once every producer has
 committed them; such an indicator gets no trades, bars or advances.  See
 :class:`Input` and :mod:`indicator_core.runtime.records`.

@@ -157,8 +157,11 @@ def test_status_shows_cursor_last_bar_and_counts(tmp_path: Path, vault: Path, ca
     assert main(["status", "--vault", str(vault), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     eth = {r["indicator"]: r for r in rows if r["instrument"] == "okx/perps/ETH-USDT-SWAP" and r["kind"] == "trades"}
-    assert set(eth) >= {"quality", "volume", "cvd", "vwap", "candles", "wicks", "whales", "poor_levels", "confluence"}
-    assert eth["confluence"]["waiting"] is None and eth["confluence"]["cursor"].startswith("volume byte ")
+    assert set(eth) >= {"quality", "volume", "cvd", "vwap", "candles", "wicks", "whales", "poor_levels"}
+    # a record consumer is a row of the records kind: its input is the others' committed records
+    recs = {r["indicator"]: r for r in rows if r["instrument"] == "okx/perps/ETH-USDT-SWAP" and r["kind"] == "records"}
+    assert set(recs) == {"confluence"}
+    assert recs["confluence"]["waiting"] is None and recs["confluence"]["cursor"].startswith("volume byte ")
     books = {r["indicator"]: r for r in rows if r["instrument"] == "okx/perps/ETH-USDT-SWAP" and r["kind"] == "books"}
     assert set(books) == {"quality", "buckets"} and books["quality"]["seq_gaps"] == 3 and books["quality"]["rejects"] == 2
     q = eth["quality"]

@@ -17,7 +17,8 @@ from ..sources.files import Skipped
 from ..storage import InstrumentKey
 from .host import Host
 from .aggregates import run_aggregates
-from .instrument_pass import InstrumentRun, instruments, unknown_instrument, wall_clock_ms
+from .instrument_pass import (InstrumentRun, instrument_records, instruments, run_records, unknown_instrument,
+                              wall_clock_ms)
 from .summary import InstrumentSummary, RunSummary
 
 
@@ -43,7 +44,10 @@ class Follower:
         found = instruments(self.host, self.vault, self.only, skipped)
         summary.skipped = [s for s in skipped if s not in self.reported]
         self.reported.update(skipped)
+        keys: list[InstrumentKey] = []
         for key, kind, folder in found:
+            if key not in keys:
+                keys.append(key)
             if (key, kind.name) in self.failed:
                 continue
             run = self.runs.get((key, kind.name))
@@ -65,6 +69,14 @@ class Follower:
             stopped = summary.stopped
             if stopped is not None:
                 raise StorageError(stopped.message)
+        if commit and summary.stopped is None:  # record consumers follow what their producers just committed
+            for kind in (k for k in self.host.kinds.values() if k.reads_records):
+                for key in keys:
+                    records = instrument_records(self.host, self.vault, key)
+                    if records is not None and records.consumers:
+                        done = run_records(records, kind)
+                        if done.failures or done.counters.get("minutes"):
+                            summary.instruments.append(done)
         if commit and summary.stopped is None:  # the aggregates follow what the members just committed
             summary.instruments += [s for s in run_aggregates(self.host, self.vault) if s.failures or s.counters["minutes"]]
         self.in_pass = False
@@ -77,16 +89,17 @@ class Follower:
         ``commit_seconds``.  Only between passes.
         """
         assert not self.in_pass
-        for run in self.runs.values():
+        for (key, _), run in self.runs.items():
             # a record consumer named (confluence) follows its producers' commit: commit those too
-            readers = [rc for rc in run.records.consumers if rc.c.name in indicators]
+            records = instrument_records(self.host, self.vault, key)
+            readers = [rc for rc in records.consumers if rc.c.name in indicators] if records is not None else []
             names = indicators | {i.indicator for rc in readers for i in rc.inputs}
             if any(out.uncommitted() for c in run.consumers if c.name in names for out in c.outputs.values()):
                 run.commit()
                 run.close()
                 if readers:
                     try:
-                        run.records.run()
+                        records.run()
                     except IndicatorError:
                         pass  # the next committing pass runs the record phase again and reports it
 
@@ -96,7 +109,10 @@ class Follower:
         for run in self.runs.values():
             run.commit()
             run.close()
-            run.records.run()
+        for key in dict.fromkeys(key for key, _ in self.runs):
+            records = instrument_records(self.host, self.vault, key)
+            if records is not None:
+                records.run()
 
 
 def follow(

@@ -32,8 +32,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 def reads_records(cls: type[Indicator], params: Any) -> bool:
-    """Whether an indicator is a record consumer (it declares inputs, SPEC section 12)."""
-    return bool(cls.inputs(params))
+    """Whether an indicator is a record consumer (``consumes = "records"``, or it declares inputs: SPEC 12)."""
+    return cls.consumes == "records" or bool(cls.inputs(params))
 
 
 @dataclass

@@ -30,7 +30,7 @@ from ..streams.discovery import discover_all
 from .consumer import Consumer, commit_all
 from .dispatch import Dispatch
 from .host import Host
-from .records import record_run
+from .records import RecordRun, record_run
 from .summary import Failure, InstrumentSummary, PluginFailure
 
 
@@ -82,7 +82,6 @@ class InstrumentRun:
         self.broken = False  # the instrument failed as a whole: nothing more is done with it
         self.listing: tuple[str, ...] = ()  # the file names of the last pass (backfill is looked for on a change)
         self.backfill_named: set[str] = set()
-        self.records = record_run(host, vault, key, self.inst)  # indicators reading others' records
 
     def reset_all_command(self) -> str:
         return integrity.reset_all_command(self.vault, self.key.inst_id)
@@ -110,8 +109,6 @@ class InstrumentRun:
             return summary
         try:
             self._advance(summary, progress, clock, grace_ms, commit)
-            if commit:
-                self.records.run()  # record consumers follow what was just committed (SPEC section 12)
         except StorageError as exc:
             summary.failures.append(Failure(str(exc), "run again once the cause above is fixed: the run continues "
                                             "from the last commit", kind="stopped"))
@@ -290,13 +287,45 @@ class InstrumentRun:
 
 def run_streams(host: Host, vault: Path, key: InstrumentKey, streams: list[tuple[str, Path]],
                 progress: ProgressFactory = no_progress) -> list[InstrumentSummary]:
-    """One pass over each kind of stream of an instrument (a task of :mod:`.parallel`), in order."""
+    """One pass over each kind of stream of an instrument (a task of :mod:`.parallel`), in order: its file
+    kinds, then the kinds whose input is the records those just committed (``StreamKind.reads_records``)."""
+    record_kinds = [k for k in host.kinds.values() if k.reads_records]
+    records = instrument_records(host, vault, key) if record_kinds else None  # a plan error is said before a pass
     done = []
     for name, folder in streams:
         done.append(run_instrument(host, vault, key, folder, host.kinds[name], progress))
         if any(f.kind == "stopped" for f in done[-1].failures):
-            break  # the disk refused a write
+            return done  # the disk refused a write
+    if records is not None and records.consumers:
+        done += [run_records(records, kind) for kind in record_kinds]
     return done
+
+
+def instrument_records(host: Host, vault: Path, key: InstrumentKey) -> RecordRun | None:
+    """The instrument's record consumers, loaded once per host (``None`` for an unknown instrument: its file
+    kinds say so)."""
+    try:
+        inst = host.table.get(key.inst_id)
+    except UnknownInstrumentError:
+        return None
+    return record_run(host, vault, key, inst)
+
+
+def run_records(records: RecordRun, kind: StreamKind) -> InstrumentSummary:
+    """Deliver to an instrument's record consumers what their producers have committed, and commit."""
+    started = time.perf_counter()
+    summary = InstrumentSummary(records.key, dict.fromkeys(kind.counters, 0), kind=kind.name)
+    try:
+        summary.counters["minutes"] = records.run()
+    except StorageError as exc:
+        summary.failures.append(Failure(str(exc), "run again once the cause above is fixed: the run continues "
+                                        "from the last commit", kind="stopped"))
+    except IndicatorError as exc:
+        fix = getattr(exc, "fix", None) or ("put back what the message names, or rebuild the instrument from its "
+                                            f"files: {integrity.reset_all_command(records.vault, records.key.inst_id)}")
+        summary.failures.append(Failure(str(exc), fix))
+    summary.seconds = time.perf_counter() - started
+    return summary
 
 
 def run_instrument(

@@ -22,6 +22,10 @@ class StreamKind:
     # True when its files are read by the venue formats registered for it (sources.formats): the exchange
     # folder and the file name choose the parser
     venue_formats: ClassVar[bool] = False
+    # False for a kind whose input is not raw files under the vault (records: other indicators' outputs); True
+    # with reads_records: the runtime feeds its indicators through runtime.records after the file kinds
+    reads_files: ClassVar[bool] = True
+    reads_records: ClassVar[bool] = False
     # How the command line shows the kind: after an instrument's label in a run's summary (" books"), and the
     # columns of its table in `indicators status` as (header, row key, format spec); the row keys are those
     # status_fields gives.  The indicator column's header is status_title.

@@ -23,6 +23,7 @@ def discover_all(vault: Path, cfg: Any, kinds: Mapping[str, StreamKind], only: l
     found: list[tuple[InstrumentKey, StreamKind, Path]] = []
     roots = []
     order = list(kinds)
+    kinds = {name: k for name, k in kinds.items() if k.reads_files}  # the others have no folder under raw/
     for kind in kinds.values():
         root = kind.root(cfg)
         roots.append(vault / root)

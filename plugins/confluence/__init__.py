@@ -64,6 +64,7 @@ class Confluence(Indicator):
     name = "confluence"
     version = "1"
     Params = ConfluenceParams
+    consumes = "records"  # volume_1m, wicks and buckets as their producers committed them (SPEC section 12)
     # its signals: delivered by notifiers as stream "confluence", id {inst_id}|{timestamp_utc}|{level}
     signals = (Signal("signals", "timestamp_utc", ("timestamp_utc", "level"), direction_field="direction"),)
 

@@ -91,6 +91,7 @@ class AggregateCvd(Cvd):
     name = "aggregate_cvd"
     version = "1"
     Params = AggregateCvdParams
+    consumes = "records"
     scope = "aggregate"
     folder = "cvd"
 

@@ -33,6 +33,7 @@ class AggregateVolume(VolumeAnalyzer):
     name = "aggregate_volume"
     version = "1"
     Params = AggregateVolumeParams
+    consumes = "records"
     scope = "aggregate"
     folder = "volume"  # derived/volume/aggregate/all/{NAME}/volume_1m.jsonl, where study and chart read volume
     trades_by_minute = True
