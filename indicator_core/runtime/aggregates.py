@@ -22,7 +22,7 @@ from ..params import canonical_params
 from ..storage import InstrumentKey, state_path
 from .consumer import Consumer, fingerprint
 from .host import Host
-from .records import RecordConsumer
+from .records import RecordConsumer, run_consumers
 from .summary import Failure, InstrumentSummary
 
 EXCHANGE, MARKET = "aggregate", "all"  # an aggregate's folders: {indicator}/aggregate/all/{NAME}
@@ -59,21 +59,7 @@ class AggregateRun:
 
     def run(self) -> int:
         """Deliver and commit what the members have committed; the minutes of the aggregate's tape written."""
-        minutes: list[int] = []
-        for rc in self.consumers:
-            try:
-                minutes.append(rc.run(self.host.cfg.run.commit_seconds))
-                if self.host.on_commit:
-                    lengths = {rc.c.name: {s: out.length for s, out in rc.c.outputs.items()}}
-                    for listener in self.host.on_commit:
-                        listener(self.key, lengths)
-            except OSError as exc:
-                for out in rc.c.outputs.values():
-                    out.discard()
-                raise IndicatorError(f"{self.key.label}: {rc.c.name}: {exc.strerror or exc}; the run stopped. Outputs "
-                                     "and state are as of the last commit: fix the cause and run again") from exc
-            finally:
-                rc.c.close()
+        minutes = run_consumers(self.host, self.key, self.consumers)
         return minutes[0] if minutes else 0  # the first consumer reads the members: its minutes are the tape's
 
 

@@ -377,27 +377,33 @@ class RecordRun:
 
     def run(self) -> int:
         """Deliver what every record consumer's inputs have committed, and commit; the minutes delivered."""
-        total = 0
-        for rc in self.consumers:
-            try:
-                total += rc.run(self.host.cfg.run.commit_seconds)
-                if self.host.on_commit:  # what is committed now, e.g. for signal delivery in follow mode
-                    lengths = {rc.c.name: {s: out.length for s, out in rc.c.outputs.items()}}
-                    for listener in self.host.on_commit:
-                        listener(self.key, lengths)
-            except OSError as exc:
-                for out in rc.c.outputs.values():
-                    out.discard()
-                raise IndicatorError(
-                    f"{self.key.label}: {rc.c.name}: {exc.strerror or exc} ({exc.filename or 'output'}); the run "
-                    "stopped. Outputs and state are as of the last commit: fix the cause and run again"
-                ) from exc
-            finally:
-                rc.c.close()
-        return total
+        return sum(run_consumers(self.host, self.key, self.consumers))
 
     def waiting(self) -> list[str]:
         return [w for rc in self.consumers if (w := rc.waiting()) is not None]
+
+
+def run_consumers(host: Host, key: InstrumentKey, consumers: list[RecordConsumer]) -> list[int]:
+    """Run record consumers in order, each committed and its commit told to ``host.on_commit``; the minutes each
+    delivered.  A write the disk refuses is raised as an :class:`IndicatorError` naming the file."""
+    minutes = []
+    for rc in consumers:
+        try:
+            minutes.append(rc.run(host.cfg.run.commit_seconds))
+            if host.on_commit:  # what is committed now, e.g. for signal delivery in follow mode
+                lengths = {rc.c.name: {s: out.length for s, out in rc.c.outputs.items()}}
+                for listener in host.on_commit:
+                    listener(key, lengths)
+        except OSError as exc:
+            for out in rc.c.outputs.values():
+                out.discard()
+            raise IndicatorError(
+                f"{key.label}: {rc.c.name}: {exc.strerror or exc} ({exc.filename or 'output'}); the run "
+                "stopped. Outputs and state are as of the last commit: fix the cause and run again"
+            ) from exc
+        finally:
+            rc.c.close()
+    return minutes
 
 
 def record_run(host: Host, vault: Path, key: InstrumentKey, inst: Instrument) -> RecordRun:

@@ -25,9 +25,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import orjson
 
-from .okx_jsonl import BOM, BadTrade, _decimal_field, _int_field, snippet
+from .okx_jsonl import BOM, NOTHING, BadTrade, _decimal_field, _int_field, load_line, snippet
 from .parsed import ColumnBuilder, ParsedChunk, Reject
 from .timecheck import TimeWindow
 
@@ -98,15 +97,8 @@ def add_event(out: BinanceBuilder, obj: Any, symbol: str, window: TimeWindow | N
 
 
 def parse_line(out: BinanceBuilder, raw: bytes, line_no: int, symbol: str, window: TimeWindow | None) -> None:
-    line = raw[3:] if raw.startswith(BOM) else raw
-    line = line[:-1] if line.endswith(b"\r") else line
-    if not line.strip():
-        out.rejects.append(Reject(line_no, "empty line", ""))
-        return
-    try:
-        obj = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        out.rejects.append(Reject(line_no, f"invalid JSON: {exc}", snippet(raw)))
+    obj = load_line(out, raw, line_no)
+    if obj is NOTHING:
         return
     if isinstance(obj, dict) and "stream" in obj and "data" in obj:
         obj = obj["data"]  # a combined stream's wrapper

@@ -21,9 +21,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import numpy as np
-import orjson
 
-from .okx_jsonl import BOM, BadTrade, _decimal_field, snippet
+from .okx_jsonl import BOM, NOTHING, BadTrade, _decimal_field, load_line, snippet
 from .parsed import ColumnBuilder, ParsedChunk, Reject
 from .timecheck import TimeWindow
 
@@ -91,15 +90,8 @@ def add_item(out: BybitBuilder, item: Any, symbol: str, window: TimeWindow | Non
 
 
 def parse_line(out: BybitBuilder, raw: bytes, line_no: int, symbol: str, window: TimeWindow | None) -> None:
-    line = raw[3:] if raw.startswith(BOM) else raw
-    line = line[:-1] if line.endswith(b"\r") else line
-    if not line.strip():
-        out.rejects.append(Reject(line_no, "empty line", ""))
-        return
-    try:
-        obj = orjson.loads(line)
-    except orjson.JSONDecodeError as exc:
-        out.rejects.append(Reject(line_no, f"invalid JSON: {exc}", snippet(raw)))
+    obj = load_line(out, raw, line_no)
+    if obj is NOTHING:
         return
     if not isinstance(obj, dict) or not str(obj.get("topic", "")).startswith("publicTrade."):
         out.rejects.append(Reject(line_no, "not a publicTrade push", snippet(raw)))

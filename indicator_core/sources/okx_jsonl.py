@@ -108,20 +108,28 @@ def add_trade(out: ColumnBuilder, obj: Any, inst_id: str, window: TimeWindow | N
     out.add(ts=ts, trade_id=trade_id, count=count, is_buy=is_buy, px=px, sz=sz)
 
 
-def parse_line(out: ColumnBuilder, raw: bytes, line_no: int, inst_id: str, window: TimeWindow | None = None) -> None:
-    """Parse one line (without its ``\\n``); a bad line or item becomes a reject."""
-    line = raw
-    if line.startswith(BOM):
-        line = line[3:]
-    if line.endswith(b"\r"):
-        line = line[:-1]
+NOTHING = object()  # what load_line gives for a line that became a reject
+
+
+def load_line(out: ColumnBuilder, raw: bytes, line_no: int) -> Any:
+    """One line (without its ``\\n``) as JSON, a BOM and a ``\\r`` dropped; an empty or invalid line becomes
+    a reject and gives :data:`NOTHING` (the JSON lines of every venue start here)."""
+    line = raw[3:] if raw.startswith(BOM) else raw
+    line = line[:-1] if line.endswith(b"\r") else line
     if not line.strip():
         out.rejects.append(Reject(line_no, "empty line", ""))
-        return
+        return NOTHING
     try:
-        obj = orjson.loads(line)
+        return orjson.loads(line)
     except orjson.JSONDecodeError as exc:
         out.rejects.append(Reject(line_no, f"invalid JSON: {exc}", snippet(raw)))
+        return NOTHING
+
+
+def parse_line(out: ColumnBuilder, raw: bytes, line_no: int, inst_id: str, window: TimeWindow | None = None) -> None:
+    """Parse one line (without its ``\\n``); a bad line or item becomes a reject."""
+    obj = load_line(out, raw, line_no)
+    if obj is NOTHING:
         return
     if isinstance(obj, dict) and "data" in obj:
         items = obj["data"]
