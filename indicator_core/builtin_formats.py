@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Callable
 
 from .hookspecs import hookimpl
-from .sources import binance, binance_fast, bybit, columnar, okx_csv
+from .sources import binance, binance_fast, bybit, bybit_fast, columnar, okx_csv
 from .sources.files import Chunk
 from .sources.formats import VenueFormat
 from .sources.parsed import ParsedChunk
@@ -49,7 +49,7 @@ def binance_archive(chunk: Chunk, inst_id: str, window: TimeWindow) -> ParsedChu
 
 
 def bybit_jsonl(chunk: Chunk, inst_id: str, window: TimeWindow) -> ParsedChunk:
-    return bybit.parse_lines(chunk.buf, chunk.first_line, inst_id, window)
+    return bybit_fast.parse_chunk(chunk.buf, chunk.first_line, inst_id, window, chunk.line_ends)
 
 
 def bybit_archive(chunk: Chunk, inst_id: str, window: TimeWindow) -> ParsedChunk:

@@ -36,7 +36,7 @@ import orjson
 
 from .. import native
 from . import okx_jsonl
-from .parsed import ColumnBuilder, ParsedChunk, splice
+from .parsed import ColumnBuilder, LazyKeys, ParsedChunk, splice
 from .parsed import line_ends as find_line_ends
 from .timecheck import TimeWindow
 
@@ -59,6 +59,13 @@ _REQUIRED = ("instId", "tradeId", "px", "sz", "side", "ts")
 _FIELD_CODES = {"tradeId": 0, "ts": 1, "count": 2, "px": 3, "sz": 4, "side": 5}
 _SKIP_CODES = {"skip": 6, "skip_digits": 7}
 _KERNEL = native.load("trades")
+_NUMPY_ONLY = {"maker", "Side", "skip_word", "id"}  # kinds the compiled kernel does not read: numpy reads them
+
+
+def _ID_DIGEST(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    from .bybit import id_keys  # the digest the reference reader gives a Bybit id
+
+    return id_keys(buf, starts, ends)
 
 
 def _word(lit: bytes) -> U64:
@@ -293,11 +300,11 @@ class _Lines:
         ok &= mantissa > 0
         return mantissa, scale
 
-    def safe_text(self, start: np.ndarray, end: np.ndarray, ok: np.ndarray) -> None:
+    def safe_text(self, start: np.ndarray, end: np.ndarray, ok: np.ndarray, longest: int = MAX_SKIPPED) -> None:
         """Mark not ok the values in ``[start, end)`` that are long or hold a byte JSON would treat specially."""
         length = end - start
-        ok &= (length >= 0) & (length <= MAX_SKIPPED)
-        for g in range(2):
+        ok &= (length >= 0) & (length <= longest)
+        for g in range((longest + 7) // 8):
             n = np.clip(length - 8 * g, 0, 8)
             if not n.any():
                 break
@@ -406,7 +413,7 @@ def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray, lay
     n_lines = len(line_ends)
     if len(buf) < 16 or n_lines == 0:
         return parse_slowly(buf, first_line_no, line_ends, slow_line)
-    if _KERNEL is not None and "maker" not in layout.kinds:
+    if _KERNEL is not None and not set(layout.kinds) & _NUMPY_ONLY:
         return _parse_compiled(buf, first_line_no, n_lines, layout, slow_line, window)
     v = _Lines(buf)
     starts = _starts(line_ends)
@@ -459,6 +466,22 @@ def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray, lay
             sold = (n == 4) & ((w >> U64(32)) == _word(b"true"))
             ok &= sold | ((n == 5) & ((w >> U64(24)) == _word(b"false")))
             cols[field] = ~sold
+        elif kind == "Side":  # Bybit's taker side, capitalised
+            n = lit_start - value_start
+            w = v.word_at(lit_start - 8, ok)
+            is_buy = (n == 3) & ((w >> U64(40)) == _word(b"Buy"))
+            ok &= is_buy | ((n == 4) & ((w >> U64(32)) == _word(b"Sell")))
+            cols[field] = is_buy
+        elif kind == "skip_word":  # an ignored true or false
+            n = lit_start - value_start
+            w = v.word_at(lit_start - 8, ok)
+            ok &= ((n == 4) & ((w >> U64(32)) == _word(b"true"))) | ((n == 5) & ((w >> U64(24)) == _word(b"false")))
+        elif kind == "id":  # a trade id that is text (Bybit's): its digest, and where it is for the text itself
+            n = lit_start - value_start
+            ok &= (n >= 1) & (n <= 64)
+            v.safe_text(value_start, lit_start, ok, longest=64)
+            cols[field] = _ID_DIGEST(v.bytes, value_start, lit_start)
+            cols["key_start"], cols["key_end"] = value_start, lit_start
         elif kind == "skip":
             v.safe_text(value_start, lit_start, ok)
         else:  # "skip_digits": an ignored unquoted number such as a sequence id
@@ -476,6 +499,8 @@ def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray, lay
         px_m=cols["px"][good], px_s=cols["px_scale"][good], sz_m=cols["sz"][good], sz_s=cols["sz_scale"][good],
         rejects=[], lines=len(good),
     )
+    if "key_start" in cols:
+        fast_chunk.keys = LazyKeys(bytes(buf), cols["key_start"][good], cols["key_end"][good])
     if len(fast) == n_lines:
         fast_chunk.lines = n_lines
         return fast_chunk

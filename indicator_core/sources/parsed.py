@@ -55,6 +55,27 @@ class ParsedChunk:
         return cls(z, z, z, np.zeros(0, dtype=bool), z, z, z, z)
 
 
+class LazyKeys:
+    """Trade ids as written (Bybit's), kept as spans of the chunk's bytes and made text only where read
+    (a late trade's log line, a whale record): most are never looked at."""
+
+    __slots__ = ("buf", "starts", "ends")
+
+    def __init__(self, buf: bytes, starts: np.ndarray, ends: np.ndarray) -> None:
+        self.buf, self.starts, self.ends = buf, starts, ends
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, (int, np.integer)):
+            return self.buf[int(self.starts[index]):int(self.ends[index])].decode()
+        return LazyKeys(self.buf, self.starts[index], self.ends[index])
+
+    def tolist(self) -> list[str]:
+        return [self[k] for k in range(len(self))]
+
+
 class ColumnBuilder:
     """Collects parsed trades row by row (the portable, pure-Python path)."""
 

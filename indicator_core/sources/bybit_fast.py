@@ -1,0 +1,109 @@
+"""The fast path for Bybit ``publicTrade`` pushes: the trades of a chunk read column-wise with numpy.
+
+A push holds one or more trades, so the lines of a file have no one layout;
+its trades have.  Where every line of the chunk is a push in the first line's
+shape (``{"topic":"publicTrade.SYMBOL","type":"snapshot","ts":N,"data":[...]}``)
+the trades are cut out, one a line, into a second buffer, and read like OKX's
+lines (:func:`indicator_core.sources.columnar.parse_with_layout`: ``T`` the
+time, ``S`` the side, ``p`` and ``v`` decimals, ``i`` the id as its digest and
+its place, the others ignored).  A chunk with any line or trade out of that
+shape, or a trade outside the file's day, is read by the reference reader
+(:mod:`.bybit`) whole, so both give the same result on every input.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from . import bybit
+from .binance_fast import _spans
+from .columnar import Layout, parse_with_layout
+from .parsed import ColumnBuilder, ParsedChunk
+from .parsed import line_ends as find_line_ends
+from .timecheck import TimeWindow
+
+_KEYS = {"T": ("ts", "int"), "S": ("side", "Side"), "v": ("sz", "dec"), "p": ("px", "dec"), "i": ("tradeId", "id"),
+         "L": ("L", "skip"), "BT": ("BT", "skip_word"), "RPI": ("RPI", "skip_word"), "seq": ("seq", "skip_digits")}
+_DATA = b'"data":['
+
+
+class _Slow(Exception):
+    """A line or trade the column-wise reader does not take: the reference reads the chunk."""
+
+
+def _item_layout(item: bytes, symbol: str) -> Layout | None:
+    spans = _spans(item)
+    if spans is None:
+        return None
+    keys = [k for k, *_ in spans]
+    if "s" not in keys or {"T", "S", "v", "p", "i"} - set(keys) or set(keys) - set(_KEYS) - {"s"}:
+        return None
+    literals, fields, kinds, pos = [], [], [], 0
+    for key, a, b in spans:
+        if key == "s":
+            if item[a:b] != symbol.encode():
+                return None
+            continue  # the symbol: part of the literal run
+        field, kind = _KEYS[key]
+        literals.append(item[pos:a])
+        fields.append(field)
+        kinds.append(kind)
+        pos = b
+    literals.append(item[pos:])
+    if any(b"," not in lit for lit in literals[1:-1]):
+        return None
+    return Layout(tuple(literals), tuple(fields), tuple(kinds))
+
+
+def parse_chunk(buf: bytes, first_line_no: int, symbol: str, window: TimeWindow | None = None,
+                line_ends: np.ndarray | None = None) -> ParsedChunk:
+    """The same as :func:`bybit.parse_lines`; a chunk of pushes in one shape read column-wise."""
+    buf = bytes(buf)
+    try:
+        return _fast(buf, first_line_no, symbol, window, line_ends)
+    except _Slow:
+        return bybit.parse_lines(buf, first_line_no, symbol, window)
+
+
+def _fast(buf: bytes, first_line_no: int, symbol: str, window: TimeWindow | None,
+          line_ends: np.ndarray | None) -> ParsedChunk:
+    if len(buf) < 16 or buf[-1] != 0x0A:
+        raise _Slow
+    ends = find_line_ends(buf) if line_ends is None else line_ends
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    first = buf[:int(ends[0])]
+    at = first.find(_DATA)
+    head = re.fullmatch(rb'(\{"topic":"publicTrade\.' + re.escape(symbol.encode()) + rb'","type":"snapshot","ts":)\d+,',
+                        first[:at]) if at > 0 else None
+    if head is None or not first.endswith(b"]}"):
+        raise _Slow
+    prefix = head.group(1)
+    # every line: the prefix, the push time's digits, `,"data":[`, the trades, `]}`
+    data_at = np.array([m.start() for m in re.finditer(re.escape(_DATA), buf)], dtype=np.int64)
+    if len(data_at) != len(ends) or np.any(np.searchsorted(ends, data_at) != np.arange(len(ends))):
+        raise _Slow
+    view = np.frombuffer(buf, dtype=np.uint8)
+    p = np.frombuffer(prefix, dtype=np.uint8)
+    if np.any(starts + len(p) > data_at) or not np.array_equal(view[starts[:, None] + np.arange(len(p))], np.broadcast_to(p, (len(starts), len(p)))):
+        raise _Slow
+    digits = [buf[a + len(prefix):b - 1] for a, b in zip(starts.tolist(), data_at.tolist())]
+    if not all(d.isdigit() for d in digits) or np.any(view[data_at - 1] != 0x2C):
+        raise _Slow
+    if np.any(view[ends - 1] != 0x7D) or np.any(view[ends - 2] != 0x5D):
+        raise _Slow
+    # the trades, one a line
+    bodies = [buf[a + len(_DATA):b - 2] for a, b in zip(data_at.tolist(), ends.tolist())]
+    items = b"\n".join(bodies).replace(b'},{"T":', b'}\n{"T":') + b"\n"
+    item_ends = find_line_ends(items)
+    layout = _item_layout(items[:int(item_ends[0])], symbol)
+    if layout is None:
+        raise _Slow
+
+    def slow_item(out: ColumnBuilder, raw: bytes, line_no: int) -> None:
+        raise _Slow
+
+    got = parse_with_layout(items, 1, item_ends, layout, slow_item, window)
+    got.lines = len(ends)
+    return got
