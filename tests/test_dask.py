@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -26,10 +27,17 @@ def cluster():
     # is restarting, and the cluster is left without it (once without any worker, and a run waits forever).
     # Workers started by `dask worker` on real machines are not closed so: neither are these.
     try:
-        with dask.config.set({"distributed.deploy.lost-worker-timeout": "1h"}), \
-                distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                         dashboard_address=":0", silence_logs=50) as c:
-            yield c
+        with dask.config.set({"distributed.deploy.lost-worker-timeout": "1h"}):
+            c = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                         dashboard_address=":0", silence_logs=50)
+            try:
+                yield c
+            finally:
+                # closed in a thread given a minute: a cluster whose event loop never stops (seen once, after a
+                # failed test on a machine busy with other work) must not hold the whole test run forever
+                closing = threading.Thread(target=c.close, daemon=True)
+                closing.start()
+                closing.join(60)
     finally:
         if old is None:
             os.environ.pop("PYTHONPATH", None)
