@@ -45,16 +45,25 @@ __version__ = "0.1.0"
 
 # public name -> the module that defines it
 _HOME = {
-    "Bar": "bars", "hookimpl": "hookspecs", "Emit": "indicator", "Indicator": "indicator", "Input": "indicator", "Signal": "indicator",
-    "Params": "indicator", "Instrument": "instruments", "EXACT": "numbers", "LastText": "numbers",
-    "PRICE_PLACES": "numbers", "RATIO_PLACES": "numbers", "ROUNDING": "numbers", "ceil_scaled": "numbers", "floor_scaled": "numbers", "div_round": "numbers",
-    "fmt": "numbers", "fmt_signed": "numbers", "to_dec": "numbers", "SessionAnchor": "params",
-    "Timeframe": "params", "Unit": "params", "Candle": "resample", "CandleBuilder": "resample",
-    "InstrumentKey": "storage", "VenueFormat": "sources.formats", "ColumnBuilder": "sources.parsed",
-    "ParsedChunk": "sources.parsed", "Reject": "sources.parsed", "parse_decimal": "numbers", "StreamKind": "streams.base", "BookMinute": "streams.book_stream",
+    "Bar": "bars",
+    "hookimpl": "hookspecs",
+    "Emit": "indicator", "Indicator": "indicator", "Input": "indicator", "Params": "indicator",
+    "Signal": "indicator",
+    "Instrument": "instruments",
+    "EXACT": "numbers", "LastText": "numbers", "PRICE_PLACES": "numbers", "RATIO_PLACES": "numbers",
+    "ROUNDING": "numbers", "ceil_scaled": "numbers", "div_round": "numbers", "floor_scaled": "numbers",
+    "fmt": "numbers", "fmt_signed": "numbers", "parse_decimal": "numbers", "to_dec": "numbers",
+    "SessionAnchor": "params", "Timeframe": "params", "Unit": "params",
+    "Candle": "resample", "CandleBuilder": "resample",
+    "VenueFormat": "sources.formats",
+    "ColumnBuilder": "sources.parsed", "ParsedChunk": "sources.parsed", "Reject": "sources.parsed",
+    "InstrumentKey": "storage",
+    "StreamKind": "streams.base",
+    "BookMinute": "streams.book_stream",
     "MINUTE_MS": "timeutil", "TIMEFRAMES": "timeutil", "iso_minute": "timeutil", "iso_minutes": "timeutil",
     "iso_ms": "timeutil", "minute_of_iso": "timeutil", "parse_anchor": "timeutil", "period_start": "timeutil",
-    "session_start": "timeutil", "TradeBatch": "trade_batch", "column_sum": "trade_batch",
+    "session_start": "timeutil",
+    "TradeBatch": "trade_batch", "column_sum": "trade_batch",
 }
 
 __all__ = [*sorted(_HOME), "__version__"]

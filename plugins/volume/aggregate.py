@@ -17,7 +17,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from indicator_core import RATIO_PLACES, Emit, Input, Params, div_round, fmt, fmt_signed
+from indicator_core import RATIO_PLACES, Emit, Input, div_round, fmt, fmt_signed
 
 from .analyzer import VolumeAnalyzer, VolumeParams
 
@@ -43,7 +43,7 @@ class AggregateVolume(VolumeAnalyzer):
         return [Input("volume", "volume_1m", key=m, instrument=m) for m in params.members]
 
     @classmethod
-    def resolve_params(cls, params: Params, others: dict[str, Params]) -> Params:
+    def resolve_params(cls, params: Any, others: dict[str, Any]) -> Any:
         """The volume analyzer's settings (unit, thresholds, window): the summed series is judged as one of its."""
         volume = others.get("volume")
         if volume is None:
