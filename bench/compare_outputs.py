@@ -8,8 +8,10 @@ checks out ``REF`` into a temporary worktree, builds the same vaults twice —
 gaps, late and bad lines; sparse BTC across midnight with whales; generated
 books with gaps, resets and checksums; confluence, poor levels), and the real
 Binance-as-OKX trade days of ``tests/data`` — runs ``indicators run``
-from each tree, then compares every file under ``derived/`` and ``state/``.
-It prints one line per vault and exits 1 if any byte differs.
+from each tree, then compares every file under ``derived/`` (the outputs: any
+byte that differs fails) and ``state/`` (listed when they differ: a state may
+legitimately record more, e.g. a setting an indicator gained).  It prints one
+line per vault and exits 1 if an output differs.
 """
 
 from __future__ import annotations
@@ -51,14 +53,13 @@ def _run(tree: Path, vault: Path) -> str:
     return f"exit {done.returncode}" + (f": {done.stderr.strip().splitlines()[-1]}" if done.returncode else "")
 
 
-def _files(vault: Path) -> set[str]:
-    """Every output and state file (the instrument locks, which hold a process id, are not outputs)."""
-    return {p.relative_to(vault).as_posix() for top in ("derived", "state") for p in (vault / top).rglob("*")
-            if p.is_file() and ".locks" not in p.parts}
+def _files(vault: Path, top: str) -> set[str]:
+    """Every file under ``top`` (the instrument locks, which hold a process id, left out)."""
+    return {p.relative_to(vault).as_posix() for p in (vault / top).rglob("*") if p.is_file() and ".locks" not in p.parts}
 
 
-def _differences(a: Path, b: Path) -> list[str]:
-    files = _files(a) | _files(b)
+def _differences(a: Path, b: Path, top: str) -> list[str]:
+    files = _files(a, top) | _files(b, top)
     return [f for f in sorted(files) if not ((a / f).is_file() and (b / f).is_file() and filecmp.cmp(a / f, b / f, shallow=False))]
 
 
@@ -78,12 +79,15 @@ def main() -> int:
                 shutil.copytree(vault, here)
                 shutil.copytree(vault, there)
                 status = (_run(REPO, here), _run(base, there))
-                diff = _differences(here, there)
+                diff = _differences(here, there, "derived")
+                states = _differences(here, there, "state")
                 count = sum(1 for p in (here / "derived").rglob("*.jsonl")) if (here / "derived").is_dir() else 0
                 same = not diff and status[0] == status[1]
                 failed += not same
                 print(f"{'same' if same else 'DIFFERENT':<9} {name}: {count} outputs; runs {status[0]} / {status[1]}"
-                      + (f"; differ: {', '.join(diff[:5])}{' ...' if len(diff) > 5 else ''}" if diff else ""))
+                      + (f"; differ: {', '.join(diff[:5])}{' ...' if len(diff) > 5 else ''}" if diff else "")
+                      + (f"; states that differ: {len(states)} ({', '.join(states[:3])}{' ...' if len(states) > 3 else ''})"
+                         if states else "; states identical"))
             print(f"{len(built) - failed} of {len(built)} vaults byte-identical to {args.base}")
             return 1 if failed else 0
         finally:

@@ -97,3 +97,46 @@ def test_an_aggregate_cut_into_runs_equals_one_run_and_a_wrong_member_is_named(t
     capsys.readouterr()
     assert run(whole, bad) == 1
     assert "'binance/perps/ETHUSDC' is not an instrument of the vault" in capsys.readouterr().err
+
+
+def test_members_base_volumes_are_summed_when_the_volume_analyzer_writes_them(tmp_path: Path) -> None:
+    vault = eth_vault(tmp_path / "v")
+    assert run(vault, write_config(tmp_path / "c.toml", MEMBERS + "[plugins.volume]\nbase_volumes = true\n")) == 0
+    one = records(vault, "volume/okx/perps/ETH-USDT-SWAP/volume_1m.jsonl")
+    agg = records(vault, "volume/aggregate/all/ETH/volume_1m.jsonl")
+    assert one[0]["buy_base"] and list(one[0])[:11][-3:] == ["sell_volume", "buy_base", "sell_base"]
+    for a, o in zip(agg, one):
+        assert Decimal(a["buy_base"]) == 2 * Decimal(o["buy_base"]) and Decimal(a["sell_base"]) == 2 * Decimal(o["sell_base"])
+    # without them (the default), the aggregate says it cannot sum them
+    plain = eth_vault(tmp_path / "plain")
+    assert run(plain, write_config(tmp_path / "p.toml", MEMBERS)) == 0
+    assert all(a["buy_base"] is None for a in records(plain, "volume/aggregate/all/ETH/volume_1m.jsonl"))
+
+
+def test_a_state_written_before_base_volumes_existed_goes_on_and_a_change_of_it_is_refused(tmp_path: Path,
+                                                                                        capsys) -> None:
+    """A setting an indicator gained later is the same definition while it keeps its default."""
+    from indicator_core.instruments import InstrumentTable
+    from indicator_core.runtime.consumer import fingerprint
+
+    days = sorted(ETH_PERP.iterdir())
+    whole = tmp_path / "whole"
+    for f in days:
+        shutil.copy(f, folder(whole, "okx", "ETH-USDT-SWAP") / f.name)
+    assert run(whole) == 0
+    old = tmp_path / "old"
+    shutil.copy(days[0], folder(old, "okx", "ETH-USDT-SWAP") / days[0].name)
+    assert run(old) == 0
+    state_file = old / "state/volume/okx/perps/ETH-USDT-SWAP.state.json"
+    state = json.loads(state_file.read_text())
+    del state["params"]["base_volumes"]  # as the version before the setting wrote it
+    inst = InstrumentTable().get("ETH-USDT-SWAP")
+    state["fingerprint"] = fingerprint(state["params"], inst, True)
+    state_file.write_text(json.dumps(state))
+    shutil.copy(days[1], folder(old, "okx", "ETH-USDT-SWAP") / days[1].name)
+    assert run(old) == 0
+    assert outputs(old) == outputs(whole)
+    state_file.write_text(json.dumps(state))  # the old state again, now with the setting changed
+    capsys.readouterr()
+    assert run(old, write_config(tmp_path / "on.toml", "[plugins.volume]\nbase_volumes = true\n")) == 1
+    assert "its settings changed since it wrote its output" in capsys.readouterr().err

@@ -123,10 +123,13 @@ class Consumer:
 
         Its fingerprint is recomputed from the parameters it recorded, with
         today's instrument terms and fill setting: if that matches, only the
-        parameters can differ, and they are compared as validated values.
+        parameters can differ, and they are compared as validated values.  A
+        setting the indicator gained since (one the state does not record) is
+        the same definition while it keeps its default, which leaves the
+        output as it was (the volume analyzer's ``base_volumes``).
         """
         old = state.get("params")
-        if not isinstance(old, dict) or set(old) != set(self.params):
+        if not isinstance(old, dict) or set(old) - set(self.params):
             return False
         if fingerprint(old, self.indicator.instrument, self.fill_empty, self.fp_extra) != state["fingerprint"]:
             return False

@@ -9,7 +9,7 @@ that has the minute (a member without a record for a minute is left out of
 divergence are section 4's on the summed series (the same parameters as the
 volume analyzer's, window in the state).  ``buy_base``/``sell_base`` are the
 sums of the members' (written by the volume analyzer with ``base_volumes =
-true``), ``null`` while a member has none.
+true``), ``null`` while a member present in the minute has none.
 """
 
 from __future__ import annotations

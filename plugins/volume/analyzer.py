@@ -26,6 +26,9 @@ class VolumeParams(Params):
     tier_t3_above: Decimal = Field(default=Decimal("1.0"), ge=0)
     tier_t2_from: Decimal = Field(default=Decimal("0.5"), ge=0)
     absorption_max_move: Decimal = Field(default=Decimal("0.001"), ge=0)
+    # also write buy_base and sell_base (base currency) after sell_volume: what an aggregate across venues sums
+    # (SPEC section 16); off by default, so volume_1m stays section 4's record
+    base_volumes: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> "VolumeParams":
@@ -110,6 +113,8 @@ class VolumeAnalyzer(Indicator):
             "total_volume": fmt(total),
             "buy_volume": fmt(buy),
             "sell_volume": fmt(sell),
+            **({"buy_base": fmt(bar.buy_volume("base")), "sell_base": fmt(bar.sell_volume("base"))}
+               if p.base_volumes else {}),
             "delta": fmt_signed(delta),
             "trade_count": bar.trade_count,
             "whale_volume": w_total,
@@ -141,7 +146,9 @@ class VolumeAnalyzer(Indicator):
             emit("volume_1m", {
                 "timestamp_utc": timestamp_utc, "inst_id": inst_id,
                 "open": text, "high": text, "low": text, "close": text,
-                "total_volume": "0", "buy_volume": "0", "sell_volume": "0", "delta": "0", "trade_count": 0,
+                "total_volume": "0", "buy_volume": "0", "sell_volume": "0",
+                **({"buy_base": "0", "sell_base": "0"} if self.params.base_volumes else {}),
+                "delta": "0", "trade_count": 0,
                 "whale_volume": "0", "whale_count": 0, "whale_buy_volume": "0", "whale_sell_volume": "0",
                 "volume_median": med, "volume_ratio": ratio, "volume_tier": tier, "price_change_pct": "0",
                 "absorption": False, "divergence": False, "empty": True, "tainted": False, "taint": [],
