@@ -47,6 +47,11 @@ def id_keys(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray
     h = np.full(len(starts), FNV_OFFSET, dtype=np.uint64)
     lengths = ends - starts
     prime = np.uint64(FNV_PRIME)
+    if len(lengths) and int(lengths.min()) == int(lengths.max()):  # ids of one length (UUIDs): bytes as a matrix
+        matrix = buf[starts[:, None] + np.arange(int(lengths[0]))].astype(np.uint64)
+        for pos in range(matrix.shape[1]):
+            h = (h ^ matrix[:, pos]) * prime
+        return (h >> np.uint64(1)).astype(np.int64)
     for pos in range(int(lengths.max()) if len(lengths) else 0):
         live = lengths > pos
         idx = np.flatnonzero(live)

@@ -278,9 +278,11 @@ class TradeStream:
         c["accepted"] += len(rows)
         # keep the ids of the minutes a later trade can still be compared with
         top = max(open_min, int(mins.max()))
-        for m, key in zip(mins[rows].tolist(), ids[rows].tolist()):
-            if m >= top - 1:
-                recent.setdefault(m, []).append(key)
+        kept_mins, kept_ids = mins[rows], ids[rows]
+        late_enough = kept_mins >= top - 1
+        kept_mins, kept_ids = kept_mins[late_enough], kept_ids[late_enough]
+        for m in np.unique(kept_mins).tolist():  # in arrival order within each minute
+            recent.setdefault(m, []).extend(kept_ids[kept_mins == m].tolist())
         self.recent = {m: keys for m, keys in recent.items() if m >= top - 1}
         if len(rows):
             try:
