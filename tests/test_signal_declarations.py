@@ -102,3 +102,16 @@ def test_a_notifier_naming_an_undeclared_stream_is_refused(tmp_path: Path, site)
     done = _cmd(site, "plugins", "--config", str(cfg))
     assert done.returncode == 2
     assert "notify.bot.streams.0: Input should be 'confluence', 'ping' or 'whales' (got 'pong')" in done.stderr
+
+
+def test_a_declaration_that_cannot_work_is_refused_when_the_class_is_defined() -> None:
+    from indicator_core import Signal
+
+    with pytest.raises(TypeError, match=r"got the string 'trade_id': write \('trade_id',\)"):
+        Signal("whales", "ts_utc", ("trade_id"))  # the comma forgotten: one string, not a tuple
+    with pytest.raises(TypeError, match="at least one record field"):
+        Signal("whales", "ts_utc", ())
+    with pytest.raises(TypeError, match="Signal time_field must be a non-empty string"):
+        Signal("whales", "", ("trade_id",))
+    assert Signal("whales", "ts_utc", ["trade_id", "side"]).id_fields == ("trade_id", "side")  # a list is a tuple
+
