@@ -127,11 +127,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                           "follower per group of instruments, each with its own --inst options")
     notifiers = {name: n for name, n in cfg.notify.items() if n.enabled}
     deliverer = None
+    if cfg.notify:  # every [notify.NAME] table, enabled or not, names signal streams the indicators declare
+        from .signals import check_streams, installed_streams
+
+        streams = installed_streams()
+        check_streams(cfg, streams)
     if notifiers:  # imported only then: urllib, ssl and http are a noticeable share of a short run's start
         from . import notify
 
-        streams = notify.installed_streams()
-        notify.check_streams(cfg, streams)
         deliverer = notify.Deliverer(vault, notifiers, streams)
         with VaultLock(vault):
             deliverer.prepare()  # new notifiers start at what is committed before this pass
@@ -159,7 +162,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             follow(vault, cfg, args.inst, args.poll, args.grace, on_pass=on_pass,
                    on_commit=thread.committed if thread is not None else None,
-                   commit_now=frozenset(streams[s].indicator for n in notifiers.values() for s in n.streams),
+                   commit_now=frozenset(streams[s].folder for n in notifiers.values() for s in n.streams),
                    watch=not args.no_watch)
         except KeyboardInterrupt:
             if status:

@@ -35,6 +35,12 @@ sets ``consumes = "records"`` (the ``records`` input kind), declares them with
 committed them; such an indicator gets no trades, bars or advances.  See
 :class:`Input` and :mod:`indicator_core.runtime.records`.
 
+An output whose records are signals (each one something a trader or a bot may
+act on) says so on the class: ``signals = (Signal(...),)``, see
+:class:`Signal`.  Notifiers deliver its committed records, ``status`` counts
+their deliveries, ``study`` scores and ``chart`` marks those with a direction;
+none of them knows the indicator by name.
+
 Determinism is the contract: given the same calls, an indicator must emit the
 same records, whatever the batch sizes and however the input was cut into
 runs (SPEC section 8).  Use :mod:`indicator_core.numbers` for arithmetic:
@@ -124,6 +130,10 @@ class Signal:
     notifier's ``streams = [...]`` calls it (default: the indicator's name);
     ``direction_field``, where its records carry a trade direction
     (``"long"``/``"short"``, or +1/-1), lets ``indicators study`` score it.
+
+    A declaration that cannot work is refused when the class is defined
+    (``TypeError``): an empty name, no id field, or ``id_fields`` given as one
+    string (``("trade_id")`` without its comma) rather than a tuple of them.
     """
 
     output: str
@@ -131,6 +141,28 @@ class Signal:
     id_fields: tuple[str, ...]
     name: Optional[str] = None
     direction_field: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        def text(what: str, value: Any) -> None:
+            if not isinstance(value, str) or not value:
+                raise TypeError(f"Signal {what} must be a non-empty string, got {value!r}")
+
+        text("output", self.output)
+        text("time_field", self.time_field)
+        if isinstance(self.id_fields, str):
+            raise TypeError(f"Signal id_fields must be a tuple of record fields, got the string {self.id_fields!r}: "
+                            f"write ({self.id_fields!r},)")
+        fields = tuple(self.id_fields)
+        if not fields:
+            raise TypeError("Signal id_fields must name at least one record field (the signal id would be the "
+                            "instrument alone)")
+        for f in fields:
+            text("id_fields entry", f)
+        object.__setattr__(self, "id_fields", fields)
+        if self.name is not None:
+            text("name", self.name)
+        if self.direction_field is not None:
+            text("direction_field", self.direction_field)
 
 
 class Params(BaseModel):
@@ -158,7 +190,28 @@ class Indicator:
     consumes: ClassVar[str] = "trades"
     """The input kind that feeds it: ``"trades"``, ``"books"``, or a kind a plugin registers."""
     signals: ClassVar[tuple[Signal, ...]] = ()
-    """Its outputs whose records are signals (:class:`Signal`): notifiers deliver them, ``study`` scores them."""
+    """Its outputs whose records are signals (:class:`Signal`), an extension point of their own.
+
+    Each declared output becomes a *signal stream*: a ``[notify.NAME]`` table
+    may list it in ``streams = [...]`` (by :attr:`Signal.name`, default the
+    indicator's ``name``; a name not declared by any installed indicator is
+    refused when the config is checked), and every committed record of it is
+    delivered with ``inst_id``, ``stream`` and ``signal_id`` added.  The
+    built-in declarations::
+
+        # confluence: stream "confluence", id {inst_id}|{timestamp_utc}|{level}, scored by study
+        signals = (Signal("signals", "timestamp_utc", ("timestamp_utc", "level"), direction_field="direction"),)
+        # whales: stream "whales", id {inst_id}|{trade_id}
+        signals = (Signal("whales", "ts_utc", ("trade_id",)),)
+
+    The id fields must make the id unique within the instrument and the same
+    on every rebuild of the output (receivers drop repeats by it): an event
+    without an id of its own from the venue (a liquidation) writes a field
+    that tells equal-looking records of one instant apart and names it there.
+    ``time_field`` orders the records when an output was rebuilt since the
+    last delivery.  The output is read where the indicator writes it
+    (its ``folder``, default its ``name``), and only as far as it is committed.
+    """
     scope: ClassVar[str] = "instrument"
     """``"instrument"``: it runs for each instrument; ``"aggregate"``: for each ``[aggregates.NAME]`` of the
     config (SPEC section 16), its params' ``members`` set to the aggregate's, reading their records."""

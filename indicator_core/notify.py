@@ -201,7 +201,7 @@ class Deliverer:
     # --- what is committed -------------------------------------------------------------------
     def load_lengths(self) -> None:
         """Read every producer's committed lengths from its state file (no pass may be running)."""
-        for indicator in {self.streams[s].indicator for n in self.notifiers.values() for s in n.cfg.streams}:
+        for indicator in {self.streams[s].folder for n in self.notifiers.values() for s in n.cfg.streams}:
             root = self.vault / "state" / indicator
             for path in sorted(root.glob("*/*/*.state.json")):
                 exchange, market = path.parts[-3:-1]
@@ -222,7 +222,7 @@ class Deliverer:
                 self.lengths[(indicator, key)] = dict(outs)
 
     def _committed(self, stream: str, key: InstrumentKey) -> int:
-        indicator, output = self.streams[stream].indicator, self.streams[stream].output
+        indicator, output = self.streams[stream].folder, self.streams[stream].output
         with self.lock:
             lengths = self.lengths.get((indicator, key))
         if lengths is None:
@@ -230,7 +230,7 @@ class Deliverer:
         return lengths.get(output, 0)
 
     def keys(self, stream: str) -> list[InstrumentKey]:
-        indicator = self.streams[stream].indicator
+        indicator = self.streams[stream].folder
         with self.lock:
             return sorted({k for (i, k) in self.lengths if i == indicator}, key=lambda k: k.label)
 

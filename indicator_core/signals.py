@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config
-from .errors import ConfigError
+from .errors import ConfigError, IndicatorError
 from .indicator import Indicator
 from .plugins import collect_indicators, make_plugin_manager
 from .storage import InstrumentKey, derived_dir
@@ -24,17 +24,26 @@ class SignalStream:
     """A signal output as notifiers see it: the stream name, who writes it, how its records are ordered and named."""
 
     name: str  # what [notify.NAME] streams = [...] calls it
-    indicator: str  # the producing indicator (its folder under derived/ and state/)
-    output: str  # the output stream: derived/{indicator}/.../{output}.jsonl
+    indicator: str  # the producing indicator ([plugins.NAME] in the config)
+    folder: str  # where it writes: its folder under derived/ and state/ (Indicator.folder, default its name)
+    output: str  # the output stream: derived/{folder}/.../{output}.jsonl
     time_field: str  # the record field that orders it in time
     id_fields: tuple[str, ...]  # the record fields that, after the instrument id, make the signal id
     direction_field: str | None = None
 
     def signal_id(self, inst_id: str, record: dict[str, Any]) -> str:
-        return "|".join([inst_id, *(str(record[f]) for f in self.id_fields)])
+        try:
+            return "|".join([inst_id, *(str(record[f]) for f in self.id_fields)])
+        except KeyError as exc:
+            raise IndicatorError(
+                f"signal stream {self.name!r}: a record of {self.output}.jsonl ({inst_id}) has no field "
+                f"{exc.args[0]!r}, which the {self.indicator!r} indicator declares as part of its signal id "
+                f"{self.id_fields}; its records cannot be delivered until the indicator writes that field (or "
+                f"declares the fields it writes)"
+            ) from None
 
     def path(self, vault: Path, key: InstrumentKey) -> Path:
-        return derived_dir(vault, self.indicator, key) / f"{self.output}.jsonl"
+        return derived_dir(vault, self.folder, key) / f"{self.output}.jsonl"
 
 
 def signal_streams(indicators: dict[str, type[Indicator]]) -> dict[str, SignalStream]:
@@ -46,7 +55,8 @@ def signal_streams(indicators: dict[str, type[Indicator]]) -> dict[str, SignalSt
             if stream in out:
                 raise ConfigError(f"signal stream {stream!r} is declared by both {out[stream].indicator!r} and "
                                   f"{name!r}; uninstall one of them")
-            out[stream] = SignalStream(stream, name, s.output, s.time_field, tuple(s.id_fields), s.direction_field)
+            out[stream] = SignalStream(stream, name, indicators[name].folder or name, s.output, s.time_field,
+                                       s.id_fields, s.direction_field)
     return out
 
 

@@ -102,3 +102,68 @@ def test_a_notifier_naming_an_undeclared_stream_is_refused(tmp_path: Path, site)
     done = _cmd(site, "plugins", "--config", str(cfg))
     assert done.returncode == 2
     assert "notify.bot.streams.0: Input should be 'confluence', 'ping' or 'whales' (got 'pong')" in done.stderr
+
+
+def test_a_declaration_that_cannot_work_is_refused_when_the_class_is_defined() -> None:
+    from indicator_core import Signal
+
+    with pytest.raises(TypeError, match=r"got the string 'trade_id': write \('trade_id',\)"):
+        Signal("whales", "ts_utc", ("trade_id"))  # the comma forgotten: one string, not a tuple
+    with pytest.raises(TypeError, match="at least one record field"):
+        Signal("whales", "ts_utc", ())
+    with pytest.raises(TypeError, match="Signal time_field must be a non-empty string"):
+        Signal("whales", "", ("trade_id",))
+    assert Signal("whales", "ts_utc", ["trade_id", "side"]).id_fields == ("trade_id", "side")  # a list is a tuple
+
+
+def test_a_signal_is_read_where_its_indicator_writes_and_a_missing_id_field_is_named(tmp_path: Path) -> None:
+    import io
+
+    from indicator_core import Indicator, Signal
+    from indicator_core.config import NotifierConfig
+    from indicator_core.errors import IndicatorError
+    from indicator_core.notify import Deliverer
+    from indicator_core.signals import signal_streams
+    from indicator_core.storage import InstrumentKey, state_path, write_state
+
+    class Liquidations(Indicator):  # what SPEC 17's liquidations will declare, written into another folder
+        name = "liq_toy"
+        folder = "derivs_toy"
+        signals = (Signal("liquidations", "ts_utc", ("ts_utc", "side", "n"), name="liqs"),)
+
+    streams = signal_streams({"liq_toy": Liquidations})
+    stream = streams["liqs"]
+    assert (stream.indicator, stream.folder, stream.output) == ("liq_toy", "derivs_toy", "liquidations")
+    key = InstrumentKey("okx", "perps", "BTC-USDT-SWAP")
+    assert stream.path(tmp_path, key) == tmp_path / "derived/derivs_toy/okx/perps/BTC-USDT-SWAP/liquidations.jsonl"
+
+    records = [{"ts_utc": "2024-08-08T10:00:00.123Z", "side": "long", "n": 0, "quote": "150000"},
+               {"ts_utc": "2024-08-08T10:00:00.123Z", "side": "long", "n": 1, "quote": "150000"}]
+    data = b"".join(json.dumps(r).encode() + b"\n" for r in records)
+    stream.path(tmp_path, key).parent.mkdir(parents=True)
+    stream.path(tmp_path, key).write_bytes(data + b'{"ts_utc": "2024-08-08T10:01:00Z", "side": "short"}\n')
+    write_state(state_path(tmp_path, "derivs_toy", key), {"outputs": {"liquidations": len(data)}})
+    out = io.StringIO()
+    bot = NotifierConfig(kind="stdout", streams=["liqs"], replay_history=True)
+    summary = Deliverer(tmp_path, {"bot": bot}, streams, stdout=lambda: out).drain(0)
+    got = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert summary.delivered == 2 and [g["signal_id"] for g in got] == [
+        "BTC-USDT-SWAP|2024-08-08T10:00:00.123Z|long|0", "BTC-USDT-SWAP|2024-08-08T10:00:00.123Z|long|1"]
+    assert {g["stream"] for g in got} == {"liqs"}
+
+    # the third record is committed now: it lacks "n", a field of the declared id
+    write_state(state_path(tmp_path, "derivs_toy", key), {"outputs": {"liquidations": len(data) + 52}})
+    with pytest.raises(IndicatorError, match=r"signal stream 'liqs': a record of liquidations.jsonl \(BTC-USDT-SWAP\) "
+                                             r"has no field 'n', which the 'liq_toy' indicator declares"):
+        Deliverer(tmp_path, {"bot": bot}, streams, stdout=lambda: out).drain(0)
+
+
+def test_run_refuses_a_disabled_notifier_naming_an_undeclared_stream(tmp_path: Path, capsys) -> None:
+    from indicator_core.cli import main
+
+    vault = _vault(tmp_path / "v")
+    cfg = write_config(tmp_path / "c.toml", '[notify.bot]\nkind = "stdout"\nenabled = false\nstreams = ["whale"]\n')
+    assert main(["run", "--vault", str(vault), "--config", str(cfg), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"{cfg}: notify.bot.streams.0: Input should be 'confluence' or 'whales' (got 'whale')" in err
+    assert not (vault / "derived").exists()  # refused before anything ran

@@ -196,7 +196,7 @@ def build_data(vault: Path, inst: str, lo: int | None, hi: int | None, tf: str, 
 
     n_conf = 0
     for stream in (s for _, s in sorted(streams.items()) if s.direction_field):  # signals with a direction
-        for r in committed_records(vault, stream.indicator, key, stream.output) or []:
+        for r in committed_records(vault, stream.folder, key, stream.output) or []:
             m = minute_of_iso(r[stream.time_field])
             if inside(m):
                 n_conf += 1

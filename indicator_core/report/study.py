@@ -322,7 +322,7 @@ def run_study(vault: Path, insts: list[str] | None, signals: list[str] | None, h
                     f"run `indicators run --vault {vault} --inst {key.inst_id}` when its trades have more than one minute"
                 )
             continue
-        declared = {name: (s, committed_records(vault, s.indicator, key, s.output)) for name, s in directed.items()}
+        declared = {name: (s, committed_records(vault, s.folder, key, s.output)) for name, s in directed.items()}
         loaded.append((load_prices(key, recs), declared))
     if not loaded:
         raise ConfigError(f"no committed `volume_1m` minutes in {vault}: run `indicators run --vault {vault}` first")
