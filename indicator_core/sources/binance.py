@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 
 from .okx_jsonl import BOM, NOTHING, BadTrade, _decimal_field, _int_field, load_line, snippet
-from .parsed import ColumnBuilder, ParsedChunk, Reject
+from .parsed import ColumnBuilder, ParsedChunk, Reject, complete_lines
 from .timecheck import TimeWindow
 
 Stream = Literal["aggTrade", "trade"]
@@ -116,9 +116,7 @@ def parse_lines(buf: bytes, first_line_no: int, symbol: str, window: TimeWindow 
     an event of the other stream is a reject (and a chunk of the other stream than the instrument's
     earlier ones is refused by the trade stream: ``ParsedChunk.id_space``)."""
     out = BinanceBuilder(stream)
-    lines = bytes(buf).split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
+    lines = complete_lines(buf)
     for k, raw in enumerate(lines):
         parse_line(out, raw, first_line_no + k, symbol, window)
     return out.build(len(lines))
@@ -133,9 +131,7 @@ def parse_csv(buf: bytes, first_line_no: int, window: TimeWindow | None, stream:
     """Rows of a daily archive, in its column order; a header line (the column names) is passed over."""
     out = BinanceBuilder(stream)
     columns = AGG_COLUMNS if stream == "aggTrade" else RAW_COLUMNS
-    lines = bytes(buf).split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
+    lines = complete_lines(buf)
     for k, raw in enumerate(lines):
         line_no = first_line_no + k
         line = raw[3:] if raw.startswith(BOM) else raw

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .okx_jsonl import BOM, NOTHING, BadTrade, _decimal_field, load_line, snippet
-from .parsed import ColumnBuilder, ParsedChunk, Reject
+from .parsed import ColumnBuilder, ParsedChunk, Reject, complete_lines
 from .timecheck import TimeWindow
 
 ARCHIVE_COLUMNS = ("timestamp", "symbol", "side", "size", "price", "tickDirection", "trdMatchID", "grossValue",
@@ -133,9 +133,7 @@ def parse_line(out: BybitBuilder, raw: bytes, line_no: int, symbol: str, window:
 def parse_lines(buf: bytes, first_line_no: int, symbol: str, window: TimeWindow | None = None) -> ParsedChunk:
     """Every push line of a chunk through orjson and the field checks."""
     out = BybitBuilder()
-    lines = bytes(buf).split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
+    lines = complete_lines(buf)
     for k, raw in enumerate(lines):
         parse_line(out, raw, first_line_no + k, symbol, window)
     return out.build(len(lines))
@@ -155,9 +153,7 @@ def archive_ms(text: str) -> int:
 def parse_csv(buf: bytes, first_line_no: int, symbol: str, window: TimeWindow | None = None) -> ParsedChunk:
     """Rows of a daily archive (its header line passed over)."""
     out = BybitBuilder()
-    lines = bytes(buf).split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
+    lines = complete_lines(buf)
     for k, raw in enumerate(lines):
         line_no = first_line_no + k
         text = (raw[3:] if raw.startswith(BOM) else raw).rstrip(b"\r").decode("utf-8", errors="replace")

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from ..numbers import DecimalFormatError, parse_decimal
-from .parsed import ColumnBuilder, ParsedChunk, Reject
+from .parsed import ColumnBuilder, ParsedChunk, Reject, complete_lines
 from .timecheck import TimeWindow
 
 BOM = b"\xef\xbb\xbf"
@@ -151,9 +151,7 @@ def parse_line(out: ColumnBuilder, raw: bytes, line_no: int, inst_id: str, windo
 def parse_lines(buf: bytes, first_line_no: int, inst_id: str, window: TimeWindow | None = None) -> ParsedChunk:
     """The reference: every line through orjson and the field checks, one by one."""
     out = ColumnBuilder()
-    lines = buf.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
+    lines = complete_lines(buf)
     for k, raw in enumerate(lines):
         parse_line(out, raw, first_line_no + k, inst_id, window)
     return out.build(len(lines))

@@ -55,6 +55,14 @@ class ParsedChunk:
         return cls(z, z, z, np.zeros(0, dtype=bool), z, z, z, z)
 
 
+def complete_lines(buf: bytes | memoryview) -> list[bytes]:
+    """The lines of a chunk of complete lines, without their ``\\n`` (what every reference reader walks)."""
+    lines = bytes(buf).split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    return lines
+
+
 class LazyKeys:
     """Trade ids as written (Bybit's), kept as spans of the chunk's bytes and made text only where read
     (a late trade's log line, a whale record): most are never looked at."""

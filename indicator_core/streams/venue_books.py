@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator
 import orjson
 
 from ..sources.files import Chunk
-from ..sources.parsed import Reject
+from ..sources.parsed import Reject, complete_lines
 from .okx_books import BadPush, Push, _levels
 
 _TEXT = 200
@@ -36,10 +36,7 @@ class LineBooks:
         self.lines = self.other_channel = self.control = 0
 
     def __iter__(self) -> Iterator[Push | Reject]:
-        buf = bytes(self.chunk.buf)
-        lines = buf.split(b"\n")
-        if lines and lines[-1] == b"":
-            lines.pop()
+        lines = complete_lines(self.chunk.buf)
         first = self.chunk.first_line or 1
         for k, raw in enumerate(lines):
             line = raw[:-1] if raw.endswith(b"\r") else raw
