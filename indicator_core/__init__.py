@@ -16,7 +16,8 @@ Extension points
     as ``Reject``); ``Instrument`` a contract.
 Events an indicator receives
     ``TradeBatch`` (trades in columns; ``column_sum`` sums one exactly),
-    ``Bar`` (a closed minute), ``BookMinute`` (the book at a minute's close).
+    ``Bar`` (a closed minute), ``BookMinute`` (the book at a minute's close),
+    ``DerivsMinute`` (funding, open interest and liquidations at a minute's close; ``Liquidation``).
 Exact numbers (SPEC section 3)
     ``EXACT`` the decimal context, ``ROUNDING``, ``PRICE_PLACES``,
     ``RATIO_PLACES``, ``to_dec``, ``div_round``, ``fmt``, ``fmt_signed``,
@@ -60,6 +61,7 @@ _HOME = {
     "InstrumentKey": "storage",
     "StreamKind": "streams.base",
     "BookMinute": "streams.book_stream",
+    "DerivsMinute": "streams.derivs_stream", "Liquidation": "streams.derivs_stream",
     "MINUTE_MS": "timeutil", "TIMEFRAMES": "timeutil", "iso_minute": "timeutil", "iso_minutes": "timeutil",
     "iso_ms": "timeutil", "minute_of_iso": "timeutil", "parse_anchor": "timeutil", "period_start": "timeutil",
     "session_start": "timeutil",
@@ -97,6 +99,7 @@ if TYPE_CHECKING:
     from .storage import InstrumentKey
     from .streams.base import StreamKind
     from .streams.book_stream import BookMinute
+    from .streams.derivs_stream import DerivsMinute, Liquidation
     from .timeutil import (MINUTE_MS, TIMEFRAMES, iso_minute, iso_minutes, iso_ms, minute_of_iso, parse_anchor,
                            period_start, session_start)
     from .trade_batch import TradeBatch, column_sum

@@ -12,6 +12,9 @@ bybit-csv       bybit    ``.csv``, ``.csv.gz``                     the daily ``{
 okx-books       okx      ``.jsonl`` (under ``raw/books``)          order-book pushes of one channel
 binance-books   binance  ``.jsonl`` (under ``raw/books``)          ``depthUpdate`` events and REST snapshots
 bybit-books     bybit    ``.jsonl`` (under ``raw/books``)          ``orderbook.{depth}`` snapshots and deltas
+okx-derivs      okx      ``.jsonl`` (under ``raw/derivs``)         ``funding-rate``, ``open-interest``, ``liquidation-orders``
+binance-derivs  binance  ``.jsonl`` (under ``raw/derivs``)         ``forceOrder``, ``markPriceUpdate``
+bybit-derivs    bybit    ``.jsonl`` (under ``raw/derivs``)         ``allLiquidation``, ``liquidation``, ``tickers``
 =============== ======== ======================================== ==========================================
 
 """
@@ -21,7 +24,7 @@ from __future__ import annotations
 from typing import Callable
 
 from .hookspecs import hookimpl
-from .sources import binance, binance_fast, bybit, bybit_fast, columnar, okx_csv
+from .sources import binance, binance_fast, bybit, bybit_fast, columnar, derivs_lines, okx_csv
 from .sources.files import Chunk
 from .sources.formats import VenueFormat
 from .sources.parsed import ParsedChunk
@@ -78,6 +81,13 @@ FORMATS = (
                 description="Binance USDⓈ-M depthUpdate events with the REST snapshots written among them"),
     VenueFormat("bybit-books", "bybit", (".jsonl",), venue_books.bybit_chunk, kind="books",
                 description="Bybit v5 orderbook.{depth} snapshot and delta pushes"),
+    # a derivs format's parse takes the file's time window and gives the items of sources.derivs_lines
+    VenueFormat("okx-derivs", "okx", (".jsonl",), derivs_lines.okx_chunk, kind="derivs",
+                description="OKX funding-rate, open-interest and liquidation-orders pushes"),
+    VenueFormat("binance-derivs", "binance", (".jsonl",), derivs_lines.binance_chunk, kind="derivs",
+                description="Binance USDⓈ-M forceOrder and markPrice events, bare or combined-stream"),
+    VenueFormat("bybit-derivs", "bybit", (".jsonl",), derivs_lines.bybit_chunk, kind="derivs",
+                description="Bybit v5 allLiquidation, liquidation and tickers pushes"),
 )
 
 

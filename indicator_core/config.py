@@ -92,6 +92,24 @@ class BooksConfig(_Strict):
         return patterns
 
 
+class DerivsConfig(_Strict):
+    """Where the raw derivatives pushes are (SPEC section 17), and how late a push may come."""
+
+    root: str = "raw/derivs"
+    patterns: list[str] = Field(default_factory=lambda: ["derivs_{date}.jsonl"], min_length=1)
+    # a minute takes no more pushes once one this many seconds past its end was read (the feeds are not
+    # strictly in time order); a later one for it is late
+    late_seconds: int = Field(default=10, ge=0, le=3600)
+
+    @field_validator("patterns")
+    @classmethod
+    def _jsonl(cls, patterns: list[str]) -> list[str]:
+        for p in patterns:
+            if "{date}" not in p or not p.endswith(".jsonl") or "/" in p or "\\" in p:
+                raise ValueError(f"pattern {p!r}: a .jsonl file name inside the instrument folder with a {{date}}")
+        return patterns
+
+
 class RunConfig(_Strict):
     fill_empty_bars: bool = True
     batch_bytes: int = Field(default=4 * 1024 * 1024, ge=64, le=1024**3)
@@ -170,6 +188,7 @@ class Config(_Strict):
     input: InputConfig = Field(default_factory=InputConfig)
     run: RunConfig = Field(default_factory=RunConfig)
     books: BooksConfig = Field(default_factory=BooksConfig)
+    derivs: DerivsConfig = Field(default_factory=DerivsConfig)
     instruments: dict[str, InstrumentConfig] = Field(default_factory=dict)
     instruments_files: list[Path] = Field(default_factory=list)
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)

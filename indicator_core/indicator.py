@@ -61,6 +61,7 @@ from .trade_batch import TradeBatch
 
 if TYPE_CHECKING:
     from .streams.book_stream import BookMinute
+    from .streams.derivs_stream import DerivsMinute
 
 Emit = Callable[[str, dict[str, Any]], None]
 """``emit(stream, record)``: append one record to the named output stream."""
@@ -312,6 +313,15 @@ class Indicator:
         Called for every minute from the instrument's first push on, in order,
         valid or not (``minute.valid``, ``minute.taint``).  Read the levels
         during the call only.
+        """
+
+    def on_derivs(self, minute: "DerivsMinute", emit: Emit) -> None:
+        """Derivatives indicators (``consumes = "derivs"``): what the derivatives said at the close of ``minute.minute``.
+
+        Called for every minute from the instrument's first derivatives push
+        on, in order, once the minute is closed (and, where the instrument
+        has trades and the volume analyzer runs, once ``volume_1m`` has passed
+        it: ``minute.close``).  See :class:`indicator_core.streams.derivs_stream.DerivsMinute`.
         """
 
     def get_state(self) -> dict[str, Any]:

@@ -34,6 +34,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "poor_levels": "indicator_core_plugins.poor_levels",
     "confluence": "indicator_core_plugins.confluence",
     "buckets": "indicator_core_plugins.buckets",
+    "derivs": "indicator_core_plugins.derivs",
 }
 # The built-in input kinds (trades, books) and venue formats (OKX, Binance, Bybit) are registered through the
 # same hooks as a plugin's.

@@ -50,3 +50,26 @@ class BookQualityLog(Indicator):
             emit("books_rejects", {k: v for k, v in event.items() if k != "event"})
         else:
             emit("books", event)
+
+
+class DerivsQualityLog(Indicator):
+    """The derivatives stream's quality log (SPEC section 17), in the same folder as the trades' one.
+
+    ``derivs.jsonl``: every late push (for a minute already closed, with its
+    file, line and channel); ``derivs_rejects.jsonl``: the lines that could not
+    be read, as ``rejects.jsonl``.  Duplicates and pushes of other instruments
+    are counted in the stream state (``indicators status``).
+    """
+
+    name = "quality"
+    version = "1"
+    consumes = "derivs"
+
+    def outputs(self) -> list[str]:
+        return ["derivs", "derivs_rejects"]
+
+    def on_quality(self, event: dict[str, Any], emit: Emit) -> None:
+        if event["event"] == "reject":
+            emit("derivs_rejects", {k: v for k, v in event.items() if k != "event"})
+        else:
+            emit("derivs", event)

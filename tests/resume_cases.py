@@ -42,6 +42,8 @@ threshold = "20000"
 
 [plugins.poor_levels]
 min_periods = 1
+[plugins.liquidations]
+threshold = "50000"
 [plugins.confluence]                 # reads volume_1m and wicks_5m (it follows the wicks timeframe)
 tiers = ["T2", "T3", "T4"]
 min_score = 2
@@ -106,6 +108,18 @@ def _books() -> list[tuple[str, bytes]]:
     return [("books_2024-08-08.jsonl", body1), ("books_2024-08-09.jsonl", b"".join(days["2024-08-09"]))]
 
 
+def _derivs() -> list[tuple[str, bytes]]:
+    """Generated ETH derivatives across midnight (beside the real ETH trades, which price them): late,
+    repeated, foreign and bad pushes, a funding interval change."""
+    from bench.generate_derivs import okx_window
+
+    days: dict[str, list[bytes]] = {}
+    for ts, line in okx_window("ETH-USDT-SWAP", 1723161300000, 600):  # 2024-08-08 23:55 to 00:05
+        days.setdefault(time.strftime("%Y-%m-%d", time.gmtime(ts // 1000)), []).append(line + b"\n")
+    body1 = b"".join(days["2024-08-08"]).rstrip(b"\n")  # complete once day 2 exists
+    return [("derivs_2024-08-08.jsonl", body1), ("derivs_2024-08-09.jsonl", b"".join(days["2024-08-09"]))]
+
+
 STREAMS: dict[str, list[tuple[str, bytes]]] = {}
 
 
@@ -114,6 +128,7 @@ def streams() -> dict[str, list[tuple[str, bytes]]]:
         STREAMS["ETH-USDT-SWAP"] = _eth_dirty()
         STREAMS["BTC-USDT-SWAP"] = _synthetic()
         STREAMS["books:ETH-USDT-SWAP"] = _books()
+        STREAMS["derivs:ETH-USDT-SWAP"] = _derivs()
     return STREAMS
 
 
@@ -124,7 +139,13 @@ def materialize(vault: Path, fraction: float, at_line_end: bool = False) -> None
     already longer than its part is left as it is: files only grow (a shorter one is a changed file).
     """
     for inst, files in streams().items():
-        folder = book_dir(vault, inst[6:]) if inst.startswith("books:") else inst_dir(vault, inst)
+        if inst.startswith("books:"):
+            folder = book_dir(vault, inst[6:])
+        elif inst.startswith("derivs:"):
+            folder = vault / "raw" / "derivs" / "okx" / "perps" / inst[7:]
+            folder.mkdir(parents=True, exist_ok=True)
+        else:
+            folder = inst_dir(vault, inst)
         total = sum(len(b) for _, b in files)
         left = int(total * fraction)
         for name, body in files:

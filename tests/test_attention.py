@@ -65,10 +65,13 @@ def test_a_damaged_state_stops_only_its_indicator(tmp_path: Path, capsys) -> Non
     assert str(path) in err and f"indicators reset --vault {vault} --indicator volume --inst ETH-USDT-SWAP" in err
     got, ref = outputs(vault), reference()
     assert got[ETH_VOLUME] == before  # untouched
-    waits = "confluence/okx/perps/ETH-USDT-SWAP/signals.jsonl"  # reads volume's records: it waits for them
-    assert ref[waits].startswith(got.get(waits, b""))
-    assert {k: v for k, v in got.items() if k not in (ETH_VOLUME, waits)} == \
-        {k: v for k, v in ref.items() if k not in (ETH_VOLUME, waits)}
+    # these read volume's records (the derivs minutes its closes): they wait for them
+    waits = ("confluence/okx/perps/ETH-USDT-SWAP/signals.jsonl", "derivs/okx/perps/ETH-USDT-SWAP/derivs_1m.jsonl",
+             "liquidations/okx/perps/ETH-USDT-SWAP/liquidations.jsonl")
+    for w in waits:
+        assert ref[w].startswith(got.get(w, b""))
+    assert {k: v for k, v in got.items() if k not in (ETH_VOLUME, *waits)} == \
+        {k: v for k, v in ref.items() if k not in (ETH_VOLUME, *waits)}
     path.write_bytes(good)  # restored: it catches up, exactly
     assert run(vault, cfg) == 0
     assert outputs(vault) == ref
@@ -160,7 +163,11 @@ def test_a_rewritten_file_stops_its_instrument_until_restored(tmp_path: Path, ca
     assert str(path) in err and "rewritten" in err
     assert f"indicators reset --vault {vault} --indicator all --inst ETH-USDT-SWAP" in err
     got = outputs(vault)
-    assert _only(got, "ETH-USDT-SWAP") == _only(before, "ETH-USDT-SWAP")  # nothing read from the changed file
+    # nothing read from the changed file; the derivatives went on with their own files (their quality logs grew),
+    # their minutes waiting for the closes of volume_1m
+    own = ("quality/okx/perps/ETH-USDT-SWAP/derivs.jsonl", "quality/okx/perps/ETH-USDT-SWAP/derivs_rejects.jsonl")
+    assert {k: v for k, v in _only(got, "ETH-USDT-SWAP").items() if k not in own} == \
+        {k: v for k, v in _only(before, "ETH-USDT-SWAP").items() if k not in own}
     assert _only(got, "BTC-USDT-SWAP") == _only(reference(), "BTC-USDT-SWAP")  # the other instrument went on
     path.write_bytes(true_body)  # the fix: the file as it was (and as it goes on)
     assert run(vault, cfg) == 0

@@ -279,7 +279,7 @@ def test_timeframe_that_disagrees_with_wicks_is_a_config_error(tmp_path: Path, c
 
 @pytest.mark.parametrize("read_bytes", [1 << 20, 700, 100])  # producers' files read in one piece or many
 def test_real_eth_trades_end_to_end_against_an_oracle(tmp_path: Path, monkeypatch, read_bytes: int) -> None:
-    from indicator_core.runtime import records
+    from indicator_core.sources import committed as records
     from tests.vaults import ETH_PERP
 
     monkeypatch.setattr(records, "READ_BYTES", read_bytes)

@@ -263,7 +263,7 @@ def test_a_rebuilt_output_is_not_delivered_again(tmp_path: Path, receiver) -> No
     ('[notify.bot]\nkind = "webhook"\n', 'notify.bot: Value error, kind = "webhook" needs url'),
     ('[notify.bot]\nkind = "webhook"\nurl = "ftp://x"\n', "notify.bot.url: Value error, url must start with http"),
     ('[notify.bot]\nkind = "command"\n', 'needs command = ["program"'),
-    ('[notify.bot]\nkind = "stdout"\nstreams = ["poor_levels"]\n', "notify.bot.streams.0: Input should be 'confluence' or 'whales'"),
+    ('[notify.bot]\nkind = "stdout"\nstreams = ["poor_levels"]\n', "notify.bot.streams.0: Input should be 'confluence', 'liquidations' or 'whales'"),
     ('[notify.bot]\nkind = "stdout"\nevery = 1\n', "notify.bot.every: unknown key"),
     ('[notify."my bot"]\nkind = "stdout"\n', "notifier name 'my bot'"),
 ])

@@ -55,7 +55,7 @@ def test_jobs_2_writes_the_tree_jobs_1_writes_and_lists_every_instrument(tmp_pat
             pytest.skip(f"no {start} here")
         monkeypatch.setenv("INDICATOR_CORE_START_METHOD", start)
     # a third instrument: the ETH trades again under another market folder (the exchange folder chooses the format)
-    for kind in ("trades", "books"):  # the vault of the resume cases has ETH order books too
+    for kind in ("trades", "books", "derivs"):  # the vault of the resume cases has ETH books and derivatives too
         if (vault / "raw" / kind / "okx").is_dir():
             shutil.copytree(vault / "raw" / kind / "okx" / "perps", vault / "raw" / kind / "okx" / "perps2")
             shutil.rmtree(vault / "raw" / kind / "okx" / "perps2" / "BTC-USDT-SWAP", ignore_errors=True)

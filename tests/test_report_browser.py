@@ -169,3 +169,20 @@ def test_chart_of_an_aggregate_draws_each_members_delta(browser, tmp_path):
     assert main(["chart", "--vault", str(vault), "--inst", "aggregate/ETH", "--out", str(out)]) == 0
     ready, _ = open_and_check(browser, out, "chart-aggregate-1m.png")
     assert ready["candles"] == 6 and ready["member_lines"] == 2 and ready["errors"] == 0
+
+
+@needs_chromium
+def test_chart_draws_open_interest_funding_and_liquidation_bubbles(browser, tmp_path):
+    from tests.test_derivs import _traded_vault_with_derivs
+
+    vault = _traded_vault_with_derivs(tmp_path)
+    derivs = [json.loads(x) for x in (vault / "derived/derivs/okx/perps/BTC-USDT-SWAP/derivs_1m.jsonl").read_text().splitlines()]
+    bubbles = sum((r["liq_long_count"] > 0) + (r["liq_short_count"] > 0) for r in derivs)
+    out = tmp_path / "derivs.html"
+    assert main(["chart", "--vault", str(vault), "--inst", "BTC-USDT-SWAP", "--out", str(out)]) == 0
+    ready, page = open_and_check(browser, out, "chart-derivs-1m.png")
+    assert ready["errors"] == 0 and ready["panes"] == 5  # price, volume, delta, CVD, open interest
+    assert ready["oi_points"] == ready["candles"] and ready["funding_points"] >= ready["candles"] - 1
+    assert ready["liq_bubbles"] == bubbles > 10
+    px = page.eval(PIXELS)
+    assert px["up"] > 50 and px["down"] > 50, px

@@ -42,7 +42,11 @@ def test_reference_covers_every_output() -> None:
                      "whales/okx/perps/ETH-USDT-SWAP/whales.jsonl", "whales/okx/perps/BTC-USDT-SWAP/whales.jsonl",
                      "poor_levels/okx/perps/ETH-USDT-SWAP/poor_levels.jsonl",
                      "poor_levels/okx/perps/BTC-USDT-SWAP/poor_levels.jsonl",
-                     "confluence/okx/perps/ETH-USDT-SWAP/signals.jsonl", "confluence/okx/perps/BTC-USDT-SWAP/signals.jsonl"):
+                     "confluence/okx/perps/ETH-USDT-SWAP/signals.jsonl", "confluence/okx/perps/BTC-USDT-SWAP/signals.jsonl",
+                     "derivs/okx/perps/ETH-USDT-SWAP/derivs_1m.jsonl",
+                     "liquidations/okx/perps/ETH-USDT-SWAP/liquidations.jsonl",
+                     "quality/okx/perps/ETH-USDT-SWAP/derivs.jsonl",
+                     "quality/okx/perps/ETH-USDT-SWAP/derivs_rejects.jsonl"):
         assert expected in names
 
 

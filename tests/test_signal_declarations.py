@@ -101,7 +101,7 @@ def test_a_notifier_naming_an_undeclared_stream_is_refused(tmp_path: Path, site)
     cfg = write_config(tmp_path / "c.toml", '[notify.bot]\nkind = "stdout"\nstreams = ["pong"]\n')
     done = _cmd(site, "plugins", "--config", str(cfg))
     assert done.returncode == 2
-    assert "notify.bot.streams.0: Input should be 'confluence', 'ping' or 'whales' (got 'pong')" in done.stderr
+    assert "notify.bot.streams.0: Input should be 'confluence', 'liquidations', 'ping' or 'whales' (got 'pong')" in done.stderr
 
 
 def test_a_declaration_that_cannot_work_is_refused_when_the_class_is_defined() -> None:
@@ -165,5 +165,5 @@ def test_run_refuses_a_disabled_notifier_naming_an_undeclared_stream(tmp_path: P
     cfg = write_config(tmp_path / "c.toml", '[notify.bot]\nkind = "stdout"\nenabled = false\nstreams = ["whale"]\n')
     assert main(["run", "--vault", str(vault), "--config", str(cfg), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert f"{cfg}: notify.bot.streams.0: Input should be 'confluence' or 'whales' (got 'whale')" in err
+    assert f"{cfg}: notify.bot.streams.0: Input should be 'confluence', 'liquidations' or 'whales' (got 'whale')" in err
     assert not (vault / "derived").exists()  # refused before anything ran

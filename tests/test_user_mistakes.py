@@ -96,11 +96,16 @@ def test_reset_lists_and_deletes_only_the_indicators_own_files(tmp_path: Path, v
         # confluence reads volume's records, so it is reset with it (SPEC section 12)
         *(k for k in before if k.startswith(("state/confluence/okx/perps/ETH-USDT-SWAP.",
                                              "derived/confluence/okx/perps/ETH-USDT-SWAP/"))),
+        # and the derivatives indicators: their stream prices the open interest with volume's closes (SPEC 17)
+        *(k for k in before if k.startswith(tuple(f"state/{n}/okx/perps/ETH-USDT-SWAP." for n in ("derivs", "liquidations"))
+                                            + tuple(f"derived/{n}/okx/perps/ETH-USDT-SWAP" for n in ("derivs", "liquidations")))),
     }
     assert "also resetting confluence: it reads the records of volume" in out
-    for rel in gone:
+    assert "also resetting derivs: it reads the records of volume" in out
+    files = [k for k in gone if before[k] is not None]  # an emptied output folder goes too
+    for rel in files:
         assert str(Path(rel)) in out
-    assert f"deleted {len(gone)} files" in out
+    assert f"deleted {len(files)} files" in out
     after = snapshot(vault)
     assert set(before) - set(after) == gone
     assert all(after[k] == before[k] for k in after if k != "state/.lock")

@@ -4,7 +4,9 @@ The page inlines TradingView's Lightweight Charts (``vendor/``, Apache-2.0) and 
 data, so it opens offline.  Panes: candles with VWAP lines, untouched wick levels
 (drawn from their candle's close until the first touch), absorption, divergence
 and confluence markers, and the book's buckets as a heatmap behind the candles
-where ``buckets_1m`` exists; volume coloured by tier; delta; CVD.
+where ``buckets_1m`` exists; volume coloured by tier; delta; CVD; and where
+``derivs_1m`` exists, open interest with the 8-hour funding in a pane of their
+own and the liquidations as bubbles on the candles, sized by notional.
 
 Prices and volumes are handed to the page as JSON numbers: they are drawn, never
 added up into money.  Bars are aggregated to ``--tf`` here, so a month of minutes
@@ -205,15 +207,45 @@ def build_data(vault: Path, inst: str, lo: int | None, hi: int | None, tf: str, 
     markers.sort(key=lambda x: (x[0], x[1]))
 
     heat = _heat(committed_records(vault, "buckets", key, "buckets_1m"), inside, tfm, len(order))
+    derivs = _derivs(committed_records(vault, "derivs", key, "derivs_1m"), inside, tfm, order)
     return {
         "inst": key.inst_id, "label": key.label, "tf": tf, "tf_sec": tfm * 60, "precision": precision,
         "from": iso_minute(first_m), "to": iso_minute(last_m), "minutes": len(rows),
         "t": t, "o": o, "h": h, "l": low, "c": c, "v": v, "tier": tier, "d": d,
         "cvd": cvd["cvd"] if cvd else None, "vwap": vwap, "levels": levels, "markers": markers,
-        "confluence": n_conf, "heat": heat,
+        "confluence": n_conf, "heat": heat, "derivs": derivs,
         # an aggregate's members, each with its delta per bar (null where it had no record), beside the summed one
         "members": {m: [(round(periods[p0].members[m], 2) if m in periods[p0].members else None) for p0 in order]
                     for m in dict.fromkeys(m for p0 in order for m in periods[p0].members)} or None,
+    }
+
+
+def _derivs(records: list[dict] | None, inside, tfm: int, order: list[int]) -> dict | None:
+    """Open interest (quote where priced, else contracts) and the 8-hour funding at each bar's close, and each
+    bar's liquidations by side (SPEC 17): the chart's open-interest pane and its liquidation bubbles."""
+    if not records:
+        return None
+    by: dict[int, dict] = {}
+    liqs: dict[int, list[float]] = {}
+    for r in records:
+        m = minute_of_iso(r["timestamp_utc"])
+        if not inside(m):
+            continue
+        p0 = period_start(m, tfm)
+        by[p0] = r  # the last minute of the period: its values at the bar's close
+        side = liqs.setdefault(p0, [0.0, 0.0])
+        side[0] += float(r["liq_long_quote"])
+        side[1] += float(r["liq_short_quote"])
+    if not by:
+        return None
+    quote = any(r.get("oi_quote") is not None for r in by.values())
+    field_ = "oi_quote" if quote else "oi"
+    return {
+        "oi_unit": "quote" if quote else "contracts",
+        "oi": [_f((by.get(p0) or {}).get(field_)) for p0 in order],
+        "funding_8h": [_f((by.get(p0) or {}).get("funding_8h")) for p0 in order],
+        # [time, longs liquidated, shorts liquidated] (quote notional) of the bars that had any
+        "liqs": [[p0 * 60, round(a, 2), round(b, 2)] for p0, (a, b) in sorted(liqs.items()) if a or b],
     }
 
 
@@ -261,4 +293,5 @@ def write_chart(vault: Path, inst: str, lo: int | None, hi: int | None, tf: str,
     n_mark = len(data["markers"])
     return (f"{len(data['t'])} {tf} bars from {data['from']} to {data['to']}, {n_mark} markers, "
             f"{len(data['levels'])} wick levels, {data['confluence']} confluence signals"
-            + (f", book heatmap on {len(data['heat']['rows'])} bars" if data["heat"] else ""))
+            + (f", book heatmap on {len(data['heat']['rows'])} bars" if data["heat"] else "")
+            + (f", open interest and {len(data['derivs']['liqs'])} liquidation bubbles" if data["derivs"] else ""))

@@ -32,6 +32,10 @@ RULE_SIGNALS = ("absorption", "divergence", "tier:T1", "tier:T2", "tier:T3", "ti
 # direction not given by a rule every minute has (see baseline()): whales of volume_1m, and every signal
 # stream an indicator declares with a direction (Indicator.signals; the built-in one: confluence)
 MINUTE_SIGNALS = RULE_SIGNALS + ("whale",)
+# from derivs_1m (SPEC 17), where the instrument has it: liquidation minutes by side, open-interest surges
+DERIVS_SIGNALS = ("liq_long", "liq_short", "oi_surge")
+LIQ_THRESHOLD = Decimal("100000")  # a minute's liquidations on one side, quote notional (the liquidations default)
+OI_SURGE_QUANTILE = 0.99  # |oi_delta| in the top 1 % of the instrument's minutes
 
 KEYS = ("inst_id", "signal", "horizon", "n", "mean_bp", "median_bp", "hit_rate", "std_bp", "ci_low_bp",
         "ci_high_bp", "mfe_bp", "mae_bp", "overlapping", "skipped_no_direction", "baseline_n",
@@ -93,7 +97,40 @@ def load_prices(key: InstrumentKey, records: list[dict]) -> Prices:
         p.flags[f"tier:{t}"] = dense([x == t for x in tiers], bool)
     p.rule_dir["whale"] = whale
     p.flags["whale"] = dense([(r.get("whale_count") or 0) > 0 for r in records], bool)
+    p.rule_dir["move"] = move
     return p
+
+
+def add_derivs(p: Prices, records: list[dict]) -> bool:
+    """The signals of ``derivs_1m`` (SPEC 17) on the instrument's minutes; False when it has none.
+
+    ``liq_long`` / ``liq_short``: minutes whose liquidations on that side reach :data:`LIQ_THRESHOLD`
+    (after longs are liquidated +1, after shorts -1); ``oi_surge``: minutes whose |oi_delta| is in the
+    top 1 % of the instrument's minutes with a delta, direction sign(oi_delta) x sign(price change)."""
+    if not records:
+        return False
+    idx = np.array([minute_of_iso(r["timestamp_utc"]) - p.minute0 for r in records], dtype=np.int64)
+    keep = (idx >= 0) & (idx < p.size)
+    rows = [r for r, k in zip(records, keep.tolist()) if k]
+    idx = idx[keep]
+    for side, direction in (("long", 1), ("short", -1)):
+        flag = np.zeros(p.size, dtype=bool)
+        flag[idx] = [Decimal(r[f"liq_{side}_quote"]) >= LIQ_THRESHOLD for r in rows]
+        p.flags[f"liq_{side}"] = flag
+        p.rule_dir[f"liq_{side}"] = np.full(p.size, direction, dtype=np.int8)
+    delta = np.zeros(p.size)
+    have = np.zeros(p.size, dtype=bool)
+    for i, r in zip(idx.tolist(), rows):
+        if r.get("oi_delta") is not None:
+            delta[i] = float(r["oi_delta"])
+            have[i] = True
+    surge = np.zeros(p.size, dtype=bool)
+    if have.any():
+        cut = float(np.quantile(np.abs(delta[have]), OI_SURGE_QUANTILE))
+        surge = have & (np.abs(delta) >= cut) & (np.abs(delta) > 0)
+    p.flags["oi_surge"] = surge
+    p.rule_dir["oi_surge"] = (np.sign(delta).astype(np.int8) * p.rule_dir["move"]).astype(np.int8)
+    return True
 
 
 @dataclass
@@ -310,8 +347,9 @@ def run_study(vault: Path, insts: list[str] | None, signals: list[str] | None, h
 
         streams = installed_streams()
     directed = {name: s for name, s in sorted(streams.items()) if s.direction_field}
-    all_signals = MINUTE_SIGNALS + tuple(directed)
+    all_signals = MINUTE_SIGNALS + DERIVS_SIGNALS + tuple(directed)
     keys = select_instruments(vault, insts)
+    with_derivs = False
     loaded: list[tuple[Prices, dict[str, tuple[Any, list[dict] | None]]]] = []
     for key in keys:
         recs = committed_records(vault, "volume", key, "volume_1m")
@@ -323,7 +361,14 @@ def run_study(vault: Path, insts: list[str] | None, signals: list[str] | None, h
                 )
             continue
         declared = {name: (s, committed_records(vault, s.folder, key, s.output)) for name, s in directed.items()}
-        loaded.append((load_prices(key, recs), declared))
+        p = load_prices(key, recs)
+        if add_derivs(p, committed_records(vault, "derivs", key, "derivs_1m") or []):
+            with_derivs = True
+        else:
+            for name in DERIVS_SIGNALS:  # no derivatives for this instrument: no such minutes
+                p.flags[name] = np.zeros(p.size, dtype=bool)
+                p.rule_dir[name] = np.zeros(p.size, dtype=np.int8)
+        loaded.append((p, declared))
     if not loaded:
         raise ConfigError(f"no committed `volume_1m` minutes in {vault}: run `indicators run --vault {vault}` first")
     present = {name for _, declared in loaded for name, (_, recs) in declared.items() if recs is not None}
@@ -333,6 +378,11 @@ def run_study(vault: Path, insts: list[str] | None, signals: list[str] | None, h
             if s not in all_signals:
                 raise ConfigError(f"--signal {s!r}: unknown; choose from {', '.join(all_signals)}")
         for s in signals:
+            if s in DERIVS_SIGNALS and not with_derivs:
+                raise ConfigError(
+                    f"--signal {s}: no committed derivs_1m minutes in {vault}; record funding, open interest and "
+                    f"liquidations (README: derivatives) and run `indicators run --vault {vault}` first"
+                )
             if s in directed and s not in present:
                 raise ConfigError(
                     f"--signal {s}: no committed {s} signals in {vault}; enable the `{directed[s].indicator}` "
@@ -340,7 +390,8 @@ def run_study(vault: Path, insts: list[str] | None, signals: list[str] | None, h
                 )
         chosen = list(dict.fromkeys(signals))
     else:
-        chosen = [s for s in all_signals if s not in directed or s in present]
+        chosen = [s for s in all_signals if (s not in directed or s in present)
+                  and (s not in DERIVS_SIGNALS or with_derivs)]
     pooled = len(loaded) > 1
     rows: list[dict] = []
     paths: dict = {}

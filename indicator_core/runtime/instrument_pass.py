@@ -175,6 +175,8 @@ class InstrumentRun:
                 return
             order = sorted(self.consumers, key=lambda c: position(files, c.cursor))
             self.stream = self.kind.new_stream(self.inst, cfg)
+            self.kind.bind(self.stream, self.vault, self.key, cfg,
+                           {n for n, s in self.host.settings.items() if s.enabled})
             if order[0].stream_state is not None:
                 self.stream.set_state(order[0].stream_state)
             self.cursor = order[0].cursor
@@ -219,6 +221,9 @@ class InstrumentRun:
                         f"{waiting[0].cursor.offset}) beyond the end of the trades on disk; were trade files "
                         f"shortened? Restore them, or rebuild with `{waiting[0].reset_command(self.vault)}`"
                     )
+            settle = getattr(stream, "settle", None)  # what waited on another input (derivs: the closes)
+            if settle is not None:
+                settle(self.dispatch)
             if clock is not None:
                 stream.close_by_clock(clock(), grace_ms, self.dispatch)
             if commit:

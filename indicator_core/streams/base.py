@@ -26,6 +26,9 @@ class StreamKind:
     # with reads_records: the runtime feeds its indicators through runtime.records after the file kinds
     reads_files: ClassVar[bool] = True
     reads_records: ClassVar[bool] = False
+    # indicators whose committed records the stream itself reads (derivs: volume's closes); resetting one of
+    # them resets the indicators of this kind too (`indicators reset` says so)
+    reads_outputs: ClassVar[tuple[str, ...]] = ()
     # How the command line shows the kind: after an instrument's label in a run's summary (" books"), and the
     # columns of its table in `indicators status` as (header, row key, format spec); the row keys are those
     # status_fields gives.  The indicator column's header is status_title.
@@ -46,6 +49,10 @@ class StreamKind:
     def new_stream(self, inst: Instrument, cfg) -> Any:
         """A fresh stream: ``process(parsed, file_label, sink)``, ``close_by_clock``, ``to_state``, ``set_state``, ``counters``."""
         raise NotImplementedError
+
+    def bind(self, stream: Any, vault: Path, key: InstrumentKey, cfg, enabled: set[str]) -> None:
+        """Give a new stream what it reads besides its files (``enabled``: the indicators that run), before its
+        saved state is restored; nothing by default (the derivs kind: the committed minute closes)."""
 
     def parser(self, cfg, inst_id: str, tolerance_minutes: int, now_ms: int) -> Callable[[Chunk], Any]:
         """A pure function of a chunk (it may run in a worker thread); ``now_ms`` is the pass's clock."""

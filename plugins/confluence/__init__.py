@@ -14,6 +14,12 @@ a tolerance, and scores five layers of evidence:
    ``wall_tolerance_pct`` percent of the level on each side);
 5. ``imbalance``: the book leans the signal's way by at least ``imbalance_min``.
 
+Two optional layers read ``derivs_1m`` (SPEC section 17), only when named in
+``layers``: ``liquidations`` (the minute's liquidations of the positions the
+level is pushed by, shorts at an upper level and longs at a lower one, reach
+``liq_min`` quote notional) and ``oi`` (open interest not falling while the
+level is tested: ``oi_delta >= 0``).
+
 A layer is ``null`` when its input has nothing valid for the minute.  A
 record is written per tested level scoring at least ``min_score``.
 """
@@ -41,7 +47,10 @@ class ConfluenceParams(Params):
     wall_min: Decimal = Field(default=Decimal("2000000"), ge=0)
     wall_tolerance_pct: Decimal = Field(default=Decimal("0.02"), ge=0)
     imbalance_min: Decimal = Field(default=Decimal("0.7"), ge=-1, le=1)
-    min_score: int = Field(default=3, ge=1, le=5)
+    min_score: int = Field(default=3, ge=1, le=7)
+    # the optional derivatives layers (SPEC 17), off unless named: ["liquidations", "oi"]
+    layers: list[Literal["liquidations", "oi"]] = Field(default_factory=list)
+    liq_min: Decimal = Field(default=Decimal("500000"), ge=0)
 
 
 def signal_id(record: dict[str, Any]) -> str:
@@ -52,6 +61,13 @@ def signal_id(record: dict[str, Any]) -> str:
 def has_books(vault: Path, key: InstrumentKey, cfg: Any) -> bool:
     """Whether the instrument has order-book files (then ``buckets`` will write records for it)."""
     root = getattr(getattr(cfg, "books", None), "root", "raw/books")
+    folder = vault / root / key.exchange / key.market / key.inst_id
+    return folder.is_dir() and any(p.suffix == ".jsonl" for p in folder.iterdir())
+
+
+def has_derivs(vault: Path, key: InstrumentKey, cfg: Any) -> bool:
+    """Whether the instrument has derivatives files (then ``derivs`` will write records for it)."""
+    root = getattr(getattr(cfg, "derivs", None), "root", "raw/derivs")
     folder = vault / root / key.exchange / key.market / key.inst_id
     return folder.is_dir() and any(p.suffix == ".jsonl" for p in folder.iterdir())
 
@@ -98,11 +114,14 @@ class Confluence(Indicator):
                 return minute_of_iso(event["touched_utc"])
             return minute_of_iso(event["timestamp_utc"]) + tf
 
-        return [
+        inputs = [
             Input("volume", "volume_1m", key="volume"),
             Input("wicks", f"wicks_{params.timeframe}", key="wicks", minute=wick_minute, one_per_minute=False),
             Input("buckets", "buckets_1m", key="buckets", required=False, present=has_books),
         ]
+        if params.layers:  # only then: the records of a configuration without them stay as they were
+            inputs.append(Input("derivs", "derivs_1m", key="derivs", required=False, present=has_derivs))
+        return inputs
 
     def on_records(self, minute: int, records: dict[str, list[dict[str, Any]]], emit: Emit) -> None:
         with localcontext(EXACT):  # every comparison exact; an operation that would round raises
@@ -116,13 +135,15 @@ class Confluence(Indicator):
         volume = records.get("volume", [])
         if volume and not volume[-1].get("empty"):
             books = records.get("buckets", [])
-            for record in self._signals(volume[-1], books[-1] if books else None):
+            derivs = records.get("derivs", [])
+            for record in self._signals(volume[-1], books[-1] if books else None, derivs[-1] if derivs else None):
                 emit("signals", record)
         for ev in wicks:  # a level touched in this minute was still active in it; not after
             if ev["event"] == "touch":
                 self.levels.pop((ev["side"], ev["level"], ev["timestamp_utc"]), None)
 
-    def _signals(self, bar: dict[str, Any], book: dict[str, Any] | None) -> list[dict[str, Any]]:
+    def _signals(self, bar: dict[str, Any], book: dict[str, Any] | None,
+                 derivs: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         high100, low100 = _mul(Decimal(bar["high"]), HUNDRED), _mul(Decimal(bar["low"]), HUNDRED)
         tested = []
         for (side, text, opened), level in self.levels.items():
@@ -147,6 +168,12 @@ class Confluence(Indicator):
                 "imbalance": None if imbalance is None else
                 (imbalance if side == "lower" else -imbalance) >= self.p.imbalance_min,
             }
+            if "liquidations" in self.p.layers:
+                pushed_by = derivs and derivs["liq_short_quote" if side == "upper" else "liq_long_quote"]
+                layers["liquidations"] = None if not pushed_by else Decimal(pushed_by) >= self.p.liq_min
+            if "oi" in self.p.layers:
+                delta = derivs.get("oi_delta") if derivs else None
+                layers["oi"] = None if delta is None else Decimal(delta) >= 0
             score = sum(v is True for v in layers.values())
             if score < self.p.min_score:
                 continue
@@ -165,7 +192,7 @@ class Confluence(Indicator):
                 "volume_tier": tier,
                 "wall": wall,
                 "imbalance": book["imbalance"] if imbalance is not None else None,
-                "conviction": "max" if score == 5 else "high" if score == 4 else "normal",
+                "conviction": "max" if score == len(layers) else "high" if score == len(layers) - 1 else "normal",
             })
         return out
 

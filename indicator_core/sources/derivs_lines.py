@@ -1,0 +1,339 @@
+"""Derivatives pushes as recorded (SPEC section 17): the lines of a derivs file read into items.
+
+One push per line as received, channels mixed.  Each venue's reader turns a
+decoded line into items, a reject reason, or ``None`` (a line of no derivs
+channel: a subscription reply, a ticker field we do not read).  Items are
+plain tuples (a day holds ~100,000 of them):
+
+* ``("oi", inst, ts, oi, oi_ccy)`` — open interest in contracts (``oi_ccy``: in base where the venue says);
+* ``("funding", inst, ts, rate, next_ms, interval_ms)`` — the current funding rate, the next funding time and
+  the interval when the push tells it (OKX: ``nextFundingTime - fundingTime``); any of the three may be None
+  (a Bybit ``tickers`` delta carries only what changed);
+* ``("liq", inst, ts, side, px, sz)`` — a liquidation of a ``side`` (``"long"``/``"short"``) position of
+  ``sz`` contracts (the venue's trade size unit) at ``px``.
+
+Numbers stay the decimal strings the venue wrote (checked to be plain
+decimals); the stream makes them exact values.  ``inst`` is the instrument
+the item names: items of other instruments are routed by it, never guessed.
+
+Venues: OKX ``funding-rate``, ``open-interest``, ``liquidation-orders``;
+Binance USDⓈ-M ``forceOrder`` and ``markPriceUpdate`` (bare or combined
+stream); Bybit v5 ``allLiquidation.{SYMBOL}``, ``liquidation.{SYMBOL}`` and
+``tickers.{SYMBOL}``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+import numpy as np
+import orjson
+
+from .files import Chunk
+from .parsed import Reject, complete_lines
+from .timecheck import TimeWindow
+
+_TEXT = 200
+_DECIMAL = re.compile(r"-?\d+(\.\d+)?\Z")
+
+Item = tuple
+
+
+class BadItem(ValueError):
+    """A push of a derivs channel that cannot be read (its message is the reject reason)."""
+
+
+class ParsedDerivs:
+    """The items and rejects of a chunk, in line order, with what was not a derivs item counted."""
+
+    __slots__ = ("items", "rejects", "lines", "other_inst", "other_channel", "source")
+
+    def __init__(self, source: str = "") -> None:
+        self.source = source  # the venue ("okx", "binance", "bybit", "coinalyze")
+        self.items: list[Item] = []
+        self.rejects: list[Reject] = []
+        self.lines = 0
+        self.other_inst = 0  # items naming another instrument (a liquidation feed recorded per instrument type)
+        self.other_channel = 0  # lines of no derivs channel (subscription replies, other streams)
+
+
+def dec(value: Any, name: str) -> str:
+    """A plain decimal string as the venue wrote it (``"0.0001"``, ``"-12.5"``)."""
+    if isinstance(value, str) and _DECIMAL.match(value):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    raise BadItem(f"{name!r} is not a decimal number: {value!r}")
+
+
+def ms(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise BadItem(f"{name!r} is not a time in epoch milliseconds: {value!r}")
+    try:
+        out = int(value)
+    except ValueError:
+        raise BadItem(f"{name!r} is not a time in epoch milliseconds: {value!r}") from None
+    if out <= 0:
+        raise BadItem(f"{name!r} is not a time in epoch milliseconds: {value!r}")
+    return out
+
+
+def _opt_ms(value: Any, name: str) -> int | None:
+    return None if value in (None, "", 0, "0") else ms(value, name)
+
+
+# --- OKX -------------------------------------------------------------------------------------------------------
+
+def okx_line(doc: Any) -> list[Item] | str | None:
+    if not isinstance(doc, dict):
+        return "not a JSON object"
+    arg = doc.get("arg")
+    if "event" in doc:  # a subscription reply, an error, a notice
+        return None
+    if not isinstance(arg, dict):
+        return "no \"arg\" (not an OKX push)"
+    channel = arg.get("channel")
+    data = doc.get("data")
+    if channel not in ("funding-rate", "open-interest", "liquidation-orders"):
+        return None
+    if not isinstance(data, list):
+        return f"{channel} push without a \"data\" list"
+    out: list[Item] = []
+    for item in data:
+        inst = item.get("instId") or arg.get("instId")
+        if channel == "open-interest":
+            out.append(("oi", inst, ms(item.get("ts"), "ts"), dec(item.get("oi"), "oi"),
+                        dec(item["oiCcy"], "oiCcy") if item.get("oiCcy") not in (None, "") else None))
+        elif channel == "funding-rate":
+            if item.get("ts") in (None, ""):
+                raise BadItem("funding-rate push without \"ts\" (OKX's shape before 2022): the time it holds for "
+                              "is not known")
+            rate = item.get("fundingRate")
+            funding_time = _opt_ms(item.get("fundingTime"), "fundingTime")
+            next_time = _opt_ms(item.get("nextFundingTime"), "nextFundingTime")
+            interval = next_time - funding_time if next_time and funding_time and next_time > funding_time else None
+            out.append(("funding", inst, ms(item["ts"], "ts"), None if rate in (None, "") else dec(rate, "fundingRate"),
+                        funding_time, interval))
+        else:
+            for d in item.get("details") or ():
+                side = d.get("side")
+                if side not in ("buy", "sell"):
+                    raise BadItem(f"liquidation detail with side {side!r}, expected \"buy\" or \"sell\"")
+                # the liquidation order sells a long position, buys back a short one
+                out.append(("liq", inst, ms(d.get("ts"), "ts"), "long" if side == "sell" else "short",
+                            dec(d.get("bkPx"), "bkPx"), dec(d.get("sz"), "sz")))
+    return out
+
+
+# --- Binance USDⓈ-M ------------------------------------------------------------------------------------------
+
+def binance_line(doc: Any) -> list[Item] | str | None:
+    if not isinstance(doc, dict):
+        return "not a JSON object"
+    if "stream" in doc and "data" in doc:
+        doc = doc["data"]  # a combined stream's wrapper
+    if not isinstance(doc, dict):
+        return "\"data\" is not a JSON object"
+    event = doc.get("e")
+    if event == "forceOrder":
+        o = doc.get("o")
+        if not isinstance(o, dict):
+            raise BadItem("forceOrder without its order \"o\"")
+        side = o.get("S")
+        if side not in ("BUY", "SELL"):
+            raise BadItem(f"forceOrder with side {side!r}, expected \"BUY\" or \"SELL\"")
+        return [("liq", o.get("s"), ms(o.get("T"), "T"), "long" if side == "SELL" else "short",
+                 dec(o.get("ap"), "ap"), dec(o.get("q"), "q"))]
+    if event == "markPriceUpdate":
+        rate = doc.get("r")
+        # a delivery future has no funding: "r" empty and "T" 0
+        return [("funding", doc.get("s"), ms(doc.get("E"), "E"), None if rate in (None, "") else dec(rate, "r"),
+                 _opt_ms(doc.get("T"), "T"), None)]
+    return None
+
+
+# --- Bybit v5 --------------------------------------------------------------------------------------------------
+
+def bybit_line(doc: Any) -> list[Item] | str | None:
+    if not isinstance(doc, dict):
+        return "not a JSON object"
+    topic = doc.get("topic")
+    if not isinstance(topic, str):
+        return None if "op" in doc or "success" in doc else "no \"topic\" (not a Bybit v5 push)"
+    if topic.startswith("allLiquidation.") or topic.startswith("liquidation."):
+        data = doc.get("data")
+        rows = data if isinstance(data, list) else [data]
+        out: list[Item] = []
+        for d in rows:
+            if not isinstance(d, dict):
+                raise BadItem("a liquidation that is not a JSON object")
+            if "v" in d:  # allLiquidation
+                sym, side, size, px, ts = d.get("s"), d.get("S"), d.get("v"), d.get("p"), d.get("T")
+            elif "updatedTime" in d:  # the older v5 liquidation topic
+                sym, side, size, px, ts = d.get("symbol"), d.get("side"), d.get("size"), d.get("price"), d["updatedTime"]
+            else:
+                raise BadItem("a liquidation of Bybit's 2021 shape (\"qty\", \"time\"): not read, its side "
+                              "convention is not documented")
+            if side not in ("Buy", "Sell"):
+                raise BadItem(f"liquidation with side {side!r}, expected \"Buy\" or \"Sell\"")
+            # Bybit: "S" is the side of the liquidated position (Buy: a long position was liquidated)
+            out.append(("liq", sym, ms(ts, "T"), "long" if side == "Buy" else "short", dec(px, "p"), dec(size, "v")))
+        return out
+    if topic.startswith("tickers."):
+        data = doc.get("data")
+        if not isinstance(data, dict):
+            raise BadItem("tickers push without a \"data\" object")
+        sym = data.get("symbol")
+        ts = ms(doc.get("ts"), "ts")
+        out = []
+        oi = data.get("openInterest")
+        if oi not in (None, ""):
+            out.append(("oi", sym, ts, dec(oi, "openInterest"), None))
+        rate, next_time = data.get("fundingRate"), data.get("nextFundingTime")
+        hours = data.get("fundingIntervalHour")
+        interval = int(dec(hours, "fundingIntervalHour")) * 3_600_000 if hours not in (None, "") else None
+        if rate not in (None, "") or next_time not in (None, "", "0") or interval is not None:
+            out.append(("funding", sym, ts, None if rate in (None, "") else dec(rate, "fundingRate"),
+                        _opt_ms(next_time, "nextFundingTime"), interval))
+        return out
+    return None
+
+
+# --- the chunk -------------------------------------------------------------------------------------------------
+
+def parse_lines(chunk: Chunk, inst_id: str, window: TimeWindow | None,
+                read: Callable[[Any], list[Item] | str | None], source: str) -> ParsedDerivs:
+    """A chunk's lines through one venue's reader: the items of ``inst_id`` (others counted), and rejects
+    (a line that cannot be read, or an item whose time is outside its file's day: ``window``)."""
+    out = ParsedDerivs(source)
+    lines = complete_lines(chunk.buf)
+    first = chunk.first_line or 1
+    for k, raw in enumerate(lines):
+        _line(out, raw, first + k, inst_id, window, read)
+    out.lines = len(lines)
+    return out
+
+
+def _line(out: ParsedDerivs, raw: bytes, line_no: int, inst_id: str, window: TimeWindow | None,
+          read: Callable[[Any], list[Item] | str | None]) -> None:
+    """One line read the reference way (orjson, then the venue's reader) into ``out``."""
+    line = raw[:-1] if raw.endswith(b"\r") else raw
+    if not line.strip():
+        out.rejects.append(Reject(line_no, "empty line", ""))
+        return
+    try:
+        got = read(orjson.loads(line))
+    except orjson.JSONDecodeError as exc:
+        got = f"not valid JSON ({exc.args[0].split(':')[0]})"
+    except BadItem as exc:
+        got = str(exc)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        got = f"not a derivatives push of this venue ({type(exc).__name__}: {exc})"
+    if got is None:
+        out.other_channel += 1
+    elif isinstance(got, str):
+        out.rejects.append(Reject(line_no, got, raw[:_TEXT].decode(errors="replace")))
+    else:
+        for item in got:
+            if item[1] != inst_id:
+                out.other_inst += 1
+                continue
+            why = window.reason(item[2]) if window is not None else None
+            if why is not None:
+                out.rejects.append(Reject(line_no, why, raw[:_TEXT].decode(errors="replace")))
+                continue
+            out.items.append(item + (line_no,))
+
+
+# The open-interest push as OKX writes it, key for key (one a second: most lines of a derivs day).  A line of
+# exactly this shape reads as the reference path reads it; any other line (another channel, another key
+# order, a bad value) is one of the `other` group and takes the reference path.
+_OKX_OI = re.compile(
+    rb'\{"arg":\{"channel":"open-interest","instId":"([A-Za-z0-9_.-]+)"\},"data":\[\{"instId":"\1",'
+    rb'"instType":"[A-Z]+","oi":"(\d+(?:\.\d+)?)","oiCcy":"(\d+(?:\.\d+)?)"(?:,"oiUsd":"\d+(?:\.\d+)?")?,'
+    rb'"ts":"([1-9]\d{12})"\}\]\}\r?\n'
+    rb'|([^\n]*)\n')
+
+
+class OiRun:
+    """Consecutive open-interest pushes of one minute, ``ts`` never going back (what a second-by-second feed
+    gives): the stream applies the first and the last, and counts the rest (see ``DerivsStream``).
+
+    ``members`` gives each push as the reference path's item, for the rare run the stream must take push by
+    push (late, or behind an item already applied in its minute)."""
+
+    __slots__ = ("rows", "start", "end", "first_line", "n", "dups", "first", "last")
+
+    def __init__(self, rows: list, start: int, first_line: int, first: Item) -> None:
+        self.rows, self.start, self.end, self.first_line = rows, start, start + 1, first_line
+        self.n, self.dups = 1, 0
+        self.first = self.last = first
+
+    def members(self) -> list[Item]:
+        out = []
+        for k in range(self.start, self.end):
+            inst, oi, ccy, ts, _ = self.rows[k]
+            out.append(("oi", inst.decode(), int(ts), oi.decode(), ccy.decode(), self.first_line + k - self.start))
+        return out
+
+
+def okx_fast(chunk: Chunk, inst_id: str, window: TimeWindow | None) -> ParsedDerivs:
+    """:func:`parse_lines` with OKX's reader, the open-interest lines of OKX's own shape matched in bulk and
+    folded into :class:`OiRun` items (every other line read the reference way).
+
+    The lines are matched by one regular expression over the chunk; which rows continue a run (this
+    instrument, the same minute, ``ts`` not going back, the row before in the run too) and which repeat
+    the row before are found with numpy, so Python only walks the runs and the other lines."""
+    out = ParsedDerivs("okx")
+    buf = bytes(chunk.buf)
+    rows = _OKX_OI.findall(buf)
+    n = len(rows)
+    out.lines = n
+    if not n:
+        return out
+    first = chunk.first_line or 1
+    inst_b = inst_id.encode()
+    mine = np.fromiter((r[0] == inst_b for r in rows), dtype=bool, count=n)
+    ts_text = np.array([r[3] or b"0" for r in rows], dtype="S13")
+    ts = ts_text.astype(np.int64)
+    if window is not None and mine.any():
+        t = ts[mine]
+        if t.min() < window.lo or t.max() >= window.hi:  # rare: the reference path, whose rejects quote the line
+            return parse_lines(chunk, inst_id, window, okx_line, "okx")
+    minute = ts // 60_000
+    values = np.array([r[1] + b"/" + r[2] for r in rows])  # oi and oiCcy of each row, compared as one text
+    cont = np.zeros(n, dtype=bool)
+    cont[1:] = mine[1:] & mine[:-1] & (minute[1:] == minute[:-1]) & (ts[1:] >= ts[:-1])
+    dup = np.zeros(n, dtype=bool)
+    dup[1:] = cont[1:] & (ts[1:] == ts[:-1]) & (values[1:] == values[:-1])
+    other = np.fromiter((not r[0] for r in rows), dtype=bool, count=n)
+    out.other_inst = int(n - mine.sum() - other.sum())
+    starts = np.flatnonzero((mine & ~cont) | other)  # a run's first row, or a line of another kind
+    ends = np.append(starts[1:], n)
+    dups = np.add.reduceat(dup, starts) if len(starts) else np.zeros(0, dtype=np.int64)
+    items = out.items
+    for s, e, d in zip(starts.tolist(), ends.tolist(), dups.tolist()):
+        row = rows[s]
+        if not row[0]:
+            _line(out, row[4], first + s, inst_id, window, okx_line)
+            continue
+        e = s + 1 + int(np.argmin(cont[s + 1:e])) if e - s > 1 and not cont[s + 1:e].all() else e
+        run = OiRun(rows, s, first + s, ("oi", inst_id, int(ts[s]), row[1].decode(), row[2].decode(), first + s))
+        run.end, run.n, run.dups = e, e - s, d
+        last = rows[e - 1]
+        run.last = ("oi", inst_id, int(ts[e - 1]), last[1].decode(), last[2].decode(), first + e - 1)
+        items.append(run)
+    return out
+
+
+def okx_chunk(chunk: Chunk, inst_id: str, window: TimeWindow | None = None) -> ParsedDerivs:
+    return okx_fast(chunk, inst_id, window)
+
+
+def binance_chunk(chunk: Chunk, inst_id: str, window: TimeWindow | None = None) -> ParsedDerivs:
+    return parse_lines(chunk, inst_id, window, binance_line, "binance")
+
+
+def bybit_chunk(chunk: Chunk, inst_id: str, window: TimeWindow | None = None) -> ParsedDerivs:
+    return parse_lines(chunk, inst_id, window, bybit_line, "bybit")

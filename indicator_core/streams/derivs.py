@@ -1,0 +1,85 @@
+"""The ``derivs`` input kind (SPEC section 17): funding, open interest and liquidations under ``raw/derivs``.
+
+Raw files: ``{vault}/raw/derivs/{exchange}/{market}/{INST_ID}/derivs_{date}.jsonl``,
+one push per line as received, channels mixed, read with the same files,
+cursors and commits as trades and books.  The exchange folder chooses the
+format (:mod:`indicator_core.sources.derivs_lines`), the stream is
+:class:`.derivs_stream.DerivsStream`, its event :class:`.derivs_stream.DerivsMinute`
+(``Indicator.on_derivs``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..sources.timecheck import TimeWindow
+from ..storage import InstrumentKey
+from .base import StreamKind
+from .derivs_stream import COUNTERS, PRICE_INPUT, DerivsStream
+
+STATUS_COUNTERS = ("items", "oi", "funding", "liquidations", "duplicates", "late", "other_inst", "rejects", "minutes")
+
+
+class Derivs(StreamKind):
+    """The ``derivs`` kind of input."""
+
+    name = "derivs"
+    counters = COUNTERS
+    parse_in_threads = False  # orjson and Python per line
+    venue_formats = True
+    reads_outputs = (PRICE_INPUT.indicator,)  # the closes of volume_1m price the open interest
+    label_suffix = " derivs"
+    status_title = "derivs"
+    state_suffix = ".derivs"  # {INST_ID}.derivs.state.json in the quality state folder
+    status_columns = (("last minute", "last_minute_utc", "<21"), ("oi", "oi", ">8"), ("funding", "funding", ">8"),
+                      ("liqs", "liquidations", ">6"), ("dup", "duplicates", ">5"), ("late", "late", ">5"),
+                      ("rejects", "rejects", ">7"))
+
+    def root(self, cfg) -> str:
+        return cfg.derivs.root
+
+    def patterns(self, cfg) -> list[str]:
+        return cfg.derivs.patterns
+
+    def new_stream(self, inst, cfg) -> DerivsStream:
+        return DerivsStream(cfg.derivs.late_seconds)
+
+    def bind(self, stream: DerivsStream, vault: Path, key: InstrumentKey, cfg, enabled: set[str]) -> None:
+        """The closes of ``volume_1m`` count when the volume analyzer runs and the instrument has trades."""
+        trades = vault / cfg.input.root / key.exchange / key.market / key.inst_id
+        stream.bind(vault, key, PRICE_INPUT.indicator in enabled and trades.is_dir())
+
+    def parser(self, cfg, inst_id: str, tolerance_minutes: int = 0, now_ms: int = 0):
+        def parse(chunk):
+            f = chunk.file
+            window = TimeWindow.for_day(f.date, f.day_offset, tolerance_minutes, now_ms or None)
+            return f.fmt.parse(chunk, inst_id, window)
+
+        return parse
+
+    def quality_log(self, inst):
+        from ..quality import DerivsQualityLog
+
+        return DerivsQualityLog(inst, DerivsQualityLog.Params())
+
+    def summary_line(self, c):
+        return (f"{c['items']} derivs items ({c['lines']} lines: {c['oi']} open interest, {c['funding']} funding, "
+                f"{c['liquidations']} liquidations), {c['minutes']} minutes closed, {c['duplicates']} duplicates, "
+                f"{c['late']} late, {c['rejects']} rejects")
+
+    def summary_totals(self, total):
+        items = total("items")
+        return f"{items} derivs items, {total('minutes')} derivs minutes written, " if items else ""
+
+    def status_fields(self, state, cfg, vault, key):
+        stream = state.get("stream") or {}
+        counters = stream.get("counters", {})
+        return {"last_minute_utc": state.get("last_bar_utc"), "source": stream.get("source"),
+                **{k: int(counters.get(k, 0)) for k in STATUS_COUNTERS}}
+
+    def fingerprint_extra(self, cfg, inst_id: str) -> dict[str, Any]:
+        return {"late_seconds": cfg.derivs.late_seconds}
+
+
+DERIVS = Derivs()

@@ -1,0 +1,387 @@
+"""The derivatives stream (SPEC section 17): pushes in line order, one closed minute of derivatives out.
+
+:class:`DerivsStream` takes the items of :mod:`indicator_core.sources.derivs_lines`
+(open interest, funding, liquidations) and keeps, per minute, what they say.
+A minute is **closed** once an item ``late_seconds`` past its end has been read
+(the venues' feeds are not strictly in time order: OKX says so of its
+liquidations); an item for a closed minute is *late*: counted, logged, not
+applied (outputs are append-only).  Closing depends only on the items before
+it in line order, so it is the same under any cut of the input.
+
+A closed minute is handed to the indicators (:class:`DerivsMinute`, the
+``on_derivs`` event) once the instrument's ``volume_1m`` has passed it too,
+when the volume analyzer is enabled and the instrument has trades: its
+record's ``close`` prices the open interest (``oi_quote``).  The closes are
+read from the committed records only (:class:`~indicator_core.sources.committed.InputReader`),
+so what a minute carries never depends on when the trades were read.
+
+Within a minute the order of items does not matter: the last open interest
+and funding are those with the greatest ``ts`` (the later line on a tie),
+liquidations are summed, and a repeated push (the same liquidation, the same
+value at the same ``ts``) is a duplicate, counted and not added twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..errors import StateError
+from ..indicator import Input
+from ..sources.committed import InputReader
+from ..sources.derivs_lines import OiRun, ParsedDerivs
+from ..sources.parsed import Reject
+from ..storage import InstrumentKey, read_state
+from ..timeutil import MINUTE_MS, iso_minute, iso_ms
+
+COUNTERS = ("lines", "items", "oi", "funding", "liquidations", "duplicates", "late", "other_inst", "other_channel",
+            "rejects", "minutes")
+
+# where a minute's close price comes from (SPEC 17: "the minute's close price from volume_1m")
+PRICE_INPUT = Input("volume", "volume_1m")
+
+
+@dataclass
+class Liquidation:
+    """One liquidation: a ``side`` (``"long"``/``"short"``) position of ``sz`` contracts at ``px``."""
+
+    ts: int
+    side: str
+    px: Decimal
+    sz: Decimal
+
+
+@dataclass
+class DerivsMinute:
+    """What the derivatives said at the close of one minute: what a derivs indicator's ``on_derivs`` receives.
+
+    ``oi`` (contracts) and ``oi_ts`` are the last open interest at or before
+    the close (``oi_ccy``: the venue's own base figure, where it gives one);
+    ``funding_rate``, ``next_funding_ms`` and ``funding_interval_ms`` the last
+    known funding (the interval from the push, or from two successive funding
+    times; ``None`` when not known yet).  ``liquidations`` are the minute's, in
+    ``(ts, side, px, sz)`` order.  ``close`` is the minute's close from
+    ``volume_1m`` (``None``: no trades, or no record for the minute).
+    ``source`` names the venue format the items came from.
+    """
+
+    minute: int
+    oi: Decimal | None
+    oi_ccy: Decimal | None
+    oi_ts: int | None
+    funding_rate: Decimal | None
+    funding_ts: int | None
+    next_funding_ms: int | None
+    funding_interval_ms: int | None
+    liquidations: list[Liquidation] = field(default_factory=list)
+    close: Decimal | None = None
+    source: str | None = None
+
+    @property
+    def timestamp_utc(self) -> str:
+        return iso_minute(self.minute)
+
+    @property
+    def end_ms(self) -> int:
+        return (self.minute + 1) * MINUTE_MS
+
+
+class DerivsSink(Protocol):
+    def quality(self, event: dict[str, Any]) -> None: ...
+    def deliver(self, route: str, *args: Any, minute: int | None = None) -> None: ...
+
+
+def _newer(old_ts: int | None, ts: int) -> bool:
+    return old_ts is None or ts >= old_ts
+
+
+class _Minute:
+    """The items of one open (or closed, not yet handed on) minute."""
+
+    __slots__ = ("oi", "funding", "next_ms", "interval", "liqs", "seen")
+
+    def __init__(self) -> None:
+        self.oi: list | None = None  # [ts, oi, oi_ccy]
+        self.funding: list | None = None  # [ts, rate]
+        self.next_ms: list | None = None  # [ts, next funding time]
+        self.interval: list | None = None  # [ts, interval ms]
+        self.liqs: list[list] = []  # [ts, side, px, sz]
+        self.seen: set[tuple] = set()  # the liquidations' keys (a repeated push is a duplicate)
+
+    def to_state(self) -> list:
+        return [self.oi, self.funding, self.next_ms, self.interval, self.liqs]
+
+    @classmethod
+    def from_state(cls, data: list) -> "_Minute":
+        m = cls()
+        m.oi, m.funding, m.next_ms, m.interval, m.liqs = data[0], data[1], data[2], data[3], [list(x) for x in data[4]]
+        m.seen = {tuple(x) for x in m.liqs}
+        return m
+
+
+class Prices:
+    """The minute closes of ``volume_1m`` as committed (SPEC 17's ``oi_quote``), when they count."""
+
+    def __init__(self, vault: Path | None = None, key: InstrumentKey | None = None, counts: bool = False) -> None:
+        self.counts = counts and vault is not None
+        self.reader = InputReader(vault, key, PRICE_INPUT, None) if self.counts else None
+        self.last: tuple[int, str] | None = None  # the last record read: (minute, close)
+        self.held: int | None = None  # the watermark read last
+
+    def passed(self) -> int | None:
+        """The last minute the closes are known for (``None``: none yet); only called when they count.
+
+        A volume state that cannot be read now (damaged, being rebuilt) holds the minutes back as a record
+        consumer's input would: the volume analyzer's own failure says what to do."""
+        assert self.reader is not None
+        try:
+            read_state(self.reader.state_file)
+        except StateError:
+            return self.held
+        self.reader.refresh("derivs")  # a volume rebuilt underneath: derivs must be rebuilt too (it says how)
+        self.held = self.reader.watermark()
+        return self.held
+
+    def close(self, minute: int) -> Decimal | None:
+        r = self.reader
+        if r is None:
+            return None
+        while True:
+            nxt = r.peek()
+            if nxt is None or nxt > minute:
+                break
+            rec = r.pop()
+            self.last = (nxt, rec.get("close"))
+        if self.last is not None and self.last[0] == minute and self.last[1] is not None:
+            return Decimal(self.last[1])
+        return None
+
+    def to_state(self) -> dict[str, Any] | None:
+        if self.reader is None:
+            return None
+        return {**self.reader.to_state(), "last": list(self.last) if self.last else None}
+
+    def set_state(self, data: dict[str, Any] | None) -> None:
+        if self.reader is None or not data:
+            return
+        self.reader.offset = self.reader.read_to = int(data["offset"])
+        self.reader.tail = data.get("tail")
+        self.reader.checked = self.reader.offset == 0
+        self.last = tuple(data["last"]) if data.get("last") else None  # type: ignore[assignment]
+
+
+class DerivsStream:
+    """The derivatives stream state of one instrument (saved in every derivs consumer's state file)."""
+
+    def __init__(self, late_seconds: int, source: str | None = None) -> None:
+        self.late_ms = late_seconds * 1000
+        self.source = source
+        self.max_ts: int | None = None
+        self.closed: int | None = None  # minutes before it accept no item
+        self.next_emit: int | None = None  # the first minute not yet handed on (None before the first item)
+        self.minutes: dict[int, _Minute] = {}
+        # the last known values, as of the close of the last minute handed on
+        self.oi: list | None = None  # [ts, oi, oi_ccy]
+        self.funding: list | None = None  # [ts, rate]
+        self.next_ms: list | None = None  # [ts, next funding time]
+        self.interval: list | None = None  # [ts, interval ms] from a push
+        self.inferred: int | None = None  # the interval seen between two successive next funding times
+        self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
+        self.prices = Prices()
+
+    def bind(self, vault: Path, key: InstrumentKey, prices_count: bool) -> None:
+        """Where the closes come from (called by the runtime before :meth:`set_state`)."""
+        self.prices = Prices(vault, key, prices_count)
+
+    # --- state -----------------------------------------------------------------------
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "kind": "derivs",
+            "source": self.source,
+            "max_ts": self.max_ts,
+            "closed": self.closed,
+            "next_emit": self.next_emit,
+            "minutes": [[m, acc.to_state()] for m, acc in sorted(self.minutes.items())],
+            "oi": self.oi, "funding": self.funding, "next_ms": self.next_ms, "interval": self.interval,
+            "inferred": self.inferred,
+            "counters": self.counters,
+            "prices": self.prices.to_state(),
+        }
+
+    def set_state(self, data: dict[str, Any]) -> None:
+        self.source = data.get("source")
+        self.max_ts = data["max_ts"]
+        self.closed = data["closed"]
+        self.next_emit = data["next_emit"]
+        self.minutes = {int(m): _Minute.from_state(acc) for m, acc in data["minutes"]}
+        self.oi, self.funding, self.next_ms, self.interval = data["oi"], data["funding"], data["next_ms"], data["interval"]
+        self.inferred = data["inferred"]
+        self.counters = {**dict.fromkeys(COUNTERS, 0), **data["counters"]}
+        self.prices.set_state(data.get("prices"))
+
+    # --- items -----------------------------------------------------------------------
+    def process(self, p: ParsedDerivs, file_label: str, sink: DerivsSink) -> None:
+        c = self.counters
+        if p.items:
+            self.source = p.source
+        for r in p.rejects:
+            self._reject(file_label, r, sink)
+        item_ = self._item
+        for item in p.items:
+            if type(item) is OiRun:
+                self._run(item, file_label, sink)
+            else:
+                item_(item, file_label, sink)
+        c["lines"] += p.lines
+        c["other_inst"] += p.other_inst
+        c["other_channel"] += p.other_channel
+        self._emit_closed(sink)
+
+    def _see(self, ts: int) -> int:
+        """Take ``ts`` into the stream's time; the minute it belongs to."""
+        if self.max_ts is None or ts > self.max_ts:
+            self.max_ts = ts
+            closed = (ts - self.late_ms) // MINUTE_MS
+            if self.closed is None or closed > self.closed:
+                self.closed = closed
+        minute = ts // MINUTE_MS
+        if self.next_emit is None:
+            self.next_emit = minute
+        return minute
+
+    def _late(self, item: tuple, file_label: str, sink: DerivsSink) -> None:
+        self.counters["late"] += 1
+        assert self.closed is not None and self.next_emit is not None
+        sink.quality({"event": "late", "file": file_label, "line": item[-1], "channel": item[0],
+                      "ts_utc": iso_ms(item[2]), "closed_before": iso_minute(max(self.closed, self.next_emit))})
+
+    def _item(self, item: tuple, file_label: str, sink: DerivsSink) -> None:
+        c = self.counters
+        what, ts = item[0], item[2]
+        c["items"] += 1
+        minute = self._see(ts)
+        if minute < self.closed or minute < self.next_emit:  # type: ignore[operator]
+            self._late(item, file_label, sink)
+            return
+        acc = self.minutes.get(minute)
+        if acc is None:
+            acc = self.minutes[minute] = _Minute()
+        if what == "oi":
+            c["oi"] += 1
+            new = [ts, item[3], item[4]]
+            if acc.oi == new:
+                c["duplicates"] += 1
+            elif acc.oi is None or ts >= acc.oi[0]:
+                acc.oi = new
+        elif what == "funding":
+            c["funding"] += 1
+            rate, next_ms, interval = item[3], item[4], item[5]
+            if rate is not None:
+                if acc.funding == [ts, rate]:
+                    c["duplicates"] += 1
+                elif acc.funding is None or ts >= acc.funding[0]:
+                    acc.funding = [ts, rate]
+            if next_ms is not None and (acc.next_ms is None or ts >= acc.next_ms[0]):
+                acc.next_ms = [ts, next_ms]
+            if interval is not None and (acc.interval is None or ts >= acc.interval[0]):
+                acc.interval = [ts, interval]
+        else:
+            c["liquidations"] += 1
+            key = (ts, item[3], item[4], item[5])
+            if key in acc.seen:
+                c["duplicates"] += 1
+            else:
+                acc.seen.add(key)
+                acc.liqs.append(list(key))
+
+    def _run(self, run: OiRun, file_label: str, sink: DerivsSink) -> None:
+        """Open-interest pushes of one minute, in order of time: what pushing them one by one would do.
+
+        All of them are late or none is (the run cannot close its own minute); the first compares with what
+        the minute holds, each later one with the one before it (it replaced it, or equalled it).  A run
+        that starts behind the minute's value is taken push by push."""
+        first, last = run.first, run.last
+        minute = first[2] // MINUTE_MS
+        acc = self.minutes.get(minute)
+        late = self.closed is not None and (minute < self.closed or (self.next_emit is not None and minute < self.next_emit))
+        if late or (acc is not None and acc.oi is not None and first[2] < acc.oi[0]):
+            for item in run.members():
+                self._item(item, file_label, sink)
+            return
+        self._see(first[2])
+        self._see(last[2])
+        c = self.counters
+        c["items"] += run.n
+        c["oi"] += run.n
+        c["duplicates"] += run.dups
+        if acc is None:
+            acc = self.minutes[minute] = _Minute()
+        new = [first[2], first[3], first[4]]
+        if acc.oi == new:
+            c["duplicates"] += 1
+        else:
+            acc.oi = new
+        if run.n - run.dups > 1:
+            acc.oi = [last[2], last[3], last[4]]
+
+    def _reject(self, file_label: str, r: Reject, sink: DerivsSink) -> None:
+        self.counters["rejects"] += 1
+        sink.quality({"event": "reject", "file": file_label, "line": r.line, "reason": r.reason, "text": r.text})
+
+    # --- minutes ---------------------------------------------------------------------
+    def _emit_closed(self, sink: DerivsSink) -> None:
+        """Hand on every closed minute the closes have passed (all closed ones when they do not count)."""
+        if self.next_emit is None or self.closed is None or self.next_emit >= self.closed:
+            return
+        until = self.closed  # exclusive
+        if self.prices.counts:
+            passed = self.prices.passed()
+            if passed is None:
+                return
+            until = min(until, passed + 1)
+        while self.next_emit < until:
+            self._emit(self.next_emit, sink)
+
+    def _emit(self, minute: int, sink: DerivsSink) -> None:
+        acc = self.minutes.pop(minute, None)
+        if acc is not None:
+            if acc.oi is not None and (self.oi is None or acc.oi[0] >= self.oi[0]):
+                self.oi = acc.oi
+            if acc.funding is not None and (self.funding is None or acc.funding[0] >= self.funding[0]):
+                self.funding = acc.funding
+            if acc.next_ms is not None and (self.next_ms is None or acc.next_ms[0] >= self.next_ms[0]):
+                if self.next_ms is not None and acc.next_ms[1] > self.next_ms[1]:
+                    self.inferred = acc.next_ms[1] - self.next_ms[1]  # the funding time moved on by one interval
+                self.next_ms = acc.next_ms
+            if acc.interval is not None and (self.interval is None or acc.interval[0] >= self.interval[0]):
+                self.interval = acc.interval
+        liqs = sorted(acc.liqs) if acc is not None else []
+        oi = self.oi
+        interval = self.interval[1] if self.interval is not None else self.inferred
+        event = DerivsMinute(
+            minute,
+            Decimal(oi[1]) if oi else None, Decimal(oi[2]) if oi and oi[2] is not None else None, oi[0] if oi else None,
+            Decimal(self.funding[1]) if self.funding else None, self.funding[0] if self.funding else None,
+            self.next_ms[1] if self.next_ms else None, interval,
+            [Liquidation(ts, side, Decimal(px), Decimal(sz)) for ts, side, px, sz in liqs],
+            self.prices.close(minute), self.source,
+        )
+        self.counters["minutes"] += 1
+        self.next_emit = minute + 1
+        sink.deliver("on_derivs", event, minute=minute)
+
+    def settle(self, sink: DerivsSink) -> None:
+        """At the end of a pass: hand on the closed minutes the closes have passed since (the trades' pass of
+        the instrument runs first, and may have moved on without a new derivs push)."""
+        self._emit_closed(sink)
+
+    def close_by_clock(self, now_ms: int, grace_ms: int, sink: DerivsSink) -> None:
+        """Follow mode: minutes whose end plus ``grace_ms`` (at least ``late_seconds``) the clock has passed are closed."""
+        if self.next_emit is None:
+            return
+        closed = (now_ms - max(grace_ms, self.late_ms)) // MINUTE_MS
+        if self.closed is None or closed > self.closed:
+            self.closed = closed
+        self._emit_closed(sink)
