@@ -230,3 +230,19 @@ class InstrumentTable:
                 + HOW_TO_DECLARE.format(inst=inst_id)
             )
         return inst
+
+
+INVERSE_BASE_PLACES = 12  # an inverse contract's base quantity is rounded here, once per trade (SPEC section 1)
+
+
+def contract_amounts(inst: Instrument, px: Decimal, sz: Decimal) -> tuple[Decimal, Decimal]:
+    """``(base, quote)`` of ``sz`` contracts of ``inst`` at ``px``, exactly as a trade's (SPEC section 1):
+    linear ``base = sz × ctVal``, ``quote = px × base``; inverse ``quote = sz × ctVal``, ``base = quote / px``
+    rounded half-even to 12 places; spot ``base = sz``."""
+    from .numbers import EXACT, div_round
+
+    if inst.kind == "inverse":
+        quote = EXACT.multiply(sz, inst.ct_val)
+        return div_round(quote, px, INVERSE_BASE_PLACES), quote
+    base = EXACT.multiply(sz, inst.ct_val) if inst.kind != "spot" else sz
+    return base, EXACT.multiply(px, base)

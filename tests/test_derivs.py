@@ -439,3 +439,43 @@ def test_confluence_derivs_layers_only_when_enabled(tmp_path: Path) -> None:
         assert s["score"] == sum(v is True for v in s["layers"].values())
         seen.add(s["layers"]["liquidations"])
     assert True in seen and False in seen
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("path", ["kernel", "regex"])
+def test_okx_bulk_reading_gives_the_reference_items(seed: int, path: str, monkeypatch) -> None:
+    """The open-interest lines matched in bulk and folded into runs are, push for push, what the reference path
+    (orjson and okx_line, line by line) reads; rejects and counts too.  Both bulk paths: the compiled kernel
+    and the regular expression (what runs where no compiler built the kernel)."""
+    from indicator_core.sources import derivs_lines
+    from indicator_core.sources.derivs_lines import OiRun, okx_fast, okx_line, parse_lines
+    from indicator_core.sources.files import Chunk, Cursor, TradeFile
+
+    if path == "regex":
+        monkeypatch.setattr(derivs_lines, "_KERNEL", None)
+    elif derivs_lines._KERNEL is None:
+        pytest.skip("the compiled kernel is not built here")
+
+    lines = [line for _, line in okx_window("ETH-USDT-SWAP", 1723161300000, 700, seed=seed, oi_every=1)]
+    lines.insert(40, lines[39])  # repeated pushes inside a run
+    lines.insert(41, lines[39])
+    lines.insert(300, lines[310])  # a push from the future of its minute, then its minute goes on
+    lines.insert(500, b'{"arg":{"channel":"open-interest","instId":"ETH-USDT-SWAP"},"data":[{"instId":"ETH-USDT-SWAP",'
+                      b'"instType":"SWAP","oi":"12","oiCcy":"1.2","oiUsd":"3100","ts":"1723161800000"}]}\r')
+    lines.insert(501, okx_oi("BTC-USDT-SWAP", 1723161800000, "5"))
+    buf = b"\n".join(lines) + b"\n"
+    chunk = Chunk(TradeFile("derivs_2024-08-08.jsonl", Path("x"), "2024-08-08", None), buf, 7, Cursor())
+    fast = okx_fast(chunk, "ETH-USDT-SWAP", None)
+    ref = parse_lines(chunk, "ETH-USDT-SWAP", None, okx_line, "okx")
+    items = []
+    for item in fast.items:
+        items += item.members() if isinstance(item, OiRun) else [item]
+    assert items == ref.items
+    assert [(r.line, r.reason, r.text) for r in fast.rejects] == [(r.line, r.reason, r.text) for r in ref.rejects]
+    assert (fast.lines, fast.other_inst, fast.other_channel) == (ref.lines, ref.other_inst, ref.other_channel)
+    runs = [i for i in fast.items if isinstance(i, OiRun)]
+    assert sum(r.n for r in runs) == sum(1 for i in ref.items if i[0] == "oi") and len(runs) < len(items) / 2
+    for r in runs:  # a run's repeats are those equal to the push before them
+        m = r.members()
+        assert r.dups == sum(1 for a, b in zip(m, m[1:]) if a[:5] == b[:5])
+        assert (r.first[:5], r.last[:5]) == (m[0][:5], m[-1][:5])

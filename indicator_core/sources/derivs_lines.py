@@ -30,6 +30,7 @@ from typing import Any, Callable
 import numpy as np
 import orjson
 
+from .. import native
 from .files import Chunk
 from .parsed import Reject, complete_lines
 from .timecheck import TimeWindow
@@ -260,33 +261,38 @@ class OiRun:
     """Consecutive open-interest pushes of one minute, ``ts`` never going back (what a second-by-second feed
     gives): the stream applies the first and the last, and counts the rest (see ``DerivsStream``).
 
-    ``members`` gives each push as the reference path's item, for the rare run the stream must take push by
-    push (late, or behind an item already applied in its minute)."""
+    ``members()`` gives each push as the reference path's item, for the rare run the stream must take push
+    by push (late, or behind an item already applied in its minute)."""
 
-    __slots__ = ("rows", "start", "end", "first_line", "n", "dups", "first", "last")
+    __slots__ = ("first", "last", "n", "dups", "_members")
 
-    def __init__(self, rows: list, start: int, first_line: int, first: Item) -> None:
-        self.rows, self.start, self.end, self.first_line = rows, start, start + 1, first_line
-        self.n, self.dups = 1, 0
-        self.first = self.last = first
+    def __init__(self, first: Item, last: Item, n: int, dups: int, members: Callable[[], list[Item]]) -> None:
+        self.first, self.last, self.n, self.dups, self._members = first, last, n, dups, members
 
     def members(self) -> list[Item]:
-        out = []
-        for k in range(self.start, self.end):
-            inst, oi, ccy, ts, _ = self.rows[k]
-            out.append(("oi", inst.decode(), int(ts), oi.decode(), ccy.decode(), self.first_line + k - self.start))
-        return out
+        return self._members()
+
+
+def _row_items(rows: list, start: int, end: int, first_line: int) -> list[Item]:
+    return [("oi", inst.decode(), int(ts), oi.decode(), ccy.decode(), first_line + k - start)
+            for k, (inst, oi, ccy, ts, _) in enumerate(rows[start:end], start)]
+
+
+_KERNEL = native.load("derivs")  # the compiled scan of the open-interest lines (None: the regular expression)
 
 
 def okx_fast(chunk: Chunk, inst_id: str, window: TimeWindow | None) -> ParsedDerivs:
-    """:func:`parse_lines` with OKX's reader, the open-interest lines of OKX's own shape matched in bulk and
+    """:func:`parse_lines` with OKX's reader, the open-interest lines of OKX's own shape read in bulk and
     folded into :class:`OiRun` items (every other line read the reference way).
 
-    The lines are matched by one regular expression over the chunk; which rows continue a run (this
-    instrument, the same minute, ``ts`` not going back, the row before in the run too) and which repeat
-    the row before are found with numpy, so Python only walks the runs and the other lines."""
-    out = ParsedDerivs("okx")
+    With the compiled kernel (``_native_derivs.c``) one C pass over the chunk finds the runs; without it,
+    one regular expression matches the lines and numpy finds which rows continue a run (this instrument,
+    the same minute, ``ts`` not going back, the row before in the run too) and which repeat the row before.
+    Either way Python only walks the runs and the other lines."""
     buf = bytes(chunk.buf)
+    if _KERNEL is not None:
+        return _okx_kernel(buf, chunk, inst_id, window)
+    out = ParsedDerivs("okx")
     rows = _OKX_OI.findall(buf)
     n = len(rows)
     out.lines = n
@@ -319,11 +325,44 @@ def okx_fast(chunk: Chunk, inst_id: str, window: TimeWindow | None) -> ParsedDer
             _line(out, row[4], first + s, inst_id, window, okx_line)
             continue
         e = s + 1 + int(np.argmin(cont[s + 1:e])) if e - s > 1 and not cont[s + 1:e].all() else e
-        run = OiRun(rows, s, first + s, ("oi", inst_id, int(ts[s]), row[1].decode(), row[2].decode(), first + s))
-        run.end, run.n, run.dups = e, e - s, d
         last = rows[e - 1]
-        run.last = ("oi", inst_id, int(ts[e - 1]), last[1].decode(), last[2].decode(), first + e - 1)
-        items.append(run)
+        items.append(OiRun(("oi", inst_id, int(ts[s]), row[1].decode(), row[2].decode(), first + s),
+                           ("oi", inst_id, int(ts[e - 1]), last[1].decode(), last[2].decode(), first + e - 1),
+                           e - s, d, lambda s=s, e=e: _row_items(rows, s, e, first + s)))
+    return out
+
+
+def _okx_kernel(buf: bytes, chunk: Chunk, inst_id: str, window: TimeWindow | None) -> ParsedDerivs:
+    """:func:`okx_fast` through the compiled kernel: the same items, rejects and counts."""
+    out = ParsedDerivs("okx")
+    inst = inst_id.encode()
+    prefix = (b'{"arg":{"channel":"open-interest","instId":"%s"},"data":[{"instId":"%s","instType":"' % (inst, inst))
+    segments = _KERNEL.scan_oi(buf, prefix)
+    first = chunk.first_line or 1
+    items = out.items
+    lo, hi = (window.lo, window.hi) if window is not None else (0, 1 << 62)
+    lines: list[bytes] = []
+
+    def members(a: int, z: int) -> list[Item]:
+        if not lines:
+            lines.extend(complete_lines(buf))
+        rows = _OKX_OI.findall(b"\n".join(lines[a:z + 1]) + b"\n")
+        return _row_items(rows, 0, len(rows), first + a)
+
+    count = 0
+    for seg in segments:
+        if len(seg) == 3:
+            k, start, end = seg
+            _line(out, buf[start:end], first + k, inst_id, window, okx_line)
+            count = k + 1
+            continue
+        k, n, dups, t0, oi0, ccy0, t1, oi1, ccy1, z = seg
+        if t0 < lo or t1 >= hi:  # rare: the reference path, whose rejects quote the line
+            return parse_lines(chunk, inst_id, window, okx_line, "okx")
+        items.append(OiRun(("oi", inst_id, t0, oi0, ccy0, first + k), ("oi", inst_id, t1, oi1, ccy1, first + z),
+                           n, dups, lambda a=k, z=z: members(a, z)))
+        count = z + 1
+    out.lines = count
     return out
 
 

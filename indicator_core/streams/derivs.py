@@ -43,7 +43,7 @@ class Derivs(StreamKind):
         return cfg.derivs.patterns
 
     def new_stream(self, inst, cfg) -> DerivsStream:
-        return DerivsStream(cfg.derivs.late_seconds)
+        return DerivsStream(cfg.derivs.late_seconds, inst)
 
     def bind(self, stream: DerivsStream, vault: Path, key: InstrumentKey, cfg, enabled: set[str]) -> None:
         """The closes of ``volume_1m`` count when the volume analyzer runs and the instrument has trades."""

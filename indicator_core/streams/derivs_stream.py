@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from ..errors import StateError
 from ..indicator import Input
+from ..instruments import Instrument, contract_amounts
 from ..sources.committed import InputReader
 from ..sources.derivs_lines import OiRun, ParsedDerivs
 from ..sources.parsed import Reject
@@ -45,12 +46,15 @@ PRICE_INPUT = Input("volume", "volume_1m")
 
 @dataclass
 class Liquidation:
-    """One liquidation: a ``side`` (``"long"``/``"short"``) position of ``sz`` contracts at ``px``."""
+    """One liquidation: a ``side`` (``"long"``/``"short"``) position of ``sz`` contracts at ``px``, which is
+    ``base`` and ``quote`` as a trade of that size would be (SPEC section 1)."""
 
     ts: int
     side: str
     px: Decimal
     sz: Decimal
+    base: Decimal
+    quote: Decimal
 
 
 @dataclass
@@ -175,8 +179,9 @@ class Prices:
 class DerivsStream:
     """The derivatives stream state of one instrument (saved in every derivs consumer's state file)."""
 
-    def __init__(self, late_seconds: int, source: str | None = None) -> None:
+    def __init__(self, late_seconds: int, inst: Instrument | None = None, source: str | None = None) -> None:
         self.late_ms = late_seconds * 1000
+        self.inst = inst
         self.source = source
         self.max_ts: int | None = None
         self.closed: int | None = None  # minutes before it accept no item
@@ -365,7 +370,7 @@ class DerivsStream:
             Decimal(oi[1]) if oi else None, Decimal(oi[2]) if oi and oi[2] is not None else None, oi[0] if oi else None,
             Decimal(self.funding[1]) if self.funding else None, self.funding[0] if self.funding else None,
             self.next_ms[1] if self.next_ms else None, interval,
-            [Liquidation(ts, side, Decimal(px), Decimal(sz)) for ts, side, px, sz in liqs],
+            [self._liquidation(ts, side, px, sz) for ts, side, px, sz in liqs],
             self.prices.close(minute), self.source,
         )
         self.counters["minutes"] += 1
@@ -376,6 +381,13 @@ class DerivsStream:
         """At the end of a pass: hand on the closed minutes the closes have passed since (the trades' pass of
         the instrument runs first, and may have moved on without a new derivs push)."""
         self._emit_closed(sink)
+
+    def _liquidation(self, ts: int, side: str, px_text: str, sz_text: str) -> Liquidation:
+        px, sz = Decimal(px_text), Decimal(sz_text)
+        if self.inst is None:
+            return Liquidation(ts, side, px, sz, sz, px * sz)
+        base, quote = contract_amounts(self.inst, px, sz)
+        return Liquidation(ts, side, px, sz, base, quote)
 
     def close_by_clock(self, now_ms: int, grace_ms: int, sink: DerivsSink) -> None:
         """Follow mode: minutes whose end plus ``grace_ms`` (at least ``late_seconds``) the clock has passed are closed."""

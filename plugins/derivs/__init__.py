@@ -33,15 +33,6 @@ FUNDING_8H_PLACES = 12  # only an interval that does not divide 8 h leaves a rem
 HOUR_MS = 3_600_000
 
 
-def liquidation_amounts(inst: Instrument, px: Decimal, sz: Decimal) -> tuple[Decimal, Decimal]:
-    """``(base, quote)`` of ``sz`` contracts at ``px``, as for a trade (SPEC section 1)."""
-    if inst.kind == "inverse":
-        quote = EXACT.multiply(sz, inst.ct_val)
-        return div_round(quote, px, INVERSE_BASE_PLACES), quote
-    base = EXACT.multiply(sz, inst.ct_val)
-    return base, EXACT.multiply(px, base)
-
-
 def _time(ms: int) -> str:
     return iso_minute(ms // 60_000) if ms % 60_000 == 0 else iso_ms(ms)
 
@@ -114,7 +105,7 @@ class Derivs(Indicator):
         sides: dict[str, list[Any]] = {"long": [0, Decimal(0), Decimal(0)], "short": [0, Decimal(0), Decimal(0)]}
         largest: tuple[Decimal, Liquidation] | None = None
         for liq in m.liquidations:
-            base, quote = liquidation_amounts(inst, liq.px, liq.sz)
+            base, quote = liq.base, liq.quote  # the contract's terms applied by the stream (SPEC section 1)
             s = sides[liq.side]
             s[0] += 1
             s[1] = EXACT.add(s[1], base)
@@ -167,10 +158,10 @@ class Liquidations(Indicator):
     def on_derivs(self, m: DerivsMinute, emit: Emit) -> None:
         threshold = self.params.threshold
         for liq in m.liquidations:
-            base, quote = liquidation_amounts(self.instrument, liq.px, liq.sz)
-            if quote >= threshold:
+            if liq.quote >= threshold:
                 emit("liquidations", {"ts_utc": iso_ms(liq.ts), "side": liq.side, "px": fmt(liq.px),
-                                      "sz": fmt(liq.sz), "base": fmt(base), "quote": fmt(quote), "source": m.source})
+                                      "sz": fmt(liq.sz), "base": fmt(liq.base), "quote": fmt(liq.quote),
+                                      "source": m.source})
 
 
 @hookimpl
