@@ -96,7 +96,10 @@ class DerivsConfig(_Strict):
     """Where the raw derivatives pushes are (SPEC section 17), and how late a push may come."""
 
     root: str = "raw/derivs"
-    patterns: list[str] = Field(default_factory=lambda: ["derivs_{date}.jsonl"], min_length=1)
+    # the venues' pushes, and saved Coinalyze history replies (one per line, the endpoint in the name)
+    patterns: list[str] = Field(default_factory=lambda: [
+        "derivs_{date}.jsonl", "coinalyze-open-interest-history_{date}.jsonl",
+        "coinalyze-funding-rate-history_{date}.jsonl", "coinalyze-liquidation-history_{date}.jsonl"], min_length=1)
     # a minute takes no more pushes once one this many seconds past its end was read (the feeds are not
     # strictly in time order); a later one for it is late
     late_seconds: int = Field(default=10, ge=0, le=3600)

@@ -479,3 +479,39 @@ def test_okx_bulk_reading_gives_the_reference_items(seed: int, path: str, monkey
         m = r.members()
         assert r.dups == sum(1 for a, b in zip(m, m[1:]) if a[:5] == b[:5])
         assert (r.first[:5], r.last[:5]) == (m[0][:5], m[-1][:5])
+
+
+def test_coinalyze_history_replies(tmp_path: Path) -> None:
+    """Saved replies of the three history endpoints (made up here: no real reply was found, see
+    tests/data/README.md), one per line: values as given, a day's minutes closed once the next day's files
+    are read."""
+    vault = tmp_path / "v"
+    folder = derivs_dir(vault, "BTC-USDT-SWAP")
+    t0 = 1732320000  # 2024-11-23 00:00, seconds
+
+    def reply(points: list[dict]) -> bytes:
+        return json.dumps([{"symbol": "BTCUSDT_PERP.A", "history": points}]).encode() + b"\n"
+
+    for d in range(2):
+        day = ("2024-11-23", "2024-11-24")[d]
+        base = t0 + d * 86400
+        (folder / f"coinalyze-open-interest-history_{day}.jsonl").write_bytes(
+            reply([{"t": base + 60 * k, "o": 1, "h": 2, "l": 0.5, "c": 51234.5 + k} for k in range(5)]))
+        (folder / f"coinalyze-funding-rate-history_{day}.jsonl").write_bytes(
+            reply([{"t": base + 60 * k, "o": 0.01, "h": 0.01, "l": 0.01, "c": 1e-05} for k in range(0, 5, 2)])
+            + b'{"not": "a reply"}\n')
+        (folder / f"coinalyze-liquidation-history_{day}.jsonl").write_bytes(
+            reply([{"t": base + 60, "l": 125000.5, "s": 0}]) + reply([{"t": base + 60, "l": 125000.5, "s": 0}]))
+    assert run(vault) == 0
+    recs = out(vault, "derivs", "BTC-USDT-SWAP", stream="derivs_1m")
+    day1 = [r for r in recs if r["timestamp_utc"].startswith("2024-11-23")]
+    assert [r["oi"] for r in day1[:5]] == ["51234.5", "51235.5", "51236.5", "51237.5", "51238.5"]
+    assert all(r["source"] == "coinalyze" for r in recs)
+    assert day1[0]["funding_rate"] == "0.00001" and day1[0]["oi_base"] == "512.345"
+    assert (day1[1]["liq_long_quote"], day1[1]["liq_long_count"], day1[1]["liq_long_base"]) == ("125000.5", None, None)
+    assert day1[0]["liq_long_count"] is None and day1[0]["liq_long_quote"] == "0"
+    # the whole first day is written (to its last minute, carrying the last values), the second waits for a third
+    assert len(day1) == 1440 and not any(r["timestamp_utc"].startswith("2024-11-24") for r in recs)
+    assert day1[-1]["taint"] == ["stale_oi"]
+    rejects = read_jsonl(vault / "derived" / "quality" / "okx" / "perps" / "BTC-USDT-SWAP" / "derivs_rejects.jsonl")
+    assert [r["reason"] for r in rejects] == ["not a Coinalyze history reply (a JSON array of {\"symbol\", \"history\"})"] * 2

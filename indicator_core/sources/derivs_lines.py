@@ -48,10 +48,13 @@ class BadItem(ValueError):
 class ParsedDerivs:
     """The items and rejects of a chunk, in line order, with what was not a derivs item counted."""
 
-    __slots__ = ("items", "rejects", "lines", "other_inst", "other_channel", "source")
+    __slots__ = ("items", "rejects", "lines", "other_inst", "other_channel", "source", "day_barrier", "day")
 
-    def __init__(self, source: str = "") -> None:
+    def __init__(self, source: str = "", day: str = "") -> None:
         self.source = source  # the venue ("okx", "binance", "bybit", "coinalyze")
+        # history, not a feed (Coinalyze): its minutes close when a later day's file is read, not by time
+        self.day_barrier = False
+        self.day = day
         self.items: list[Item] = []
         self.rejects: list[Reject] = []
         self.lines = 0
@@ -199,6 +202,100 @@ def bybit_line(doc: Any) -> list[Item] | str | None:
                         _opt_ms(next_time, "nextFundingTime"), interval))
         return out
     return None
+
+
+# --- Coinalyze history replies --------------------------------------------------------------------------------
+
+COINALYZE_ENDPOINTS = ("open-interest-history", "funding-rate-history", "liquidation-history")
+COINALYZE_PREFIX = "coinalyze-"
+
+
+def coinalyze_endpoint(file_name: str) -> str | None:
+    """The endpoint a Coinalyze file holds the replies of, from its name (``coinalyze-{endpoint}_{date}.jsonl``)."""
+    if not file_name.startswith(COINALYZE_PREFIX):
+        return None
+    rest = file_name[len(COINALYZE_PREFIX):]
+    return next((e for e in COINALYZE_ENDPOINTS if rest.startswith(e + "_")), None)
+
+
+def _number(value: Any, name: str) -> str:
+    """A JSON number of a reply as exact decimal text (``1e-05`` as ``0.00001``)."""
+    if isinstance(value, str) and ("e" in value or "E" in value):
+        from decimal import Decimal, InvalidOperation
+
+        try:
+            value = format(Decimal(value), "f")
+        except InvalidOperation:
+            pass
+    return dec(value, name)
+
+
+def coinalyze_line(doc: Any, endpoint: str) -> list[Item] | str | None:
+    """One saved reply (``[{"symbol", "history": [...]}]``, numbers kept as written): its points as items
+    at the last millisecond of their minute (``t`` is the minute's open, in seconds), values as given.
+
+    Open interest and funding take the minute's close ``c``; a liquidation point gives the minute's
+    summed long (``l``) and short (``s``) liquidations: ``("liqsum", inst, ts, l, s)``.  A reply is for
+    one symbol: the folder's instrument (the symbol is Coinalyze's own name for it)."""
+    if not isinstance(doc, list):
+        return "not a Coinalyze history reply (a JSON array of {\"symbol\", \"history\"})"
+    if len(doc) > 1:
+        return "a reply for several symbols: save each symbol's reply in its instrument's folder"
+    out: list[Item] = []
+    for entry in doc:
+        history = entry.get("history") if isinstance(entry, dict) else None
+        if not isinstance(history, list):
+            raise BadItem("a reply entry without its \"history\" list")
+        for point in history:
+            t = point.get("t")
+            if not isinstance(t, str) or not t.isdigit():
+                raise BadItem(f"a history point whose \"t\" is not seconds: {t!r}")
+            ts = int(t) * 1000 + 59_999
+            if endpoint == "liquidation-history":
+                out.append(("liqsum", None, ts, _number(point.get("l"), "l"), _number(point.get("s"), "s")))
+            elif endpoint == "open-interest-history":
+                out.append(("oi", None, ts, _number(point.get("c"), "c"), None))
+            else:
+                out.append(("funding", None, ts, _number(point.get("c"), "c"), None, None))
+    return out
+
+
+def coinalyze_chunk(chunk: Chunk, inst_id: str, window: TimeWindow | None, endpoint: str) -> ParsedDerivs:
+    """A chunk of a Coinalyze file: one reply per line; its items are the folder's instrument's."""
+    import json
+
+    out = ParsedDerivs("coinalyze", chunk.file.date)
+    out.day_barrier = True
+    lines = complete_lines(chunk.buf)
+    first = chunk.first_line or 1
+    for k, raw in enumerate(lines):
+        line = raw.rstrip(b"\r")
+        if not line.strip():
+            out.rejects.append(Reject(first + k, "empty line", ""))
+            continue
+        try:
+            got = coinalyze_line(json.loads(line, parse_float=str, parse_int=str), endpoint)
+        except ValueError as exc:  # json's error, BadItem
+            got = str(exc) if isinstance(exc, BadItem) else f"not valid JSON ({exc.args[0].split(':')[0]})"
+        except (KeyError, TypeError, AttributeError) as exc:
+            got = f"not a Coinalyze history reply ({type(exc).__name__}: {exc})"
+        if isinstance(got, str):
+            out.rejects.append(Reject(first + k, got, raw[:_TEXT].decode(errors="replace")))
+            continue
+        for item in got or ():
+            why = window.reason(item[2]) if window is not None else None
+            if why is not None:
+                out.rejects.append(Reject(first + k, why, raw[:_TEXT].decode(errors="replace")))
+                continue
+            out.items.append((item[0], inst_id) + item[2:] + (first + k,))
+    out.lines = len(lines)
+    return out
+
+
+def _venue(chunk: Chunk, inst_id: str, window: TimeWindow | None) -> ParsedDerivs | None:
+    """A Coinalyze file in any venue's folder (its name says so), read as such; None for the venue's own."""
+    endpoint = coinalyze_endpoint(chunk.file.name)
+    return None if endpoint is None else coinalyze_chunk(chunk, inst_id, window, endpoint)
 
 
 # --- the chunk -------------------------------------------------------------------------------------------------
@@ -367,12 +464,12 @@ def _okx_kernel(buf: bytes, chunk: Chunk, inst_id: str, window: TimeWindow | Non
 
 
 def okx_chunk(chunk: Chunk, inst_id: str, window: TimeWindow | None = None) -> ParsedDerivs:
-    return okx_fast(chunk, inst_id, window)
+    return _venue(chunk, inst_id, window) or okx_fast(chunk, inst_id, window)
 
 
 def binance_chunk(chunk: Chunk, inst_id: str, window: TimeWindow | None = None) -> ParsedDerivs:
-    return parse_lines(chunk, inst_id, window, binance_line, "binance")
+    return _venue(chunk, inst_id, window) or parse_lines(chunk, inst_id, window, binance_line, "binance")
 
 
 def bybit_chunk(chunk: Chunk, inst_id: str, window: TimeWindow | None = None) -> ParsedDerivs:
-    return parse_lines(chunk, inst_id, window, bybit_line, "bybit")
+    return _venue(chunk, inst_id, window) or parse_lines(chunk, inst_id, window, bybit_line, "bybit")

@@ -35,7 +35,7 @@ from ..sources.committed import InputReader
 from ..sources.derivs_lines import OiRun, ParsedDerivs
 from ..sources.parsed import Reject
 from ..storage import InstrumentKey, read_state
-from ..timeutil import MINUTE_MS, iso_minute, iso_ms
+from ..timeutil import MINUTE_MS, iso_minute, iso_ms, minute_of_iso
 
 COUNTERS = ("lines", "items", "oi", "funding", "liquidations", "duplicates", "late", "other_inst", "other_channel",
             "rejects", "minutes")
@@ -82,6 +82,8 @@ class DerivsMinute:
     liquidations: list[Liquidation] = field(default_factory=list)
     close: Decimal | None = None
     source: str | None = None
+    # the minute's liquidations of longs and of shorts (quote) where a history gives only their sums (Coinalyze)
+    liq_sums: tuple[Decimal, Decimal] | None = None
 
     @property
     def timestamp_utc(self) -> str:
@@ -104,7 +106,7 @@ def _newer(old_ts: int | None, ts: int) -> bool:
 class _Minute:
     """The items of one open (or closed, not yet handed on) minute."""
 
-    __slots__ = ("oi", "funding", "next_ms", "interval", "liqs", "seen")
+    __slots__ = ("oi", "funding", "next_ms", "interval", "liqs", "seen", "sums")
 
     def __init__(self) -> None:
         self.oi: list | None = None  # [ts, oi, oi_ccy]
@@ -113,15 +115,17 @@ class _Minute:
         self.interval: list | None = None  # [ts, interval ms]
         self.liqs: list[list] = []  # [ts, side, px, sz]
         self.seen: set[tuple] = set()  # the liquidations' keys (a repeated push is a duplicate)
+        self.sums: list | None = None  # [ts, long, short]: the minute's liquidations as a history gives them
 
     def to_state(self) -> list:
-        return [self.oi, self.funding, self.next_ms, self.interval, self.liqs]
+        return [self.oi, self.funding, self.next_ms, self.interval, self.liqs, self.sums]
 
     @classmethod
     def from_state(cls, data: list) -> "_Minute":
         m = cls()
         m.oi, m.funding, m.next_ms, m.interval, m.liqs = data[0], data[1], data[2], data[3], [list(x) for x in data[4]]
         m.seen = {tuple(x) for x in m.liqs}
+        m.sums = data[5] if len(data) > 5 else None
         return m
 
 
@@ -195,6 +199,7 @@ class DerivsStream:
         self.inferred: int | None = None  # the interval seen between two successive next funding times
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self.prices = Prices()
+        self.barrier = False  # minutes close by day, not by time (a history's files: Coinalyze)
 
     def bind(self, vault: Path, key: InstrumentKey, prices_count: bool) -> None:
         """Where the closes come from (called by the runtime before :meth:`set_state`)."""
@@ -211,6 +216,7 @@ class DerivsStream:
             "minutes": [[m, acc.to_state()] for m, acc in sorted(self.minutes.items())],
             "oi": self.oi, "funding": self.funding, "next_ms": self.next_ms, "interval": self.interval,
             "inferred": self.inferred,
+            **({"barrier": True} if self.barrier else {}),
             "counters": self.counters,
             "prices": self.prices.to_state(),
         }
@@ -223,6 +229,7 @@ class DerivsStream:
         self.minutes = {int(m): _Minute.from_state(acc) for m, acc in data["minutes"]}
         self.oi, self.funding, self.next_ms, self.interval = data["oi"], data["funding"], data["next_ms"], data["interval"]
         self.inferred = data["inferred"]
+        self.barrier = bool(data.get("barrier", False))
         self.counters = {**dict.fromkeys(COUNTERS, 0), **data["counters"]}
         self.prices.set_state(data.get("prices"))
 
@@ -231,6 +238,11 @@ class DerivsStream:
         c = self.counters
         if p.items:
             self.source = p.source
+        if p.day_barrier:  # a history: the days before its file's are closed, and time does not close minutes
+            day = minute_of_iso(p.day + "T00:00:00Z")
+            if self.closed is None or day > self.closed:
+                self.closed = day
+            self.barrier = True
         for r in p.rejects:
             self._reject(file_label, r, sink)
         item_ = self._item
@@ -248,7 +260,7 @@ class DerivsStream:
         """Take ``ts`` into the stream's time; the minute it belongs to."""
         if self.max_ts is None or ts > self.max_ts:
             self.max_ts = ts
-            closed = (ts - self.late_ms) // MINUTE_MS
+            closed = (ts - self.late_ms) // MINUTE_MS if not self.barrier else -1
             if self.closed is None or closed > self.closed:
                 self.closed = closed
         minute = ts // MINUTE_MS
@@ -292,6 +304,13 @@ class DerivsStream:
                 acc.next_ms = [ts, next_ms]
             if interval is not None and (acc.interval is None or ts >= acc.interval[0]):
                 acc.interval = [ts, interval]
+        elif what == "liqsum":
+            c["liquidations"] += 1
+            new = [ts, item[3], item[4]]
+            if acc.sums == new:
+                c["duplicates"] += 1
+            elif acc.sums is None or ts >= acc.sums[0]:
+                acc.sums = new
         else:
             c["liquidations"] += 1
             key = (ts, item[3], item[4], item[5])
@@ -372,6 +391,7 @@ class DerivsStream:
             self.next_ms[1] if self.next_ms else None, interval,
             [self._liquidation(ts, side, px, sz) for ts, side, px, sz in liqs],
             self.prices.close(minute), self.source,
+            (Decimal(acc.sums[1]), Decimal(acc.sums[2])) if acc is not None and acc.sums is not None else None,
         )
         self.counters["minutes"] += 1
         self.next_emit = minute + 1

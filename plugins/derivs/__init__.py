@@ -33,6 +33,10 @@ FUNDING_8H_PLACES = 12  # only an interval that does not divide 8 h leaves a rem
 HOUR_MS = 3_600_000
 
 
+def _opt(value: Decimal | None) -> str | None:
+    return None if value is None else fmt(value)
+
+
 def _time(ms: int) -> str:
     return iso_minute(ms // 60_000) if ms % 60_000 == 0 else iso_ms(ms)
 
@@ -112,6 +116,14 @@ class Derivs(Indicator):
             s[2] = EXACT.add(s[2], quote)
             if largest is None or quote > largest[0]:
                 largest = (quote, liq)
+        counts: dict[str, int | None] = {side: v[0] for side, v in sides.items()}
+        bases: dict[str, Decimal | None] = {side: v[1] for side, v in sides.items()}
+        if m.liq_sums is not None:  # a history's sums (Coinalyze): quote as given
+            for side, total in zip(("long", "short"), m.liq_sums):
+                sides[side][2] = EXACT.add(sides[side][2], total)
+        if m.source == "coinalyze":  # a history gives no count and no base of its liquidations
+            counts = {"long": None, "short": None}
+            bases = {"long": None, "short": None}
         emit("derivs_1m", {
             "timestamp_utc": m.timestamp_utc,
             "oi": None if m.oi is None else fmt(m.oi),
@@ -122,9 +134,9 @@ class Derivs(Indicator):
             "funding_interval_h": interval_h,
             "funding_8h": None if funding_8h is None else fmt(funding_8h),
             "next_funding_utc": next_utc,
-            "liq_long_count": sides["long"][0], "liq_long_base": fmt(sides["long"][1]),
+            "liq_long_count": counts["long"], "liq_long_base": _opt(bases["long"]),
             "liq_long_quote": fmt(sides["long"][2]),
-            "liq_short_count": sides["short"][0], "liq_short_base": fmt(sides["short"][1]),
+            "liq_short_count": counts["short"], "liq_short_base": _opt(bases["short"]),
             "liq_short_quote": fmt(sides["short"][2]),
             "largest_liq": None if largest is None else {"side": largest[1].side, "px": fmt(largest[1].px),
                                                           "quote": fmt(largest[0])},
