@@ -103,6 +103,21 @@ class DerivsConfig(_Strict):
     # a minute takes no more pushes once one this many seconds past its end was read (the feeds are not
     # strictly in time order); a later one for it is late
     late_seconds: int = Field(default=10, ge=0, le=3600)
+    # instruments whose files hold other instruments' liquidations too ("exchange/market/INST_ID": OKX's
+    # liquidation-orders feed of an instrument type recorded in one folder); each instrument of the same
+    # exchange and market takes its own from them (SPEC 17)
+    liquidations_from: list[str] = Field(default_factory=list)
+
+    @field_validator("liquidations_from")
+    @classmethod
+    def _labels(cls, labels: list[str]) -> list[str]:
+        from .storage import FOLDER_NAME
+
+        for label in labels:
+            parts = label.split("/")
+            if len(parts) != 3 or not all(FOLDER_NAME.fullmatch(p) for p in parts):
+                raise ValueError(f"{label!r} is not exchange/market/INST_ID, like okx/perps/BTC-USDT-SWAP")
+        return labels
 
     @field_validator("patterns")
     @classmethod

@@ -57,7 +57,9 @@ class DerivsQualityLog(Indicator):
 
     ``derivs.jsonl``: every late push (for a minute already closed, with its
     file, line and channel); ``derivs_rejects.jsonl``: the lines that could not
-    be read, as ``rejects.jsonl``.  Duplicates and pushes of other instruments
+    be read, as ``rejects.jsonl``; ``derivs_routed.jsonl``: where the instrument
+    is named in ``[derivs] liquidations_from``, the other instruments'
+    liquidations its files held, as it closes each minute.  Duplicates and pushes of other instruments
     are counted in the stream state (``indicators status``).
     """
 
@@ -66,10 +68,17 @@ class DerivsQualityLog(Indicator):
     consumes = "derivs"
 
     def outputs(self) -> list[str]:
-        return ["derivs", "derivs_rejects"]
+        return ["derivs", "derivs_rejects", "derivs_routed"]
 
     def on_quality(self, event: dict[str, Any], emit: Emit) -> None:
         if event["event"] == "reject":
             emit("derivs_rejects", {k: v for k, v in event.items() if k != "event"})
         else:
             emit("derivs", event)
+
+    def on_derivs(self, minute: Any, emit: Emit) -> None:
+        # where the instrument is named in [derivs] liquidations_from: the other instruments' liquidations its
+        # files held, for them to read (SPEC 17: a feed per instrument type recorded under one instrument)
+        for ts, inst_id, side, px, sz in minute.foreign:
+            emit("derivs_routed", {"timestamp_utc": minute.timestamp_utc, "ts": ts, "inst_id": inst_id,
+                                   "side": side, "px": px, "sz": sz})

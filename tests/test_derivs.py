@@ -515,3 +515,79 @@ def test_coinalyze_history_replies(tmp_path: Path) -> None:
     assert day1[-1]["taint"] == ["stale_oi"]
     rejects = read_jsonl(vault / "derived" / "quality" / "okx" / "perps" / "BTC-USDT-SWAP" / "derivs_rejects.jsonl")
     assert [r["reason"] for r in rejects] == ["not a Coinalyze history reply (a JSON array of {\"symbol\", \"history\"})"] * 2
+
+
+def _shared_feed_days() -> dict[str, dict[str, list[bytes]]]:
+    """Two days of BTC and ETH open interest, each in its own folder, and the whole liquidation-orders feed
+    of the swaps (both instruments, some pushes a few seconds out of order, a few far out) in BTC's files."""
+    import random
+
+    rnd = random.Random(4)
+    t0 = 1732320000000  # 2024-11-23 00:00
+    files: dict[str, dict[str, list[bytes]]] = {"BTC-USDT-SWAP": {}, "ETH-USDT-SWAP": {}}
+    for sec in range(0, 2 * 86400, 20):
+        ts = t0 + sec * 1000
+        day = ("2024-11-23", "2024-11-24")[sec // 86400]
+        for inst in files:
+            files[inst].setdefault(day, []).append(okx_oi(inst, ts, str(1000 + sec // 20 % 97)))
+        if rnd.random() < 0.3:
+            inst = rnd.choice(sorted(files))
+            t = ts - (rnd.randrange(1000, 8000) if rnd.random() < 0.2 else 0) - (60_000 if rnd.random() < 0.02 else 0)
+            files["BTC-USDT-SWAP"][day].append(orjson.dumps({"arg": {"channel": "liquidation-orders", "instType": "SWAP"},
+                                                             "data": [{"instId": inst, "details": [
+                {"side": rnd.choice(("buy", "sell")), "bkPx": "3000", "sz": str(rnd.randrange(1, 90)), "ts": str(t)}]}]}))
+    return files
+
+
+def _write_shared(vault: Path, files: dict, fraction: float = 1.0) -> None:
+    """The first ``fraction`` of each instrument's stream of lines on disk (files only grow)."""
+    for inst, days in files.items():
+        lines = [(d, line) for d in sorted(days) for line in days[d]]
+        keep = lines[:int(len(lines) * fraction)]
+        for d in sorted(days):
+            body = b"".join(line + b"\n" for day, line in keep if day == d)
+            path = derivs_dir(vault, inst) / f"derivs_{d}.jsonl"
+            if body and (not path.exists() or path.stat().st_size < len(body)):
+                path.write_bytes(body)
+
+
+def test_liquidations_routed_from_the_folder_holding_the_feed(tmp_path: Path) -> None:
+    """OKX's liquidation-orders feed of the swaps recorded in BTC's folder: ETH takes its own from there
+    ([derivs] liquidations_from), minute by minute once BTC's stream has passed it; cut into runs anywhere,
+    the bytes of one run."""
+    from tests.vaults import outputs
+
+    files = _shared_feed_days()
+    cfg = write_config(tmp_path / "c.toml", '[derivs]\nliquidations_from = ["okx/perps/BTC-USDT-SWAP"]\n')
+    vault = tmp_path / "v"
+    _write_shared(vault, files)
+    assert run(vault, cfg) == 0
+    eth = out(vault, "derivs", "ETH-USDT-SWAP", stream="derivs_1m")
+    btc = out(vault, "derivs", "BTC-USDT-SWAP", stream="derivs_1m")
+    assert len(eth) == len(btc) > 2800
+    late = read_jsonl(vault / "derived/quality/okx/perps/BTC-USDT-SWAP/derivs.jsonl")
+    assert any(e["channel"] == "fliq" for e in late) and any(e["channel"] == "liq" for e in late)  # judged by BTC
+    eth_sent = sum(1 for d in files["BTC-USDT-SWAP"].values() for line in d
+                   if b"liquidation-orders" in line and b"ETH-USDT-SWAP" in line)
+    eth_late = sum(1 for e in late if e["channel"] == "fliq")
+    assert sum(r["liq_long_count"] + r["liq_short_count"] for r in btc) > 400
+    routed = read_jsonl(vault / "derived/quality/okx/perps/BTC-USDT-SWAP/derivs_routed.jsonl")
+    assert routed and {r["inst_id"] for r in routed} == {"ETH-USDT-SWAP"}
+    assert len(routed) + eth_late <= eth_sent and len(routed) > 400  # the rest: in minutes BTC has not closed yet
+    assert sum(r["liq_long_count"] + r["liq_short_count"] for r in eth) == len(
+        [r for r in routed if r["timestamp_utc"] <= eth[-1]["timestamp_utc"]])
+    # by default each instrument reads its own files: ETH's liquidations are not there
+    plain = tmp_path / "plain"
+    _write_shared(plain, files)
+    assert run(plain) == 0
+    assert sum(r["liq_long_count"] + r["liq_short_count"]
+               for r in out(plain, "derivs", "ETH-USDT-SWAP", stream="derivs_1m")) == 0
+    expected = outputs(vault)
+    for cuts in ([0.3, 0.55, 0.8], [0.52, 0.61]):
+        cut = tmp_path / f"cut{cuts[0]}"
+        for fraction in cuts:
+            _write_shared(cut, files, fraction)
+            assert run(cut, cfg) == 0
+        _write_shared(cut, files)
+        assert run(cut, cfg) == 0
+        assert outputs(cut) == expected

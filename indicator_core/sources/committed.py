@@ -31,14 +31,16 @@ def _line_hash(line: bytes) -> str:
 class InputReader:
     """One input of one consumer: the producer's committed records from a byte offset on."""
 
-    def __init__(self, vault: Path, key: InstrumentKey, inp: Input, saved: dict[str, Any] | None) -> None:
+    def __init__(self, vault: Path, key: InstrumentKey, inp: Input, saved: dict[str, Any] | None,
+                 state_file: Path | None = None) -> None:
         self.inp = inp
         self.vault = vault
         if inp.instrument is not None:  # an aggregate's member: its records, not the consumer's instrument's
             key = InstrumentKey(*inp.instrument.split("/"))
         self.key = key
         self.path = derived_dir(vault, inp.indicator, key) / f"{inp.stream}.jsonl"
-        self.state_file = state_path(vault, inp.indicator, key)
+        # the producer's state file (another one than its indicator's: an input kind's quality log)
+        self.state_file = state_file or state_path(vault, inp.indicator, key)
         self.offset = int(saved["offset"]) if saved else 0  # bytes delivered
         self.tail = saved.get("tail") if saved else None  # hash of the last delivered line
         self.checked = self.offset == 0

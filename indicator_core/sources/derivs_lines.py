@@ -10,7 +10,8 @@ plain tuples (a day holds ~100,000 of them):
   the interval when the push tells it (OKX: ``nextFundingTime - fundingTime``); any of the three may be None
   (a Bybit ``tickers`` delta carries only what changed);
 * ``("liq", inst, ts, side, px, sz)`` — a liquidation of a ``side`` (``"long"``/``"short"``) position of
-  ``sz`` contracts (the venue's trade size unit) at ``px``.
+  ``sz`` contracts (the venue's trade size unit) at ``px``; ``("fliq", ...)`` the same of another instrument
+  (a feed per instrument type recorded in this folder: ``[derivs] liquidations_from``).
 
 Numbers stay the decimal strings the venue wrote (checked to be plain
 decimals); the stream makes them exact values.  ``inst`` is the instrument
@@ -336,6 +337,9 @@ def _line(out: ParsedDerivs, raw: bytes, line_no: int, inst_id: str, window: Tim
         for item in got:
             if item[1] != inst_id:
                 out.other_inst += 1
+                if item[0] == "liq" and isinstance(item[1], str) and (window is None or window.reason(item[2]) is None):
+                    # another instrument's liquidation, in line order: the folder holding a whole feed hands it on
+                    out.items.append(("fliq",) + item[1:] + (line_no,))
                 continue
             why = window.reason(item[2]) if window is not None else None
             if why is not None:

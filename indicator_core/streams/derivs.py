@@ -48,7 +48,7 @@ class Derivs(StreamKind):
     def bind(self, stream: DerivsStream, vault: Path, key: InstrumentKey, cfg, enabled: set[str]) -> None:
         """The closes of ``volume_1m`` count when the volume analyzer runs and the instrument has trades."""
         trades = vault / cfg.input.root / key.exchange / key.market / key.inst_id
-        stream.bind(vault, key, PRICE_INPUT.indicator in enabled and trades.is_dir())
+        stream.bind(vault, key, PRICE_INPUT.indicator in enabled and trades.is_dir(), cfg.derivs.liquidations_from)
 
     def parser(self, cfg, inst_id: str, tolerance_minutes: int = 0, now_ms: int = 0):
         def parse(chunk):
@@ -79,7 +79,10 @@ class Derivs(StreamKind):
                 **{k: int(counters.get(k, 0)) for k in STATUS_COUNTERS}}
 
     def fingerprint_extra(self, cfg, inst_id: str) -> dict[str, Any]:
-        return {"late_seconds": cfg.derivs.late_seconds}
+        extra: dict[str, Any] = {"late_seconds": cfg.derivs.late_seconds}
+        if cfg.derivs.liquidations_from:
+            extra["liquidations_from"] = sorted(cfg.derivs.liquidations_from)
+        return extra
 
 
 DERIVS = Derivs()

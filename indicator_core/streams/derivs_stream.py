@@ -34,7 +34,7 @@ from ..instruments import Instrument, contract_amounts
 from ..sources.committed import InputReader
 from ..sources.derivs_lines import OiRun, ParsedDerivs
 from ..sources.parsed import Reject
-from ..storage import InstrumentKey, read_state
+from ..storage import InstrumentKey, read_state, state_path
 from ..timeutil import MINUTE_MS, iso_minute, iso_ms, minute_of_iso
 
 COUNTERS = ("lines", "items", "oi", "funding", "liquidations", "duplicates", "late", "other_inst", "other_channel",
@@ -42,6 +42,7 @@ COUNTERS = ("lines", "items", "oi", "funding", "liquidations", "duplicates", "la
 
 # where a minute's close price comes from (SPEC 17: "the minute's close price from volume_1m")
 PRICE_INPUT = Input("volume", "volume_1m")
+ROUTED = "derivs_routed"  # the liquidations a folder named in [derivs] liquidations_from hands on
 
 
 @dataclass
@@ -84,6 +85,9 @@ class DerivsMinute:
     source: str | None = None
     # the minute's liquidations of longs and of shorts (quote) where a history gives only their sums (Coinalyze)
     liq_sums: tuple[Decimal, Decimal] | None = None
+    # other instruments' liquidations found in this instrument's files, (ts, inst_id, side, px, sz) in order,
+    # where it is named in [derivs] liquidations_from (its quality log hands them on)
+    foreign: list[tuple] = field(default_factory=list)
 
     @property
     def timestamp_utc(self) -> str:
@@ -106,7 +110,7 @@ def _newer(old_ts: int | None, ts: int) -> bool:
 class _Minute:
     """The items of one open (or closed, not yet handed on) minute."""
 
-    __slots__ = ("oi", "funding", "next_ms", "interval", "liqs", "seen", "sums")
+    __slots__ = ("oi", "funding", "next_ms", "interval", "liqs", "seen", "sums", "foreign")
 
     def __init__(self) -> None:
         self.oi: list | None = None  # [ts, oi, oi_ccy]
@@ -116,9 +120,10 @@ class _Minute:
         self.liqs: list[list] = []  # [ts, side, px, sz]
         self.seen: set[tuple] = set()  # the liquidations' keys (a repeated push is a duplicate)
         self.sums: list | None = None  # [ts, long, short]: the minute's liquidations as a history gives them
+        self.foreign: list[list] = []  # [ts, inst_id, side, px, sz] of other instruments
 
     def to_state(self) -> list:
-        return [self.oi, self.funding, self.next_ms, self.interval, self.liqs, self.sums]
+        return [self.oi, self.funding, self.next_ms, self.interval, self.liqs, self.sums, self.foreign]
 
     @classmethod
     def from_state(cls, data: list) -> "_Minute":
@@ -126,6 +131,7 @@ class _Minute:
         m.oi, m.funding, m.next_ms, m.interval, m.liqs = data[0], data[1], data[2], data[3], [list(x) for x in data[4]]
         m.seen = {tuple(x) for x in m.liqs}
         m.sums = data[5] if len(data) > 5 else None
+        m.foreign = [list(x) for x in data[6]] if len(data) > 6 else []
         return m
 
 
@@ -199,11 +205,28 @@ class DerivsStream:
         self.inferred: int | None = None  # the interval seen between two successive next funding times
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self.prices = Prices()
+        self.keep_foreign = False  # named in liquidations_from: other instruments' liquidations are handed on
+        self.routers: dict[str, InputReader] = {}  # label -> the routed liquidations of a folder named there
         self.barrier = False  # minutes close by day, not by time (a history's files: Coinalyze)
 
-    def bind(self, vault: Path, key: InstrumentKey, prices_count: bool) -> None:
-        """Where the closes come from (called by the runtime before :meth:`set_state`)."""
+    def bind(self, vault: Path, key: InstrumentKey, prices_count: bool, liquidations_from: list[str] = ()) -> None:
+        """Where the closes come from, and the routed liquidations (called by the runtime before :meth:`set_state`).
+
+        A folder named in ``liquidations_from`` hands on the liquidations of the other instruments its files
+        hold (its quality log writes them, ``derivs_routed.jsonl``, as it closes its minutes); every other
+        instrument of its exchange and market reads them from there, a minute once that folder has passed it.
+        """
         self.prices = Prices(vault, key, prices_count)
+        self.keep_foreign = key.label in liquidations_from
+        self.routers = {}
+        for label in liquidations_from:
+            ex, mk, inst = label.split("/")
+            if (ex, mk) != (key.exchange, key.market) or inst == key.inst_id:
+                continue
+            src = InstrumentKey(ex, mk, inst)
+            state = state_path(vault, "quality", src)
+            self.routers[label] = InputReader(vault, key, Input("quality", ROUTED, instrument=label, one_per_minute=False),
+                                              None, state.with_name(f"{inst}.derivs.state.json"))
 
     # --- state -----------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
@@ -219,6 +242,7 @@ class DerivsStream:
             **({"barrier": True} if self.barrier else {}),
             "counters": self.counters,
             "prices": self.prices.to_state(),
+            **({"routers": {k: r.to_state() for k, r in self.routers.items()}} if self.routers else {}),
         }
 
     def set_state(self, data: dict[str, Any]) -> None:
@@ -232,6 +256,12 @@ class DerivsStream:
         self.barrier = bool(data.get("barrier", False))
         self.counters = {**dict.fromkeys(COUNTERS, 0), **data["counters"]}
         self.prices.set_state(data.get("prices"))
+        for label, saved in (data.get("routers") or {}).items():
+            r = self.routers.get(label)
+            if r is not None:
+                r.offset = r.read_to = int(saved["offset"])
+                r.tail = saved.get("tail")
+                r.checked = r.offset == 0
 
     # --- items -----------------------------------------------------------------------
     def process(self, p: ParsedDerivs, file_label: str, sink: DerivsSink) -> None:
@@ -277,6 +307,10 @@ class DerivsStream:
     def _item(self, item: tuple, file_label: str, sink: DerivsSink) -> None:
         c = self.counters
         what, ts = item[0], item[2]
+        if what == "fliq":
+            if self.keep_foreign:
+                self._foreign(item, file_label, sink)
+            return
         c["items"] += 1
         minute = self._see(ts)
         if minute < self.closed or minute < self.next_emit:  # type: ignore[operator]
@@ -319,6 +353,21 @@ class DerivsStream:
             else:
                 acc.seen.add(key)
                 acc.liqs.append(list(key))
+
+    def _foreign(self, item: tuple, file_label: str, sink: DerivsSink) -> None:
+        """Another instrument's liquidation, kept for its minute (never moving this stream's own time)."""
+        minute = item[2] // MINUTE_MS
+        if self.next_emit is None or self.closed is None or minute < self.closed or minute < self.next_emit:
+            self._late(item, file_label, sink)
+            return
+        acc = self.minutes.get(minute)
+        if acc is None:
+            acc = self.minutes[minute] = _Minute()
+        entry = [item[2], item[1], item[3], item[4], item[5]]
+        if entry in acc.foreign:
+            self.counters["duplicates"] += 1
+        else:
+            acc.foreign.append(entry)
 
     def _run(self, run: OiRun, file_label: str, sink: DerivsSink) -> None:
         """Open-interest pushes of one minute, in order of time: what pushing them one by one would do.
@@ -365,6 +414,12 @@ class DerivsStream:
             if passed is None:
                 return
             until = min(until, passed + 1)
+        for label, r in self.routers.items():  # the folders that hand on liquidations: each must have passed it
+            r.refresh("derivs")
+            passed = r.watermark()
+            if passed is None:
+                return
+            until = min(until, passed + 1)
         while self.next_emit < until:
             self._emit(self.next_emit, sink)
 
@@ -382,6 +437,8 @@ class DerivsStream:
             if acc.interval is not None and (self.interval is None or acc.interval[0] >= self.interval[0]):
                 self.interval = acc.interval
         liqs = sorted(acc.liqs) if acc is not None else []
+        if self.routers:
+            liqs = self._routed(minute, liqs, acc)
         oi = self.oi
         interval = self.interval[1] if self.interval is not None else self.inferred
         event = DerivsMinute(
@@ -392,10 +449,34 @@ class DerivsStream:
             [self._liquidation(ts, side, px, sz) for ts, side, px, sz in liqs],
             self.prices.close(minute), self.source,
             (Decimal(acc.sums[1]), Decimal(acc.sums[2])) if acc is not None and acc.sums is not None else None,
+            sorted(tuple(x) for x in acc.foreign) if acc is not None and acc.foreign else [],
         )
         self.counters["minutes"] += 1
         self.next_emit = minute + 1
         sink.deliver("on_derivs", event, minute=minute)
+
+    def _routed(self, minute: int, liqs: list, acc: "_Minute | None") -> list:
+        """The minute's liquidations with those the named folders handed on for this instrument (a repeat of
+        one already here is a duplicate)."""
+        inst_id = self.inst.inst_id if self.inst is not None else None
+        seen = {tuple(x) for x in liqs}
+        added = False
+        for r in self.routers.values():
+            while True:
+                nxt = r.peek()
+                if nxt is None or nxt > minute:
+                    break
+                rec = r.pop()
+                if nxt < minute or rec.get("inst_id") != inst_id:
+                    continue
+                key = (int(rec["ts"]), rec["side"], rec["px"], rec["sz"])
+                if key in seen:
+                    self.counters["duplicates"] += 1
+                    continue
+                seen.add(key)
+                added = True
+                self.counters["liquidations"] += 1
+        return sorted(list(k) for k in seen) if added else liqs
 
     def settle(self, sink: DerivsSink) -> None:
         """At the end of a pass: hand on the closed minutes the closes have passed since (the trades' pass of
