@@ -477,7 +477,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
         todo = reset.plan(vault, names, insts, suffixes)
         _list_reset(todo, vault, f"reset {', '.join(names)}{scope}: deleting")
         deleted = reset.execute(todo)
-    print(f"deleted {deleted} files; the next run rebuilds {', '.join(names)}{scope} from the start of the trades")
+    print(f"deleted {deleted} files; the next run rebuilds {', '.join(names)}{scope} from the start of their input")
     return 0
 
 
