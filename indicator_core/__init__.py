@@ -23,7 +23,8 @@ Exact numbers (SPEC section 3)
     ``RATIO_PLACES``, ``to_dec``, ``div_round``, ``fmt``, ``fmt_signed``,
     ``floor_scaled``/``ceil_scaled`` (a price as an integer bound at a scale),
     ``parse_decimal`` (a decimal string as mantissa and scale, exactly),
-    ``LastText`` (a value kept as its last printed text).
+    ``LastText`` (a value kept as its last printed text), ``step_125`` (the 1-2-5 value nearest to a
+    width: bucket widths and footprint rows).
 Time (SPEC section 2)
     ``MINUTE_MS``, ``TIMEFRAMES``, ``iso_minute``, ``iso_minutes``, ``iso_ms``,
     ``minute_of_iso``, ``period_start``, ``session_start``, ``parse_anchor``.
@@ -54,6 +55,7 @@ _HOME = {
     "EXACT": "numbers", "LastText": "numbers", "PRICE_PLACES": "numbers", "RATIO_PLACES": "numbers",
     "ROUNDING": "numbers", "ceil_scaled": "numbers", "div_round": "numbers", "floor_scaled": "numbers",
     "fmt": "numbers", "fmt_signed": "numbers", "parse_decimal": "numbers", "to_dec": "numbers",
+    "step_125": "numbers",
     "SessionAnchor": "params", "Timeframe": "params", "Unit": "params",
     "Candle": "resample", "CandleBuilder": "resample",
     "VenueFormat": "sources.formats",
@@ -93,7 +95,7 @@ if TYPE_CHECKING:
                           fmt, fmt_signed, to_dec)
     from .params import SessionAnchor, Timeframe, Unit
     from .resample import Candle, CandleBuilder
-    from .numbers import parse_decimal
+    from .numbers import parse_decimal, step_125
     from .sources.formats import VenueFormat
     from .sources.parsed import ColumnBuilder, ParsedChunk, Reject
     from .storage import InstrumentKey

@@ -314,7 +314,7 @@ def plugin_settings(cfg: Config, indicators: dict[str, type[Indicator]]) -> dict
     out: dict[str, PluginSetting] = {}
     for name, cls in indicators.items():
         table = dict(cfg.plugins.get(name, {}))
-        enabled = table.pop("enabled", True)
+        enabled = table.pop("enabled", getattr(cls, "enabled_by_default", True))
         if not isinstance(enabled, bool):
             raise ConfigError(f"{cfg.source}: plugins.{name}.enabled: must be true or false (got {enabled!r})")
         if not enabled and not table:  # nothing to check: its defaults, without building its validator

@@ -189,6 +189,9 @@ class Indicator:
     version: ClassVar[str] = "0"
     Params: ClassVar[type[Params]] = Params
     consumes: ClassVar[str] = "trades"
+    # whether it runs without `enabled = true` under [plugins.NAME] (an indicator that costs much of the pass,
+    # like the footprint, waits to be asked for)
+    enabled_by_default: ClassVar[bool] = True
     """The input kind that feeds it: ``"trades"``, ``"books"``, or a kind a plugin registers."""
     signals: ClassVar[tuple[Signal, ...]] = ()
     """Its outputs whose records are signals (:class:`Signal`), an extension point of their own.

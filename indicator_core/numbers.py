@@ -153,6 +153,17 @@ def div_round_exact(num: Decimal, den: Decimal, places: int) -> Decimal:
     return q.scaleb(-places, EXACT)
 
 
+def step_125(x: Decimal) -> Decimal:
+    """The value of the series 1, 2, 5 × 10^k nearest to ``x`` by ratio (a tie between two goes to the
+    lower): section 11's bucket width and section 18's footprint row, from 1 bp of a price."""
+    e = Decimal(1).scaleb(x.adjusted())  # 10^k <= x < 10^(k+1)
+    series = [e, e * 2, e * 5, e * 10]
+    for lo, hi in zip(series, series[1:]):
+        if lo <= x < hi:
+            return lo if x * x < lo * hi else hi
+    raise AssertionError(x)  # pragma: no cover
+
+
 def fmt(value: Decimal) -> str:
     """Plain notation with no exponent and no trailing zeros: ``"5200000"``, ``"0.5"``."""
     text = str(value)  # plain for every value built from a price or size; an exponent only at extremes

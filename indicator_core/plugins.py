@@ -35,6 +35,7 @@ BUILTIN_PLUGINS: dict[str, str] = {
     "confluence": "indicator_core_plugins.confluence",
     "buckets": "indicator_core_plugins.buckets",
     "derivs": "indicator_core_plugins.derivs",
+    "footprint": "indicator_core_plugins.footprint",
 }
 # The built-in input kinds (trades, books) and venue formats (OKX, Binance, Bybit) are registered through the
 # same hooks as a plugin's.

@@ -44,6 +44,9 @@ threshold = "20000"
 min_periods = 1
 [plugins.liquidations]
 threshold = "50000"
+[plugins.footprint]
+enabled = true
+row = "auto"
 [plugins.confluence]                 # reads volume_1m and wicks_5m (it follows the wicks timeframe)
 tiers = ["T2", "T3", "T4"]
 min_score = 2

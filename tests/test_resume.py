@@ -46,7 +46,10 @@ def test_reference_covers_every_output() -> None:
                      "derivs/okx/perps/ETH-USDT-SWAP/derivs_1m.jsonl",
                      "liquidations/okx/perps/ETH-USDT-SWAP/liquidations.jsonl",
                      "quality/okx/perps/ETH-USDT-SWAP/derivs.jsonl",
-                     "quality/okx/perps/ETH-USDT-SWAP/derivs_rejects.jsonl"):
+                     "quality/okx/perps/ETH-USDT-SWAP/derivs_rejects.jsonl",
+                     "footprint/okx/perps/ETH-USDT-SWAP/footprint_1m.jsonl",
+                     "footprint/okx/perps/BTC-USDT-SWAP/profile.jsonl",
+                     "footprint/okx/perps/BTC-USDT-SWAP/naked_pocs.jsonl"):
         assert expected in names
 
 

@@ -17,6 +17,7 @@ from pydantic import Field, field_validator
 
 from indicator_core import (
     EXACT, RATIO_PLACES, BookMinute, Emit, Indicator, Params, Unit, div_round, fmt, fmt_signed, hookimpl, iso_ms,
+    step_125,
 )
 
 INVERSE_BASE_PLACES = 12  # as a trade's base quantity (SPEC section 1)
@@ -57,13 +58,7 @@ class BucketsParams(Params):
 
 def auto_step(mid: Decimal) -> Decimal:
     """The value of the series 1, 2, 5 × 10^k nearest by ratio to 1 bp of ``mid`` (SPEC section 11)."""
-    x = EXACT.divide(mid, Decimal(10000))
-    e = Decimal(1).scaleb(x.adjusted())  # 10^k <= x < 10^(k+1)
-    series = [e, e * 2, e * 5, e * 10]
-    for lo, hi in zip(series, series[1:]):
-        if lo <= x < hi:
-            return lo if x * x < lo * hi else hi
-    raise AssertionError(x)  # pragma: no cover
+    return step_125(EXACT.divide(mid, Decimal(10000)))
 
 
 def _floor_bucket(px: Decimal, step: Decimal) -> Decimal:
