@@ -280,3 +280,51 @@ def test_changed_row_is_refused_until_reset(tmp_path: Path, capsys) -> None:
     assert "indicators reset" in capsys.readouterr().err
     assert main(["plugins", "--config", str(write_config(tmp_path / "c.toml", ON + 'row = "-1"\n'))]) == 2
     assert "row must be \"auto\" or a positive decimal price width" in capsys.readouterr().err
+
+
+def _swinging_vault(tmp_path: Path, extra: str = "") -> Path:
+    import math
+    import random
+
+    rnd = random.Random(9)
+    trades = []
+    ts = T0 - 3 * 3_600_000
+    for i in range(12000):
+        ts += rnd.randrange(1, 20_000)
+        px = 60000.0 * (1 + 0.004 * math.sin(i / 900)) + rnd.gauss(0, 8)
+        trades.append((ts, f"{px:.1f}", str(rnd.choice((1, 2, 3, 10, 40))), rnd.choice(("buy", "sell"))))
+    vault = tmp_path / "v"
+    write_trades(vault, trades)
+    assert run(vault, write_config(tmp_path / "c.toml", ON + 'row = "2"\n' + extra)) == 0
+    return vault
+
+
+def test_study_scores_the_footprint_signals(tmp_path: Path, capsys) -> None:
+    vault = _swinging_vault(tmp_path)
+    minutes = fp(vault, "footprint_1m")
+    vol = read_jsonl(vault / "derived/volume/okx/perps/BTC-USDT-SWAP/volume_1m.jsonl")
+    close = {r["timestamp_utc"]: Decimal(r["close"]) for r in vol}
+    have_next = {r["timestamp_utc"] for r in vol[:-1]}  # a 1-minute horizon needs the minute after
+    capsys.readouterr()
+    assert main(["study", "--vault", str(vault), "--horizons", "1", "--json"] + sum(
+        (["--signal", s] for s in ("stacked_ask", "stacked_bid", "unfinished_high", "unfinished_low",
+                                   "naked_poc_test")), [])) == 0
+    rows = {r["signal"]: r for r in json.loads(capsys.readouterr().out)}
+    for name, test in (("stacked_ask", lambda r: any(s["side"] == "ask" for s in r["stacked"])),
+                       ("stacked_bid", lambda r: any(s["side"] == "bid" for s in r["stacked"])),
+                       ("unfinished_high", lambda r: r["unfinished_high"]),
+                       ("unfinished_low", lambda r: r["unfinished_low"])):
+        expected = sum(1 for r in minutes if test(r) and r["timestamp_utc"] in have_next)
+        assert rows[name]["n"] == expected > 0, name
+    import time
+
+    tests = []
+    for e in fp(vault, "naked_pocs"):
+        if e["event"] == "poc_touched":
+            m = e["touched_utc"][:16] + ":00Z"
+            prev = time.strftime("%Y-%m-%dT%H:%M:00Z", time.gmtime(
+                int(time.mktime(time.strptime(m, "%Y-%m-%dT%H:%M:00Z"))) - time.timezone - 60))
+            d = (close[prev] > Decimal(e["level"])) - (close[prev] < Decimal(e["level"]))
+            if m in have_next and d:
+                tests.append(d)
+    assert rows["naked_poc_test"]["n"] == len(tests) > 0

@@ -18,7 +18,8 @@ def add_parsers(sub) -> None:
     s.add_argument("--vault", type=Path, required=True)
     s.add_argument("--inst", action="append", metavar="INST_ID", help="only this instrument (repeatable)")
     s.add_argument("--signal", action="append", metavar="NAME",
-                   help="absorption, divergence, tier:T1..tier:T4, whale, liq_long, liq_short, oi_surge, and the "
+                   help="absorption, divergence, tier:T1..tier:T4, whale, liq_long, liq_short, oi_surge, stacked_ask, "
+                        "stacked_bid, unfinished_high, unfinished_low, naked_poc_test, and the "
                         "signal outputs with a direction (confluence) (repeatable; default all)")
     s.add_argument("--horizons", default="1,5,15,60", help="minutes after the signal, comma separated")
     s.add_argument("--from", dest="from_", metavar="T", help="first signal minute, UTC (2024-11-23[T14:05])")

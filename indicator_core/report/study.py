@@ -34,6 +34,8 @@ RULE_SIGNALS = ("absorption", "divergence", "tier:T1", "tier:T2", "tier:T3", "ti
 MINUTE_SIGNALS = RULE_SIGNALS + ("whale",)
 # from derivs_1m (SPEC 17), where the instrument has it: liquidation minutes by side, open-interest surges
 DERIVS_SIGNALS = ("liq_long", "liq_short", "oi_surge")
+# from footprint_1m and naked_pocs (SPEC 18), where the footprint runs for the instrument
+FOOTPRINT_SIGNALS = ("stacked_ask", "stacked_bid", "unfinished_high", "unfinished_low", "naked_poc_test")
 LIQ_THRESHOLD = Decimal("100000")  # a minute's liquidations on one side, quote notional (the liquidations default)
 OI_SURGE_QUANTILE = 0.99  # |oi_delta| in the top 1 % of the instrument's minutes
 
@@ -99,6 +101,43 @@ def load_prices(key: InstrumentKey, records: list[dict]) -> Prices:
     p.flags["whale"] = dense([(r.get("whale_count") or 0) > 0 for r in records], bool)
     p.rule_dir["move"] = move
     return p
+
+
+def add_footprint(p: Prices, minutes: list[dict], naked: list[dict]) -> bool:
+    """The signals of the footprint (SPEC 18) on the instrument's minutes; False when it has none.
+
+    ``stacked_ask`` (+1) and ``stacked_bid`` (-1): minutes with a stacked imbalance of that side;
+    ``unfinished_high`` (-1) and ``unfinished_low`` (+1); ``naked_poc_test``: the minute of the first trade
+    at a naked POC, its direction toward the level from the previous minute's close, negated (a level
+    tested from above is a long)."""
+    if not minutes and not naked:
+        return False
+    flags = {name: np.zeros(p.size, dtype=bool) for name in FOOTPRINT_SIGNALS}
+    for r in minutes:
+        i = minute_of_iso(r["timestamp_utc"]) - p.minute0
+        if not 0 <= i < p.size:
+            continue
+        sides = {s["side"] for s in r.get("stacked") or ()}
+        flags["stacked_ask"][i] = "ask" in sides
+        flags["stacked_bid"][i] = "bid" in sides
+        flags["unfinished_high"][i] = bool(r.get("unfinished_high"))
+        flags["unfinished_low"][i] = bool(r.get("unfinished_low"))
+    for name, direction in (("stacked_ask", 1), ("stacked_bid", -1), ("unfinished_high", -1), ("unfinished_low", 1)):
+        p.flags[name] = flags[name]
+        p.rule_dir[name] = np.full(p.size, direction, dtype=np.int8)
+    test_dir = np.zeros(p.size, dtype=np.int8)
+    for e in naked:
+        if e.get("event") != "poc_touched":
+            continue
+        i = minute_of_iso(e["touched_utc"][:16] + ":00Z") - p.minute0
+        if not 1 <= i < p.size or np.isnan(p.close[i - 1]):
+            continue
+        flags["naked_poc_test"][i] = True
+        prev, level = p.close[i - 1], float(e["level"])
+        test_dir[i] = 1 if prev > level else -1 if prev < level else 0
+    p.flags["naked_poc_test"] = flags["naked_poc_test"]
+    p.rule_dir["naked_poc_test"] = test_dir
+    return True
 
 
 def add_derivs(p: Prices, records: list[dict]) -> bool:
@@ -347,9 +386,9 @@ def run_study(vault: Path, insts: list[str] | None, signals: list[str] | None, h
 
         streams = installed_streams()
     directed = {name: s for name, s in sorted(streams.items()) if s.direction_field}
-    all_signals = MINUTE_SIGNALS + DERIVS_SIGNALS + tuple(directed)
+    all_signals = MINUTE_SIGNALS + DERIVS_SIGNALS + FOOTPRINT_SIGNALS + tuple(directed)
     keys = select_instruments(vault, insts)
-    with_derivs = False
+    with_derivs = with_footprint = False
     loaded: list[tuple[Prices, dict[str, tuple[Any, list[dict] | None]]]] = []
     for key in keys:
         recs = committed_records(vault, "volume", key, "volume_1m")
@@ -368,6 +407,13 @@ def run_study(vault: Path, insts: list[str] | None, signals: list[str] | None, h
             for name in DERIVS_SIGNALS:  # no derivatives for this instrument: no such minutes
                 p.flags[name] = np.zeros(p.size, dtype=bool)
                 p.rule_dir[name] = np.zeros(p.size, dtype=np.int8)
+        if add_footprint(p, committed_records(vault, "footprint", key, "footprint_1m") or [],
+                         committed_records(vault, "footprint", key, "naked_pocs") or []):
+            with_footprint = True
+        else:
+            for name in FOOTPRINT_SIGNALS:
+                p.flags[name] = np.zeros(p.size, dtype=bool)
+                p.rule_dir[name] = np.zeros(p.size, dtype=np.int8)
         loaded.append((p, declared))
     if not loaded:
         raise ConfigError(f"no committed `volume_1m` minutes in {vault}: run `indicators run --vault {vault}` first")
@@ -378,6 +424,11 @@ def run_study(vault: Path, insts: list[str] | None, signals: list[str] | None, h
             if s not in all_signals:
                 raise ConfigError(f"--signal {s!r}: unknown; choose from {', '.join(all_signals)}")
         for s in signals:
+            if s in FOOTPRINT_SIGNALS and not with_footprint:
+                raise ConfigError(
+                    f"--signal {s}: no committed footprint minutes in {vault}; enable it (`[plugins.footprint] "
+                    f"enabled = true`) and run `indicators run --vault {vault}` first"
+                )
             if s in DERIVS_SIGNALS and not with_derivs:
                 raise ConfigError(
                     f"--signal {s}: no committed derivs_1m minutes in {vault}; record funding, open interest and "
@@ -391,7 +442,7 @@ def run_study(vault: Path, insts: list[str] | None, signals: list[str] | None, h
         chosen = list(dict.fromkeys(signals))
     else:
         chosen = [s for s in all_signals if (s not in directed or s in present)
-                  and (s not in DERIVS_SIGNALS or with_derivs)]
+                  and (s not in DERIVS_SIGNALS or with_derivs) and (s not in FOOTPRINT_SIGNALS or with_footprint)]
     pooled = len(loaded) > 1
     rows: list[dict] = []
     paths: dict = {}
