@@ -328,3 +328,28 @@ def test_study_scores_the_footprint_signals(tmp_path: Path, capsys) -> None:
             if m in have_next and d:
                 tests.append(d)
     assert rows["naked_poc_test"]["n"] == len(tests) > 0
+
+
+def test_confluence_tests_naked_pocs_as_levels(tmp_path: Path, capsys) -> None:
+    extra = ('[plugins.wicks]\ntimeframe = "1h"\nmin_wick_pct = "5"\n'  # wicks this long never happen here
+             '[plugins.confluence]\nmin_score = 1\nlevels = ["wicks", "naked_pocs"]\nwick_tolerance_pct = "0.01"\n')
+    vault = _swinging_vault(tmp_path, extra)
+    signals = read_jsonl(vault / "derived/confluence/okx/perps/BTC-USDT-SWAP/signals.jsonl")
+    events = fp(vault, "naked_pocs")
+    vol = {r["timestamp_utc"]: r for r in read_jsonl(vault / "derived/volume/okx/perps/BTC-USDT-SWAP/volume_1m.jsonl")}
+    assert signals and all(s["level_tf"] == "poc" for s in signals)
+    for s in signals:
+        naked = next(e for e in events if e["event"] == "naked_poc" and e["level"] == s["level"]
+                     and e["session_start"] == s["level_utc"])
+        assert naked["session_start"][:10] < s["timestamp_utc"][:10]  # naked from the next session on
+        touch = next((e for e in events if e["event"] == "poc_touched" and e["session_start"] == s["level_utc"]), None)
+        assert touch is None or touch["touched_utc"][:16] >= s["timestamp_utc"][:16]  # not touched before
+        bar, level = vol[s["timestamp_utc"]], Decimal(s["level"])
+        if s["level_side"] == "upper":
+            assert Decimal(bar["high"]) * 10000 >= level * 9999 and s["direction"] == "short"
+        else:
+            assert Decimal(bar["low"]) * 10000 <= level * 10001 and s["direction"] == "long"
+    # naked POCs need the footprint: without it the config is refused, not left waiting
+    off = write_config(tmp_path / "off.toml", '[plugins.confluence]\nlevels = ["naked_pocs"]\n')
+    assert run(vault, off) == 2
+    assert "reads naked_pocs of footprint, which is not enabled" in capsys.readouterr().err

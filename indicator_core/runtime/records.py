@@ -213,6 +213,12 @@ def _check_streams(host: Host, inst: Instrument, plan: list[tuple[str, Params, l
         for inp in inputs:
             setting = host.settings.get(inp.indicator)
             if setting is None or not setting.enabled:
+                if inp.required and setting is not None and not host.indicators[inp.indicator].enabled_by_default:
+                    # an indicator that waits to be asked for: without it, this one would wait for ever
+                    raise ConfigError(
+                        f"{host.cfg.source}: plugins.{name}: reads {inp.stream} of {inp.indicator}, which is not "
+                        f"enabled; enable it (`[plugins.{inp.indicator}] enabled = true`) or change {name}'s settings"
+                    )
                 continue
             streams = host.indicators[inp.indicator](inst, setting.params).outputs()
             if inp.stream not in streams:

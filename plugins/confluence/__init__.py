@@ -38,6 +38,7 @@ from indicator_core import (
 
 Tier = Literal["T1", "T2", "T3", "T4"]
 HUNDRED = Decimal(100)
+SESSION_MINUTES = 1440  # sessions are daily (their anchor as for CVD)
 
 
 class ConfluenceParams(Params):
@@ -50,6 +51,8 @@ class ConfluenceParams(Params):
     min_score: int = Field(default=3, ge=1, le=7)
     # the optional derivatives layers (SPEC 17), off unless named: ["liquidations", "oi"]
     layers: list[Literal["liquidations", "oi"]] = Field(default_factory=list)
+    # the levels tested: the untouched wicks, and (SPEC 18) the naked POCs of the footprint
+    levels: list[Literal["wicks", "naked_pocs"]] = Field(default_factory=lambda: ["wicks"], min_length=1)
     liq_min: Decimal = Field(default=Decimal("500000"), ge=0)
 
 
@@ -63,6 +66,13 @@ def has_books(vault: Path, key: InstrumentKey, cfg: Any) -> bool:
     root = getattr(getattr(cfg, "books", None), "root", "raw/books")
     folder = vault / root / key.exchange / key.market / key.inst_id
     return folder.is_dir() and any(p.suffix == ".jsonl" for p in folder.iterdir())
+
+
+def poc_minute(event: dict[str, Any]) -> int:
+    """A naked POC counts from the next session's start (its session's end); a touch in its trade's minute."""
+    if event["event"] == "poc_touched":
+        return minute_of_iso(event["touched_utc"][:16] + ":00Z")
+    return minute_of_iso(event["session_start"]) + SESSION_MINUTES
 
 
 def has_derivs(vault: Path, key: InstrumentKey, cfg: Any) -> bool:
@@ -90,6 +100,9 @@ class Confluence(Indicator):
         self.p = params
         # active (created, untouched) levels: (side, level text, candle open) -> level value
         self.levels: dict[tuple[str, str, str], Decimal] = {}
+        # naked POCs (SPEC 18), when `levels` names them: (side, level text, session start) -> level value
+        self.pocs: dict[tuple[str, str, str], Decimal] = {}
+        self.last_close: Decimal | None = None  # the close of the last minute read (a new POC's side)
         self.tiers = set(params.tiers)
         self.up_factor = HUNDRED - params.wick_tolerance_pct  # high × 100 >= L × (100 − tol%)
         self.down_factor = HUNDRED + params.wick_tolerance_pct  # low × 100 <= L × (100 + tol%)
@@ -114,11 +127,13 @@ class Confluence(Indicator):
                 return minute_of_iso(event["touched_utc"])
             return minute_of_iso(event["timestamp_utc"]) + tf
 
-        inputs = [
-            Input("volume", "volume_1m", key="volume"),
-            Input("wicks", f"wicks_{params.timeframe}", key="wicks", minute=wick_minute, one_per_minute=False),
-            Input("buckets", "buckets_1m", key="buckets", required=False, present=has_books),
-        ]
+        inputs = [Input("volume", "volume_1m", key="volume")]
+        if "wicks" in params.levels:
+            inputs.append(Input("wicks", f"wicks_{params.timeframe}", key="wicks", minute=wick_minute,
+                                one_per_minute=False))
+        inputs.append(Input("buckets", "buckets_1m", key="buckets", required=False, present=has_books))
+        if "naked_pocs" in params.levels:
+            inputs.append(Input("footprint", "naked_pocs", key="pocs", minute=poc_minute, one_per_minute=False))
         if params.layers:  # only then: the records of a configuration without them stay as they were
             inputs.append(Input("derivs", "derivs_1m", key="derivs", required=False, present=has_derivs))
         return inputs
@@ -132,6 +147,12 @@ class Confluence(Indicator):
         for ev in wicks:  # levels whose candle closed at this minute's open are active in it
             if ev["event"] == "wick":
                 self.levels[(ev["side"], ev["level"], ev["timestamp_utc"])] = Decimal(ev["level"])
+        pocs = records.get("pocs", [])
+        for ev in pocs:  # naked from this minute's open: resistance above the last close, support below
+            if ev["event"] == "naked_poc":
+                level = Decimal(ev["level"])
+                side = "upper" if self.last_close is not None and level > self.last_close else "lower"
+                self.pocs[(side, ev["level"], ev["session_start"])] = level
         volume = records.get("volume", [])
         if volume and not volume[-1].get("empty"):
             books = records.get("buckets", [])
@@ -141,16 +162,25 @@ class Confluence(Indicator):
         for ev in wicks:  # a level touched in this minute was still active in it; not after
             if ev["event"] == "touch":
                 self.levels.pop((ev["side"], ev["level"], ev["timestamp_utc"]), None)
+        for ev in pocs:
+            if ev["event"] == "poc_touched":
+                for side in ("upper", "lower"):
+                    self.pocs.pop((side, ev["level"], ev["session_start"]), None)
+        if volume:
+            self.last_close = Decimal(volume[-1]["close"])
 
     def _signals(self, bar: dict[str, Any], book: dict[str, Any] | None,
                  derivs: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         high100, low100 = _mul(Decimal(bar["high"]), HUNDRED), _mul(Decimal(bar["low"]), HUNDRED)
         tested = []
-        for (side, text, opened), level in self.levels.items():
-            if side == "upper" and high100 >= _mul(level, self.up_factor):
-                tested.append((level, side, text, opened))
-            elif side == "lower" and low100 <= _mul(level, self.down_factor):
-                tested.append((level, side, text, opened))
+        for kind, levels in ((self.p.timeframe, self.levels), ("poc", self.pocs)):
+            for (side, text, opened), level in levels.items():
+                if kind == "poc" and any(t[0] == level for t in tested):
+                    continue  # a wick at the very price stands for it (one record, one signal id per level)
+                if side == "upper" and high100 >= _mul(level, self.up_factor):
+                    tested.append((level, side, text, opened, kind))
+                elif side == "lower" and low100 <= _mul(level, self.down_factor):
+                    tested.append((level, side, text, opened, kind))
         if not tested:
             return []
         tested.sort(key=lambda t: (t[0], t[1]))  # level ascending ("lower" before "upper" at one price)
@@ -158,7 +188,7 @@ class Confluence(Indicator):
         book_ok = book is not None and book.get("valid") is True and book.get("step") is not None
         imbalance = Decimal(book["imbalance"]) if book_ok and book.get("imbalance") is not None else None
         out = []
-        for level, side, text, opened in tested:
+        for level, side, text, opened, kind in tested:
             wall = self._wall(book, side, level) if book_ok else None
             layers = {
                 "wick": True,
@@ -183,7 +213,7 @@ class Confluence(Indicator):
                 "direction": "short" if side == "upper" else "long",
                 "level": text,
                 "level_side": side,
-                "level_tf": self.p.timeframe,
+                "level_tf": kind,  # the wicks' timeframe, or "poc" for a naked POC (SPEC 18)
                 "level_utc": opened,
                 "close": bar["close"],
                 "score": score,
@@ -220,10 +250,16 @@ class Confluence(Indicator):
         return {"price": best[3][0], "notional": best[3][1]}
 
     def get_state(self) -> dict[str, Any]:
-        return {"levels": [list(k) for k in self.levels]}
+        state: dict[str, Any] = {"levels": [list(k) for k in self.levels]}
+        if "naked_pocs" in self.p.levels:
+            state["pocs"] = [list(k) for k in self.pocs]
+            state["last_close"] = None if self.last_close is None else str(self.last_close)
+        return state
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.levels = {(s, t, o): Decimal(t) for s, t, o in state["levels"]}
+        self.pocs = {(s, t, o): Decimal(t) for s, t, o in state.get("pocs", [])}
+        self.last_close = Decimal(state["last_close"]) if state.get("last_close") else None
 
 
 @hookimpl
