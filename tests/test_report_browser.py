@@ -43,6 +43,21 @@ PIXELS = """(() => {
 })()"""
 
 
+# greenish and reddish pixels of the tallest canvas (the price pane): footprint rows drawn with transparency
+TINTS = """(() => {
+  let best = null;
+  for (const c of document.querySelectorAll('#chart canvas')) if (!best || c.height > best.height) best = c;
+  const d = best.getContext('2d').getImageData(0, 0, best.width, best.height).data;
+  let green = 0, red = 0;
+  for (let i = 0; i < d.length; i += 4) {
+    const r = d[i], g = d[i + 1], b = d[i + 2];
+    if (g > r + 30 && g > 60 && b > 50) green++;
+    else if (r > g + 40 && r > 80 && b < r - 20) red++;
+  }
+  return {green, red};
+})()"""
+
+
 @pytest.fixture(scope="module")
 def browser():
     if CHROMIUM is None:
@@ -186,3 +201,25 @@ def test_chart_draws_open_interest_funding_and_liquidation_bubbles(browser, tmp_
     assert ready["liq_bubbles"] == bubbles > 10
     px = page.eval(PIXELS)
     assert px["up"] > 50 and px["down"] > 50, px
+
+
+@needs_chromium
+def test_chart_draws_the_footprint_and_session_profiles(browser, tmp_path):
+    from tests.test_footprint import _swinging_vault
+
+    vault = _swinging_vault(tmp_path)
+    n_fp = len((vault / "derived/footprint/okx/perps/BTC-USDT-SWAP/footprint_1m.jsonl").read_text().splitlines())
+    out = tmp_path / "footprint.html"
+    # a day of minutes, zoomed out: the page stays readable (cells of a pixel or two)
+    assert main(["chart", "--vault", str(vault), "--inst", "BTC-USDT-SWAP", "--from", "2024-11-23",
+                 "--to", "2024-11-24", "--out", str(out)]) == 0
+    ready, page = open_and_check(browser, out, "chart-footprint-day.png")
+    assert ready["errors"] == 0 and ready["footprint_cells_drawn"] > 100 and ready["profiles_drawn"] >= 1
+    # a few hours at 1m, close enough to see rows, POCs and imbalances
+    out2 = tmp_path / "footprint-zoom.html"
+    assert main(["chart", "--vault", str(vault), "--inst", "BTC-USDT-SWAP", "--from", "2024-11-23T23:00",
+                 "--to", "2024-11-24T01:00", "--footprint", "--out", str(out2)]) == 0
+    ready, page = open_and_check(browser, out2, "chart-footprint-zoom.png")
+    assert ready["errors"] == 0 and ready["footprint_cells_drawn"] > 100 and n_fp > 1000
+    tint = page.eval(TINTS)
+    assert tint["green"] > 2000 and tint["red"] > 2000, tint  # rows coloured by delta, both ways, on the price pane

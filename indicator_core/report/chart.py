@@ -208,12 +208,14 @@ def build_data(vault: Path, inst: str, lo: int | None, hi: int | None, tf: str, 
 
     heat = _heat(committed_records(vault, "buckets", key, "buckets_1m"), inside, tfm, len(order))
     derivs = _derivs(committed_records(vault, "derivs", key, "derivs_1m"), inside, tfm, order)
+    footprint = _footprint(committed_records(vault, "footprint", key, "footprint_1m"),
+                           committed_records(vault, "footprint", key, "profile"), inside, tfm)
     return {
         "inst": key.inst_id, "label": key.label, "tf": tf, "tf_sec": tfm * 60, "precision": precision,
         "from": iso_minute(first_m), "to": iso_minute(last_m), "minutes": len(rows),
         "t": t, "o": o, "h": h, "l": low, "c": c, "v": v, "tier": tier, "d": d,
         "cvd": cvd["cvd"] if cvd else None, "vwap": vwap, "levels": levels, "markers": markers,
-        "confluence": n_conf, "heat": heat, "derivs": derivs,
+        "confluence": n_conf, "heat": heat, "derivs": derivs, "footprint": footprint,
         # an aggregate's members, each with its delta per bar (null where it had no record), beside the summed one
         "members": {m: [(round(periods[p0].members[m], 2) if m in periods[p0].members else None) for p0 in order]
                     for m in dict.fromkeys(m for p0 in order for m in periods[p0].members)} or None,
@@ -247,6 +249,61 @@ def _derivs(records: list[dict] | None, inside, tfm: int, order: list[int]) -> d
         # [time, longs liquidated, shorts liquidated] (quote notional) of the bars that had any
         "liqs": [[p0 * 60, round(a, 2), round(b, 2)] for p0, (a, b) in sorted(liqs.items()) if a or b],
     }
+
+
+FOOTPRINT_MAX_CELLS = 400_000  # beyond this, the rows of each bar with the least volume are left out
+
+
+def _footprint(records: list[dict] | None, profiles: list[dict] | None, inside, tfm: int) -> dict | None:
+    """The footprint per bar (rows summed over the bar's minutes: buy, sell; its POC and imbalances at 1m) and
+    each closed session's profile (volume by row from its minutes, with POC and value area, SPEC 18)."""
+    if not records:
+        return None
+    bars: dict[int, dict[float, list[float]]] = {}
+    marks: dict[int, tuple] = {}
+    sessions: dict[str, dict[float, float]] = {}
+    row = float(records[0]["row"])
+    for r in records:
+        m = minute_of_iso(r["timestamp_utc"])
+        cells = [(float(px), float(b), float(s)) for px, b, s, _ in r["levels"]]
+        if inside(m):
+            p0 = period_start(m, tfm)
+            bar = bars.setdefault(p0, {})
+            for px, b, s_ in cells:
+                cur = bar.setdefault(px, [0.0, 0.0])
+                cur[0] += b
+                cur[1] += s_
+            if tfm == 1:
+                marks[p0] = (float(r["poc"]), [float(x) for x in r["ask_imbalances"]],
+                             [float(x) for x in r["bid_imbalances"]])
+        day = iso_minute(m - m % 1440)
+        sess = sessions.setdefault(day, {})
+        for px, b, s_ in cells:
+            sess[px] = sess.get(px, 0.0) + b + s_
+    if not bars:
+        return None
+    total = sum(len(b) for b in bars.values())
+    keep = max(3, FOOTPRINT_MAX_CELLS // max(1, len(bars))) if total > FOOTPRINT_MAX_CELLS else None
+    out_bars: list = []
+    deltas: list[float] = []
+    for p0 in sorted(bars):
+        cells = sorted(([px, round(b, 6), round(s_, 6)] for px, (b, s_) in bars[p0].items()), key=lambda c: c[0])
+        if keep is not None and len(cells) > keep:
+            cells = sorted(sorted(cells, key=lambda c: -(c[1] + c[2]))[:keep], key=lambda c: c[0])
+        deltas.extend(abs(c[1] - c[2]) for c in cells)
+        poc, asks, bids = marks.get(p0, (None, [], []))
+        out_bars.append([p0 * 60, cells, poc, asks, bids])
+    out_profiles = []
+    for prof in profiles or ():
+        start = minute_of_iso(prof["session_start"])
+        if not (inside(start) or inside(start + 1439)):
+            continue
+        vols = sessions.get(prof["session_start"], {})
+        out_profiles.append([start * 60, (start + 1440) * 60, float(prof["poc"]), float(prof["vah"]), float(prof["val"]),
+                             sorted([px, round(v, 6)] for px, v in vols.items())])
+    deltas.sort()
+    top = deltas[int(0.95 * (len(deltas) - 1))] if deltas else 0.0  # colour scale: the 95th percentile of |delta|
+    return {"row": row, "bars": out_bars, "max": top or (deltas[-1] if deltas else 1.0), "profiles": out_profiles}
 
 
 def _heat(records: list[dict] | None, inside, tfm: int, n_bars: int) -> dict | None:
@@ -287,11 +344,19 @@ def render(data: dict) -> str:
             .replace("__TITLE__", html.escape(title)))
 
 
-def write_chart(vault: Path, inst: str, lo: int | None, hi: int | None, tf: str, out: Path) -> str:
+def write_chart(vault: Path, inst: str, lo: int | None, hi: int | None, tf: str, out: Path,
+                footprint_view: bool = False) -> str:
     data = build_data(vault, inst, lo, hi, tf)
+    if footprint_view:
+        if not data["footprint"]:
+            raise ConfigError(f"--footprint: no committed footprint minutes for {inst} in this range; enable it "
+                              f"(`[plugins.footprint] enabled = true`) and run `indicators run --vault {vault}` first")
+        data["view"] = "footprint"
     write_page(out, render(data), "--out")
     n_mark = len(data["markers"])
     return (f"{len(data['t'])} {tf} bars from {data['from']} to {data['to']}, {n_mark} markers, "
             f"{len(data['levels'])} wick levels, {data['confluence']} confluence signals"
             + (f", book heatmap on {len(data['heat']['rows'])} bars" if data["heat"] else "")
-            + (f", open interest and {len(data['derivs']['liqs'])} liquidation bubbles" if data["derivs"] else ""))
+            + (f", open interest and {len(data['derivs']['liqs'])} liquidation bubbles" if data["derivs"] else "")
+            + (f", footprint on {len(data['footprint']['bars'])} bars and {len(data['footprint']['profiles'])} session "
+               "profiles" if data["footprint"] else ""))

@@ -34,6 +34,9 @@ def add_parsers(sub) -> None:
     c.add_argument("--to", metavar="T", help="up to this minute, UTC (exclusive)")
     c.add_argument("--tf", default="1m", help="bar timeframe: 1m 5m 15m 1h 4h 1d (default 1m)")
     c.add_argument("--out", type=Path, metavar="FILE", help="output file (default: chart_{INST}_{tf}.html)")
+    c.add_argument("--footprint", action="store_true",
+                   help="the footprint view: each bar's rows coloured by delta, POC and imbalances marked, candles "
+                        "as outlines over them (needs [plugins.footprint] enabled)")
 
 
 def _vault(path: Path) -> Path:
@@ -83,6 +86,6 @@ def cmd_chart(args: argparse.Namespace) -> int:
     vault = _vault(args.vault)
     lo, hi = _range(args)
     out = args.out or Path(f"chart_{args.inst}_{args.tf}.html")
-    info = write_chart(vault, args.inst, lo, hi, args.tf, out)
+    info = write_chart(vault, args.inst, lo, hi, args.tf, out, footprint_view=args.footprint)
     print(f"chart written to {out}: {info}", file=sys.stderr)
     return 0
