@@ -353,3 +353,31 @@ def test_confluence_tests_naked_pocs_as_levels(tmp_path: Path, capsys) -> None:
     off = write_config(tmp_path / "off.toml", '[plugins.confluence]\nlevels = ["naked_pocs"]\n')
     assert run(vault, off) == 2
     assert "reads naked_pocs of footprint, which is not enabled" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cuts", [[0.31, 0.5, 0.77], [0.5003, 0.9]])
+def test_cut_runs_with_touches_equal_one_run(tmp_path: Path, cuts: list[float]) -> None:
+    """Runs cut mid-minute (the open minute and its rows' first trades kept in the state), small chunks:
+    the bytes of one run, touches of naked POCs included."""
+    from tests.vaults import outputs
+
+    ref = _swinging_vault(tmp_path / "ref")
+    expected = outputs(ref)
+    assert b"poc_touched" in expected["footprint/okx/perps/BTC-USDT-SWAP/naked_pocs.jsonl"]
+    files = {p.name: p.read_bytes() for p in inst_dir(ref, "BTC-USDT-SWAP").glob("trades_*.jsonl")}
+    body = b"".join(files[n] for n in sorted(files))
+    sizes = [(n, len(files[n])) for n in sorted(files)]
+    vault = tmp_path / "cut"
+    cfg = write_config(tmp_path / "cut.toml", ON + 'row = "2"\n[run]\nbatch_bytes = 3000\n')
+    for fraction in [*cuts, 1.0]:
+        left = int(len(body) * fraction)
+        for name, size in sizes:
+            part = files[name][:max(0, min(size, left))]
+            left -= size
+            path = inst_dir(vault, "BTC-USDT-SWAP") / name
+            if part and (not path.exists() or path.stat().st_size < len(part)):
+                path.write_bytes(part)
+        assert run(vault, cfg) == 0
+    got = outputs(vault)
+    assert {k: v for k, v in got.items() if k.startswith("footprint/")} == \
+        {k: v for k, v in expected.items() if k.startswith("footprint/")}

@@ -130,8 +130,12 @@ class Footprint(Indicator):
         self.volume: dict[int, int] = {}
         self.close_row: Optional[int] = None
         self.naked: list[tuple[int, str, int]] = []  # (row, level text, session start) untouched, by session
-        # the open minute, as the calls of on_trades gave it: (rows, buys, sells, counts, base scale) each
-        self.parts: list[tuple] = []
+        # minutes read but not closed yet (the open one, between chunks): their parts (rows, buys, sells,
+        # counts, base scale), their trades' rows and times (for touches), and, from an earlier run, the first
+        # trade of each row ([position in the minute, ts])
+        self.pending: dict[int, list[tuple]] = {}
+        self.trades_of: dict[int, list[tuple]] = {}
+        self.firsts: dict[int, dict[int, list[int]]] = {}
         self.vol_scale = 0  # the scale of the session's volumes (exact integers)
         self._levels: dict[int, str] = {}  # row -> its price as text
 
@@ -152,6 +156,10 @@ class Footprint(Indicator):
             return (px * 10**shift) // row_int
         return np.array([int(p) * 10**shift // row_int for p in px], dtype=object)
 
+    @property
+    def _row_text(self) -> str:
+        return fmt(self.row) if self.row is not None else ""
+
     def _level(self, k: int) -> str:
         text = self._levels.get(k)
         if text is None:
@@ -160,10 +168,12 @@ class Footprint(Indicator):
         return text
 
     # --- the pass -------------------------------------------------------------------------------------------
-    # A minute's trades may come in several calls (a chunk ends inside it); their rows are summed in the open
-    # minute (exact integers at one scale) and written when the bar closes (on_bar).  Sessions close when the
-    # stream enters a later one (on_advance, or the first trades of a later session), naked POCs are touched
-    # by the trades as they are read: the close's events come first.
+    # The trades come a chunk at a time (trades_by_minute = False): one pass of numpy sums every (minute, row)
+    # of the chunk, and each minute's rows wait for its bar.  A minute's trades may come in several chunks;
+    # its parts are merged (exact integers at one scale) and written when the bar closes (on_bar), where the
+    # naked POCs its trades printed in are touched too.  Sessions close when the stream enters a later one
+    # (on_advance, which comes before the later session's first bar): the close's events come first.
+    trades_by_minute = False
 
     def on_advance(self, minute: int, emit: Emit) -> None:
         if self.session is not None and session_start(minute, self.anchor) > self.session:
@@ -176,50 +186,66 @@ class Footprint(Indicator):
         n = len(trades)
         if not n:
             return
-        minute = int(trades.ts[0]) // 60_000
         if self.row is None:
             self.row = step_125(EXACT.divide(trades.price(0), Decimal(10000)))
-        session = session_start(minute, self.anchor)
-        if self.session is not None and session > self.session:
-            self._close_session(emit)
-        if self.session is None:
-            self.session = session
-            self.volume, self.vol_scale = {}, 0
         k = self._rows(trades)
+        minute = trades.ts // 60_000
+        cut = np.flatnonzero(minute[1:] != minute[:-1]) + 1  # the chunk's minutes (in order: late ones are out)
+        bounds = [0, *cut.tolist(), n]
         base = trades.base
         buy = np.where(trades.is_buy, base, 0)
-        lo = int(k.min()) if k.dtype != object else min(k)
-        span = (int(k.max()) if k.dtype != object else max(k)) - lo + 1
-        if base.dtype != object and span <= 4 * n + 64 and int(base.sum()) < 2**53:
-            # rows as offsets from the lowest: counts and sums by row in three passes; float sums of integers
-            # below 2^53 are exact
-            off = (k - lo) if k.dtype != object else np.array([int(x) - lo for x in k], dtype=np.int64)
-            counts = np.bincount(off, minlength=span)
+        m0 = int(minute[0])
+        nmin = int(minute[-1]) - m0 + 1
+        exact = k.dtype != object and base.dtype != object and int(base.sum()) < 2**53
+        lo = int(k.min()) if exact else 0
+        span = int(k.max()) - lo + 1 if exact else 0
+        in_order = not bool((minute[1:] < minute[:-1]).any())  # one segment per minute
+        if exact and in_order and span * nmin <= 8 * n + 65536:
+            # every (minute, row) of the chunk at once: counts and sums of its bins (float sums of integers
+            # below 2^53 are exact)
+            key = (minute - m0) * span + (k - lo)
+            size = span * nmin
+            counts = np.bincount(key, minlength=size)
             nz = np.flatnonzero(counts)
-            buys = np.bincount(off, weights=buy, minlength=span)[nz].astype(np.int64)
-            sells = np.bincount(off, weights=base - buy, minlength=span)[nz].astype(np.int64)
-            part = ((nz + lo).tolist(), buys.tolist(), sells.tolist(), counts[nz].tolist(), trades.base_scale)
+            buys = np.bincount(key, weights=buy, minlength=size)[nz].astype(np.int64).tolist()
+            sells = np.bincount(key, weights=base - buy, minlength=size)[nz].astype(np.int64).tolist()
+            cnt = counts[nz].tolist()
+            rows = (nz % span + lo).tolist()
+            edges = np.searchsorted(nz, (np.arange(nmin + 1) * span)).tolist()
+            for a, b in zip(bounds, bounds[1:]):
+                m = int(minute[a])
+                i, j = edges[m - m0], edges[m - m0 + 1]
+                self._part(m, (rows[i:j], buys[i:j], sells[i:j], cnt[i:j], trades.base_scale), k[a:b], trades.ts[a:b])
         else:
-            order = np.argsort(k, kind="stable")
-            ks = k[order]
-            edge = np.empty(n, dtype=bool)
-            edge[0] = True
-            np.not_equal(ks[1:], ks[:-1], out=edge[1:])
-            starts = np.flatnonzero(edge)
-            part = (ks[starts].tolist(), np.add.reduceat(buy[order], starts).tolist(),
-                    np.add.reduceat((base - buy)[order], starts).tolist(), np.diff(np.append(starts, n)).tolist(),
-                    trades.base_scale)
-        if self.naked:
-            self._touches(trades, k, part[0], emit)
-        self.parts.append(part)
+            for a, b in zip(bounds, bounds[1:]):
+                self._part(int(minute[a]), self._minute_part(k[a:b], base[a:b], buy[a:b], trades.base_scale),
+                           k[a:b], trades.ts[a:b])
 
-    def _minute_rows(self) -> tuple[list[int], list[int], list[int], list[int], int]:
-        """The open minute's rows (ascending) with their buy and sell volume and trade counts, at one scale."""
-        if len(self.parts) == 1:
-            return self.parts[0]
-        scale = max(p[4] for p in self.parts)
+    @staticmethod
+    def _minute_part(k: np.ndarray, base: np.ndarray, buy: np.ndarray, scale: int) -> tuple:
+        """The rows of one minute's trades, summed exactly whatever their size (sort and reduce)."""
+        order = np.argsort(k, kind="stable")
+        ks = k[order]
+        n = len(ks)
+        edge = np.empty(n, dtype=bool)
+        edge[0] = True
+        np.not_equal(ks[1:], ks[:-1], out=edge[1:])
+        starts = np.flatnonzero(edge)
+        return ([int(x) for x in ks[starts]], [int(x) for x in np.add.reduceat(buy[order], starts)],
+                [int(x) for x in np.add.reduceat((base - buy)[order], starts)], np.diff(np.append(starts, n)).tolist(),
+                scale)
+
+    def _part(self, minute: int, part: tuple, k: np.ndarray, ts: np.ndarray) -> None:
+        self.pending.setdefault(minute, []).append(part)
+        self.trades_of.setdefault(minute, []).append((k, ts))
+
+    def _minute_rows(self, parts: list[tuple]) -> tuple[list[int], list[int], list[int], list[int], int]:
+        """A minute's rows (ascending) with their buy and sell volume and trade counts, at one scale."""
+        if len(parts) == 1:
+            return parts[0]
+        scale = max(p[4] for p in parts)
         acc: dict[int, list[int]] = {}
-        for rows, buys, sells, counts, sc in self.parts:
+        for rows, buys, sells, counts, sc in parts:
             up = 10 ** (scale - sc)
             for r, b, s_, c in zip(rows, buys, sells, counts):
                 cur = acc.setdefault(r, [0, 0, 0])
@@ -230,17 +256,23 @@ class Footprint(Indicator):
         return rows, [acc[r][0] for r in rows], [acc[r][1] for r in rows], [acc[r][2] for r in rows], scale
 
     def on_bar(self, bar: Any, emit: Emit) -> None:
-        if bar.empty or not self.parts:
+        parts = self.pending.pop(bar.minute, None)
+        if bar.empty or not parts:
             return
-        rows, buys, sells, counts, scale = self._minute_rows()
-        self.parts = []
+        rows, buys, sells, counts, scale = self._minute_rows(parts)
+        trades_of = self.trades_of.pop(bar.minute, [])
+        firsts = self.firsts.pop(bar.minute, {})
+        if self.session is None:
+            self.session = session_start(bar.minute, self.anchor)
+            self.volume, self.vol_scale = {}, 0
+        if self.naked:
+            self._touches(rows, firsts, trades_of, emit)
         close_row, high_row, low_row = (self._row_of(x) for x in (bar.close, bar.high, bar.low))
         volume = self.volume
-        if scale != self.vol_scale:  # the session's volumes at one scale, the larger
-            if scale > self.vol_scale:
-                up = 10 ** (scale - self.vol_scale)
-                self.volume = volume = {r: v * up for r, v in volume.items()}
-                self.vol_scale = scale
+        if scale > self.vol_scale:  # the session's volumes at one scale, the larger
+            up = 10 ** (scale - self.vol_scale)
+            self.volume = volume = {r: v * up for r, v in volume.items()}
+            self.vol_scale = scale
         up = 10 ** (self.vol_scale - scale)
         for r, b, s_ in zip(rows, buys, sells):
             volume[r] = volume.get(r, 0) + (b + s_) * up
@@ -249,39 +281,45 @@ class Footprint(Indicator):
 
     def _row_of(self, px: Decimal) -> int:
         assert self.row is not None
-        q, _ = EXACT.divmod(px, self.row)
-        return int(q)
+        return int(EXACT.divide_int(px, self.row))
 
     def _record(self, minute: int, rows: list[int], buys: list[int], sells: list[int], counts: list[int],
                 scale: int, close_row: int, high_row: int, low_row: int) -> dict[str, Any]:
-        by = dict(zip(rows, zip(buys, sells)))
-        ratio = self.ratio
-        num, den = ratio.numerator, ratio.denominator
-        asks, bids = [], []
-        for r, (b, s) in by.items():
-            below = by.get(r - 1, (0, 0))[1]
-            above = by.get(r + 1, (0, 0))[0]
+        num, den = self.ratio.numerator, self.ratio.denominator
+        level = self._levels
+        for r in rows:
+            if r not in level:
+                self._level(r)
+        asks, bids = [], []  # rows ascending, so these are too
+        last = len(rows) - 1
+        for i, r in enumerate(rows):
+            b, s = buys[i], sells[i]
+            # the diagonal neighbours: sold one row below, bought one row above (0 where that row did not trade)
+            below = sells[i - 1] if i and rows[i - 1] == r - 1 else 0
+            above = buys[i + 1] if i < last and rows[i + 1] == r + 1 else 0
             if b > 0 and b * den >= num * below:
                 asks.append(r)
             if s > 0 and s * den >= num * above:
                 bids.append(r)
         poc = poc_of(rows, [b + s for b, s in zip(buys, sells)], close_row)
-        hb, hs = by[high_row]
-        lb, ls = by[low_row]
+        hi, lo = rows.index(high_row), rows.index(low_row)
+        text = _text
         return {
             "timestamp_utc": iso_minute(minute),
-            "row": fmt(self.row),
-            "levels": [[self._level(r), _text(b, scale), _text(s, scale), c] for r, b, s, c in zip(rows, buys, sells, counts)],
-            "poc": self._level(poc),
+            "row": self._row_text,
+            "levels": [[level[r], text(b, scale), text(s, scale), c] for r, b, s, c in zip(rows, buys, sells, counts)],
+            "poc": level[poc],
             "delta": fmt_signed(to_dec(sum(buys) - sum(sells), scale)),
-            "ask_imbalances": [self._level(r) for r in sorted(asks)],
-            "bid_imbalances": [self._level(r) for r in sorted(bids)],
-            "stacked": self._stacked(sorted(asks), "ask") + self._stacked(sorted(bids), "bid"),
-            "unfinished_high": hb > 0 and hs > 0,
-            "unfinished_low": lb > 0 and ls > 0,
+            "ask_imbalances": [level[r] for r in asks],
+            "bid_imbalances": [level[r] for r in bids],
+            "stacked": self._stacked(asks, "ask") + self._stacked(bids, "bid"),
+            "unfinished_high": buys[hi] > 0 and sells[hi] > 0,
+            "unfinished_low": buys[lo] > 0 and sells[lo] > 0,
         }
 
     def _stacked(self, rows: list[int], side: str) -> list[dict[str, Any]]:
+        if len(rows) < self.p.stacked_min:
+            return []
         out = []
         start = 0
         for i in range(1, len(rows) + 1):
@@ -292,22 +330,32 @@ class Footprint(Indicator):
                 start = i
         return out
 
-    def _touches(self, trades: TradeBatch, k: np.ndarray, rows: list[int], emit: Emit) -> None:
+    def _touches(self, rows: list[int], firsts: dict[int, list[int]], trades_of: list[tuple], emit: Emit) -> None:
         """The naked POCs whose row a trade of this minute printed in: each touched by its first such trade
-        (events in trade order, then by session)."""
+        (events in the trades' stream order, then by session).  ``firsts``: rows already seen in the minute
+        by an earlier run, ``[position, ts]`` of their first trade."""
         traded = set(rows)
         hit = []
         for i, (r, level, session) in enumerate(self.naked):
-            if r in traded:
-                first = int(np.argmax(k == r))
-                hit.append((first, session, i))
+            if r not in traded:
+                continue
+            first = firsts.get(r)
+            if first is None:
+                offset = max((p for p, _ in firsts.values()), default=-1) + 1
+                for kk, tt in trades_of:
+                    idx = np.flatnonzero(kk == r)
+                    if idx.size:
+                        first = [offset + int(idx[0]), int(tt[idx[0]])]
+                        break
+                    offset += len(kk)
+            if first is not None:
+                hit.append((first[0], session, i, first[1]))
         if not hit:
             return
-        for first, session, i in sorted(hit):
-            r, level, _ = self.naked[i]
-            emit("naked_pocs", {"event": "poc_touched", "level": level, "session_start": iso_minute(session),
-                                "touched_utc": iso_ms(int(trades.ts[first]))})
-        gone = {i for _, _, i in hit}
+        for _, session, i, ts in sorted(hit):
+            emit("naked_pocs", {"event": "poc_touched", "level": self.naked[i][1], "session_start": iso_minute(session),
+                                "touched_utc": iso_ms(ts)})
+        gone = {i for _, _, i, _ in hit}
         self.naked = [x for i, x in enumerate(self.naked) if i not in gone]
 
     def _close_session(self, emit: Emit) -> None:
@@ -337,9 +385,21 @@ class Footprint(Indicator):
             "vol_scale": self.vol_scale,
             "close_row": self.close_row,
             "naked": [list(x) for x in self.naked],
-            "open": [[[str(v) for v in x] if isinstance(x, list) else x for x in self._minute_rows()]]
-            if self.parts else [],
+            "open": [self._open_state(m) for m in sorted(self.pending)],
         }
+
+    def _open_state(self, minute: int) -> list:
+        """A minute read but not closed: its rows summed, and the first trade of each row (for touches)."""
+        rows, buys, sells, counts, scale = self._minute_rows(self.pending[minute])
+        firsts = dict(self.firsts.get(minute, {}))
+        offset = max((p for p, _ in firsts.values()), default=-1) + 1
+        for kk, tt in self.trades_of.get(minute, []):
+            for r in set(kk.tolist()) - set(firsts):
+                i = int(np.flatnonzero(kk == r)[0])
+                firsts[r] = [offset + i, int(tt[i])]
+            offset += len(kk)
+        return [minute, [str(r) for r in rows], [str(b) for b in buys], [str(x) for x in sells], counts, scale,
+                [[r, p, t] for r, (p, t) in sorted(firsts.items())]]
 
     def set_state(self, state: dict[str, Any]) -> None:
         self.row = None if state.get("row") is None else Decimal(state["row"])
@@ -348,8 +408,11 @@ class Footprint(Indicator):
         self.vol_scale = int(state.get("vol_scale", 0))
         self.close_row = state.get("close_row")
         self.naked = [(int(r), str(level), int(s)) for r, level, s in state.get("naked", [])]
-        self.parts = [tuple([int(v) for v in x] if isinstance(x, list) else x for x in p)
-                      for p in state.get("open", [])]
+        self.pending, self.trades_of, self.firsts = {}, {}, {}
+        for minute, rows, buys, sells, counts, scale, firsts in state.get("open", []):
+            self.pending[minute] = [([int(r) for r in rows], [int(b) for b in buys], [int(x) for x in sells],
+                                     list(counts), int(scale))]
+            self.firsts[minute] = {int(r): [int(p), int(t)] for r, p, t in firsts}
 
 
 @hookimpl
