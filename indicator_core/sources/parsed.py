@@ -176,4 +176,15 @@ def splice(fast_lines: np.ndarray, fast: ParsedChunk, slow_lines: np.ndarray, sl
         out[fast_pos] = a
         out[slow_pos] = b
         merged[name] = out
-    return ParsedChunk(**merged, rejects=list(slow.rejects), lines=len(per_line))
+    chunk = ParsedChunk(**merged, rejects=list(slow.rejects), lines=len(per_line))
+    if fast.keys is not None or slow.keys is not None:  # ids as written (Bybit): in the same order
+        if not len(slow):
+            chunk.keys = fast.keys
+        elif not len(fast):
+            chunk.keys = slow.keys
+        else:
+            keys = np.empty(total, dtype=object)
+            keys[fast_pos] = [fast.keys[i] for i in range(len(fast))] if fast.keys is not None else fast.trade_id
+            keys[slow_pos] = [slow.keys[i] for i in range(len(slow))] if slow.keys is not None else slow.trade_id
+            chunk.keys = keys
+    return chunk
