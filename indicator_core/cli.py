@@ -524,7 +524,8 @@ def _stop_on_sigterm() -> None:
 
 
 COMMANDS = {"run": cmd_run, "plugins": cmd_plugins, "status": cmd_status, "reset": cmd_reset, "notify": cmd_notify,
-            "study": report_commands.cmd_study, "chart": report_commands.cmd_chart}
+            "study": report_commands.cmd_study, "chart": report_commands.cmd_chart,
+            "backtest": report_commands.cmd_backtest}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

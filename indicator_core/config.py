@@ -12,7 +12,7 @@ import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -201,6 +201,21 @@ class AggregateConfig(_Strict):
         return members
 
 
+class StrategyConfig(_Strict):
+    """``[backtest.NAME]``: one paper strategy (SPEC section 19)."""
+
+    signal: str = Field(min_length=1)  # "confluence" or a study signal of section 13
+    min_score: Optional[int] = Field(default=None, ge=1)  # confluence: at least this score
+    conviction: list[Literal["max", "high", "normal"]] = Field(default_factory=list)  # confluence: only these
+    latency_ms: int = Field(default=250, ge=0, le=3_600_000)
+    size_quote: Decimal = Field(default=Decimal("10000"), gt=0)
+    fee_taker_bp: Decimal = Field(default=Decimal("5"), ge=0)
+    stop_bp: Optional[Decimal] = Field(default=None, gt=0)
+    target_bp: Optional[Decimal] = Field(default=None, gt=0)
+    max_hold_minutes: int = Field(default=60, ge=1)
+    fills: Literal["book", "trade"] = "book"
+
+
 class Config(_Strict):
     vault: Path | None = None
     input: InputConfig = Field(default_factory=InputConfig)
@@ -212,6 +227,7 @@ class Config(_Strict):
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
     notify: dict[str, NotifierConfig] = Field(default_factory=dict)
     aggregates: dict[str, AggregateConfig] = Field(default_factory=dict)
+    backtest: dict[str, StrategyConfig] = Field(default_factory=dict)
     source: str = Field(default="(defaults)", exclude=True)
 
     @field_validator("instruments")

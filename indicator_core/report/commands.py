@@ -27,6 +27,13 @@ def add_parsers(sub) -> None:
     s.add_argument("--json", action="store_true", help="print the rows as a JSON array")
     s.add_argument("--html", type=Path, metavar="FILE", help="also write a self-contained HTML report")
 
+    b = sub.add_parser("backtest", help="paper execution of the signals on the recorded trades ([backtest.NAME])")
+    b.add_argument("--vault", type=Path, required=True)
+    b.add_argument("--config", type=Path, required=True, metavar="FILE", help="the config file with [backtest.NAME]")
+    b.add_argument("--strategy", action="append", metavar="NAME", help="only this strategy (repeatable)")
+    b.add_argument("--inst", action="append", metavar="INST_ID", help="only this instrument (repeatable)")
+    b.add_argument("--json", action="store_true", help="print the summaries as a JSON array")
+
     c = sub.add_parser("chart", help="one self-contained HTML chart of an instrument's outputs")
     c.add_argument("--vault", type=Path, required=True)
     c.add_argument("--inst", required=True, metavar="INST_ID")
@@ -88,4 +95,18 @@ def cmd_chart(args: argparse.Namespace) -> int:
     out = args.out or Path(f"chart_{args.inst}_{args.tf}.html")
     info = write_chart(vault, args.inst, lo, hi, args.tf, out, footprint_view=args.footprint)
     print(f"chart written to {out}: {info}", file=sys.stderr)
+    return 0
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    import orjson
+
+    from ..config import load_config
+    from .backtest import format_rows, run_backtest
+
+    vault = _vault(args.vault)
+    cfg = load_config(args.config)
+    rows = run_backtest(vault, cfg, args.strategy, args.inst)
+    text = orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() if args.json else format_rows(rows)
+    sys.stdout.write(text + "\n")
     return 0

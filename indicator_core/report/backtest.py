@@ -1,0 +1,363 @@
+"""``indicators backtest``: would acting on the signals have made money? (SPEC section 19)
+
+A strategy (``[backtest.NAME]`` in the config) takes the committed signals of one kind, enters after the
+latency at the first trade it could have taken, and exits on the recorded trades: at a stop, a target or
+after ``max_hold_minutes``, one position at a time per instrument.  Fees and funding (from ``derivs_1m``
+where the instrument has it) are charged; every figure of a trade comes from exact decimals.
+
+Reading: the instrument's raw trade files are read once, a chunk at a time (memory flat), in stream
+order, repeats of a trade id skipped; every latency of the sweep walks the same chunks side by side.
+
+Not built yet: fills by walking the recorded book (``fills = "book"`` fills at the trade's price and
+says so: ``"fill": "trade"``), and the ``--html`` report.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import numpy as np
+import orjson
+
+from ..errors import ConfigError
+from ..storage import InstrumentKey, derived_dir
+from ..timeutil import iso_minute, iso_ms, minute_of_iso
+from .study import (DERIVS_SIGNALS, FOOTPRINT_SIGNALS, MINUTE_SIGNALS, add_derivs, add_footprint, bootstrap_ci,
+                    load_prices)
+from .vault import committed_records, select_instruments
+
+SWEEP_MS = (0, 100, 250, 1000, 5000)
+MINUTE_MS = 60_000
+_BP = Decimal("0.0001")
+_Q8 = Decimal("0.00000001")
+SUMMARY_KEYS = ("strategy", "inst_id", "latency_ms", "n", "win_rate", "mean_net_bp", "median_net_bp", "ci_low_bp",
+                "ci_high_bp", "total_net_quote", "profit_factor", "max_drawdown_quote", "sharpe", "skipped", "open")
+
+
+@dataclass(frozen=True)
+class SignalEvent:
+    known_ms: int  # when a bot could know it
+    direction: int  # +1 long, -1 short
+    signal_id: str
+
+
+@dataclass
+class Trade:
+    signal_id: str
+    direction: int
+    entry_ts: int
+    entry_px: Decimal
+    exit_ts: int = 0
+    exit_px: Decimal = Decimal(0)
+    reason: str = ""
+    best: Optional[Decimal] = None  # the highest and lowest trade prices after the entry, up to the exit
+    worst: Optional[Decimal] = None
+
+
+# --- signals ---------------------------------------------------------------------------------------------
+
+def signals_of(vault: Path, key: InstrumentKey, strategy: Any) -> list[SignalEvent]:
+    """The strategy's signals of one instrument, by the time they are known (SPEC 19)."""
+    name = strategy.signal
+    events: list[SignalEvent] = []
+    if name == "confluence":
+        for r in committed_records(vault, "confluence", key, "signals") or []:
+            if strategy.min_score is not None and int(r.get("score") or 0) < strategy.min_score:
+                continue
+            if strategy.conviction and r.get("conviction") not in strategy.conviction:
+                continue
+            known = (minute_of_iso(r["timestamp_utc"]) + 1) * MINUTE_MS
+            events.append(SignalEvent(known, 1 if r["direction"] == "long" else -1,
+                                      f"{key.inst_id}|{r['timestamp_utc']}|{r['level']}"))
+        return sorted(events, key=lambda e: e.known_ms)
+    recs = committed_records(vault, "volume", key, "volume_1m") or []
+    if not recs:
+        return []
+    p = load_prices(key, recs)
+    if name in DERIVS_SIGNALS:
+        add_derivs(p, committed_records(vault, "derivs", key, "derivs_1m") or [])
+    if name in FOOTPRINT_SIGNALS:
+        add_footprint(p, committed_records(vault, "footprint", key, "footprint_1m") or [],
+                      committed_records(vault, "footprint", key, "naked_pocs") or [])
+    if name not in p.flags:
+        return []
+    for i in np.flatnonzero(p.flags[name]).tolist():
+        d = int(p.rule_dir[name][i])
+        if d:
+            ts = iso_minute(p.minute0 + i)
+            events.append(SignalEvent((p.minute0 + i + 1) * MINUTE_MS, d, f"{key.inst_id}|{ts}|{name}"))
+    return events
+
+
+def funding_times(vault: Path, key: InstrumentKey) -> list[tuple[int, Decimal]]:
+    """``(funding time ms, rate paid then)`` from ``derivs_1m``: the last rate known before each funding."""
+    out: dict[int, Decimal] = {}
+    for r in committed_records(vault, "derivs", key, "derivs_1m") or []:
+        nxt, rate = r.get("next_funding_utc"), r.get("funding_rate")
+        if nxt and rate is not None:
+            t = minute_of_iso(nxt[:16] + ":00Z") * MINUTE_MS
+            if minute_of_iso(r["timestamp_utc"]) * MINUTE_MS < t:
+                out[t] = Decimal(rate)  # the minute's rate, the last one before the funding wins
+    return sorted(out.items())
+
+
+# --- the trades of the vault --------------------------------------------------------------------------------
+
+def trade_chunks(vault: Path, key: InstrumentKey, host: Any) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
+    """``(ts, px, px_scale)`` of the instrument's trades, a chunk at a time, in stream order, repeats of an id
+    left out (as the indicators see them)."""
+    from ..sources import parse
+    from ..sources.files import Cursor, list_files, read_chunks
+    from ..trade_batch import normalize
+
+    cfg = host.cfg
+    folder = vault / cfg.input.root / key.exchange / key.market / key.inst_id
+    if not folder.is_dir():
+        return
+    files = list_files(folder, key.inst_id, cfg.input.patterns, [], cfg.input.day_offset_minutes(), host.formats,
+                       "trades")
+    seen: dict[int, int] = {}  # trade id -> minute, the last two minutes' kept
+    for chunk in read_chunks(files, Cursor(), None, cfg.run.batch_bytes):
+        p = parse(chunk, key.inst_id, cfg.input.day_tolerance_minutes)
+        if not len(p):
+            continue
+        ids = p.trade_id.tolist()
+        keep = np.ones(len(ids), dtype=bool)
+        minutes = (p.ts // MINUTE_MS).tolist()
+        for i, (tid, m) in enumerate(zip(ids, minutes)):
+            if tid in seen:
+                keep[i] = False
+            else:
+                seen[tid] = m
+        if len(seen) > 200_000:
+            last = max(minutes)
+            seen = {t: m for t, m in seen.items() if m >= last - 2}
+        px, scale = normalize(p.px_m[keep], p.px_s[keep])
+        yield p.ts[keep], px, scale
+
+
+# --- one strategy, one latency -----------------------------------------------------------------------------
+
+@dataclass
+class Walk:
+    """One strategy at one latency over one instrument's trades: the state of the position between chunks."""
+
+    events: list[SignalEvent]
+    latency_ms: int
+    stop_bp: Optional[Decimal]
+    target_bp: Optional[Decimal]
+    hold_ms: int
+    next_event: int = 0
+    open: Optional[Trade] = None
+    pending: Optional[SignalEvent] = None  # known, waiting for its entry trade
+    closed: list[Trade] = field(default_factory=list)
+    skipped: int = 0
+
+    def feed(self, ts: np.ndarray, px: np.ndarray, scale: int) -> None:
+        i, n = 0, len(ts)
+        while i < n:
+            if self.open is not None:
+                i = self._exit(ts, px, scale, i)
+                continue
+            if self.pending is None:
+                if self.next_event >= len(self.events):
+                    return
+                self.pending = self.events[self.next_event]
+                self.next_event += 1
+            start = self.pending.known_ms + self.latency_ms
+            j = i + int(np.searchsorted(ts[i:], start, side="left")) if ts[-1] >= start else n
+            while j < n and ts[j] < start:  # trades a little out of order: the first with ts >= start
+                j += 1
+            if j >= n:
+                return
+            e = self.pending
+            self.pending = None
+            entry = Decimal(int(px[j])).scaleb(-scale)
+            self.open = Trade(e.signal_id, e.direction, int(ts[j]), entry)
+            i = j + 1
+
+    def _exit(self, ts: np.ndarray, px: np.ndarray, scale: int, i: int) -> int:
+        t = self.open
+        assert t is not None
+        d = t.direction
+        hits = []
+        seg_px = px[i:]
+        if len(seg_px) == 0:
+            return i
+        if self.stop_bp is not None:
+            stop = t.entry_px * (1 - d * self.stop_bp / 10000)
+            bound = stop.scaleb(scale)
+            hit = seg_px <= int(bound.to_integral_value("ROUND_FLOOR")) if d > 0 else \
+                seg_px >= int(bound.to_integral_value("ROUND_CEILING"))
+            if hit.any():
+                hits.append((int(np.argmax(hit)), 0, "stop"))
+        if self.target_bp is not None:
+            target = t.entry_px * (1 + d * self.target_bp / 10000)
+            bound = target.scaleb(scale)
+            hit = seg_px >= int(bound.to_integral_value("ROUND_CEILING")) if d > 0 else \
+                seg_px <= int(bound.to_integral_value("ROUND_FLOOR"))
+            if hit.any():
+                hits.append((int(np.argmax(hit)), 1, "target"))
+        late = np.flatnonzero(ts[i:] >= t.entry_ts + self.hold_ms)
+        if late.size:
+            hits.append((int(late[0]), 2, "time"))
+        end = min(hits)[0] if hits else len(seg_px) - 1
+        window = seg_px[:end + 1]
+        hi, lo = Decimal(int(window.max())).scaleb(-scale), Decimal(int(window.min())).scaleb(-scale)
+        t.best = hi if t.best is None else max(t.best, hi)
+        t.worst = lo if t.worst is None else min(t.worst, lo)
+        if not hits:
+            return len(ts)
+        k, _, reason = min(hits)  # at one trade a stop and a target cannot both be reached; stop before time
+        j = i + k
+        t.exit_ts, t.exit_px, t.reason = int(ts[j]), Decimal(int(px[j])).scaleb(-scale), reason
+        self.closed.append(t)
+        self.open = None
+        # signals known before this exit trade were skipped: one position at a time
+        while self.next_event < len(self.events) and self.events[self.next_event].known_ms + self.latency_ms <= t.exit_ts:
+            self.next_event += 1
+            self.skipped += 1
+        return j + 1
+
+
+# --- figures -----------------------------------------------------------------------------------------------
+
+def _r(value: Decimal, q: Decimal) -> Decimal:
+    out = value.quantize(q, rounding=ROUND_HALF_EVEN)
+    return out if out else abs(out)
+
+
+def _fmt(value: Decimal) -> str:
+    from ..numbers import fmt
+
+    return fmt(value)
+
+
+def trade_record(t: Trade, strategy: Any, funding: list[tuple[int, Decimal]]) -> tuple[dict[str, Any], Decimal]:
+    d = Decimal(t.direction)
+    ratio = t.exit_px / t.entry_px
+    gross = d * (ratio - 1) * 10000
+    fees = strategy.fee_taker_bp * (1 + ratio)
+    paid = sum((rate for at, rate in funding if t.entry_ts < at <= t.exit_ts), Decimal(0))
+    funding_bp = -d * paid * 10000
+    net = gross - fees + funding_bp
+    net_quote = strategy.size_quote * net / 10000
+    assert t.best is not None and t.worst is not None  # the exit trade is one of them
+    mfe = d * ((t.best if d > 0 else t.worst) / t.entry_px - 1) * 10000
+    mae = d * ((t.worst if d > 0 else t.best) / t.entry_px - 1) * 10000
+    return {
+        "signal_id": t.signal_id, "direction": "long" if t.direction > 0 else "short", "fill": "trade",
+        "entry_utc": iso_ms(t.entry_ts), "entry_px": _fmt(t.entry_px), "exit_utc": iso_ms(t.exit_ts),
+        "exit_px": _fmt(t.exit_px), "exit_reason": t.reason, "gross_bp": _fmt(_r(gross, _BP)),
+        "fees_bp": _fmt(_r(fees, _BP)), "funding_bp": _fmt(_r(funding_bp, _BP)), "net_bp": _fmt(_r(net, _BP)),
+        "net_quote": _fmt(_r(net_quote, _Q8)), "mfe_bp": _fmt(_r(mfe, _BP)), "mae_bp": _fmt(_r(mae, _BP)),
+    }, net
+
+
+def summary(name: str, inst: str, latency: int, records: list[dict[str, Any]], skipped: int, open_: int) -> dict:
+    net = [float(r["net_bp"]) for r in records]
+    quote = [float(r["net_quote"]) for r in records]
+    out: dict[str, Any] = dict.fromkeys(SUMMARY_KEYS)
+    out.update(strategy=name, inst_id=inst, latency_ms=latency, n=len(records), skipped=skipped, open=open_)
+    if not records:
+        return out
+    x = np.array(net)
+    lo, hi = bootstrap_ci(x)
+    wins, losses = sum(q for q in quote if q > 0), -sum(q for q in quote if q < 0)
+    equity = np.cumsum(quote)
+    drawdown = float(np.max(np.maximum.accumulate(np.concatenate(([0.0], equity)))[1:] - equity)) if len(equity) else 0.0
+    days: dict[str, float] = {}
+    for r in records:
+        days[r["exit_utc"][:10]] = days.get(r["exit_utc"][:10], 0.0) + float(r["net_quote"])
+    first, last = np.datetime64(min(days)), np.datetime64(max(days))
+    daily = [days.get(str(first + k), 0.0) for k in range(int((last - first).astype(int)) + 1)]
+    sd = statistics.pstdev(daily) if len(daily) > 1 else 0.0
+    out.update(
+        win_rate=round(sum(1 for v in net if v > 0) / len(net), 4), mean_net_bp=round(float(x.mean()), 4),
+        median_net_bp=round(float(np.median(x)), 4), ci_low_bp=round(lo, 4), ci_high_bp=round(hi, 4),
+        total_net_quote=round(float(sum(quote)), 8), profit_factor=round(wins / losses, 4) if losses else None,
+        max_drawdown_quote=round(drawdown, 8),
+        sharpe=round(statistics.mean(daily) / sd * 365 ** 0.5, 4) if sd else None,
+    )
+    return out
+
+
+# --- the command ------------------------------------------------------------------------------------------
+
+def run_backtest(vault: Path, cfg: Any, names: list[str] | None, insts: list[str] | None) -> list[dict[str, Any]]:
+    """Every strategy over every instrument: trades.jsonl written, the summaries returned (the configured
+    latency first, then the sweep)."""
+    from ..runtime.host import Host
+
+    if not cfg.backtest:
+        raise ConfigError(f"{cfg.source}: no [backtest.NAME] table: a strategy says which signal to trade, e.g.\n"
+                          "[backtest.conf]\nsignal = \"confluence\"\nstop_bp = \"20\"\ntarget_bp = \"40\"")
+    chosen = names or sorted(cfg.backtest)
+    for n in chosen:
+        if n not in cfg.backtest:
+            raise ConfigError(f"--strategy {n}: no [backtest.{n}] table in {cfg.source} (found: "
+                              f"{', '.join(sorted(cfg.backtest))})")
+    known = set(MINUTE_SIGNALS) | set(DERIVS_SIGNALS) | set(FOOTPRINT_SIGNALS) | {"confluence"}
+    for n in chosen:
+        if cfg.backtest[n].signal not in known:
+            raise ConfigError(f"{cfg.source}: backtest.{n}.signal: {cfg.backtest[n].signal!r} is not a signal; "
+                              f"choose from {', '.join(sorted(known))}")
+    host = Host.load(cfg)
+    rows: list[dict[str, Any]] = []
+    for key in select_instruments(vault, insts):
+        funding = funding_times(vault, key)
+        walks: dict[tuple[str, int], Walk] = {}
+        for n in chosen:
+            s = cfg.backtest[n]
+            events = signals_of(vault, key, s)
+            for lat in dict.fromkeys((s.latency_ms, *SWEEP_MS)):
+                walks[(n, lat)] = Walk(events, lat, s.stop_bp, s.target_bp, s.max_hold_minutes * MINUTE_MS)
+        for ts, px, scale in trade_chunks(vault, key, host):
+            for w in walks.values():
+                w.feed(ts, px, scale)
+        for n in chosen:
+            s = cfg.backtest[n]
+            for lat in dict.fromkeys((s.latency_ms, *SWEEP_MS)):
+                w = walks[(n, lat)]
+                records = [trade_record(t, s, funding)[0] for t in w.closed]
+                open_ = (w.open is not None) + (w.pending is not None)
+                if lat == s.latency_ms:
+                    folder = derived_dir(vault, f"backtest/{n}", key)
+                    folder.mkdir(parents=True, exist_ok=True)
+                    _write(folder / "trades.jsonl", b"".join(orjson.dumps(r) + b"\n" for r in records))
+                rows.append({**summary(n, key.inst_id, lat, records, w.skipped, open_),
+                             "sweep": lat != s.latency_ms})
+    return rows
+
+
+def _write(path: Path, data: bytes) -> None:
+    """The whole file at once: a temporary file renamed over it (a reader sees the old bytes or the new)."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        import os
+
+        os.fsync(f.fileno())
+    tmp.replace(path)
+
+
+def format_rows(rows: list[dict[str, Any]]) -> str:
+    head = (f"{'strategy':<12} {'instrument':<16} {'latency':>7} {'n':>5} {'win':>6} {'mean bp':>8} {'median':>8} "
+            f"{'95% CI of mean':>18} {'net quote':>12} {'PF':>6} {'max DD':>10} {'sharpe':>7} {'skip':>5} {'open':>4}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        def f(x, spec):
+            return "-" if x is None else format(x, spec)
+        ci = "-" if r["ci_low_bp"] is None else f"[{r['ci_low_bp']:+.2f}, {r['ci_high_bp']:+.2f}]"
+        lines.append(f"{r['strategy']:<12} {r['inst_id']:<16} {r['latency_ms']:>6}{'*' if not r['sweep'] else ' '} "
+                     f"{r['n']:>5} {f(r['win_rate'], '.1%'):>6} {f(r['mean_net_bp'], '+.2f'):>8} "
+                     f"{f(r['median_net_bp'], '+.2f'):>8} {ci:>18} {f(r['total_net_quote'], '+.2f'):>12} "
+                     f"{f(r['profit_factor'], '.2f'):>6} {f(r['max_drawdown_quote'], '.2f'):>10} "
+                     f"{f(r['sharpe'], '+.2f'):>7} {r['skipped']:>5} {r['open']:>4}")
+    lines.append("* the strategy's own latency (its trades are in derived/backtest/{NAME}/...); the others: the sweep")
+    return "\n".join(lines)
