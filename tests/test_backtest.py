@@ -12,6 +12,8 @@ import json
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 
+import pytest
+
 from indicator_core.cli import main
 from indicator_core.timeutil import iso_minute
 from tests.study_vaults import bar, write_output, write_volume
@@ -56,8 +58,13 @@ def build(tmp: Path) -> Path:
     return vault
 
 
+def plain_text(d: Decimal) -> str:
+    t = format(d, "f")
+    return t.rstrip("0").rstrip(".") if "." in t else t
+
+
 def plain(latency: int, stop_bp: Decimal, target_bp: Decimal, hold_min: int, fee: Decimal = Decimal(5),
-          size: Decimal = Decimal(10000)) -> tuple[list[dict], int, int]:
+          size: Decimal = Decimal(10000), book=None) -> tuple[list[dict], int, int]:
     """SPEC 19 read plainly: (records, skipped, open)."""
     sigs = [(M0 + 1, 1, "00:00", "60000"), (M0 + 3, -1, "00:02", "60150"), (M0 + 9, -1, "00:08", "60500"),
             (M0 + 13, -1, "00:12", "60400"), (M0 + 21, 1, "00:20", "59400"), (M0 + 30, 1, "00:29", "59400")]
@@ -83,6 +90,9 @@ def plain(latency: int, stop_bp: Decimal, target_bp: Decimal, hold_min: int, fee
             open_ += 1
             continue
         ets, epx = TRADES[entry]
+        fill = "trade"
+        if book is not None and book(ets, d > 0) is not None:
+            epx, fill = book(ets, d > 0), "book"
         stop = epx * (1 - d * stop_bp / 10000)
         target = epx * (1 + d * target_bp / 10000)
         exit_, reason = None, None
@@ -101,6 +111,8 @@ def plain(latency: int, stop_bp: Decimal, target_bp: Decimal, hold_min: int, fee
             busy_until = 10**18
             continue
         xts, xpx = TRADES[exit_]
+        if book is not None and book(xts, d < 0) is not None:
+            xpx = book(xts, d < 0)
         busy_until = xts
         after = [px for _, px in TRADES[entry + 1:exit_ + 1]]
         gross = d * (xpx / epx - 1) * 10000
@@ -109,8 +121,8 @@ def plain(latency: int, stop_bp: Decimal, target_bp: Decimal, hold_min: int, fee
         net = gross - fees + fund
         best, worst = (max(after), min(after)) if d > 0 else (min(after), max(after))
         out.append({"signal_id": f"{INST}|2024-11-23T{hhmm}:00Z|{level}", "direction": "long" if d > 0 else "short",
-                    "fill": "trade", "entry_utc": iso(ets), "entry_px": str(epx), "exit_utc": iso(xts),
-                    "exit_px": str(xpx), "exit_reason": reason, "gross_bp": q(gross), "fees_bp": q(fees),
+                    "fill": fill, "entry_utc": iso(ets), "entry_px": plain_text(epx), "exit_utc": iso(xts),
+                    "exit_px": plain_text(xpx), "exit_reason": reason, "gross_bp": q(gross), "fees_bp": q(fees),
                     "funding_bp": q(fund), "net_bp": q(net), "net_quote": q(size * net / 10000, "0.00000001"),
                     "mfe_bp": q(d * (best / epx - 1) * 10000), "mae_bp": q(d * (worst / epx - 1) * 10000)})
     return out, skipped, open_
@@ -154,3 +166,49 @@ def test_same_bytes_every_time_and_clear_config_errors(tmp_path: Path, capsys) -
     none = write_config(tmp_path / "none.toml", "")
     assert main(["backtest", "--vault", str(vault), "--config", str(none)]) == 2
     assert "no [backtest.NAME] table" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("snap_s", [30, 400])
+def test_fills_by_walking_the_recorded_book(tmp_path: Path, capsys, snap_s: int) -> None:
+    """A book snapshot recorded at ``snap_s`` (asks 60050 x 5 and 60100 x 1000 contracts, bids 59990 x 1000): each
+    fill takes $10,000 from the other side at its volume-weighted price (8 places); before it (no valid book
+    yet), the trade's price."""
+    from fractions import Fraction
+
+    import orjson
+
+    from tests.vaults import book_dir
+
+    vault = build(tmp_path)
+    snap = T0 + snap_s * 1000
+    push = {"arg": {"channel": "books", "instId": INST}, "action": "snapshot", "data": [{
+        "asks": [["60050", "5", "0", "1"], ["60100", "1000", "0", "3"]], "bids": [["59990", "1000", "0", "2"]],
+        "ts": str(snap), "checksum": 0, "seqId": 10, "prevSeqId": -1}]}
+    (book_dir(vault, INST) / "books_2024-11-23.jsonl").write_bytes(orjson.dumps(push) + b"\n")
+
+    def vwap(levels: list[tuple[str, str]], size: Decimal = Decimal(10000)) -> Decimal:
+        left, base = Fraction(size), Fraction(0)
+        for px, contracts in levels:
+            take = min(left, Fraction(Decimal(px)) * Fraction(Decimal(contracts)) / 100)  # 0.01 BTC a contract
+            base += take / Fraction(Decimal(px))
+            left -= take
+        q = Fraction(size) / base
+        return (Decimal(q.numerator) / Decimal(q.denominator)).quantize(Decimal("1e-8"), rounding=ROUND_HALF_EVEN)
+
+    asks = vwap([("60050", "5"), ("60100", "1000")])
+    bids = vwap([("59990", "1000")])
+    assert str(bids) == "59990.00000000"
+
+    def book(ts: int, buy: bool):
+        return None if ts < snap else (asks if buy else bids)
+
+    cfg = write_config(tmp_path / "c.toml", '[backtest.conf]\nsignal = "confluence"\nstop_bp = "5"\n'
+                       'target_bp = "30"\nmax_hold_minutes = 5\nfills = "book"\n')
+    assert main(["backtest", "--vault", str(vault), "--config", str(cfg), "--json"]) == 0
+    got = read_jsonl(vault / "derived" / "backtest" / "conf" / "okx" / "perps" / INST / "trades.jsonl")
+    expected, _, _ = plain(250, Decimal(5), Decimal(30), 5, book=book)
+    assert got == expected
+    if snap_s == 30:
+        assert got[0]["fill"] == "book" and got[0]["entry_px"] == plain_text(asks) == "60084.97875531"
+    else:
+        assert got[0]["fill"] == "trade" and any(r["fill"] == "book" for r in got)

@@ -8,8 +8,9 @@ where the instrument has it) are charged; every figure of a trade comes from exa
 Reading: the instrument's raw trade files are read once, a chunk at a time (memory flat), in stream
 order, repeats of a trade id skipped; every latency of the sweep walks the same chunks side by side.
 
-Not built yet: fills by walking the recorded book (``fills = "book"`` fills at the trade's price and
-says so: ``"fill": "trade"``), and the ``--html`` report.
+Fills: at the trade's price, or with ``fills = "book"`` by walking the recorded book as of the fill
+(:class:`BookAt`, one reader per walk, the book stream of section 10 applying the pushes).
+Not built yet: the ``--html`` report, ``--from``/``--to``, ``--jobs``.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class Trade:
     reason: str = ""
     best: Optional[Decimal] = None  # the highest and lowest trade prices after the entry, up to the exit
     worst: Optional[Decimal] = None
+    fill: str = "trade"  # how the entry was filled: "book" (a walk of the recorded book) or "trade"
+    exit_fill: str = "trade"
 
 
 # --- signals ---------------------------------------------------------------------------------------------
@@ -140,6 +143,83 @@ def trade_chunks(vault: Path, key: InstrumentKey, host: Any) -> Iterator[tuple[n
         yield p.ts[keep], px, scale
 
 
+# --- the recorded book at an instant ----------------------------------------------------------------------
+
+class BookAt:
+    """The instrument's recorded book as of an instant: every push with a time at or before it applied, in
+    file order, by the book stream of section 10 (sequence checks and all); asked at instants that never go
+    back (one reader per walk)."""
+
+    def __init__(self, vault: Path, key: InstrumentKey, host: Any, inst: Any) -> None:
+        from ..sources.files import Cursor, list_files, read_chunks
+        from ..streams.books import BOOKS
+
+        cfg = host.cfg
+        folder = vault / cfg.books.root / key.exchange / key.market / key.inst_id
+        self.inst = inst
+        self.stream = BOOKS.new_stream(inst, cfg)
+        files = list_files(folder, key.inst_id, cfg.books.patterns, [], formats=host.formats, kind="books") \
+            if folder.is_dir() else []
+        parse = BOOKS.parser(cfg, key.inst_id)
+        self._items = (item for chunk in read_chunks(files, Cursor(), None, cfg.run.batch_bytes)
+                       for item in parse(chunk))
+        self._next: Any = None
+        self._sink = _Quiet()
+
+    def at(self, ts: int) -> Any:
+        """The book after every push with a time <= ``ts``; None while it is not valid."""
+        from ..streams.okx_books import Push
+
+        while True:
+            if self._next is None:
+                self._next = next(self._items, False)
+            item = self._next
+            if item is False or (type(item) is Push and item.ts > ts):
+                break
+            self._next = None
+            if type(item) is Push:
+                self.stream._push(item, "", self._sink)
+        st = self.stream
+        return st.book if st.book is not None and st.invalid is None else None
+
+    def walk(self, ts: int, buy: bool, size_quote: Decimal) -> Decimal | None:
+        """The volume-weighted price of taking ``size_quote`` from the book's asks (``buy``) or bids as of
+        ``ts``, rounded half-even to 8 places (section 3); None without a valid book deep enough."""
+        from fractions import Fraction
+
+        from ..instruments import contract_amounts
+        from ..numbers import div_round
+
+        book = self.at(ts)
+        if book is None:
+            return None
+        left, base = Fraction(size_quote), Fraction(0)  # exact: the quote taken at each level over its price
+        for px, sz in (book.asks if buy else book.bids).decimals():
+            _, lvl_quote = contract_amounts(self.inst, px, sz)
+            take = min(left, Fraction(lvl_quote))
+            base += take / Fraction(px)
+            left -= take
+            if not left:
+                break
+        if left or not base:
+            return None
+        vwap = Fraction(size_quote) / base
+        return div_round(Decimal(vwap.numerator), Decimal(vwap.denominator), 8)
+
+
+class _Quiet:
+    """A book stream's sink that keeps nothing: the backtest wants the book, not its events."""
+
+    def quality(self, event: dict[str, Any]) -> None:
+        pass
+
+    def book(self, minute: Any) -> None:
+        pass
+
+    def deliver(self, *args: Any, **kw: Any) -> None:
+        pass
+
+
 # --- one strategy, one latency -----------------------------------------------------------------------------
 
 @dataclass
@@ -151,6 +231,8 @@ class Walk:
     stop_bp: Optional[Decimal]
     target_bp: Optional[Decimal]
     hold_ms: int
+    book: Optional[BookAt] = None  # fills = "book" where the instrument has books
+    size_quote: Decimal = Decimal(10000)
     next_event: int = 0
     open: Optional[Trade] = None
     pending: Optional[SignalEvent] = None  # known, waiting for its entry trade
@@ -177,7 +259,12 @@ class Walk:
             e = self.pending
             self.pending = None
             entry = Decimal(int(px[j])).scaleb(-scale)
-            self.open = Trade(e.signal_id, e.direction, int(ts[j]), entry)
+            fill = "trade"
+            if self.book is not None:
+                walked = self.book.walk(int(ts[j]), e.direction > 0, self.size_quote)
+                if walked is not None:
+                    entry, fill = walked, "book"
+            self.open = Trade(e.signal_id, e.direction, int(ts[j]), entry, fill=fill)
             i = j + 1
 
     def _exit(self, ts: np.ndarray, px: np.ndarray, scale: int, i: int) -> int:
@@ -215,6 +302,10 @@ class Walk:
         k, _, reason = min(hits)  # at one trade a stop and a target cannot both be reached; stop before time
         j = i + k
         t.exit_ts, t.exit_px, t.reason = int(ts[j]), Decimal(int(px[j])).scaleb(-scale), reason
+        if self.book is not None:  # the other side of the book, as for the entry
+            walked = self.book.walk(t.exit_ts, d < 0, self.size_quote)
+            if walked is not None:
+                t.exit_px, t.exit_fill = walked, "book"
         self.closed.append(t)
         self.open = None
         # signals known before this exit trade were skipped: one position at a time
@@ -250,7 +341,7 @@ def trade_record(t: Trade, strategy: Any, funding: list[tuple[int, Decimal]]) ->
     mfe = d * ((t.best if d > 0 else t.worst) / t.entry_px - 1) * 10000
     mae = d * ((t.worst if d > 0 else t.best) / t.entry_px - 1) * 10000
     return {
-        "signal_id": t.signal_id, "direction": "long" if t.direction > 0 else "short", "fill": "trade",
+        "signal_id": t.signal_id, "direction": "long" if t.direction > 0 else "short", "fill": t.fill,
         "entry_utc": iso_ms(t.entry_ts), "entry_px": _fmt(t.entry_px), "exit_utc": iso_ms(t.exit_ts),
         "exit_px": _fmt(t.exit_px), "exit_reason": t.reason, "gross_bp": _fmt(_r(gross, _BP)),
         "fees_bp": _fmt(_r(fees, _BP)), "funding_bp": _fmt(_r(funding_bp, _BP)), "net_bp": _fmt(_r(net, _BP)),
@@ -310,12 +401,17 @@ def run_backtest(vault: Path, cfg: Any, names: list[str] | None, insts: list[str
     rows: list[dict[str, Any]] = []
     for key in select_instruments(vault, insts):
         funding = funding_times(vault, key)
+        inst = host.table.get(key.inst_id)
+        books = vault / cfg.books.root / key.exchange / key.market / key.inst_id
+        has_books = books.is_dir() and any(books.iterdir())
         walks: dict[tuple[str, int], Walk] = {}
         for n in chosen:
             s = cfg.backtest[n]
             events = signals_of(vault, key, s)
             for lat in dict.fromkeys((s.latency_ms, *SWEEP_MS)):
-                walks[(n, lat)] = Walk(events, lat, s.stop_bp, s.target_bp, s.max_hold_minutes * MINUTE_MS)
+                book = BookAt(vault, key, host, inst) if s.fills == "book" and has_books else None
+                walks[(n, lat)] = Walk(events, lat, s.stop_bp, s.target_bp, s.max_hold_minutes * MINUTE_MS, book,
+                                       s.size_quote)
         for ts, px, scale in trade_chunks(vault, key, host):
             for w in walks.values():
                 w.feed(ts, px, scale)
