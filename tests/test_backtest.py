@@ -212,3 +212,25 @@ def test_fills_by_walking_the_recorded_book(tmp_path: Path, capsys, snap_s: int)
         assert got[0]["fill"] == "book" and got[0]["entry_px"] == plain_text(asks) == "60084.97875531"
     else:
         assert got[0]["fill"] == "trade" and any(r["fill"] == "book" for r in got)
+
+
+def test_jobs_give_the_same_bytes(tmp_path: Path, capsys) -> None:
+    """The sample vault's three instruments on two worker processes: the summaries and files of one."""
+    import shutil
+
+    from tests.vaults import outputs, run
+
+    repo = Path(__file__).resolve().parent.parent
+    cfg = write_config(tmp_path / "c.toml", '[backtest.fade]\nsignal = "absorption"\nstop_bp = "20"\n'
+                       'target_bp = "30"\nmax_hold_minutes = 30\n[backtest.t4]\nsignal = "tier:T4"\n')
+    got = {}
+    for jobs in ("1", "2"):
+        vault = tmp_path / f"v{jobs}"
+        shutil.copytree(repo / "examples" / "vault" / "raw", vault / "raw")
+        assert run(vault) == 0
+        capsys.readouterr()
+        assert main(["backtest", "--vault", str(vault), "--config", str(cfg), "--json", "--jobs", jobs]) == 0
+        got[jobs] = (capsys.readouterr().out, {k: v for k, v in outputs(vault).items() if k.startswith("backtest/")})
+    assert got["1"] == got["2"] and len(got["1"][1]) >= 4
+    rows = json.loads(got["1"][0])
+    assert {r["inst_id"] for r in rows} >= {"BTC-USDT-SWAP", "ETH-USDT-SWAP"}

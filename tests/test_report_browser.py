@@ -223,3 +223,20 @@ def test_chart_draws_the_footprint_and_session_profiles(browser, tmp_path):
     assert ready["errors"] == 0 and ready["footprint_cells_drawn"] > 100 and n_fp > 1000
     tint = page.eval(TINTS)
     assert tint["green"] > 2000 and tint["red"] > 2000, tint  # rows coloured by delta, both ways, on the price pane
+
+
+@needs_chromium
+def test_backtest_report_in_browser(browser, tmp_path, capsys):
+    from tests.test_backtest import build
+
+    vault = build(tmp_path)
+    cfg = tmp_path / "bt.toml"
+    cfg.write_text('[backtest.conf]\nsignal = "confluence"\nstop_bp = "5"\ntarget_bp = "30"\nmax_hold_minutes = 5\n')
+    out = tmp_path / "backtest.html"
+    assert main(["backtest", "--vault", str(vault), "--config", str(cfg), "--html", str(out)]) == 0
+    ready, page = open_and_check(browser, out, "backtest-report.png", full_page=True)
+    assert ready == {"sections": 1, "trades": 4, "sweep": 5}
+    tint = page.eval("""(() => { const c = document.querySelectorAll('svg.scatter circle');
+      return {win: [...c].filter(e => e.getAttribute('fill') === '#26a69a').length,
+              loss: [...c].filter(e => e.getAttribute('fill') === '#ef5350').length}; })()""")
+    assert tint["win"] + tint["loss"] == 4

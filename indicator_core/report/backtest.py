@@ -123,22 +123,19 @@ def trade_chunks(vault: Path, key: InstrumentKey, host: Any) -> Iterator[tuple[n
         return
     files = list_files(folder, key.inst_id, cfg.input.patterns, [], cfg.input.day_offset_minutes(), host.formats,
                        "trades")
-    seen: dict[int, int] = {}  # trade id -> minute, the last two minutes' kept
+    recent = np.zeros(0, dtype=np.int64)  # the ids of the previous chunk's last two minutes
     for chunk in read_chunks(files, Cursor(), None, cfg.run.batch_bytes):
         p = parse(chunk, key.inst_id, cfg.input.day_tolerance_minutes)
         if not len(p):
             continue
-        ids = p.trade_id.tolist()
-        keep = np.ones(len(ids), dtype=bool)
-        minutes = (p.ts // MINUTE_MS).tolist()
-        for i, (tid, m) in enumerate(zip(ids, minutes)):
-            if tid in seen:
-                keep[i] = False
-            else:
-                seen[tid] = m
-        if len(seen) > 200_000:
-            last = max(minutes)
-            seen = {t: m for t, m in seen.items() if m >= last - 2}
+        ids = p.trade_id.astype(np.int64)
+        _, first = np.unique(ids, return_index=True)
+        keep = np.zeros(len(ids), dtype=bool)
+        keep[first] = True  # a repeat within the chunk: its first one stays
+        if len(recent):
+            keep &= ~np.isin(ids, recent)
+        minute = p.ts // MINUTE_MS
+        recent = ids[minute >= int(minute.max()) - 2]
         px, scale = normalize(p.px_m[keep], p.px_s[keep])
         yield p.ts[keep], px, scale
 
@@ -379,7 +376,9 @@ def summary(name: str, inst: str, latency: int, records: list[dict[str, Any]], s
 
 # --- the command ------------------------------------------------------------------------------------------
 
-def run_backtest(vault: Path, cfg: Any, names: list[str] | None, insts: list[str] | None) -> list[dict[str, Any]]:
+def run_backtest(vault: Path, cfg: Any, names: list[str] | None, insts: list[str] | None,
+                 lo: int | None = None, hi: int | None = None, keep: dict | None = None,
+                 jobs: int = 1) -> list[dict[str, Any]]:
     """Every strategy over every instrument: trades.jsonl written, the summaries returned (the configured
     latency first, then the sweep)."""
     from ..runtime.host import Host
@@ -397,37 +396,63 @@ def run_backtest(vault: Path, cfg: Any, names: list[str] | None, insts: list[str
         if cfg.backtest[n].signal not in known:
             raise ConfigError(f"{cfg.source}: backtest.{n}.signal: {cfg.backtest[n].signal!r} is not a signal; "
                               f"choose from {', '.join(sorted(known))}")
-    host = Host.load(cfg)
+    keys = select_instruments(vault, insts)
+    if jobs > 1 and len(keys) > 1:  # instruments on worker processes, as `indicators run --jobs` does
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=min(jobs, len(keys))) as pool:
+            done = list(pool.map(_instrument, *zip(*[(vault, cfg, chosen, key, lo, hi) for key in keys])))
+    else:
+        host = Host.load(cfg)
+        done = [_instrument(vault, cfg, chosen, key, lo, hi, host) for key in keys]
     rows: list[dict[str, Any]] = []
-    for key in select_instruments(vault, insts):
-        funding = funding_times(vault, key)
-        inst = host.table.get(key.inst_id)
-        books = vault / cfg.books.root / key.exchange / key.market / key.inst_id
-        has_books = books.is_dir() and any(books.iterdir())
-        walks: dict[tuple[str, int], Walk] = {}
-        for n in chosen:
-            s = cfg.backtest[n]
-            events = signals_of(vault, key, s)
-            for lat in dict.fromkeys((s.latency_ms, *SWEEP_MS)):
-                book = BookAt(vault, key, host, inst) if s.fills == "book" and has_books else None
-                walks[(n, lat)] = Walk(events, lat, s.stop_bp, s.target_bp, s.max_hold_minutes * MINUTE_MS, book,
-                                       s.size_quote)
-        for ts, px, scale in trade_chunks(vault, key, host):
-            for w in walks.values():
-                w.feed(ts, px, scale)
-        for n in chosen:
-            s = cfg.backtest[n]
-            for lat in dict.fromkeys((s.latency_ms, *SWEEP_MS)):
-                w = walks[(n, lat)]
-                records = [trade_record(t, s, funding)[0] for t in w.closed]
-                open_ = (w.open is not None) + (w.pending is not None)
-                if lat == s.latency_ms:
-                    folder = derived_dir(vault, f"backtest/{n}", key)
-                    folder.mkdir(parents=True, exist_ok=True)
-                    _write(folder / "trades.jsonl", b"".join(orjson.dumps(r) + b"\n" for r in records))
-                rows.append({**summary(n, key.inst_id, lat, records, w.skipped, open_),
-                             "sweep": lat != s.latency_ms})
+    for got_rows, got_kept in done:  # in the instruments' order, whichever process ran them
+        rows += got_rows
+        if keep is not None:
+            keep.update(got_kept)
     return rows
+
+
+def _instrument(vault: Path, cfg: Any, chosen: list[str], key: InstrumentKey, lo: int | None, hi: int | None,
+                host: Any = None) -> tuple[list[dict[str, Any]], dict]:
+    """Every chosen strategy over one instrument: its trades.jsonl written, its summary rows and records."""
+    if host is None:
+        from ..runtime.host import Host
+
+        host = Host.load(cfg)
+    rows: list[dict[str, Any]] = []
+    kept: dict = {}
+    funding = funding_times(vault, key)
+    inst = host.table.get(key.inst_id)
+    books = vault / cfg.books.root / key.exchange / key.market / key.inst_id
+    has_books = books.is_dir() and any(books.iterdir())
+    walks: dict[tuple[str, int], Walk] = {}
+    for n in chosen:
+        s = cfg.backtest[n]
+        events = [e for e in signals_of(vault, key, s)  # --from / --to: the signal's minute
+                  if (lo is None or e.known_ms // MINUTE_MS - 1 >= lo) and (hi is None or e.known_ms // MINUTE_MS - 1 < hi)]
+        for lat in dict.fromkeys((s.latency_ms, *SWEEP_MS)):
+            book = BookAt(vault, key, host, inst) if s.fills == "book" and has_books else None
+            walks[(n, lat)] = Walk(events, lat, s.stop_bp, s.target_bp, s.max_hold_minutes * MINUTE_MS, book,
+                                   s.size_quote)
+    for ts, px, scale in trade_chunks(vault, key, host):
+        for w in walks.values():
+            w.feed(ts, px, scale)
+    for n in chosen:
+        s = cfg.backtest[n]
+        for lat in dict.fromkeys((s.latency_ms, *SWEEP_MS)):
+            w = walks[(n, lat)]
+            records = [trade_record(t, s, funding)[0] for t in w.closed]
+            # undecided: a position without its exit, a signal waiting for its entry, those after it
+            open_ = (w.open is not None) + (w.pending is not None) + len(w.events) - w.next_event
+            if lat == s.latency_ms:
+                kept[(n, key.inst_id)] = records
+                folder = derived_dir(vault, f"backtest/{n}", key)
+                folder.mkdir(parents=True, exist_ok=True)
+                _write(folder / "trades.jsonl", b"".join(orjson.dumps(r) + b"\n" for r in records))
+            rows.append({**summary(n, key.inst_id, lat, records, w.skipped, open_),
+                         "sweep": lat != s.latency_ms})
+    return rows, kept
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -457,3 +482,84 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
                      f"{f(r['sharpe'], '+.2f'):>7} {r['skipped']:>5} {r['open']:>4}")
     lines.append("* the strategy's own latency (its trades are in derived/backtest/{NAME}/...); the others: the sweep")
     return "\n".join(lines)
+
+
+# --- the report ------------------------------------------------------------------------------------------
+
+def _svg_line(points: list[tuple[float, float]], w: int, h: int, color: str) -> str:
+    if not points:
+        return ""
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    x0, x1, y0, y1 = min(xs), max(xs), min(ys + [0.0]), max(ys + [0.0])
+    sx = (w - 60) / ((x1 - x0) or 1)
+    sy = (h - 30) / ((y1 - y0) or 1)
+    pts = " ".join(f"{50 + (x - x0) * sx:.1f},{h - 15 - (y - y0) * sy:.1f}" for x, y in points)
+    zero = h - 15 - (0 - y0) * sy
+    return (f'<line x1="50" x2="{w - 10}" y1="{zero:.1f}" y2="{zero:.1f}" stroke="#475569" stroke-dasharray="4 4"/>'
+            f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{pts}"/>'
+            f'<text x="4" y="14" fill="#94a3b8" font-size="11">{y1:,.2f}</text>'
+            f'<text x="4" y="{h - 4}" fill="#94a3b8" font-size="11">{y0:,.2f}</text>')
+
+
+def write_html(path: Path, rows: list[dict[str, Any]], kept: dict, vault: Path) -> None:
+    """A self-contained page: per strategy and instrument the equity curve (cumulative net quote at each
+    exit), every trade's net bp against its entry time (green wins, red losses), and the latency sweep."""
+    import html
+
+    from . import write_page
+
+    parts = []
+    for (name, inst), records in sorted(kept.items()):
+        w, h = 900, 220
+        eq, total = [], 0.0
+        if records:
+            eq.append((float(minute_of_iso(records[0]["entry_utc"][:16] + ":00Z")), 0.0))
+        for r in records:
+            total += float(r["net_quote"])
+            eq.append((float(minute_of_iso(r["exit_utc"][:16] + ":00Z")), total))
+        dots = []
+        if records:
+            xs = [float(minute_of_iso(r["entry_utc"][:16] + ":00Z")) for r in records]
+            ys = [float(r["net_bp"]) for r in records]
+            x0, x1, y0, y1 = min(xs), max(xs), min(ys + [0.0]), max(ys + [0.0])
+            sx, sy = (w - 60) / ((x1 - x0) or 1), (h - 30) / ((y1 - y0) or 1)
+            zero = h - 15 - (0 - y0) * sy
+            dots.append(f'<line x1="50" x2="{w - 10}" y1="{zero:.1f}" y2="{zero:.1f}" stroke="#475569" '
+                        'stroke-dasharray="4 4"/>')
+            for x, y in zip(xs, ys):
+                dots.append(f'<circle class="trade" cx="{50 + (x - x0) * sx:.1f}" cy="{h - 15 - (y - y0) * sy:.1f}" '
+                            f'r="3" fill="{"#26a69a" if y > 0 else "#ef5350"}"/>')
+        sweep = [r for r in rows if r["strategy"] == name and r["inst_id"] == inst]
+        sweep.sort(key=lambda r: r["latency_ms"])
+        top = max([abs(r["mean_net_bp"] or 0) for r in sweep] + [1e-9])
+        bars = []
+        for k, r in enumerate(sweep):
+            v = r["mean_net_bp"] or 0.0
+            bh = 80 * abs(v) / top
+            y = 100 - bh if v >= 0 else 100
+            x = 60 + k * 160
+            bars.append(f'<rect class="sweep" x="{x}" y="{y:.1f}" width="80" height="{max(bh, 1):.1f}" '
+                        f'fill="{"#26a69a" if v > 0 else "#ef5350"}"/>'
+                        f'<text x="{x}" y="188" fill="#e2e8f0" font-size="12">{r["latency_ms"]} ms'
+                        f'{" (its own)" if not r["sweep"] else ""}</text>'
+                        f'<text x="{x}" y="203" fill="#94a3b8" font-size="12">{v:+.2f} bp · n {r["n"]}</text>')
+        own = next((r for r in sweep if not r["sweep"]), None)
+        head = "" if own is None else (
+            f'n {own["n"]} · win {own["win_rate"] if own["win_rate"] is not None else "–"} · mean '
+            f'{own["mean_net_bp"]} bp · total {own["total_net_quote"]} · max drawdown {own["max_drawdown_quote"]} · '
+            f'skipped {own["skipped"]} · open {own["open"]}')
+        parts.append(
+            f'<section><h2>{html.escape(name)} · {html.escape(inst)}</h2><p>{html.escape(head)}</p>'
+            f'<h3>equity (cumulative net quote at each exit)</h3><svg class="equity" width="{w}" height="{h}">'
+            f'{_svg_line(eq, w, h, "#38bdf8")}</svg>'
+            f'<h3>trades: net bp by entry time</h3><svg class="scatter" width="{w}" height="{h}">{"".join(dots)}</svg>'
+            f'<h3>latency sweep: mean net bp</h3><svg class="sweep" width="{w}" height="210">'
+            f'<line x1="50" x2="{w - 10}" y1="100" y2="100" stroke="#475569"/>{"".join(bars)}</svg></section>')
+    page = ("<!doctype html><html><head><meta charset='utf-8'><title>backtest</title><style>"
+            "body{background:#0b0e14;color:#e2e8f0;font:14px system-ui,sans-serif;margin:24px}"
+            "h2{margin:28px 0 4px}h3{color:#94a3b8;font-weight:500;margin:14px 0 4px}svg{background:#111621}"
+            "</style></head><body><h1>backtest of " + html.escape(str(vault)) + "</h1>" + "".join(parts) +
+            "<script>document.body.setAttribute('data-ready', JSON.stringify({sections: "
+            "document.querySelectorAll('section').length, trades: document.querySelectorAll('circle.trade').length, "
+            "sweep: document.querySelectorAll('rect.sweep').length}));</script></body></html>")
+    write_page(path, page, "--html")

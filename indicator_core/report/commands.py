@@ -32,7 +32,11 @@ def add_parsers(sub) -> None:
     b.add_argument("--config", type=Path, required=True, metavar="FILE", help="the config file with [backtest.NAME]")
     b.add_argument("--strategy", action="append", metavar="NAME", help="only this strategy (repeatable)")
     b.add_argument("--inst", action="append", metavar="INST_ID", help="only this instrument (repeatable)")
+    b.add_argument("--from", dest="from_", metavar="T", help="first signal minute, UTC (2024-11-23[T14:05])")
+    b.add_argument("--to", metavar="T", help="signals before this minute, UTC (exclusive)")
     b.add_argument("--json", action="store_true", help="print the summaries as a JSON array")
+    b.add_argument("--html", type=Path, metavar="FILE", help="also write a self-contained HTML report")
+    b.add_argument("--jobs", type=int, default=1, metavar="N", help="instruments on N worker processes (default 1)")
 
     c = sub.add_parser("chart", help="one self-contained HTML chart of an instrument's outputs")
     c.add_argument("--vault", type=Path, required=True)
@@ -102,11 +106,18 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     import orjson
 
     from ..config import load_config
-    from .backtest import format_rows, run_backtest
+    from .backtest import format_rows, run_backtest, write_html
 
     vault = _vault(args.vault)
     cfg = load_config(args.config)
-    rows = run_backtest(vault, cfg, args.strategy, args.inst)
+    lo, hi = _range(args)
+    kept: dict = {}
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: give 1 or more worker processes")
+    rows = run_backtest(vault, cfg, args.strategy, args.inst, lo, hi, kept, jobs=args.jobs)
     text = orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() if args.json else format_rows(rows)
     sys.stdout.write(text + "\n")
+    if args.html:
+        write_html(args.html, rows, kept, vault)
+        print(f"report written to {args.html}", file=sys.stderr)
     return 0
