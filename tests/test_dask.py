@@ -149,3 +149,21 @@ def test_dask_soak_workers_killed_at_random_instants(tmp_path: Path, cluster) ->
         assert proc.returncode == 0, err
         assert outputs(vault) == reference(), f"round {k}"
     print(f"soak: {rounds} dask runs with killed workers, outputs identical to one clean run")
+
+
+def test_dask_backtest_gives_the_bytes_of_one_process(tmp_path: Path, vault: Path, cluster, capsys) -> None:
+    from indicator_core.cli import main
+    from tests.vaults import run, write_config
+
+    assert run(vault, config(tmp_path, 1 << 20)) == 0
+    cfg = write_config(tmp_path / "bt.toml", '[backtest.t]\nsignal = "tier:T2"\nstop_bp = "10"\ntarget_bp = "10"\n'
+                       'max_hold_minutes = 10\n')
+    capsys.readouterr()
+    assert main(["backtest", "--vault", str(vault), "--config", str(cfg), "--json"]) == 0
+    one = (capsys.readouterr().out, {k: v for k, v in outputs(vault).items() if k.startswith("backtest/")})
+    for k in one[1]:
+        (vault / "derived" / k).unlink()
+    assert main(["backtest", "--vault", str(vault), "--config", str(cfg), "--json",
+                 "--scheduler", cluster.scheduler_address]) == 0
+    two = (capsys.readouterr().out, {k: v for k, v in outputs(vault).items() if k.startswith("backtest/")})
+    assert one == two and len(one[1]) == 2 and b"signal_id" in b"".join(one[1].values())

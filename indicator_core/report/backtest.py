@@ -9,8 +9,9 @@ Reading: the instrument's raw trade files are read once, a chunk at a time (memo
 order, repeats of a trade id skipped; every latency of the sweep walks the same chunks side by side.
 
 Fills: at the trade's price, or with ``fills = "book"`` by walking the recorded book as of the fill
-(:class:`BookAt`, one reader per walk, the book stream of section 10 applying the pushes).
-Not built yet: the ``--html`` report, ``--from``/``--to``, ``--jobs``.
+(:class:`BookAt`, one reader per walk, the book stream of section 10 applying the pushes).  The
+instruments run one after another, on worker processes (``--jobs``) or as tasks on a Dask cluster
+(``--scheduler``); ``--html`` writes the report (:func:`write_html`).
 """
 
 from __future__ import annotations
@@ -378,7 +379,7 @@ def summary(name: str, inst: str, latency: int, records: list[dict[str, Any]], s
 
 def run_backtest(vault: Path, cfg: Any, names: list[str] | None, insts: list[str] | None,
                  lo: int | None = None, hi: int | None = None, keep: dict | None = None,
-                 jobs: int = 1) -> list[dict[str, Any]]:
+                 jobs: int = 1, scheduler: Any = None) -> list[dict[str, Any]]:
     """Every strategy over every instrument: trades.jsonl written, the summaries returned (the configured
     latency first, then the sweep)."""
     from ..runtime.host import Host
@@ -397,7 +398,9 @@ def run_backtest(vault: Path, cfg: Any, names: list[str] | None, insts: list[str
             raise ConfigError(f"{cfg.source}: backtest.{n}.signal: {cfg.backtest[n].signal!r} is not a signal; "
                               f"choose from {', '.join(sorted(known))}")
     keys = select_instruments(vault, insts)
-    if jobs > 1 and len(keys) > 1:  # instruments on worker processes, as `indicators run --jobs` does
+    if scheduler is not None:  # instruments as tasks on a Dask cluster, as `indicators run --scheduler` does
+        done = _on_dask(scheduler, [(vault, cfg, chosen, key, lo, hi) for key in keys])
+    elif jobs > 1 and len(keys) > 1:  # instruments on worker processes, as `indicators run --jobs` does
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(max_workers=min(jobs, len(keys))) as pool:
@@ -411,6 +414,28 @@ def run_backtest(vault: Path, cfg: Any, names: list[str] | None, insts: list[str
         if keep is not None:
             keep.update(got_kept)
     return rows
+
+
+def _on_dask(scheduler: Any, calls: list[tuple]) -> list:
+    """The instruments' tasks on the Dask scheduler at ``scheduler`` (an address), their results in order."""
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ConfigError("--scheduler needs Dask's distributed package: pip install \"indicator-core[dask]\"") from None
+    from ..errors import IndicatorError
+
+    try:
+        client = Client(scheduler, timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        raise IndicatorError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({exc})") from exc
+    except ValueError as exc:
+        raise ConfigError(f"--scheduler {scheduler}: not the address of a Dask scheduler ({exc}); give the one the "
+                          "scheduler prints when it starts, e.g. tcp://HOST:8786") from exc
+    try:
+        futures = [client.submit(_instrument, *call, pure=False) for call in calls]
+        return client.gather(futures)
+    finally:
+        client.close()
 
 
 def _instrument(vault: Path, cfg: Any, chosen: list[str], key: InstrumentKey, lo: int | None, hi: int | None,

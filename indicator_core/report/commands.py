@@ -37,6 +37,7 @@ def add_parsers(sub) -> None:
     b.add_argument("--json", action="store_true", help="print the summaries as a JSON array")
     b.add_argument("--html", type=Path, metavar="FILE", help="also write a self-contained HTML report")
     b.add_argument("--jobs", type=int, default=1, metavar="N", help="instruments on N worker processes (default 1)")
+    b.add_argument("--scheduler", metavar="ADDRESS", help="instruments as tasks on a Dask cluster (tcp://HOST:8786)")
 
     c = sub.add_parser("chart", help="one self-contained HTML chart of an instrument's outputs")
     c.add_argument("--vault", type=Path, required=True)
@@ -114,7 +115,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     kept: dict = {}
     if args.jobs < 1:
         raise ConfigError(f"--jobs {args.jobs}: give 1 or more worker processes")
-    rows = run_backtest(vault, cfg, args.strategy, args.inst, lo, hi, kept, jobs=args.jobs)
+    rows = run_backtest(vault, cfg, args.strategy, args.inst, lo, hi, kept, jobs=args.jobs, scheduler=args.scheduler)
     text = orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() if args.json else format_rows(rows)
     sys.stdout.write(text + "\n")
     if args.html:
