@@ -234,3 +234,23 @@ def test_jobs_give_the_same_bytes(tmp_path: Path, capsys) -> None:
     assert got["1"] == got["2"] and len(got["1"][1]) >= 4
     rows = json.loads(got["1"][0])
     assert {r["inst_id"] for r in rows} >= {"BTC-USDT-SWAP", "ETH-USDT-SWAP"}
+
+
+def test_one_trade_at_once_past_the_stop_and_the_time_limit_is_a_stop(tmp_path: Path) -> None:
+    """A long's stop lies below its entry and its target above, so one trade cannot reach both; what one trade
+    can reach at once is a price level and the time limit: the price exit wins (the reason a trader acts on)."""
+    vault = tmp_path / "v"
+    t_sig = T0 + 60_000  # known: the signal of minute 00:00
+    trades = [(T0 + 1_000, "60000"), (t_sig + 500, "60000"), (t_sig + 5_000, "60010"),
+              (t_sig + 500 + 120_000, "59000")]  # two minutes after the entry, and 166 bp below it
+    (inst_dir(vault, INST) / "trades_2024-11-23.jsonl").write_bytes(
+        b"".join(trade_line(INST, 100 + k, px, "1", "buy", ts) for k, (ts, px) in enumerate(trades)))
+    write_volume(vault, INST, [bar(i, 60000, inst=INST) for i in range(2000, 2004)])
+    write_output(vault, "confluence", INST, "signals", [{"timestamp_utc": iso_minute(M0), "inst_id": INST,
+                                                         "direction": "long", "level": "60000", "score": 3}])
+    cfg = write_config(tmp_path / "c.toml", '[backtest.s]\nsignal = "confluence"\nstop_bp = "50"\ntarget_bp = "50"\n'
+                       'max_hold_minutes = 2\nfills = "trade"\n')
+    assert main(["backtest", "--vault", str(vault), "--config", str(cfg)]) == 0
+    (r,) = read_jsonl(vault / "derived" / "backtest" / "s" / "okx" / "perps" / INST / "trades.jsonl")
+    assert (r["exit_reason"], r["exit_px"], r["entry_px"]) == ("stop", "59000", "60000")
+    assert r["mfe_bp"] == "1.6667" and r["mae_bp"] == "-166.6667"
