@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -26,23 +24,9 @@ sys.path.insert(0, str(HERE))
 
 
 def _pass_seconds(data: Path, kind: str) -> float:
-    from indicator_core.config import Config
-    from indicator_core.runtime.host import Host
-    from indicator_core.runtime.instrument_pass import instruments, run_instrument
+    from passes import pass_seconds  # type: ignore[import-not-found]
 
-    with tempfile.TemporaryDirectory(prefix="bench-derivs-") as tmp:
-        vault = Path(tmp) / "v"
-        (vault / "raw").mkdir(parents=True)
-        root = data / "raw" / kind
-        (vault / "raw" / kind).symlink_to(root, target_is_directory=True)
-        host = Host.load(Config())
-        host.threads = False
-        found = [t for t in instruments(host, vault, None) if t[1].name == kind]
-        t0 = time.perf_counter()
-        for key, k, folder in found:
-            summary = run_instrument(host, vault, key, folder, k)
-            assert not summary.failures, summary.failures
-        return time.perf_counter() - t0
+    return pass_seconds(data / "raw" / kind, kind)
 
 
 def main() -> None:

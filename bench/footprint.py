@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -25,25 +23,9 @@ WITH = BASE + "[plugins.footprint]\nenabled = true\n"
 
 
 def pass_seconds(data: Path, config: str) -> float:
-    from indicator_core.config import load_config
-    from indicator_core.runtime.host import Host
-    from indicator_core.runtime.instrument_pass import instruments, run_instrument
+    from passes import pass_seconds as one_pass  # type: ignore[import-not-found]
 
-    with tempfile.TemporaryDirectory(prefix="bench-footprint-") as tmp:
-        vault = Path(tmp) / "v"
-        folder = vault / "raw" / "trades" / "okx" / "perps" / "BTC-USDT-SWAP"
-        folder.parent.mkdir(parents=True)
-        folder.symlink_to(data, target_is_directory=True)
-        cfg = Path(tmp) / "c.toml"
-        cfg.write_text(config)
-        host = Host.load(load_config(cfg))
-        host.threads = False
-        found = [t for t in instruments(host, vault, None) if t[1].name == "trades"]
-        t0 = time.perf_counter()
-        for key, kind, f in found:
-            summary = run_instrument(host, vault, key, f, kind)
-            assert not summary.failures, summary.failures
-        return time.perf_counter() - t0
+    return one_pass(data, "trades", config, link="instrument")
 
 
 def main() -> None:

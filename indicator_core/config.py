@@ -32,6 +32,17 @@ DEFAULT_PATTERNS = [
 DEFAULT_DAY_OFFSETS: dict[str, str] = {}
 
 
+def instrument_labels(labels: list[str], what: str) -> list[str]:
+    """``labels`` unchanged when each is an instrument's ``exchange/market/INST_ID``; else the error naming it."""
+    from .storage import FOLDER_NAME
+
+    for label in labels:
+        parts = label.split("/")
+        if len(parts) != 3 or not all(FOLDER_NAME.fullmatch(p) for p in parts):
+            raise ValueError(f"{what}{label!r} is not exchange/market/INST_ID, like okx/perps/BTC-USDT-SWAP")
+    return labels
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -111,13 +122,7 @@ class DerivsConfig(_Strict):
     @field_validator("liquidations_from")
     @classmethod
     def _labels(cls, labels: list[str]) -> list[str]:
-        from .storage import FOLDER_NAME
-
-        for label in labels:
-            parts = label.split("/")
-            if len(parts) != 3 or not all(FOLDER_NAME.fullmatch(p) for p in parts):
-                raise ValueError(f"{label!r} is not exchange/market/INST_ID, like okx/perps/BTC-USDT-SWAP")
-        return labels
+        return instrument_labels(labels, "")
 
     @field_validator("patterns")
     @classmethod
@@ -190,12 +195,7 @@ class AggregateConfig(_Strict):
     @field_validator("members")
     @classmethod
     def _labels(cls, members: list[str]) -> list[str]:
-        from .storage import FOLDER_NAME
-
-        for m in members:
-            parts = m.split("/")
-            if len(parts) != 3 or not all(FOLDER_NAME.fullmatch(p) for p in parts):
-                raise ValueError(f"member {m!r} is not exchange/market/INST_ID, like okx/perps/BTC-USDT-SWAP")
+        instrument_labels(members, "member ")
         if len(set(members)) != len(members):
             raise ValueError(f"a member is listed twice: {members}")
         return members
