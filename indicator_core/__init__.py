@@ -29,7 +29,7 @@ Time (SPEC section 2)
     ``MINUTE_MS``, ``TIMEFRAMES``, ``iso_minute``, ``iso_minutes``, ``iso_ms``,
     ``minute_of_iso``, ``period_start``, ``session_start``, ``parse_anchor``.
 Settings types and helpers
-    ``SessionAnchor``, ``Timeframe``, ``Unit`` (validated ``Params`` fields);
+    ``SessionAnchor``, ``Timeframe``, ``Unit``, ``PriceWidth`` (validated ``Params`` fields);
     ``Candle``, ``CandleBuilder`` (higher timeframes from minutes);
     ``InstrumentKey`` (exchange, market, instrument of a vault path).
 
@@ -56,7 +56,7 @@ _HOME = {
     "ROUNDING": "numbers", "ceil_scaled": "numbers", "div_round": "numbers", "floor_scaled": "numbers",
     "fmt": "numbers", "fmt_signed": "numbers", "parse_decimal": "numbers", "to_dec": "numbers",
     "step_125": "numbers",
-    "SessionAnchor": "params", "Timeframe": "params", "Unit": "params",
+    "PriceWidth": "params", "SessionAnchor": "params", "Timeframe": "params", "Unit": "params",
     "Candle": "resample", "CandleBuilder": "resample",
     "VenueFormat": "sources.formats",
     "ColumnBuilder": "sources.parsed", "ParsedChunk": "sources.parsed", "Reject": "sources.parsed",
@@ -93,7 +93,7 @@ if TYPE_CHECKING:
     from .instruments import Instrument
     from .numbers import (EXACT, PRICE_PLACES, RATIO_PLACES, ROUNDING, LastText, ceil_scaled, div_round, floor_scaled,
                           fmt, fmt_signed, to_dec)
-    from .params import SessionAnchor, Timeframe, Unit
+    from .params import PriceWidth, SessionAnchor, Timeframe, Unit
     from .resample import Candle, CandleBuilder
     from .numbers import parse_decimal, step_125
     from .sources.formats import VenueFormat

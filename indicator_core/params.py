@@ -26,6 +26,22 @@ SessionAnchor = Annotated[str, AfterValidator(_anchor)]
 """A daily session start, ``"HH:MM"`` in UTC."""
 
 
+def _width(value: str) -> str:
+    if value == "auto":
+        return value
+    try:
+        d = Decimal(value)
+    except ArithmeticError:
+        raise ValueError(f"must be \"auto\" or a positive decimal price width, got {value!r}") from None
+    if not d.is_finite() or d <= 0:
+        raise ValueError(f"must be \"auto\" or a positive decimal price width, got {value!r}")
+    return value
+
+
+PriceWidth = Annotated[str, AfterValidator(_width)]
+"""``"auto"`` or a positive decimal price width (a bucket's step, a footprint row), e.g. ``"10"``."""
+
+
 def canonical_decimal(value: Decimal) -> str:
     """One spelling per value: plain notation, no exponent, no trailing zeros (``1E+5``, ``100000.0`` -> ``100000``).
 

@@ -279,7 +279,8 @@ def test_changed_row_is_refused_until_reset(tmp_path: Path, capsys) -> None:
     assert run(vault, write_config(tmp_path / "b.toml", ON + 'row = "5"\n')) == 1
     assert "indicators reset" in capsys.readouterr().err
     assert main(["plugins", "--config", str(write_config(tmp_path / "c.toml", ON + 'row = "-1"\n'))]) == 2
-    assert "row must be \"auto\" or a positive decimal price width" in capsys.readouterr().err
+    assert "plugins.footprint.row: Value error, must be \"auto\" or a positive decimal price width" in \
+        capsys.readouterr().err
 
 
 def _swinging_vault(tmp_path: Path, extra: str = "") -> Path:

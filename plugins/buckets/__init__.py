@@ -13,47 +13,24 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Iterator
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from indicator_core import (
-    EXACT, RATIO_PLACES, BookMinute, Emit, Indicator, Params, Unit, div_round, fmt, fmt_signed, hookimpl, iso_ms,
+    EXACT, RATIO_PLACES, BookMinute, Emit, Indicator, Params, PriceWidth, Unit, div_round, fmt, fmt_signed, hookimpl,
+    iso_ms,
     step_125,
 )
 
 INVERSE_BASE_PLACES = 12  # as a trade's base quantity (SPEC section 1)
 
 
-def _step(value: str) -> str:
-    if value == "auto":
-        return value
-    try:
-        d = Decimal(value)
-    except ArithmeticError:
-        raise ValueError(f"step must be \"auto\" or a positive decimal price width, got {value!r}") from None
-    if not d.is_finite() or d <= 0:
-        raise ValueError(f"step must be \"auto\" or a positive decimal price width, got {value!r}")
-    return value
-
-
 class BucketsParams(Params):
     band_pct: Decimal = Field(default=Decimal(1), gt=0, le=100)
-    step: str = "auto"  # "auto" or a price width, e.g. "10"
-    steps: dict[str, str] = Field(default_factory=dict)  # per instrument, overrides `step`
+    step: PriceWidth = "auto"  # "auto" or a price width, e.g. "10"
+    steps: dict[str, PriceWidth] = Field(default_factory=dict)  # per instrument, overrides `step`
     stale_seconds: int = Field(default=90, gt=0)
     unit: Unit = "quote"
 
-    @field_validator("step")
-    @classmethod
-    def _check_step(cls, v: str) -> str:
-        return _step(v)
-
-    @field_validator("steps")
-    @classmethod
-    def _check_steps(cls, v: dict[str, str]) -> dict[str, str]:
-        for inst, s in v.items():
-            if s != "auto":
-                _step(s)
-        return v
 
 
 def auto_step(mid: Decimal) -> Decimal:

@@ -22,47 +22,24 @@ from fractions import Fraction
 from typing import Any, Optional
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from indicator_core import (
-    EXACT, Emit, Indicator, Params, SessionAnchor, TradeBatch, fmt, fmt_signed, hookimpl, iso_minute, iso_ms,
+    EXACT, Emit, Indicator, Params, PriceWidth, SessionAnchor, TradeBatch, fmt, fmt_signed, hookimpl, iso_minute, iso_ms,
     parse_anchor, session_start, step_125, to_dec,
 )
 
 _SAFE = 2**62
 
 
-def _row_value(value: str) -> str:
-    if value == "auto":
-        return value
-    try:
-        d = Decimal(value)
-    except ArithmeticError:
-        raise ValueError(f"row must be \"auto\" or a positive decimal price width, got {value!r}") from None
-    if not d.is_finite() or d <= 0:
-        raise ValueError(f"row must be \"auto\" or a positive decimal price width, got {value!r}")
-    return value
-
-
 class FootprintParams(Params):
-    row: str = "auto"  # "auto" or a price width, e.g. "10"
-    rows: dict[str, str] = Field(default_factory=dict)  # per instrument, overrides `row`
+    row: PriceWidth = "auto"  # "auto" or a price width, e.g. "10"
+    rows: dict[str, PriceWidth] = Field(default_factory=dict)  # per instrument, overrides `row`
     ratio: Decimal = Field(default=Decimal(3), gt=0)
     stacked_min: int = Field(default=3, ge=2)
     value_area_pct: Decimal = Field(default=Decimal(70), gt=0, le=100)
     session_anchor: SessionAnchor = "00:00"
 
-    @field_validator("row")
-    @classmethod
-    def _check_row(cls, v: str) -> str:
-        return _row_value(v)
-
-    @field_validator("rows")
-    @classmethod
-    def _check_rows(cls, v: dict[str, str]) -> dict[str, str]:
-        for text in v.values():
-            _row_value(text)
-        return v
 
 
 def _text(value: int, scale: int) -> str:
