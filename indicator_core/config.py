@@ -32,6 +32,14 @@ DEFAULT_PATTERNS = [
 DEFAULT_DAY_OFFSETS: dict[str, str] = {}
 
 
+def jsonl_patterns(patterns: list[str]) -> list[str]:
+    """``patterns`` unchanged when each is a ``.jsonl`` file name with a ``{date}`` (books, derivatives)."""
+    for p in patterns:
+        if "{date}" not in p or not p.endswith(".jsonl") or "/" in p or "\\" in p:
+            raise ValueError(f"pattern {p!r}: a .jsonl file name inside the instrument folder with a {{date}}")
+    return patterns
+
+
 def instrument_labels(labels: list[str], what: str) -> list[str]:
     """``labels`` unchanged when each is an instrument's ``exchange/market/INST_ID``; else the error naming it."""
     from .storage import FOLDER_NAME
@@ -97,10 +105,7 @@ class BooksConfig(_Strict):
     @field_validator("patterns")
     @classmethod
     def _jsonl(cls, patterns: list[str]) -> list[str]:
-        for p in patterns:
-            if "{date}" not in p or not p.endswith(".jsonl") or "/" in p or "\\" in p:
-                raise ValueError(f"pattern {p!r}: a .jsonl file name inside the instrument folder with a {{date}}")
-        return patterns
+        return jsonl_patterns(patterns)
 
 
 class DerivsConfig(_Strict):
@@ -127,10 +132,7 @@ class DerivsConfig(_Strict):
     @field_validator("patterns")
     @classmethod
     def _jsonl(cls, patterns: list[str]) -> list[str]:
-        for p in patterns:
-            if "{date}" not in p or not p.endswith(".jsonl") or "/" in p or "\\" in p:
-                raise ValueError(f"pattern {p!r}: a .jsonl file name inside the instrument folder with a {{date}}")
-        return patterns
+        return jsonl_patterns(patterns)
 
 
 class RunConfig(_Strict):
