@@ -382,3 +382,19 @@ def test_cut_runs_with_touches_equal_one_run(tmp_path: Path, cuts: list[float]) 
     got = outputs(vault)
     assert {k: v for k, v in got.items() if k.startswith("footprint/")} == \
         {k: v for k, v in expected.items() if k.startswith("footprint/")}
+
+
+def test_chart_data_profiles_follow_the_session_anchor(tmp_path: Path) -> None:
+    """A session anchored at 08:00 UTC: the chart's profile of it sums the rows of its own minutes."""
+    from indicator_core.report.chart import build_data
+
+    vault = _swinging_vault(tmp_path, 'session_anchor = "08:00"\n')
+    data = build_data(vault, "BTC-USDT-SWAP", None, None, "1m", streams={})
+    profiles = fp(vault, "profile")
+    assert profiles and profiles[0]["session_start"].endswith("T08:00:00Z")
+    drawn = data["footprint"]["profiles"]
+    assert len(drawn) == len(profiles)
+    for (t0, t1, poc, vah, val, rows), prof in zip(drawn, profiles):
+        total = sum(v for _, v in rows)
+        assert abs(total - float(prof["volume"])) < 1e-6 * max(1.0, total)  # the same minutes, summed
+        assert float(prof["val"]) <= poc <= float(prof["vah"])

@@ -15,6 +15,7 @@ added up into money.  Bars are aggregated to ``--tf`` here, so a month of minute
 
 from __future__ import annotations
 
+import bisect
 import html
 from dataclasses import dataclass, field
 from importlib import resources
@@ -261,7 +262,8 @@ def _footprint(records: list[dict] | None, profiles: list[dict] | None, inside, 
         return None
     bars: dict[int, dict[float, list[float]]] = {}
     marks: dict[int, tuple] = {}
-    sessions: dict[str, dict[float, float]] = {}
+    starts = sorted(minute_of_iso(p["session_start"]) for p in profiles or ())
+    sessions: dict[int, dict[float, float]] = {}
     row = float(records[0]["row"])
     for r in records:
         m = minute_of_iso(r["timestamp_utc"])
@@ -276,10 +278,11 @@ def _footprint(records: list[dict] | None, profiles: list[dict] | None, inside, 
             if tfm == 1:
                 marks[p0] = (float(r["poc"]), [float(x) for x in r["ask_imbalances"]],
                              [float(x) for x in r["bid_imbalances"]])
-        day = iso_minute(m - m % 1440)
-        sess = sessions.setdefault(day, {})
-        for px, b, s_ in cells:
-            sess[px] = sess.get(px, 0.0) + b + s_
+        k = bisect.bisect_right(starts, m) - 1  # the closed session the minute is in (its anchor, not UTC midnight)
+        if k >= 0 and m < starts[k] + 1440:
+            sess = sessions.setdefault(starts[k], {})
+            for px, b, s_ in cells:
+                sess[px] = sess.get(px, 0.0) + b + s_
     if not bars:
         return None
     total = sum(len(b) for b in bars.values())
@@ -298,7 +301,7 @@ def _footprint(records: list[dict] | None, profiles: list[dict] | None, inside, 
         start = minute_of_iso(prof["session_start"])
         if not (inside(start) or inside(start + 1439)):
             continue
-        vols = sessions.get(prof["session_start"], {})
+        vols = sessions.get(start, {})
         out_profiles.append([start * 60, (start + 1440) * 60, float(prof["poc"]), float(prof["vah"]), float(prof["val"]),
                              sorted([px, round(v, 6)] for px, v in vols.items())])
     deltas.sort()
