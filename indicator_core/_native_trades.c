@@ -27,6 +27,7 @@ enum {
     K_SIDE = 5,
     K_SKIP = 6,        /* an ignored quoted value: short printable text */
     K_SKIP_DIGITS = 7, /* an ignored unquoted unsigned integer */
+    K_MAKER = 8,       /* Binance's unquoted `m`: true when the buyer was the maker (the taker sold) */
 };
 
 /* the rows of the int64 output block, one column per row */
@@ -216,6 +217,10 @@ static int parse_line(const layout_t *lay, const char *p, const char *end, int64
                 if (memcmp(p, "buy", 3) == 0) { is_buy[i] = 1; n = 3; }
                 else if (memcmp(p, "sell", 4) == 0) { is_buy[i] = 0; n = 4; }
                 break;
+            case K_MAKER:
+                if (memcmp(p, "true", 4) == 0) { is_buy[i] = 0; n = 4; }
+                else if (memcmp(p, "false", 5) == 0) { is_buy[i] = 1; n = 5; }
+                break;
             case K_SKIP_DIGITS:
                 if (!scan_uint(p, &v, &n)) return 0;
                 break;
@@ -263,6 +268,11 @@ static int parse_line(const layout_t *lay, const char *p, const char *end, int64
         case K_SIDE:
             if (n == 3 && memcmp(p, "buy", 3) == 0) is_buy[i] = 1;
             else if (n == 4 && memcmp(p, "sell", 4) == 0) is_buy[i] = 0;
+            else return 0;
+            break;
+        case K_MAKER:
+            if (n == 4 && memcmp(p, "true", 4) == 0) is_buy[i] = 0;
+            else if (n == 5 && memcmp(p, "false", 5) == 0) is_buy[i] = 1;
             else return 0;
             break;
         case K_SKIP:
@@ -334,7 +344,8 @@ static PyObject *parse_layout(PyObject *self, PyObject *args) {
            and is not longer than the room kept at the buffer's end */
         unsigned char first = lay.size[j + 1] ? (unsigned char)lay.text[j + 1][0] : 0;
         lay.swar[j] = little && lay.kind[j] != K_SKIP && first && lay.size[j + 1] <= SWAR_ROOM / 2 &&
-                      !(first >= '0' && first <= '9') && first != '.' && !strchr("buysel", first);
+                      !(first >= '0' && first <= '9') && first != '.' &&
+                      !strchr(lay.kind[j] == K_MAKER ? "truefals" : "buysel", first);
         unsigned char bytes[16] = {0}, mask[16] = {0};
         for (Py_ssize_t b = 0; b < lay.size[j + 1] && b < 16; b++) {
             bytes[b] = (unsigned char)lay.text[j + 1][b];

@@ -57,9 +57,10 @@ FIELD_KINDS = {"tradeId": "int", "ts": "int", "count": "int", "px": "dec", "sz":
 _REQUIRED = ("instId", "tradeId", "px", "sz", "side", "ts")
 # the value codes of the compiled kernel (_native_trades.c), by field, then by kind
 _FIELD_CODES = {"tradeId": 0, "ts": 1, "count": 2, "px": 3, "sz": 4, "side": 5}
-_SKIP_CODES = {"skip": 6, "skip_digits": 7}
+# by kind, whatever the field: ignored values, and Binance's unquoted `m` (the taker sold when true)
+_KIND_CODES = {"skip": 6, "skip_digits": 7, "maker": 8}
 _KERNEL = native.load("trades")
-_NUMPY_ONLY = {"maker", "Side", "skip_word", "id"}  # kinds the compiled kernel does not read: numpy reads them
+_NUMPY_ONLY = {"Side", "skip_word", "id"}  # kinds the compiled kernel does not read: numpy reads them
 
 
 def _ID_DIGEST(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -92,7 +93,7 @@ class Layout:
     @property
     def codes(self) -> bytes:
         """The kinds as the compiled kernel's value codes."""
-        return bytes(_SKIP_CODES[k] if k in _SKIP_CODES else _FIELD_CODES[f] for f, k in zip(self.fields, self.kinds))
+        return bytes(_KIND_CODES[k] if k in _KIND_CODES else _FIELD_CODES[f] for f, k in zip(self.fields, self.kinds))
 
 
 def learn_layout(line: bytes, inst_id: str) -> Layout | None:
