@@ -14,8 +14,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from indicator_core.sources import binance, okx_jsonl
+from indicator_core.sources import binance, columnar, okx_jsonl
+from tests.kernel_paths import on_both_paths
 from tests.vaults import ETH_PERP
+
+# every test twice: Binance's layout read by the compiled kernel (its `m` flag a kernel kind), and by numpy
+kernel_path = on_both_paths("trades", columnar)
 
 RAW = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "binance-raw" / "hftbacktest_usdm_ethusdt_20240808.gz"
 USDM = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "binance" / "ws-usdm-2021-07-22.jsonl"
