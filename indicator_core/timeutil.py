@@ -83,3 +83,18 @@ def minute_of_iso(text: str) -> int:
         raise ValueError(f"not an ISO 8601 UTC time: {text!r}")
     secs = calendar.timegm((int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]), int(text[14:16]), 0, 0, 0, 0))
     return secs // 60
+
+
+class ClosedMinute:
+    """What an event of one closed minute (``minute``: epoch minutes) says of its time: the minute's open as
+    ISO text and its end in epoch ms (a book's or the derivatives' minute; ``Bar`` has its own)."""
+
+    minute: int
+
+    @property
+    def timestamp_utc(self) -> str:
+        return iso_minute(self.minute)
+
+    @property
+    def end_ms(self) -> int:
+        return (self.minute + 1) * MINUTE_MS

@@ -16,7 +16,7 @@ from typing import Any, Iterator, Protocol
 
 from .. import native
 from ..sources.parsed import Reject
-from ..timeutil import MINUTE_MS, iso_minute, iso_ms
+from ..timeutil import MINUTE_MS, ClosedMinute, iso_ms
 from .okx_books import ParsedBooks, Push
 from .order_book import Book
 
@@ -29,7 +29,7 @@ COUNTERS = (
 
 
 @dataclass
-class BookMinute:
+class BookMinute(ClosedMinute):
     """The book at the close of one minute: what a book indicator's ``on_book`` receives.
 
     ``valid`` is False before the first snapshot and from an invalidation to the
@@ -47,14 +47,6 @@ class BookMinute:
     book_ts: int | None
     taint: list[str]
     _book: Book | None
-
-    @property
-    def timestamp_utc(self) -> str:
-        return iso_minute(self.minute)
-
-    @property
-    def end_ms(self) -> int:
-        return (self.minute + 1) * MINUTE_MS
 
     def best_bid(self) -> Decimal | None:
         return self._book.bids.best() if self.valid and self._book else None

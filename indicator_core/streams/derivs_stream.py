@@ -35,7 +35,7 @@ from ..sources.committed import InputReader
 from ..sources.derivs_lines import OiRun, ParsedDerivs
 from ..sources.parsed import Reject
 from ..storage import InstrumentKey, read_state, state_path
-from ..timeutil import MINUTE_MS, iso_minute, iso_ms, minute_of_iso
+from ..timeutil import MINUTE_MS, ClosedMinute, iso_minute, iso_ms, minute_of_iso
 
 COUNTERS = ("lines", "items", "oi", "funding", "liquidations", "duplicates", "late", "other_inst", "other_channel",
             "rejects", "minutes")
@@ -59,7 +59,7 @@ class Liquidation:
 
 
 @dataclass
-class DerivsMinute:
+class DerivsMinute(ClosedMinute):
     """What the derivatives said at the close of one minute: what a derivs indicator's ``on_derivs`` receives.
 
     ``oi`` (contracts) and ``oi_ts`` are the last open interest at or before
@@ -88,14 +88,6 @@ class DerivsMinute:
     # other instruments' liquidations found in this instrument's files, (ts, inst_id, side, px, sz) in order,
     # where it is named in [derivs] liquidations_from (its quality log hands them on)
     foreign: list[tuple] = field(default_factory=list)
-
-    @property
-    def timestamp_utc(self) -> str:
-        return iso_minute(self.minute)
-
-    @property
-    def end_ms(self) -> int:
-        return (self.minute + 1) * MINUTE_MS
 
 
 class DerivsSink(Protocol):
