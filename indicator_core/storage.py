@@ -116,15 +116,9 @@ def write_state(path: Path, state: dict[str, Any]) -> None:
     write_state_bytes(path, encode_state(state))
 
 
-def write_state_bytes(path: Path, data: bytes) -> None:
-    """Write a state file's ``data`` (:func:`encode_state`) atomically: temporary file, flush, fsync, rename.
-
-    The folder is not fsynced after the rename: if a power loss undoes the
-    rename, the previous state is back, whose outputs are cut back to its
-    own committed lengths and redone from its own cursor, which gives the
-    same bytes.  (A folder is fsynced when an output file is created in it,
-    because a state must never name an output that a power loss removed.)
-    """
+def write_file_atomic(path: Path, data: bytes) -> None:
+    """Write a whole file atomically: temporary file, flush, fsync, rename (a reader sees the old bytes or the
+    new, never a part); a write that fails leaves no temporary file behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     try:
@@ -139,6 +133,18 @@ def write_state_bytes(path: Path, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+def write_state_bytes(path: Path, data: bytes) -> None:
+    """Write a state file's ``data`` (:func:`encode_state`) atomically (:func:`write_file_atomic`).
+
+    The folder is not fsynced after the rename: if a power loss undoes the
+    rename, the previous state is back, whose outputs are cut back to its
+    own committed lengths and redone from its own cursor, which gives the
+    same bytes.  (A folder is fsynced when an output file is created in it,
+    because a state must never name an output that a power loss removed.)
+    """
+    write_file_atomic(path, data)
 
 
 def read_state(path: Path) -> dict[str, Any] | None:

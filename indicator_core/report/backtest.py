@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -26,7 +26,8 @@ import numpy as np
 import orjson
 
 from ..errors import ConfigError
-from ..storage import InstrumentKey, derived_dir
+from ..numbers import fmt, fmt_round
+from ..storage import InstrumentKey, derived_dir, write_file_atomic
 from ..timeutil import iso_minute, iso_ms, minute_of_iso
 from .study import (DERIVS_SIGNALS, FOOTPRINT_SIGNALS, MINUTE_SIGNALS, add_derivs, add_footprint, bootstrap_ci,
                     load_prices)
@@ -34,8 +35,6 @@ from .vault import committed_records, select_instruments
 
 SWEEP_MS = (0, 100, 250, 1000, 5000)
 MINUTE_MS = 60_000
-_BP = Decimal("0.0001")
-_Q8 = Decimal("0.00000001")
 SUMMARY_KEYS = ("strategy", "inst_id", "latency_ms", "n", "win_rate", "mean_net_bp", "median_net_bp", "ci_low_bp",
                 "ci_high_bp", "total_net_quote", "profit_factor", "max_drawdown_quote", "sharpe", "skipped", "open")
 
@@ -315,17 +314,6 @@ class Walk:
 
 # --- figures -----------------------------------------------------------------------------------------------
 
-def _r(value: Decimal, q: Decimal) -> Decimal:
-    out = value.quantize(q, rounding=ROUND_HALF_EVEN)
-    return out if out else abs(out)
-
-
-def _fmt(value: Decimal) -> str:
-    from ..numbers import fmt
-
-    return fmt(value)
-
-
 def trade_record(t: Trade, strategy: Any, funding: list[tuple[int, Decimal]]) -> tuple[dict[str, Any], Decimal]:
     d = Decimal(t.direction)
     ratio = t.exit_px / t.entry_px
@@ -340,10 +328,10 @@ def trade_record(t: Trade, strategy: Any, funding: list[tuple[int, Decimal]]) ->
     mae = d * ((t.worst if d > 0 else t.best) / t.entry_px - 1) * 10000
     return {
         "signal_id": t.signal_id, "direction": "long" if t.direction > 0 else "short", "fill": t.fill,
-        "entry_utc": iso_ms(t.entry_ts), "entry_px": _fmt(t.entry_px), "exit_utc": iso_ms(t.exit_ts),
-        "exit_px": _fmt(t.exit_px), "exit_reason": t.reason, "gross_bp": _fmt(_r(gross, _BP)),
-        "fees_bp": _fmt(_r(fees, _BP)), "funding_bp": _fmt(_r(funding_bp, _BP)), "net_bp": _fmt(_r(net, _BP)),
-        "net_quote": _fmt(_r(net_quote, _Q8)), "mfe_bp": _fmt(_r(mfe, _BP)), "mae_bp": _fmt(_r(mae, _BP)),
+        "entry_utc": iso_ms(t.entry_ts), "entry_px": fmt(t.entry_px), "exit_utc": iso_ms(t.exit_ts),
+        "exit_px": fmt(t.exit_px), "exit_reason": t.reason, "gross_bp": fmt_round(gross, 4),
+        "fees_bp": fmt_round(fees, 4), "funding_bp": fmt_round(funding_bp, 4), "net_bp": fmt_round(net, 4),
+        "net_quote": fmt_round(net_quote, 8), "mfe_bp": fmt_round(mfe, 4), "mae_bp": fmt_round(mae, 4),
     }, net
 
 
@@ -474,22 +462,10 @@ def _instrument(vault: Path, cfg: Any, chosen: list[str], key: InstrumentKey, lo
                 kept[(n, key.inst_id)] = records
                 folder = derived_dir(vault, f"backtest/{n}", key)
                 folder.mkdir(parents=True, exist_ok=True)
-                _write(folder / "trades.jsonl", b"".join(orjson.dumps(r) + b"\n" for r in records))
+                write_file_atomic(folder / "trades.jsonl", b"".join(orjson.dumps(r) + b"\n" for r in records))
             rows.append({**summary(n, key.inst_id, lat, records, w.skipped, open_),
                          "sweep": lat != s.latency_ms})
     return rows, kept
-
-
-def _write(path: Path, data: bytes) -> None:
-    """The whole file at once: a temporary file renamed over it (a reader sees the old bytes or the new)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        import os
-
-        os.fsync(f.fileno())
-    tmp.replace(path)
 
 
 def format_rows(rows: list[dict[str, Any]]) -> str:
