@@ -30,16 +30,13 @@ def main() -> None:
     ap.add_argument("--signals", type=int, default=1000)
     ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args()
-    import generate  # type: ignore[import-not-found]
+    from passes import trade_day  # type: ignore[import-not-found]
 
     from indicator_core.cli import main as cli
     from indicator_core.config import load_config
     from indicator_core.report.backtest import run_backtest
 
-    data = HERE / "work" / f"backtest-{a.trades}" / "BTC-USDT-SWAP"
-    if not (data.parent / "done").exists():
-        generate.write_days(data, generate.generate(a.trades))
-        (data.parent / "done").write_text("")
+    data = trade_day("backtest", a.trades)
     runs, tests = [], []
     for _ in range(a.repeat):
         with tempfile.TemporaryDirectory(prefix="bench-backtest-") as tmp:

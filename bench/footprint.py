@@ -33,12 +33,9 @@ def main() -> None:
     ap.add_argument("--trades", type=int, default=4_000_000)
     ap.add_argument("--repeat", type=int, default=4)
     a = ap.parse_args()
-    import generate  # type: ignore[import-not-found]
+    from passes import trade_day  # type: ignore[import-not-found]
 
-    data = HERE / "work" / f"footprint-{a.trades}" / "BTC-USDT-SWAP"
-    if not (data.parent / "done").exists():
-        generate.write_days(data, generate.generate(a.trades))
-        (data.parent / "done").write_text("")
+    data = trade_day("footprint", a.trades)
     without, with_ = [], []
     for _ in range(a.repeat):
         without.append(pass_seconds(data, BASE))

@@ -7,6 +7,18 @@ import time
 from pathlib import Path
 
 
+def trade_day(name: str, trades: int) -> Path:
+    """The instrument folder of a generated day of ``trades`` trades under ``bench/work/{name}-{trades}/``,
+    written once (``generate.py``) and kept for later runs."""
+    import generate  # type: ignore[import-not-found]
+
+    data = Path(__file__).resolve().parent / "work" / f"{name}-{trades}" / "BTC-USDT-SWAP"
+    if not (data.parent / "done").exists():
+        generate.write_days(data, generate.generate(trades))
+        (data.parent / "done").write_text("")
+    return data
+
+
 def pass_seconds(source: Path, kind: str, config: str = "", link: str = "raw") -> float:
     """Seconds of one pass of ``kind`` over ``source``: a vault whose ``raw/{kind}`` (``link = "raw"``) or whose
     instrument folder ``raw/trades/okx/perps/BTC-USDT-SWAP`` (``link = "instrument"``) is a link to it,
