@@ -2,10 +2,11 @@
 
     python bench/venues.py [--trades 1000000] [--repeat 3]
 
-Generates one day of BTC trades (bench/generate.py) and writes it three ways: OKX exporter lines
+Generates one day of BTC trades (bench/generate.py) and writes it five ways: OKX exporter lines
 (``okx/perps/BTC-USDT-SWAP``, sizes in 0.01-BTC contracts), Binance ``aggTrade`` combined-stream frames
-(``binance/perps/BTCUSDT``, sizes in BTC) and Bybit ``publicTrade`` pushes of 1-4 trades
-(``bybit/perps/BTCUSDT``).  Each vault is run with all default indicators in a fresh process
+(``binance/perps/BTCUSDT``, sizes in BTC), Bybit ``publicTrade`` pushes of 1-4 trades
+(``bybit/perps/BTCUSDT``), and the two venues' daily archives (``BTCUSDT-aggTrades-{date}.csv``,
+``BTCUSDT{date}.csv`` with the ``RPI`` column).  Each vault is run with all default indicators in a fresh process
 (``--jobs 1``); the best of ``--repeat`` wall times is taken, with the peak memory, and each venue's
 time is printed as a ratio of OKX's measured in the same run.  SPEC section 15's aim: within 1.3x.
 """
@@ -39,7 +40,7 @@ def write_vaults(root: Path, n: int, seed: int) -> dict[str, Path]:
     cols = {k: v[keep] for k, v in cols.items()}
     ts, px, lots, buy, ids = (cols[k].tolist() for k in ("ts", "px_ticks", "lots", "is_buy", "ids"))
     day = time.strftime("%Y-%m-%d", time.gmtime(ts[0] // 1000))
-    okx, bn, by = [], [], []
+    okx, bn, by, bn_csv, by_csv = [], [], [], [], []
     rng = np.random.default_rng(seed)
     group = rng.integers(1, 5, size=len(ts)).tolist()
     pending: list[dict] = []
@@ -51,18 +52,29 @@ def write_vaults(root: Path, n: int, seed: int) -> dict[str, Path]:
                    f'"side":"{"buy" if b else "sell"}","ts":"{t}"}}\n')
         bn.append(f'{{"stream":"btcusdt@aggTrade","data":{{"e":"aggTrade","E":{t + 5},"a":{i},"s":"BTCUSDT",'
                   f'"p":"{price}","q":"{base}","f":{i},"l":{i},"T":{t},"m":{"false" if b else "true"}}}}}\n')
+        bn_csv.append(f'{i},{price},{base},{i},{i},{t},{"false" if b else "true"}\n')
+        by_csv.append(f'{t // 1000}.{t % 1000:03d}0,BTCUSDT,{"Buy" if b else "Sell"},{base},{price},PlusTick,'
+                      f'{uuid.UUID(int=i)},{p * lot},{base},{price},0\n')
         pending.append({"T": t, "s": "BTCUSDT", "S": "Buy" if b else "Sell", "v": base, "p": price,
                         "L": "PlusTick", "i": str(uuid.UUID(int=i)), "BT": False})
         if len(pending) >= group[k] or k == len(ts) - 1:
             by.append(orjson.dumps({"topic": "publicTrade.BTCUSDT", "type": "snapshot", "ts": t + 3,
                                     "data": pending}).decode() + "\n")
             pending = []
+    bn_csv.insert(0, "agg_trade_id,price,quantity,first_trade_id,last_trade_id,transact_time,is_buyer_maker\n")
+    by_csv.insert(0, "timestamp,symbol,side,size,price,tickDirection,trdMatchID,grossValue,homeNotional,"
+                     "foreignNotional,RPI\n")
     out = {}
-    for venue, inst, text in (("okx", "BTC-USDT-SWAP", okx), ("binance", "BTCUSDT", bn), ("bybit", "BTCUSDT", by)):
-        folder = root / venue / "raw" / "trades" / venue / "perps" / inst
+    for name, venue, inst, text, file in (
+            ("okx", "okx", "BTC-USDT-SWAP", okx, f"trades_{day}.jsonl"),
+            ("binance", "binance", "BTCUSDT", bn, f"trades_{day}.jsonl"),
+            ("bybit", "bybit", "BTCUSDT", by, f"trades_{day}.jsonl"),
+            ("binance-csv", "binance", "BTCUSDT", bn_csv, f"BTCUSDT-aggTrades-{day}.csv"),
+            ("bybit-csv", "bybit", "BTCUSDT", by_csv, f"BTCUSDT{day}.csv")):
+        folder = root / name / "raw" / "trades" / venue / "perps" / inst
         folder.mkdir(parents=True)
-        (folder / f"trades_{day}.jsonl").write_text("".join(text), encoding="utf-8", newline="\n")
-        out[venue] = root / venue
+        (folder / file).write_text("".join(text), encoding="utf-8", newline="\n")
+        out[name] = root / name
     return out
 
 
@@ -102,7 +114,7 @@ def main() -> None:
         for venue, (wall, peak) in best.items():
             ratio = wall / okx
             aim = "" if venue == "okx" else ("  met (<= 1.3x OKX)" if ratio <= 1.3 else "  MISSED (aim <= 1.3x OKX)")
-            print(f"  {venue:<8} {wall:6.2f} s  peak {peak:6.1f} MiB  {ratio:5.2f}x OKX{aim}")
+            print(f"  {venue:<12} {wall:6.2f} s  peak {peak:6.1f} MiB  {ratio:5.2f}x OKX{aim}")
 
 
 if __name__ == "__main__":

@@ -28,10 +28,18 @@ enum {
     K_SKIP = 6,        /* an ignored quoted value: short printable text */
     K_SKIP_DIGITS = 7, /* an ignored unquoted unsigned integer */
     K_MAKER = 8,       /* Binance's unquoted `m`: true when the buyer was the maker (the taker sold) */
+    K_SIDE_CAP = 9,    /* Bybit's taker side, capitalised: Buy or Sell */
+    K_SKIP_WORD = 10,  /* an ignored unquoted true or false */
+    K_TEXT_ID = 11,    /* a trade id that is text (Bybit's): its digest as trade_id, and where its text is */
+    K_SECONDS = 12,    /* the time as seconds with a fraction (Bybit's archives): ts in ms, rounded down */
+    K_CELL = 13,       /* an ignored CSV cell: up to 64 printable bytes, no comma or quote, maybe none */
 };
 
 /* the rows of the int64 output block, one column per row */
 enum { C_TS = 0, C_TRADE_ID, C_COUNT, C_PX_M, C_PX_S, C_SZ_M, C_SZ_S, N_COLUMNS };
+/* a layout with a text id writes two more rows: where the id's text starts and ends in buf */
+enum { C_KEY_START = N_COLUMNS, C_KEY_END, N_COLUMNS_WITH_KEYS };
+#define MAX_TEXT_ID 64 /* the longest text id read here */
 
 #define MAX_DIGITS 18  /* every 18-digit mantissa fits an int64 */
 #define MAX_SKIPPED 16 /* the longest ignored quoted value read here */
@@ -82,6 +90,30 @@ static int safe_text(const char *p, Py_ssize_t n) {
     return 1;
 }
 
+/* A text id: 1..64 printable bytes, no quote or backslash.  Its digest is the 64-bit FNV-1a hash without the lowest
+ * bit, as indicator_core.sources.bybit.id_key computes it (positive, stable across processes). */
+static int text_id(const char *p, Py_ssize_t n, int64_t *digest) {
+    if (n < 1 || n > MAX_TEXT_ID) return 0;
+    uint64_t h = 0xCBF29CE484222325ULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c < 0x20 || c > 0x7E || c == '"' || c == '\\') return 0;
+        h = (h ^ c) * 0x100000001B3ULL;
+    }
+    *digest = (int64_t)(h >> 1);
+    return 1;
+}
+
+/* An ignored CSV cell: 0..64 printable bytes, no comma or quote. */
+static int csv_cell(const char *p, Py_ssize_t n) {
+    if (n > MAX_TEXT_ID) return 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c < 0x20 || c > 0x7E || c == '"' || c == ',') return 0;
+    }
+    return 1;
+}
+
 #if defined(_MSC_VER)
 #include <intrin.h>
 static int lowest_bit(uint64_t x) { unsigned long i; _BitScanForward64(&i, x); return (int)i; }
@@ -94,6 +126,15 @@ static const int64_t POW10[19] = {
     10000000000LL, 100000000000LL, 1000000000000LL, 10000000000000LL, 100000000000000LL, 1000000000000000LL,
     10000000000000000LL, 100000000000000000LL, 1000000000000000000LL,
 };
+
+/* Seconds as a plain decimal ("1732320000.1234") as milliseconds rounded down; 0 when not such a time. */
+static int64_t seconds_ms(const char *p, Py_ssize_t n) {
+    int64_t m, scale;
+    if (!read_decimal(p, n, &m, &scale)) return 0;
+    if (scale > 3) return m / POW10[scale - 3];
+    if (m > INT64_MAX / POW10[3 - scale]) return 0;
+    return m * POW10[3 - scale];
+}
 
 /* ---- numbers read eight bytes at a time (little-endian machines; elsewhere the byte loops above) ---------------------
  * A value of the layout is found by its end, the first byte that cannot belong to it, instead of by memchr of the
@@ -178,6 +219,8 @@ typedef struct {
     uint64_t lit_word[MAX_VALUES][2], lit_mask[MAX_VALUES][2]; /* literal j + 1 as two words, for one of <= 16 bytes */
     Py_ssize_t values;
     int has_count;
+    int has_text_id;
+    const char *base; /* the buffer's start: a text id's place is written as an offset from it */
 } layout_t;
 
 /* Parse the line that starts at p against the layout, looking no further than end (the end of the buffer).
@@ -281,6 +324,27 @@ static int parse_line(const layout_t *lay, const char *p, const char *end, int64
         case K_SKIP_DIGITS:
             if (!read_uint(p, n, &v)) return 0;
             break;
+        case K_SIDE_CAP:
+            if (n == 3 && memcmp(p, "Buy", 3) == 0) is_buy[i] = 1;
+            else if (n == 4 && memcmp(p, "Sell", 4) == 0) is_buy[i] = 0;
+            else return 0;
+            break;
+        case K_SKIP_WORD:
+            if (!((n == 4 && memcmp(p, "true", 4) == 0) || (n == 5 && memcmp(p, "false", 5) == 0))) return 0;
+            break;
+        case K_SECONDS:
+            v = seconds_ms(p, n);
+            if (v <= 0 || v < lo || v >= hi) return 0;
+            col[C_TS][i] = v;
+            break;
+        case K_CELL:
+            if (!csv_cell(p, n)) return 0;
+            break;
+        case K_TEXT_ID:
+            if (!col[C_KEY_START] || !text_id(p, n, &col[C_TRADE_ID][i])) return 0;
+            col[C_KEY_START][i] = p - lay->base;
+            col[C_KEY_END][i] = q - lay->base;
+            break;
         default:
             return 0;
         }
@@ -307,7 +371,8 @@ PyDoc_STRVAR(parse_layout_doc,
 "Walk the lines of buf, each ending in '\\n', writing each line's end into ends, until buf ends or ends\n"
 "is full (room for n int64 entries). A line that fits the layout (literals: tuple of bytes, kinds: bytes\n"
 "of value codes) with lo <= ts < hi has its values written to row i of columns (int64, 7 x n: ts,\n"
-"trade_id, count, px_m, px_s, sz_m, sz_s) and is_buy (uint8), and ok[i] (uint8) set to 1. Returns how\n"
+"trade_id, count, px_m, px_s, sz_m, sz_s; 9 x n for a layout with a text id, which adds where its text\n"
+"starts and ends in buf) and is_buy (uint8), and ok[i] (uint8) set to 1. Returns how\n"
 "many lines fit and how many were walked: all of buf's when fewer than n, so a caller that does not know\n"
 "the count passes room for more and reads it here (one pass over the bytes instead of two).");
 
@@ -327,6 +392,7 @@ static PyObject *parse_layout(PyObject *self, PyObject *args) {
     layout_t lay;
     lay.values = n_kinds;
     lay.has_count = 0;
+    lay.has_text_id = 0;
     for (Py_ssize_t j = 0; j < n_lits; j++) {
         PyObject *lit = PyTuple_GET_ITEM(lits_o, j);
         if (!PyBytes_Check(lit) || (j > 0 && j < n_lits - 1 && PyBytes_GET_SIZE(lit) == 0)) {
@@ -343,7 +409,12 @@ static PyObject *parse_layout(PyObject *self, PyObject *args) {
         /* read by its end when the literal after it cannot start inside it (a digit, a point, a letter of a side)
            and is not longer than the room kept at the buffer's end */
         unsigned char first = lay.size[j + 1] ? (unsigned char)lay.text[j + 1][0] : 0;
-        lay.swar[j] = little && lay.kind[j] != K_SKIP && first && lay.size[j + 1] <= SWAR_ROOM / 2 &&
+        if (lay.kind[j] > K_CELL) {
+            PyErr_Format(PyExc_ValueError, "unknown value code %d", (int)lay.kind[j]);
+            return NULL;
+        }
+        if (lay.kind[j] == K_TEXT_ID) lay.has_text_id = 1;
+        lay.swar[j] = little && lay.kind[j] <= K_MAKER && lay.kind[j] != K_SKIP && first && lay.size[j + 1] <= SWAR_ROOM / 2 &&
                       !(first >= '0' && first <= '9') && first != '.' &&
                       !strchr(lay.kind[j] == K_MAKER ? "truefals" : "buysel", first);
         unsigned char bytes[16] = {0}, mask[16] = {0};
@@ -358,14 +429,16 @@ static PyObject *parse_layout(PyObject *self, PyObject *args) {
     if (PyObject_GetBuffer(buf_o, &buf, PyBUF_C_CONTIGUOUS) < 0) return NULL;
     if (PyObject_GetBuffer(ends_o, &ends, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE) < 0) goto fail_buf;
     Py_ssize_t n = ends.len / (Py_ssize_t)sizeof(int64_t);
-    if (get_buffer(cols_o, &cols, n * N_COLUMNS, sizeof(int64_t), 1, "columns") < 0) goto fail_ends;
+    const int n_columns = lay.has_text_id ? N_COLUMNS_WITH_KEYS : N_COLUMNS;
+    if (get_buffer(cols_o, &cols, n * n_columns, sizeof(int64_t), 1, "columns") < 0) goto fail_ends;
     if (get_buffer(buy_o, &buy, n, 1, 1, "is_buy") < 0) goto fail_cols;
     if (get_buffer(ok_o, &ok, n, 1, 1, "ok") < 0) goto fail_buy;
 
     const char *base = (const char *)buf.buf, *limit = base + buf.len;
     int64_t *line_end = (int64_t *)ends.buf;
-    int64_t *col[N_COLUMNS];
-    for (int c = 0; c < N_COLUMNS; c++) col[c] = (int64_t *)cols.buf + (Py_ssize_t)c * n;
+    int64_t *col[N_COLUMNS_WITH_KEYS] = {NULL};
+    for (int c = 0; c < n_columns; c++) col[c] = (int64_t *)cols.buf + (Py_ssize_t)c * n;
+    lay.base = base;
     uint8_t *is_buy = (uint8_t *)buy.buf, *fits = (uint8_t *)ok.buf;
     Py_ssize_t good = 0;
     Py_ssize_t walked = 0;
@@ -574,21 +647,23 @@ static void store_minute(int64_t **seg, Py_ssize_t j, const minute_t *m) {
 }
 
 PyDoc_STRVAR(summarize_doc,
-"summarize(ts, ids, count, is_buy, px_m, px_s, sz_m, sz_s, ct_m, spot, px, sz, base, quote, first_id, segments)\n"
+"summarize(ts, ids, count, is_buy, px_m, px_s, sz_m, sz_s, ct_m, spot, px, sz, base, quote, first_id, segments,\n"
+"          opaque=False)\n"
 "    -> (px_scale, sz_scale, minutes) or None\n\n"
 "For a chunk whose trade ids strictly increase with no gap between records and whose minutes never go back\n"
 "(the common case), write what stream.TradeStream computes with numpy: prices and sizes in the chunk's\n"
 "largest scales (px, sz), base and quote quantities (spot: base = sz; linear: base = sz * ct_m), first ids,\n"
 "and per minute the rows of segments (int64, 12 x n: minute, start row, first and last row by (ts, id),\n"
 "high, low, buy and total quote, base and size). None when the chunk is not clean, or when a value or a\n"
-"sum could leave int64 (the numpy path then works with Python ints).");
+"sum could leave int64 (the numpy path then works with Python ints). With opaque (ids that are digests of\n"
+"text ids, Bybit's), ids are not judged: clean is minutes never going back, the first ids are the ids.");
 
 static PyObject *summarize(PyObject *self, PyObject *args) {
     PyObject *o[16];
     long long ct_m;
-    int spot;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOLpOOOOOO", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6], &o[7], &ct_m,
-                          &spot, &o[8], &o[9], &o[10], &o[11], &o[12], &o[13]))
+    int spot, opaque = 0;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOLpOOOOOO|p", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6], &o[7], &ct_m,
+                          &spot, &o[8], &o[9], &o[10], &o[11], &o[12], &o[13], &opaque))
         return NULL;
     Py_buffer b[14];
     int got = 0;
@@ -624,9 +699,9 @@ static PyObject *summarize(PyObject *self, PyObject *args) {
     int64_t minute_start = 0; /* the first ms of the minute of the trade before (minutes divide only when they change) */
     int64_t px_hi = ok ? px_s[0] : 0, px_lo = px_hi, sz_hi = ok ? sz_s[0] : 0, sz_lo = sz_hi, px_big = 0, sz_big = 0;
     for (Py_ssize_t i = 0; ok && i < n; i++) {
-        if (count[i] < 1 || ts[i] < 0 || ids[i] < 1) ok = 0;
-        else if (i > 0 && (ids[i] <= ids[i - 1] || ids[i] - (count[i] - 1) > ids[i - 1] + 1 || ts[i] < minute_start))
-            ok = 0;
+        if (count[i] < 1 || ts[i] < 0 || ids[i] < (opaque ? 0 : 1) || (opaque && count[i] != 1)) ok = 0;
+        else if (i > 0 && ts[i] < minute_start) ok = 0;
+        else if (i > 0 && !opaque && (ids[i] <= ids[i - 1] || ids[i] - (count[i] - 1) > ids[i - 1] + 1)) ok = 0;
         else if (i == 0 || ts[i] >= minute_start + MINUTE_MS)
             minute_start = ts[i] - ts[i] % MINUTE_MS;
         if (px_s[i] > px_hi) px_hi = px_s[i];
@@ -667,10 +742,10 @@ static PyObject *summarize(PyObject *self, PyObject *args) {
                 k++;
                 open = (minute_t){.first = i, .last = i, .high = px[i], .low = px[i]};
             }
-            /* ids increase with the row: the earliest (ts, id) is the first row of the smallest ts, the latest the
-               last row of the largest */
-            if (t < ts[open.first]) open.first = i;
-            if (t >= ts[open.last]) open.last = i;
+            /* the earliest and the latest (ts, id); where ids increase with the row (all but opaque ones), the
+               first row of the smallest ts and the last row of the largest */
+            if (t < ts[open.first] || (t == ts[open.first] && ids[i] < ids[open.first])) open.first = i;
+            if (t > ts[open.last] || (t == ts[open.last] && ids[i] > ids[open.last])) open.last = i;
             if (px[i] > open.high) open.high = px[i];
             if (px[i] < open.low) open.low = px[i];
             open.quote += q;
@@ -693,12 +768,84 @@ done:
     return result;
 }
 
+PyDoc_STRVAR(split_pushes_doc,
+"split_pushes(buf, head, marker) -> (items, counts) or None\n\n"
+"Cut pushes that each hold an array of flat trade objects (Bybit's publicTrade) into one trade a line.\n"
+"Every line of buf (each ending in '\\n') must be head, one or more digits, marker (such as ',\"data\":['),\n"
+"a non-empty body and ']}'; items is the bodies, each followed by '\\n', with every '},{\"T\":' in them\n"
+"made '}\\n{\"T\":', and counts the trades of each line as native int64 values. None when a line is not in\n"
+"that shape (the caller reads the chunk another way).");
+
+static PyObject *split_pushes(PyObject *self, PyObject *args) {
+    Py_buffer buf, head, marker;
+    if (!PyArg_ParseTuple(args, "y*y*y*", &buf, &head, &marker)) return NULL;
+    const char *base = (const char *)buf.buf, *limit = base + buf.len;
+    const char *h = (const char *)head.buf, *m = (const char *)marker.buf;
+    const Py_ssize_t hn = head.len, mn = marker.len;
+    PyObject *result = NULL, *items = NULL, *counts = NULL;
+    Py_ssize_t lines = 0, total = 0;
+    int fits = buf.len > 0 && base[buf.len - 1] == '\n' && hn > 0 && mn > 0;
+    /* first pass: the shape of every line, and the bytes and lines of the result */
+    Py_BEGIN_ALLOW_THREADS
+    for (const char *p = base; fits && p < limit;) {
+        const char *e = memchr(p, '\n', limit - p); /* not NULL: buf ends with '\n' */
+        const char *q = p + hn;
+        if (e - p < hn + 1 + mn + 3 || memcmp(p, h, hn) != 0) { fits = 0; break; }
+        while (q < e && *q >= '0' && *q <= '9') q++;
+        if (q == p + hn || e - q < mn + 3 || memcmp(q, m, mn) != 0 || e[-1] != '}' || e[-2] != ']') { fits = 0; break; }
+        total += (e - 2) - (q + mn) + 1;
+        lines++;
+        p = e + 1;
+    }
+    Py_END_ALLOW_THREADS
+    if (!fits) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    items = PyBytes_FromStringAndSize(NULL, total);
+    counts = PyBytes_FromStringAndSize(NULL, lines * (Py_ssize_t)sizeof(int64_t));
+    if (items == NULL || counts == NULL) goto done;
+    char *dst = PyBytes_AS_STRING(items);
+    int64_t *count = (int64_t *)PyBytes_AS_STRING(counts);
+    static const char SPLIT[] = "},{\"T\":";
+    Py_BEGIN_ALLOW_THREADS /* the new objects are seen by no one else yet */
+    Py_ssize_t k = 0;
+    for (const char *p = base; p < limit; k++) {
+        const char *e = memchr(p, '\n', limit - p);
+        const char *q = p + hn;
+        while (*q >= '0' && *q <= '9') q++;
+        const char *a = q + mn, *b = e - 2;
+        memcpy(dst, a, b - a);
+        int64_t n = 1;
+        for (char *c = dst, *end = dst + (b - a); (c = memchr(c, '}', end - c)) != NULL; c++) {
+            if (end - c >= (Py_ssize_t)sizeof(SPLIT) - 1 && memcmp(c, SPLIT, sizeof(SPLIT) - 1) == 0) {
+                c[1] = '\n';
+                n++;
+            }
+        }
+        dst += b - a;
+        *dst++ = '\n';
+        count[k] = n;
+        p = e + 1;
+    }
+    Py_END_ALLOW_THREADS
+    result = Py_BuildValue("(OO)", items, counts);
+done:
+    Py_XDECREF(items);
+    Py_XDECREF(counts);
+    PyBuffer_Release(&marker);
+    PyBuffer_Release(&head);
+    PyBuffer_Release(&buf);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"parse_layout", parse_layout, METH_VARARGS, parse_layout_doc},
     {"line_ends", line_ends, METH_VARARGS, line_ends_doc},
     {"count_lines", count_lines, METH_VARARGS, count_lines_doc},
     {"take_lines", take_lines, METH_VARARGS, take_lines_doc},
     {"summarize", summarize, METH_VARARGS, summarize_doc},
+    {"split_pushes", split_pushes, METH_VARARGS, split_pushes_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Callable
 
 from .hookspecs import hookimpl
-from .sources import binance, binance_fast, bybit, bybit_fast, columnar, derivs_lines, okx_csv
+from .sources import archive_fast, binance, binance_fast, bybit_fast, columnar, derivs_lines, okx_csv
 from .sources.files import Chunk
 from .sources.formats import VenueFormat
 from .sources.parsed import ParsedChunk
@@ -48,7 +48,8 @@ def binance_jsonl(chunk: Chunk, inst_id: str, window: TimeWindow) -> ParsedChunk
 
 
 def binance_archive(chunk: Chunk, inst_id: str, window: TimeWindow) -> ParsedChunk:
-    return binance.parse_csv(chunk.buf, chunk.first_line, window, binance.archive_stream(chunk.file.name))
+    return archive_fast.binance_chunk(chunk.buf, chunk.first_line, window, binance.archive_stream(chunk.file.name),
+                                      chunk.line_ends)
 
 
 def bybit_jsonl(chunk: Chunk, inst_id: str, window: TimeWindow) -> ParsedChunk:
@@ -56,7 +57,7 @@ def bybit_jsonl(chunk: Chunk, inst_id: str, window: TimeWindow) -> ParsedChunk:
 
 
 def bybit_archive(chunk: Chunk, inst_id: str, window: TimeWindow) -> ParsedChunk:
-    return bybit.parse_csv(chunk.buf, chunk.first_line, inst_id, window)
+    return archive_fast.bybit_chunk(chunk.buf, chunk.first_line, inst_id, window, chunk.line_ends)
 
 
 FORMATS = (

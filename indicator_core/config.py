@@ -24,7 +24,7 @@ DEFAULT_PATTERNS = [
     # closed days, compressed: read whole
     "trades_{date}.jsonl.gz", "trades_{date}.csv.gz", "{inst}-trades-{date}.zip",
     # the venues' own daily archives: Binance's aggregated trades, Bybit's trades
-    "{inst}-aggTrades-{date}.csv", "{inst}-aggTrades-{date}.zip", "{inst}{date}.csv.gz",
+    "{inst}-aggTrades-{date}.csv", "{inst}-aggTrades-{date}.zip", "{inst}{date}.csv.gz", "{inst}{date}.csv",
 ]
 # The UTC offsets of file days set in the config, by pattern, for every venue (an exporter that names its
 # files by local time).  The venues' own archives need none here: their formats know their days (OKX's cut

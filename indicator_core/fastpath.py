@@ -41,6 +41,9 @@ class ChunkSummary:
 
     batch: TradeBatch
     segments: np.ndarray  # int64, 12 x minutes, rows as named above
+    # opaque ids (Bybit's digests): the chunk's ids sorted, when no id occurs twice in it (else None), so the
+    # stream checks the ids it keeps from earlier minutes against them with one searchsorted
+    sorted_ids: np.ndarray | None = None
 
 
 class Summarizer:
@@ -62,10 +65,16 @@ class Summarizer:
         cols = np.empty((5, n), dtype=np.int64)
         segments = np.empty((12, n), dtype=np.int64)
         px, sz, base, quote, first_id = cols
+        opaque = p.keys is not None
         done = _KERNEL.summarize(p.ts, p.trade_id, p.count, p.is_buy, p.px_m, p.px_s, p.sz_m, p.sz_s,
-                                 self.ct_m, self.spot, px, sz, base, quote, first_id, segments)
+                                 self.ct_m, self.spot, px, sz, base, quote, first_id, segments, opaque)
         if done is None:
             return None
+        sorted_ids = None
+        if opaque:
+            sorted_ids = np.sort(p.trade_id)
+            if n > 1 and not np.all(sorted_ids[1:] != sorted_ids[:-1]):
+                return None  # an id twice in the chunk: the stream judges the repeat trade by trade
         px_scale, sz_scale, minutes = done
         if self.spot:
             base_scale, quote_scale = sz_scale, px_scale + sz_scale
@@ -73,5 +82,5 @@ class Summarizer:
             base_scale = sz_scale + self.ct_s
             quote_scale = px_scale + base_scale
         batch = TradeBatch(self.inst, p.ts, p.trade_id, first_id, p.is_buy, px, px_scale, sz, sz_scale,
-                           base, base_scale, quote, quote_scale)
-        return ChunkSummary(batch, segments[:, :minutes])
+                           base, base_scale, quote, quote_scale, p.keys)
+        return ChunkSummary(batch, segments[:, :minutes], sorted_ids)

@@ -7,11 +7,15 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from indicator_core.sources import bybit, bybit_fast
+from indicator_core.sources import bybit, bybit_fast, columnar
 from indicator_core.sources.parsed import LazyKeys
 from indicator_core.sources.timecheck import TimeWindow
+from tests.kernel_paths import on_both_paths
 from tests.test_venues import bybit_pushes
 from tests.vaults import DATA
+
+# the pushes are cut into trades and the trades read by the compiled kernel (Side, skip_word and id kinds) and by numpy
+kernel_path = on_both_paths("trades", columnar, bybit_fast)
 
 
 def same(a, b) -> None:
@@ -32,7 +36,7 @@ def test_generated_pushes_of_one_to_five_trades() -> None:
     assert bybit.id_key(trades[7]["i"]) == int(fast.trade_id[7])
 
 
-@pytest.mark.parametrize("odd", ["side", "symbol", "order", "escape", "window", "json"])
+@pytest.mark.parametrize("odd", ["side", "symbol", "order", "escape", "window", "json", "long_id", "bt", "control", "empty", "push_ts"])
 def test_a_chunk_with_an_odd_line_reads_as_the_reference_reads_it(odd: str) -> None:
     lines, _ = bybit_pushes(4, 1732320000000, 400)
     doc = orjson.loads(lines[10])
@@ -47,6 +51,16 @@ def test_a_chunk_with_an_odd_line_reads_as_the_reference_reads_it(odd: str) -> N
         item["i"] = 'a"b'
     elif odd == "window":
         item["T"] = 1732320000000 + 3 * 86_400_000
+    elif odd == "long_id":  # longer than either fast reader takes (64 bytes): the reference reads it
+        item["i"] = "7" * 65
+    elif odd == "bt":
+        item["BT"] = "no"
+    elif odd == "control":
+        item["i"] = "ab\tc"
+    elif odd == "empty":  # a push with no trade
+        doc["data"] = []
+    elif odd == "push_ts":  # the push's own time not a number
+        doc["ts"] = "soon"
     lines[10] = b"not json\n" if odd == "json" else orjson.dumps(doc) + b"\n"
     buf = b"".join(lines)
     window = TimeWindow.for_day("2024-11-23", 0, 10, None)

@@ -170,3 +170,75 @@ def test_segments_match_numpy_aggregates_on_real_minutes() -> None:
         assert (seg[fastpath.HIGH][k], seg[fastpath.LOW][k]) == (int(bar.high.scaleb(batch.px_scale)),
                                                                   int(bar.low.scaleb(batch.px_scale)))
     assert summary.batch.quote.tolist() == batch.quote.tolist() and summary.batch.quote_scale == batch.quote_scale
+
+
+def bybit_push(trades: list[tuple[str, str, str, bool, int]]) -> bytes:
+    data = ",".join(f'{{"T":{t},"s":"BTCUSDT","S":"{"Buy" if b else "Sell"}","v":"{sz}","p":"{px}","L":"PlusTick",'
+                    f'"i":"{i}","BT":false}}' for i, px, sz, b, t in trades)
+    return f'{{"topic":"publicTrade.BTCUSDT","type":"snapshot","ts":{trades[-1][4] + 3},"data":[{data}]}}\n'.encode()
+
+
+def feed_bybit(lines: list[bytes], cuts: list[int], summarized: bool) -> tuple[Recorder, TradeStream, int]:
+    from indicator_core.sources import bybit_fast
+
+    rec = Recorder()
+    stream = TradeStream(Instrument("BTCUSDT", "linear", Decimal("1"), "BTC"), fill_empty=True)
+    bounds = [0, *sorted({c % (len(lines) + 1) for c in cuts}), len(lines)]
+    fast = 0
+    with decimal.localcontext(EXACT):
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            if a == b:
+                continue
+            parsed = bybit_fast.parse_chunk(b"".join(lines[a:b]), a + 1, "BTCUSDT")
+            if summarized:
+                parsed = stream.prepare(parsed)
+                fast += parsed.summary is not None
+            stream.process(parsed, "f", rec)
+    return rec, stream, fast
+
+
+bybit_step = st.tuples(
+    st.sampled_from([None, None, None, None, -1, -5]),  # a new id, or the id of one of the last trades again
+    st.sampled_from([0, 0, 150, 4_000, 61_000, 125_000, -70_000]),  # equal times, forward, a minute back
+    st.sampled_from(["100", "100.5", "99.25", "65000.1"]),
+    st.sampled_from(["1", "0.5", "0.001"]),
+    st.booleans(),
+    st.integers(1, 3),  # trades in the push
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=st.lists(bybit_step, min_size=1, max_size=50), cuts=st.lists(st.integers(0, 60), max_size=4))
+def test_summarized_bybit_chunks_deliver_the_same_events(steps, cuts) -> None:
+    """Opaque ids: a chunk without repeats and late trades is summed up in the parse thread (open and close
+    among equal times by the ids' digests, as the numpy path orders them); repeats of ids kept from earlier
+    chunks are still found."""
+    ids: list[str] = []
+    lines, ts = [], T0
+    for again, d_ts, px, sz, buy, n in steps:
+        ts = max(ts + d_ts, T0)
+        push = []
+        for k in range(n):
+            tid = ids[again] if again is not None and len(ids) >= -again else f"{len(ids):08x}-aa{k}"
+            ids.append(tid)
+            push.append((tid, px, sz, buy ^ bool(k % 2), ts))
+        lines.append(bybit_push(push))
+    plain, plain_stream, _ = feed_bybit(lines, cuts, summarized=False)
+    summed, summed_stream, fast = feed_bybit(lines, cuts, summarized=True)
+    assert summed.events == plain.events
+    assert summed_stream.to_state() == plain_stream.to_state()
+    assert summed_stream.counters == plain_stream.counters
+
+
+def test_clean_bybit_chunks_take_the_fast_path(monkeypatch) -> None:
+    lines = [bybit_push([(f"id-{i}-{k}", "100.5" if i % 3 else "101", "0.25", k == 0, T0 + 997 * i)
+                         for k in range(2)]) for i in range(300)]
+    plain, _, _ = feed_bybit(lines, [97, 250], summarized=False)
+
+    def numpy_path(*args, **kw):
+        raise AssertionError("a clean chunk went through the numpy path")
+
+    monkeypatch.setattr(TradeStream, "_deliver", numpy_path)
+    summed, stream, fast = feed_bybit(lines, [97, 250], summarized=True)
+    assert fast == 3 and summed.events == plain.events
+    assert stream.counters["duplicates"] == 0 and stream.counters["accepted"] == 600

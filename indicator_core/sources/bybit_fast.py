@@ -20,7 +20,8 @@ import orjson
 
 from . import bybit
 from .binance_fast import _spans
-from .columnar import Layout, parse_with_layout
+from .. import native
+from .columnar import Layout, parse_counted_lines
 from .parsed import ColumnBuilder, ParsedChunk, Reject
 from .parsed import line_ends as find_line_ends
 from .timecheck import TimeWindow
@@ -28,6 +29,7 @@ from .timecheck import TimeWindow
 _KEYS = {"T": ("ts", "int"), "S": ("side", "Side"), "v": ("sz", "dec"), "p": ("px", "dec"), "i": ("tradeId", "id"),
          "L": ("L", "skip"), "BT": ("BT", "skip_word"), "RPI": ("RPI", "skip_word"), "seq": ("seq", "skip_digits")}
 _DATA = b'"data":['
+_KERNEL = native.load("trades")
 
 
 class _Slow(Exception):
@@ -90,32 +92,23 @@ def _fast(buf: bytes, first_line_no: int, symbol: str, window: TimeWindow | None
           line_ends: np.ndarray | None) -> ParsedChunk:
     if len(buf) < 16 or buf[-1] != 0x0A:
         raise _Slow
-    ends = find_line_ends(buf) if line_ends is None else line_ends
-    starts = np.concatenate(([0], ends[:-1] + 1))
-    first = buf[:int(ends[0])]
+    first = buf[:buf.index(b"\n")]
     at = first.find(_DATA)
     head = re.fullmatch(rb'(\{"topic":"publicTrade\.' + re.escape(symbol.encode()) + rb'","type":"snapshot","ts":)\d+,',
                         first[:at]) if at > 0 else None
     if head is None or not first.endswith(b"]}"):
         raise _Slow
     prefix = head.group(1)
-    view = np.frombuffer(buf, dtype=np.uint8)
-    # every line: the prefix, the push time's digits, `,"data":[`, the trades, `]}`
-    p = np.frombuffer(prefix, dtype=np.uint8)
-    if np.any(starts + len(p) + 10 > ends) or not np.array_equal(
-            view[starts[:, None] + np.arange(len(p))], np.broadcast_to(p, (len(starts), len(p)))):
+    cut = _KERNEL.split_pushes(buf, prefix, b"," + _DATA) if _KERNEL is not None else _cut(buf, prefix, line_ends)
+    if cut is None:
         raise _Slow
-    data_at = _data_at(buf, view, starts + len(prefix), ends)
-    if np.any(view[ends - 1] != 0x7D) or np.any(view[ends - 2] != 0x5D) or np.any(data_at + len(_DATA) >= ends - 2):
-        raise _Slow
-    # the trades, one a line (slices and one join: faster here than a numpy mask over the chunk)
-    bodies = [buf[a:b] for a, b in zip((data_at + len(_DATA)).tolist(), (ends - 2).tolist())]
-    items = b"\n".join(bodies).replace(b'},{"T":', b'}\n{"T":') + b"\n"
-    item_ends = find_line_ends(items)
-    layout = _item_layout(items[:int(item_ends[0])], symbol)
+    items, counts = cut
+    counts = np.frombuffer(counts, dtype=np.int64) if isinstance(counts, bytes) else counts
+    n_items = int(counts.sum())
+    layout = _item_layout(items[:items.index(b"\n")], symbol)
     if layout is None:
         raise _Slow
-    per_push: list[np.ndarray] = []  # the trades up to each push, for a reject's line (made once, when needed)
+    per_push: list[np.ndarray] = []  # each trade's push and its place in it, for a reject (made when needed)
 
     def slow_item(out: ColumnBuilder, raw: bytes, line_no: int) -> None:
         """A trade the layout did not take: a trade the reference refuses (outside the file's day, most
@@ -123,18 +116,37 @@ def _fast(buf: bytes, first_line_no: int, symbol: str, window: TimeWindow | None
         try:
             bybit.add_item(bybit.BybitBuilder(), orjson.loads(raw), symbol, window)
         except bybit.BadTrade as exc:
-            if not per_push:  # each trade's push, and its place in it
-                counts = np.array([b.count(b'},{"T":') + 1 for b in bodies])
+            if not per_push:
                 push_of = np.repeat(np.arange(len(counts)), counts)
                 per_push.extend((push_of, np.arange(len(push_of)) - np.repeat(np.cumsum(counts) - counts, counts)))
             push, k = int(per_push[0][line_no - 1]), int(per_push[1][line_no - 1])
-            raw_line = buf[int(starts[push]):int(ends[push])]
+            ends = find_line_ends(buf) if line_ends is None else line_ends
+            raw_line = buf[int(ends[push - 1]) + 1 if push else 0:int(ends[push])]
             out.rejects.append(Reject(first_line_no + push, f"data[{k}]: {exc}", bybit.snippet(raw_line)))
             return
         except orjson.JSONDecodeError:
             pass
         raise _Slow
 
-    got = parse_with_layout(items, 1, item_ends, layout, slow_item, window)
-    got.lines = len(ends)
+    got = parse_counted_lines(items, 1, n_items, layout, slow_item, window)
+    got.lines = len(counts)
     return got
+
+
+def _cut(buf: bytes, prefix: bytes, line_ends: np.ndarray | None) -> tuple[bytes, np.ndarray] | None:
+    """What ``_native_trades.split_pushes`` gives, with numpy: the trades one a line, and each push's count."""
+    ends = find_line_ends(buf) if line_ends is None else line_ends
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    view = np.frombuffer(buf, dtype=np.uint8)
+    # every line: the prefix, the push time's digits, `,"data":[`, the trades, `]}`
+    p = np.frombuffer(prefix, dtype=np.uint8)
+    if np.any(starts + len(p) + 10 > ends) or not np.array_equal(
+            view[starts[:, None] + np.arange(len(p))], np.broadcast_to(p, (len(starts), len(p)))):
+        return None
+    data_at = _data_at(buf, view, starts + len(prefix), ends)
+    if np.any(view[ends - 1] != 0x7D) or np.any(view[ends - 2] != 0x5D) or np.any(data_at + len(_DATA) >= ends - 2):
+        return None
+    # the trades, one a line (slices and one join: faster here than a numpy mask over the chunk)
+    bodies = [buf[a:b] for a, b in zip((data_at + len(_DATA)).tolist(), (ends - 2).tolist())]
+    items = b"\n".join(bodies).replace(b'},{"T":', b'}\n{"T":') + b"\n"
+    return items, np.array([b.count(b'},{"T":') + 1 for b in bodies], dtype=np.int64)

@@ -57,10 +57,11 @@ FIELD_KINDS = {"tradeId": "int", "ts": "int", "count": "int", "px": "dec", "sz":
 _REQUIRED = ("instId", "tradeId", "px", "sz", "side", "ts")
 # the value codes of the compiled kernel (_native_trades.c), by field, then by kind
 _FIELD_CODES = {"tradeId": 0, "ts": 1, "count": 2, "px": 3, "sz": 4, "side": 5}
-# by kind, whatever the field: ignored values, and Binance's unquoted `m` (the taker sold when true)
-_KIND_CODES = {"skip": 6, "skip_digits": 7, "maker": 8}
+# by kind, whatever the field: ignored values, Binance's unquoted `m` (the taker sold when true), Bybit's
+# capitalised side, text ids and archive times (seconds with a fraction), an ignored CSV cell
+_KIND_CODES = {"skip": 6, "skip_digits": 7, "maker": 8, "Side": 9, "skip_word": 10, "id": 11, "seconds": 12,
+               "cell": 13}
 _KERNEL = native.load("trades")
-_NUMPY_ONLY = {"Side", "skip_word", "id"}  # kinds the compiled kernel does not read: numpy reads them
 
 
 def _ID_DIGEST(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -401,20 +402,28 @@ def parse_chunk(buf: bytes, first_line_no: int, inst_id: str, line_ends: np.ndar
     return parse_with_layout(buf, first_line_no, line_ends, layout, slow_line, window)
 
 
+def parse_counted_lines(buf: bytes, first_line_no: int, n_lines: int, layout: Layout, slow_line: SlowLine,
+                        window: TimeWindow | None = None) -> ParsedChunk:
+    """:func:`parse_with_layout` of ``buf`` known to hold ``n_lines`` lines: the compiled kernel finds where each
+    ends as it reads them (numpy, without it, finds them first)."""
+    if _KERNEL is not None and n_lines:
+        return _parse_compiled(buf, first_line_no, n_lines, layout, slow_line, window)
+    return parse_with_layout(buf, first_line_no, find_line_ends(buf), layout, slow_line, window)
+
+
 def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray, layout: Layout,
                       slow_line: SlowLine, window: TimeWindow | None = None) -> ParsedChunk:
     """The lines of ``buf`` in ``layout`` read column-wise, every other line by ``slow_line``, in line order.
 
     ``buf`` holds complete lines ending at ``line_ends``.  A line whose ``ts`` is
     outside ``window`` goes to ``slow_line`` (which must apply the same window),
-    so that its reject carries the reference parser's reason.  A layout with a
-    kind the compiled kernel does not read (``"maker"``: Binance's ``m`` flag)
-    is read with numpy.
+    so that its reject carries the reference parser's reason.  The compiled
+    kernel reads every kind; without it (no compiler at install) numpy does.
     """
     n_lines = len(line_ends)
     if len(buf) < 16 or n_lines == 0:
         return parse_slowly(buf, first_line_no, line_ends, slow_line)
-    if _KERNEL is not None and not set(layout.kinds) & _NUMPY_ONLY:
+    if _KERNEL is not None:
         return _parse_compiled(buf, first_line_no, n_lines, layout, slow_line, window)
     v = _Lines(buf)
     starts = _starts(line_ends)
@@ -483,6 +492,15 @@ def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray, lay
             v.safe_text(value_start, lit_start, ok, longest=64)
             cols[field] = _ID_DIGEST(v.bytes, value_start, lit_start)
             cols["key_start"], cols["key_end"] = value_start, lit_start
+        elif kind == "seconds":  # seconds with a fraction (Bybit's archives): milliseconds, rounded down
+            m, scale = v.decimals(value_start, lit_start, ok)
+            up = _POW10[np.clip(3 - scale, 0, 3)]
+            ok &= m <= np.iinfo(np.int64).max // up
+            ms = np.where(scale <= 3, m * np.where(ok, up, 1), m // _POW10[np.clip(scale - 3, 0, 18)])
+            ok &= ms > 0
+            cols[field] = ms
+        elif kind == "cell":  # an ignored CSV cell: printable, no comma or quote, maybe empty
+            v.safe_text(value_start, lit_start, ok, longest=64)
         elif kind == "skip":
             v.safe_text(value_start, lit_start, ok)
         else:  # "skip_digits": an ignored unquoted number such as a sequence id
@@ -518,7 +536,8 @@ def _parse_compiled(buf: bytes, first_line_no: int, n_lines: int | None, layout:
     """
     room = n_lines if n_lines is not None else _room(buf, layout)
     ends = np.empty(room, dtype=np.int64)
-    cols = np.empty((7, room), dtype=np.int64)
+    text_ids = "id" in layout.kinds  # two more rows: where each id's text is
+    cols = np.empty((9 if text_ids else 7, room), dtype=np.int64)
     is_buy = np.empty(room, dtype=np.uint8)
     ok = np.zeros(room, dtype=np.uint8)
     lo, hi = (window.lo, window.hi) if window is not None else (-(2**63), 2**63 - 1)
@@ -530,14 +549,18 @@ def _parse_compiled(buf: bytes, first_line_no: int, n_lines: int | None, layout:
         raise ValueError(f"buf holds {walked} lines, not {n_lines}")
     if walked != room:
         ends, cols, is_buy, ok = ends[:walked], cols[:, :walked], is_buy[:walked], ok[:walked]
-    ts, trade_id, count, px_m, px_s, sz_m, sz_s = cols
+    ts, trade_id, count, px_m, px_s, sz_m, sz_s = cols[:7]
     fast_chunk = ParsedChunk(ts=ts, trade_id=trade_id, count=count, is_buy=is_buy.view(bool), px_m=px_m, px_s=px_s,
                              sz_m=sz_m, sz_s=sz_s, rejects=[], lines=walked)
     if good == walked:
+        if text_ids:
+            fast_chunk.keys = LazyKeys(bytes(buf), cols[7], cols[8])
         return fast_chunk
     fast = np.flatnonzero(ok)
     picked = ParsedChunk(*(c[fast] for c in (ts, trade_id, count, fast_chunk.is_buy, px_m, px_s, sz_m, sz_s)),
                          rejects=[], lines=len(fast))
+    if text_ids:
+        picked.keys = LazyKeys(bytes(buf), cols[7][fast], cols[8][fast])
     return _with_slow_lines(buf, _starts(ends), ends, fast, picked, first_line_no, slow_line)
 
 

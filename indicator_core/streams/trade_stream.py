@@ -255,6 +255,17 @@ class TradeStream:
         mins = ts // MINUTE_MS
         open_min = max(self.open_bar.minute if self.open_bar is not None else -1, self.closed_until)
         known = np.array([k for keys in recent.values() for k in keys], dtype=np.int64)
+        s = p.summary
+        if (s is not None and s.sorted_ids is not None and int(s.segments[MINUTE, 0]) >= open_min
+                and not _any_in(known, s.sorted_ids)):
+            # clean: no id twice in the chunk nor kept from before it, minutes never going back, none late
+            c["accepted"] += len(p)
+            self._keep_recent(recent, mins, ids, max(open_min, int(mins.max())))
+            try:
+                self._deliver_clean(p, s, sink)
+            finally:
+                self._row = 0
+            return
         # only a row whose id occurs earlier (in the saved minutes or the chunk) can be a duplicate
         both = np.concatenate((known, ids.astype(np.int64)))
         _, first, inverse = np.unique(both, return_index=True, return_inverse=True)
@@ -276,19 +287,21 @@ class TradeStream:
                     last_minute[key] = int(mins[i])
         rows = np.flatnonzero(accepted)
         c["accepted"] += len(rows)
-        # keep the ids of the minutes a later trade can still be compared with
-        top = max(open_min, int(mins.max()))
-        kept_mins, kept_ids = mins[rows], ids[rows]
-        late_enough = kept_mins >= top - 1
-        kept_mins, kept_ids = kept_mins[late_enough], kept_ids[late_enough]
-        for m in np.unique(kept_mins).tolist():  # in arrival order within each minute
-            recent.setdefault(m, []).extend(kept_ids[kept_mins == m].tolist())
-        self.recent = {m: keys for m, keys in recent.items() if m >= top - 1}
+        self._keep_recent(recent, mins[rows], ids[rows], max(open_min, int(mins.max())))
         if len(rows):
             try:
                 self._deliver(p, rows, ids, ts, [], [], [], sink)
             finally:
                 self._row = 0
+
+    def _keep_recent(self, recent: dict[int, list[int]], mins: np.ndarray, ids: np.ndarray, top: int) -> None:
+        """Keep the accepted ids (``ids`` at ``mins``, in arrival order) of the minutes a later trade can still
+        be compared with: the newest minute ``top`` and the one before it."""
+        late_enough = mins >= top - 1
+        kept_mins, kept_ids = mins[late_enough], ids[late_enough]
+        for m in np.unique(kept_mins).tolist():  # in arrival order within each minute
+            recent.setdefault(m, []).extend(kept_ids[kept_mins == m].tolist())
+        self.recent = {m: keys for m, keys in recent.items() if m >= top - 1}
 
     def _deliver(self, p: ParsedChunk, rows: np.ndarray, ids: np.ndarray, ts: np.ndarray,
                  taints: list[tuple[int, int, str]], events: list[tuple[int, dict[str, Any]]],
@@ -446,3 +459,11 @@ class TradeStream:
         self._emit_open_bar(sink)
         self.closed_until = bar.minute + 1
         sink.advance(bar.minute + 1)
+
+
+def _any_in(values: np.ndarray, sorted_ids: np.ndarray) -> bool:
+    """Whether any of ``values`` is in ``sorted_ids`` (ascending)."""
+    if not len(values) or not len(sorted_ids):
+        return False
+    at = np.minimum(np.searchsorted(sorted_ids, values), len(sorted_ids) - 1)
+    return bool(np.any(sorted_ids[at] == values))
