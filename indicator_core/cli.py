@@ -74,6 +74,22 @@ def _parser() -> argparse.ArgumentParser:
     nt.add_argument("--wait", type=float, metavar="SECONDS",
                     help="retry a failing notifier this long (default: its wait_seconds)")
 
+    rec = sub.add_parser("record", help="record the venues' public streams of [record] into the vault's raw files; "
+                                        "stop with Ctrl-C")
+    rec.add_argument("--vault", type=Path)
+    rec.add_argument("--config", type=Path, required=True, help="TOML config with a [record] table")
+    rec.add_argument("--quiet", "-q", action="store_true", help="no status line")
+    rec.add_argument("--seconds", type=float, metavar="N", help="stop after N seconds (default: run until Ctrl-C)")
+    rec.add_argument("--stats", type=Path, metavar="FILE", help="write the counts and receive-to-disk delays as JSON at the end")
+
+    lv = sub.add_parser("live", help="`record` and `run --follow` in one command, one status line; stop with Ctrl-C")
+    lv.add_argument("--vault", type=Path)
+    lv.add_argument("--config", type=Path, required=True, help="TOML config with a [record] table")
+    lv.add_argument("--quiet", "-q", action="store_true", help="no status line")
+    lv.add_argument("--poll", type=float, default=1.0, metavar="SECONDS", help="as for run --follow")
+    lv.add_argument("--no-watch", action="store_true", help="as for run --follow")
+    lv.add_argument("--grace", type=float, default=5.0, metavar="SECONDS", help="as for run --follow")
+
     report_commands.add_parsers(sub)  # study, chart
     return p
 
@@ -144,7 +160,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.poll <= 0 or args.grace < 0:
             raise ConfigError("--poll must be > 0 and --grace >= 0 (seconds)")
         _stop_on_sigterm()
-        status = None if args.quiet else FollowStatus(sys.stdout)
+        status = None if args.quiet else FollowStatus(sys.stdout, extra=getattr(args, "status_extra", None))
         thread = None
         if deliverer is not None:
             thread = notify.DeliveryThread(deliverer)
@@ -523,9 +539,88 @@ def _stop_on_sigterm() -> None:
         signal.signal(signal.SIGTERM, handler)
 
 
+def _record_vault(args: argparse.Namespace, cfg: Config) -> Path:
+    """The vault a recorder writes into: made if missing (recording is how a vault begins)."""
+    vault = args.vault or cfg.vault
+    if vault is None:
+        raise ConfigError("no vault: pass --vault DIR or set vault = \"DIR\" in the config file")
+    if vault.exists() and not vault.is_dir():
+        raise ConfigError(f"{vault} is a file, not a folder: give the vault folder")
+    vault.mkdir(parents=True, exist_ok=True)
+    return vault
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from .record.runner import RecorderThread
+
+    cfg = load_config(args.config)
+    vault = _record_vault(args, cfg)
+    _stop_on_sigterm()
+    thread = RecorderThread(vault, cfg, keep_delays=args.stats is not None)
+    rec = thread.recorder
+    started = time.monotonic()
+    shown = 0
+    tty = sys.stderr.isatty() and not args.quiet
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(1.0)
+            if args.seconds is not None and time.monotonic() - started >= args.seconds:
+                break
+            if tty:
+                text = rec.status()
+                sys.stderr.write("\r" + text + " " * max(0, shown - len(text)))
+                sys.stderr.flush()
+                shown = len(text)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        thread.stop()
+        if tty:
+            sys.stderr.write("\n")
+    if thread.error is not None:
+        raise thread.error
+    if args.stats:
+        delays = sorted(rec.counts.delays_ms)
+        args.stats.write_text(orjson.dumps({
+            "seconds": time.monotonic() - started, **{k: v for k, v in vars(rec.counts).items() if k != "delays_ms"},
+            "receive_to_disk_ms": {"median": delays[len(delays) // 2] if delays else None,
+                                   "p99": delays[int(len(delays) * 0.99)] if delays else None, "n": len(delays)},
+        }, option=orjson.OPT_INDENT_2).decode())
+    if not args.quiet:
+        print(rec.status() + "; stopped with every received push on disk", file=sys.stderr)
+    return 0
+
+
+def cmd_live(args: argparse.Namespace) -> int:
+    """The recorder in a thread, the follower of `run --follow` in this one; Ctrl-C stops both."""
+    from .record.runner import RecorderThread
+
+    cfg = load_config(args.config)
+    vault = _record_vault(args, cfg)
+    thread = RecorderThread(vault, cfg)
+    thread.start()
+    thread.ready.wait(30)
+    if thread.error is not None:
+        raise thread.error
+    for kind_root in (cfg.input.root,):  # the follower needs its trades folder before the first push lands
+        (vault / kind_root).mkdir(parents=True, exist_ok=True)
+    run_args = argparse.Namespace(
+        config=args.config, vault=vault, inst=None, quiet=args.quiet, stats=None, follow=True, poll=args.poll,
+        no_watch=args.no_watch, grace=args.grace, jobs=None, scheduler=None, status_extra=thread.recorder.status)
+    try:
+        return cmd_run(run_args)
+    finally:
+        thread.stop()
+        if not args.quiet:
+            print(thread.recorder.status() + "; stopped with every received push on disk", file=sys.stderr)
+        if thread.error is not None:
+            raise thread.error
+
+
 COMMANDS = {"run": cmd_run, "plugins": cmd_plugins, "status": cmd_status, "reset": cmd_reset, "notify": cmd_notify,
             "study": report_commands.cmd_study, "chart": report_commands.cmd_chart,
-            "backtest": report_commands.cmd_backtest}
+            "backtest": report_commands.cmd_backtest, "record": cmd_record, "live": cmd_live}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -135,6 +135,51 @@ class DerivsConfig(_Strict):
         return jsonl_patterns(patterns)
 
 
+class RecordEndpoints(_Strict):
+    """The venues' URLs (SPEC section 20): a proxy, or a local replay server, stands in for a venue here."""
+
+    okx_ws: str = "wss://ws.okx.com:8443/ws/v5/public"
+    okx_rest: str = "https://www.okx.com"
+    binance_ws: str = "wss://fstream.binance.com/stream"
+    binance_rest: str = "https://fapi.binance.com"
+    bybit_ws: str = "wss://stream.bybit.com/v5/public/linear"
+    bybit_rest: str = "https://api.bybit.com"
+
+
+class RecordConfig(_Strict):
+    """``indicators record``: what to record from the venues' public streams, and how (SPEC section 20)."""
+
+    instruments: list[str] = Field(default_factory=list)  # "exchange/market/SYMBOL", e.g. "okx/perps/BTC-USDT-SWAP"
+    channels: list[Literal["trades", "books", "derivs"]] = Field(default_factory=lambda: ["trades"], min_length=1)
+    # per instrument, replacing `channels`
+    channels_of: dict[str, list[Literal["trades", "books", "derivs"]]] = Field(default_factory=dict)
+    fsync_seconds: float = Field(default=1.0, gt=0, le=3600)
+    backfill_max_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
+    okx_book_channel: BookChannel = "books"
+    ping_seconds: float = Field(default=20.0, gt=0, le=600)
+    pong_seconds: float = Field(default=10.0, gt=0, le=600)
+    backoff_first_seconds: float = Field(default=1.0, gt=0, le=600)
+    backoff_max_seconds: float = Field(default=30.0, gt=0, le=3600)
+    endpoints: RecordEndpoints = Field(default_factory=RecordEndpoints)
+
+    @field_validator("instruments")
+    @classmethod
+    def _labels(cls, labels: list[str]) -> list[str]:
+        instrument_labels(labels, "")
+        for label in labels:
+            if label.split("/")[0] not in ("okx", "binance", "bybit"):
+                raise ValueError(f"{label!r}: the recorder records okx, binance and bybit instruments")
+        if len(set(labels)) != len(labels):
+            raise ValueError("an instrument is listed twice")
+        return labels
+
+    @field_validator("channels_of")
+    @classmethod
+    def _per_instrument(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        instrument_labels(list(value), "")
+        return value
+
+
 class RunConfig(_Strict):
     fill_empty_bars: bool = True
     batch_bytes: int = Field(default=4 * 1024 * 1024, ge=64, le=1024**3)
@@ -230,6 +275,7 @@ class Config(_Strict):
     notify: dict[str, NotifierConfig] = Field(default_factory=dict)
     aggregates: dict[str, AggregateConfig] = Field(default_factory=dict)
     backtest: dict[str, StrategyConfig] = Field(default_factory=dict)
+    record: RecordConfig = Field(default_factory=RecordConfig)
     source: str = Field(default="(defaults)", exclude=True)
 
     @field_validator("instruments")

@@ -24,8 +24,9 @@ _monotonic = time.monotonic
 
 class FollowStatus:
     def __init__(self, out: TextIO, interval: float = INTERVAL_SECONDS,
-                 clock: Callable[[], float] | None = None) -> None:
+                 clock: Callable[[], float] | None = None, extra: Callable[[], str] | None = None) -> None:
         self.out = out
+        self.extra = extra  # more to say on the same line (`indicators live`: the recorder's counts)
         self.interval = interval
         self.clock = clock or _monotonic
         try:
@@ -44,7 +45,8 @@ class FollowStatus:
         t = self.totals
         text = (f"{time.strftime('%H:%M:%S')} following {self.instruments} instruments: {t['trades']} trades, "
                 f"{t['bars']} bars, {t['late']} late, {t['gaps']} gaps, {t['rejects']} rejects")
-        return text + (f"; last new lines {self.last_change}" if self.last_change else "; no new lines yet")
+        text += f"; last new lines {self.last_change}" if self.last_change else "; no new lines yet"
+        return f"{self.extra()} | {text}" if self.extra is not None else text
 
     def update(self, summary: RunSummary) -> None:
         """After each pass."""

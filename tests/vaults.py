@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,16 @@ def run(vault: Path, config: Path | None = None, *extra: str) -> int:
     return main([*args, *extra])
 
 
+def default_sigint() -> None:
+    """Run in a child before it starts (``preexec_fn``): Ctrl-C (SIGINT) back to its default action.
+
+    A child inherits an *ignored* SIGINT, and its Python then ignores Ctrl-C for good: the tests that stop a
+    child with SIGINT would hang whenever the test run itself was started with SIGINT ignored, as a shell
+    starts a background job (``pytest &`` without job control ignores SIGINT and SIGQUIT), or ``nohup``.
+    Seen here: a follower started with both ignored (``SigIgn`` in ``/proc/PID/status``)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_subprocess(vault: Path, config: Path | None = None, *extra: str, **kw) -> subprocess.Popen:
     """``indicators run`` as a child process; one process (``--jobs 1``) unless ``extra`` says otherwise,
     so that the timing of a kill is that of one pass (tests/test_parallel.py kills pools and workers)."""
@@ -55,6 +66,8 @@ def run_subprocess(vault: Path, config: Path | None = None, *extra: str, **kw) -
     if "--jobs" not in extra and "--scheduler" not in extra and "--follow" not in extra:
         args += ["--jobs", "1"]
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    if os.name == "posix":
+        kw.setdefault("preexec_fn", default_sigint)
     return subprocess.Popen([*args, *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
 
 
