@@ -35,6 +35,7 @@ KERNELS = [
     Extension("indicator_core._native_trades", ["indicator_core/_native_trades.c"], optional=True),
     Extension("indicator_core._native_books", ["indicator_core/_native_books.c"], optional=True),
     Extension("indicator_core._native_derivs", ["indicator_core/_native_derivs.c"], optional=True),
+    Extension("indicator_core._native_json", ["indicator_core/_native_json.c"], optional=True),
 ]
 
 setup(ext_modules=KERNELS, cmdclass={"build_ext": OptionalBuildExt})

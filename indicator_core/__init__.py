@@ -14,6 +14,10 @@ Extension points
     ``StreamKind`` the base class of an input kind; ``VenueFormat`` a venue's file
     format (its parser fills a ``ColumnBuilder`` into a ``ParsedChunk``, bad lines
     as ``Reject``); ``Instrument`` a contract.
+Records from columns
+    ``json_lines`` writes a batch of records from columns at once (``JsonField`` per
+    field), the ``JsonLines`` it returns handed to ``Emit`` like one record: for an
+    indicator that writes a record per trade or per liquidation.
 Events an indicator receives
     ``TradeBatch`` (trades in columns; ``column_sum`` sums one exactly),
     ``Bar`` (a closed minute), ``BookMinute`` (the book at a minute's close),
@@ -52,6 +56,7 @@ _HOME = {
     "Emit": "indicator", "Indicator": "indicator", "Input": "indicator", "Params": "indicator",
     "Signal": "indicator",
     "Instrument": "instruments",
+    "JsonField": "jsonlines", "JsonLines": "jsonlines", "json_lines": "jsonlines",
     "EXACT": "numbers", "LastText": "numbers", "PRICE_PLACES": "numbers", "RATIO_PLACES": "numbers",
     "ROUNDING": "numbers", "ceil_scaled": "numbers", "div_round": "numbers", "floor_scaled": "numbers",
     "fmt": "numbers", "fmt_signed": "numbers", "parse_decimal": "numbers", "to_dec": "numbers",

@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     from .streams.book_stream import BookMinute
     from .streams.derivs_stream import DerivsMinute
 
-Emit = Callable[[str, dict[str, Any]], None]
+Emit = Callable[[str, Any], None]  # a record (a dict), or the JsonLines of many (jsonlines.json_lines)
 """``emit(stream, record)``: append one record to the named output stream."""
 
 

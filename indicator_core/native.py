@@ -34,7 +34,7 @@ def describe() -> str:
     """One line for ``indicators plugins``: which path the parsers take."""
     if pure_requested():
         return f"parsers: pure Python/numpy ({PURE_ENV} is set)"
-    built = [name for name in ("trades", "books", "derivs") if load(name) is not None]
+    built = [name for name in ("trades", "books", "derivs", "json") if load(name) is not None]
     if not built:
         return "parsers: pure Python/numpy (the compiled kernels are not built: a C compiler was missing at install)"
     return "parsers: compiled kernels for " + ", ".join(built)

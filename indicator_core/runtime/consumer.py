@@ -22,6 +22,7 @@ from ..instruments import Instrument
 from ..integrity import FilesRead
 from ..params import canonical_params
 from ..sources.files import Cursor
+from ..jsonlines import JsonLines
 from ..storage import (InstrumentKey, OutputFile, at_once, derived_dir, encode_state, raise_first, read_state,
                        state_path, write_state_bytes)
 from ..timeutil import iso_minute
@@ -149,6 +150,9 @@ class Consumer:
             raise IndicatorError(
                 f"indicator {self.name!r} emitted to {stream!r}, which is not among its outputs() {list(self.outputs)}"
             ) from None
+        if type(record) is JsonLines:  # a batch of records written from columns (jsonlines.json_lines)
+            out.write(record)
+            return
         out.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
 
     def plugin_state(self) -> Any:

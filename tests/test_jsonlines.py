@@ -1,0 +1,59 @@
+"""Records written from columns give the bytes orjson gives for the dicts, on both paths."""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from indicator_core import jsonlines
+from indicator_core.jsonlines import Field, json_lines, records
+from tests.kernel_paths import on_both_paths
+
+kernel_path = on_both_paths("json", jsonlines)
+
+
+def reference(fields, n) -> bytes:
+    return b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in records(fields, n))
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=st.lists(st.tuples(
+    st.integers(0, 253_402_300_799_999),  # 1970 to the year 9999
+    st.integers(0, 2**63 - 1), st.integers(0, 18), st.booleans(), st.integers(-(2**63), 2**63 - 1),
+    st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=12)), max_size=30))
+def test_every_kind_as_orjson_writes_it(rows) -> None:
+    n = len(rows)
+    ts, mant, scale, flag, whole, text = (list(c) for c in zip(*rows)) if rows else ([],) * 6
+    fields = [Field("ts_utc", "iso_ms", np.array(ts, dtype=np.int64)),
+              Field("trade_id", "int", np.array(whole, dtype=np.int64)),
+              Field("count", "int", np.array(whole, dtype=np.int64), quoted=False),
+              Field("side", "choice", np.array(flag, dtype=bool), choices=("buy", "sell")),
+              Field("note", "text", text)]
+    for s in sorted(set(scale)) or [0]:
+        fields.append(Field(f"px{s}", "decimal", np.array(mant, dtype=np.int64), scale=s))
+    got = json_lines(fields, n)
+    assert got == reference(fields, n)
+    plain = not any('"' in t or "\\" in t for t in text)
+    if jsonlines._KERNEL is not None and n and plain:  # written by the kernel, not handed to the pure path
+        assert jsonlines._compiled(fields, n) == got
+    assert [orjson.loads(x) for x in got.splitlines()] == records(fields, n)
+
+
+def test_edges_of_decimals_and_times() -> None:
+    mant = np.array([0, 1, 10, 100, 60000_10, 5_000_000, 10**18, 2**63 - 1, 123_000], dtype=np.int64)
+    for s in (0, 1, 2, 3, 8, 18):
+        fields = [Field("v", "decimal", mant, scale=s)]
+        assert json_lines(fields, len(mant)) == reference(fields, len(mant))
+    ts = np.array([0, 1, 999, 1000, 86_399_999, 951_782_400_000, 1_732_320_000_064, -1], dtype=np.int64)
+    fields = [Field("t", "iso_ms", ts)]
+    assert json_lines(fields, len(ts)) == reference(fields, len(ts))
+
+
+def test_text_that_needs_escaping_and_ints_past_int64_take_the_pure_path() -> None:
+    fields = [Field("id", "text", ['a"b', "é", "tab\t"])]
+    assert json_lines(fields, 3) == reference(fields, 3)
+    big = np.array([2**70, 5], dtype=object)
+    fields = [Field("q", "decimal", big, scale=2)]
+    assert json_lines(fields, 2) == reference(fields, 2)
