@@ -39,6 +39,11 @@ def keep_freed_memory() -> bool:
 
 
 def console() -> None:
+    if sys.argv[1:] == ["--version"]:  # answered before the command line and its models load
+        from . import __version__
+
+        print(f"indicator-core {__version__}")
+        return
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     # The imports (numpy, pydantic building its models, the command's modules) make tens of thousands of
     # objects that live as long as the process, and the collector would walk them ~100 times on the way

@@ -55,11 +55,11 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Optional
 
 from pydantic import BaseModel, ConfigDict
 
-from .bars import Bar
 from .instruments import Instrument
-from .trade_batch import TradeBatch
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the events' classes, loaded with numpy by what delivers them: a config needs neither
+    from .bars import Bar
+    from .trade_batch import TradeBatch
     from .streams.book_stream import BookMinute
     from .streams.derivs_stream import DerivsMinute
 
@@ -262,6 +262,8 @@ class Indicator:
         what this default does.  An indicator may override it to handle a
         quiet stretch at once: on a quiet instrument most minutes are empty.
         """
+        from .bars import Bar
+
         inst_id = self.instrument.inst_id
         for minute in range(first, first + count):
             self.on_bar(Bar.empty_at(inst_id, minute, price), emit)
