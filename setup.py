@@ -7,6 +7,8 @@ goes on, and the project runs its pure numpy/Python paths instead: the same
 outputs, only slower.  ``indicators plugins`` says which path a run takes.
 """
 
+import os
+
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
@@ -28,6 +30,9 @@ class OptionalBuildExt(build_ext):
 
     @staticmethod
     def _skip(what: str, exc: Exception) -> None:
+        if os.environ.get("INDICATOR_CORE_REQUIRE_KERNELS", "").strip() not in ("", "0"):
+            raise SystemExit(f"error: {what} not built ({exc}), and INDICATOR_CORE_REQUIRE_KERNELS is set "
+                             "(a wheel built for others must carry its kernels)")
         print(f"warning: {what} not built ({exc}); the pure Python path will be used (same outputs, slower)")
 
 
