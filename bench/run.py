@@ -6,8 +6,9 @@
 
 With ``--contenders`` it measures instead, on 1M and 4M trades, this project with all five
 indicators, the DuckDB script and the polars script (time and peak memory, ratios to
-DuckDB and polars), and the speed-up of ``--jobs 2`` over ``--jobs 1`` on eight instruments of
-1M trades each.
+DuckDB and polars), the days that used to fall off (a whale-heavy day, a file of 3.7 days'
+trades, the pure path, the command's import time: :func:`hard_days`), and the speed-up of
+``--jobs 2`` over ``--jobs 1`` on eight instruments of 1M trades each.
 
 With ``--flat N`` it also runs (4), (2) and (6) on a file of N trades: peak memory must stay
 flat as the file grows, and the share of an incremental pass is measured apart from the
@@ -169,6 +170,70 @@ def incremental(work: Path, raw: Path, n: int, name: str, seed: int, repeat: int
     return vault, inc_raw, cfg
 
 
+def reject_heavy(work: Path, n: int, seed: int) -> Path:
+    """``n`` trades spread over 3.7 days, all in the file of the first day: an exporter that never rolled its
+    file; ~73% of its lines are outside that day and are refused."""
+    raw = work / f"rejects-{n}-{seed}" / INST
+    if not (raw.parent / "done").exists():
+        shutil.rmtree(raw.parent, ignore_errors=True)
+        subprocess.run([sys.executable, "-c", (
+            "import sys, numpy as np; sys.path.insert(0, sys.argv[1]); from pathlib import Path; "
+            "from generate import generate, lines, START_MS; n = int(sys.argv[2]); c = generate(n, int(sys.argv[3])); "
+            "c['ts'] = START_MS + np.arange(n, dtype=np.int64) * int(3.7 * 86_400_000) // n; "
+            "out = Path(sys.argv[4]); out.mkdir(parents=True); "
+            "open(out / 'trades_2024-11-23.jsonl', 'w', newline='\\n').writelines(lines(c))"),
+            str(HERE), str(n), str(seed), str(raw)], check=True)
+        (raw.parent / "done").write_text("ok")
+    return raw
+
+
+def hard_days(args: argparse.Namespace, work: Path, five: Path) -> dict:
+    """The days a new user meets that used to fall off, each as a ratio measured in this run: a whale-heavy
+    day (a $4,000 whale threshold: ~12% of the trades are whales) against the same day with the default one,
+    4M lines of which ~73% are refused for their time against 4M accepted ones, the pure path (no compiled
+    kernel) against the compiled one, and the command's import time."""
+    py = sys.executable
+    raw1, raw4 = dataset(work, 1_000_000, args.seed), dataset(work, 4_000_000, args.seed)
+    whales = config(work / "whales.toml", [*INDICATORS, "whales"])
+    heavy = work / "whales_heavy.toml"
+    heavy.write_text(whales.read_text().replace("[plugins.whales]\nenabled = true",
+                                                '[plugins.whales]\nenabled = true\nthreshold = "4000"'))
+    out: dict = {}
+
+    def best(raw: Path, cfg: Path, env_extra: dict | None = None) -> float:
+        times = []
+        for _ in range(args.repeat):
+            vault = fresh_vault(work, "hard", raw)
+            env = {**child_env(), **(env_extra or {})}
+            t0 = time.perf_counter()
+            subprocess.run(project(vault, cfg), env=env, check=True, stdout=subprocess.DEVNULL)
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    normal, whale_heavy = best(raw1, whales), best(raw1, heavy)
+    out["whale_ratio"] = round(whale_heavy / normal, 3)
+    accepted, refused = best(raw4, five), best(reject_heavy(work, 4_000_000, args.seed), five)
+    out["reject_ratio"] = round(refused / accepted, 3)
+    pure = best(raw1, five, {"INDICATOR_CORE_PURE": "1"})
+    compiled = best(raw1, five)
+    out["pure_ratio"] = round(pure / compiled, 3)
+    imports, bare = [], []
+    for _ in range(max(5, args.repeat)):
+        for cmd, into in (([py, "-c", "import indicator_core.cli"], imports), ([py, "-c", "pass"], bare)):
+            t0 = time.perf_counter()
+            subprocess.run(cmd, env=child_env(), check=True)
+            into.append(time.perf_counter() - t0)
+    out["import_seconds"] = round(statistics.median(imports) - statistics.median(bare), 3)
+    print(f"  whale-heavy 1M day {whale_heavy:.2f} s vs {normal:.2f} s: {out['whale_ratio']:.2f}x (aim <= 1.2)")
+    print(f"  4M lines, 73% refused for their time {refused:.2f} s vs 4M accepted {accepted:.2f} s: "
+          f"{out['reject_ratio']:.2f}x (aim <= 3)")
+    print(f"  pure path (INDICATOR_CORE_PURE=1) {pure:.2f} s vs compiled {compiled:.2f} s on 1M: "
+          f"{out['pure_ratio']:.2f}x (aim <= 1.5)")
+    print(f"  import of the command: {out['import_seconds']:.3f} s beyond the interpreter's start (aim <= 0.15)",
+          flush=True)
+    return out
+
+
 def contenders(args: argparse.Namespace, work: Path) -> None:
     """The table of the project against DuckDB and polars, and the --jobs speed-up; ratios measured in this run."""
     py = sys.executable
@@ -205,6 +270,8 @@ def contenders(args: argparse.Namespace, work: Path) -> None:
             if name in row:
                 print(f"  {name:<8} {row[name]['seconds']:7.2f} s  {row[name]['peak_mib']:8.1f} MiB  "
                       f"CPU {row[name]['cpu_seconds']:.2f} s", flush=True)
+
+    extras = hard_days(args, work, five)
 
     # --jobs: eight instruments of 1M trades each (the same day under eight exchange folders)
     raw = dataset(work, sizes[0], args.seed)
@@ -283,6 +350,12 @@ def contenders(args: argparse.Namespace, work: Path) -> None:
     targets["peak memory < 150 MiB at 4M"] = r4["project"]["peak_mib"] < 150
     targets["peak memory flat (4M <= 1.25 x 1M)"] = r4["project"]["peak_mib"] <= 1.25 * r1["project"]["peak_mib"]
     targets["--jobs 2 >= 1.8 x --jobs 1 (8 x 1M)"] = speedup >= 1.8
+    targets["1M: DuckDB / project >= 1.2"] = "duckdb" in r1 and r1["duckdb"]["seconds"] >= 1.2 * r1["project"]["seconds"]
+    targets["4M: DuckDB / project >= 2.0"] = "duckdb" in r4 and r4["duckdb"]["seconds"] >= 2.0 * r4["project"]["seconds"]
+    targets["whale-heavy day <= 1.2 x a normal one (1M)"] = extras["whale_ratio"] <= 1.2
+    targets["4M rejected lines <= 3 x 4M accepted"] = extras["reject_ratio"] <= 3.0
+    targets["import of the command <= 0.15 s"] = extras["import_seconds"] <= 0.15
+    targets["pure path <= 1.5 x compiled (1M)"] = extras["pure_ratio"] <= 1.5
     print()
     for name, ok in targets.items():
         print(f"  {'met ' if ok else 'MISSED'}  {name}")
@@ -290,7 +363,7 @@ def contenders(args: argparse.Namespace, work: Path) -> None:
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "repeat": args.repeat,
         "python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
         "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        "rows": rows, "jobs_seconds": jobs, "jobs_cpu_seconds": jobs_cpu, "jobs_speedup": round(speedup, 3),
+        "rows": rows, "hard_days": extras, "jobs_seconds": jobs, "jobs_cpu_seconds": jobs_cpu, "jobs_speedup": round(speedup, 3),
         "targets": targets,
     }
     out = args.out.parent / "contenders.json"

@@ -230,6 +230,7 @@ static int parse_line(const layout_t *lay, const char *p, const char *end, int64
                       int64_t **col, uint8_t *is_buy, Py_ssize_t i, const char **line_end) {
     if (end - p < lay->size[0] || memcmp(p, lay->text[0], lay->size[0]) != 0) return 0;
     p += lay->size[0];
+    int outside = 0; /* every value fits but the time, outside [lo, hi): 2 instead of 1 */
     for (Py_ssize_t j = 0; j < lay->values; j++) {
         const char *lit = lay->text[j + 1];
         Py_ssize_t lit_n = lay->size[j + 1];
@@ -243,7 +244,8 @@ static int parse_line(const layout_t *lay, const char *p, const char *end, int64
                 col[C_TRADE_ID][i] = v;
                 break;
             case K_TS:
-                if (!scan_uint(p, &v, &n) || v <= 0 || v < lo || v >= hi) return 0;
+                if (!scan_uint(p, &v, &n) || v <= 0) return 0;
+                outside |= v < lo || v >= hi;
                 col[C_TS][i] = v;
                 break;
             case K_COUNT:
@@ -295,7 +297,8 @@ static int parse_line(const layout_t *lay, const char *p, const char *end, int64
             col[C_TRADE_ID][i] = v;
             break;
         case K_TS:
-            if (!read_uint(p, n, &v) || v <= 0 || v < lo || v >= hi) return 0;
+            if (!read_uint(p, n, &v) || v <= 0) return 0;
+            outside |= v < lo || v >= hi;
             col[C_TS][i] = v;
             break;
         case K_COUNT:
@@ -334,7 +337,8 @@ static int parse_line(const layout_t *lay, const char *p, const char *end, int64
             break;
         case K_SECONDS:
             v = seconds_ms(p, n);
-            if (v <= 0 || v < lo || v >= hi) return 0;
+            if (v <= 0) return 0;
+            outside |= v < lo || v >= hi;
             col[C_TS][i] = v;
             break;
         case K_CELL:
@@ -353,7 +357,7 @@ static int parse_line(const layout_t *lay, const char *p, const char *end, int64
     if (p >= end || *p != '\n') return 0;
     *line_end = p;
     if (!lay->has_count) col[C_COUNT][i] = 1;
-    return 1;
+    return outside ? 2 : 1;
 }
 
 static int get_buffer(PyObject *obj, Py_buffer *view, Py_ssize_t need, Py_ssize_t item, int writable, const char *what) {
@@ -372,7 +376,8 @@ PyDoc_STRVAR(parse_layout_doc,
 "is full (room for n int64 entries). A line that fits the layout (literals: tuple of bytes, kinds: bytes\n"
 "of value codes) with lo <= ts < hi has its values written to row i of columns (int64, 7 x n: ts,\n"
 "trade_id, count, px_m, px_s, sz_m, sz_s; 9 x n for a layout with a text id, which adds where its text\n"
-"starts and ends in buf) and is_buy (uint8), and ok[i] (uint8) set to 1. Returns how\n"
+"starts and ends in buf) and is_buy (uint8), and ok[i] (uint8) set to 1 (2: it fits but its ts is outside\n"
+"[lo, hi); its columns are written too). Returns how\n"
 "many lines fit and how many were walked: all of buf's when fewer than n, so a caller that does not know\n"
 "the count passes room for more and reads it here (one pass over the bytes instead of two).");
 
@@ -454,7 +459,7 @@ static PyObject *parse_layout(PyObject *self, PyObject *args) {
             e = memchr(p, '\n', limit - p);
             if (e == NULL) { short_buf = 1; break; }
         }
-        good += fits[i];
+        good += fits[i] == 1;
         line_end[i] = e - base;
         p = e + 1;
     }

@@ -27,3 +27,19 @@ def on_both_paths(kernel: str, *modules: ModuleType):
             m._KERNEL = k
 
     return kernel_path
+
+
+def rejects_of(chunk) -> list[tuple]:
+    """``(line, reason, text, ts)`` of every line a parse refused, the same for the column-wise and the
+    reference readers: a line refused only for its time has its text only if it is one of the chunk's first
+    such lines (the column-wise reader keeps those, the ones the rejects log can show)."""
+    from indicator_core.sources.parsed import LISTED_PER_FILE
+
+    out, timed = [], 0
+    for r in chunk.all_rejects():
+        if r.ts is not None:
+            out.append((r.line, r.reason, r.text if timed <= LISTED_PER_FILE else None, r.ts))
+            timed += 1
+        else:
+            out.append((r.line, r.reason, r.text, None))
+    return out

@@ -11,7 +11,7 @@ import pytest
 from indicator_core.sources import archive_fast, binance, bybit, columnar
 from indicator_core.sources.parsed import LazyKeys
 from indicator_core.sources.timecheck import TimeWindow
-from tests.kernel_paths import on_both_paths
+from tests.kernel_paths import on_both_paths, rejects_of
 
 kernel_path = on_both_paths("trades", columnar)
 
@@ -23,7 +23,7 @@ WINDOW = TimeWindow.for_day(DAY, 0, 10, None)
 def same(a, b) -> None:
     for name in ("ts", "trade_id", "count", "is_buy", "px_m", "px_s", "sz_m", "sz_s"):
         assert getattr(a, name).tolist() == getattr(b, name).tolist(), name
-    assert [(r.line, r.reason, r.text) for r in a.rejects] == [(r.line, r.reason, r.text) for r in b.rejects]
+    assert rejects_of(a) == rejects_of(b)
     assert a.lines == b.lines and a.id_space == b.id_space
     if b.keys is not None or a.keys is not None:
         assert list(a.keys.tolist() if a.keys is not None else []) == list(b.keys.tolist())

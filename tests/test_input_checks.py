@@ -104,8 +104,11 @@ def test_okx_archive_days_are_utc_plus_8(tmp_path: Path) -> None:
     state = json.loads((vault / "state/quality/okx/perps/MATIC-USDT-SWAP.state.json").read_text())
     assert state["stream"]["counters"]["accepted"] == 14
     rejects = read_jsonl(vault / "derived/quality/okx/perps/MATIC-USDT-SWAP/rejects.jsonl")
-    assert len(rejects) == 14 and all(r["file"].endswith("trades_2023-08-21.csv") for r in rejects)
-    assert "UTC, ±10 min" in rejects[0]["reason"]
+    # the file's first ten are listed one by one, the other four counted in one line (once the stream moved on)
+    assert sum(r.get("lines", 1) for r in rejects) == 14 and all(r["file"].endswith("trades_2023-08-21.csv") for r in rejects)
+    assert len(rejects) == 11 and rejects[-1]["lines"] == 4 and rejects[-1]["line"] == 12
+    assert rejects[-1]["reason"].startswith("4 more lines refused for their time (not listed one by one), from 2023-08-")
+    assert "UTC, ±10 min" in rejects[0]["reason"] and "UTC, ±10 min" in rejects[-1]["reason"]
 
 
 def test_follow_rejects_a_trade_ahead_of_the_clock(tmp_path: Path) -> None:
@@ -120,7 +123,10 @@ def test_follow_rejects_a_trade_ahead_of_the_clock(tmp_path: Path) -> None:
     follower = Follower(Host.load(Config()), vault)
     follower.step(lambda: now - 6 * 60_000, 10**12, commit=True)  # the clock says: 6 minutes earlier
     rejects = read_jsonl(vault / f"derived/{QUALITY}/rejects.jsonl")
-    assert len(rejects) == 50 and "ahead of the clock" in rejects[0]["reason"]
+    # a file's first ten such lines are listed; the other forty are counted, and summed up once the file is left
+    assert len(rejects) == 10 and "ahead of the clock" in rejects[0]["reason"]
+    state = json.loads((vault / f"state/{QUALITY}.state.json").read_text())
+    assert state["stream"]["counters"]["rejects"] == 50 and state["stream"]["outside"]["lines"] == 40
 
 
 def test_trades_swapped_within_a_minute_are_not_a_gap(tmp_path: Path) -> None:

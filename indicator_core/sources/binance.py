@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 
-from .okx_jsonl import BOM, NOTHING, BadTrade, _decimal_field, _int_field, load_line, snippet
+from .okx_jsonl import BOM, NOTHING, BadTrade, OutsideWindow, _decimal_field, _int_field, load_line, refuse
 from .parsed import ColumnBuilder, ParsedChunk, Reject, complete_lines
 from .timecheck import TimeWindow
 
@@ -92,7 +92,7 @@ def add_event(out: BinanceBuilder, obj: Any, symbol: str, window: TimeWindow | N
     if window is not None:
         why = window.reason(ts)
         if why is not None:
-            raise BadTrade(why)
+            raise OutsideWindow(why, ts)
     out.add(ts=ts, trade_id=trade_id, count=1, is_buy=not taker_sold, px=px, sz=sz)
 
 
@@ -105,7 +105,7 @@ def parse_line(out: BinanceBuilder, raw: bytes, line_no: int, symbol: str, windo
     try:
         add_event(out, obj, symbol, window)
     except BadTrade as exc:
-        out.rejects.append(Reject(line_no, str(exc), snippet(raw)))
+        out.rejects.append(refuse(exc, line_no, raw))
 
 
 def parse_lines(buf: bytes, first_line_no: int, symbol: str, window: TimeWindow | None = None,
@@ -154,8 +154,8 @@ def parse_csv(buf: bytes, first_line_no: int, window: TimeWindow | None, stream:
             if window is not None:
                 why = window.reason(ts)
                 if why is not None:
-                    raise BadTrade(why)
+                    raise OutsideWindow(why, ts)
             out.add(ts=ts, trade_id=trade_id, count=1, is_buy=not taker_sold, px=px, sz=sz)
         except BadTrade as exc:
-            out.rejects.append(Reject(line_no, str(exc), snippet(raw)))
+            out.rejects.append(refuse(exc, line_no, raw))
     return out.build(len(lines))

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .okx_jsonl import BOM, NOTHING, BadTrade, _decimal_field, load_line, snippet
+from .okx_jsonl import BOM, NOTHING, BadTrade, OutsideWindow, _decimal_field, load_line, refuse, snippet
 from .parsed import ColumnBuilder, ParsedChunk, Reject, complete_lines
 from .timecheck import TimeWindow
 
@@ -171,9 +171,9 @@ def parse_csv(buf: bytes, first_line_no: int, symbol: str, window: TimeWindow | 
                 raise BadTrade(f"symbol {row['symbol']!r} in the trades of {symbol}")
             ts = archive_ms(row["timestamp"])
             if window is not None and (why := window.reason(ts)) is not None:
-                raise BadTrade(why)
+                raise OutsideWindow(why, ts)
             out.add_trade(ts, _trade_id(row["trdMatchID"]), _side(row["side"]), _decimal_field(row, "price"),
                           _decimal_field(row, "size"))
         except BadTrade as exc:
-            out.rejects.append(Reject(line_no, str(exc), snippet(raw)))
+            out.rejects.append(refuse(exc, line_no, raw))
     return out.build(len(lines))

@@ -128,7 +128,8 @@ def _fast(buf: bytes, first_line_no: int, symbol: str, window: TimeWindow | None
             pass
         raise _Slow
 
-    got = parse_counted_lines(items, 1, n_items, layout, slow_item, window)
+    # a push holds several trades: one outside its day is a reject of its push (data[k]), as the reference says
+    got = parse_counted_lines(items, 1, n_items, layout, slow_item, window, outside_ok=False)
     got.lines = len(counts)
     return got
 

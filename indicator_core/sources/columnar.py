@@ -36,7 +36,7 @@ import orjson
 
 from .. import native
 from . import okx_jsonl
-from .parsed import ColumnBuilder, LazyKeys, ParsedChunk, splice
+from .parsed import LISTED_PER_FILE, ColumnBuilder, LazyKeys, Outside, ParsedChunk, splice
 from .parsed import line_ends as find_line_ends
 from .timecheck import TimeWindow
 
@@ -403,28 +403,31 @@ def parse_chunk(buf: bytes, first_line_no: int, inst_id: str, line_ends: np.ndar
 
 
 def parse_counted_lines(buf: bytes, first_line_no: int, n_lines: int, layout: Layout, slow_line: SlowLine,
-                        window: TimeWindow | None = None) -> ParsedChunk:
+                        window: TimeWindow | None = None, outside_ok: bool = True) -> ParsedChunk:
     """:func:`parse_with_layout` of ``buf`` known to hold ``n_lines`` lines: the compiled kernel finds where each
     ends as it reads them (numpy, without it, finds them first)."""
     if _KERNEL is not None and n_lines:
-        return _parse_compiled(buf, first_line_no, n_lines, layout, slow_line, window)
-    return parse_with_layout(buf, first_line_no, find_line_ends(buf), layout, slow_line, window)
+        return _parse_compiled(buf, first_line_no, n_lines, layout, slow_line, window, outside_ok)
+    return parse_with_layout(buf, first_line_no, find_line_ends(buf), layout, slow_line, window, outside_ok)
 
 
 def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray, layout: Layout,
-                      slow_line: SlowLine, window: TimeWindow | None = None) -> ParsedChunk:
+                      slow_line: SlowLine, window: TimeWindow | None = None, outside_ok: bool = True) -> ParsedChunk:
     """The lines of ``buf`` in ``layout`` read column-wise, every other line by ``slow_line``, in line order.
 
     ``buf`` holds complete lines ending at ``line_ends``.  A line whose ``ts`` is
     outside ``window`` goes to ``slow_line`` (which must apply the same window),
-    so that its reject carries the reference parser's reason.  The compiled
-    kernel reads every kind; without it (no compiler at install) numpy does.
+    so that its reject carries the reference parser's reason — unless ``outside_ok``:
+    then a line that fits but for its time is kept aside (``ParsedChunk.outside``)
+    without the reference, as its reject would say only that (one trade a line).
+    The compiled kernel reads every kind; without it (no compiler at install)
+    numpy does.
     """
     n_lines = len(line_ends)
     if len(buf) < 16 or n_lines == 0:
         return parse_slowly(buf, first_line_no, line_ends, slow_line)
     if _KERNEL is not None:
-        return _parse_compiled(buf, first_line_no, n_lines, layout, slow_line, window)
+        return _parse_compiled(buf, first_line_no, n_lines, layout, slow_line, window, outside_ok)
     v = _Lines(buf)
     starts = _starts(line_ends)
     commas = np.flatnonzero(v.bytes == 0x2C)
@@ -508,8 +511,13 @@ def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray, lay
             ok &= n >= 1
         value_start = lit_start + len(lit)
 
+    skip = skip_ts = None
     if window is not None:
-        ok &= window.inside(cols["ts"])
+        inside = window.inside(cols["ts"])
+        if outside_ok:
+            aside = ok & ~inside
+            skip, skip_ts = rows[aside], cols["ts"][aside]
+        ok &= inside
     fast = rows[ok]
     good = ok.nonzero()[0]
     count = cols["count"][good] if "count" in cols else np.ones(len(good), dtype=np.int64)
@@ -523,11 +531,14 @@ def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray, lay
     if len(fast) == n_lines:
         fast_chunk.lines = n_lines
         return fast_chunk
-    return _with_slow_lines(buf, starts, line_ends, fast, fast_chunk, first_line_no, slow_line)
+    chunk = _with_slow_lines(buf, starts, line_ends, fast, fast_chunk, first_line_no, slow_line, skip)
+    if skip is not None and len(skip):
+        chunk.outside = _outside(buf, starts, line_ends, skip, skip_ts, first_line_no, window)
+    return chunk
 
 
 def _parse_compiled(buf: bytes, first_line_no: int, n_lines: int | None, layout: Layout,
-                    slow_line: SlowLine, window: TimeWindow | None) -> ParsedChunk:
+                    slow_line: SlowLine, window: TimeWindow | None, outside_ok: bool = True) -> ParsedChunk:
     """:func:`parse_with_layout` through the compiled kernel: the same lines read, the same columns.
 
     ``buf`` holds ``n_lines`` complete lines; the kernel finds where each ends as it reads them.  When the
@@ -544,7 +555,7 @@ def _parse_compiled(buf: bytes, first_line_no: int, n_lines: int | None, layout:
     good, walked = _KERNEL.parse_layout(buf, layout.literals, layout.codes, lo, hi, cols, is_buy, ok, ends)
     if walked == room and room and int(ends[-1]) + 1 < len(buf):  # more lines than room (shorter ones than the
         # chunk's head holds, see _room): count them, then parse again
-        return _parse_compiled(buf, first_line_no, _KERNEL.count_lines(buf), layout, slow_line, window)
+        return _parse_compiled(buf, first_line_no, _KERNEL.count_lines(buf), layout, slow_line, window, outside_ok)
     if walked != room and n_lines is not None:
         raise ValueError(f"buf holds {walked} lines, not {n_lines}")
     if walked != room:
@@ -556,12 +567,23 @@ def _parse_compiled(buf: bytes, first_line_no: int, n_lines: int | None, layout:
         if text_ids:
             fast_chunk.keys = LazyKeys(bytes(buf), cols[7], cols[8])
         return fast_chunk
-    fast = np.flatnonzero(ok)
+    fast = np.flatnonzero(ok == 1)
+    skip = np.flatnonzero(ok == 2) if outside_ok else None  # fits but for its time
     picked = ParsedChunk(*(c[fast] for c in (ts, trade_id, count, fast_chunk.is_buy, px_m, px_s, sz_m, sz_s)),
                          rejects=[], lines=len(fast))
     if text_ids:
         picked.keys = LazyKeys(bytes(buf), cols[7][fast], cols[8][fast])
-    return _with_slow_lines(buf, _starts(ends), ends, fast, picked, first_line_no, slow_line)
+    starts = _starts(ends)
+    chunk = _with_slow_lines(buf, starts, ends, fast, picked, first_line_no, slow_line, skip)
+    if skip is not None and len(skip):
+        chunk.outside = _outside(buf, starts, ends, skip, ts[skip], first_line_no, window)
+    return chunk
+
+
+def _outside(buf, starts: np.ndarray, ends: np.ndarray, rows: np.ndarray, ts: np.ndarray, first_line_no: int,
+             window: TimeWindow | None) -> Outside:
+    texts = [okx_jsonl.snippet(bytes(buf[int(starts[r]):int(ends[r])])) for r in rows[:LISTED_PER_FILE + 1].tolist()]
+    return Outside(rows + first_line_no, ts.copy(), texts, window)
 
 
 _ROOM_SAMPLE = 1 << 16  # the bytes of a chunk's head whose lines tell how many the chunk holds
@@ -612,11 +634,15 @@ def parse_slowly(buf: bytes, first_line_no: int, line_ends: np.ndarray, slow_lin
 
 
 def _with_slow_lines(buf: bytes, starts: np.ndarray, line_ends: np.ndarray, fast: np.ndarray,
-                     fast_chunk: ParsedChunk, first_line_no: int, slow_line: SlowLine) -> ParsedChunk:
-    """Parse the lines not in ``fast`` with the reference parser and merge both in line order."""
+                     fast_chunk: ParsedChunk, first_line_no: int, slow_line: SlowLine,
+                     skip: np.ndarray | None = None) -> ParsedChunk:
+    """Parse the lines not in ``fast`` (nor in ``skip``: lines kept aside, no trade) with the reference parser
+    and merge both in line order."""
     n_lines = len(line_ends)
     slow = np.ones(n_lines, dtype=bool)
     slow[fast] = False
+    if skip is not None:
+        slow[skip] = False
     slow_idx = np.flatnonzero(slow)
     builder = ColumnBuilder()
     yielded = np.empty(len(slow_idx), dtype=np.int64)
@@ -626,4 +652,6 @@ def _with_slow_lines(buf: bytes, starts: np.ndarray, line_ends: np.ndarray, fast
         yielded[k] = len(builder.ts) - before
     per_line = np.ones(n_lines, dtype=np.int64)
     per_line[slow_idx] = yielded
+    if skip is not None:
+        per_line[skip] = 0
     return splice(fast, fast_chunk, slow_idx, builder.build(len(slow_idx)), per_line)

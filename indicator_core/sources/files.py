@@ -121,6 +121,9 @@ class LineNumbers:
                 first = self.line + 1
                 for r in parsed.rejects:
                     r.line += first - 1
+                outside = getattr(parsed, "outside", None)  # the lines kept aside for their time move too
+                if outside is not None:
+                    outside.lines = outside.lines + (first - 1)
                 chunk.first_line = first
             chunk.end = replace(chunk.end, line=first - 1 + parsed.lines)
         self.file, self.line = chunk.end.file, chunk.end.line

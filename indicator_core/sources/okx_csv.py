@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import IndicatorError
 from .columnar import FIELD_KINDS, Layout, parse_slowly, parse_with_layout
-from .okx_jsonl import BOM, BadTrade, add_trade, snippet
+from .okx_jsonl import BOM, BadTrade, add_trade, refuse, snippet
 from .parsed import ColumnBuilder, ParsedChunk, Reject
 from .timecheck import TimeWindow
 from .parsed import line_ends as find_line_ends
@@ -60,7 +60,7 @@ def parse_row(out: ColumnBuilder, raw: bytes, line_no: int, inst_id: str, column
     try:
         add_trade(out, obj, inst_id, window)
     except BadTrade as exc:
-        out.rejects.append(Reject(line_no, str(exc), snippet(raw)))
+        out.rejects.append(refuse(exc, line_no, raw))
 
 
 def row_layout(columns: list[str | None], inst_id: str, crlf: bool) -> Layout | None:

@@ -28,6 +28,19 @@ class BadTrade(ValueError):
     """A trade object with a missing or invalid field."""
 
 
+class OutsideWindow(BadTrade):
+    """A trade valid in every field but its time, which is outside its file's window."""
+
+    def __init__(self, reason: str, ts: int) -> None:
+        super().__init__(reason)
+        self.ts = ts
+
+
+def refuse(exc: BadTrade, line_no: int, raw: bytes) -> Reject:
+    """The reject of a one-trade line (its time kept when that is all that is wrong with it)."""
+    return Reject(line_no, str(exc), snippet(raw), exc.ts if isinstance(exc, OutsideWindow) else None)
+
+
 def snippet(line: bytes) -> str:
     return line[:_SNIPPET].decode("utf-8", errors="replace")
 
@@ -104,7 +117,7 @@ def add_trade(out: ColumnBuilder, obj: Any, inst_id: str, window: TimeWindow | N
     if window is not None:
         why = window.reason(ts)
         if why is not None:
-            raise BadTrade(why)
+            raise OutsideWindow(why, ts)
     out.add(ts=ts, trade_id=trade_id, count=count, is_buy=is_buy, px=px, sz=sz)
 
 
@@ -145,7 +158,7 @@ def parse_line(out: ColumnBuilder, raw: bytes, line_no: int, inst_id: str, windo
     try:
         add_trade(out, obj, inst_id, window)
     except BadTrade as exc:
-        out.rejects.append(Reject(line_no, str(exc), snippet(raw)))
+        out.rejects.append(refuse(exc, line_no, raw))
 
 
 def parse_lines(buf: bytes, first_line_no: int, inst_id: str, window: TimeWindow | None = None) -> ParsedChunk:

@@ -19,6 +19,28 @@ class Reject:
     line: int  # 1-based line number in its file
     reason: str
     text: str  # the start of the line, for the rejects log
+    # a one-trade line refused only for its time (outside its file's window): the time; such lines of a file
+    # are logged as one summary line (see streams/trade_stream.py), not one each
+    ts: int | None = None
+
+
+# a file's first lines refused only for their time are logged one by one; the rest, counted, in one line
+LISTED_PER_FILE = 10
+
+
+@dataclass
+class Outside:
+    """Lines of a chunk read column-wise and refused only for their time (outside the file's window): their
+    line numbers (ascending) and times, the start of the first ``LISTED_PER_FILE + 1`` of them, and the window
+    (for their reason)."""
+
+    lines: np.ndarray
+    ts: np.ndarray
+    texts: list[str]
+    window: Any
+
+    def __len__(self) -> int:
+        return len(self.lines)
 
 
 @dataclass
@@ -45,9 +67,21 @@ class ParsedChunk:
     skipped: int = 0  # valid lines that are not trades of the tape (a Binance raw trade whose X is not MARKET)
     keys: Any = None  # the trade ids as written, where they are not integers (Bybit): trade_id holds their digests
     id_space: str | None = None  # what the ids count where a venue has two (Binance: "aggTrade" or "trade")
+    outside: Outside | None = None  # lines read column-wise and refused only for their time
+    window: Any = None  # the file's TimeWindow, when the chunk was read against one
 
     def __len__(self) -> int:
         return len(self.ts)
+
+    def all_rejects(self) -> list[Reject]:
+        """Every refused line in line order, those kept aside for their time (``outside``) as the reference reader
+        would refuse them (with their text only for the first ones: the rejects log shows no other)."""
+        if self.outside is None or not len(self.outside):
+            return list(self.rejects)
+        o = self.outside
+        aside = [Reject(int(line), o.window.reason(int(ts)), o.texts[k] if k < len(o.texts) else "", int(ts))
+                 for k, (line, ts) in enumerate(zip(o.lines.tolist(), o.ts.tolist()))]
+        return sorted([*self.rejects, *aside], key=lambda r: r.line)
 
     @classmethod
     def empty(cls) -> "ParsedChunk":
@@ -176,7 +210,7 @@ def splice(fast_lines: np.ndarray, fast: ParsedChunk, slow_lines: np.ndarray, sl
         out[fast_pos] = a
         out[slow_pos] = b
         merged[name] = out
-    chunk = ParsedChunk(**merged, rejects=list(slow.rejects), lines=len(per_line))
+    chunk = ParsedChunk(**merged, rejects=list(slow.rejects), lines=len(per_line), outside=fast.outside)
     if fast.keys is not None or slow.keys is not None:  # ids as written (Bybit): in the same order
         if not len(slow):
             chunk.keys = fast.keys

@@ -23,7 +23,7 @@ from ..fastpath import (BASE, BUY_BASE, BUY_QUOTE, BUY_SZ, FIRST, HIGH, LAST, LO
                        Summarizer)
 from ..instruments import Instrument
 from ..numbers import to_dec, fmt
-from ..sources.parsed import ParsedChunk
+from ..sources.parsed import LISTED_PER_FILE, ParsedChunk
 from ..timeutil import MINUTE_MS, iso_minute, iso_ms
 from ..trade_batch import TradeBatch, derive_quantities, normalize
 
@@ -81,6 +81,9 @@ class TradeStream:
         # ids that are not integers (Bybit): their digests by the minute of the trade, for the open minute and
         # the one before it (duplicates are recognised there; gaps are never judged).  None: integer ids.
         self.recent: dict[int, list[int]] | None = None
+        # the lines of the file being read that were refused only for their time (outside the file's day):
+        # logged as one line of the rejects log once the stream moves on to another file (None: none yet)
+        self.outside: dict[str, Any] | None = None
 
     # --- state -----------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
@@ -97,6 +100,7 @@ class TradeStream:
             # only where a venue needs them, so that the state of an OKX stream stays as it was
             **({"id_space": self.id_space} if self.id_space is not None else {}),
             **({"recent": {str(m): keys for m, keys in self.recent.items()}} if self.recent is not None else {}),
+            **({"outside": dict(self.outside)} if self.outside is not None else {}),
         }
 
     def set_state(self, data: dict[str, Any]) -> None:
@@ -112,6 +116,7 @@ class TradeStream:
         self.id_space = data.get("id_space")
         recent = data.get("recent")
         self.recent = {int(m): [int(k) for k in keys] for m, keys in recent.items()} if recent is not None else None
+        self.outside = dict(data["outside"]) if data.get("outside") is not None else None
 
     # --- gaps ------------------------------------------------------------------------
     def _add_missing(self, lo: int, hi: int) -> None:
@@ -172,9 +177,7 @@ class TradeStream:
     def process(self, p: ParsedChunk, file_label: str, sink: Sink) -> None:
         c = self.counters
         c["lines"] += p.lines
-        for r in p.rejects:
-            c["rejects"] += 1
-            sink.quality({"event": "reject", "file": file_label, "line": r.line, "reason": r.reason, "text": r.text})
+        self._refusals(p, file_label, sink)
         if p.skipped:  # valid lines that are not trades of the tape (Binance's insurance-fund and ADL fills)
             c["skipped"] = c.get("skipped", 0) + p.skipped
         if p.id_space is not None and p.id_space != self.id_space:
@@ -245,6 +248,88 @@ class TradeStream:
         finally:
             self._fills = []
             self._row = 0
+
+    def _refusals(self, p: ParsedChunk, file_label: str, sink: Sink) -> None:
+        """The chunk's refused lines to the rejects log, in line order.  Of the lines refused only for their time
+        (outside the file's day: an exporter that never rolled its file, or that names files by local time), a
+        file's first :data:`LISTED_PER_FILE` are logged one by one, the rest counted into one line written when
+        the stream moves on to another file: a file of three days' trades is not a flood of millions of lines."""
+        c = self.counters
+        held = self.outside
+        if held is not None and held["file"] != file_label:
+            self._log_outside(sink)
+            held = None
+        plain: list[tuple[int, dict[str, Any]]] = []
+        timed: list[tuple[int, int, str, str | None]] = []  # (line, ts, text, reason) in line order
+        for r in p.rejects:
+            c["rejects"] += 1
+            if r.ts is not None:
+                c["refused_for_time"] = c.get("refused_for_time", 0) + 1
+                timed.append((r.line, r.ts, r.text, r.reason))
+            else:
+                plain.append((r.line, {"event": "reject", "file": file_label, "line": r.line, "reason": r.reason,
+                                       "text": r.text}))
+        o = p.outside
+        n_aside = len(o) if o is not None else 0
+        if n_aside:
+            c["rejects"] += n_aside
+            c["refused_for_time"] = c.get("refused_for_time", 0) + n_aside
+            lines, ts = o.lines.tolist()[:len(o.texts)], o.ts.tolist()[:len(o.texts)]
+            timed.extend((lines[k], ts[k], o.texts[k], None) for k in range(len(lines)))
+        if not timed and not plain:
+            return
+        timed.sort(key=lambda t: t[0])
+        listed = held["listed"] if held is not None else 0
+        shown = timed[:max(0, LISTED_PER_FILE - listed)]
+        window = o.window if o is not None else None
+        for line, t, text, reason in shown:
+            plain.append((line, {"event": "reject", "file": file_label, "line": line,
+                                 "reason": reason if reason is not None else window.reason(t), "text": text}))
+        plain.sort(key=lambda e: e[0])
+        for _, event in plain:
+            sink.quality(event)
+        if held is None and (timed or n_aside):
+            held = self.outside = {"file": file_label, "listed": 0, "lines": 0, "line": None, "ts": None,
+                                   "min_ts": None, "max_ts": None, "text": "", "reason": ""}
+        if held is None:
+            return
+        held["listed"] += len(shown)
+        # the rest: the time-refused lines of the chunk not shown, reference ones and column-wise ones alike
+        from_aside = sum(1 for x in shown if x[3] is None)
+        rest = [x for x in timed[len(shown):] if x[3] is not None]  # reference ones
+        rest_aside = n_aside - from_aside
+        count = len(rest) + rest_aside
+        if not count:
+            return
+        candidates = list(rest)
+        if rest_aside:
+            k = from_aside
+            t = int(o.ts[k])
+            candidates.append((int(o.lines[k]), t, o.texts[k] if k < len(o.texts) else "", window.reason(t)))
+            lo, hi = int(o.ts[k:].min()), int(o.ts[k:].max())
+        else:
+            lo = hi = None
+        for _, t, _, _ in rest:
+            lo = t if lo is None else min(lo, t)
+            hi = t if hi is None else max(hi, t)
+        first = min(candidates, key=lambda x: x[0])
+        if held["line"] is None or first[0] < held["line"]:
+            held.update(line=first[0], ts=first[1], text=first[2], reason=first[3] or window.reason(first[1]))
+        held["lines"] += count
+        held["min_ts"] = lo if held["min_ts"] is None else min(held["min_ts"], lo)
+        held["max_ts"] = hi if held["max_ts"] is None else max(held["max_ts"], hi)
+
+    def _log_outside(self, sink: Sink) -> None:
+        """The summary line of the file just left: its lines refused for their time beyond the ones listed."""
+        h, self.outside = self.outside, None
+        assert h is not None
+        n = h["lines"]
+        if not n:
+            return
+        reason = (f"{n:,} more lines refused for their time (not listed one by one), from {iso_ms(h['min_ts'])} to "
+                  f"{iso_ms(h['max_ts'])}; the first of them: {h['reason']}")
+        sink.quality({"event": "reject", "file": h["file"], "line": h["line"], "lines": n, "reason": reason,
+                      "text": h["text"]})
 
     def _process_opaque(self, p: ParsedChunk, sink: Sink) -> None:
         """A chunk whose trade ids are not integers (Bybit): a trade is a duplicate when its id was accepted

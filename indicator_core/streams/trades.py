@@ -42,8 +42,13 @@ class Trades(StreamKind):
                       ("gaps", "gaps", ">5"), ("late", "late", ">5"), ("rejects", "rejects", ">7"))
 
     def summary_line(self, c):
-        return (f"{c['trades']} trades ({c['lines']} lines), {c['bars']} bars closed, {c['duplicates']} duplicates, "
+        line = (f"{c['trades']} trades ({c['lines']} lines), {c['bars']} bars closed, {c['duplicates']} duplicates, "
                 f"{c['gaps']} gaps, {c['late']} late, {c['rejects']} rejects")
+        if c.get("refused_for_time", 0) > 10:  # more than a file's listed ones: say what it likely is
+            line += (f"\n  {c['refused_for_time']:,} of the rejects are trades outside their file's day (the rejects "
+                     "log lists a file's first ten, and the rest in one line once the next file is read): an exporter "
+                     "that never rolled its file, or names files by local time? see [input] day_offsets")
+        return line
 
     def summary_totals(self, total):
         return f"{total('trades')} trades, {total('bars')} bars written, "
