@@ -273,7 +273,8 @@ def contenders(args: argparse.Namespace, work: Path) -> None:
 
     extras = hard_days(args, work, five)
 
-    # --jobs: eight instruments of 1M trades each (the same day under eight exchange folders)
+    # --jobs: eight instruments of 1M trades each (the same day under eight market folders of OKX: the exchange
+    # folder names the venue format that reads it)
     raw = dataset(work, sizes[0], args.seed)
     jobs: dict[int, float] = {}
     jobs_cpu: dict[int, float] = {}
@@ -283,7 +284,7 @@ def contenders(args: argparse.Namespace, work: Path) -> None:
             vault = work / "jobs"
             shutil.rmtree(vault, ignore_errors=True)
             for k in range(8):
-                target = vault / "raw" / "trades" / f"okx{k}" / "perps"
+                target = vault / "raw" / "trades" / "okx" / f"perps{k}"
                 target.mkdir(parents=True)
                 try:
                     (target / INST).symlink_to(raw, target_is_directory=True)
