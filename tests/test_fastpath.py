@@ -67,9 +67,12 @@ def line(tid: int, px: str, sz: str, buy: bool, ts: int, count: int | None) -> b
             f'"ts":"{ts}"{extra}}}\n').encode()
 
 
-def feed(inst: Instrument, lines: list[bytes], cuts: list[int], summarized: bool) -> tuple[Recorder, TradeStream, int]:
-    """The lines through a stream in chunks cut at ``cuts``; with ``summarized``, each chunk prepared as the parse
-    thread prepares it.  Returns the events, the stream and how many chunks took the fast path."""
+def feed(inst: Instrument, lines: list[bytes], cuts: list[int], summarized: bool,
+         parse=None) -> tuple[Recorder, TradeStream, int]:
+    """The lines through a stream in chunks cut at ``cuts`` (read by ``parse``: OKX's column-wise reader by
+    default); with ``summarized``, each chunk prepared as the parse thread prepares it.  Returns the events, the
+    stream and how many chunks took the fast path."""
+    parse = parse or (lambda buf, first: parse_chunk(buf, first, inst.inst_id))
     rec = Recorder()
     stream = TradeStream(inst, fill_empty=True)
     bounds = [0, *sorted({c % (len(lines) + 1) for c in cuts}), len(lines)]
@@ -78,7 +81,7 @@ def feed(inst: Instrument, lines: list[bytes], cuts: list[int], summarized: bool
         for a, b in zip(bounds[:-1], bounds[1:]):
             if a == b:
                 continue
-            parsed = parse_chunk(b"".join(lines[a:b]), a + 1, inst.inst_id)
+            parsed = parse(b"".join(lines[a:b]), a + 1)
             if summarized:
                 parsed = stream.prepare(parsed)
                 fast += parsed.summary is not None
@@ -181,20 +184,8 @@ def bybit_push(trades: list[tuple[str, str, str, bool, int]]) -> bytes:
 def feed_bybit(lines: list[bytes], cuts: list[int], summarized: bool) -> tuple[Recorder, TradeStream, int]:
     from indicator_core.sources import bybit_fast
 
-    rec = Recorder()
-    stream = TradeStream(Instrument("BTCUSDT", "linear", Decimal("1"), "BTC"), fill_empty=True)
-    bounds = [0, *sorted({c % (len(lines) + 1) for c in cuts}), len(lines)]
-    fast = 0
-    with decimal.localcontext(EXACT):
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            if a == b:
-                continue
-            parsed = bybit_fast.parse_chunk(b"".join(lines[a:b]), a + 1, "BTCUSDT")
-            if summarized:
-                parsed = stream.prepare(parsed)
-                fast += parsed.summary is not None
-            stream.process(parsed, "f", rec)
-    return rec, stream, fast
+    return feed(Instrument("BTCUSDT", "linear", Decimal("1"), "BTC"), lines, cuts, summarized,
+                lambda buf, first: bybit_fast.parse_chunk(buf, first, "BTCUSDT"))
 
 
 bybit_step = st.tuples(

@@ -15,7 +15,7 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import Any, BinaryIO, Callable
 
 import orjson
 
@@ -170,17 +170,16 @@ def last_trade(folder: Path, read_id: Callable[[bytes], tuple[int, int] | None])
     return None
 
 
-def okx_trade_id(line: bytes) -> tuple[int, int] | None:
-    """The largest ``(tradeId, ts)`` of an OKX push or REST item line."""
+def _largest_id(line: bytes, items: Callable[[Any], list[Any]], id_key: str, ts_key: str) -> tuple[int, int] | None:
+    """The largest ``(id, ts)`` among the trade records ``items`` finds in a line's JSON, or None."""
     try:
         doc = orjson.loads(line)
     except orjson.JSONDecodeError:
         return None
-    items = doc.get("data") if isinstance(doc, dict) and isinstance(doc.get("data"), list) else [doc]
     best = None
-    for d in items:
+    for d in items(doc):
         try:
-            got = (int(d["tradeId"]), int(d["ts"]))
+            got = (int(d[id_key]), int(d[ts_key]))
         except (KeyError, TypeError, ValueError):
             continue
         if best is None or got > best:
@@ -188,17 +187,15 @@ def okx_trade_id(line: bytes) -> tuple[int, int] | None:
     return best
 
 
+def okx_trade_id(line: bytes) -> tuple[int, int] | None:
+    """The largest ``(tradeId, ts)`` of an OKX push or REST item line."""
+    return _largest_id(line, lambda doc: doc["data"] if isinstance(doc, dict) and isinstance(doc.get("data"), list)
+                       else [doc], "tradeId", "ts")
+
+
 def binance_trade_id(line: bytes) -> tuple[int, int] | None:
     """``(a, T)`` of a Binance aggTrade line, bare or wrapped."""
-    try:
-        doc = orjson.loads(line)
-    except orjson.JSONDecodeError:
-        return None
-    data = doc.get("data", doc) if isinstance(doc, dict) else None
-    try:
-        return (int(data["a"]), int(data["T"]))
-    except (KeyError, TypeError, ValueError):
-        return None
+    return _largest_id(line, lambda doc: [doc.get("data", doc)] if isinstance(doc, dict) else [], "a", "T")
 
 
 TRADE_ID_READERS: dict[str, Callable[[bytes], tuple[int, int] | None]] = {"okx": okx_trade_id,

@@ -92,6 +92,17 @@ class Venue:
         return Frame("data", kind, target.label, line, ms, doc, **kw)
 
 
+def _object(raw: str | bytes) -> tuple[dict[str, Any] | None, Frame | None]:
+    """A frame's JSON object, or the error frame saying why it is none."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None, Frame("error", text=f"not JSON: {raw[:120]!r}")
+    if not isinstance(doc, dict):
+        return None, Frame("error", text=f"not an object: {raw[:120]!r}")
+    return doc, None
+
+
 def _int(value: Any) -> int | None:
     try:
         return int(value)
@@ -125,12 +136,9 @@ class Okx(Venue):
     def parse(self, raw: str | bytes) -> Frame:
         if raw in ("pong", b"pong"):
             return Frame("pong")
-        try:
-            doc = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return Frame("error", text=f"not JSON: {raw[:120]!r}")
-        if not isinstance(doc, dict):
-            return Frame("error", text=f"not an object: {raw[:120]!r}")
+        doc, bad = _object(raw)
+        if doc is None:
+            return bad  # type: ignore[return-value]
         event = doc.get("event")
         if event is not None:
             if event == "subscribe":
@@ -203,12 +211,9 @@ class Binance(Venue):
                 for k in range(0, len(params), 200)]
 
     def parse(self, raw: str | bytes) -> Frame:
-        try:
-            doc = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return Frame("error", text=f"not JSON: {raw[:120]!r}")
-        if not isinstance(doc, dict):
-            return Frame("error", text=f"not an object: {raw[:120]!r}")
+        doc, bad = _object(raw)
+        if doc is None:
+            return bad  # type: ignore[return-value]
         if "result" in doc and "id" in doc:
             return Frame("ack", doc=doc)
         data = doc.get("data", doc)
@@ -276,12 +281,9 @@ class Bybit(Venue):
         return [orjson.dumps({"op": "subscribe", "args": args[k:k + 10]}).decode() for k in range(0, len(args), 10)]
 
     def parse(self, raw: str | bytes) -> Frame:
-        try:
-            doc = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return Frame("error", text=f"not JSON: {raw[:120]!r}")
-        if not isinstance(doc, dict):
-            return Frame("error", text=f"not an object: {raw[:120]!r}")
+        doc, bad = _object(raw)
+        if doc is None:
+            return bad  # type: ignore[return-value]
         op = doc.get("op")
         if op in ("pong", "ping") or doc.get("ret_msg") == "pong":
             return Frame("pong", doc=doc)

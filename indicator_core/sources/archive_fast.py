@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import binance, bybit
-from .columnar import Layout, parse_slowly, parse_with_layout
+from .columnar import Layout, csv_layout, parse_slowly, parse_with_layout
 from .parsed import ColumnBuilder, ParsedChunk
 from .parsed import line_ends as find_line_ends
 from .timecheck import TimeWindow
@@ -38,23 +38,7 @@ def _layout(columns: tuple[str, ...], kinds: dict[str, tuple[str, str]], fixed: 
             crlf: bool) -> Layout:
     """A row of ``columns``: a ``fixed`` column is part of the literal run, any other column not in ``kinds``
     an ignored cell."""
-    literals: list[bytes] = []
-    fields: list[str] = []
-    kind_list: list[str] = []
-    current = b""
-    for k, name in enumerate(columns):
-        if k:
-            current += b","
-        if name in fixed:
-            current += fixed[name]
-            continue
-        field, kind = kinds.get(name, ("", "cell"))
-        literals.append(current)
-        fields.append(field)
-        kind_list.append(kind)
-        current = b""
-    literals.append(current + (b"\r" if crlf else b""))
-    return Layout(tuple(literals), tuple(fields), tuple(kind_list))
+    return csv_layout(columns, lambda name: kinds.get(name, ("", "cell")), fixed, crlf)
 
 
 def _first_row(buf: bytes, line_ends: np.ndarray, is_header) -> bytes | None:

@@ -29,7 +29,7 @@ input (tests/test_columnar.py checks that on generated and real lines).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import orjson
@@ -95,6 +95,29 @@ class Layout:
     def codes(self) -> bytes:
         """The kinds as the compiled kernel's value codes."""
         return bytes(_KIND_CODES[k] if k in _KIND_CODES else _FIELD_CODES[f] for f, k in zip(self.fields, self.kinds))
+
+
+def csv_layout(columns: Sequence[str], kind_of: Callable[[str], tuple[str, str]], fixed: dict[str, bytes],
+               crlf: bool) -> Layout:
+    """The layout of a plain CSV row (no quotes) of ``columns``: a column of ``fixed`` is part of the literal
+    run (an instrument's name), every other one a value, read as ``kind_of(column)`` says (field, kind)."""
+    literals: list[bytes] = []
+    fields: list[str] = []
+    kinds: list[str] = []
+    current = b""
+    for k, name in enumerate(columns):
+        if k:
+            current += b","
+        if name in fixed:
+            current += fixed[name]
+            continue
+        field, kind = kind_of(name)
+        literals.append(current)
+        fields.append(field)
+        kinds.append(kind)
+        current = b""
+    literals.append(current + (b"\r" if crlf else b""))
+    return Layout(tuple(literals), tuple(fields), tuple(kinds))
 
 
 def learn_layout(line: bytes, inst_id: str) -> Layout | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import IndicatorError
-from .columnar import FIELD_KINDS, Layout, parse_slowly, parse_with_layout
+from .columnar import FIELD_KINDS, Layout, csv_layout, parse_slowly, parse_with_layout
 from .okx_jsonl import BOM, BadTrade, add_trade, refuse, snippet
 from .parsed import ColumnBuilder, ParsedChunk, Reject
 from .timecheck import TimeWindow
@@ -68,22 +68,8 @@ def row_layout(columns: list[str | None], inst_id: str, crlf: bool) -> Layout | 
     used = [c for c in columns if c is not None]
     if len(used) != len(set(used)):
         return None  # a field named twice: the reference decides which cell counts
-    literals: list[bytes] = []
-    fields: list[str] = []
-    kinds: list[str] = []
-    current = b""
-    for k, col in enumerate(columns):
-        if k:
-            current += b","
-        if col == "instId":
-            current += inst_id.encode()
-            continue
-        literals.append(current)
-        fields.append(col or "")
-        kinds.append(FIELD_KINDS.get(col or "", "skip"))
-        current = b""
-    literals.append(current + (b"\r" if crlf else b""))
-    return Layout(tuple(literals), tuple(fields), tuple(kinds))
+    return csv_layout([c or "" for c in columns], lambda c: (c, FIELD_KINDS.get(c, "skip")),
+                      {"instId": inst_id.encode()}, crlf)
 
 
 def parse_chunk(buf: bytes, first_line_no: int, inst_id: str, columns: list[str | None],
