@@ -75,9 +75,9 @@ class Bar:
     sell_contracts: Decimal = ZERO
     empty: bool = False
     taint: list[str] = field(default_factory=list)
-    # (ts, trade_id) of the trades that set open and close, for merging
-    first_key: tuple[int, int] = (0, 0)
-    last_key: tuple[int, int] = (0, 0)
+    # (ts, trade_id) of the trades that set open and close, for merging (the id as text where ids are text)
+    first_key: tuple[int, Any] = (0, 0)
+    last_key: tuple[int, Any] = (0, 0)
 
     @_computed_once
     def timestamp_utc(self) -> str:
@@ -113,16 +113,15 @@ class Bar:
     @classmethod
     def from_trades(cls, minute: int, trades: TradeBatch) -> "Bar":
         """The aggregate of a non-empty set of trades that all belong to ``minute``."""
-        ts, ids, px = trades.ts, trades.trade_id, trades.px
+        ts, px = trades.ts, trades.px
+        ids = _order_ids(trades)
         if len(ts) == 1:
             i_first = i_last = 0
         else:
-            t_min = ts.min()
-            cand = np.flatnonzero(ts == t_min)
-            i_first = int(cand[np.argmin(ids[cand])]) if len(cand) > 1 else int(cand[0])
-            t_max = ts.max()
-            cand = np.flatnonzero(ts == t_max)
-            i_last = int(cand[np.argmax(ids[cand])]) if len(cand) > 1 else int(cand[0])
+            cand = np.flatnonzero(ts == ts.min()).tolist()
+            i_first = min(cand, key=ids.__getitem__)
+            cand = np.flatnonzero(ts == ts.max()).tolist()
+            i_last = max(cand, key=ids.__getitem__)
         ps = trades.px_scale
         buy = trades.is_buy
         sell = ~buy
@@ -141,8 +140,8 @@ class Bar:
             sell_base=to_dec(int(trades.base[sell].sum()), bs),
             buy_contracts=to_dec(int(trades.sz[buy].sum()), ss),
             sell_contracts=to_dec(int(trades.sz[sell].sum()), ss),
-            first_key=(int(ts[i_first]), int(ids[i_first])),
-            last_key=(int(ts[i_last]), int(ids[i_last])),
+            first_key=(int(ts[i_first]), ids[i_first]),
+            last_key=(int(ts[i_last]), ids[i_last]),
         )
 
     @classmethod
@@ -182,8 +181,13 @@ class Bar:
         low in ``px`` units, its trade count, and its buy and sell sums of quote, base and contracts."""
         bq, sq, bb, sb, bc, sc = volumes
         ps, qs, bs, ss = trades.px_scale, trades.quote_scale, trades.base_scale, trades.sz_scale
-        px, ts, ids = trades.px, trades.ts, trades.trade_id
-        keys = [list(zip(ts[rows].tolist(), ids[rows].tolist())) for rows in (first, last)]
+        px, ts = trades.px, trades.ts
+        if trades.keys is not None:  # text ids: ties in time go by the text (the rows found ordered digests)
+            first, last = _text_ties(trades, counts, first, last)
+            keys = [[(t, str(trades.keys[r])) for t, r in zip(ts[rows].tolist(), rows)] for rows in (first, last)]
+        else:
+            ids = trades.trade_id
+            keys = [list(zip(ts[rows].tolist(), ids[rows].tolist())) for rows in (first, last)]
         columns = zip(minutes, _decimals(px[first].tolist(), ps), _decimals(high, ps), _decimals(low, ps),
                       _decimals(px[last].tolist(), ps), counts, _decimals(bq, qs), _decimals(sq, qs),
                       _decimals(bb, bs), _decimals(sb, bs), _decimals(bc, ss), _decimals(sc, ss), *keys)
@@ -203,9 +207,9 @@ class Bar:
             for reason in other.taint:
                 self.add_taint(reason)
             return
-        if other.first_key < self.first_key:
+        if _before(other.first_key, self.first_key):
             self.first_key, self.open = other.first_key, other.open
-        if other.last_key > self.last_key:
+        if _before(self.last_key, other.last_key):
             self.last_key, self.close = other.last_key, other.close
         self.high = max(self.high, other.high)
         self.low = min(self.low, other.low)
@@ -241,3 +245,36 @@ class Bar:
             empty=bool(data["empty"]), taint=list(data["taint"]),
             first_key=tuple(data["first_key"]), last_key=tuple(data["last_key"]), **kw,
         )
+
+
+def _order_ids(trades: TradeBatch) -> list[Any]:
+    """What orders trades of one time: the id, as text where ids are text (SPEC section 2: ``(ts, trade_id)``)."""
+    if trades.keys is not None:
+        return [str(k) for k in trades.keys.tolist()]
+    return trades.trade_id.tolist()
+
+
+def _text_ties(trades: TradeBatch, counts: list[int], first: list[int], last: list[int]) -> tuple[list[int], list[int]]:
+    """``first``/``last`` (a row per minute segment, found by ``(ts, digest)``) with ties in time settled by the
+    ids' text: among a segment's trades of its first time the smallest id opens it, of its last the largest
+    closes it.  Only the segments with such a tie are looked at."""
+    ts, keys = trades.ts, trades.keys
+    counts_a = np.asarray(counts, dtype=np.int64)
+    starts = np.cumsum(counts_a) - counts_a
+    first, last = list(first), list(last)
+    for rows, pick in ((first, min), (last, max)):
+        at = np.repeat(ts[np.asarray(rows, dtype=np.int64)], counts_a)
+        tied = np.flatnonzero(np.add.reduceat((ts == at).astype(np.int64), starts) > 1) if len(ts) else []
+        for k in np.asarray(tied).tolist():
+            a = int(starts[k])
+            cand = (np.flatnonzero(ts[a:a + counts[k]] == ts[rows[k]]) + a).tolist()
+            rows[k] = pick(cand, key=lambda r: str(keys[r]))
+    return first, last
+
+
+def _before(a: tuple[int, Any], b: tuple[int, Any]) -> bool:
+    """``a < b`` for (ts, id) keys; a key kept from before ids were compared as text (a digest) against a text
+    one goes by the time alone."""
+    if type(a[1]) is not type(b[1]):
+        return a[0] < b[0]
+    return a < b

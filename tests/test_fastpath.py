@@ -233,3 +233,21 @@ def test_clean_bybit_chunks_take_the_fast_path(monkeypatch) -> None:
     summed, stream, fast = feed_bybit(lines, [97, 250], summarized=True)
     assert fast == 3 and summed.events == plain.events
     assert stream.counters["duplicates"] == 0 and stream.counters["accepted"] == 600
+
+
+@pytest.mark.parametrize("summarized", [False, True])
+@pytest.mark.parametrize("cuts", [[], [1], [2], [1, 3]])
+def test_bybit_ties_in_time_go_by_the_id_text(summarized: bool, cuts: list[int]) -> None:
+    """SPEC section 2: within a bar trades are ordered by (ts, trade_id); Bybit's ids are text, so among the
+    trades of the minute's first millisecond the smallest id opens it, of its last the largest closes it —
+    whatever the arrival order, the digests' order, or where the chunks are cut."""
+    t = T0 + 5_000
+    lines = [bybit_push([("id-b", "101", "1", True, t), ("id-a", "100", "1", True, t), ("id-c", "102", "1", True, t)]),
+             bybit_push([("mid", "150", "1", False, t + 20_000)]),
+             bybit_push([("id-y", "201", "1", True, t + 40_000), ("id-z", "202", "1", True, t + 40_000)]),
+             bybit_push([("id-x", "200", "1", True, t + 40_000)]),
+             bybit_push([("next", "300", "1", True, t + 70_000)])]  # the next minute closes the bar
+    rec, _, _ = feed_bybit(lines, cuts, summarized)
+    (bar,) = [e[1] for e in rec.events if e[0] == "bar"]
+    assert (bar["open"], bar["close"]) == ("100", "202")
+    assert bar["first_key"] == [t, "id-a"] and bar["last_key"] == [t + 40_000, "id-z"]
