@@ -13,6 +13,7 @@ Hand the result to ``emit`` like a record: the writer appends it as it is.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Sequence
 
 import numpy as np
@@ -84,15 +85,26 @@ def records(fields: Sequence[Field], n: int) -> list[dict[str, Any]]:
     return [dict(zip(names, row)) for row in zip(*cols)]
 
 
-def _compiled(fields: Sequence[Field], n: int) -> bytes | None:
-    literals, kinds, columns, extras = [], b"", [], []
+@lru_cache(maxsize=64)
+def _plan(shape: tuple[tuple[str, str, bool], ...]) -> tuple[tuple[bytes, ...], bytes]:
+    """The literal runs and the kernel's kind codes of records of fields ``(name, kind, quoted)`` (made once per
+    shape: an indicator writes a few records a batch, thousands of batches a day)."""
+    literals, kinds = [], b""
     head = b"{"
-    for k, f in enumerate(fields):
-        quote = b'"' if f.kind != "int" or f.quoted else b""
-        head += (b"," if k else b"") + orjson.dumps(f.name) + b":" + quote
+    for k, (name, kind, quoted) in enumerate(shape):
+        quote = b'"' if kind != "int" or quoted else b""
+        head += (b"," if k else b"") + orjson.dumps(name) + b":" + quote
         literals.append(head)
         head = quote
-        kinds += _CODES[f.kind]
+        kinds += _CODES[kind]
+    literals.append(head + b"}\n")
+    return tuple(literals), kinds
+
+
+def _compiled(fields: Sequence[Field], n: int) -> bytes | None:
+    literals, kinds = _plan(tuple((f.name, f.kind, f.quoted) for f in fields))
+    columns, extras = [], []
+    for f in fields:
         if f.kind == "text":
             columns.append(f.column if isinstance(f.column, list) else list(f.column))
             extras.append(None)
@@ -102,9 +114,13 @@ def _compiled(fields: Sequence[Field], n: int) -> bytes | None:
             return None  # Python ints past int64, or another dtype: the pure path
         columns.append(col)
         extras.append(f.scale if f.kind == "decimal" else
-                      tuple(orjson.dumps(c)[1:-1] for c in f.choices) if f.kind == "choice" else None)
-    literals.append(head + b"}\n")
+                      _choices(f.choices) if f.kind == "choice" else None)
     try:
-        return _KERNEL.json_lines(tuple(literals), kinds, tuple(columns), tuple(extras), n)
+        return _KERNEL.json_lines(literals, kinds, tuple(columns), tuple(extras), n)
     except ValueError:
         return None
+
+
+@lru_cache(maxsize=64)
+def _choices(choices: tuple[str, str]) -> tuple[bytes, bytes]:
+    return tuple(orjson.dumps(c)[1:-1] for c in choices)  # type: ignore[return-value]
