@@ -558,20 +558,24 @@ def cmd_record(args: argparse.Namespace) -> int:
     _stop_on_sigterm()
     thread = RecorderThread(vault, cfg, keep_delays=args.stats is not None)
     rec = thread.recorder
-    started = time.monotonic()
+    started = last_line = time.monotonic()
     shown = 0
     tty = sys.stderr.isatty() and not args.quiet
     thread.start()
     try:
         while thread.is_alive():
             thread.join(1.0)
-            if args.seconds is not None and time.monotonic() - started >= args.seconds:
+            now = time.monotonic()
+            if args.seconds is not None and now - started >= args.seconds:
                 break
-            if tty:
+            if tty:  # one line, rewritten in place
                 text = rec.status()
                 sys.stderr.write("\r" + text + " " * max(0, shown - len(text)))
                 sys.stderr.flush()
                 shown = len(text)
+            elif not args.quiet and now - last_line >= 60:  # into a file or a pipe: a line a minute
+                print(time.strftime("%H:%M:%S ") + rec.status(), file=sys.stderr, flush=True)
+                last_line = now
     except KeyboardInterrupt:
         pass
     finally:
