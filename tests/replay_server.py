@@ -59,6 +59,7 @@ class ReplayServer:
         self.sent: list[tuple[int, int]] = []  # (frame number, connection number)
         self.connections = 0
         self.rest_requests: list[str] = []
+        self.received: list[tuple[int, str]] = []  # (connection, message) of every message a client sent
         self.pings = 0
         self.done = threading.Event()
         self._subscribers: dict[int, Any] = {}  # connection number -> websocket, while subscribed
@@ -100,6 +101,7 @@ class ReplayServer:
         number = self.connections
         try:
             async for message in ws:
+                self.received.append((number, message))
                 if message in ("ping", '{"op":"ping"}'):
                     self.pings += 1
                     if number not in self._stalled:

@@ -366,3 +366,22 @@ def test_bybit_real_orderbook_pushes(tmp_path: Path) -> None:
     record(vault, config(tmp_path, server, "bybit", ["bybit/perps/XRPUSDT"], '["books"]'), server)
     written = [x for p in (vault / "raw" / "books/bybit/perps/XRPUSDT").glob("*.jsonl") for x in lines_of(p)]
     assert written == frames
+
+
+def test_a_books_sequence_gap_is_logged_and_a_new_snapshot_asked_for(tmp_path: Path) -> None:
+    """OKX books pushes with seqId/prevSeqId; the server loses one: the recorder logs the gap and resubscribes
+    the instrument's books (OKX then sends a snapshot, from which the book is whole again)."""
+    from bench.generate_books import book_lines
+
+    t0 = int(time.time() * 1000) - 20_000
+    frames = [line.rstrip(b"\n") for _, line in book_lines(INST, t0, minutes=0.5, interval_ms=100, levels=40)]
+    server = ReplayServer(Timeline("okx", frames, [Fault(120, "skip", 1)])).start()
+    vault = tmp_path / "v"
+    record(vault, config(tmp_path, server, channels='["books"]'), server)
+    written = lines_of(next((vault / "raw" / "books" / LABEL).glob("*.jsonl")))
+    assert written == [f for k, f in enumerate(frames) if k != 120]  # every push served, as served
+    gaps = [e for e in events(vault) if e["event"] == "gap"]
+    assert len(gaps) == 1 and gaps[0]["channel"] == "books" and "prevSeqId" in gaps[0]["reason"]
+    asked = [orjson.loads(m) for _, m in server.received if m.startswith("{")]
+    assert [a["op"] for a in asked] == ["subscribe", "unsubscribe", "subscribe"]
+    assert asked[-1]["args"] == [{"channel": "books", "instId": INST}]

@@ -152,6 +152,20 @@ class Session:
                 keepalive.cancel()
             await ws.close()
 
+    def send(self, messages: list[str]) -> None:
+        """Send ``messages`` on the newest open connection (a resubscription), if one is open."""
+        if self.sockets:
+            ws = self.sockets[max(self.sockets)]
+
+            async def go() -> None:
+                try:
+                    for m in messages:
+                        await ws.send(m)
+                except ConnectionClosed:
+                    pass  # the next connection subscribes anew
+
+            asyncio.ensure_future(go())
+
     def _replaced(self, number: int) -> bool:
         return self.successor is not None and self.count > number
 

@@ -92,6 +92,7 @@ class Recorder(Events):
         self.labels_of: dict[str, list[str]] = {v.name: [t.label for t in v.targets] for v in self.venues}
         self.books_seq: dict[str, int] = {}  # label -> the last book sequence number written (overlaps)
         self.last_book_ms: dict[str, int] = {}  # label -> the exchange time of the last book push written
+        self.book_last: dict[str, int | None] = {}  # label -> the sequence number the next books push chains to
         self.recent_lines: dict[str, set[bytes]] = {}  # label -> lines written while two connections overlap
         self.snapshots_due: set[str] = set()  # Binance: book labels that want a REST snapshot
         self.tasks: set[asyncio.Task] = set()
@@ -155,6 +156,7 @@ class Recorder(Events):
                     self.books_seq[label] = frame.seq
                 if frame.exchange_ms is not None:
                     self.last_book_ms[label] = frame.exchange_ms
+                self._book_chain(venue, label, frame)
             self._write(kind, label, frame.line, frame.exchange_ms)
             if kind == "books" and label in self.snapshots_due:
                 self.snapshots_due.discard(label)
@@ -162,6 +164,21 @@ class Recorder(Events):
         if self.keep_delays:
             self.counts.delays_ms.append(time.time() * 1000 - received_ms)
         self.files.maybe_sync()
+
+    def _book_chain(self, venue: Venue, label: str, frame: Frame) -> None:
+        """A books push that does not chain to the one before: a sequence gap, logged, and a new snapshot asked
+        for (a resubscription; Binance: a REST snapshot) so that the book is whole again from there."""
+        last, why = venue.book_step(frame, self.book_last.get(label))
+        self.book_last[label] = last
+        if why is None:
+            return
+        self._event(label, "gap", channel="books", reason=f"a push lost: {why}; a new snapshot is asked for")
+        if isinstance(venue, Binance):
+            self.snapshots_due.add(label)
+        else:
+            for session in self.sessions:
+                if session.venue is venue:
+                    session.send(venue.resubscribe_books(label.split("/")[2]))
 
     def _first_time(self, label: str, kind: str, frame: Frame) -> bool:
         """While two connections overlap: whether this push is new (books by sequence number, others by line)."""
@@ -183,6 +200,9 @@ class Recorder(Events):
         for label in self.labels_of[venue.name]:
             self.log.event(label, "connect", url=venue.ws_url, connection=number,
                            **({"handover": True} if handover else {}))
+        if not handover:  # a new connection's books start from a snapshot: no chain to the old one's
+            for t in venue.targets:
+                self.book_last.pop(t.label, None)
         if not handover:  # the trades since the last one written come first (on start too: read back from the files)
             for t in venue.targets:
                 tape = self._tape(venue, t.label) if "trades" in t.channels else None

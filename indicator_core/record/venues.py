@@ -84,6 +84,15 @@ class Venue:
         """A REST snapshot to write into the books file after (re)connecting (Binance), or None."""
         return None
 
+    def book_step(self, frame: Frame, last: int | None) -> tuple[int | None, str | None]:
+        """A books push against the sequence number of the one before (``last``): the number to compare the
+        next one with, and what is wrong when the two do not chain (a push lost: a sequence gap)."""
+        return frame.seq, None
+
+    def resubscribe_books(self, symbol: str) -> list[str]:
+        """Messages that make the venue send a new book snapshot of ``symbol`` (after a sequence gap)."""
+        return []
+
     def _data(self, kind: str, symbol: str, raw: str | bytes, doc: Any, ms: int | None, **kw: Any) -> Frame:
         target = self.by_symbol.get(symbol)
         if target is None or kind not in target.channels:
@@ -169,6 +178,19 @@ class Okx(Venue):
             line = raw.encode() if isinstance(raw, str) else bytes(raw)
             return Frame("data", "derivs", self.liquidation_label, line, _int(details[0].get("ts")), doc)
         return Frame("other", doc=doc, text=f"channel {channel!r}")
+
+    def book_step(self, frame: Frame, last: int | None) -> tuple[int | None, str | None]:
+        d = frame.doc["data"][0]
+        prev = _int(d.get("prevSeqId"))
+        if frame.doc.get("action") == "snapshot" or frame.seq is None:
+            return frame.seq, None
+        if last is not None and prev is not None and prev != last:
+            return frame.seq, f"prevSeqId {prev} after seqId {last}"
+        return frame.seq, None
+
+    def resubscribe_books(self, symbol: str) -> list[str]:
+        arg = {"channel": self.book_channel, "instId": symbol}
+        return [orjson.dumps({"op": op, "args": [arg]}).decode() for op in ("unsubscribe", "subscribe")]
 
     async def fetch_trades(self, get: GetJson, symbol: str, after_id: int, before_id: int | None,
                            since_ms: int) -> tuple[list[bytes], list[tuple[int, int]], int]:
@@ -262,6 +284,12 @@ class Binance(Venue):
             query["fromId"] = str(last + 1)
         return lines, ids, pages
 
+    def book_step(self, frame: Frame, last: int | None) -> tuple[int | None, str | None]:
+        pu = _int(frame.doc.get("data", frame.doc).get("pu"))
+        if last is not None and pu is not None and pu != last:
+            return frame.seq, f"pu {pu} after u {last}"
+        return frame.seq, None
+
     async def book_snapshot(self, get: GetJson, symbol: str) -> bytes | None:
         reply = await get(f"{self.rest_url}/fapi/v1/depth?{urllib.parse.urlencode({'symbol': symbol, 'limit': '1000'})}")
         if not isinstance(reply, dict) or "lastUpdateId" not in reply:
@@ -275,6 +303,17 @@ class Bybit(Venue):
     int_ids = False  # text ids: repeats are dropped by id, holes cannot be found by id
     TOPICS = {"trades": ("publicTrade.{s}",), "books": ("orderbook.50.{s}",),
               "derivs": ("allLiquidation.{s}", "tickers.{s}")}
+
+    def book_step(self, frame: Frame, last: int | None) -> tuple[int | None, str | None]:
+        if frame.doc.get("type") == "snapshot" or frame.seq is None:
+            return frame.seq, None
+        if last is not None and frame.seq != last + 1:
+            return frame.seq, f"u {frame.seq} after u {last}"
+        return frame.seq, None
+
+    def resubscribe_books(self, symbol: str) -> list[str]:
+        topic = self.TOPICS["books"][0].format(s=symbol)
+        return [orjson.dumps({"op": op, "args": [topic]}).decode() for op in ("unsubscribe", "subscribe")]
 
     def subscriptions(self) -> list[str]:
         args = [topic.format(s=t.symbol) for t in self.targets for ch in t.channels for topic in self.TOPICS[ch]]
