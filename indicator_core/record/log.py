@@ -17,9 +17,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from ..timeutil import iso_minute, iso_ms
-
-MINUTE_MS = 60_000
+from ..timeutil import MINUTE_MS, iso_minute, iso_ms
 
 
 class RecorderLog:

@@ -14,6 +14,7 @@ import orjson
 
 from ..config import Config
 from ..errors import ConfigError
+from ..timeutil import iso_ms
 from .connection import Events, Session, Timing
 from .files import TRADE_ID_READERS, RawFiles, last_trade
 from .log import RecorderLog
@@ -214,7 +215,7 @@ class Recorder(Events):
         if lost is not None and not venue.int_ids:
             for t in venue.targets:
                 if "trades" in t.channels:
-                    self._event(t.label, "unfilled", since_utc=_iso(lost), connection=number,
+                    self._event(t.label, "unfilled", since_utc=iso_ms(lost), connection=number,
                                 reason="Bybit's trade ids are text: the trades of a disconnection cannot be fetched by id")
 
     def subscribed(self, venue: Venue, number: int) -> None:
@@ -316,9 +317,3 @@ class Recorder(Events):
         c = self.counts
         return (f"record: {c.frames:,} pushes, {c.lines:,} lines written, {c.backfilled:,} trades backfilled, "
                 f"{c.gaps} gaps, {c.reconnects} disconnects")
-
-
-def _iso(ms: int) -> str:
-    from ..timeutil import iso_ms
-
-    return iso_ms(ms)

@@ -288,7 +288,7 @@ class TradeStream:
         plain.sort(key=lambda e: e[0])
         for _, event in plain:
             sink.quality(event)
-        if held is None and (timed or n_aside):
+        if held is None and timed:  # (the column-wise ones are in timed too, their first texts at least)
             held = self.outside = {"file": file_label, "listed": 0, "lines": 0, "line": None, "ts": None,
                                    "min_ts": None, "max_ts": None, "text": "", "reason": ""}
         if held is None:
