@@ -17,11 +17,14 @@ Extension points
 Records from columns
     ``json_lines`` writes a batch of records from columns at once (``JsonField`` per
     field), the ``JsonLines`` it returns handed to ``Emit`` like one record: for an
-    indicator that writes a record per trade or per liquidation.
+    indicator that writes a record per trade or per liquidation; ``per_distinct`` works a
+    value out once per distinct key of a column whose values repeat.
 Events an indicator receives
     ``TradeBatch`` (trades in columns; ``column_sum`` sums one exactly),
     ``Bar`` (a closed minute), ``BookMinute`` (the book at a minute's close),
-    ``DerivsMinute`` (funding, open interest and liquidations at a minute's close; ``Liquidation``).
+    ``DerivsMinute`` (funding, open interest and liquidations at a minute's close; ``Liquidation``),
+    ``DerivsMinutes`` (a run of them as columns; ``LiquidationColumns``, ``Decimals``: exact decimals in
+    columns).
 Exact numbers (SPEC section 3)
     ``EXACT`` the decimal context, ``ROUNDING``, ``PRICE_PLACES``,
     ``RATIO_PLACES``, ``to_dec``, ``div_round``, ``fmt``, ``fmt_signed``,
@@ -56,7 +59,7 @@ _HOME = {
     "Emit": "indicator", "Indicator": "indicator", "Input": "indicator", "Params": "indicator",
     "Signal": "indicator",
     "Instrument": "instruments",
-    "JsonField": "jsonlines", "JsonLines": "jsonlines", "json_lines": "jsonlines",
+    "JsonField": "jsonlines", "JsonLines": "jsonlines", "json_lines": "jsonlines", "per_distinct": "jsonlines",
     "EXACT": "numbers", "LastText": "numbers", "PRICE_PLACES": "numbers", "RATIO_PLACES": "numbers",
     "ROUNDING": "numbers", "ceil_scaled": "numbers", "div_round": "numbers", "floor_scaled": "numbers",
     "fmt": "numbers", "fmt_signed": "numbers", "parse_decimal": "numbers", "to_dec": "numbers",
@@ -68,7 +71,9 @@ _HOME = {
     "InstrumentKey": "storage",
     "StreamKind": "streams.base",
     "BookMinute": "streams.book_stream",
-    "DerivsMinute": "streams.derivs_stream", "Liquidation": "streams.derivs_stream",
+    "DerivsMinute": "streams.derivs_events", "Liquidation": "streams.derivs_events",
+    "DerivsMinutes": "streams.derivs_batch", "LiquidationColumns": "streams.derivs_batch",
+    "Decimals": "decimal_columns",
     "MINUTE_MS": "timeutil", "TIMEFRAMES": "timeutil", "iso_minute": "timeutil", "iso_minutes": "timeutil",
     "iso_ms": "timeutil", "minute_of_iso": "timeutil", "parse_anchor": "timeutil", "period_start": "timeutil",
     "session_start": "timeutil",
@@ -106,7 +111,9 @@ if TYPE_CHECKING:
     from .storage import InstrumentKey
     from .streams.base import StreamKind
     from .streams.book_stream import BookMinute
-    from .streams.derivs_stream import DerivsMinute, Liquidation
+    from .decimal_columns import Decimals
+    from .streams.derivs_batch import DerivsMinutes, LiquidationColumns
+    from .streams.derivs_events import DerivsMinute, Liquidation
     from .timeutil import (MINUTE_MS, TIMEFRAMES, iso_minute, iso_minutes, iso_ms, minute_of_iso, parse_anchor,
                            period_start, session_start)
     from .trade_batch import TradeBatch, column_sum

@@ -62,8 +62,9 @@ def register_indicators(register: Callable[[type[Indicator]], None]) -> None:
     ``on_empty_bars`` takes a run of filled minutes without a trade (by
     default: ``on_bar`` for each).  ``enabled_by_default = False`` makes an indicator wait for
     ``enabled = true`` under its ``[plugins.NAME]`` table (one that costs much of the pass); a
-    ``"derivs"`` indicator gets ``on_derivs`` (funding, open interest and liquidations at each closed
-    minute, :class:`indicator_core.streams.derivs_stream.DerivsMinute`).
+    ``"derivs"`` indicator gets ``on_derivs_minutes`` (funding, open interest and liquidations of a run of
+    closed minutes as columns, :class:`indicator_core.DerivsMinutes`) or, by default through it,
+    ``on_derivs`` (one closed minute, :class:`indicator_core.DerivsMinute`).
     """
 
 

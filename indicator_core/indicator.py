@@ -61,6 +61,7 @@ if TYPE_CHECKING:  # the events' classes, loaded with numpy by what delivers the
     from .bars import Bar
     from .trade_batch import TradeBatch
     from .streams.book_stream import BookMinute
+    from .streams.derivs_batch import DerivsMinutes
     from .streams.derivs_stream import DerivsMinute
 
 Emit = Callable[[str, Any], None]  # a record (a dict), or the JsonLines of many (jsonlines.json_lines)
@@ -328,6 +329,16 @@ class Indicator:
         has trades and the volume analyzer runs, once ``volume_1m`` has passed
         it: ``minute.close``).  See :class:`indicator_core.streams.derivs_stream.DerivsMinute`.
         """
+
+    def on_derivs_minutes(self, minutes: "DerivsMinutes", emit: Emit) -> None:
+        """Derivatives indicators: a run of closed minutes at once, as columns (what the stream closed while
+        reading a chunk; a day's run is ~1,440 minutes).  See :class:`indicator_core.DerivsMinutes`.
+
+        Override it to work on columns (the built-in ``derivs`` and ``liquidations`` write their records with
+        :func:`indicator_core.json_lines`); the default calls :meth:`on_derivs` for each minute, in order.
+        """
+        for minute in minutes.events():
+            self.on_derivs(minute, emit)
 
     def get_state(self) -> dict[str, Any]:
         """Everything needed to continue later, as JSON-able data."""

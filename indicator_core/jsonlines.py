@@ -20,7 +20,7 @@ import numpy as np
 import orjson
 
 from . import native
-from .numbers import fmt, to_dec
+from .numbers import fmt, fmt_signed, to_dec
 from .timeutil import iso_ms
 
 _KERNEL = native.load("json")
@@ -37,8 +37,12 @@ class Field:
     """One field of the records: its name, and how its column is written.
 
     ``kind``: ``"iso_ms"`` (int64 milliseconds, as ``"2024-11-23T00:00:40.064Z"``), ``"decimal"``
-    (int64 mantissas with ``scale``, plainly, as ``fmt``), ``"int"`` (int64, as digits; ``quoted`` as a
-    string), ``"choice"`` (booleans: ``choices[0]`` where true), ``"text"`` (a sequence of str).
+    (int64 mantissas with ``scale``, plainly, as ``fmt``; ``plus``: as ``fmt_signed``), ``"int"`` (int64, as
+    digits; ``quoted`` as a string), ``"choice"`` (booleans: ``choices[0]`` where true), ``"bool"`` (booleans,
+    as JSON ``true``/``false``), ``"text"`` (a sequence of str), ``"raw"`` (a sequence of bytes: JSON text
+    exactly as ``orjson.dumps`` writes the value, put in as it is: a nested object, a number that is
+    sometimes a float).  ``null``: a boolean column, true where the value is ``null`` (that row's value in
+    ``column`` is not read).
     """
 
     name: str
@@ -47,16 +51,19 @@ class Field:
     scale: int = 0
     choices: tuple[str, str] = ("", "")
     quoted: bool = True
+    null: Any = None
+    plus: bool = False
 
 
 JsonField = Field  # its name in the public API (pydantic has a Field of its own)
 
-_CODES = {"iso_ms": b"T", "decimal": b"D", "int": b"I", "choice": b"B", "text": b"S"}
+_CODES = {"iso_ms": b"T", "decimal": b"D", "int": b"I", "choice": b"B", "bool": b"L", "text": b"S", "raw": b"R"}
+_QUOTED = {"iso_ms": True, "decimal": True, "choice": True, "text": True, "bool": False, "raw": False}
 
 
 def json_lines(fields: Sequence[Field], n: int) -> JsonLines:
     """The ``n`` records whose values are the fields' columns, as JSON lines (every value a string but an
-    unquoted ``int``)."""
+    unquoted ``int``, a ``bool`` and a ``raw`` value)."""
     if n == 0:
         return JsonLines(b"")
     if _KERNEL is not None:
@@ -66,57 +73,89 @@ def json_lines(fields: Sequence[Field], n: int) -> JsonLines:
     return JsonLines(b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in records(fields, n)))
 
 
+def _quoted(f: Field) -> bool:
+    return _QUOTED.get(f.kind, f.quoted)
+
+
+def per_distinct(keys: Any, make: Any) -> list[Any]:
+    """``make(*key)`` for each row of ``keys`` (a 1-d or 2-d array, or a list of tuples), worked out once per
+    distinct key: a column whose values repeat (a funding rate, a taint) written as text or raw JSON."""
+    if isinstance(keys, np.ndarray) and keys.dtype != object:
+        rows = keys if keys.ndim == 2 else keys[:, None]
+        if not len(rows):
+            return []
+        uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
+        made = [make(*row) for row in uniq.tolist()]
+        return [made[i] for i in inverse.ravel().tolist()]
+    seen: dict[Any, Any] = {}
+    out = []
+    for key in keys:
+        key = key if isinstance(key, tuple) else (key,)
+        got = seen.get(key)
+        if got is None and key not in seen:
+            got = seen[key] = make(*key)
+        out.append(got)
+    return out
+
+
 def records(fields: Sequence[Field], n: int) -> list[dict[str, Any]]:
     """The records as dicts (the pure path, and the reference of the compiled one)."""
     cols = []
     for f in fields:
         values = f.column.tolist() if isinstance(f.column, np.ndarray) else list(f.column)
+        values = values[:n]
         if f.kind == "iso_ms":
-            cols.append([iso_ms(int(v)) for v in values[:n]])
+            col = [iso_ms(int(v)) for v in values]
         elif f.kind == "decimal":
-            cols.append([fmt(to_dec(int(v), f.scale)) for v in values[:n]])
+            show = fmt_signed if f.plus else fmt
+            col = [show(to_dec(int(v), f.scale)) for v in values]
         elif f.kind == "int":
-            cols.append([str(int(v)) if f.quoted else int(v) for v in values[:n]])
+            col = [str(int(v)) if f.quoted else int(v) for v in values]
         elif f.kind == "choice":
-            cols.append([f.choices[0] if v else f.choices[1] for v in values[:n]])
+            col = [f.choices[0] if v else f.choices[1] for v in values]
+        elif f.kind == "bool":
+            col = [bool(v) for v in values]
+        elif f.kind == "raw":
+            col = [orjson.loads(v) for v in values]
         else:
-            cols.append([str(v) for v in values[:n]])
+            col = [str(v) for v in values]
+        if f.null is not None:
+            null = f.null.tolist() if isinstance(f.null, np.ndarray) else list(f.null)
+            col = [None if z else v for v, z in zip(col, null)]
+        cols.append(col)
     names = [f.name for f in fields]
     return [dict(zip(names, row)) for row in zip(*cols)]
 
 
 @lru_cache(maxsize=64)
-def _plan(shape: tuple[tuple[str, str, bool], ...]) -> tuple[tuple[bytes, ...], bytes]:
-    """The literal runs and the kernel's kind codes of records of fields ``(name, kind, quoted)`` (made once per
-    shape: an indicator writes a few records a batch, thousands of batches a day)."""
-    literals, kinds = [], b""
+def _plan(names: tuple[str, ...]) -> tuple[bytes, ...]:
+    """The literal runs between the values of records of fields ``names`` (made once per shape: an indicator
+    writes a few records a batch, thousands of batches a day)."""
+    literals = []
     head = b"{"
-    for k, (name, kind, quoted) in enumerate(shape):
-        quote = b'"' if kind != "int" or quoted else b""
-        head += (b"," if k else b"") + orjson.dumps(name) + b":" + quote
-        literals.append(head)
-        head = quote
-        kinds += _CODES[kind]
-    literals.append(head + b"}\n")
-    return tuple(literals), kinds
+    for k, name in enumerate(names):
+        literals.append(head + (b"," if k else b"") + orjson.dumps(name) + b":")
+        head = b""
+    literals.append(b"}\n")
+    return tuple(literals)
 
 
 def _compiled(fields: Sequence[Field], n: int) -> bytes | None:
-    literals, kinds = _plan(tuple((f.name, f.kind, f.quoted) for f in fields))
-    columns, extras = [], []
+    literals = _plan(tuple(f.name for f in fields))
+    specs = []
     for f in fields:
-        if f.kind == "text":
-            columns.append(f.column if isinstance(f.column, list) else list(f.column))
-            extras.append(None)
-            continue
-        col = np.ascontiguousarray(f.column, dtype=np.uint8 if f.kind == "choice" else None)
-        if f.kind != "choice" and col.dtype != np.int64:
-            return None  # Python ints past int64, or another dtype: the pure path
-        columns.append(col)
-        extras.append(f.scale if f.kind == "decimal" else
-                      _choices(f.choices) if f.kind == "choice" else None)
+        null = None if f.null is None else np.ascontiguousarray(f.null, dtype=np.uint8)
+        if f.kind in ("text", "raw"):
+            col = f.column if isinstance(f.column, list) else list(f.column)
+            extra = None
+        else:
+            col = np.ascontiguousarray(f.column, dtype=np.uint8 if f.kind in ("choice", "bool") else None)
+            if f.kind not in ("choice", "bool") and col.dtype != np.int64:
+                return None  # Python ints past int64, or another dtype: the pure path
+            extra = f.scale if f.kind == "decimal" else _choices(f.choices) if f.kind == "choice" else None
+        specs.append((_CODES[f.kind], col, extra, null, int(_quoted(f)), int(f.plus)))
     try:
-        return _KERNEL.json_lines(literals, kinds, tuple(columns), tuple(extras), n)
+        return _KERNEL.json_lines(literals, tuple(specs), n)
     except ValueError:
         return None
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from .indicator import Emit, Indicator
+from .timeutil import iso_minute
 
 _STREAMS = {"gap": "gaps", "late": "late", "reject": "rejects"}
 
@@ -76,9 +77,11 @@ class DerivsQualityLog(Indicator):
         else:
             emit("derivs", event)
 
-    def on_derivs(self, minute: Any, emit: Emit) -> None:
+    def on_derivs_minutes(self, minutes: Any, emit: Emit) -> None:
         # where the instrument is named in [derivs] liquidations_from: the other instruments' liquidations its
         # files held, for them to read (SPEC 17: a feed per instrument type recorded under one instrument)
-        for ts, inst_id, side, px, sz in minute.foreign:
-            emit("derivs_routed", {"timestamp_utc": minute.timestamp_utc, "ts": ts, "inst_id": inst_id,
-                                   "side": side, "px": px, "sz": sz})
+        for i, foreign in sorted(minutes.foreign.items()):
+            stamp = iso_minute(minutes.first + i)
+            for ts, inst_id, side, px, sz in foreign:
+                emit("derivs_routed", {"timestamp_utc": stamp, "ts": ts, "inst_id": inst_id,
+                                       "side": side, "px": px, "sz": sz})

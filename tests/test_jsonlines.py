@@ -21,24 +21,44 @@ def reference(fields, n) -> bytes:
 @settings(max_examples=300, deadline=None)
 @given(rows=st.lists(st.tuples(
     st.integers(0, 253_402_300_799_999),  # 1970 to the year 9999
-    st.integers(0, 2**63 - 1), st.integers(0, 18), st.booleans(), st.integers(-(2**63), 2**63 - 1),
-    st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=12)), max_size=30))
+    st.integers(-(2**63) + 1, 2**63 - 1), st.integers(0, 18), st.booleans(), st.integers(-(2**63), 2**63 - 1),
+    st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=12), st.booleans(),
+    st.one_of(st.none(), st.integers(-5, 2**63 - 1), st.floats(allow_nan=False, allow_infinity=False),
+              st.lists(st.text(max_size=3), max_size=2))), max_size=30))
 def test_every_kind_as_orjson_writes_it(rows) -> None:
     n = len(rows)
-    ts, mant, scale, flag, whole, text = (list(c) for c in zip(*rows)) if rows else ([],) * 6
+    ts, mant, scale, flag, whole, text, null, raw = (list(c) for c in zip(*rows)) if rows else ([],) * 8
+    null_mask = np.array(null, dtype=bool)
     fields = [Field("ts_utc", "iso_ms", np.array(ts, dtype=np.int64)),
               Field("trade_id", "int", np.array(whole, dtype=np.int64)),
               Field("count", "int", np.array(whole, dtype=np.int64), quoted=False),
+              Field("maybe", "int", np.array(whole, dtype=np.int64), quoted=False, null=null_mask),
               Field("side", "choice", np.array(flag, dtype=bool), choices=("buy", "sell")),
-              Field("note", "text", text)]
+              Field("tainted", "bool", np.array(flag, dtype=bool)),
+              Field("note", "text", text),
+              Field("nested", "raw", [orjson.dumps(v) for v in raw]),
+              Field("maybe_note", "text", text, null=~null_mask)]
     for s in sorted(set(scale)) or [0]:
         fields.append(Field(f"px{s}", "decimal", np.array(mant, dtype=np.int64), scale=s))
+        fields.append(Field(f"delta{s}", "decimal", np.array(mant, dtype=np.int64), scale=s, plus=True,
+                            null=null_mask))
     got = json_lines(fields, n)
     assert got == reference(fields, n)
     plain = not any('"' in t or "\\" in t for t in text)
     if jsonlines._KERNEL is not None and n and plain:  # written by the kernel, not handed to the pure path
         assert jsonlines._compiled(fields, n) == got
     assert [orjson.loads(x) for x in got.splitlines()] == records(fields, n)
+
+
+def test_signed_and_null_decimals() -> None:
+    """``plus`` writes fmt_signed (``+`` before a positive value, none before 0), a null mask writes ``null``."""
+    fields = [Field("d", "decimal", np.array([5, -5, 0, 120, -3], dtype=np.int64), scale=2, plus=True,
+                    null=np.array([0, 0, 0, 0, 1], dtype=bool)),
+              Field("t", "bool", np.array([1, 0, 1, 0, 1], dtype=bool))]
+    got = json_lines(fields, 5)
+    assert got == (b'{"d":"+0.05","t":true}\n{"d":"-0.05","t":false}\n{"d":"0","t":true}\n'
+                   b'{"d":"+1.2","t":false}\n{"d":null,"t":true}\n')
+    assert got == reference(fields, 5)
 
 
 def test_edges_of_decimals_and_times() -> None:

@@ -24,8 +24,8 @@ from .consumer import Consumer
 from .summary import Failure, PluginFailure
 
 # A hook whose default implementation calls another: a consumer overriding either is routed the first
-# (Indicator.on_empty_bars calls on_bar once for each minute).
-_VIA = {"on_empty_bars": ("on_bar",)}
+# (Indicator.on_empty_bars calls on_bar once for each minute, on_derivs_minutes on_derivs).
+_VIA = {"on_empty_bars": ("on_bar",), "on_derivs_minutes": ("on_derivs",)}
 # Routes that are a subset of one hook's consumers: (hook, which of them)
 _SUBSETS: dict[str, tuple[str, Callable[[type[Indicator]], bool]]] = {
     "on_trades": ("on_trades", lambda cls: bool(cls.trades_by_minute)),  # a minute at a time

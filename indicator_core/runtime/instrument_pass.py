@@ -190,7 +190,8 @@ class InstrumentRun:
         bar = progress(todo, self.key.inst_id)
         # threads only for more than one chunk, and for a parser that leaves the GIL (numpy) most of the time
         threads = self.kind.parse_in_threads and self.host.parse_threads()
-        ahead = map_ahead if todo > cfg.run.batch_bytes and threads else map_inline
+        batch_bytes = cfg.run.batch_bytes * self.kind.batch_scale
+        ahead = map_ahead if todo > batch_bytes and threads else map_inline
         read_from = self.cursor
         parse = self.kind.parser(cfg, self.key.inst_id, tolerance, now_ms)
         prepare = getattr(stream, "prepare", None)  # work on a parsed chunk that needs no stream state (parse thread)
@@ -203,7 +204,7 @@ class InstrumentRun:
                     self.dispatch.add(waiting.pop(0))
                 stop = waiting[0].cursor if waiting else None
                 last_commit = time.monotonic()
-                chunks = read_chunks(files, self.cursor, stop, cfg.run.batch_bytes, mapped=self.kind.reads_mapped)
+                chunks = read_chunks(files, self.cursor, stop, batch_bytes, mapped=self.kind.reads_mapped)
                 numbers = LineNumbers()
                 for chunk, parsed in ahead(parse, chunks):
                     numbers.settle(chunk, parsed)

@@ -32,6 +32,7 @@ import numpy as np
 import orjson
 
 from .. import native
+from ..decimal_columns import join_text
 from .files import Chunk
 from .parsed import Reject, complete_lines
 from .timecheck import TimeWindow
@@ -49,7 +50,7 @@ class BadItem(ValueError):
 class ParsedDerivs:
     """The items and rejects of a chunk, in line order, with what was not a derivs item counted."""
 
-    __slots__ = ("items", "rejects", "lines", "other_inst", "other_channel", "source", "day_barrier", "day")
+    __slots__ = ("items", "rejects", "lines", "other_inst", "other_channel", "source", "day_barrier", "day", "columns")
 
     def __init__(self, source: str = "", day: str = "") -> None:
         self.source = source  # the venue ("okx", "binance", "bybit", "coinalyze")
@@ -61,6 +62,8 @@ class ParsedDerivs:
         self.lines = 0
         self.other_inst = 0  # items naming another instrument (a liquidation feed recorded per instrument type)
         self.other_channel = 0  # lines of no derivs channel (subscription replies, other streams)
+        # the compiled reader's items in columns (OkxColumns), beside ``items`` (those of the other lines)
+        self.columns: "OkxColumns | None" = None
 
 
 def dec(value: Any, name: str) -> str:
@@ -433,38 +436,103 @@ def okx_fast(chunk: Chunk, inst_id: str, window: TimeWindow | None) -> ParsedDer
     return out
 
 
+# The kernel's rows (``_native_derivs.scan_okx``): 16 int64 each, in line order.
+R_OI, R_FUNDING, R_LIQ, R_OTHER = 0, 1, 2, 3
+COL_KIND, COL_LINE, COL_LINE_LAST, COL_A, COL_B, COL_T0, COL_T1 = 0, 1, 2, 3, 4, 5, 6
+# R_OI:      A = pushes, B = repeats; 7-10 the first push's oi and oiCcy (mantissa, scale), 11-14 the last's
+# R_FUNDING: 7-8 fundingRate (scale -1: none), 9 fundingTime, 11 nextFundingTime (0: none)
+# R_LIQ:     A = 1 for this instrument, B = 1 where a long was liquidated (side "sell"), 7-8 bkPx, 9-10 sz
+# R_OTHER:   A, B = the line's start and end in the chunk (read the reference way)
+
+
 def _okx_kernel(buf: bytes, chunk: Chunk, inst_id: str, window: TimeWindow | None) -> ParsedDerivs:
-    """:func:`okx_fast` through the compiled kernel: the same items, rejects and counts."""
+    """:func:`okx_fast` through the compiled kernel: the items of every OKX derivs channel as columns
+    (``ParsedDerivs.columns``, which the stream sums up in bulk); the other lines read the reference way."""
     out = ParsedDerivs("okx")
     inst = inst_id.encode()
     prefix = (b'{"arg":{"channel":"open-interest","instId":"%s"},"data":[{"instId":"%s","instType":"' % (inst, inst))
-    segments = _KERNEL.scan_oi(buf, prefix)
+    funding = b'{"arg":{"channel":"funding-rate","instId":"%s"},"data":[' % inst
+    raw, out.lines = _KERNEL.scan_okx(buf, prefix, funding, inst)
+    rows = np.frombuffer(raw, dtype=np.int64).reshape(-1, 16)
     first = chunk.first_line or 1
-    items = out.items
-    lo, hi = (window.lo, window.hi) if window is not None else (0, 1 << 62)
-    lines: list[bytes] = []
-
-    def members(a: int, z: int) -> list[Item]:
-        if not lines:
-            lines.extend(complete_lines(buf))
-        rows = _OKX_OI.findall(b"\n".join(lines[a:z + 1]) + b"\n")
-        return _row_items(rows, 0, len(rows), first + a)
-
-    count = 0
-    for seg in segments:
-        if len(seg) == 3:
-            k, start, end = seg
+    kind = rows[:, COL_KIND]
+    mine = (kind == R_OI) | (kind == R_FUNDING) | ((kind == R_LIQ) & (rows[:, COL_A] == 1))
+    if window is not None and mine.any():
+        t = rows[mine]
+        if t[:, COL_T0].min() < window.lo or t[:, COL_T1].max() >= window.hi:
+            return parse_lines(chunk, inst_id, window, okx_line, "okx")  # rare: its rejects quote the line
+    foreign = kind == R_LIQ
+    foreign[mine] = False
+    out.other_inst = int(foreign.sum())
+    other = rows[kind == R_OTHER]
+    if len(other):
+        # lines of no kernel layout: their rejects and counts, and any items they hold (then the stream takes
+        # the whole chunk item by item, in line order)
+        for k, start, end in other[:, [COL_LINE, COL_A, COL_B]].tolist():
             _line(out, buf[start:end], first + k, inst_id, window, okx_line)
-            count = k + 1
-            continue
-        k, n, dups, t0, oi0, ccy0, t1, oi1, ccy1, z = seg
-        if t0 < lo or t1 >= hi:  # rare: the reference path, whose rejects quote the line
-            return parse_lines(chunk, inst_id, window, okx_line, "okx")
-        items.append(OiRun(("oi", inst_id, t0, oi0, ccy0, first + k), ("oi", inst_id, t1, oi1, ccy1, first + z),
-                           n, dups, lambda a=k, z=z: members(a, z)))
-        count = z + 1
-    out.lines = count
+    out.columns = OkxColumns(rows[mine | foreign], first, buf, inst_id, window)
     return out
+
+
+class OkxColumns:
+    """The kernel's rows of a chunk's items (this instrument's, and other instruments' liquidations), with what
+    turns them back into the reference path's items (:meth:`items`)."""
+
+    __slots__ = ("rows", "first_line", "buf", "inst_id", "window")
+
+    def __init__(self, rows: np.ndarray, first_line: int, buf: bytes, inst_id: str, window: TimeWindow | None) -> None:
+        self.rows, self.first_line, self.buf, self.inst_id, self.window = rows, first_line, buf, inst_id, window
+
+    def subset(self, rows: np.ndarray) -> "OkxColumns":
+        return OkxColumns(rows, self.first_line, self.buf, self.inst_id, self.window)
+
+    def reference(self, parsed: "ParsedDerivs", foreign_items: bool) -> "ParsedDerivs":
+        """``parsed`` (what the kernel read) as the reference path gives it: its items one by one, in line order;
+        with ``foreign_items`` where other instruments' liquidations are in it, the chunk read the reference way
+        (they are items then: the stream hands them on)."""
+        if foreign_items and ((self.rows[:, COL_KIND] == R_LIQ) & (self.rows[:, COL_A] == 0)).any():
+            lines = complete_lines(self.buf)
+            out = ParsedDerivs("okx")
+            for k, raw in enumerate(lines):
+                _line(out, raw, self.first_line + k, self.inst_id, self.window, okx_line)
+            out.lines = len(lines)
+            return out
+        parsed.items = self.items(parsed.items)
+        parsed.columns = None
+        return parsed
+
+    def items(self, other: list[Item]) -> list[Item]:
+        """This instrument's items as the reference path gives them, merged with ``other`` (the items of the
+        lines read the reference way) in line order; other instruments' liquidations are left out (the
+        stream only counts them unless it keeps them: then it reads the chunk the reference way)."""
+        first, inst = self.first_line, self.inst_id
+        lines: list[bytes] = []
+
+        def members(a: int, z: int) -> list[Item]:
+            if not lines:
+                lines.extend(complete_lines(self.buf))
+            found = _OKX_OI.findall(b"\n".join(lines[a:z + 1]) + b"\n")
+            return _row_items(found, 0, len(found), first + a)
+
+        out: list[tuple[int, Any]] = []
+        for r in self.rows.tolist():
+            kind, k, z, a, b, t0, t1 = r[:7]
+            if kind == R_OI:
+                out.append((k, OiRun(("oi", inst, t0, join_text(r[7], r[8]), join_text(r[9], r[10]), first + k),
+                                     ("oi", inst, t1, join_text(r[11], r[12]), join_text(r[13], r[14]), first + z),
+                                     a, b, lambda k=k, z=z: members(k, z))))
+            elif kind == R_FUNDING:
+                ft, nft = r[9] or None, r[11] or None
+                interval = nft - ft if nft and ft and nft > ft else None
+                out.append((k, ("funding", inst, t0, None if r[8] < 0 else join_text(r[7], r[8]), ft, interval,
+                                first + k)))
+            elif a == 1:
+                out.append((k, ("liq", inst, t0, "long" if b else "short", join_text(r[7], r[8]),
+                                join_text(r[9], r[10]), first + k)))
+        if other:
+            out += [(item[-1] - first, item) for item in other]
+            out.sort(key=lambda x: x[0])  # stable: a line's items keep their order
+        return [item for _, item in out]
 
 
 def okx_chunk(chunk: Chunk, inst_id: str, window: TimeWindow | None = None) -> ParsedDerivs:

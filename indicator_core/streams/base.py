@@ -17,6 +17,9 @@ class StreamKind:
     name: ClassVar[str] = ""
     counters: ClassVar[tuple[str, ...]] = ()
     parse_in_threads: ClassVar[bool] = True  # False for a pure-Python parser: threads would only fight for the GIL
+    # chunks of this many times [run] batch_bytes: a kind whose chunk costs a fixed part to sum up (a few dozen
+    # numpy calls) and whose lines hold few items reads larger ones
+    batch_scale: ClassVar[int] = 1
     # True when the parser reads a chunk whose lines are a memoryview of a mapped file (read_chunks(mapped=True))
     reads_mapped: ClassVar[bool] = False
     # True when its files are read by the venue formats registered for it (sources.formats): the exchange

@@ -27,6 +27,9 @@ class Derivs(StreamKind):
     name = "derivs"
     counters = COUNTERS
     parse_in_threads = False  # orjson and Python per line
+    # a day of pushes is ~17 MB holding ~100,000 items, summed up a chunk at a time (streams/derivs_columns.py):
+    # the fixed part of a chunk's work counts, so a day is read in one or two chunks
+    batch_scale = 4
     venue_formats = True
     reads_outputs = (PRICE_INPUT.indicator,)  # the closes of volume_1m price the open interest
     label_suffix = " derivs"

@@ -8,8 +8,8 @@ liquidations); an item for a closed minute is *late*: counted, logged, not
 applied (outputs are append-only).  Closing depends only on the items before
 it in line order, so it is the same under any cut of the input.
 
-A closed minute is handed to the indicators (:class:`DerivsMinute`, the
-``on_derivs`` event) once the instrument's ``volume_1m`` has passed it too,
+Closed minutes are handed to the indicators in runs (:class:`~.derivs_batch.DerivsMinutes`,
+the ``on_derivs_minutes`` event; ``on_derivs`` gets them one at a time) once the instrument's ``volume_1m`` has passed it too,
 when the volume analyzer is enabled and the instrument has trades: its
 record's ``close`` prices the open interest (``oi_quote``).  The closes are
 read from the committed records only (:class:`~indicator_core.sources.committed.InputReader`),
@@ -23,19 +23,25 @@ value at the same ``ts``) is a duplicate, counted and not added twice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
+
+from ..decimal_columns import Decimals
 from ..errors import StateError
 from ..indicator import Input
-from ..instruments import Instrument, contract_amounts
+from ..instruments import Instrument
 from ..sources.committed import InputReader
-from ..sources.derivs_lines import OiRun, ParsedDerivs
+from ..decimal_columns import join_text
+from ..sources.derivs_lines import OiRun, OkxColumns, ParsedDerivs
 from ..sources.parsed import Reject
 from ..storage import InstrumentKey, read_state, state_path
-from ..timeutil import MINUTE_MS, ClosedMinute, iso_minute, iso_ms, minute_of_iso
+from ..timeutil import MINUTE_MS, iso_minute, iso_ms, minute_of_iso
+from .derivs_batch import NONE, Carry, MinuteRows, closed_minutes, concat_rows, rows_before
+from .derivs_columns import Summed, sum_up
+from .derivs_events import DerivsMinute, Liquidation  # noqa: F401  (their home for the public API)
 
 COUNTERS = ("lines", "items", "oi", "funding", "liquidations", "duplicates", "late", "other_inst", "other_channel",
             "rejects", "minutes")
@@ -43,51 +49,6 @@ COUNTERS = ("lines", "items", "oi", "funding", "liquidations", "duplicates", "la
 # where a minute's close price comes from (SPEC 17: "the minute's close price from volume_1m")
 PRICE_INPUT = Input("volume", "volume_1m")
 ROUTED = "derivs_routed"  # the liquidations a folder named in [derivs] liquidations_from hands on
-
-
-@dataclass
-class Liquidation:
-    """One liquidation: a ``side`` (``"long"``/``"short"``) position of ``sz`` contracts at ``px``, which is
-    ``base`` and ``quote`` as a trade of that size would be (SPEC section 1)."""
-
-    ts: int
-    side: str
-    px: Decimal
-    sz: Decimal
-    base: Decimal
-    quote: Decimal
-
-
-@dataclass
-class DerivsMinute(ClosedMinute):
-    """What the derivatives said at the close of one minute: what a derivs indicator's ``on_derivs`` receives.
-
-    ``oi`` (contracts) and ``oi_ts`` are the last open interest at or before
-    the close (``oi_ccy``: the venue's own base figure, where it gives one);
-    ``funding_rate``, ``next_funding_ms`` and ``funding_interval_ms`` the last
-    known funding (the interval from the push, or from two successive funding
-    times; ``None`` when not known yet).  ``liquidations`` are the minute's, in
-    ``(ts, side, px, sz)`` order.  ``close`` is the minute's close from
-    ``volume_1m`` (``None``: no trades, or no record for the minute).
-    ``source`` names the venue format the items came from.
-    """
-
-    minute: int
-    oi: Decimal | None
-    oi_ccy: Decimal | None
-    oi_ts: int | None
-    funding_rate: Decimal | None
-    funding_ts: int | None
-    next_funding_ms: int | None
-    funding_interval_ms: int | None
-    liquidations: list[Liquidation] = field(default_factory=list)
-    close: Decimal | None = None
-    source: str | None = None
-    # the minute's liquidations of longs and of shorts (quote) where a history gives only their sums (Coinalyze)
-    liq_sums: tuple[Decimal, Decimal] | None = None
-    # other instruments' liquidations found in this instrument's files, (ts, inst_id, side, px, sz) in order,
-    # where it is named in [derivs] liquidations_from (its quality log hands them on)
-    foreign: list[tuple] = field(default_factory=list)
 
 
 class DerivsSink(Protocol):
@@ -127,6 +88,32 @@ class _Minute:
         return m
 
 
+def minute_rows(minutes: list[tuple[int, "_Minute"]]) -> MinuteRows:
+    """Minutes of items gathered one by one (ascending) as the rows :func:`closed_minutes` reads."""
+    if not minutes:
+        return MinuteRows.empty()
+    none = NONE
+
+    def times(get) -> np.ndarray:
+        return np.array([none if v is None else v[0] for v in map(get, (acc for _, acc in minutes))], dtype=np.int64)
+
+    accs = [acc for _, acc in minutes]
+    liqs = [(m, liq) for m, acc in minutes for liq in acc.liqs]
+    return MinuteRows(
+        np.array([m for m, _ in minutes], dtype=np.int64),
+        times(lambda a: a.oi), Decimals.of_texts([a.oi[1] if a.oi else None for a in accs]),
+        Decimals.of_texts([a.oi[2] if a.oi else None for a in accs]),
+        times(lambda a: a.funding), Decimals.of_texts([a.funding[1] if a.funding else None for a in accs]),
+        times(lambda a: a.next_ms), np.array([a.next_ms[1] if a.next_ms else none for a in accs], dtype=np.int64),
+        times(lambda a: a.interval), np.array([a.interval[1] if a.interval else none for a in accs], dtype=np.int64),
+        np.array([m for m, _ in liqs], dtype=np.int64), np.array([x[0] for _, x in liqs], dtype=np.int64),
+        np.array([x[1] == "long" for _, x in liqs], dtype=bool),
+        Decimals.of_texts([x[2] for _, x in liqs]), Decimals.of_texts([x[3] for _, x in liqs]),
+        {m: (a.sums[1], a.sums[2]) for m, a in minutes if a.sums is not None},
+        {m: sorted(tuple(x) for x in a.foreign) for m, a in minutes if a.foreign},
+    )
+
+
 class Prices:
     """The minute closes of ``volume_1m`` as committed (SPEC 17's ``oi_quote``), when they count."""
 
@@ -163,6 +150,16 @@ class Prices:
         if self.last is not None and self.last[0] == minute and self.last[1] is not None:
             return Decimal(self.last[1])
         return None
+
+    def closes(self, first: int, count: int) -> list[str | None]:
+        """The close of each minute ``first .. first + count - 1`` as text (``None``: none)."""
+        if self.reader is None:
+            return [None] * count
+        out = []
+        for minute in range(first, first + count):
+            value = self.close(minute)
+            out.append(None if value is None else str(value))
+        return out
 
     def to_state(self) -> dict[str, Any] | None:
         if self.reader is None:
@@ -258,7 +255,14 @@ class DerivsStream:
     # --- items -----------------------------------------------------------------------
     def process(self, p: ParsedDerivs, file_label: str, sink: DerivsSink) -> None:
         c = self.counters
-        if p.items:
+        summed = None
+        if p.columns is not None:  # the compiled reader's items: summed up in bulk where nothing is late
+            summed = sum_up(self, p.columns, p.items)
+            if summed is None:
+                p = p.columns.reference(p, self.keep_foreign)
+            else:
+                p.items = []  # taken with the minutes they are of (_take)
+        if p.items or (summed is not None and (summed.max_ts >= 0 or summed.pending_items)):
             self.source = p.source
         if p.day_barrier:  # a history: the days before its file's are closed, and time does not close minutes
             day = minute_of_iso(p.day + "T00:00:00Z")
@@ -273,10 +277,57 @@ class DerivsStream:
                 self._run(item, file_label, sink)
             else:
                 item_(item, file_label, sink)
+        if summed is not None:
+            self._take(summed, p.columns, file_label, sink)
         c["lines"] += p.lines
         c["other_inst"] += p.other_inst
         c["other_channel"] += p.other_channel
-        self._emit_closed(sink)
+        rows = summed.rows if summed is not None and len(summed.rows) else None
+        self._emit_closed(sink, rows)
+        if rows is not None:  # the minutes not handed on yet wait with the others
+            self._hold(rows, summed.raw)  # type: ignore[union-attr]
+
+    def _take(self, summed: Summed, cols: OkxColumns, file_label: str, sink: DerivsSink) -> None:
+        """A chunk summed up in columns: its items of minutes already held one by one, then the rest at once."""
+        if self.next_emit is None and summed.first_minute >= 0:
+            self.next_emit = summed.first_minute  # the minute of the chunk's first item, in line order
+        for item in cols.subset(summed.pending).items(summed.pending_items):
+            if type(item) is OiRun:
+                self._run(item, file_label, sink)
+            else:
+                self._item(item, file_label, sink)
+        c = self.counters
+        for name, n in summed.counts.items():
+            c[name] += n
+        if summed.max_ts >= 0:
+            self._see(summed.max_ts)
+
+    def _hold(self, rows: MinuteRows, raw: dict[str, np.ndarray]) -> None:
+        """The rows of minutes from ``next_emit`` on, as minutes of items (with the texts the venue wrote)."""
+        assert self.next_emit is not None
+        later = np.flatnonzero(rows.minute >= self.next_emit).tolist()
+        if not later:
+            return
+        oi = dict(zip(later, raw["oi"][later].tolist()))
+        rate = dict(zip(later, raw["rate"][later].tolist()))
+        held = rows.liq_minute >= self.next_emit
+        liq_at: dict[int, list[tuple]] = {}
+        for m, ts, long, (pm, ps, sm, ss) in zip(rows.liq_minute[held].tolist(), rows.liq_ts[held].tolist(),
+                                                  rows.liq_long[held].tolist(), raw["liq"][held].tolist()):
+            liq_at.setdefault(m, []).append((ts, "long" if long else "short", join_text(pm, ps), join_text(sm, ss)))
+        for i in later:
+            acc = self.minutes[int(rows.minute[i])] = _Minute()
+            if rows.oi_ts[i] != NONE:
+                acc.oi = [int(rows.oi_ts[i]), join_text(oi[i][0], oi[i][1]), join_text(oi[i][2], oi[i][3])]
+            if rows.funding_ts[i] != NONE:
+                acc.funding = [int(rows.funding_ts[i]), join_text(rate[i][0], rate[i][1])]
+            if rows.next_ts[i] != NONE:
+                acc.next_ms = [int(rows.next_ts[i]), int(rows.next_ms[i])]
+            if rows.interval_ts[i] != NONE:
+                acc.interval = [int(rows.interval_ts[i]), int(rows.interval_ms[i])]
+            for key in liq_at.get(int(rows.minute[i]), ()):
+                acc.seen.add(key)
+                acc.liqs.append(list(key))
 
     def _see(self, ts: int) -> int:
         """Take ``ts`` into the stream's time; the minute it belongs to."""
@@ -396,7 +447,7 @@ class DerivsStream:
         sink.quality({"event": "reject", "file": file_label, "line": r.line, "reason": r.reason, "text": r.text})
 
     # --- minutes ---------------------------------------------------------------------
-    def _emit_closed(self, sink: DerivsSink) -> None:
+    def _emit_closed(self, sink: DerivsSink, rows: MinuteRows | None = None) -> None:
         """Hand on every closed minute the closes have passed (all closed ones when they do not count)."""
         if self.next_emit is None or self.closed is None or self.next_emit >= self.closed:
             return
@@ -412,47 +463,36 @@ class DerivsStream:
             if passed is None:
                 return
             until = min(until, passed + 1)
-        while self.next_emit < until:
-            self._emit(self.next_emit, sink)
+        if self.next_emit < until:
+            self._emit(until, sink, rows)
 
-    def _emit(self, minute: int, sink: DerivsSink) -> None:
-        acc = self.minutes.pop(minute, None)
-        if acc is not None:
-            if acc.oi is not None and (self.oi is None or acc.oi[0] >= self.oi[0]):
-                self.oi = acc.oi
-            if acc.funding is not None and (self.funding is None or acc.funding[0] >= self.funding[0]):
-                self.funding = acc.funding
-            if acc.next_ms is not None and (self.next_ms is None or acc.next_ms[0] >= self.next_ms[0]):
-                if self.next_ms is not None and acc.next_ms[1] > self.next_ms[1]:
-                    self.inferred = acc.next_ms[1] - self.next_ms[1]  # the funding time moved on by one interval
-                self.next_ms = acc.next_ms
-            if acc.interval is not None and (self.interval is None or acc.interval[0] >= self.interval[0]):
-                self.interval = acc.interval
-        liqs = sorted(acc.liqs) if acc is not None else []
+    def _emit(self, until: int, sink: DerivsSink, rows: MinuteRows | None = None) -> None:
+        """Hand on the minutes from ``next_emit`` to ``until`` (exclusive) as one :class:`DerivsMinutes` run:
+        those of ``self.minutes`` and those of ``rows`` (a chunk's minutes summed up in columns)."""
+        first = self.next_emit
+        assert first is not None
+        count = until - first
         if self.routers:
-            liqs = self._routed(minute, liqs, acc)
-        oi = self.oi
-        interval = self.interval[1] if self.interval is not None else self.inferred
-        event = DerivsMinute(
-            minute,
-            Decimal(oi[1]) if oi else None, Decimal(oi[2]) if oi and oi[2] is not None else None, oi[0] if oi else None,
-            Decimal(self.funding[1]) if self.funding else None, self.funding[0] if self.funding else None,
-            self.next_ms[1] if self.next_ms else None, interval,
-            [self._liquidation(ts, side, px, sz) for ts, side, px, sz in liqs],
-            self.prices.close(minute), self.source,
-            (Decimal(acc.sums[1]), Decimal(acc.sums[2])) if acc is not None and acc.sums is not None else None,
-            sorted(tuple(x) for x in acc.foreign) if acc is not None and acc.foreign else [],
-        )
-        self.counters["minutes"] += 1
-        self.next_emit = minute + 1
-        sink.deliver("on_derivs", event, minute=minute)
+            for minute in range(first, until):
+                self._routed(minute)
+        own = sorted(m for m in self.minutes if m < until)
+        parts = [minute_rows([(m, self.minutes.pop(m)) for m in own])]
+        if rows is not None:
+            parts.append(rows_before(rows, until))
+        carry = Carry(self.oi, self.funding, self.next_ms, self.interval, self.inferred)
+        closes = self.prices.closes(first, count)
+        batch = closed_minutes(concat_rows(parts), first, count, carry, self.inst, closes, self.source)
+        self.oi, self.funding, self.next_ms, self.interval, self.inferred = (
+            carry.oi, carry.funding, carry.next_ms, carry.interval, carry.inferred)
+        self.counters["minutes"] += count
+        self.next_emit = until
+        sink.deliver("on_derivs_minutes", batch, minute=until - 1)
 
-    def _routed(self, minute: int, liqs: list, acc: "_Minute | None") -> list:
-        """The minute's liquidations with those the named folders handed on for this instrument (a repeat of
+    def _routed(self, minute: int) -> None:
+        """Add to the minute the liquidations the named folders handed on for this instrument (a repeat of
         one already here is a duplicate)."""
         inst_id = self.inst.inst_id if self.inst is not None else None
-        seen = {tuple(x) for x in liqs}
-        added = False
+        acc = self.minutes.get(minute)
         for r in self.routers.values():
             while True:
                 nxt = r.peek()
@@ -462,25 +502,19 @@ class DerivsStream:
                 if nxt < minute or rec.get("inst_id") != inst_id:
                     continue
                 key = (int(rec["ts"]), rec["side"], rec["px"], rec["sz"])
-                if key in seen:
+                if acc is None:
+                    acc = self.minutes[minute] = _Minute()
+                if key in acc.seen:
                     self.counters["duplicates"] += 1
                     continue
-                seen.add(key)
-                added = True
+                acc.seen.add(key)
+                acc.liqs.append(list(key))
                 self.counters["liquidations"] += 1
-        return sorted(list(k) for k in seen) if added else liqs
 
     def settle(self, sink: DerivsSink) -> None:
         """At the end of a pass: hand on the closed minutes the closes have passed since (the trades' pass of
         the instrument runs first, and may have moved on without a new derivs push)."""
         self._emit_closed(sink)
-
-    def _liquidation(self, ts: int, side: str, px_text: str, sz_text: str) -> Liquidation:
-        px, sz = Decimal(px_text), Decimal(sz_text)
-        if self.inst is None:
-            return Liquidation(ts, side, px, sz, sz, px * sz)
-        base, quote = contract_amounts(self.inst, px, sz)
-        return Liquidation(ts, side, px, sz, base, quote)
 
     def close_by_clock(self, now_ms: int, grace_ms: int, sink: DerivsSink) -> None:
         """Follow mode: minutes whose end plus ``grace_ms`` (at least ``late_seconds``) the clock has passed are closed."""
