@@ -1,16 +1,15 @@
 /* The compiled kernel of the derivatives reader (see indicator_core/sources/derivs_lines.py).
  *
- * - scan_oi(buf, prefix) -> segments: the lines of a chunk in order, the open-interest pushes of
- *   OKX's own layout folded into runs exactly as derivs_lines.okx_fast folds the rows its regular
- *   expression matches; every other line is handed back for the reference path.  A segment is
- *     (line_index, start, end)                                    a line to read the reference way
- *                                                                 (buf[start:end], without its \n), or
- *     (line_index, n, dups, ts_first, oi, ccy, ts_last, oi, ccy,  a run of n open-interest pushes of
- *      end_index)                                                 one minute, ts never going back;
- *                                                                 dups: pushes equal to the one before
- *   A line is taken as a push only in exactly the layout the regular expression accepts (prefix:
- *   '{"arg":{"channel":"open-interest","instId":"X"},"data":[{"instId":"X","instType":"'), so the
- *   kernel and the pure path read every line alike (tested).
+ * - scan_okx(buf, oi_prefix, funding_prefix, inst) -> (rows, lines): the lines of a chunk in order as rows
+ *   of 16 int64 (the layout is documented beside derivs_lines.R_OI .. R_OTHER):
+ *     open-interest pushes of OKX's own layout folded into runs (consecutive pushes of one minute, ts never
+ *     going back; the first and the last push's values, how many, how many repeat the one before),
+ *     funding-rate items of the instrument, liquidation details of every instrument (whether of this one),
+ *     and every other line as its offsets, for the reference path.
+ *   A line is read here only when it is exactly what the reference path would read the same way: flat
+ *   objects of string values without escapes, no key twice, plain decimals without a leading zero (or
+ *   "-0", whose text would not come back from the mantissa), at most 18 digits; anything else is handed
+ *   back whole, so the kernel and the pure path read every line alike (tested).
  *
  * Only the plain CPython C API is used.
  */
@@ -82,67 +81,6 @@ static int read_row(const char *p, const char *end, const char *prefix, Py_ssize
 static int same(const Row *a, const Row *b) {
     return a->ts == b->ts && a->noi == b->noi && a->nccy == b->nccy && memcmp(a->oi, b->oi, (size_t)a->noi) == 0 &&
            memcmp(a->ccy, b->ccy, (size_t)a->nccy) == 0;
-}
-
-static int append_run(PyObject *out, Py_ssize_t first, Py_ssize_t n, Py_ssize_t dups, const Row *a, const Row *z) {
-    PyObject *t = Py_BuildValue("(nnnLs#s#Ls#s#n)", first, n, dups, a->ts, a->oi, a->noi, a->ccy, a->nccy, z->ts,
-                                z->oi, z->noi, z->ccy, z->nccy, first + n - 1);
-    if (t == NULL) return -1;
-    int bad = PyList_Append(out, t);
-    Py_DECREF(t);
-    return bad;
-}
-
-static const char scan_oi_doc[] =
-    "scan_oi(buf, prefix) -> list: the lines of buf (complete, each ended by \\n) as segments: runs of\n"
-    "open-interest pushes of OKX's own layout and the other lines (see the module's documentation).";
-
-static PyObject *scan_oi(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 2 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "scan_oi(buf: bytes, prefix: bytes)");
-        return NULL;
-    }
-    const char *base = PyBytes_AS_STRING(args[0]), *stop = base + PyBytes_GET_SIZE(args[0]);
-    const char *prefix = PyBytes_AS_STRING(args[1]);
-    Py_ssize_t np = PyBytes_GET_SIZE(args[1]);
-    PyObject *out = PyList_New(0);
-    if (out == NULL) return NULL;
-    Row first = {0}, last = {0}, row;
-    Py_ssize_t run_first = -1, run_n = 0, run_dups = 0, k = 0;
-    const char *p = base;
-    while (p < stop) {
-        const char *nl = memchr(p, '\n', (size_t)(stop - p));
-        if (nl == NULL) break;
-        const char *end = nl > p && nl[-1] == '\r' ? nl - 1 : nl;
-        if (read_row(p, end, prefix, np, &row)) {
-            if (run_n && row.ts / 60000 == last.ts / 60000 && row.ts >= last.ts) {
-                if (same(&row, &last)) run_dups++;
-                run_n++;
-                last = row;
-            } else {
-                if (run_n && append_run(out, run_first, run_n, run_dups, &first, &last)) goto fail;
-                first = last = row;
-                run_first = k;
-                run_n = 1;
-                run_dups = 0;
-            }
-        } else {
-            if (run_n && append_run(out, run_first, run_n, run_dups, &first, &last)) goto fail;
-            run_n = 0;
-            PyObject *t = Py_BuildValue("(nnn)", k, (Py_ssize_t)(p - base), (Py_ssize_t)(nl - base));
-            if (t == NULL) goto fail;
-            int bad = PyList_Append(out, t);
-            Py_DECREF(t);
-            if (bad) goto fail;
-        }
-        k++;
-        p = nl + 1;
-    }
-    if (run_n && append_run(out, run_first, run_n, run_dups, &first, &last)) goto fail;
-    return out;
-fail:
-    Py_DECREF(out);
-    return NULL;
 }
 
 /* --- scan_okx: every OKX derivs channel in columns ------------------------------------------------------------ */
@@ -479,7 +417,6 @@ fail:
 }
 
 static PyMethodDef methods[] = {
-    {"scan_oi", (PyCFunction)(void (*)(void))scan_oi, METH_FASTCALL, scan_oi_doc},
     {"scan_okx", (PyCFunction)(void (*)(void))scan_okx, METH_FASTCALL, scan_okx_doc},
     {NULL, NULL, 0, NULL},
 };

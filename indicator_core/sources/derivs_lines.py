@@ -386,13 +386,14 @@ _KERNEL = native.load("derivs")  # the compiled scan of the open-interest lines 
 
 
 def okx_fast(chunk: Chunk, inst_id: str, window: TimeWindow | None) -> ParsedDerivs:
-    """:func:`parse_lines` with OKX's reader, the open-interest lines of OKX's own shape read in bulk and
-    folded into :class:`OiRun` items (every other line read the reference way).
+    """:func:`parse_lines` with OKX's reader, in bulk.
 
-    With the compiled kernel (``_native_derivs.c``) one C pass over the chunk finds the runs; without it,
-    one regular expression matches the lines and numpy finds which rows continue a run (this instrument,
-    the same minute, ``ts`` not going back, the row before in the run too) and which repeat the row before.
-    Either way Python only walks the runs and the other lines."""
+    With the compiled kernel (``_native_derivs.c``) one C pass over the chunk reads every channel into rows
+    (:func:`_okx_kernel`: ``ParsedDerivs.columns``, summed up by the stream in numpy).  Without it, one
+    regular expression matches the open-interest lines of OKX's own shape and numpy finds which rows
+    continue a run (this instrument, the same minute, ``ts`` not going back, the row before in the run too)
+    and which repeat the row before: they become :class:`OiRun` items, every other line is read the
+    reference way."""
     buf = bytes(chunk.buf)
     if _KERNEL is not None:
         return _okx_kernel(buf, chunk, inst_id, window)
@@ -458,19 +459,17 @@ def _okx_kernel(buf: bytes, chunk: Chunk, inst_id: str, window: TimeWindow | Non
     kind = rows[:, COL_KIND]
     mine = (kind == R_OI) | (kind == R_FUNDING) | ((kind == R_LIQ) & (rows[:, COL_A] == 1))
     if window is not None and mine.any():
-        t = rows[mine]
-        if t[:, COL_T0].min() < window.lo or t[:, COL_T1].max() >= window.hi:
+        if rows[mine, COL_T0].min() < window.lo or rows[mine, COL_T1].max() >= window.hi:
             return parse_lines(chunk, inst_id, window, okx_line, "okx")  # rare: its rejects quote the line
-    foreign = kind == R_LIQ
-    foreign[mine] = False
-    out.other_inst = int(foreign.sum())
-    other = rows[kind == R_OTHER]
+    is_other = kind == R_OTHER
+    out.other_inst = int((kind == R_LIQ).sum()) - int(((kind == R_LIQ) & mine).sum())
+    other = rows[is_other]
     if len(other):
         # lines of no kernel layout: their rejects and counts, and any items they hold (then the stream takes
         # the whole chunk item by item, in line order)
         for k, start, end in other[:, [COL_LINE, COL_A, COL_B]].tolist():
             _line(out, buf[start:end], first + k, inst_id, window, okx_line)
-    out.columns = OkxColumns(rows[mine | foreign], first, buf, inst_id, window)
+    out.columns = OkxColumns(rows[~is_other] if len(other) else rows, first, buf, inst_id, window)
     return out
 
 

@@ -262,8 +262,10 @@ def closed_minutes(rows: MinuteRows, first: int, count: int, carry: Carry, inst:
     liqs, starts = _liquidations(rows, first, count, inst)
     sums = {int(m) - first: (Decimal(a), Decimal(b)) for m, (a, b) in rows.sums.items() if first <= m < first + count}
     foreign = {int(m) - first: v for m, v in rows.foreign.items() if first <= m < first + count}
-    return DerivsMinutes(first, count, oi, oi_ccy, oi_ts, rate, funding_ts, next_ms, interval,
-                         Decimals.of_texts(closes), liqs, starts, source, sums, foreign)
+    close = (Decimals(np.zeros(count, dtype=np.int64), 0, np.ones(count, dtype=bool))
+             if not any(c is not None for c in closes) else Decimals.of_texts(closes))
+    return DerivsMinutes(first, count, oi, oi_ccy, oi_ts, rate, funding_ts, next_ms, interval, close, liqs, starts,
+                         source, sums, foreign)
 
 
 def _pick(col: np.ndarray, row_of: np.ndarray, src: np.ndarray) -> np.ndarray:
@@ -304,28 +306,29 @@ def _carried(col: Decimals, col2: Decimals | None, row_of: np.ndarray, src: np.n
 
 
 def _next_funding(rows: MinuteRows, slot: np.ndarray, count: int, carry: Carry) -> tuple[np.ndarray, np.ndarray]:
-    """The next funding time per slot, and the interval seen between two successive ones (``NONE``: not yet)."""
+    """The next funding time per slot, and the interval seen between two successive ones (``NONE``: not yet):
+    each time the next funding time moves on, by how much."""
     has = rows.next_ts != NONE
-    values = rows.next_ms[has].tolist()
-    at = slot[has].tolist()
-    next_ms = np.full(count, NONE, dtype=np.int64)
-    inferred = np.full(count, NONE, dtype=np.int64)
-    prev = carry.next_ms[1] if carry.next_ms is not None else None
+    values = rows.next_ms[has]
+    at = slot[has]
+    before = carry.next_ms[1] if carry.next_ms is not None else NONE
     known = carry.inferred if carry.inferred is not None else NONE
-    cursor = 0
-    value = prev if prev is not None else NONE
-    for s, v in zip(at, values):  # few: the next funding time moves a few times a day
-        next_ms[cursor:s] = value
-        inferred[cursor:s] = known
-        if prev is not None and v > prev:
-            known = v - prev  # the funding time moved on by one interval
-        prev = value = v
-        cursor = s
-    next_ms[cursor:] = value
-    inferred[cursor:] = known
-    if values:
+    next_ms = np.full(count, before, dtype=np.int64)
+    inferred = np.full(count, known, dtype=np.int64)
+    if len(values):
+        prev = np.concatenate(([before], values[:-1]))
+        moved = (prev != NONE) & (values > prev)
+        step = np.where(moved, values - prev, NONE)
+        # the interval as of each update: the last move at or before it (the carried one before any)
+        last_move = np.maximum.accumulate(np.where(moved, np.arange(len(values)), -1))
+        seen = np.where(last_move >= 0, step[np.maximum(last_move, 0)], known)
+        upto = np.searchsorted(at, np.arange(count), side="right") - 1  # the last update at or before each slot
+        filled = upto >= 0
+        next_ms[filled] = values[upto[filled]]
+        inferred[filled] = seen[upto[filled]]
         r = int(np.flatnonzero(has)[-1])
-        carry.next_ms = [int(rows.next_ts[r]), values[-1]]
+        carry.next_ms = [int(rows.next_ts[r]), int(values[-1])]
+        known = int(seen[-1])
     carry.inferred = None if known == NONE else known
     return next_ms, inferred
 
