@@ -167,6 +167,7 @@ def concat_rows(parts: list[MinuteRows]) -> MinuteRows:
     order = np.argsort(out.minute, kind="stable")
     if (order != np.arange(len(order))).any():
         out = _take_rows(out, order)
+    assert not len(out.minute) or (np.diff(out.minute) > 0).all(), "a minute in two parts"
     for p in parts:
         out.sums.update(p.sums)
         out.foreign.update(p.foreign)

@@ -56,8 +56,10 @@ def sum_up(stream: "DerivsStream", cols: OkxColumns, other: list[Item]) -> Summe
     foreign = (kind_all == R_LIQ) & (rows[:, COL_A] == 0)
     has_foreign = bool(foreign.any())
     other_foreign = any(i[0] == "fliq" for i in other)
-    if stream.barrier or (stream.keep_foreign and (has_foreign or other_foreign)):
-        return None  # a history's day barrier; other instruments' liquidations to hand on
+    if stream.barrier or stream.routers or (stream.keep_foreign and (has_foreign or other_foreign)):
+        # a history's day barrier; liquidations handed on by another folder, added to minutes as they close;
+        # other instruments' liquidations to hand on
+        return None
     if other_foreign:  # not kept: the stream only counts them
         other = [i for i in other if i[0] != "fliq"]
     mine = rows[~foreign] if has_foreign else rows
