@@ -166,7 +166,7 @@ def concat_rows(parts: list[MinuteRows]) -> MinuteRows:
                        else Decimals.concat([getattr(p, n) for p in parts]) for n in _COLUMNS))
     order = np.argsort(out.minute, kind="stable")
     if (order != np.arange(len(order))).any():
-        out = _take_rows(out, order)
+        out = _select(out, order)
     assert not len(out.minute) or (np.diff(out.minute) > 0).all(), "a minute in two parts"
     for p in parts:
         out.sums.update(p.sums)
@@ -178,26 +178,27 @@ def rows_before(rows: MinuteRows, until: int) -> MinuteRows:
     """The rows (and liquidations) of the minutes before ``until``."""
     if not len(rows.minute) or rows.minute[-1] < until:
         return rows
-    head = np.flatnonzero(rows.minute < until)
-    liq = rows.liq_minute < until
-    values = {n: (getattr(rows, n).take(head) if isinstance(getattr(rows, n), Decimals) else getattr(rows, n)[head])
-              for n in _ROW_COLUMNS}
-    for n in _COLUMNS[10:]:
-        col = getattr(rows, n)
-        values[n] = col.take(liq) if isinstance(col, Decimals) else col[liq]
-    return MinuteRows(**values, sums={m: v for m, v in rows.sums.items() if m < until},
-                      foreign={m: v for m, v in rows.foreign.items() if m < until})
+    out = _select(rows, np.flatnonzero(rows.minute < until), rows.liq_minute < until)
+    out.sums = {m: v for m, v in rows.sums.items() if m < until}
+    out.foreign = {m: v for m, v in rows.foreign.items() if m < until}
+    return out
 
 
 _COLUMNS = ("minute", "oi_ts", "oi", "oi_ccy", "funding_ts", "rate", "next_ts", "next_ms", "interval_ts", "interval_ms",
             "liq_minute", "liq_ts", "liq_long", "liq_px", "liq_sz")
-_ROW_COLUMNS = _COLUMNS[:10]
+_ROW_COLUMNS, _LIQ_COLUMNS = _COLUMNS[:10], _COLUMNS[10:]
 
 
-def _take_rows(rows: MinuteRows, index: np.ndarray) -> MinuteRows:
-    values = {n: (getattr(rows, n).take(index) if isinstance(getattr(rows, n), Decimals) else getattr(rows, n)[index])
-              for n in _ROW_COLUMNS}
-    return MinuteRows(**values, **{n: getattr(rows, n) for n in _COLUMNS[10:]}, sums=rows.sums, foreign=rows.foreign)
+def _select(rows: MinuteRows, index: np.ndarray, liq_index: np.ndarray | None = None) -> MinuteRows:
+    """The rows at ``index`` and the liquidations at ``liq_index`` (all of them: None)."""
+    def pick(name: str, at: np.ndarray | None) -> object:
+        col = getattr(rows, name)
+        if at is None:
+            return col
+        return col.take(at) if isinstance(col, Decimals) else col[at]
+
+    return MinuteRows(**{n: pick(n, index) for n in _ROW_COLUMNS}, **{n: pick(n, liq_index) for n in _LIQ_COLUMNS},
+                      sums=rows.sums, foreign=rows.foreign)
 
 
 class Carry:

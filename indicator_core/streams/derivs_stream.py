@@ -9,9 +9,9 @@ applied (outputs are append-only).  Closing depends only on the items before
 it in line order, so it is the same under any cut of the input.
 
 Closed minutes are handed to the indicators in runs (:class:`~.derivs_batch.DerivsMinutes`,
-the ``on_derivs_minutes`` event; ``on_derivs`` gets them one at a time) once the instrument's ``volume_1m`` has passed it too,
-when the volume analyzer is enabled and the instrument has trades: its
-record's ``close`` prices the open interest (``oi_quote``).  The closes are
+the ``on_derivs_minutes`` event; ``on_derivs`` gets them one at a time), a minute once the
+instrument's ``volume_1m`` has passed it too, when the volume analyzer is enabled and the
+instrument has trades: its record's ``close`` prices the open interest (``oi_quote``).  The closes are
 read from the committed records only (:class:`~indicator_core.sources.committed.InputReader`),
 so what a minute carries never depends on when the trades were read.
 
@@ -29,12 +29,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..decimal_columns import Decimals
+from ..decimal_columns import Decimals, join_text
 from ..errors import StateError
 from ..indicator import Input
 from ..instruments import Instrument
 from ..sources.committed import InputReader
-from ..decimal_columns import join_text
 from ..sources.derivs_lines import OiRun, OkxColumns, ParsedDerivs
 from ..sources.parsed import Reject
 from ..storage import InstrumentKey, read_state, state_path
