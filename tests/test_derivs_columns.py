@@ -175,3 +175,42 @@ def test_division_ties_round_to_even() -> None:
     got = num.divided(den, 2)  # 0.125, 0.375, 0.625, -0.125, -0.375, 0.666…
     assert [str(got.at(i)) for i in range(6)] == ["0.12", "0.38", "0.62", "-0.12", "-0.38", "0.67"]
     assert got.m.tolist()[:1] == [12]
+
+
+def test_readme_derivs_indicator_one_minute_at_a_time(tmp_path: Path) -> None:
+    """The README's derivatives indicator (``on_derivs`` only) gets each minute of a run through the default
+    ``on_derivs_minutes``, with the liquidations' contract terms applied, in minute order."""
+    from indicator_core.instruments import _builtin
+    from indicator_core.sources.files import Chunk, Cursor, TradeFile
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    start = text.index("# big_liq/__init__.py")
+    namespace: dict = {}
+    exec(text[start:text.index("```", start)], namespace)
+    inst = _builtin(INST)
+    indicator = namespace["BigLiquidationMinutes"](inst, namespace["Indicator"].Params())
+    lines = _lines(1, seed=3)
+    buf = b"\n".join(lines) + b"\n"
+    chunk = Chunk(TradeFile("derivs_2026-11-23.jsonl", Path("x"), "2026-11-23", None), buf, 1, Cursor())
+    runs = []
+
+    class Sink:
+        def quality(self, event) -> None:
+            pass
+
+        def deliver(self, route, run, minute=None) -> None:
+            runs.append(run)
+
+    stream = derivs_stream.DerivsStream(10, inst)
+    stream.process(derivs_lines.okx_chunk(chunk, INST), "x", Sink())
+    got: list[dict] = []
+    for run in runs:
+        indicator.on_derivs_minutes(run, lambda name, record: got.append(record))
+    expected = []
+    for run in runs:
+        for i in range(run.count):
+            a, z = run.liq_starts[i], run.liq_starts[i + 1]
+            total = sum((run.liquidations.quote.at(k) for k in range(a, z)), Decimal(0))
+            if total >= 1_000_000:
+                expected.append((run.event(i).timestamp_utc, total))
+    assert got and [(g["timestamp_utc"], Decimal(g["quote"])) for g in got] == expected
