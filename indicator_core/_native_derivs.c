@@ -96,8 +96,9 @@ typedef struct {
 static int64_t *new_row(Rows *r) {
     if (r->n == r->cap) {
         Py_ssize_t cap = r->cap ? r->cap * 2 : 1024;
-        int64_t *v = PyMem_Realloc(r->v, (size_t)cap * COLS * sizeof(int64_t));
-        if (v == NULL) { PyErr_NoMemory(); return NULL; }
+        /* the raw allocator: the scan runs without the GIL (the caller raises MemoryError) */
+        int64_t *v = PyMem_RawRealloc(r->v, (size_t)cap * COLS * sizeof(int64_t));
+        if (v == NULL) return NULL;
         r->v = v;
         r->cap = cap;
     }
@@ -347,16 +348,9 @@ static const char scan_okx_doc[] =
     "(see derivs_lines.OkxColumns): open-interest runs, funding items, liquidation details (of every\n"
     "instrument), and the other lines to read the reference way.";
 
-static PyObject *scan_okx(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 4 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1]) || !PyBytes_Check(args[2]) ||
-        !PyBytes_Check(args[3])) {
-        PyErr_SetString(PyExc_TypeError, "scan_okx(buf: bytes, oi_prefix: bytes, funding_prefix: bytes, inst: bytes)");
-        return NULL;
-    }
-    const char *base = PyBytes_AS_STRING(args[0]), *stop = base + PyBytes_GET_SIZE(args[0]);
-    const char *prefix = PyBytes_AS_STRING(args[1]), *fprefix = PyBytes_AS_STRING(args[2]);
-    const char *inst = PyBytes_AS_STRING(args[3]);
-    Py_ssize_t np = PyBytes_GET_SIZE(args[1]), nfp = PyBytes_GET_SIZE(args[2]), ninst = PyBytes_GET_SIZE(args[3]);
+/* the scan itself, without the GIL: its rows into *out, the lines into *lines; -1 when memory ran out */
+static int scan(const char *base, const char *stop, const char *prefix, Py_ssize_t np, const char *fprefix,
+                Py_ssize_t nfp, const char *inst, Py_ssize_t ninst, Rows *out, Py_ssize_t *lines) {
     Rows rows = {NULL, 0, 0};
     Row first = {0}, last = {0}, row;
     Py_ssize_t run_first = -1, run_n = 0, run_dups = 0, k = 0;
@@ -407,13 +401,34 @@ static PyObject *scan_okx(PyObject *self, PyObject *const *args, Py_ssize_t narg
     }
     FLUSH();
 #undef FLUSH
-    PyObject *out = PyBytes_FromStringAndSize((const char *)rows.v, rows.n * COLS * (Py_ssize_t)sizeof(int64_t));
-    PyMem_Free(rows.v);
-    if (out == NULL) return NULL;
-    return Py_BuildValue("(Nn)", out, k);
+    *out = rows;
+    *lines = k;
+    return 0;
 fail:
-    PyMem_Free(rows.v);
-    return NULL;
+    PyMem_RawFree(rows.v);
+    return -1;
+}
+
+static PyObject *scan_okx(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1]) || !PyBytes_Check(args[2]) ||
+        !PyBytes_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "scan_okx(buf: bytes, oi_prefix: bytes, funding_prefix: bytes, inst: bytes)");
+        return NULL;
+    }
+    const char *base = PyBytes_AS_STRING(args[0]), *stop = base + PyBytes_GET_SIZE(args[0]);
+    Rows rows = {NULL, 0, 0};
+    Py_ssize_t lines = 0;
+    int bad;
+    /* the bytes objects are held by the caller (immutable): read without the GIL, as the trade kernel reads */
+    Py_BEGIN_ALLOW_THREADS
+    bad = scan(base, stop, PyBytes_AS_STRING(args[1]), PyBytes_GET_SIZE(args[1]), PyBytes_AS_STRING(args[2]),
+               PyBytes_GET_SIZE(args[2]), PyBytes_AS_STRING(args[3]), PyBytes_GET_SIZE(args[3]), &rows, &lines);
+    Py_END_ALLOW_THREADS
+    if (bad) return PyErr_NoMemory();
+    PyObject *out = PyBytes_FromStringAndSize((const char *)rows.v, rows.n * COLS * (Py_ssize_t)sizeof(int64_t));
+    PyMem_RawFree(rows.v);
+    if (out == NULL) return NULL;
+    return Py_BuildValue("(Nn)", out, lines);
 }
 
 static PyMethodDef methods[] = {
