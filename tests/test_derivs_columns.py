@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.generate_derivs import _liq, okx_day
@@ -94,6 +94,40 @@ def test_columns_give_the_files_of_one_by_one(tmp_path: Path, batch: int, monkey
     liqs = [json.loads(x) for x in fast["liquidations/okx/perps/BTC-USDT-SWAP/liquidations.jsonl"].splitlines()]
     minutes = fast["derivs/okx/perps/BTC-USDT-SWAP/derivs_1m.jsonl"].count(b"\n")
     assert len(liqs) > 20 and minutes > 170
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 10_000), batch=st.sampled_from([700, 3000, 20_000, 1 << 20]),
+       late_seconds=st.sampled_from([0, 10, 45]), minutes=st.integers(3, 25))
+def test_dirty_streams_give_the_same_files_on_every_path(tmp_path_factory, monkeypatch, seed: int, batch: int,
+                                                         late_seconds: int, minutes: int) -> None:
+    """okx_window's dirty pushes (late ones, repeats, another instrument's liquidations, bad lines, a funding
+    interval change) at random chunk sizes and lateness: summed up in columns where a chunk allows it, item by
+    item, and the pure path write the same bytes and count the same."""
+    if derivs_lines._KERNEL is None:
+        pytest.skip("the compiled kernel is not built here")
+    from bench.generate_derivs import okx_window
+
+    tmp = tmp_path_factory.mktemp("dirty")
+    start = 1723075200000 + (seed % 1400) * 60_000  # within 2024-08-08
+    lines = [line for _, line in okx_window("ETH-USDT-SWAP", start, minutes * 60, seed=seed)]
+
+    def files(name: str) -> dict[str, bytes]:
+        vault = tmp / name
+        folder = vault / "raw" / "derivs" / "okx" / "perps" / "ETH-USDT-SWAP"
+        folder.mkdir(parents=True)
+        (folder / "derivs_2024-08-08.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+        config = f"[run]\nbatch_bytes = {batch}\n[derivs]\nlate_seconds = {late_seconds}\n"
+        assert run(vault, write_config(tmp / f"{name}.toml", config)) == 0
+        return _outputs(vault)
+
+    with monkeypatch.context() as m:
+        fast = files("columns")
+        m.setattr(derivs_stream, "sum_up", lambda stream, cols, other: None)
+        one_by_one = files("items")
+        m.setattr(derivs_lines, "_KERNEL", None)
+        pure = files("pure")
+    assert fast == one_by_one == pure
 
 
 def test_liquidations_in_a_minute_ordered_by_value(tmp_path: Path) -> None:
