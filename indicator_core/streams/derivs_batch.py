@@ -210,10 +210,13 @@ class Carry:
         self.oi, self.funding, self.next_ms, self.interval, self.inferred = oi, funding, next_ms, interval, inferred
 
 
-def _filled(has: np.ndarray) -> np.ndarray:
-    """For each slot, the index of the last slot at or before it where ``has`` (-1: none yet)."""
-    idx = np.where(has, np.arange(len(has)), -1)
-    return np.maximum.accumulate(idx) if len(idx) else idx
+def _sources(ts: np.ndarray, slot: np.ndarray, count: int) -> np.ndarray:
+    """For each of ``count`` slots, the last slot at or before it whose row has a time in ``ts`` (the value that
+    holds there; -1: none yet)."""
+    idx = np.full(count, -1, dtype=np.int64)
+    has = slot[ts != NONE]
+    idx[has] = has
+    return np.maximum.accumulate(idx) if count else idx
 
 
 def closed_minutes(rows: MinuteRows, first: int, count: int, carry: Carry, inst: Instrument | None,
@@ -224,28 +227,21 @@ def closed_minutes(rows: MinuteRows, first: int, count: int, carry: Carry, inst:
     slot = (rows.minute - first).astype(np.int64)
     assert not len(slot) or (slot[0] >= 0 and slot[-1] < count), "rows outside the run"
     # --- open interest: the minute's own, else the last one before --------------------------------------------
-    has_oi = np.zeros(count, dtype=bool)
-    oi_rows = slot[rows.oi_ts != NONE]
-    has_oi[oi_rows] = True
     row_of = np.full(count, -1, dtype=np.int64)
     row_of[slot] = np.arange(len(slot))
-    src = _filled(has_oi)  # the slot whose open interest holds
+    src = _sources(rows.oi_ts, slot, count)  # the slot whose open interest holds
     oi_ts = _pick(rows.oi_ts, row_of, src)
     oi, oi_ccy = _carried(rows.oi, rows.oi_ccy, row_of, src, carry.oi, oi_ts)
     if carry.oi is not None:
         oi_ts = np.where(src < 0, carry.oi[0], oi_ts)
     # --- funding ---------------------------------------------------------------------------------------------
-    has_f = np.zeros(count, dtype=bool)
-    has_f[slot[rows.funding_ts != NONE]] = True
-    fsrc = _filled(has_f)
+    fsrc = _sources(rows.funding_ts, slot, count)
     funding_ts = _pick(rows.funding_ts, row_of, fsrc)
     rate, _ = _carried(rows.rate, None, row_of, fsrc, carry.funding, funding_ts)
     if carry.funding is not None:
         funding_ts = np.where(fsrc < 0, carry.funding[0], funding_ts)
     next_ms, inferred = _next_funding(rows, slot, count, carry)
-    has_i = np.zeros(count, dtype=bool)
-    has_i[slot[rows.interval_ts != NONE]] = True
-    isrc = _filled(has_i)
+    isrc = _sources(rows.interval_ts, slot, count)
     interval = _pick(rows.interval_ms, row_of, isrc)
     if carry.interval is not None:
         interval = np.where(isrc < 0, carry.interval[1], interval)
