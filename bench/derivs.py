@@ -1,6 +1,6 @@
 """The derivatives pass against the trade pass, measured in the same run (SPEC section 17, issue target).
 
-    python bench/derivs.py [--trades 2000000] [--liquidations 10000] [--repeat 3]
+    python bench/derivs.py [--trades 2000000] [--liquidations 10000] [--repeat 7]
 
 Generates (once, under ``bench/work/``) a derivs day of 86,400 OKX open-interest pushes, 1,440
 funding-rate pushes and ``--liquidations`` liquidations (``generate_derivs.py``), and a trade day of
@@ -33,7 +33,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--trades", type=int, default=2_000_000)
     ap.add_argument("--liquidations", type=int, default=10_000)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=7)
     a = ap.parse_args()
     import generate  # type: ignore[import-not-found]
     import generate_derivs

@@ -22,8 +22,12 @@ def trade_day(name: str, trades: int) -> Path:
 def pass_seconds(source: Path, kind: str, config: str = "", link: str = "raw") -> float:
     """Seconds of one pass of ``kind`` over ``source``: a vault whose ``raw/{kind}`` (``link = "raw"``) or whose
     instrument folder ``raw/trades/okx/perps/BTC-USDT-SWAP`` (``link = "instrument"``) is a link to it,
-    run with ``config`` (TOML) by a host loaded beforehand, reading inline."""
+    run with ``config`` (TOML) by a host loaded beforehand, reading inline, in a process set up as the command
+    sets up its own (freed memory kept for reuse: without it, fresh pages fault in at every pass)."""
+    from indicator_core.command import keep_freed_memory
     from indicator_core.config import load_config
+
+    keep_freed_memory()
     from indicator_core.runtime.host import Host
     from indicator_core.runtime.instrument_pass import instruments, run_instrument
 
