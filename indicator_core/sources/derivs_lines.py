@@ -308,9 +308,13 @@ def parse_lines(chunk: Chunk, inst_id: str, window: TimeWindow | None,
                 read: Callable[[Any], list[Item] | str | None], source: str) -> ParsedDerivs:
     """A chunk's lines through one venue's reader: the items of ``inst_id`` (others counted), and rejects
     (a line that cannot be read, or an item whose time is outside its file's day: ``window``)."""
+    return _read_lines(chunk.buf, chunk.first_line or 1, inst_id, window, read, source)
+
+
+def _read_lines(buf: bytes, first: int, inst_id: str, window: TimeWindow | None,
+                read: Callable[[Any], list[Item] | str | None], source: str) -> ParsedDerivs:
     out = ParsedDerivs(source)
-    lines = complete_lines(chunk.buf)
-    first = chunk.first_line or 1
+    lines = complete_lines(buf)
     for k, raw in enumerate(lines):
         _line(out, raw, first + k, inst_id, window, read)
     out.lines = len(lines)
@@ -462,7 +466,7 @@ def _okx_kernel(buf: bytes, chunk: Chunk, inst_id: str, window: TimeWindow | Non
         if rows[mine, COL_T0].min() < window.lo or rows[mine, COL_T1].max() >= window.hi:
             return parse_lines(chunk, inst_id, window, okx_line, "okx")  # rare: its rejects quote the line
     is_other = kind == R_OTHER
-    out.other_inst = int((kind == R_LIQ).sum()) - int(((kind == R_LIQ) & mine).sum())
+    out.other_inst = int(((kind == R_LIQ) & (rows[:, COL_A] == 0)).sum())  # other instruments' liquidations
     other = rows[is_other]
     if len(other):
         # lines of no kernel layout: their rejects and counts, and any items they hold (then the stream takes
@@ -490,12 +494,7 @@ class OkxColumns:
         with ``foreign_items`` where other instruments' liquidations are in it, the chunk read the reference way
         (they are items then: the stream hands them on)."""
         if foreign_items and ((self.rows[:, COL_KIND] == R_LIQ) & (self.rows[:, COL_A] == 0)).any():
-            lines = complete_lines(self.buf)
-            out = ParsedDerivs("okx")
-            for k, raw in enumerate(lines):
-                _line(out, raw, self.first_line + k, self.inst_id, self.window, okx_line)
-            out.lines = len(lines)
-            return out
+            return _read_lines(self.buf, self.first_line, self.inst_id, self.window, okx_line, "okx")
         parsed.items = self.items(parsed.items)
         parsed.columns = None
         return parsed

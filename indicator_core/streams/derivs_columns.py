@@ -6,11 +6,13 @@ interest, funding items, liquidations).  When none of them is late, the order
 of items matters only within a minute and within one kind of item, so each
 minute's values can be found in bulk: the last open interest (the last run's
 last push), the last funding rate, funding time and interval, the
-liquidations without repeats, and the counters.  :func:`sum_up` does that and
-says ``None`` whenever the chunk is not that simple (a late item, items of one
-minute going back in time, a minute already holding items taken one by one
-that would have to be compared with them): the stream then takes the chunk
-item by item, the reference path, which the tests hold this one to.
+liquidations without repeats, and the counters.  The minutes the stream
+already holds items of, and those of lines the kernel handed back, are taken
+one by one.  :func:`sum_up` says ``None`` whenever the chunk is not that
+simple (a late item, items of one minute going back in time, other
+instruments' liquidations to hand on or to take from another folder): the
+stream then takes the whole chunk item by item, the reference path, which the
+tests hold this one to.
 """
 
 from __future__ import annotations
