@@ -21,7 +21,7 @@ Records from columns
     value out once per distinct key of a column whose values repeat.
 Events an indicator receives
     ``TradeBatch`` (trades in columns; ``column_sum`` sums one exactly),
-    ``Bar`` (a closed minute), ``BookMinute`` (the book at a minute's close),
+    ``Bar`` (a closed minute), ``BarRun`` (a run of closed minutes as columns), ``BookMinute`` (the book at a minute's close),
     ``DerivsMinute`` (funding, open interest and liquidations at a minute's close; ``Liquidation``),
     ``DerivsMinutes`` (a run of them as columns; ``LiquidationColumns``, ``Decimals``: exact decimals in
     columns).
@@ -54,7 +54,7 @@ __version__ = "0.1.0"
 
 # public name -> the module that defines it
 _HOME = {
-    "Bar": "bars",
+    "Bar": "bars", "BarRun": "bar_run",
     "hookimpl": "hookspecs",
     "Emit": "indicator", "Indicator": "indicator", "Input": "indicator", "Params": "indicator",
     "Signal": "indicator",
@@ -111,6 +111,7 @@ if TYPE_CHECKING:
     from .storage import InstrumentKey
     from .streams.base import StreamKind
     from .streams.book_stream import BookMinute
+    from .bar_run import BarRun
     from .decimal_columns import Decimals
     from .streams.derivs_batch import DerivsMinutes, LiquidationColumns
     from .streams.derivs_events import DerivsMinute, Liquidation

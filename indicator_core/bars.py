@@ -78,6 +78,10 @@ class Bar:
     # (ts, trade_id) of the trades that set open and close, for merging (the id as text where ids are text)
     first_key: tuple[int, Any] = (0, 0)
     last_key: tuple[int, Any] = (0, 0)
+    # the integers its decimals were made from, (open, high, low, close, buy/sell quote, base, contracts, and the
+    # scales of price, quote, base and contracts), while it holds one chunk's part alone: a run of bars is put in
+    # columns from them (:mod:`indicator_core.bar_run`) without taking each Decimal apart again
+    parts: Any = field(default=None, compare=False, repr=False)
 
     @_computed_once
     def timestamp_utc(self) -> str:
@@ -188,20 +192,23 @@ class Bar:
         else:
             ids = trades.trade_id
             keys = [list(zip(ts[rows].tolist(), ids[rows].tolist())) for rows in (first, last)]
-        columns = zip(minutes, _decimals(px[first].tolist(), ps), _decimals(high, ps), _decimals(low, ps),
-                      _decimals(px[last].tolist(), ps), counts, _decimals(bq, qs), _decimals(sq, qs),
-                      _decimals(bb, bs), _decimals(sb, bs), _decimals(bc, ss), _decimals(sc, ss), *keys)
+        opens, closes = px[first].tolist(), px[last].tolist()
+        parts = zip(opens, high, low, closes, bq, sq, bb, sb, bc, sc, repeat(ps), repeat(qs), repeat(bs), repeat(ss))
+        columns = zip(minutes, _decimals(opens, ps), _decimals(high, ps), _decimals(low, ps), _decimals(closes, ps),
+                      counts, _decimals(bq, qs), _decimals(sq, qs), _decimals(bb, bs), _decimals(sb, bs),
+                      _decimals(bc, ss), _decimals(sc, ss), *keys, parts)
         inst_id = trades.inst.inst_id
         # a bar a minute, its fields in their declared order: inst_id, minute, open, high, low, close, trade_count,
-        # buy/sell quote, base and contracts, empty, taint, first_key, last_key
-        return [cls(inst_id, m, o, h, lo, c, n, q1, q2, b1, b2, c1, c2, False, [], k1, k2)
-                for m, o, h, lo, c, n, q1, q2, b1, b2, c1, c2, k1, k2 in columns]
+        # buy/sell quote, base and contracts, empty, taint, first_key, last_key, parts
+        return [cls(inst_id, m, o, h, lo, c, n, q1, q2, b1, b2, c1, c2, False, [], k1, k2, p)
+                for m, o, h, lo, c, n, q1, q2, b1, b2, c1, c2, k1, k2, p in columns]
 
     def merge(self, other: "Bar") -> None:
         """Absorb ``other``, a bar of the same minute (in place)."""
         assert other.minute == self.minute
         if other.empty:
             return
+        self.parts = None  # two parts now: its decimals are what counts
         if self.empty:
             self.__dict__.update(other.__dict__, taint=self.taint)
             for reason in other.taint:

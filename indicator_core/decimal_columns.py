@@ -138,12 +138,18 @@ class Decimals:
                         self.scale + other.scale, null)
 
     def minus(self, other: "Decimals") -> "Decimals":
+        return self._add(other, -1)
+
+    def plus(self, other: "Decimals") -> "Decimals":
+        return self._add(other, 1)
+
+    def _add(self, other: "Decimals", sign: int) -> "Decimals":
         scale = max(self.scale, other.scale)
         a, b = self.rescaled(scale), other.rescaled(scale)
         null = _either(a.null, b.null)
         if a.m.dtype != object and b.m.dtype != object and _magnitude(a.m) + _magnitude(b.m) < _LIMIT:
-            return Decimals(a.m - b.m, scale, null)
-        return Decimals(_ints([int(x) - int(y) for x, y in zip(a.m.tolist(), b.m.tolist())]), scale, null)
+            return Decimals(a.m + b.m if sign > 0 else a.m - b.m, scale, null)
+        return Decimals(_ints([int(x) + sign * int(y) for x, y in zip(a.m.tolist(), b.m.tolist())]), scale, null)
 
     def group_sums(self, starts: np.ndarray, mask: np.ndarray | None = None) -> "Decimals":
         """The sums of the rows ``starts[i]:starts[i + 1]`` (``starts`` ends with the length), of the rows
@@ -155,6 +161,26 @@ class Decimals:
         values = [int(v) for v in m.tolist()]
         return Decimals(_ints([sum(values[a:b]) for a, b in zip(starts[:-1].tolist(), starts[1:].tolist())]),
                         self.scale)
+
+    def running(self, start: int = 0, restart: np.ndarray | None = None) -> "Decimals":
+        """Running sums: row ``i`` is ``start`` (a mantissa at this scale) plus the rows up to ``i``; where
+        ``restart`` is true the sum begins again from 0 at that row."""
+        m = self.m
+        n = len(m)
+        if m.dtype != object and float(np.abs(m.astype(np.float64)).sum()) + abs(float(start)) < _LIMIT:
+            c = np.cumsum(m, dtype=np.int64) + start
+            if restart is not None and restart.any():
+                at = np.flatnonzero(restart)
+                before = np.concatenate(([start], c))[at]  # the running sum just before each restart
+                seg = np.cumsum(restart)  # 0 before the first restart
+                c = c - np.concatenate(([0], before))[seg]
+            return Decimals(c, self.scale)
+        out, total = [], start
+        flags = restart.tolist() if restart is not None else [False] * n
+        for v, again in zip(m.tolist(), flags):
+            total = (0 if again else total) + int(v)
+            out.append(total)
+        return Decimals(_ints(out), self.scale)
 
     @staticmethod
     def concat(parts: "Sequence[Decimals]") -> "Decimals":
@@ -169,8 +195,11 @@ class Decimals:
     def divided(self, den: "Decimals", places: int) -> "Decimals":
         """``self / den`` rounded half-even to ``places`` decimals, row by row, exactly (never rounded twice;
         a zero divisor raises ``ZeroDivisionError`` as ``numbers.div_round`` does)."""
-        out = []
         k = den.scale + places - self.scale  # a·10^-sa / (b·10^-sb) at 10^-places: a · 10^(sb + places - sa) / b
+        fast = _divided_int64(self.m, den.m, k)
+        if fast is not None:
+            return Decimals(fast, places, _either(self.null, den.null))
+        out = []
         for a, b in zip(self.m.tolist(), den.m.tolist()):
             n, d = int(a), int(b)
             if d == 0:
@@ -208,6 +237,36 @@ class Decimals:
                 r += 1
             rank[i] = r
         return rank
+
+
+def _divided_int64(n: np.ndarray, d: np.ndarray, k: int) -> np.ndarray | None:
+    """``n · 10^k / d`` rounded half-even, row by row, by long division in int64 (a few digits a step, as many as
+    keep ``remainder · 10^step`` inside int64); None where a value or the quotient might not fit (the caller
+    then divides Python ints)."""
+    if n.dtype == object or d.dtype == object or not len(n) or k < 0:
+        return None
+    if not d.all():
+        raise ZeroDivisionError("division by zero")
+    if _magnitude(n) >= _LIMIT or _magnitude(d) >= _LIMIT:
+        return None
+    an, ad = np.abs(n), np.abs(d)
+    if float((an / ad).max()) * 10.0**k >= 2.0**61:
+        return None
+    step = 0
+    while float(ad.max()) * 10.0 ** (step + 1) < _LIMIT and step < 18:
+        step += 1
+    if step == 0 and k > 0:
+        return None
+    q, r = np.divmod(an, ad)
+    left = k
+    while left > 0:
+        s = min(step, left)
+        digits, r = np.divmod(r * 10**s, ad)
+        q = q * 10**s + digits
+        left -= s
+    twice = r * 2  # r < |d| < 2^62
+    q = q + ((twice > ad) | ((twice == ad) & (q % 2 == 1)))
+    return np.where((n < 0) != (d < 0), -q, q)
 
 
 def _either(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:

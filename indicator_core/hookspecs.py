@@ -60,7 +60,8 @@ def register_indicators(register: Callable[[type[Indicator]], None]) -> None:
     A trade indicator's ``trades_by_minute`` (default true) says whether
     ``on_trades`` gets one minute at a time or a chunk's trades at once, and
     ``on_empty_bars`` takes a run of filled minutes without a trade (by
-    default: ``on_bar`` for each).  ``enabled_by_default = False`` makes an indicator wait for
+    default: ``on_bar`` for each); one that implements ``on_bars`` gets its closed
+    minutes as runs of columns instead (:class:`indicator_core.BarRun`).  ``enabled_by_default = False`` makes an indicator wait for
     ``enabled = true`` under its ``[plugins.NAME]`` table (one that costs much of the pass); a
     ``"derivs"`` indicator gets ``on_derivs_minutes`` (funding, open interest and liquidations of a run of
     closed minutes as columns, :class:`indicator_core.DerivsMinutes`) or, by default through it,

@@ -178,6 +178,7 @@ def test_decimal_columns_are_exact(a: list[str], b: list[str], big: bool) -> Non
     assert [da.times(db).at(i) for i in range(n)] == [EXACT.multiply(x, y) for x, y in zip(A, B)]
     assert [da.times(Decimal("0.01")).at(i) for i in range(n)] == [EXACT.multiply(x, Decimal("0.01")) for x in A]
     assert [da.minus(db).at(i) for i in range(n)] == [EXACT.subtract(x, y) for x, y in zip(A, B)]
+    assert [da.plus(db).at(i) for i in range(n)] == [EXACT.add(x, y) for x, y in zip(A, B)]
     starts = np.array(sorted({0, n, *[k for k in range(0, n, 3)]}), dtype=np.int64)
     mask = np.array([x >= 0 for x in B])
     sums = da.group_sums(starts, mask)
@@ -203,12 +204,36 @@ def _divided(a: Decimal, b: Decimal, places: int) -> Decimal:
     return Decimal(q).scaleb(-places, EXACT)
 
 
+@settings(max_examples=300, deadline=None)
+@given(pairs=st.lists(st.tuples(st.integers(-10**14, 10**14), st.integers(-10**14, 10**14).filter(bool)),
+                      min_size=1, max_size=20),
+       sa=st.integers(0, 6), sb=st.integers(0, 6), places=st.integers(0, 10), ties=st.booleans())
+def test_division_by_int64_long_division_is_exact(pairs, sa: int, sb: int, places: int, ties: bool) -> None:
+    """The int64 long division (a few digits a step) against fractions, ties included; where it declines (a
+    quotient or a step that might not fit) the Python ints divide, and the result is the same."""
+    from indicator_core.decimal_columns import _divided_int64
+
+    if ties:  # halves at the last place: 2·a / (2·b) with an odd quotient digit
+        pairs = [(2 * a + 1, 2) for a, _ in pairs]
+    num = Decimals(np.array([a for a, _ in pairs], dtype=np.int64), sa)
+    den = Decimals(np.array([b for _, b in pairs], dtype=np.int64), sb)
+    expected = [_divided(num.at(i), den.at(i), places) for i in range(len(pairs))]
+    got = num.divided(den, places)
+    assert [got.at(i) for i in range(len(pairs))] == expected
+    fast = _divided_int64(num.m, den.m, sb + places - sa)
+    if fast is not None:
+        assert [Decimal(int(v)).scaleb(-places, EXACT) for v in fast.tolist()] == expected
+
+
 def test_division_ties_round_to_even() -> None:
     num = Decimals.of_texts(["1", "3", "5", "-1", "-3", "2"])
     den = Decimals.of_texts(["8", "8", "8", "8", "8", "3"])
     got = num.divided(den, 2)  # 0.125, 0.375, 0.625, -0.125, -0.375, 0.666…
     assert [str(got.at(i)) for i in range(6)] == ["0.12", "0.38", "0.62", "-0.12", "-0.38", "0.67"]
     assert got.m.tolist()[:1] == [12]
+    from indicator_core.decimal_columns import _divided_int64
+
+    assert _divided_int64(num.m, den.m, 2).tolist() == [12, 38, 62, -12, -38, 67]  # the int64 path took these
 
 
 def test_readme_derivs_indicator_one_minute_at_a_time(tmp_path: Path) -> None:

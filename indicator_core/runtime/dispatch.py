@@ -7,6 +7,15 @@ the hook is never called for it), and an exception inside an indicator is
 that indicator's failure: it is taken out for the rest of the pass, its
 outputs cut back to its last commit, and the others go on.
 
+A consumer whose indicator implements :meth:`Indicator.on_bars` gets its
+closed bars as runs of columns: the bars and filled minutes wait here
+(``pending``) and go to it as one :class:`~indicator_core.bar_run.BarRun`
+before any other of its hooks is called (so its calls come in the order
+``on_bar`` would have had them), before a commit (:meth:`Dispatch.flush`),
+and every :data:`RUN_ROWS` minutes.  The ``on_advance`` to the minute right
+after the waiting ones is not a cut: a run implies it (the indicator
+advances itself to the minute after a run's last).
+
 The named methods (``trades``, ``bar``, ``book``, ...) are the sink protocol
 the built-in kinds speak (:class:`indicator_core.streams.trade_stream.Sink`,
 :class:`indicator_core.streams.book_stream.BookSink`); each is one call of
@@ -19,6 +28,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Callable
 
+from ..bar_run import BarRun
 from ..indicator import Indicator
 from .consumer import Consumer
 from .summary import Failure, PluginFailure
@@ -30,7 +40,11 @@ _VIA = {"on_empty_bars": ("on_bar",), "on_derivs_minutes": ("on_derivs",)}
 _SUBSETS: dict[str, tuple[str, Callable[[type[Indicator]], bool]]] = {
     "on_trades": ("on_trades", lambda cls: bool(cls.trades_by_minute)),  # a minute at a time
     "on_trades:chunk": ("on_trades", lambda cls: not cls.trades_by_minute),  # a chunk at a time
+    "on_bar:each": ("on_bar", lambda cls: not implements(cls, "on_bars")),  # a bar at a time
+    "on_empty_bars:each": ("on_empty_bars", lambda cls: not implements(cls, "on_bars")),
+    "on_advance:each": ("on_advance", lambda cls: not implements(cls, "on_bars")),
 }
+RUN_ROWS = 4096  # the most minutes a run of bars waits for (bounds its memory and its records' delay)
 
 
 def implements(cls: type[Indicator], hook: str) -> bool:
@@ -46,10 +60,16 @@ class Dispatch:
         self.routes: dict[str, list[tuple[Consumer, Callable[..., Any]]]] = {}  # route -> (consumer, bound hook)
         self.failures: list[Failure] = []  # indicators that raised, taken out of the dispatch
         self.dropped: list[Consumer] = []
+        self.pending: list[Any] = []  # closed bars and (first, count, price) runs for the on_bars consumers
+        self.pending_rows = 0
+        self.pending_end = 0  # the minute after the last waiting one
+        self.cuts: dict[str, bool] = {}  # route -> whether it reaches an on_bars consumer (which flushes first)
 
     def add(self, c: Consumer) -> None:
+        self.flush()  # the bars so far are the others': the new consumer is in step from here
         self.all.append(c)
         self.routes.clear()  # built again for the consumers now in step
+        self.cuts.clear()
 
     def route(self, name: str) -> list[tuple[Consumer, Callable[..., Any]]]:
         """The consumers of a route (a hook name, or one of :data:`_SUBSETS`), with their bound hook."""
@@ -71,6 +91,7 @@ class Dispatch:
         """
         self.all = [x for x in self.all if x is not c]
         self.routes = {name: [(x, f) for x, f in cs if x is not c] for name, cs in self.routes.items()}
+        self.cuts.clear()
         self.dropped.append(c)
         c.cut_back()
         failure = exc if isinstance(exc, PluginFailure) else PluginFailure(c, exc, hook)
@@ -83,14 +104,41 @@ class Dispatch:
         (those without the hook too) records it as its ``last_bar``, which
         record consumers read as how far it has passed (SPEC section 12).
         """
+        if self.pending and self._cuts(route):
+            self.flush()
+        self._call(route, args)
+        if minute is not None:
+            for c in self.all:
+                c.last_bar = minute
+
+    def _call(self, route: str, args: tuple[Any, ...]) -> None:
         for c, hook in self.route(route):
             try:
                 hook(*args, c.emit)
             except Exception as exc:  # the indicator's own code: a third-party bug must not stop the others
                 self.fail(c, exc, _SUBSETS.get(route, (route,))[0])
-        if minute is not None:
-            for c in self.all:
-                c.last_bar = minute
+
+    def _cuts(self, route: str) -> bool:
+        """Whether ``route`` reaches a consumer that takes runs of bars: its waiting bars go first."""
+        cut = self.cuts.get(route)
+        if cut is None:
+            # a chunk's trades may come before the bars of earlier minutes close (Indicator.trades_by_minute)
+            cut = self.cuts[route] = route != "on_trades:chunk" and any(
+                implements(type(c.indicator), "on_bars") for c, _ in self.route(route))
+        return cut
+
+    def flush(self) -> None:
+        """The waiting bars, as one run, to the consumers that take runs (:meth:`Indicator.on_bars`)."""
+        if not self.pending:
+            return
+        items, self.pending, self.pending_rows = self.pending, [], 0
+        takers = self.route("on_bars")
+        if takers:
+            self._call("on_bars", (BarRun.of(items, takers[0][0].indicator.instrument.inst_id),))
+
+    def discard_pending(self) -> None:
+        """Forget the waiting bars (a pass that stopped: the next one starts again from the last commit)."""
+        self.pending, self.pending_rows = [], 0
 
     # -- the sink protocol of the built-in kinds --------------------------------------------------------------------
 
@@ -106,15 +154,29 @@ class Dispatch:
         self.deliver("on_trades", batch)
 
     def bar(self, bar: Any) -> None:
-        self.deliver("on_bar", bar, minute=bar.minute)
+        self._wait(bar, 1, bar.minute + 1)
+        self.deliver("on_bar:each", bar, minute=bar.minute)
 
     def empty_bars(self, first: int, count: int, price: Decimal) -> None:
         """A run of filled empty minutes: :meth:`Indicator.on_empty_bars` of each consumer in turn (the
         consumers are independent, so the order across them is free)."""
-        self.deliver("on_empty_bars", first, count, price, minute=first + count - 1)
+        self._wait((first, count, price), count, first + count)
+        self.deliver("on_empty_bars:each", first, count, price, minute=first + count - 1)
+
+    def _wait(self, item: Any, rows: int, end: int) -> None:
+        """Keep a closed bar or a run of filled minutes for the consumers that take runs of bars."""
+        if self.route("on_bars"):
+            self.pending.append(item)
+            self.pending_rows += rows
+            self.pending_end = end
+            if self.pending_rows >= RUN_ROWS:
+                self.flush()
 
     def advance(self, minute: int) -> None:
-        self.deliver("on_advance", minute)
+        if self.pending and minute == self.pending_end:  # the waiting run implies it for those that take runs
+            self.deliver("on_advance:each", minute)
+        else:
+            self.deliver("on_advance", minute)
 
     def book(self, minute: Any) -> None:
         self.deliver("on_book", minute, minute=minute.minute)

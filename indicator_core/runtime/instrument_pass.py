@@ -121,6 +121,7 @@ class InstrumentRun:
             summary.failures.append(Failure(str(exc), fix))
             self.broken = True
         finally:
+            self.dispatch.discard_pending()  # none after a commit; what a stopped pass left is read again
             self.close()
         summary.failures += self.dispatch.failures
         self.dispatch.failures = []
@@ -230,6 +231,7 @@ class InstrumentRun:
             if commit:
                 self.commit(files)
             else:
+                self.dispatch.flush()
                 for c in self.consumers:
                     for out in c.outputs.values():
                         out.write_through()
@@ -260,6 +262,7 @@ class InstrumentRun:
         """
         if self.stream is None or self.broken:
             return
+        self.dispatch.flush()  # the bars waiting for a run: their records are part of what is committed
         if files is None:
             files = self._files()
         cursor = at_end(files, self.cursor)

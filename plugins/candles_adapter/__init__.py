@@ -13,8 +13,8 @@ from typing import Any
 from pydantic import Field, field_validator
 
 from indicator_core import (
-    TIMEFRAMES, Bar, Candle, CandleBuilder, Emit, Indicator, LastText, Params, Timeframe, fmt, hookimpl,
-    iso_minutes, period_start,
+    TIMEFRAMES, Bar, BarRun, Candle, CandleBuilder, Emit, Indicator, JsonField, LastText, Params, Timeframe, fmt,
+    hookimpl, iso_minutes, json_lines, period_start,
 )
 
 class CandlesParams(Params):
@@ -75,11 +75,39 @@ class Candles(Indicator):
         for tf, builder in self.builders.items():
             if builder.tf == 1 and builder.current is None:
                 self._empty_minutes(first, count, price, emit)
-            else:  # only the first minute of a period can close a candle or open one; the others keep time
-                minute, end = first, first + count
-                while minute < end:
-                    self._add(tf, builder, Bar.empty_at(self.instrument.inst_id, minute, price), emit)
-                    minute = period_start(minute, builder.tf) + builder.tf
+            else:
+                self._empty_period_starts(tf, builder, first, count, price, emit)
+
+    def _empty_period_starts(self, tf: str, builder: CandleBuilder, first: int, count: int, price: Decimal,
+                             emit: Emit) -> None:
+        # only the first minute of a period can close a candle or open one; the others keep time
+        minute, end = first, first + count
+        while minute < end:
+            self._add(tf, builder, Bar.empty_at(self.instrument.inst_id, minute, price), emit)
+            minute = period_start(minute, builder.tf) + builder.tf
+
+    def on_bars(self, bars: BarRun, emit: Emit) -> None:
+        # the one-minute candles are the run's rows, written from columns; a longer timeframe takes the bars
+        items = None
+        for tf, builder in self.builders.items():
+            if builder.tf == 1 and builder.current is None:
+                emit("candles_1m", json_lines([
+                    JsonField("timestamp_utc", "text", bars.timestamps()),
+                    bars.open.field("open"), bars.high.field("high"), bars.low.field("low"),
+                    bars.close.field("close"),
+                    bars.buy_volume("base").plus(bars.sell_volume("base")).field("volume"),
+                    bars.buy_volume("quote").plus(bars.sell_volume("quote")).field("quote_volume"),
+                    JsonField("trade_count", "int", bars.trade_count, quoted=False),
+                ], len(bars)))
+                continue
+            items = bars.items() if items is None else items
+            for item in items:
+                if type(item) is tuple:
+                    self._empty_period_starts(tf, builder, *item, emit)
+                else:
+                    self._add(tf, builder, item, emit)
+            for c in builder.advance(int(bars.minute[-1]) + 1):  # what the run implies
+                emit(f"candles_{tf}", candle_record(c))
 
     def _empty_minutes(self, first: int, count: int, price: Decimal, emit: Emit) -> None:
         """The one-minute candles of empty minutes, as :meth:`_add` makes them (tests/test_empty_runs.py): all

@@ -7,14 +7,17 @@ from collections import deque
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 from pydantic import Field, model_validator
 
 from indicator_core import (
-    RATIO_PLACES, Bar, Emit, Indicator, LastText, Params, TradeBatch, Unit, div_round, fmt, fmt_signed, iso_minutes,
-    to_dec,
+    RATIO_PLACES, Bar, BarRun, Emit, Indicator, LastText, Params, TradeBatch, Unit, div_round, fmt, fmt_signed,
+    iso_minutes, to_dec,
 )
 
-ZERO = Decimal(0)
+from .columns import volume_records
+from .numbers import ZERO, split_exact
+
 
 
 class VolumeParams(Params):
@@ -59,8 +62,9 @@ class VolumeAnalyzer(Indicator):
         super().__init__(instrument, params)
         self.window: deque[Decimal] = deque()  # totals of the previous bars, oldest first
         self.ordered: list[Decimal] = []  # the same values, ascending, for the median
-        # whale sums of the minutes not yet closed: minute -> [buy volume, sell volume, count]
-        self.whales: dict[int, list[Any]] = {}
+        # whale sums of the minutes not yet closed: minute -> [buy volume, sell volume, count, scale], the volumes
+        # as integers at that scale (the largest of the batches that added to them)
+        self.whales: dict[int, list[int]] = {}
         self._empty_price = LastText()
         self._empty_run = 0  # the last totals remembered that were an empty minute's, in a row
 
@@ -68,25 +72,27 @@ class VolumeAnalyzer(Indicator):
         return ["volume_1m"]
 
     def on_trades(self, trades: TradeBatch, emit: Emit) -> None:
-        # whales are rare: find their rows once per batch (many minutes, see trades_by_minute), then sum those few
-        # rows into their minutes as plain ints, exact
+        # whales are rare: find their rows once per batch (many minutes, see trades_by_minute), then sum them by
+        # minute in integers, exact
         rows = trades.rows_over(self.params.whale_threshold_usd)
         if not len(rows):
             return
         vol, scale = trades.volume(self.params.unit)
-        sums: dict[int, list[int]] = {}  # minute -> [buy, sell, count]
-        for minute, v, buy in zip((trades.ts[rows] // 60_000).tolist(), vol[rows].tolist(),
-                                  trades.is_buy[rows].tolist()):
-            acc = sums.get(minute)
-            if acc is None:
-                acc = sums[minute] = [0, 0, 0]
-            acc[0 if buy else 1] += v
-            acc[2] += 1
-        for minute, (buy_sum, sell_sum, count) in sums.items():
-            whale = self.whales.setdefault(minute, [ZERO, ZERO, 0])
-            whale[0] += to_dec(buy_sum, scale)
-            whale[1] += to_dec(sell_sum, scale)
-            whale[2] += count
+        minutes = trades.ts[rows] // 60_000
+        order = np.argsort(minutes, kind="stable")
+        minutes, v, buy = minutes[order], vol[rows][order], trades.is_buy[rows][order]
+        starts = np.flatnonzero(np.concatenate(([True], minutes[1:] != minutes[:-1])))
+        buys = np.add.reduceat(np.where(buy, v, 0), starts).tolist()
+        totals = np.add.reduceat(v, starts).tolist()
+        counts = np.diff(starts, append=len(v)).tolist()
+        for minute, b, t, count in zip(minutes[starts].tolist(), buys, totals, counts):
+            whale = self.whales.get(minute)
+            if whale is None:
+                self.whales[minute] = [b, t - b, count, scale]
+                continue
+            at = max(whale[3], scale)
+            up, lift = 10 ** (at - whale[3]), 10 ** (at - scale)
+            self.whales[minute] = [whale[0] * up + b * lift, whale[1] * up + (t - b) * lift, whale[2] + count, at]
 
     def on_bar(self, bar: Bar, emit: Emit) -> None:
         p = self.params
@@ -99,7 +105,9 @@ class VolumeAnalyzer(Indicator):
             w_total = w_buy = w_sell = "0"
             w_count = 0
         else:
-            w_total, w_buy, w_sell, w_count = fmt(whale[0] + whale[1]), fmt(whale[0]), fmt(whale[1]), whale[2]
+            w_buy_m, w_sell_m, w_count, w_scale = whale
+            w_total = fmt(to_dec(w_buy_m + w_sell_m, w_scale))
+            w_buy, w_sell = fmt(to_dec(w_buy_m, w_scale)), fmt(to_dec(w_sell_m, w_scale))
         med, ratio, tier = self._against_median(total)
         # 0 moved or 0 traded formats as "0" without the exact division (empty and flat minutes)
         change = fmt_signed(div_round(move * 100, bar.open, RATIO_PLACES)) if move else "0"
@@ -132,6 +140,10 @@ class VolumeAnalyzer(Indicator):
             "taint": list(bar.taint),
         })
         self._remember(total)
+
+    def on_bars(self, bars: BarRun, emit: Emit) -> None:
+        # the same records as on_bar and on_empty_bars minute by minute, written from columns (columns.py)
+        emit("volume_1m", volume_records(self, bars))
 
     def on_empty_bars(self, first: int, count: int, price: Decimal, emit: Emit) -> None:
         # what on_bar writes for an empty minute (tests/test_empty_runs.py): the last close four times, no
@@ -184,7 +196,7 @@ class VolumeAnalyzer(Indicator):
     def get_state(self) -> dict[str, Any]:
         return {
             "window": [str(v) for v in self.window],
-            "whales": {str(m): [str(a[0]), str(a[1]), a[2]] for m, a in self.whales.items()},
+            "whales": {str(m): [str(to_dec(b, sc)), str(to_dec(v, sc)), n] for m, (b, v, n, sc) in self.whales.items()},
         }
 
     def set_state(self, state: dict[str, Any]) -> None:
@@ -193,4 +205,8 @@ class VolumeAnalyzer(Indicator):
         self._empty_run = 0
         for v in state["window"]:
             self._remember(Decimal(v))
-        self.whales = {int(m): [Decimal(a[0]), Decimal(a[1]), int(a[2])] for m, a in state["whales"].items()}
+        self.whales = {}
+        for m, (b, v, n) in state["whales"].items():
+            (bm, bs), (vm, vs) = split_exact(Decimal(b)), split_exact(Decimal(v))
+            at = max(bs, vs)
+            self.whales[int(m)] = [bm * 10 ** (at - bs), vm * 10 ** (at - vs), int(n), at]

@@ -14,9 +14,11 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
+import numpy as np
+
 from indicator_core import (
-    PRICE_PLACES, Bar, Emit, Indicator, Params, SessionAnchor, div_round, fmt, hookimpl, iso_minute, iso_minutes,
-    parse_anchor, session_start,
+    PRICE_PLACES, Bar, BarRun, Decimals, Emit, Indicator, JsonField, Params, SessionAnchor, div_round, fmt, hookimpl,
+    iso_minute, iso_minutes, json_lines, parse_anchor, per_distinct, session_start, to_dec,
 )
 
 
@@ -127,6 +129,74 @@ class Vwap(Indicator):
             record[key] = text.of(q, b)
         emit("vwap_1m", record)
 
+    def on_bars(self, bars: BarRun, emit: Emit) -> None:
+        # _minute for a run of minutes, from columns; the state ends as _minute leaves it, exponents included
+        n = len(bars)
+        traded = ~bars.filled
+        quote = bars.buy_volume("quote").plus(bars.sell_volume("quote"))
+        base = bars.buy_volume("base").plus(bars.sell_volume("base"))
+        kept = list(self.bars)
+        sq = max([quote.scale, _scale(self.sess_quote), *(_scale(q) for q, _ in kept),
+                  *(_scale(q) for q, _ in self.sums.values())])
+        sb = max([base.scale, _scale(self.sess_base), *(_scale(b) for _, b in kept),
+                  *(_scale(b) for _, b in self.sums.values())])
+        quote, base = quote.rescaled(sq), base.rescaled(sb)
+        # the minutes the windows hold: the kept ones, then this run's (a stretch of empty minutes longer than the
+        # longest window is held only up to that length: it changes no sum)
+        longest, empty_run, held = self.longest, self._empty_run, []
+        for i, t in enumerate(traded.tolist()):
+            if t:
+                held.append(i)
+                empty_run = 0
+            elif empty_run < longest:
+                held.append(i)
+                empty_run += 1
+        self._empty_run = empty_run
+        rows = np.array(held, dtype=np.int64)
+        pos = len(kept) + np.searchsorted(rows, np.arange(n), side="right")  # minutes held after each row
+        prefix = {}
+        for name, col, scale, at in (("q", quote, sq, 0), ("b", base, sb, 1)):
+            entries = Decimals.concat([Decimals(_ints([_mantissa(e[at], scale) for e in kept]), scale),
+                                       col.take(rows)]) if kept else col.take(rows)
+            prefix[name] = np.concatenate((np.zeros(1, dtype=entries.m.dtype), entries.running().m))
+        sessions = bars.minute - (bars.minute - self.anchor) % 1440
+        restart = np.concatenate(([sessions[0] != (self.session if self.session is not None else -1)],
+                                  sessions[1:] != sessions[:-1]))
+        sess_q = quote.running(_mantissa(self.sess_quote, sq), restart)
+        sess_b = base.running(_mantissa(self.sess_base, sb), restart)
+        fields = [JsonField("timestamp_utc", "text", bars.timestamps()), _vwaps("vwap_session", sess_q, sess_b),
+                  JsonField("session_start", "text", per_distinct(sessions, iso_minute))]
+        for w in self.params.windows:
+            back = np.maximum(pos - w, 0)
+            fields.append(_vwaps(f"vwap_{w}m", Decimals(prefix["q"][pos] - prefix["q"][back], sq),
+                                 Decimals(prefix["b"][pos] - prefix["b"][back], sb)))
+        emit("vwap_1m", json_lines(fields, n))
+
+        # the state: each sum with the exponent adding and subtracting minute by minute gives it (the smallest
+        # of what went in or out)
+        qs, bs = bars.row_scales("quote").tolist(), bars.row_scales("base").tolist()
+        run = [(to_dec(int(quote.m[i]) // 10 ** (sq - qs[i]), qs[i]), to_dec(int(base.m[i]) // 10 ** (sb - bs[i]), bs[i]))
+               if traded[i] else (_ZERO, _ZERO) for i in held[-longest:]] if longest else []
+        entries = kept + run  # the tail of all held minutes (kept, then the run's last `longest`)
+        total_held = len(kept) + len(held)
+        added = [i for i in held if traded[i]]
+        last = int(np.flatnonzero(restart)[-1]) if restart.any() else 0
+        since = [i for i in added if i >= last]
+        again = bool(restart.any())
+        self.sess_quote = _back(int(sess_q.m[-1]), sq, max([0 if again else _scale(self.sess_quote),
+                                                          *(qs[i] for i in since)]))
+        self.sess_base = _back(int(sess_b.m[-1]), sb, max([0 if again else _scale(self.sess_base),
+                                                         *(bs[i] for i in since)]))
+        self.session = int(sessions[-1])
+        for w, pair in self.sums.items():
+            # (a minute leaving a window was added to its sums before: its exponent is in theirs already)
+            q_scale = max([_scale(pair[0]), *(qs[i] for i in added)])
+            b_scale = max([_scale(pair[1]), *(bs[i] for i in added)])
+            back = max(total_held - w, 0)
+            pair[0] = _back(int(prefix["q"][total_held] - prefix["q"][back]), sq, q_scale)
+            pair[1] = _back(int(prefix["b"][total_held] - prefix["b"][back]), sb, b_scale)
+        self.bars = deque(entries[-longest:] if longest else [])
+
     def get_state(self) -> dict[str, Any]:
         return {
             "session": self.session,
@@ -144,6 +214,41 @@ class Vwap(Indicator):
         self.bars = deque((Decimal(q), Decimal(b)) for q, b in state["bars"])
         saved = {int(n): [Decimal(q), Decimal(b)] for n, (q, b) in state["sums"].items()}
         self.sums = {n: saved[n] for n in self.params.windows}  # the configured order, not the file's
+
+
+def _vwaps(name: str, quote: Decimals, base: Decimals) -> JsonField:
+    """The field ``name``: quote / base rounded half-even to 8 places, null where base is 0."""
+    null = np.asarray(base.m == 0, dtype=bool)
+    values = np.zeros(len(quote), dtype=np.int64)
+    rows = np.flatnonzero(~null)
+    if len(rows):
+        got = quote.take(rows).divided(base.take(rows), PRICE_PLACES)
+        values = values.astype(got.m.dtype)
+        values[rows] = got.m
+    return Decimals(values, PRICE_PLACES, null).field(name)
+
+
+def _ints(values: list[int]) -> np.ndarray:
+    try:
+        return np.array(values, dtype=np.int64)
+    except OverflowError:
+        return np.array(values, dtype=object)
+
+
+def _scale(value: Decimal) -> int:
+    exp = int(value.as_tuple().exponent)
+    return -exp if exp < 0 else 0
+
+
+def _mantissa(value: Decimal, scale: int) -> int:
+    """``value × 10^scale`` as an int (``value`` has at most ``scale`` decimals)."""
+    sign, digits, exp = value.as_tuple()
+    return int("".join(map(str, digits)) or "0") * (-1 if sign else 1) * 10 ** (scale + int(exp))
+
+
+def _back(m: int, scale: int, exponent_scale: int) -> Decimal:
+    """The decimal ``m × 10^-scale`` written with ``exponent_scale`` decimals (not more than ``scale``)."""
+    return to_dec(m // 10 ** (scale - exponent_scale), exponent_scale)
 
 
 @hookimpl

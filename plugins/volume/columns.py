@@ -1,0 +1,190 @@
+"""The volume analyzer's records of a run of closed minutes, from columns (``VolumeAnalyzer.on_bars``).
+
+Byte for byte what ``on_bar`` and ``on_empty_bars`` write minute by minute
+(tests/test_bar_runs.py holds the two together), without a dict and a dozen
+formatted decimals a minute: volumes, deltas, moves and flags are computed on
+the run's integer columns; only the rolling median stays a loop over the
+minutes (each minute's median is that of the totals before it), on plain ints
+at one scale.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, insort
+from collections import deque
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+import numpy as np
+import orjson
+
+from indicator_core import RATIO_PLACES, BarRun, Decimals, JsonField, JsonLines, json_lines, per_distinct, to_dec
+
+from .numbers import ZERO, split_exact
+
+if TYPE_CHECKING:
+    from .analyzer import VolumeAnalyzer
+
+_TAINTS: dict[tuple[str, ...], bytes] = {}
+
+
+def _at(value: Decimal, scale: int) -> int:
+    """``value × 10^scale`` as an int (exact: ``value`` has at most ``scale`` decimals)."""
+    m, s = split_exact(value)
+    return m * 10 ** (scale - s)
+
+
+def _taint_json(*reasons: str) -> bytes:
+    got = _TAINTS.get(reasons)
+    if got is None:
+        got = _TAINTS[reasons] = orjson.dumps(list(reasons))
+    return got
+
+
+def volume_records(a: "VolumeAnalyzer", bars: BarRun) -> JsonLines:
+    """The ``volume_1m`` records of ``bars``; ``a``'s window, whale sums and empty count move past them."""
+    p = a.params
+    n = len(bars)
+    buy, sell = bars.buy_volume(p.unit), bars.sell_volume(p.unit)
+    total, delta = buy.plus(sell), buy.minus(sell)
+    move = bars.close.minus(bars.open)
+
+    # the rolling median: each row against the totals remembered before it, as ints at one scale `w`
+    old = list(a.window)
+    w = max([total.scale, *(split_exact(v)[1] for v in old)])
+    lift = 10 ** (w - total.scale)
+    totals = [int(t) * lift for t in total.m.tolist()]
+    window = deque(_at(v, w) for v in old)
+    ordered = sorted(window)
+    filled = bars.filled.tolist()
+    size, least = p.median_window, p.median_min_bars
+    # total > tier × median, exactly: t·10^(w+1) ... as t · 10^(1+e) > c · m for a tier c·10^-e, m at scale w + 1
+    (c4, k4), (c3, k3), (c2, k2) = ((c, 10 ** (1 + e)) for c, e in
+                                    (split_exact(x) for x in (p.tier_t4_above, p.tier_t3_above, p.tier_t2_from)))
+    medians = [0] * n  # at scale w + 1: half a sum of two totals is exact there
+    med_null = np.zeros(n, dtype=bool)
+    ratio_rows: list[int] = []
+    tiers: list[str | None] = [None] * n
+    remembered: list[int] = []  # rows whose totals went into the window
+    empty_run = a._empty_run
+    for i, t in enumerate(totals):
+        if filled[i]:
+            if empty_run >= size:  # a window full of empty minutes' zeros stays so (on_empty_bars)
+                continue  # median 0, no ratio, no tier, nothing remembered
+            empty_run += 1
+        else:
+            empty_run = 0
+        if len(window) >= least:
+            h = len(ordered) >> 1
+            m = ordered[h] * 10 if len(ordered) & 1 else (ordered[h - 1] + ordered[h]) * 5
+            medians[i] = m
+            if m:
+                ratio_rows.append(i)
+                tiers[i] = ("T4" if t * k4 > c4 * m else "T3" if t * k3 > c3 * m
+                            else "T2" if t * k2 >= c2 * m else "T1")
+        else:
+            med_null[i] = True
+        window.append(t)
+        insort(ordered, t)
+        remembered.append(i)
+        if len(window) > size:
+            del ordered[bisect_left(ordered, window.popleft())]
+    a._empty_run = empty_run
+    # the window as the analyzer keeps it: the totals as Decimals with each bar's own exponent, ZERO for empty minutes
+    scales = bars.row_scales(p.unit).tolist()
+    kept = [ZERO if filled[i] else to_dec(totals[i] // 10 ** (w - scales[i]), scales[i]) for i in remembered[-size:]]
+    a.window = deque((old + kept)[-size:])
+    a.ordered = sorted(a.window)
+
+    median = Decimals(_ints(medians), w + 1, med_null)
+    ratio = np.zeros(n, dtype=np.int64)
+    ratio_null = np.ones(n, dtype=bool)
+    if ratio_rows:
+        rows = np.array(ratio_rows, dtype=np.int64)
+        got = Decimals(_ints(totals)[rows], w).divided(median.take(rows), RATIO_PLACES)
+        ratio = ratio.astype(got.m.dtype)
+        ratio[rows] = got.m
+        ratio_null[rows] = False
+
+    # price change and the flags
+    change = np.zeros(n, dtype=np.int64)
+    moved = np.flatnonzero(move.m != 0)
+    if len(moved):
+        got = move.take(moved).times(Decimal(100)).divided(bars.open.take(moved), RATIO_PLACES)
+        change = change.astype(got.m.dtype)
+        change[moved] = got.m
+    tier_null = np.array([t is None for t in tiers], dtype=bool)
+    absorption = np.zeros(n, dtype=bool)
+    c, e = split_exact(p.absorption_max_move)
+    for i in np.flatnonzero(np.array([t == "T4" for t in tiers], dtype=bool)).tolist():
+        absorption[i] = abs(int(move.m[i])) * 10**e < c * int(bars.open.m[i])
+    up, gain = np.asarray(move.m > 0, dtype=bool), np.asarray(delta.m > 0, dtype=bool)
+    divergence = np.asarray(move.m != 0, dtype=bool) & np.asarray(delta.m != 0, dtype=bool) & (up != gain)
+
+    # whales: the sums on_trades kept for these minutes, [buy, sell, count, scale] a minute
+    whale_count = np.zeros(n, dtype=np.int64)
+    whale_buy = whale_sell = Decimals(np.zeros(n, dtype=np.int64), 0)
+    if a.whales:
+        last = int(bars.minute[-1])
+        found = [(i, a.whales.pop(m)) for m, i in _rows_of(bars.minute, [m for m in a.whales if m <= last])]
+        found = [(i, w) for i, w in found if not filled[i]]  # (a filled minute has none: a whale makes it traded)
+        if found:
+            rows = np.array([i for i, _ in found], dtype=np.int64)
+            scales = np.array([w[3] for _, w in found], dtype=np.int64)
+            parts = [Decimals.of_parts(_ints([w[k] for _, w in found]), scales) for k in (0, 1)]
+            whale_buy, whale_sell = (_spread(d, rows, n) for d in parts)
+            whale_count[rows] = [w[2] for _, w in found]
+    whale_total = whale_buy.plus(whale_sell)
+
+    fields = [
+        JsonField("timestamp_utc", "text", bars.timestamps()),
+        JsonField("inst_id", "text", [bars.inst_id] * n),
+        bars.open.field("open"), bars.high.field("high"), bars.low.field("low"), bars.close.field("close"),
+        total.field("total_volume"), buy.field("buy_volume"), sell.field("sell_volume"),
+    ]
+    if p.base_volumes:
+        fields += [bars.buy_volume("base").field("buy_base"), bars.sell_volume("base").field("sell_base")]
+    taints = per_distinct([tuple(t) for t in bars.taint], _taint_json)
+    fields += [
+        delta.field("delta", plus=True),
+        JsonField("trade_count", "int", bars.trade_count, quoted=False),
+        whale_total.field("whale_volume"),
+        JsonField("whale_count", "int", whale_count, quoted=False),
+        whale_buy.field("whale_buy_volume"),
+        whale_sell.field("whale_sell_volume"),
+        median.field("volume_median"),
+        Decimals(ratio, RATIO_PLACES, ratio_null).field("volume_ratio"),
+        JsonField("volume_tier", "text", [t or "" for t in tiers], null=tier_null),
+        Decimals(change, RATIO_PLACES).field("price_change_pct", plus=True),
+        JsonField("absorption", "bool", absorption),
+        JsonField("divergence", "bool", divergence),
+        JsonField("empty", "bool", bars.empty),
+        JsonField("tainted", "bool", np.array([bool(t) for t in bars.taint], dtype=bool)),
+        JsonField("taint", "raw", taints),
+    ]
+    return json_lines(fields, n)
+
+
+def _rows_of(minutes: np.ndarray, wanted: list[int]) -> list[tuple[int, int]]:
+    """``(minute, row)`` of each of ``wanted`` that is a row of ``minutes`` (ascending)."""
+    if not wanted:
+        return []
+    keys = np.array(wanted, dtype=np.int64)
+    at = np.minimum(np.searchsorted(minutes, keys), len(minutes) - 1)
+    hit = minutes[at] == keys
+    return list(zip(keys[hit].tolist(), at[hit].tolist()))
+
+
+def _spread(values: Decimals, rows: np.ndarray, n: int) -> Decimals:
+    """``values`` put at ``rows`` of a column of ``n`` zeros."""
+    out = np.zeros(n, dtype=values.m.dtype)
+    out[rows] = values.m
+    return Decimals(out, values.scale)
+
+
+def _ints(values: list[int]) -> np.ndarray:
+    return np.array(values, dtype=object if _wide(values) else np.int64)
+
+
+def _wide(values: list[int]) -> bool:
+    return bool(values) and (max(values) >= 2**63 or min(values) < -(2**63))
