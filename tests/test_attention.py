@@ -80,17 +80,17 @@ def test_a_damaged_state_stops_only_its_indicator(tmp_path: Path, capsys) -> Non
 def test_an_indicator_that_raises_is_stopped_alone_and_catches_up_once_fixed(tmp_path: Path, monkeypatch, capsys) -> None:
     from indicator_core_plugins.cvd_adapter import Cvd
 
-    real = Cvd.on_bar
+    real = Cvd.on_bars
 
-    def broken(self, bar, emit):
-        self.bars_seen = getattr(self, "bars_seen", 0) + 1
-        if self.instrument.inst_id == "ETH-USDT-SWAP" and self.bars_seen == 4:
+    def broken(self, bars, emit):
+        self.runs_seen = getattr(self, "runs_seen", 0) + 1  # runs of bars: one a commit or so here
+        if self.instrument.inst_id == "ETH-USDT-SWAP" and self.runs_seen == 4:
             raise ZeroDivisionError("a third-party bug")
-        real(self, bar, emit)
+        real(self, bars, emit)
 
     vault = tmp_path / "v"
     materialize(vault, 1.0)
-    monkeypatch.setattr(Cvd, "on_bar", broken)
+    monkeypatch.setattr(Cvd, "on_bars", broken)
     assert run(vault, config(tmp_path, 4096, 0.0001)) == 1  # commits all along: the failure is after some
     err = capsys.readouterr().err
     assert "cvd for okx/perps/ETH-USDT-SWAP" in err and "ZeroDivisionError: a third-party bug" in err
@@ -101,7 +101,7 @@ def test_an_indicator_that_raises_is_stopped_alone_and_catches_up_once_fixed(tmp
     assert 0 < len(got[cvd]) < len(ref[cvd]) and ref[cvd].startswith(got[cvd])  # cut back to its last commit
     state = json.loads(_state(vault, "cvd").read_text())
     assert state["outputs"]["cvd_1m"] == len(got[cvd])
-    monkeypatch.setattr(Cvd, "on_bar", real)  # the indicator is fixed
+    monkeypatch.setattr(Cvd, "on_bars", real)  # the indicator is fixed
     assert run(vault, config(tmp_path, 1 << 20)) == 0
     assert outputs(vault) == ref
 
