@@ -25,7 +25,7 @@ from indicator_core import BarRun, Indicator
 from indicator_core.bars import Bar
 from indicator_core.instruments import _builtin
 from indicator_core.jsonlines import JsonLines
-from indicator_core.numbers import EXACT, to_dec
+from indicator_core.numbers import EXACT, fmt, to_dec
 from indicator_core.plugins import collect_indicators, make_plugin_manager
 from indicator_core.runtime.dispatch import Dispatch, implements
 
@@ -277,3 +277,26 @@ def test_the_runtime_cuts_runs_where_another_hook_is_due(tmp_path: Path) -> None
                      if not (e[0] == "advance" and k and ind.log[k - 1] == ("bar", e[1] - 1))])
     assert logs[0] == logs[1]
     assert sum(1 for e in logs[0] if e[0] == "bar") > 50
+
+
+def test_readme_indicator_in_runs_writes_what_one_by_one_writes() -> None:
+    """The README's ``on_bars`` example: its records from columns equal those from the bars one at a time."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    start = text.index("# range_runs/__init__.py")
+    namespace: dict = {}
+    exec(text[start:text.index("```", start)], namespace)
+    cls = namespace["MinuteRange"]
+
+    class OneByOne(cls):  # the same records minute by minute, as a dict each
+        on_bars = Indicator.on_bars
+
+        def on_bar(self, bar, emit):
+            emit("range_1m", {"timestamp_utc": bar.timestamp_utc, "range": fmt(bar.high - bar.low),
+                              "trades": bar.trade_count})
+
+    items = _items(11, 120)
+    inst = _builtin("BTC-USDT-SWAP")
+    with decimal.localcontext(EXACT):
+        got = _through_dispatch(cls(inst, Indicator.Params()), items, [40, 90])
+        expected = _through_dispatch(OneByOne(inst, Indicator.Params()), items, [])
+    assert got == expected and got.count(b"\n") == sum(1 if isinstance(x, Bar) else x[1] for x in items)
