@@ -200,22 +200,24 @@ def hard_days(args: argparse.Namespace, work: Path, five: Path) -> dict:
                                                 '[plugins.whales]\nenabled = true\nthreshold = "4000"'))
     out: dict = {}
 
-    def best(raw: Path, cfg: Path, env_extra: dict | None = None) -> float:
-        times = []
+    def best(*runs: tuple[Path, Path, dict | None]) -> list[float]:
+        """The best time of each of ``runs`` (data, config, environment), run in turn ``repeat`` times: the
+        two sides of a ratio meet the machine's moods alike."""
+        times: list[list[float]] = [[] for _ in runs]
         for _ in range(args.repeat):
-            vault = fresh_vault(work, "hard", raw)
-            env = {**child_env(), **(env_extra or {})}
-            t0 = time.perf_counter()
-            subprocess.run(project(vault, cfg), env=env, check=True, stdout=subprocess.DEVNULL)
-            times.append(time.perf_counter() - t0)
-        return min(times)
+            for k, (raw, cfg, env_extra) in enumerate(runs):
+                vault = fresh_vault(work, "hard", raw)
+                env = {**child_env(), **(env_extra or {})}
+                t0 = time.perf_counter()
+                subprocess.run(project(vault, cfg), env=env, check=True, stdout=subprocess.DEVNULL)
+                times[k].append(time.perf_counter() - t0)
+        return [min(t) for t in times]
 
-    normal, whale_heavy = best(raw1, whales), best(raw1, heavy)
+    normal, whale_heavy = best((raw1, whales, None), (raw1, heavy, None))
     out["whale_ratio"] = round(whale_heavy / normal, 3)
-    accepted, refused = best(raw4, five), best(reject_heavy(work, 4_000_000, args.seed), five)
+    accepted, refused = best((raw4, five, None), (reject_heavy(work, 4_000_000, args.seed), five, None))
     out["reject_ratio"] = round(refused / accepted, 3)
-    pure = best(raw1, five, {"INDICATOR_CORE_PURE": "1"})
-    compiled = best(raw1, five)
+    pure, compiled = best((raw1, five, {"INDICATOR_CORE_PURE": "1"}), (raw1, five, None))
     out["pure_ratio"] = round(pure / compiled, 3)
     imports, bare = [], []
     for _ in range(max(5, args.repeat)):
@@ -247,25 +249,33 @@ def contenders(args: argparse.Namespace, work: Path) -> None:
         subprocess.run(project(fresh_vault(work, "warm", raw), five), env=child_env(), check=True,
                        stdout=subprocess.DEVNULL)  # the files in the page cache for every contender
         row = rows[str(n)] = {"mib": round(mib)}
-        times, peaks, inner, cpus = [], [], [], []
-        for _ in range(args.repeat):
-            vault = fresh_vault(work, "contender", raw)
-            t, p, c = measure_cpu(project(vault, five), 1)
-            times.append(t)
-            peaks.append(p)
-            cpus.append(c or 0.0)
-            inner.append(pass_seconds(vault / "stats.json"))
-        row["project"] = {"seconds": round(statistics.median(times), 3), "peak_mib": round(max(peaks), 1),
-                          "cpu_seconds": round(statistics.median(cpus), 3),
-                          "pass_seconds": round(statistics.median(inner), 3)}
+        contenders_here = []
         for name, script in (("duckdb", "duckdb_script.py"), ("polars", "polars_script.py")):
             try:
                 __import__(name)
             except ImportError:
                 print(f"  {name} skipped: pip install -e '.[bench]'")
                 continue
-            t, p, c = measure_cpu([py, str(HERE / script), str(raw)], args.repeat)
-            row[name] = {"seconds": round(t, 3), "peak_mib": round(p, 1), "cpu_seconds": round(c or 0.0, 3)}
+            contenders_here.append((name, [py, str(HERE / script), str(raw)]))
+        times, peaks, inner, cpus = [], [], [], []
+        theirs: dict[str, list[tuple[float, float, float]]] = {name: [] for name, _ in contenders_here}
+        for _ in range(args.repeat):  # one run of each in turn: the machine's moods fall on all of them alike
+            vault = fresh_vault(work, "contender", raw)
+            t, p, c = measure_cpu(project(vault, five), 1)
+            times.append(t)
+            peaks.append(p)
+            cpus.append(c or 0.0)
+            inner.append(pass_seconds(vault / "stats.json"))
+            for name, cmd in contenders_here:
+                t, p, c = measure_cpu(cmd, 1)
+                theirs[name].append((t, p, c or 0.0))
+        row["project"] = {"seconds": round(statistics.median(times), 3), "peak_mib": round(max(peaks), 1),
+                          "cpu_seconds": round(statistics.median(cpus), 3),
+                          "pass_seconds": round(statistics.median(inner), 3)}
+        for name, runs in theirs.items():
+            row[name] = {"seconds": round(statistics.median(r[0] for r in runs), 3),
+                         "peak_mib": round(max(r[1] for r in runs), 1),
+                         "cpu_seconds": round(statistics.median(r[2] for r in runs), 3)}
         for name in ("project", "duckdb", "polars"):
             if name in row:
                 print(f"  {name:<8} {row[name]['seconds']:7.2f} s  {row[name]['peak_mib']:8.1f} MiB  "

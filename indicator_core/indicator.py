@@ -282,7 +282,7 @@ class Indicator:
         costs ~10 µs).  The host keeps the closed bars back and hands them
         over before any other hook of the indicator is called (its
         ``on_trades`` of a later minute, ``on_advance``, ``on_quality``),
-        before every commit, and at least every 4,096 minutes: the calls come
+        before every commit, and at least every 1,024 minutes: the calls come
         in the order ``on_bar`` would have had them, only grouped, and the
         grouping depends on how the input was cut (the records must not).
         A run implies ``on_advance`` to the minute after its last: that call

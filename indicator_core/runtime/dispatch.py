@@ -44,7 +44,7 @@ _SUBSETS: dict[str, tuple[str, Callable[[type[Indicator]], bool]]] = {
     "on_empty_bars:each": ("on_empty_bars", lambda cls: not implements(cls, "on_bars")),
     "on_advance:each": ("on_advance", lambda cls: not implements(cls, "on_bars")),
 }
-RUN_ROWS = 4096  # the most minutes a run of bars waits for (bounds its memory and its records' delay)
+RUN_ROWS = 1024  # the most minutes a run of bars waits for (bounds its memory and its records' delay)
 
 
 def implements(cls: type[Indicator], hook: str) -> bool:
