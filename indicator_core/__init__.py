@@ -24,7 +24,8 @@ Events an indicator receives
     ``Bar`` (a closed minute), ``BarRun`` (a run of closed minutes as columns), ``BookMinute`` (the book at a minute's close),
     ``DerivsMinute`` (funding, open interest and liquidations at a minute's close; ``Liquidation``),
     ``DerivsMinutes`` (a run of them as columns; ``LiquidationColumns``, ``Decimals``: exact decimals in
-    columns).
+    columns; ``split_decimal``, ``mantissa_at``, ``decimal_at``: a decimal to integers and back, exponent
+    kept).
 Exact numbers (SPEC section 3)
     ``EXACT`` the decimal context, ``ROUNDING``, ``PRICE_PLACES``,
     ``RATIO_PLACES``, ``to_dec``, ``div_round``, ``fmt``, ``fmt_signed``,
@@ -73,7 +74,8 @@ _HOME = {
     "BookMinute": "streams.book_stream",
     "DerivsMinute": "streams.derivs_events", "Liquidation": "streams.derivs_events",
     "DerivsMinutes": "streams.derivs_batch", "LiquidationColumns": "streams.derivs_batch",
-    "Decimals": "decimal_columns",
+    "Decimals": "decimal_columns", "decimal_at": "decimal_columns", "mantissa_at": "decimal_columns",
+    "split_decimal": "decimal_columns",
     "MINUTE_MS": "timeutil", "TIMEFRAMES": "timeutil", "iso_minute": "timeutil", "iso_minutes": "timeutil",
     "iso_ms": "timeutil", "minute_of_iso": "timeutil", "parse_anchor": "timeutil", "period_start": "timeutil",
     "session_start": "timeutil",
@@ -112,7 +114,7 @@ if TYPE_CHECKING:
     from .streams.base import StreamKind
     from .streams.book_stream import BookMinute
     from .bar_run import BarRun
-    from .decimal_columns import Decimals
+    from .decimal_columns import Decimals, decimal_at, mantissa_at, split_decimal
     from .streams.derivs_batch import DerivsMinutes, LiquidationColumns
     from .streams.derivs_events import DerivsMinute, Liquidation
     from .timeutil import (MINUTE_MS, TIMEFRAMES, iso_minute, iso_minutes, iso_ms, minute_of_iso, parse_anchor,

@@ -23,7 +23,7 @@ from typing import Any, Sequence, Union
 import numpy as np
 
 from .bars import Bar
-from .decimal_columns import Decimals
+from .decimal_columns import Decimals, split_decimal
 from .numbers import to_dec
 from .timeutil import iso_minute, iso_minutes
 from .trade_batch import Unit
@@ -37,26 +37,17 @@ _PRICES, _VOLUMES = slice(0, 4), slice(4, 10)
 _UNIT_COLUMNS = {"quote": (4, 5, 11), "base": (6, 7, 12), "contracts": (8, 9, 13)}
 
 
-def _split(value: Decimal) -> tuple[int, int]:
-    """``(mantissa, scale)`` of a decimal with its own exponent: ``Decimal("1.50")`` is ``(150, 2)``."""
-    sign, digits, exp = value.as_tuple()
-    m = int("".join(map(str, digits)) or "0")
-    m = -m if sign else m
-    exp = int(exp)
-    return (m, -exp) if exp < 0 else (m * 10**exp, 0)
-
-
 def _parts_of(bar: Bar) -> tuple[int, ...]:
     """:attr:`Bar.parts` of a bar that has none (merged, restored, empty): each pair of a unit's buy and sell at
     the larger of their scales, the four prices at the largest of theirs (the exponent a sum of the two, or a
     comparison of the prices, would show)."""
-    prices = [_split(v) for v in (bar.open, bar.high, bar.low, bar.close)]
+    prices = [split_decimal(v) for v in (bar.open, bar.high, bar.low, bar.close)]
     ps = max(s for _, s in prices)
     out = [m * 10 ** (ps - s) for m, s in prices]
     scales = [ps]
     for buy, sell in ((bar.buy_quote, bar.sell_quote), (bar.buy_base, bar.sell_base),
                       (bar.buy_contracts, bar.sell_contracts)):
-        (mb, sb), (ms, ss) = _split(buy), _split(sell)
+        (mb, sb), (ms, ss) = split_decimal(buy), split_decimal(sell)
         s = max(sb, ss)
         out += [mb * 10 ** (s - sb), ms * 10 ** (s - ss)]
         scales.append(s)
@@ -104,7 +95,7 @@ class BarRun:
         for item in items:
             if type(item) is tuple:
                 first, count, price = item
-                m, s = _split(price)
+                m, s = split_decimal(price)
                 rows += [(m, m, m, m, 0, 0, 0, 0, 0, 0, s, 0, 0, 0)] * count
                 minutes += range(first, first + count)
                 counts += [0] * count

@@ -43,6 +43,28 @@ def _ints(values: list[int]) -> np.ndarray:
     return out
 
 
+def split_decimal(value: Decimal) -> tuple[int, int]:
+    """``(mantissa, scale)`` of a decimal at the scale its exponent shows: ``Decimal("1.50")`` is ``(150, 2)``,
+    ``Decimal("1E+2")`` is ``(100, 0)``."""
+    sign, digits, exp = value.as_tuple()
+    m = int("".join(map(str, digits)) or "0") * (-1 if sign else 1)
+    return (m, -int(exp)) if int(exp) < 0 else (m * 10 ** int(exp), 0)
+
+
+def mantissa_at(value: Decimal, scale: int) -> int:
+    """``value × 10^scale`` as an int; ``value`` must not show more than ``scale`` decimals."""
+    m, s = split_decimal(value)
+    if s > scale:
+        raise ValueError(f"{value} has more than {scale} decimals")
+    return m * 10 ** (scale - s)
+
+
+def decimal_at(m: int, scale: int, shown: int) -> Decimal:
+    """The decimal ``m × 10^-scale`` written with ``shown`` decimals (at most ``scale``; the value has no more):
+    the exponent a sum of decimals would have."""
+    return to_dec(m // 10 ** (scale - shown), shown)
+
+
 def split_text(text: str) -> tuple[int, int]:
     """A plain decimal's text as ``(mantissa, scale)``: ``"-12.50"`` is ``(-1250, 2)``."""
     whole, dot, frac = text.partition(".")

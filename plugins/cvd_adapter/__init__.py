@@ -14,7 +14,8 @@ import numpy as np
 
 from indicator_core import (
     Bar, BarRun, Emit, Indicator, Input, JsonField, LastText, Params, SessionAnchor, Unit, fmt, fmt_signed,
-    hookimpl, iso_minutes, json_lines, minute_of_iso, parse_anchor, session_start, to_dec,
+    decimal_at, hookimpl, iso_minutes, json_lines, mantissa_at, minute_of_iso, parse_anchor, session_start,
+    split_decimal,
 )
 
 
@@ -84,10 +85,10 @@ class Cvd(Indicator):
         sessions = bars.minute - (bars.minute - self.anchor) % 1440
         restart = np.concatenate(([sessions[0] != (self.session if self.session is not None else -1)],
                                   sessions[1:] != sessions[:-1]))
-        scale = max(delta.scale, _scale(self.cvd), _scale(self.cvd_session))
+        scale = max(delta.scale, split_decimal(self.cvd)[1], split_decimal(self.cvd_session)[1])
         delta = delta.rescaled(scale)
-        cvd = delta.running(_mantissa(self.cvd, scale))
-        in_session = delta.running(_mantissa(self.cvd_session, scale), restart)
+        cvd = delta.running(mantissa_at(self.cvd, scale))
+        in_session = delta.running(mantissa_at(self.cvd_session, scale), restart)
         emit("cvd_1m", json_lines([
             JsonField("timestamp_utc", "text", bars.timestamps()),
             buy.field("buy_volume"), sell.field("sell_volume"), delta.field("delta", plus=True),
@@ -95,11 +96,11 @@ class Cvd(Indicator):
         ], len(bars)))
         # the exponent of a sum is the smallest of what was added to it: each traded minute's delta has its row's
         rows = bars.row_scales(unit)
-        self.cvd = _back(int(cvd.m[-1]), scale, max([_scale(self.cvd), *rows[traded].tolist()]))
+        self.cvd = decimal_at(int(cvd.m[-1]), scale, max([split_decimal(self.cvd)[1], *rows[traded].tolist()]))
         last = int(np.flatnonzero(restart)[-1]) if restart.any() else 0
         since = rows[last:][traded[last:]].tolist()
-        kept = 0 if restart.any() else _scale(self.cvd_session)
-        self.cvd_session = _back(int(in_session.m[-1]), scale, max([kept, *since]))
+        kept = 0 if restart.any() else split_decimal(self.cvd_session)[1]
+        self.cvd_session = decimal_at(int(in_session.m[-1]), scale, max([kept, *since]))
         self.session = int(sessions[-1])
 
     def get_state(self) -> dict[str, Any]:
@@ -109,23 +110,6 @@ class Cvd(Indicator):
         self.cvd = Decimal(state["cvd"])
         self.cvd_session = Decimal(state["cvd_session"])
         self.session = state["session"]
-
-
-def _scale(value: Decimal) -> int:
-    exp = int(value.as_tuple().exponent)
-    return -exp if exp < 0 else 0
-
-
-def _mantissa(value: Decimal, scale: int) -> int:
-    """``value × 10^scale`` as an int (``value`` has at most ``scale`` decimals)."""
-    sign, digits, exp = value.as_tuple()
-    return int("".join(map(str, digits)) or "0") * (-1 if sign else 1) * 10 ** (scale + int(exp))
-
-
-def _back(m: int, scale: int, exponent_scale: int) -> Decimal:
-    """The decimal ``m × 10^-scale`` written with ``exponent_scale`` decimals (not more than ``scale``; the value
-    has no more than that)."""
-    return to_dec(m // 10 ** (scale - exponent_scale), exponent_scale)
 
 
 class AggregateCvdParams(CvdParams):

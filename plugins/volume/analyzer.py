@@ -12,11 +12,11 @@ from pydantic import Field, model_validator
 
 from indicator_core import (
     RATIO_PLACES, Bar, BarRun, Emit, Indicator, LastText, Params, TradeBatch, Unit, div_round, fmt, fmt_signed,
-    iso_minutes, to_dec,
+    iso_minutes, split_decimal, to_dec,
 )
 
 from .columns import volume_records
-from .numbers import ZERO, split_exact
+from .numbers import ZERO
 
 
 
@@ -207,6 +207,6 @@ class VolumeAnalyzer(Indicator):
             self._remember(Decimal(v))
         self.whales = {}
         for m, (b, v, n) in state["whales"].items():
-            (bm, bs), (vm, vs) = split_exact(Decimal(b)), split_exact(Decimal(v))
+            (bm, bs), (vm, vs) = split_decimal(Decimal(b)), split_decimal(Decimal(v))
             at = max(bs, vs)
             self.whales[int(m)] = [bm * 10 ** (at - bs), vm * 10 ** (at - vs), int(n), at]

@@ -18,20 +18,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import orjson
 
-from indicator_core import RATIO_PLACES, BarRun, Decimals, JsonField, JsonLines, json_lines, per_distinct, to_dec
+from indicator_core import (
+    RATIO_PLACES, BarRun, Decimals, JsonField, JsonLines, json_lines, mantissa_at, per_distinct, split_decimal, to_dec,
+)
 
-from .numbers import ZERO, split_exact
+from .numbers import ZERO
 
 if TYPE_CHECKING:
     from .analyzer import VolumeAnalyzer
 
 _TAINTS: dict[tuple[str, ...], bytes] = {}
-
-
-def _at(value: Decimal, scale: int) -> int:
-    """``value × 10^scale`` as an int (exact: ``value`` has at most ``scale`` decimals)."""
-    m, s = split_exact(value)
-    return m * 10 ** (scale - s)
 
 
 def _taint_json(*reasons: str) -> bytes:
@@ -51,16 +47,16 @@ def volume_records(a: "VolumeAnalyzer", bars: BarRun) -> JsonLines:
 
     # the rolling median: each row against the totals remembered before it, as ints at one scale `w`
     old = list(a.window)
-    w = max([total.scale, *(split_exact(v)[1] for v in old)])
+    w = max([total.scale, *(split_decimal(v)[1] for v in old)])
     lift = 10 ** (w - total.scale)
     totals = [int(t) * lift for t in total.m.tolist()]
-    window = deque(_at(v, w) for v in old)
+    window = deque(mantissa_at(v, w) for v in old)
     ordered = sorted(window)
     filled = bars.filled.tolist()
     size, least = p.median_window, p.median_min_bars
     # total > tier × median, exactly: t·10^(w+1) ... as t · 10^(1+e) > c · m for a tier c·10^-e, m at scale w + 1
     (c4, k4), (c3, k3), (c2, k2) = ((c, 10 ** (1 + e)) for c, e in
-                                    (split_exact(x) for x in (p.tier_t4_above, p.tier_t3_above, p.tier_t2_from)))
+                                    (split_decimal(x) for x in (p.tier_t4_above, p.tier_t3_above, p.tier_t2_from)))
     medians = [0] * n  # at scale w + 1: half a sum of two totals is exact there
     med_null = np.zeros(n, dtype=bool)
     ratio_rows: list[int] = []
@@ -115,7 +111,7 @@ def volume_records(a: "VolumeAnalyzer", bars: BarRun) -> JsonLines:
         change[moved] = got.m
     tier_null = np.array([t is None for t in tiers], dtype=bool)
     absorption = np.zeros(n, dtype=bool)
-    c, e = split_exact(p.absorption_max_move)
+    c, e = split_decimal(p.absorption_max_move)
     for i in np.flatnonzero(np.array([t == "T4" for t in tiers], dtype=bool)).tolist():
         absorption[i] = abs(int(move.m[i])) * 10**e < c * int(bars.open.m[i])
     up, gain = np.asarray(move.m > 0, dtype=bool), np.asarray(delta.m > 0, dtype=bool)

@@ -17,8 +17,9 @@ from pydantic import Field, field_validator
 import numpy as np
 
 from indicator_core import (
-    PRICE_PLACES, Bar, BarRun, Decimals, Emit, Indicator, JsonField, Params, SessionAnchor, div_round, fmt, hookimpl,
-    iso_minute, iso_minutes, json_lines, parse_anchor, per_distinct, session_start, to_dec,
+    PRICE_PLACES, Bar, BarRun, Decimals, Emit, Indicator, JsonField, Params, SessionAnchor, decimal_at, div_round,
+    fmt, hookimpl, iso_minute, iso_minutes, json_lines, mantissa_at, parse_anchor, per_distinct, session_start,
+    split_decimal, to_dec,
 )
 
 
@@ -136,10 +137,10 @@ class Vwap(Indicator):
         quote = bars.buy_volume("quote").plus(bars.sell_volume("quote"))
         base = bars.buy_volume("base").plus(bars.sell_volume("base"))
         kept = list(self.bars)
-        sq = max([quote.scale, _scale(self.sess_quote), *(_scale(q) for q, _ in kept),
-                  *(_scale(q) for q, _ in self.sums.values())])
-        sb = max([base.scale, _scale(self.sess_base), *(_scale(b) for _, b in kept),
-                  *(_scale(b) for _, b in self.sums.values())])
+        sq = max([quote.scale, split_decimal(self.sess_quote)[1], *(split_decimal(q)[1] for q, _ in kept),
+                  *(split_decimal(q)[1] for q, _ in self.sums.values())])
+        sb = max([base.scale, split_decimal(self.sess_base)[1], *(split_decimal(b)[1] for _, b in kept),
+                  *(split_decimal(b)[1] for _, b in self.sums.values())])
         quote, base = quote.rescaled(sq), base.rescaled(sb)
         # the minutes the windows hold: the kept ones, then this run's (a stretch of empty minutes longer than the
         # longest window is held only up to that length: it changes no sum)
@@ -156,14 +157,14 @@ class Vwap(Indicator):
         pos = len(kept) + np.searchsorted(rows, np.arange(n), side="right")  # minutes held after each row
         prefix = {}
         for name, col, scale, at in (("q", quote, sq, 0), ("b", base, sb, 1)):
-            entries = Decimals.concat([Decimals(_ints([_mantissa(e[at], scale) for e in kept]), scale),
+            entries = Decimals.concat([Decimals(_ints([mantissa_at(e[at], scale) for e in kept]), scale),
                                        col.take(rows)]) if kept else col.take(rows)
             prefix[name] = np.concatenate((np.zeros(1, dtype=entries.m.dtype), entries.running().m))
         sessions = bars.minute - (bars.minute - self.anchor) % 1440
         restart = np.concatenate(([sessions[0] != (self.session if self.session is not None else -1)],
                                   sessions[1:] != sessions[:-1]))
-        sess_q = quote.running(_mantissa(self.sess_quote, sq), restart)
-        sess_b = base.running(_mantissa(self.sess_base, sb), restart)
+        sess_q = quote.running(mantissa_at(self.sess_quote, sq), restart)
+        sess_b = base.running(mantissa_at(self.sess_base, sb), restart)
         fields = [JsonField("timestamp_utc", "text", bars.timestamps()), _vwaps("vwap_session", sess_q, sess_b),
                   JsonField("session_start", "text", per_distinct(sessions, iso_minute))]
         for w in self.params.windows:
@@ -183,18 +184,18 @@ class Vwap(Indicator):
         last = int(np.flatnonzero(restart)[-1]) if restart.any() else 0
         since = [i for i in added if i >= last]
         again = bool(restart.any())
-        self.sess_quote = _back(int(sess_q.m[-1]), sq, max([0 if again else _scale(self.sess_quote),
+        self.sess_quote = decimal_at(int(sess_q.m[-1]), sq, max([0 if again else split_decimal(self.sess_quote)[1],
                                                           *(qs[i] for i in since)]))
-        self.sess_base = _back(int(sess_b.m[-1]), sb, max([0 if again else _scale(self.sess_base),
+        self.sess_base = decimal_at(int(sess_b.m[-1]), sb, max([0 if again else split_decimal(self.sess_base)[1],
                                                          *(bs[i] for i in since)]))
         self.session = int(sessions[-1])
         for w, pair in self.sums.items():
             # (a minute leaving a window was added to its sums before: its exponent is in theirs already)
-            q_scale = max([_scale(pair[0]), *(qs[i] for i in added)])
-            b_scale = max([_scale(pair[1]), *(bs[i] for i in added)])
+            q_scale = max([split_decimal(pair[0])[1], *(qs[i] for i in added)])
+            b_scale = max([split_decimal(pair[1])[1], *(bs[i] for i in added)])
             back = max(total_held - w, 0)
-            pair[0] = _back(int(prefix["q"][total_held] - prefix["q"][back]), sq, q_scale)
-            pair[1] = _back(int(prefix["b"][total_held] - prefix["b"][back]), sb, b_scale)
+            pair[0] = decimal_at(int(prefix["q"][total_held] - prefix["q"][back]), sq, q_scale)
+            pair[1] = decimal_at(int(prefix["b"][total_held] - prefix["b"][back]), sb, b_scale)
         self.bars = deque(entries[-longest:] if longest else [])
 
     def get_state(self) -> dict[str, Any]:
@@ -233,22 +234,6 @@ def _ints(values: list[int]) -> np.ndarray:
         return np.array(values, dtype=np.int64)
     except OverflowError:
         return np.array(values, dtype=object)
-
-
-def _scale(value: Decimal) -> int:
-    exp = int(value.as_tuple().exponent)
-    return -exp if exp < 0 else 0
-
-
-def _mantissa(value: Decimal, scale: int) -> int:
-    """``value × 10^scale`` as an int (``value`` has at most ``scale`` decimals)."""
-    sign, digits, exp = value.as_tuple()
-    return int("".join(map(str, digits)) or "0") * (-1 if sign else 1) * 10 ** (scale + int(exp))
-
-
-def _back(m: int, scale: int, exponent_scale: int) -> Decimal:
-    """The decimal ``m × 10^-scale`` written with ``exponent_scale`` decimals (not more than ``scale``)."""
-    return to_dec(m // 10 ** (scale - exponent_scale), exponent_scale)
 
 
 @hookimpl
