@@ -23,8 +23,7 @@ from typing import Any, Sequence, Union
 import numpy as np
 
 from .bars import Bar
-from .decimal_columns import Decimals, split_decimal
-from .numbers import to_dec
+from .decimal_columns import Decimals, decimal_at, split_decimal
 from .timeutil import iso_minute, iso_minutes
 from .trade_batch import Unit
 
@@ -33,7 +32,6 @@ EmptyRun = tuple[int, int, Decimal]
 
 # the integer parts of a bar: open, high, low, close, buy/sell quote, buy/sell base, buy/sell contracts, then the
 # scales of the price, quote, base and contracts columns (Bar.parts)
-_PRICES, _VOLUMES = slice(0, 4), slice(4, 10)
 _UNIT_COLUMNS = {"quote": (4, 5, 11), "base": (6, 7, 12), "contracts": (8, 9, 13)}
 
 
@@ -144,8 +142,7 @@ class BarRun:
     def bar(self, i: int) -> Bar:
         """Row ``i`` as a :class:`Bar` (the values of the bar it was made from)."""
         def dec(col: Decimals, scales: np.ndarray) -> Decimal:
-            s = int(scales[i])
-            return to_dec(int(col.m[i]) // 10 ** (col.scale - s), s)  # exact: the value has s decimals
+            return decimal_at(int(col.m[i]), col.scale, int(scales[i]))
 
         ps = self.px_scales
         q, b, c = (self.volumes[u] for u in ("quote", "base", "contracts"))

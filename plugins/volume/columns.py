@@ -19,7 +19,8 @@ import numpy as np
 import orjson
 
 from indicator_core import (
-    RATIO_PLACES, BarRun, Decimals, JsonField, JsonLines, json_lines, mantissa_at, per_distinct, split_decimal, to_dec,
+    RATIO_PLACES, BarRun, Decimals, JsonField, JsonLines, decimal_at, json_lines, mantissa_at, per_distinct,
+    split_decimal,
 )
 
 from .numbers import ZERO
@@ -88,7 +89,7 @@ def volume_records(a: "VolumeAnalyzer", bars: BarRun) -> JsonLines:
     a._empty_run = empty_run
     # the window as the analyzer keeps it: the totals as Decimals with each bar's own exponent, ZERO for empty minutes
     scales = bars.row_scales(p.unit).tolist()
-    kept = [ZERO if filled[i] else to_dec(totals[i] // 10 ** (w - scales[i]), scales[i]) for i in remembered[-size:]]
+    kept = [ZERO if filled[i] else decimal_at(totals[i], w, scales[i]) for i in remembered[-size:]]
     a.window = deque((old + kept)[-size:])
     a.ordered = sorted(a.window)
 
@@ -123,13 +124,13 @@ def volume_records(a: "VolumeAnalyzer", bars: BarRun) -> JsonLines:
     if a.whales:
         last = int(bars.minute[-1])
         found = [(i, a.whales.pop(m)) for m, i in _rows_of(bars.minute, [m for m in a.whales if m <= last])]
-        found = [(i, w) for i, w in found if not filled[i]]  # (a filled minute has none: a whale makes it traded)
+        found = [(i, wh) for i, wh in found if not filled[i]]  # (a filled minute has none: a whale makes it traded)
         if found:
             rows = np.array([i for i, _ in found], dtype=np.int64)
-            scales = np.array([w[3] for _, w in found], dtype=np.int64)
-            parts = [Decimals.of_parts(_ints([w[k] for _, w in found]), scales) for k in (0, 1)]
+            scales = np.array([wh[3] for _, wh in found], dtype=np.int64)
+            parts = [Decimals.of_parts(_ints([wh[k] for _, wh in found]), scales) for k in (0, 1)]
             whale_buy, whale_sell = (_spread(d, rows, n) for d in parts)
-            whale_count[rows] = [w[2] for _, w in found]
+            whale_count[rows] = [wh[2] for _, wh in found]
     whale_total = whale_buy.plus(whale_sell)
 
     fields = [

@@ -19,7 +19,7 @@ import numpy as np
 from indicator_core import (
     PRICE_PLACES, Bar, BarRun, Decimals, Emit, Indicator, JsonField, Params, SessionAnchor, decimal_at, div_round,
     fmt, hookimpl, iso_minute, iso_minutes, json_lines, mantissa_at, parse_anchor, per_distinct, session_start,
-    split_decimal, to_dec,
+    split_decimal,
 )
 
 
@@ -176,7 +176,7 @@ class Vwap(Indicator):
         # the state: each sum with the exponent adding and subtracting minute by minute gives it (the smallest
         # of what went in or out)
         qs, bs = bars.row_scales("quote").tolist(), bars.row_scales("base").tolist()
-        run = [(to_dec(int(quote.m[i]) // 10 ** (sq - qs[i]), qs[i]), to_dec(int(base.m[i]) // 10 ** (sb - bs[i]), bs[i]))
+        run = [(decimal_at(int(quote.m[i]), sq, qs[i]), decimal_at(int(base.m[i]), sb, bs[i]))
                if traded[i] else (_ZERO, _ZERO) for i in held[-longest:]] if longest else []
         entries = kept + run  # the tail of all held minutes (kept, then the run's last `longest`)
         total_held = len(kept) + len(held)
