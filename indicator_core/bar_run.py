@@ -132,6 +132,15 @@ class BarRun:
         """Each row's own scale of ``unit``'s volumes (that of the sum of its buy and sell volume on the bar)."""
         return self.volumes[unit][2]
 
+    def sessions(self, anchor: int, before: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's daily session (the minute it began: the latest ``anchor``, minutes after midnight UTC, at
+        or before the row), and where a session begins anew against ``before`` (the session of the minute
+        before the run; None: none yet)."""
+        sessions = self.minute - (self.minute - anchor) % 1440
+        restart = np.concatenate(([sessions[0] != (before if before is not None else -1)],
+                                  sessions[1:] != sessions[:-1]))
+        return sessions, restart
+
     def timestamps(self) -> list[str]:
         """Each row's open minute as ``2026-11-23T14:05:00Z``."""
         first, last = int(self.minute[0]), int(self.minute[-1])

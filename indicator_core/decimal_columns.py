@@ -101,6 +101,11 @@ class Decimals:
         return cls(m, scale, null if null.any() else None)
 
     @classmethod
+    def of_ints(cls, values: Sequence[int], scale: int, null: np.ndarray | None = None) -> "Decimals":
+        """Python ints (mantissas at ``scale``), in int64 where they all fit."""
+        return cls(_ints(list(values)), scale, null)
+
+    @classmethod
     def of_parts(cls, m: np.ndarray, s: np.ndarray, null: np.ndarray | None = None) -> "Decimals":
         """Mantissas with a scale each (int64 arrays), at the largest scale among them."""
         if not len(m):

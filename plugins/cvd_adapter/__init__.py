@@ -82,9 +82,7 @@ class Cvd(Indicator):
         buy, sell = bars.buy_volume(unit), bars.sell_volume(unit)
         delta = buy.minus(sell)
         traded = ~bars.filled
-        sessions = bars.minute - (bars.minute - self.anchor) % 1440
-        restart = np.concatenate(([sessions[0] != (self.session if self.session is not None else -1)],
-                                  sessions[1:] != sessions[:-1]))
+        sessions, restart = bars.sessions(self.anchor, self.session)
         scale = max(delta.scale, split_decimal(self.cvd)[1], split_decimal(self.cvd_session)[1])
         delta = delta.rescaled(scale)
         cvd = delta.running(mantissa_at(self.cvd, scale))

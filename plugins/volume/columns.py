@@ -93,12 +93,12 @@ def volume_records(a: "VolumeAnalyzer", bars: BarRun) -> JsonLines:
     a.window = deque((old + kept)[-size:])
     a.ordered = sorted(a.window)
 
-    median = Decimals(_ints(medians), w + 1, med_null)
+    median = Decimals.of_ints(medians, w + 1, med_null)
     ratio = np.zeros(n, dtype=np.int64)
     ratio_null = np.ones(n, dtype=bool)
     if ratio_rows:
         rows = np.array(ratio_rows, dtype=np.int64)
-        got = Decimals(_ints(totals)[rows], w).divided(median.take(rows), RATIO_PLACES)
+        got = Decimals.of_ints(totals, w).take(rows).divided(median.take(rows), RATIO_PLACES)
         ratio = ratio.astype(got.m.dtype)
         ratio[rows] = got.m
         ratio_null[rows] = False
@@ -128,7 +128,7 @@ def volume_records(a: "VolumeAnalyzer", bars: BarRun) -> JsonLines:
         if found:
             rows = np.array([i for i, _ in found], dtype=np.int64)
             scales = np.array([wh[3] for _, wh in found], dtype=np.int64)
-            parts = [Decimals.of_parts(_ints([wh[k] for _, wh in found]), scales) for k in (0, 1)]
+            parts = [Decimals.of_parts(Decimals.of_ints([wh[k] for _, wh in found], 0).m, scales) for k in (0, 1)]
             whale_buy, whale_sell = (_spread(d, rows, n) for d in parts)
             whale_count[rows] = [wh[2] for _, wh in found]
     whale_total = whale_buy.plus(whale_sell)
@@ -177,11 +177,3 @@ def _spread(values: Decimals, rows: np.ndarray, n: int) -> Decimals:
     out = np.zeros(n, dtype=values.m.dtype)
     out[rows] = values.m
     return Decimals(out, values.scale)
-
-
-def _ints(values: list[int]) -> np.ndarray:
-    return np.array(values, dtype=object if _wide(values) else np.int64)
-
-
-def _wide(values: list[int]) -> bool:
-    return bool(values) and (max(values) >= 2**63 or min(values) < -(2**63))

@@ -157,12 +157,10 @@ class Vwap(Indicator):
         pos = len(kept) + np.searchsorted(rows, np.arange(n), side="right")  # minutes held after each row
         prefix = {}
         for name, col, scale, at in (("q", quote, sq, 0), ("b", base, sb, 1)):
-            entries = Decimals.concat([Decimals(_ints([mantissa_at(e[at], scale) for e in kept]), scale),
+            entries = Decimals.concat([Decimals.of_ints([mantissa_at(e[at], scale) for e in kept], scale),
                                        col.take(rows)]) if kept else col.take(rows)
             prefix[name] = np.concatenate((np.zeros(1, dtype=entries.m.dtype), entries.running().m))
-        sessions = bars.minute - (bars.minute - self.anchor) % 1440
-        restart = np.concatenate(([sessions[0] != (self.session if self.session is not None else -1)],
-                                  sessions[1:] != sessions[:-1]))
+        sessions, restart = bars.sessions(self.anchor, self.session)
         sess_q = quote.running(mantissa_at(self.sess_quote, sq), restart)
         sess_b = base.running(mantissa_at(self.sess_base, sb), restart)
         fields = [JsonField("timestamp_utc", "text", bars.timestamps()), _vwaps("vwap_session", sess_q, sess_b),
@@ -227,13 +225,6 @@ def _vwaps(name: str, quote: Decimals, base: Decimals) -> JsonField:
         values = values.astype(got.m.dtype)
         values[rows] = got.m
     return Decimals(values, PRICE_PLACES, null).field(name)
-
-
-def _ints(values: list[int]) -> np.ndarray:
-    try:
-        return np.array(values, dtype=np.int64)
-    except OverflowError:
-        return np.array(values, dtype=object)
 
 
 @hookimpl
