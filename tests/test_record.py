@@ -55,10 +55,15 @@ def record(vault: Path, cfg_path: Path, server: ReplayServer, settle: float = 0.
     return rec
 
 
-def okx_ids(vault: Path, label: str = LABEL) -> list[int]:
+def okx_ids(vault: Path, label: str = LABEL, live: bool = False) -> list[int]:
+    """The trade ids in the recorded files; ``live``: of a file the recorder may be writing into this instant,
+    its complete lines only (a push read half-written is not a torn line)."""
     ids = []
     for path in sorted((vault / "raw" / "trades" / label).glob("trades_*.jsonl")):
-        for line in path.read_bytes().splitlines():
+        data = path.read_bytes()
+        if live:
+            data = data[:data.rfind(b"\n") + 1]
+        for line in data.splitlines():
             doc = orjson.loads(line)
             for item in doc["data"] if "data" in doc else [doc]:
                 ids.append(int(item["tradeId"]))
@@ -132,7 +137,7 @@ def test_kill_9_mid_stream_then_restart_fills_the_hole(tmp_path: Path) -> None:
     cfg = config(tmp_path, server)
     first = command("record", "--vault", str(vault), "--config", str(cfg), "--quiet")
     folder = vault / "raw" / "trades" / LABEL
-    wait_for(lambda: len(okx_ids(vault)) > 300 if folder.exists() else False)
+    wait_for(lambda: len(okx_ids(vault, live=True)) > 300 if folder.exists() else False)
     first.send_signal(signal.SIGKILL)
     first.wait(10)
     day_file = sorted(folder.glob("trades_*.jsonl"))[-1]
