@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from indicator_core.sources import columnar, okx_jsonl, parsed
@@ -350,3 +350,49 @@ def test_layout_codes_name_every_value() -> None:
                                    b'"ts":"1700000000000","count":"3","source":"x","seqId":12}', INST)
     assert layout is not None
     assert layout.codes == bytes([0, 3, 4, 5, 1, 2, 6, 7])
+
+
+@settings(max_examples=300, deadline=None)
+@given(rows=st.lists(st.text(alphabet='ab,"}9', max_size=12), min_size=3, max_size=30), k=st.integers(1, 3),
+       given_count=st.booleans())
+def test_line_ends_read_off_the_commas_are_every_line_end_or_none(rows: list[str], k: int,
+                                                                  given_count: bool) -> None:
+    """Without the kernel, the line ends of an OKX chunk are guessed from its commas (each line ending as far
+    after its last comma as the first line does) and checked; whatever the lines hold, a guess that is
+    returned is exactly the chunk's line ends."""
+    buf = ("\n".join(rows) + "\n").encode()
+    assume(len(buf) >= 16)  # the parser reads shorter chunks line by line
+    v = columnar._Lines(buf)
+    truth = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 0x0A)
+    commas = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 0x2C)
+    got = columnar._ends_after_commas(v, commas, k, len(truth) if given_count else None)
+    assert got is None or got.tolist() == truth.tolist()
+
+
+def test_line_ends_of_plain_okx_lines_are_read_off_their_commas() -> None:
+    """The guess is taken on the lines an exporter writes (so the search of every byte is skipped), and a
+    chunk where one line's last value is longer is searched instead, with the same result."""
+    lines = [b'{"instId":"%s","tradeId":"%d","px":"9%d.5","sz":"0.0%d","side":"buy","ts":"17323200%05d"}'
+             % (INST.encode(), 100 + k, k, k % 7 + 1, k) for k in range(50)]
+    buf = b"\n".join(lines) + b"\n"
+    v = columnar._Lines(buf)
+    commas = np.flatnonzero(v.bytes == 0x2C)
+    truth = np.flatnonzero(v.bytes == 0x0A).tolist()
+    assert columnar._ends_after_commas(v, commas, 5, None).tolist() == truth
+    odd = buf.replace(b'"ts":"1732320000007"', b'"ts":"17323200000070"')
+    v = columnar._Lines(odd)
+    assert columnar._ends_after_commas(v, np.flatnonzero(v.bytes == 0x2C), 5, None) is None
+    assert_same(odd)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.binary(min_size=16, max_size=80), width=st.integers(1, 6),
+       pos=st.lists(st.integers(-60, 120), min_size=1, max_size=20))
+def test_spans_read_bytes_outside_the_chunk_as_zeros(data: bytes, width: int, pos: list[int]) -> None:
+    """``span_at`` gathers ``8 * width`` bytes a row at once; rows that reach past either end of the chunk
+    read zeros there (no literal or value byte is a zero, so such a row never passes for one)."""
+    at = np.array(sorted(pos), dtype=np.int64)
+    got = columnar._Lines(data).span_at(at, width)
+    padded = b"\0" * 200 + data + b"\0" * 200
+    want = [padded[p + 200:p + 200 + 8 * width] for p in at.tolist()]
+    assert [row.tobytes() for row in got] == want

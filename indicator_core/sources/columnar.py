@@ -46,6 +46,10 @@ _HIGH_NIBBLES = U64(0xF0F0F0F0F0F0F0F0)
 _SIXES = U64(0x0606060606060606)
 _ONES = U64(0x0101010101010101)
 _TOP_BITS = U64(0x8080808080808080)
+_DOTS = U64(0x2E2E2E2E2E2E2E2E)
+_THREES = U64(0x3333333333333333)
+_ONE = U64(1)
+_SCALE_AT = np.array([7, 6, 5, 4, 3, 2, 1, 0, 0], dtype=np.int64)  # a decimal's scale by its point's byte
 # _KEEP[k]: a mask of the k highest bytes of a little-endian word (the last k bytes in memory)
 _KEEP = np.array([0] + [((1 << 64) - 1) ^ ((1 << (64 - 8 * k)) - 1) for k in range(1, 9)], dtype=np.uint64)
 _POW10 = np.array([10**k for k in range(19)], dtype=np.int64)
@@ -204,11 +208,13 @@ class _Lines:
     """One chunk seen as numpy arrays: bytes, unaligned words, and the lines checked so far."""
 
     def __init__(self, buf: bytes) -> None:
+        self.buf = buf
         self.size = len(buf)
         self.bytes = np.frombuffer(buf, dtype=np.uint8)
         # words[i] holds bytes i .. i+7 (little-endian), read at any byte offset
         self.words = np.ndarray((self.size - 7,), dtype="<u8", buffer=buf, strides=(1,))
         self.last_word = self.size - 8
+        self._spans: dict[int, np.ndarray] = {}
 
     def word_at(self, pos: np.ndarray, ok: np.ndarray) -> np.ndarray:
         """The words at ``pos``; a position outside the chunk marks its line not ok.
@@ -225,26 +231,61 @@ class _Lines:
             pos = np.where(inside, pos, 0)
         return self.words[pos]
 
-    def literal(self, pos: np.ndarray, lit: bytes, ok: np.ndarray, line_start: bool = False) -> None:
-        """Mark not ok the lines whose bytes at ``pos`` are not ``lit``.
+    def span_at(self, pos: np.ndarray, width: int) -> np.ndarray:
+        """The ``8 * width`` bytes from each of ``pos`` as rows of ``width`` words, bytes outside the chunk
+        read as zero.
 
-        A literal shorter than a word is read with the word that ends with it
-        (the bytes before it belong to the same or the previous line), or, at
-        a ``line_start``, with the word that begins with it.
+        Gathering a run of bytes costs numpy about the same per row whether it is 8 or 64 bytes long
+        (an unaligned gather costs its row, not its bytes), so the words a line needs around one place
+        are gathered at once and read from the rows (:class:`_Around`).  ``pos`` never decreases
+        (see :meth:`word_at`), so only its first and last rows can be outside the chunk.
+        """
+        n = 8 * width
+        view = self._spans.get(n)
+        if view is None:
+            view = self._spans[n] = np.ndarray((max(self.size - n + 1, 0),), dtype=f"V{n}", buffer=self.buf,
+                                               strides=(1,))
+        last = self.size - n
+        if not len(pos) or (pos[0] >= 0 and pos[-1] <= last):
+            return view[pos].view("<u8").reshape(len(pos), width)
+        # the rows that reach past either end of the chunk: read from a copy of that end padded with zeros
+        low = int(np.searchsorted(pos, 0))
+        high = max(int(np.searchsorted(pos, last, side="right")), low)  # (a chunk shorter than a row: none between)
+        rows = np.empty((len(pos), n), dtype=np.uint8)
+        if high > low:
+            rows[low:high] = view[pos[low:high]].view(np.uint8).reshape(high - low, n)
+        for part, base in ((slice(0, low), -n), (slice(high, len(pos)), max(last, 0))):
+            at = pos[part] - base
+            if len(at):
+                padded = np.zeros(3 * n, dtype=np.uint8)
+                inside = self.bytes[max(base, 0):base + 3 * n]
+                padded[max(-base, 0):max(-base, 0) + len(inside)] = inside
+                at = np.clip(at, 0, 2 * n)  # a row wholly outside the padded end reads zeros
+                rows[part] = padded[at[:, None] + np.arange(n)]
+        return rows.view("<u8").reshape(len(pos), width)
+
+    def around(self, anchor: np.ndarray, lo: int, hi: int, ok: np.ndarray) -> "_Around":
+        """The words at fixed offsets in ``[lo, hi)`` from ``anchor`` (one position a line), gathered once."""
+        return _Around(self, anchor, lo, hi, ok)
+
+    def literal(self, at: "_Around", lit: bytes, ok: np.ndarray) -> None:
+        """Mark not ok the lines whose bytes at ``at``'s anchor are not ``lit``.
+
+        A literal shorter than a word is the low bytes of the word that
+        begins with it (the bytes after it are the next value's, or the next
+        line's, or zeros past the chunk's end: never a literal's bytes).
         """
         m = len(lit)
         if m >= 8:
             for k in [*range(0, m - 7, 8), m - 8]:
-                ok &= self.word_at(pos + k, ok) == _word(lit[k:k + 8])
-        elif m > 0 and line_start:  # its low m bytes
-            ok &= (self.word_at(pos, ok) & U64((1 << 8 * m) - 1)) == _word(lit)
-        elif m > 0:  # its top m bytes
-            w = self.word_at(pos + (m - 8), ok)
-            ok &= (w >> U64(8 * (8 - m))) == _word(lit)
+                ok &= at(k) == _word(lit[k:k + 8])
+        elif m > 0:  # its low m bytes
+            ok &= (at(0) & U64((1 << 8 * m) - 1)) == _word(lit)
 
-    def digits(self, start: np.ndarray, end: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Value and count of the ASCII digits in ``[start, end)`` (at most 18); anything else is not ok."""
-        length = end - start
+    def digits(self, length: np.ndarray, before: Callable[[int], np.ndarray],
+               ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Value and count of the ``length`` ASCII digits (at most 18) that end where ``before(-d)`` is the word
+        ``d`` bytes before their end; anything else is not ok."""
         if not len(length):
             return np.zeros(0, dtype=np.int64), length
         shortest, longest = int(length.min()), int(length.max())
@@ -255,58 +296,85 @@ class _Lines:
             most = min(max(longest - 8 * g, 0), 8)
             if most == 0:
                 break
-            w = self.word_at(end - 8 * (g + 1), ok)
-            if shortest - 8 * g < 8:  # some value has fewer than 8 digits left: read the bytes before it as '0'
+            w = before(-8 * (g + 1))
+            fresh = shortest - 8 * g < 8
+            if fresh:  # some value has fewer than 8 digits left: read the bytes before it as '0'
                 keep = _KEEP[most] if shortest == longest else _KEEP[np.clip(length - 8 * g, 0, 8)]
-                w = (w & keep) | (_ZEROS & ~keep)
+                w = w & keep
+                w |= _ZEROS & ~keep
             ok &= _all_digits(w)
-            part = _swar8(w)
-            value = part if value is None else value + part * U64(10 ** (8 * g))
+            part = _swar8(w, in_place=fresh)
+            if value is None:
+                value = part
+            else:
+                part *= U64(10 ** (8 * g))
+                value += part
         if value is None:
-            return np.zeros(len(start), dtype=np.int64), length
-        return value.astype(np.int64), length
+            return np.zeros(len(length), dtype=np.int64), length
+        return value.view(np.int64), length
 
-    def decimals(self, start: np.ndarray, end: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def decimals(self, start: np.ndarray, end: np.ndarray, at_end: "_Around",
+                 ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(mantissa, scale)`` of plain decimals in ``[start, end)``, e.g. ``"60000.10"`` -> 6000010, 2.
 
         A value of at most eight characters (a price or size almost always)
-        is read from one word: the point is found and squeezed out with SWAR
-        arithmetic.  Longer values take :meth:`_long_decimals`.
+        is read from one word, the one before ``at_end`` (anchored at
+        ``end``): the point is found and squeezed out with SWAR arithmetic.
+        Longer values take :meth:`_long_decimals`.
         """
         length = end - start
         if not len(length):
             return np.zeros(0, dtype=np.int64), length
         if int(length.min()) >= 1 and int(length.max()) <= 8:
-            return self._short_decimals(end, length, ok)
+            return self._short_decimals(at_end(-8), length, ok)
         short = (length >= 1) & (length <= 8)
         if not short.any():
             return self._long_decimals(start, end, ok)
         mantissa = np.zeros(len(start), dtype=np.int64)
         scale = np.zeros(len(start), dtype=np.int64)
-        for rows, read, columns in ((np.flatnonzero(short), self._short_decimals, (end, length)),
+        w = at_end(-8)
+        for rows, read, columns in ((np.flatnonzero(short), self._short_decimals, (w, length)),
                                     (np.flatnonzero(~short), self._long_decimals, (start, end))):
             sub_ok = ok[rows]  # a copy: the reader marks it, then it goes back
             mantissa[rows], scale[rows] = read(*(c[rows] for c in columns), sub_ok)
             ok[rows] = sub_ok
         return mantissa, scale
 
-    def _short_decimals(self, end: np.ndarray, length: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Decimals of 1 to 8 characters ending at ``end``, each read from the one word that ends with it."""
+    @staticmethod
+    def _short_decimals(w: np.ndarray, length: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Decimals of 1 to 8 characters, each the top ``length`` bytes of its word ``w`` (the one that ends with
+        it)."""
+        # in place where it can be: a new array each step costs numpy more than the step itself
         keep = _KEEP[length]
-        w = self.word_at(end - 8, ok)
-        w = (w & keep) | (_ZEROS & ~keep)  # the value in the top bytes, '0' below it
-        t = _has_byte(w, 0x2E)  # the lowest flagged byte is the first '.'
-        lowest = t & (~t + U64(1))  # its top bit alone (0 when there is no point)
-        has_dot = (t != 0).astype(np.uint64)
-        below = (lowest >> U64(7)) - U64(1)  # the bytes before the point (all when there is none)
-        above = ~((lowest << U64(1)) - U64(1))  # the bytes after it (none when there is none)
-        digits = ((w & below) << (has_dot << U64(3))) | (w & above) | (has_dot * U64(0x30))
-        at = (np.bitwise_count(lowest - U64(1)) >> 3).astype(np.int64)  # the point's byte, 8 if none
-        scale = np.where(at < 8, 7 - at, 0)
-        ok &= _all_digits(digits) & (at != 7)  # a second point is not a digit; nothing after the point is an error
-        mantissa = _swar8(digits).astype(np.int64)
+        w = w & keep
+        np.invert(keep, out=keep)
+        keep &= _ZEROS
+        w |= keep  # the value in the top bytes, '0' below it
+        x = w ^ _DOTS  # the first '.': the lowest byte flagged by _has_byte
+        t = x - _ONES
+        np.invert(x, out=x)
+        t &= x
+        t &= _TOP_BITS
+        lowest = np.negative(t, out=x)
+        lowest &= t  # the first point's top bit alone (0 when there is none)
+        has_dot = (t != 0).view(np.uint8).astype(np.uint64)
+        at = np.bitwise_count(lowest - _ONE) >> np.uint8(3)  # the point's byte, 8 if none
+        below = lowest >> U64(7)
+        below -= _ONE  # the bytes before the point (all when there is none)
+        lowest <<= _ONE
+        lowest -= _ONE
+        np.invert(lowest, out=lowest)  # the bytes after it (none when there is none)
+        lowest &= w
+        below &= w
+        below <<= has_dot << U64(3)
+        below |= lowest
+        has_dot *= U64(0x30)
+        below |= has_dot  # the digits, the point squeezed out, '0' in the lowest byte for it
+        ok &= _all_digits(below)
+        ok &= at != 7  # a second point is not a digit; nothing after the point is an error
+        mantissa = _swar8(below, in_place=True).view(np.int64)
         ok &= mantissa > 0
-        return mantissa, scale
+        return mantissa, _SCALE_AT[at]
 
     def _long_decimals(self, start: np.ndarray, end: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Decimals of any length (up to 18 digits), the point searched eight bytes at a time."""
@@ -318,38 +386,76 @@ class _Lines:
             pos = start + k + (np.bitwise_count(lowest - U64(1)) >> 3).astype(np.int64)
             dot = np.where((t != 0) & (pos < end) & (dot == end), pos, dot)
         has_dot = dot < end
-        whole, n_whole = self.digits(start, dot, ok)
-        frac, scale = self.digits(np.where(has_dot, dot + 1, end), end, ok)
+        whole, n_whole = self.digits(dot - start, lambda d: self.word_at(dot + d, ok), ok)
+        frac_start = np.where(has_dot, dot + 1, end)
+        frac, scale = self.digits(end - frac_start, lambda d: self.word_at(end + d, ok), ok)
         ok &= (~has_dot | (scale >= 1)) & (n_whole + scale >= 1) & (n_whole + scale <= MAX_DIGITS)
         mantissa = whole * _POW10[np.clip(scale, 0, MAX_DIGITS)] + frac
         ok &= mantissa > 0
         return mantissa, scale
 
-    def safe_text(self, start: np.ndarray, end: np.ndarray, ok: np.ndarray, longest: int = MAX_SKIPPED) -> None:
-        """Mark not ok the values in ``[start, end)`` that are long or hold a byte JSON would treat specially."""
-        length = end - start
+    def safe_text(self, length: np.ndarray, before: Callable[[int], np.ndarray], ok: np.ndarray,
+                  longest: int = MAX_SKIPPED) -> None:
+        """Mark not ok the values of ``length`` bytes (ending where :meth:`digits` says) that are long or hold a
+        byte JSON would treat specially."""
         ok &= (length >= 0) & (length <= longest)
         for g in range((longest + 7) // 8):
             n = np.clip(length - 8 * g, 0, 8)
             if not n.any():
                 break
             keep = _KEEP[n]
-            w = (self.word_at(end - 8 * (g + 1), ok) & keep) | (U64(0x6161616161616161) & ~keep)  # pad with 'a'
+            w = (before(-8 * (g + 1)) & keep) | (U64(0x6161616161616161) & ~keep)  # pad with 'a'
             bad = _has_less(w, 0x20) | _has_more(w, 0x7E) | _has_byte(w, 0x22) | _has_byte(w, 0x5C)
             ok &= bad == 0
 
 
-def _swar8(w: np.ndarray) -> np.ndarray:
-    """Eight ASCII digits (first digit in the lowest byte) as their value."""
-    v = w - _ZEROS
-    v = ((v & U64(0x0F0F0F0F0F0F0F0F)) * U64(2561)) >> U64(8)
-    v = ((v & U64(0x00FF00FF00FF00FF)) * U64(6553601)) >> U64(16)
-    return ((v & U64(0x0000FFFF0000FFFF)) * U64(42949672960001)) >> U64(32)
+class _Around:
+    """The words at fixed offsets in ``[lo, hi)`` from one position a line (its *anchor*: a line's start, a
+    literal run's start), read from one gather of those bytes (:meth:`_Lines.span_at`); a word outside them
+    is gathered on its own (:meth:`_Lines.word_at`)."""
+
+    def __init__(self, lines: _Lines, anchor: np.ndarray, lo: int, hi: int, ok: np.ndarray) -> None:
+        self.lines, self.anchor, self.lo, self.ok = lines, anchor, lo, ok
+        self.width = (hi - lo + 7) // 8
+        self.rows = lines.span_at(anchor + lo, self.width)
+
+    def __call__(self, d: int) -> np.ndarray:
+        """The words at ``anchor + d``."""
+        k, r = divmod(d - self.lo, 8)
+        if k < 0 or k + (r > 0) >= self.width:
+            return self.lines.word_at(self.anchor + d, self.ok)
+        if r == 0:
+            return self.rows[:, k]
+        return (self.rows[:, k] >> U64(8 * r)) | (self.rows[:, k + 1] << U64(64 - 8 * r))
+
+
+def _swar8(w: np.ndarray, in_place: bool = False) -> np.ndarray:
+    """Eight ASCII digits (first digit in the lowest byte) as their value (garbage, but no error, where they
+    are not digits: callers check them with :func:`_all_digits`); ``in_place`` reuses ``w``."""
+    v = np.subtract(w, _ZEROS, out=w) if in_place else w - _ZEROS
+    v *= U64(2561)
+    v >>= U64(8)
+    v &= U64(0x00FF00FF00FF00FF)
+    v *= U64(6553601)
+    v >>= U64(16)
+    v &= U64(0x0000FFFF0000FFFF)
+    v *= U64(42949672960001)
+    v >>= U64(32)
+    return v
 
 
 def _all_digits(w: np.ndarray) -> np.ndarray:
-    """True where all eight bytes of ``w`` are ASCII digits."""
-    return ((w & _HIGH_NIBBLES) == _ZEROS) & (((w + _SIXES) & _HIGH_NIBBLES) == _ZEROS)
+    """True where all eight bytes of ``w`` are ASCII digits.
+
+    A digit's high nibble is 3, and so is the high nibble of it plus 6; the second check moved to the low
+    nibbles, both are one compare.  A byte plus 6 carries into the next one only from 0xFA up, a byte the
+    first check already fails.
+    """
+    t = w + _SIXES
+    t &= _HIGH_NIBBLES
+    t >>= U64(4)
+    t |= w & _HIGH_NIBBLES
+    return t == _THREES
 
 
 def _has_byte(w: np.ndarray, b: int) -> np.ndarray:
@@ -393,6 +499,16 @@ def _layout_of(buf: bytes, line_ends: np.ndarray | None, inst_id: str, tries: in
     return None
 
 
+# the bytes before a literal run read with it: as many as the value before it needs in most chunks (a word a
+# short decimal or a side, two an ignored text, three 18 digits); more are gathered on their own
+_BEFORE = {"int": 24, "skip_digits": 24, "id": 24, "cell": 24, "skip": 16}
+
+
+def _span_after(lit: bytes) -> int:
+    """The bytes from a literal run's start read with it: its words (the last may overlap the one before)."""
+    return 8 * ((max(len(lit), 1) + 7) // 8)
+
+
 SlowLine = Callable[[ColumnBuilder, bytes, int], None]
 """``slow_line(out, line, line_no)``: the reference parser of one line (without its ``\\n``)."""
 
@@ -410,8 +526,6 @@ def parse_chunk(buf: bytes, first_line_no: int, inst_id: str, line_ends: np.ndar
         buf = bytes(buf)  # a view of a mapped file: only the compiled reader reads one in place
     if len(buf) < 16 or buf[-1] != 0x0A:
         return okx_jsonl.parse_lines(bytes(buf), first_line_no, inst_id, window)
-    if line_ends is None and _KERNEL is None:
-        line_ends = find_line_ends(buf)
     layout = _layout_of(buf, line_ends, inst_id)
     if layout is None:
         return okx_jsonl.parse_lines(bytes(buf), first_line_no, inst_id, window)
@@ -422,7 +536,7 @@ def parse_chunk(buf: bytes, first_line_no: int, inst_id: str, line_ends: np.ndar
     if _KERNEL is not None:  # it finds the line ends itself while it reads the lines, and counts them if need be
         n_lines = len(line_ends) if line_ends is not None else lines
         return _parse_compiled(buf, first_line_no, n_lines, layout, slow_line, window)
-    return parse_with_layout(buf, first_line_no, line_ends, layout, slow_line, window)
+    return parse_with_layout(buf, first_line_no, line_ends, layout, slow_line, window, lines=lines)
 
 
 def parse_counted_lines(buf: bytes, first_line_no: int, n_lines: int, layout: Layout, slow_line: SlowLine,
@@ -431,14 +545,16 @@ def parse_counted_lines(buf: bytes, first_line_no: int, n_lines: int, layout: La
     ends as it reads them (numpy, without it, finds them first)."""
     if _KERNEL is not None and n_lines:
         return _parse_compiled(buf, first_line_no, n_lines, layout, slow_line, window, outside_ok)
-    return parse_with_layout(buf, first_line_no, find_line_ends(buf), layout, slow_line, window, outside_ok)
+    return parse_with_layout(buf, first_line_no, None, layout, slow_line, window, outside_ok, lines=n_lines)
 
 
-def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray, layout: Layout,
-                      slow_line: SlowLine, window: TimeWindow | None = None, outside_ok: bool = True) -> ParsedChunk:
+def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray | None, layout: Layout,
+                      slow_line: SlowLine, window: TimeWindow | None = None, outside_ok: bool = True,
+                      lines: int | None = None) -> ParsedChunk:
     """The lines of ``buf`` in ``layout`` read column-wise, every other line by ``slow_line``, in line order.
 
-    ``buf`` holds complete lines ending at ``line_ends``.  A line whose ``ts`` is
+    ``buf`` holds complete lines ending at ``line_ends`` (``lines`` of them; either may be ``None``
+    when the caller has not found them).  A line whose ``ts`` is
     outside ``window`` goes to ``slow_line`` (which must apply the same window),
     so that its reject carries the reference parser's reason — unless ``outside_ok``:
     then a line that fits but for its time is kept aside (``ParsedChunk.outside``)
@@ -446,15 +562,23 @@ def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray, lay
     The compiled kernel reads every kind; without it (no compiler at install)
     numpy does.
     """
-    n_lines = len(line_ends)
-    if len(buf) < 16 or n_lines == 0:
-        return parse_slowly(buf, first_line_no, line_ends, slow_line)
-    if _KERNEL is not None:
-        return _parse_compiled(buf, first_line_no, n_lines, layout, slow_line, window, outside_ok)
+    if _KERNEL is not None and len(buf) >= 16 and (line_ends is not None or lines is not None):
+        n_lines = len(line_ends) if line_ends is not None else lines
+        if n_lines:
+            return _parse_compiled(buf, first_line_no, n_lines, layout, slow_line, window, outside_ok)
+    if len(buf) < 16:
+        return parse_slowly(buf, first_line_no, find_line_ends(buf) if line_ends is None else line_ends, slow_line)
     v = _Lines(buf)
-    starts = _starts(line_ends)
     commas = np.flatnonzero(v.bytes == 0x2C)
     k = layout.commas
+    if line_ends is None:  # found from the commas where they show them, else searched for
+        line_ends = _ends_after_commas(v, commas, k, lines)
+        if line_ends is None:
+            line_ends = find_line_ends(buf)
+    n_lines = len(line_ends)
+    if n_lines == 0:
+        return parse_slowly(buf, first_line_no, line_ends, slow_line)
+    starts = _starts(line_ends)
     grid = _one_row_per_line(commas, k, starts, line_ends)
     if grid is not None:  # the common case: every line has the layout's number of commas
         rows = np.arange(n_lines)
@@ -468,9 +592,11 @@ def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray, lay
     s, e = starts[rows], line_ends[rows]
     ok = np.ones(len(rows), dtype=bool)
 
-    # where each literal run starts: at the line start, before its first comma, or before the line end
+    # where each literal run starts: at the line start, before its first comma, or before the line end; the
+    # words a line needs are read around those places, one gather each (the literal run and the value before it)
     lits = layout.literals
-    v.literal(s, lits[0], ok, line_start=True)
+    if lits[0]:
+        v.literal(v.around(s, 0, _span_after(lits[0]), ok), lits[0], ok)
     value_start = s + len(lits[0])
     cols: dict[str, np.ndarray] = {}
     comma_no = lits[0].count(b",")
@@ -483,54 +609,51 @@ def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray, lay
                 ok &= lit_start + len(lit) == e
         else:  # the closing run, e.g. '"}'
             lit_start = e - len(lit)
-        v.literal(lit_start, lit, ok)
+        at = v.around(lit_start, -_BEFORE.get(kind, 8), _span_after(lit), ok)
+        v.literal(at, lit, ok)
+        n = lit_start - value_start
         if kind == "int":
-            value, n = v.digits(value_start, lit_start, ok)
+            value, n = v.digits(n, at, ok)
             ok &= (n >= 1) & (value > 0)
             cols[field] = value
         elif kind == "dec":
-            cols[field], cols[field + "_scale"] = v.decimals(value_start, lit_start, ok)
+            cols[field], cols[field + "_scale"] = v.decimals(value_start, lit_start, at, ok)
         elif kind == "side":
-            n = lit_start - value_start
-            w = v.word_at(lit_start - 8, ok)
+            w = at(-8)
             is_buy = (n == 3) & ((w >> U64(40)) == _word(b"buy"))
             ok &= is_buy | ((n == 4) & ((w >> U64(32)) == _word(b"sell")))
             cols[field] = is_buy
         elif kind == "maker":  # Binance's unquoted `m`: true when the buyer was the maker, so the taker sold
-            n = lit_start - value_start
-            w = v.word_at(lit_start - 8, ok)
+            w = at(-8)
             sold = (n == 4) & ((w >> U64(32)) == _word(b"true"))
             ok &= sold | ((n == 5) & ((w >> U64(24)) == _word(b"false")))
             cols[field] = ~sold
         elif kind == "Side":  # Bybit's taker side, capitalised
-            n = lit_start - value_start
-            w = v.word_at(lit_start - 8, ok)
+            w = at(-8)
             is_buy = (n == 3) & ((w >> U64(40)) == _word(b"Buy"))
             ok &= is_buy | ((n == 4) & ((w >> U64(32)) == _word(b"Sell")))
             cols[field] = is_buy
         elif kind == "skip_word":  # an ignored true or false
-            n = lit_start - value_start
-            w = v.word_at(lit_start - 8, ok)
+            w = at(-8)
             ok &= ((n == 4) & ((w >> U64(32)) == _word(b"true"))) | ((n == 5) & ((w >> U64(24)) == _word(b"false")))
         elif kind == "id":  # a trade id that is text (Bybit's): its digest, and where it is for the text itself
-            n = lit_start - value_start
             ok &= (n >= 1) & (n <= 64)
-            v.safe_text(value_start, lit_start, ok, longest=64)
+            v.safe_text(n, at, ok, longest=64)
             cols[field] = _ID_DIGEST(v.bytes, value_start, lit_start)
             cols["key_start"], cols["key_end"] = value_start, lit_start
         elif kind == "seconds":  # seconds with a fraction (Bybit's archives): milliseconds, rounded down
-            m, scale = v.decimals(value_start, lit_start, ok)
+            m, scale = v.decimals(value_start, lit_start, at, ok)
             up = _POW10[np.clip(3 - scale, 0, 3)]
             ok &= m <= np.iinfo(np.int64).max // up
             ms = np.where(scale <= 3, m * np.where(ok, up, 1), m // _POW10[np.clip(scale - 3, 0, 18)])
             ok &= ms > 0
             cols[field] = ms
         elif kind == "cell":  # an ignored CSV cell: printable, no comma or quote, maybe empty
-            v.safe_text(value_start, lit_start, ok, longest=64)
+            v.safe_text(n, at, ok, longest=64)
         elif kind == "skip":
-            v.safe_text(value_start, lit_start, ok)
+            v.safe_text(n, at, ok)
         else:  # "skip_digits": an ignored unquoted number such as a sequence id
-            _, n = v.digits(value_start, lit_start, ok)
+            _, n = v.digits(n, at, ok)
             ok &= n >= 1
         value_start = lit_start + len(lit)
 
@@ -541,16 +664,22 @@ def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray, lay
             aside = ok & ~inside
             skip, skip_ts = rows[aside], cols["ts"][aside]
         ok &= inside
-    fast = rows[ok]
-    good = ok.nonzero()[0]
-    count = cols["count"][good] if "count" in cols else np.ones(len(good), dtype=np.int64)
+    if len(rows) == n_lines and ok.all():  # the common case: every line read here, the columns as they are
+        fast = rows
+        picked = cols
+    else:
+        good = ok.nonzero()[0]
+        fast = rows[good]
+        picked = {name: col[good] for name, col in cols.items()}
+    n_good = len(fast)
+    count = picked["count"] if "count" in picked else np.ones(n_good, dtype=np.int64)
     fast_chunk = ParsedChunk(
-        ts=cols["ts"][good], trade_id=cols["tradeId"][good], count=count, is_buy=cols["side"][good],
-        px_m=cols["px"][good], px_s=cols["px_scale"][good], sz_m=cols["sz"][good], sz_s=cols["sz_scale"][good],
-        rejects=[], lines=len(good),
+        ts=picked["ts"], trade_id=picked["tradeId"], count=count, is_buy=picked["side"],
+        px_m=picked["px"], px_s=picked["px_scale"], sz_m=picked["sz"], sz_s=picked["sz_scale"],
+        rejects=[], lines=n_good,
     )
-    if "key_start" in cols:
-        fast_chunk.keys = LazyKeys(bytes(buf), cols["key_start"][good], cols["key_end"][good])
+    if "key_start" in picked:
+        fast_chunk.keys = LazyKeys(bytes(buf), picked["key_start"], picked["key_end"])
     if len(fast) == n_lines:
         fast_chunk.lines = n_lines
         return fast_chunk
@@ -640,6 +769,27 @@ def _one_row_per_line(commas: np.ndarray, k: int, starts: np.ndarray, ends: np.n
     if (grid[:, 0] >= starts).all() and (grid[:, -1] < ends).all():
         return grid
     return None
+
+
+def _ends_after_commas(v: _Lines, commas: np.ndarray, k: int, lines: int | None) -> np.ndarray | None:
+    """The line ends of a chunk whose lines each hold ``k`` commas and end as many bytes after their last one
+    as its first line does (its last value has one width: OKX's 13-digit ``ts``), else ``None``.
+
+    Found this way, the ends cost a look at one byte a line instead of a search of every byte.  Every guess
+    must be a line end, and the chunk must hold no other (``lines`` of them, counted if not given): then the
+    guesses are all of them, whatever the lines hold.
+    """
+    if k == 0 or not len(commas) or len(commas) % k:
+        return None
+    first_end = v.buf.find(b"\n")
+    if first_end < 0 or int(commas[k - 1]) > first_end:
+        return None
+    ends = commas[k - 1::k] + (first_end - int(commas[k - 1]))
+    if int(ends[-1]) != v.size - 1 or not (v.bytes[ends] == 0x0A).all():
+        return None
+    if lines is None:
+        lines = int(np.count_nonzero(v.bytes == 0x0A))
+    return ends if lines == len(ends) else None
 
 
 def _starts(line_ends: np.ndarray) -> np.ndarray:

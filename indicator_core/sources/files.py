@@ -506,9 +506,9 @@ def read_chunks(
                 f.seek(offset + cut)
                 first = line + 1
                 offset += cut
-                n, ends = count_lines(buf)
+                n = count_lines(buf)
                 line += n
-                yield Chunk(tf, buf, first, Cursor(tf.name, offset, line), columns, ends, n)
+                yield Chunk(tf, buf, first, Cursor(tf.name, offset, line), columns, None, n)
         if limit is not None:
             return
 
@@ -553,7 +553,7 @@ def _lines_between(f: IO[bytes], start: int, stop: int) -> int:
         piece = f.read(min(stop - start, 1 << 22))
         if not piece:
             break
-        n += count_lines(piece)[0]
+        n += count_lines(piece)
         start += len(piece)
     return n
 
@@ -635,9 +635,9 @@ def _compressed_chunks(tf: TradeFile, offset: int, line: int, limit: int | None,
                     buf, pending = buf[:cut], buf[cut:]
                 first = line + 1
                 offset += len(buf)
-                n, ends = count_lines(buf)
+                n = count_lines(buf)
                 line += n
-                yield Chunk(tf, buf, first, Cursor(tf.name, offset, line, end), columns, ends, n)
+                yield Chunk(tf, buf, first, Cursor(tf.name, offset, line, end), columns, None, n)
                 if end or (limit is not None and offset >= limit):
                     return
     except (EOFError, zlib.error, gzip.BadGzipFile, zipfile.BadZipFile) as exc:
