@@ -137,6 +137,9 @@ def _pure(fields: Sequence[Field], n: int) -> bytes:
 
 def _texts(f: Field, n: int) -> list[str]:
     """The JSON text of each value of ``f``'s column (``null`` where its mask is set)."""
+    if f.kind == "decimal" and f.scale > 0 and n >= AT_ONCE and isinstance(f.column, np.ndarray) \
+            and f.column.dtype == np.int64:
+        return _nulls(decimal_texts_at_once(f.column[:n], f.scale, f.plus), f)
     values = f.column.tolist() if isinstance(f.column, np.ndarray) else list(f.column)
     values = values[:n]
     if f.kind == "iso_ms":
@@ -160,10 +163,15 @@ def _texts(f: Field, n: int) -> list[str]:
             if text is None:
                 text = seen[v] = orjson.dumps(str(v)).decode()
             col.append(text)
-    if f.null is not None:
-        null = f.null.tolist() if isinstance(f.null, np.ndarray) else list(f.null)
-        col = ["null" if z else v for v, z in zip(col, null)]
-    return col
+    return _nulls(col, f)
+
+
+def _nulls(col: list[str], f: Field) -> list[str]:
+    """``col`` with ``null`` where ``f``'s mask is set."""
+    if f.null is None:
+        return col
+    null = f.null.tolist() if isinstance(f.null, np.ndarray) else list(f.null)
+    return ["null" if z else v for v, z in zip(col, null)]
 
 
 def _decimal_texts(values: list[int], scale: int, plus: bool) -> list[str]:
@@ -178,6 +186,63 @@ def _decimal_texts(values: list[int], scale: int, plus: bool) -> list[str]:
             text = ("-" if v < 0 else "") + digits[:-scale] + ("." + frac if frac else "")
         out.append('"+' + text + '"' if plus and v > 0 else '"' + text + '"')
     return out
+
+
+AT_ONCE = 256  # from this many values a column's decimals are written with numpy (below, Python is quicker)
+_TEN = np.uint64(10)
+
+
+def decimal_texts_at_once(values: np.ndarray, scale: int, plus: bool) -> list[str]:
+    """:func:`_decimal_texts` of an int64 column (``scale`` > 0), written with numpy a column of digits at a
+    time: about half the time from a few hundred values up.
+
+    Every value gets a row of characters: room for a quote and a sign, its digits at fixed places (the
+    point in one column for all), a closing quote and a space.  Leading zeros, trailing zeros of the
+    fraction and a bare point are left blank; the quotes and the sign go where each value's text begins and
+    ends; the rows, one string, split at the blanks into one JSON text a value.
+    """
+    n = len(values)
+    neg = values < 0
+    q = np.where(neg, -values, values).view(np.uint64)  # -(-2**63) wraps to itself: 2**63 as uint64
+    width = max(len(str(int(q.max()))), scale + 1)  # at least one digit before the point
+    whole = width - scale
+    m = np.empty((n, width + 5), dtype=np.uint8)
+    m[:, :2] = 0x20
+    m[:, -2:] = 0x20
+    r = np.empty_like(q)
+    ch = np.empty(n, dtype=np.uint8)
+    seen = np.zeros(n, dtype=bool)  # a nonzero digit of the fraction at or after this one
+    last = np.full(n, -1, dtype=np.int64)  # the last one of them
+    for j in range(scale - 1, -1, -1):
+        np.divmod(q, _TEN, out=(q, r))
+        nonzero = r != 0
+        last[nonzero & ~seen] = j
+        seen |= nonzero
+        np.add(r, 0x30, out=ch, casting="unsafe")
+        ch[~seen] = 0x20
+        m[:, 3 + whole + j] = ch
+    m[:, 2 + whole] = np.where(seen, 0x2E, 0x20)
+    first = np.zeros(n, dtype=np.int64)  # blanks before the first digit shown
+    for j in range(whole - 1, -1, -1):
+        blank = q == 0
+        np.divmod(q, _TEN, out=(q, r))
+        np.add(r, 0x30, out=ch, casting="unsafe")
+        if j < whole - 1:  # the units are always shown
+            ch[blank] = 0x20
+            first += blank
+        m[:, 2 + j] = ch
+    rows = np.arange(n)
+    m[rows, np.where(last >= 0, 4 + whole + last, 2 + whole)] = 0x22
+    start = 2 + first
+    if plus:
+        above = values > 0
+        m[rows[above], start[above] - 1] = 0x2B
+        start = start - above
+    if neg.any():
+        m[rows[neg], start[neg] - 1] = 0x2D
+        start = start - neg
+    m[rows, start - 1] = 0x22
+    return m.tobytes().decode("ascii").split()
 
 
 @lru_cache(maxsize=64)

@@ -77,3 +77,35 @@ def test_text_that_needs_escaping_and_ints_past_int64_take_the_pure_path() -> No
     big = np.array([2**70, 5], dtype=object)
     fields = [Field("q", "decimal", big, scale=2)]
     assert json_lines(fields, 2) == reference(fields, 2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(mantissas=st.lists(st.one_of(st.integers(-(2**63), 2**63 - 1), st.integers(-10**6, 10**6),
+                                    st.sampled_from([0, 1, -1, 10**18, -(2**63), 2**63 - 1])),
+                          min_size=1, max_size=400),
+       tens=st.integers(0, 12), scale=st.integers(1, 19), plus=st.booleans())
+def test_decimals_written_at_once_are_fmt_of_each(mantissas: list[int], tens: int, scale: int, plus: bool) -> None:
+    """Long columns of decimals are written with numpy a digit column at a time: each text is what ``fmt``
+    (``fmt_signed``) gives for the decimal, trailing zeros, bare points, signs and int64's ends included."""
+    from indicator_core.numbers import fmt, fmt_signed, to_dec
+
+    values = [max(min(v * 10**tens, 2**63 - 1), -(2**63)) for v in mantissas]
+    show = fmt_signed if plus else fmt
+    want = ['"%s"' % show(to_dec(v, scale)) for v in values]
+    assert jsonlines.decimal_texts_at_once(np.array(values, dtype=np.int64), scale, plus) == want
+
+
+def test_a_long_column_goes_through_the_numpy_writer_with_the_same_lines(monkeypatch) -> None:
+    """From :data:`jsonlines.AT_ONCE` values up the pure path writes decimals at once; the lines are the same
+    as orjson's for the dicts, nulls included."""
+    n = jsonlines.AT_ONCE + 37
+    rng = np.random.default_rng(7)
+    mant = rng.integers(-(10**12), 10**12, n) * 10 ** rng.integers(0, 5, n)
+    null = rng.random(n) < 0.1
+    fields = [Field("px", "decimal", mant, scale=4), Field("delta", "decimal", mant, scale=8, plus=True, null=null)]
+    calls = []
+    real = jsonlines.decimal_texts_at_once
+    monkeypatch.setattr(jsonlines, "decimal_texts_at_once", lambda *a: calls.append(a) or real(*a))
+    monkeypatch.setattr(jsonlines, "_KERNEL", None)
+    assert json_lines(fields, n) == reference(fields, n)
+    assert len(calls) == 2
