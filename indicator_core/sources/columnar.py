@@ -658,11 +658,13 @@ def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray | No
         value_start = lit_start + len(lit)
 
     skip = skip_ts = None
-    if window is not None:
-        inside = window.inside(cols["ts"])
+    ts = cols["ts"]
+    if window is not None and len(ts) and not (int(ts.min()) >= window.lo and int(ts.max()) < window.hi):
+        # (a chunk mostly lies all inside its day: two reductions then, no mask)
+        inside = window.inside(ts)
         if outside_ok:
             aside = ok & ~inside
-            skip, skip_ts = rows[aside], cols["ts"][aside]
+            skip, skip_ts = rows[aside], ts[aside]
         ok &= inside
     if len(rows) == n_lines and ok.all():  # the common case: every line read here, the columns as they are
         fast = rows
