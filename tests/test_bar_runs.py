@@ -108,7 +108,8 @@ class _Consumer:
 
 def _through_dispatch(ind: Indicator, items: list[Any], cuts: list[int]) -> bytes:
     """``items`` as the trade stream delivers them (a bar, the filled minutes after it, the advance to the next
-    traded minute), through the runtime's dispatch, flushed (as a commit does) before the items at ``cuts``."""
+    traded minute), through the runtime's dispatch, flushed and the state read (as a commit does) before the
+    items at ``cuts``."""
     d = Dispatch()
     c = _Consumer(ind)
     d.add(c)  # type: ignore[arg-type]
@@ -116,6 +117,7 @@ def _through_dispatch(ind: Indicator, items: list[Any], cuts: list[int]) -> byte
     for k, item in enumerate(items):
         if k in at:
             d.flush()
+            ind.get_state()  # a commit: the state is read between runs (it must not change what follows)
         if isinstance(item, tuple):
             d.empty_bars(*item)
         else:
