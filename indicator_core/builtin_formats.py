@@ -23,13 +23,19 @@ from __future__ import annotations
 
 from typing import Callable
 
+from typing import TYPE_CHECKING, Any
+
 from .hookspecs import hookimpl
-from .sources import archive_fast, binance, binance_fast, bybit_fast, columnar, derivs_lines, okx_csv
-from .sources.files import Chunk
+from .sources import columnar
 from .sources.formats import VenueFormat
-from .sources.parsed import ParsedChunk
-from .sources.timecheck import TimeWindow
-from .streams import okx_books, venue_books
+
+if TYPE_CHECKING:
+    from .sources.files import Chunk
+    from .sources.parsed import ParsedChunk
+    from .sources.timecheck import TimeWindow
+
+# Each venue's reader is imported with its first chunk (the OKX trade reader, the common case, with the module):
+# a command reading OKX trades does not load the Binance, Bybit, archive, book and derivs parsers.
 
 
 def okx_jsonl(chunk: Chunk, inst_id: str, window: TimeWindow) -> ParsedChunk:
@@ -39,31 +45,83 @@ def okx_jsonl(chunk: Chunk, inst_id: str, window: TimeWindow) -> ParsedChunk:
 
 
 def okx_archive(chunk: Chunk, inst_id: str, window: TimeWindow) -> ParsedChunk:
+    from .sources import okx_csv
+
     assert chunk.csv_columns is not None
     return okx_csv.parse_chunk(chunk.buf, chunk.first_line, inst_id, chunk.csv_columns, chunk.line_ends, window)
 
 
+def okx_archive_header(*args: Any) -> Any:
+    from .sources import okx_csv
+
+    return okx_csv.parse_header(*args)
+
+
 def binance_jsonl(chunk: Chunk, inst_id: str, window: TimeWindow) -> ParsedChunk:
+    from .sources import binance_fast
+
     return binance_fast.parse_chunk(chunk.buf, chunk.first_line, inst_id, window, chunk.line_ends)
 
 
 def binance_archive(chunk: Chunk, inst_id: str, window: TimeWindow) -> ParsedChunk:
+    from .sources import archive_fast, binance
+
     return archive_fast.binance_chunk(chunk.buf, chunk.first_line, window, binance.archive_stream(chunk.file.name),
                                       chunk.line_ends)
 
 
 def bybit_jsonl(chunk: Chunk, inst_id: str, window: TimeWindow) -> ParsedChunk:
+    from .sources import bybit_fast
+
     return bybit_fast.parse_chunk(chunk.buf, chunk.first_line, inst_id, window, chunk.line_ends)
 
 
 def bybit_archive(chunk: Chunk, inst_id: str, window: TimeWindow) -> ParsedChunk:
+    from .sources import archive_fast
+
     return archive_fast.bybit_chunk(chunk.buf, chunk.first_line, inst_id, window, chunk.line_ends)
+
+
+def okx_books(chunk: Chunk, inst_id: str, channel: str) -> Any:
+    from .streams import okx_books
+
+    return okx_books.parse_chunk(chunk, inst_id, channel)
+
+
+def binance_books(chunk: Chunk, inst_id: str, channel: str) -> Any:
+    from .streams import venue_books
+
+    return venue_books.binance_chunk(chunk, inst_id, channel)
+
+
+def bybit_books(chunk: Chunk, inst_id: str, channel: str) -> Any:
+    from .streams import venue_books
+
+    return venue_books.bybit_chunk(chunk, inst_id, channel)
+
+
+def okx_derivs(chunk: Chunk, inst_id: str, window: TimeWindow) -> Any:
+    from .sources import derivs_lines
+
+    return derivs_lines.okx_chunk(chunk, inst_id, window)
+
+
+def binance_derivs(chunk: Chunk, inst_id: str, window: TimeWindow) -> Any:
+    from .sources import derivs_lines
+
+    return derivs_lines.binance_chunk(chunk, inst_id, window)
+
+
+def bybit_derivs(chunk: Chunk, inst_id: str, window: TimeWindow) -> Any:
+    from .sources import derivs_lines
+
+    return derivs_lines.bybit_chunk(chunk, inst_id, window)
 
 
 FORMATS = (
     VenueFormat("okx-jsonl", "okx", (".jsonl", ".jsonl.gz"), okx_jsonl, reads_mapped=True,
                 description="OKX trades as JSON lines (exporter lines, REST items, WebSocket pushes)"),
-    VenueFormat("okx-csv", "okx", (".csv", ".csv.gz", ".zip"), okx_archive, header=okx_csv.parse_header,
+    VenueFormat("okx-csv", "okx", (".csv", ".csv.gz", ".zip"), okx_archive, header=okx_archive_header,
                 description="OKX daily trade archives (CSV with a header line; a .zip holds one)",
                 # OKX's own daily archives cut their days at midnight UTC+8
                 day_offsets=(("{inst}-trades-{date}.csv", 480), ("{inst}-trades-{date}.zip", 480))),
@@ -76,18 +134,18 @@ FORMATS = (
     VenueFormat("bybit-csv", "bybit", (".csv", ".csv.gz"), bybit_archive,
                 description="Bybit daily trade archives ({SYMBOL}{date}.csv.gz)"),
     # a book format's parse takes the book channel where a trade format's takes the time window
-    VenueFormat("okx-books", "okx", (".jsonl",), okx_books.parse_chunk, kind="books",
+    VenueFormat("okx-books", "okx", (".jsonl",), okx_books, kind="books",
                 description="OKX order-book pushes (books, books5, bbo-tbt, books-l2-tbt, books50-l2-tbt)"),
-    VenueFormat("binance-books", "binance", (".jsonl",), venue_books.binance_chunk, kind="books",
+    VenueFormat("binance-books", "binance", (".jsonl",), binance_books, kind="books",
                 description="Binance USDⓈ-M depthUpdate events with the REST snapshots written among them"),
-    VenueFormat("bybit-books", "bybit", (".jsonl",), venue_books.bybit_chunk, kind="books",
+    VenueFormat("bybit-books", "bybit", (".jsonl",), bybit_books, kind="books",
                 description="Bybit v5 orderbook.{depth} snapshot and delta pushes"),
     # a derivs format's parse takes the file's time window and gives the items of sources.derivs_lines
-    VenueFormat("okx-derivs", "okx", (".jsonl",), derivs_lines.okx_chunk, kind="derivs",
+    VenueFormat("okx-derivs", "okx", (".jsonl",), okx_derivs, kind="derivs",
                 description="OKX funding-rate, open-interest and liquidation-orders pushes"),
-    VenueFormat("binance-derivs", "binance", (".jsonl",), derivs_lines.binance_chunk, kind="derivs",
+    VenueFormat("binance-derivs", "binance", (".jsonl",), binance_derivs, kind="derivs",
                 description="Binance USDⓈ-M forceOrder and markPrice events, bare or combined-stream"),
-    VenueFormat("bybit-derivs", "bybit", (".jsonl",), derivs_lines.bybit_chunk, kind="derivs",
+    VenueFormat("bybit-derivs", "bybit", (".jsonl",), bybit_derivs, kind="derivs",
                 description="Bybit v5 allLiquidation, liquidation and tickers pushes"),
 )
 

@@ -8,10 +8,12 @@ stream is :class:`.book_stream.BookStream`, its event :class:`.book_stream.BookM
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .base import StreamKind
-from .book_stream import COUNTERS, BookStream
+
+if TYPE_CHECKING:  # (the stream loads when a vault has books, not with every command)
+    from .book_stream import BookStream
 
 # the counters `indicators status` shows of a book stream, in its JSON's order
 STATUS_COUNTERS = ("pushes", "snapshots", "duplicates", "heartbeats", "seq_gaps", "checksum_errors", "crossed",
@@ -22,7 +24,13 @@ class Books(StreamKind):
     """The ``books`` kind of input (see :mod:`indicator_core.streams`)."""
 
     name = "books"
-    counters = COUNTERS
+
+    @property
+    def counters(self) -> tuple[str, ...]:  # type: ignore[override]
+        from .book_stream import COUNTERS
+
+        return COUNTERS
+
     parse_in_threads = False  # orjson and Python per line: a worker thread would only wait for the GIL
 
     def root(self, cfg) -> str:
@@ -35,6 +43,8 @@ class Books(StreamKind):
         return cfg.books.channels.get(inst_id, cfg.books.channel)
 
     def new_stream(self, inst, cfg) -> BookStream:
+        from .book_stream import BookStream
+
         return BookStream(self.channel(cfg, inst.inst_id))
 
     def parser(self, cfg, inst_id: str, tolerance_minutes: int = 0, now_ms: int = 0):

@@ -11,12 +11,14 @@ format (:mod:`indicator_core.sources.derivs_lines`), the stream is
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..sources.timecheck import TimeWindow
 from ..storage import InstrumentKey
 from .base import StreamKind
-from .derivs_stream import COUNTERS, PRICE_INPUT, DerivsStream
+
+if TYPE_CHECKING:  # (the stream loads when a vault has derivs, not with every command)
+    from .derivs_stream import DerivsStream
 
 STATUS_COUNTERS = ("items", "oi", "funding", "liquidations", "duplicates", "late", "other_inst", "rejects", "minutes")
 
@@ -25,7 +27,13 @@ class Derivs(StreamKind):
     """The ``derivs`` kind of input."""
 
     name = "derivs"
-    counters = COUNTERS
+
+    @property
+    def counters(self) -> tuple[str, ...]:  # type: ignore[override]
+        from .derivs_stream import COUNTERS
+
+        return COUNTERS
+
     # inline: a day is one or two chunks (batch_scale), so a helper thread has nothing to overlap (measured:
     # the command took 0.34-0.44 s with one, 0.31-0.36 s without); the compiled scan leaves the GIL all the same
     parse_in_threads = False
@@ -33,7 +41,13 @@ class Derivs(StreamKind):
     # the fixed part of a chunk's work counts, so a day is read in one or two chunks
     batch_scale = 4
     venue_formats = True
-    reads_outputs = (PRICE_INPUT.indicator,)  # the closes of volume_1m price the open interest
+
+    @property
+    def reads_outputs(self) -> tuple[str, ...]:  # type: ignore[override]
+        from .derivs_stream import PRICE_INPUT  # the closes of volume_1m price the open interest
+
+        return (PRICE_INPUT.indicator,)
+
     label_suffix = " derivs"
     status_title = "derivs"
     state_suffix = ".derivs"  # {INST_ID}.derivs.state.json in the quality state folder
@@ -48,12 +62,15 @@ class Derivs(StreamKind):
         return cfg.derivs.patterns
 
     def new_stream(self, inst, cfg) -> DerivsStream:
+        from .derivs_stream import DerivsStream
+
         return DerivsStream(cfg.derivs.late_seconds, inst)
 
     def bind(self, stream: DerivsStream, vault: Path, key: InstrumentKey, cfg, enabled: set[str]) -> None:
         """The closes of ``volume_1m`` count when the volume analyzer runs and the instrument has trades."""
         trades = vault / cfg.input.root / key.exchange / key.market / key.inst_id
-        stream.bind(vault, key, PRICE_INPUT.indicator in enabled and trades.is_dir(), cfg.derivs.liquidations_from)
+        volume = self.reads_outputs[0]
+        stream.bind(vault, key, volume in enabled and trades.is_dir(), cfg.derivs.liquidations_from)
 
     def parser(self, cfg, inst_id: str, tolerance_minutes: int = 0, now_ms: int = 0):
         def parse(chunk):

@@ -11,15 +11,17 @@ rounded half-even to 4 places.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from pydantic import Field
 
 from indicator_core import (
-    EXACT, RATIO_PLACES, BookMinute, Emit, Indicator, Params, PriceWidth, Unit, div_round, fmt, fmt_signed, hookimpl,
-    iso_ms,
+    EXACT, RATIO_PLACES, Emit, Indicator, Params, PriceWidth, Unit, div_round, fmt, fmt_signed, hookimpl, iso_ms,
     step_125,
 )
+
+if TYPE_CHECKING:  # (the book stream's modules load when a vault has books, not with every command)
+    from indicator_core import BookMinute
 
 INVERSE_BASE_PLACES = 12  # as a trade's base quantity (SPEC section 1)
 

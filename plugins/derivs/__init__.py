@@ -19,7 +19,7 @@ quote / px`` rounded half-even to 12 places.  Every sum is exact.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -27,9 +27,12 @@ import numpy as np
 import orjson
 
 from indicator_core import (
-    EXACT, Decimals, DerivsMinutes, Emit, Indicator, Instrument, JsonField, LiquidationColumns, Params, Signal,
-    div_round, fmt, hookimpl, iso_minute, iso_minutes, iso_ms, json_lines, per_distinct, to_dec,
+    EXACT, Decimals, Emit, Indicator, Instrument, JsonField, Params, Signal, div_round, fmt, hookimpl, iso_minute,
+    iso_minutes, iso_ms, json_lines, per_distinct, to_dec,
 )
+
+if TYPE_CHECKING:  # (the derivs stream's modules load when a vault has derivs, not with every command)
+    from indicator_core import DerivsMinutes, LiquidationColumns
 
 
 INVERSE_BASE_PLACES = 12  # as a trade's base quantity (SPEC section 1)
@@ -119,7 +122,7 @@ class Derivs(Indicator):
             JsonField("funding_interval_h", "raw", funding_h),
             JsonField("funding_8h", "text", funding_8h, null=no_funding),
             JsonField("next_funding_utc", "text", per_distinct(next_ms, lambda v: _time(int(v)) if v > 0 else ""),
-                      null=next_ms == DerivsMinutes.NONE),
+                      null=next_ms == b.NONE),
             JsonField("liq_long_count", "int", long_count, quoted=False, null=no_count),
             long_base.field("liq_long_base", null=no_count),
             long_quote.field("liq_long_quote"),
