@@ -211,13 +211,16 @@ def _wait_until_working(vault: Path, proc, limit: float = 60.0) -> None:
 def processing_seconds(tmp: Path) -> float:
     """How long the pass of one whole run takes here (start-up excluded), so kills land inside it."""
     if not _RUN_SECONDS:
-        vault = tmp / "timing"
-        materialize(vault, 1.0)
-        proc = run_subprocess(vault, config(tmp, 2048, 0.02))
-        _wait_until_working(vault, proc)
-        t0 = time.perf_counter()
-        proc.communicate()
-        _RUN_SECONDS.append(time.perf_counter() - t0)
+        times = []
+        for k in range(2):  # the quicker of two: one timed at a busy moment would send kills after the run's end
+            vault = tmp / f"timing{k}"
+            materialize(vault, 1.0)
+            proc = run_subprocess(vault, config(tmp, 2048, 0.02))
+            _wait_until_working(vault, proc)
+            t0 = time.perf_counter()
+            proc.communicate()
+            times.append(time.perf_counter() - t0)
+        _RUN_SECONDS.append(min(times))
     return _RUN_SECONDS[0]
 
 
