@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from .hookspecs import hookimpl
@@ -82,40 +83,18 @@ def bybit_archive(chunk: Chunk, inst_id: str, window: TimeWindow) -> ParsedChunk
     return archive_fast.bybit_chunk(chunk.buf, chunk.first_line, inst_id, window, chunk.line_ends)
 
 
-def okx_books(chunk: Chunk, inst_id: str, channel: str) -> Any:
-    from .streams import okx_books
+def _reader(module: str, name: str) -> Callable[..., Any]:
+    """The parser ``name`` of ``indicator_core.{module}``, imported with the first chunk it reads (a book or
+    derivs format hands its arguments on as they are)."""
+    found: list[Callable[..., Any]] = []
 
-    return okx_books.parse_chunk(chunk, inst_id, channel)
+    def read(*args: Any) -> Any:
+        if not found:
+            found.append(getattr(import_module(f"indicator_core.{module}"), name))
+        return found[0](*args)
 
-
-def binance_books(chunk: Chunk, inst_id: str, channel: str) -> Any:
-    from .streams import venue_books
-
-    return venue_books.binance_chunk(chunk, inst_id, channel)
-
-
-def bybit_books(chunk: Chunk, inst_id: str, channel: str) -> Any:
-    from .streams import venue_books
-
-    return venue_books.bybit_chunk(chunk, inst_id, channel)
-
-
-def okx_derivs(chunk: Chunk, inst_id: str, window: TimeWindow) -> Any:
-    from .sources import derivs_lines
-
-    return derivs_lines.okx_chunk(chunk, inst_id, window)
-
-
-def binance_derivs(chunk: Chunk, inst_id: str, window: TimeWindow) -> Any:
-    from .sources import derivs_lines
-
-    return derivs_lines.binance_chunk(chunk, inst_id, window)
-
-
-def bybit_derivs(chunk: Chunk, inst_id: str, window: TimeWindow) -> Any:
-    from .sources import derivs_lines
-
-    return derivs_lines.bybit_chunk(chunk, inst_id, window)
+    read.__name__ = read.__qualname__ = name
+    return read
 
 
 FORMATS = (
@@ -134,18 +113,19 @@ FORMATS = (
     VenueFormat("bybit-csv", "bybit", (".csv", ".csv.gz"), bybit_archive,
                 description="Bybit daily trade archives ({SYMBOL}{date}.csv.gz)"),
     # a book format's parse takes the book channel where a trade format's takes the time window
-    VenueFormat("okx-books", "okx", (".jsonl",), okx_books, kind="books",
+    VenueFormat("okx-books", "okx", (".jsonl",), _reader("streams.okx_books", "parse_chunk"), kind="books",
                 description="OKX order-book pushes (books, books5, bbo-tbt, books-l2-tbt, books50-l2-tbt)"),
-    VenueFormat("binance-books", "binance", (".jsonl",), binance_books, kind="books",
+    VenueFormat("binance-books", "binance", (".jsonl",), _reader("streams.venue_books", "binance_chunk"), kind="books",
                 description="Binance USDⓈ-M depthUpdate events with the REST snapshots written among them"),
-    VenueFormat("bybit-books", "bybit", (".jsonl",), bybit_books, kind="books",
+    VenueFormat("bybit-books", "bybit", (".jsonl",), _reader("streams.venue_books", "bybit_chunk"), kind="books",
                 description="Bybit v5 orderbook.{depth} snapshot and delta pushes"),
     # a derivs format's parse takes the file's time window and gives the items of sources.derivs_lines
-    VenueFormat("okx-derivs", "okx", (".jsonl",), okx_derivs, kind="derivs",
+    VenueFormat("okx-derivs", "okx", (".jsonl",), _reader("sources.derivs_lines", "okx_chunk"), kind="derivs",
                 description="OKX funding-rate, open-interest and liquidation-orders pushes"),
-    VenueFormat("binance-derivs", "binance", (".jsonl",), binance_derivs, kind="derivs",
+    VenueFormat("binance-derivs", "binance", (".jsonl",), _reader("sources.derivs_lines", "binance_chunk"),
+                kind="derivs",
                 description="Binance USDⓈ-M forceOrder and markPrice events, bare or combined-stream"),
-    VenueFormat("bybit-derivs", "bybit", (".jsonl",), bybit_derivs, kind="derivs",
+    VenueFormat("bybit-derivs", "bybit", (".jsonl",), _reader("sources.derivs_lines", "bybit_chunk"), kind="derivs",
                 description="Bybit v5 allLiquidation, liquidation and tickers pushes"),
 )
 
