@@ -300,18 +300,24 @@ def test_plain_csv_rows_never_reach_the_reference(monkeypatch, crlf: bool) -> No
 @settings(max_examples=200, deadline=None)
 @given(json_chunk=one_layout_chunk(), stray=st.lists(line(), max_size=5), csv=csv_chunk())
 def test_positions_never_decrease_from_line_to_line(json_chunk: bytes, stray: list[bytes], csv) -> None:
-    """``_Lines.word_at`` checks bounds on a column's first and last entries only: that is sound because every
-    column of positions it is handed never decreases from one line to the next, on any input."""
+    """``_Lines.word_at`` and ``_Lines.span_at`` check bounds on a column's first and last entries only: that is
+    sound because every column of positions they are handed never decreases from one line to the next, on any
+    input."""
     from indicator_core.sources import okx_csv
 
-    real = columnar._Lines.word_at
+    real, real_span = columnar._Lines.word_at, columnar._Lines.span_at
 
     def checked(self, pos, ok):
         assert (np.diff(pos) >= 0).all(), pos
         return real(self, pos, ok)
 
+    def checked_span(self, pos, width):
+        assert (np.diff(pos) >= 0).all(), pos
+        return real_span(self, pos, width)
+
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(columnar._Lines, "word_at", checked)
+        mp.setattr(columnar._Lines, "span_at", checked_span)
         columnar.parse_chunk(json_chunk + b"".join(s + b"\n" for s in stray), 1, INST)
         header, body = csv
         okx_csv.parse_chunk(body, 2, INST, okx_csv.parse_header(header, "test.csv"))

@@ -96,7 +96,7 @@ class Chunk:
     first_line: int | None  # line number of the first line in buf (1-based); None: after the previous chunk's
     end: Cursor  # the cursor after this chunk (its line None until numbered)
     csv_columns: list[str | None] | None = None
-    line_ends: np.ndarray | None = None  # offsets of the \n of each line in buf, if found here (see count_lines)
+    line_ends: np.ndarray | None = None  # offsets of the \n of each line in buf, if found here (else the parser does)
     lines: int | None = None  # how many lines buf holds, if counted here
 
 
