@@ -85,14 +85,16 @@ class VolumeAnalyzer(Indicator):
         buys = np.add.reduceat(np.where(buy, v, 0), starts).tolist()
         totals = np.add.reduceat(v, starts).tolist()
         counts = np.diff(starts, append=len(v)).tolist()
+        whales, added = self.whales, []
         for minute, b, t, count in zip(minutes[starts].tolist(), buys, totals, counts):
-            whale = self.whales.get(minute)
-            if whale is None:
-                self.whales[minute] = [b, t - b, count, scale]
+            whale = whales.get(minute)
+            if whale is None:  # (a minute of this batch's: most are; added below in one go, in minute order)
+                added.append((minute, [b, t - b, count, scale]))
                 continue
             at = max(whale[3], scale)
             up, lift = 10 ** (at - whale[3]), 10 ** (at - scale)
-            self.whales[minute] = [whale[0] * up + b * lift, whale[1] * up + (t - b) * lift, whale[2] + count, at]
+            whales[minute] = [whale[0] * up + b * lift, whale[1] * up + (t - b) * lift, whale[2] + count, at]
+        whales.update(added)
 
     def on_bar(self, bar: Bar, emit: Emit) -> None:
         p = self.params

@@ -141,7 +141,9 @@ def volume_records(a: "VolumeAnalyzer", bars: BarRun) -> JsonLines:
     ]
     if p.base_volumes:
         fields += [bars.buy_volume("base").field("buy_base"), bars.sell_volume("base").field("sell_base")]
-    taints = per_distinct([tuple(t) for t in bars.taint], _taint_json)
+    tainted = np.fromiter(map(bool, bars.taint), dtype=bool, count=n)
+    # (most runs have no taint at all: one text for every row then)
+    taints = per_distinct([tuple(t) for t in bars.taint], _taint_json) if tainted.any() else [_taint_json()] * n
     fields += [
         delta.field("delta", plus=True),
         JsonField("trade_count", "int", bars.trade_count, quoted=False),
@@ -156,7 +158,7 @@ def volume_records(a: "VolumeAnalyzer", bars: BarRun) -> JsonLines:
         JsonField("absorption", "bool", absorption),
         JsonField("divergence", "bool", divergence),
         JsonField("empty", "bool", bars.empty),
-        JsonField("tainted", "bool", np.array([bool(t) for t in bars.taint], dtype=bool)),
+        JsonField("tainted", "bool", tainted),
         JsonField("taint", "raw", taints),
     ]
     return json_lines(fields, n)
