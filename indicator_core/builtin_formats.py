@@ -21,10 +21,8 @@ bybit-derivs    bybit    ``.jsonl`` (under ``raw/derivs``)         ``allLiquidat
 
 from __future__ import annotations
 
-from typing import Callable
-
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from .hookspecs import hookimpl
 from .sources import columnar
@@ -50,12 +48,6 @@ def okx_archive(chunk: Chunk, inst_id: str, window: TimeWindow) -> ParsedChunk:
 
     assert chunk.csv_columns is not None
     return okx_csv.parse_chunk(chunk.buf, chunk.first_line, inst_id, chunk.csv_columns, chunk.line_ends, window)
-
-
-def okx_archive_header(*args: Any) -> Any:
-    from .sources import okx_csv
-
-    return okx_csv.parse_header(*args)
 
 
 def binance_jsonl(chunk: Chunk, inst_id: str, window: TimeWindow) -> ParsedChunk:
@@ -84,8 +76,8 @@ def bybit_archive(chunk: Chunk, inst_id: str, window: TimeWindow) -> ParsedChunk
 
 
 def _reader(module: str, name: str) -> Callable[..., Any]:
-    """The parser ``name`` of ``indicator_core.{module}``, imported with the first chunk it reads (a book or
-    derivs format hands its arguments on as they are)."""
+    """The function ``name`` of ``indicator_core.{module}``, imported when first called (for a format whose
+    arguments go to it as they are: a CSV header, a book or derivs chunk)."""
     found: list[Callable[..., Any]] = []
 
     def read(*args: Any) -> Any:
@@ -100,7 +92,8 @@ def _reader(module: str, name: str) -> Callable[..., Any]:
 FORMATS = (
     VenueFormat("okx-jsonl", "okx", (".jsonl", ".jsonl.gz"), okx_jsonl, reads_mapped=True,
                 description="OKX trades as JSON lines (exporter lines, REST items, WebSocket pushes)"),
-    VenueFormat("okx-csv", "okx", (".csv", ".csv.gz", ".zip"), okx_archive, header=okx_archive_header,
+    VenueFormat("okx-csv", "okx", (".csv", ".csv.gz", ".zip"), okx_archive,
+                header=_reader("sources.okx_csv", "parse_header"),
                 description="OKX daily trade archives (CSV with a header line; a .zip holds one)",
                 # OKX's own daily archives cut their days at midnight UTC+8
                 day_offsets=(("{inst}-trades-{date}.csv", 480), ("{inst}-trades-{date}.zip", 480))),

@@ -568,9 +568,9 @@ def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray | No
     The compiled kernel reads every kind; without it (no compiler at install)
     numpy does.
     """
-    if _KERNEL is not None and len(buf) >= 16 and (line_ends is not None or lines is not None):
-        n_lines = len(line_ends) if line_ends is not None else lines
-        if n_lines:
+    if _KERNEL is not None and len(buf) >= 16:
+        n_lines = len(line_ends) if line_ends is not None else lines  # None: the kernel counts them as it reads
+        if n_lines != 0:
             return _parse_compiled(buf, first_line_no, n_lines, layout, slow_line, window, outside_ok)
     if len(buf) < 16:
         return parse_slowly(buf, first_line_no, find_line_ends(buf) if line_ends is None else line_ends, slow_line)
