@@ -101,6 +101,53 @@ def test_okx_trades_nothing_lost_nothing_doubled(tmp_path: Path, fault: str | No
         assert "malformed" in kinds
 
 
+
+def test_a_connection_ends_on_stop_even_when_its_cancellation_is_lost(monkeypatch) -> None:
+    """A cancellation can be lost where it meets a frame (Python 3.11's ``asyncio.wait_for`` returns the frame
+    instead): the connection must still end once the recorder stops, not go on exchanging pings and pongs."""
+    from indicator_core.record import connection
+    from indicator_core.record.venues import Okx, Target
+
+    stop = asyncio.Event()
+
+    class Socket:  # a venue that keeps answering pings; its first pong arrives the moment the recorder stops
+        first = True
+
+        async def send(self, message: str) -> None:
+            pass
+
+        async def recv(self) -> str:
+            if self.first:
+                self.first = False
+                await stop.wait()
+            else:
+                await asyncio.sleep(0.02)
+            return "pong"
+
+        async def ping(self) -> None:
+            pass
+
+        async def close(self) -> None:
+            pass
+
+    async def connect(*args, **kwargs) -> Socket:
+        return Socket()
+
+    monkeypatch.setattr(connection, "connect", connect)
+    venue = Okx([Target(LABEL, ("trades",))], {"okx_ws": "ws://127.0.0.1:9/ws", "okx_rest": "http://127.0.0.1:9"})
+
+    async def main() -> bool:
+        session = connection.Session(venue, connection.Events(), connection.Timing(0.3, 0.3, 0.05, 0.2), stop)
+        task = asyncio.ensure_future(session.run())
+        await asyncio.sleep(0.2)
+        stop.set()
+        done, _ = await asyncio.wait({task}, timeout=5)
+        task.cancel()
+        return bool(done)
+
+    assert asyncio.run(main()), "the session went on after stop"
+
+
 # --- the command line --------------------------------------------------------------------------
 import os  # noqa: E402
 import signal  # noqa: E402

@@ -82,7 +82,8 @@ class Session:
             wait = min(self.timing.backoff_max_seconds, self.timing.backoff_first_seconds * 2 ** max(failures - 1, 0))
             wait *= 0.5 + 0.5 * self.rand()
             try:
-                await asyncio.wait_for(self.stop.wait(), timeout=wait)
+                async with asyncio.timeout(wait):
+                    await self.stop.wait()
             except TimeoutError:
                 pass
         for task in (current, self.successor):
@@ -115,9 +116,10 @@ class Session:
             self.events.subscribed(venue, number)
             last = [time.monotonic()]
             keepalive = asyncio.ensure_future(self._keepalive(ws, last))
-            while True:
-                try:
-                    raw = await asyncio.wait_for(ws.recv(), timeout=timing.ping_seconds + timing.pong_seconds)
+            while not self.stop.is_set():
+                try:  # asyncio.timeout, not wait_for: on 3.11 wait_for drops a cancellation that meets a frame
+                    async with asyncio.timeout(timing.ping_seconds + timing.pong_seconds):
+                        raw = await ws.recv()
                 except TimeoutError:
                     self.events.disconnected(venue, number, "silent past the keepalive", delivered)
                     return "stalled", delivered
@@ -139,6 +141,7 @@ class Session:
                         self.successor = asyncio.ensure_future(self._connection(number))
                 elif frame.what == "error":
                     self.events.malformed(venue, frame.text)
+            return "stopped", delivered
         except ConnectionClosed as exc:
             why = "replaced by the connection opened on the notice" if self._replaced(number) else f"closed: {exc}"
             self.events.disconnected(venue, number, why, delivered)

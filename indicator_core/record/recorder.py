@@ -290,11 +290,12 @@ class Recorder(Events):
             await asyncio.gather(*runs)
         finally:
             syncing.cancel()
-            for task in list(self.tasks):  # a backfill under way is finished: its trades are owed to the file
-                try:
-                    await asyncio.wait_for(task, timeout=REST_TIMEOUT * REST_ATTEMPTS)
-                except (asyncio.TimeoutError, asyncio.CancelledError, Exception):  # noqa: BLE001
-                    pass
+            if self.tasks:  # a backfill under way is finished: its trades are owed to the file
+                _, late = await asyncio.wait(set(self.tasks), timeout=REST_TIMEOUT * REST_ATTEMPTS)
+                for task in late:
+                    task.cancel()
+                if late:
+                    await asyncio.wait(late, timeout=1)
             self.close()
 
     async def _sync_timer(self, stop: asyncio.Event) -> None:
