@@ -101,7 +101,6 @@ def test_okx_trades_nothing_lost_nothing_doubled(tmp_path: Path, fault: str | No
         assert "malformed" in kinds
 
 
-
 def test_a_connection_ends_on_stop_even_when_its_cancellation_is_lost(monkeypatch) -> None:
     """A cancellation can be lost where it meets a frame (Python 3.11's ``asyncio.wait_for`` returns the frame
     instead): the connection must still end once the recorder stops, not go on exchanging pings and pongs."""
