@@ -124,6 +124,7 @@ def test_a_cluster_without_workers_is_said_and_the_run_goes_on_when_one_joins(tm
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(0)  # as long as SOAK_CASES takes
 @pytest.mark.skipif(sys.platform == "win32", reason="uses POSIX signals")
 def test_dask_soak_workers_killed_at_random_instants(tmp_path: Path, cluster) -> None:
     import random

@@ -65,6 +65,7 @@ def test_killed_runs_equal_one_run(tmp_path: Path, seed: int) -> None:
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(0)  # as long as SOAK_CASES takes
 def test_soak() -> None:
     """`pytest -m soak -s tests/test_resume.py` runs SOAK_CASES (default 1000) random cases and prints how many held."""
     n = int(os.environ.get("SOAK_CASES", "1000"))

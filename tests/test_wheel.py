@@ -10,7 +10,7 @@ import pytest
 
 from tests.vaults import REPO
 
-pytestmark = pytest.mark.network
+pytestmark = [pytest.mark.network, pytest.mark.timeout(0)]  # building a wheel and a venv can take minutes
 
 
 def test_the_built_wheel_installs_and_runs_its_kernels(tmp_path) -> None:
