@@ -365,21 +365,65 @@ def test_line_ends_read_off_the_commas_are_every_line_end_or_none(rows: list[str
                                                                   given_count: bool) -> None:
     """Without the kernel, the line ends of an OKX chunk are guessed from its commas (each line ending as far
     after its last comma as the first line does) and checked; whatever the lines hold, a guess that is
-    returned is exactly the chunk's line ends."""
+    returned with the chunk's count is exactly the chunk's line ends, and one returned without it (for the
+    parse to prove) is line ends, the chunk's last among them."""
     buf = ("\n".join(rows) + "\n").encode()
     assume(len(buf) >= 16)  # the parser reads shorter chunks line by line
     v = columnar._Lines(buf)
     truth = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 0x0A)
     commas = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 0x2C)
     got = columnar._ends_after_commas(v, commas, k, len(truth) if given_count else None)
-    assert got is None or got.tolist() == truth.tolist()
+    if given_count:
+        assert got is None or got.tolist() == truth.tolist()
+    else:
+        assert got is None or (set(got.tolist()) <= set(truth.tolist()) and got[-1] == len(buf) - 1)
+
+
+def _exporter_line(k: int) -> bytes:
+    return (b'{"instId":"%s","tradeId":"%d","px":"9%d.5","sz":"0.0%d","side":"%s","ts":"17323200%05d"}'
+            % (INST.encode(), 100 + k, k, k % 7 + 1, b"buy" if k % 3 else b"sell", k))
+
+
+@settings(max_examples=300, deadline=None)
+@given(n=st.integers(2, 40), cuts=st.lists(st.tuples(st.integers(0, 10**6), st.sampled_from([b"\n", b"\n\n", b""])),
+                                            max_size=4), first=st.integers(1, 10**6))
+def test_line_ends_guessed_without_a_count_are_proven_or_searched(n: int, cuts: list, first: int) -> None:
+    """Lines in the exporter's layout with line ends put inside them (or a byte taken out): the guesses
+    off the commas still land on line ends, yet the chunk holds others; the parse proves its guesses only
+    by lines that all fit, else counts and searches: always the reference's trades, rejects and count."""
+    buf = bytearray(b"\n".join(_exporter_line(k) for k in range(n)) + b"\n")
+    for at, put in cuts:
+        at %= len(buf) - 1
+        buf[at:at + (0 if put else 1)] = put
+    assert_same(bytes(buf), first=first)
+
+
+def test_guessed_line_ends_of_lines_with_no_layout_are_counted() -> None:
+    """No line has the layout's five commas (the first six, the next four), the guesses land on line ends,
+    and a line end lies between them: counted and searched, not read as two lines."""
+    first = _exporter_line(0).replace(b'"px":"9', b'"px":"9,')  # a sixth comma
+    delta = len(first) - first.index(b'","side"') - 1  # from its fifth comma to its end
+    buf = first + b"\n{,}\n,,," + b"q" * (delta - 1) + b"\n"
+    v = columnar._Lines(buf)
+    assert columnar._ends_after_commas(v, np.flatnonzero(v.bytes == 0x2C), 5, None) is not None
+    assert_same(buf)
+
+
+def test_a_clean_chunk_is_not_counted_before_its_parse(monkeypatch) -> None:
+    """Lines that all fit prove the guessed ends: no pass over the bytes to count them (the kernel counts
+    the lines as it reads them)."""
+    buf = b"".join(_exporter_line(k) + b"\n" for k in range(300))
+    monkeypatch.setattr(columnar, "_count_line_ends", lambda v: pytest.fail("counted"))
+    got = columnar.parse_chunk(buf, 1, INST)
+    assert got.lines == len(got) == 300
+    monkeypatch.undo()
+    assert_same(buf)
 
 
 def test_line_ends_of_plain_okx_lines_are_read_off_their_commas() -> None:
     """The guess is taken on the lines an exporter writes (so the search of every byte is skipped), and a
     chunk where one line's last value is longer is searched instead, with the same result."""
-    lines = [b'{"instId":"%s","tradeId":"%d","px":"9%d.5","sz":"0.0%d","side":"buy","ts":"17323200%05d"}'
-             % (INST.encode(), 100 + k, k, k % 7 + 1, k) for k in range(50)]
+    lines = [_exporter_line(k) for k in range(50)]
     buf = b"\n".join(lines) + b"\n"
     v = columnar._Lines(buf)
     commas = np.flatnonzero(v.bytes == 0x2C)

@@ -528,8 +528,8 @@ def parse_chunk(buf: bytes, first_line_no: int, inst_id: str, line_ends: np.ndar
     ``line_ends`` are the offsets of the line ends and ``lines`` their number, when the caller
     has them. With a ``window``, trades whose ``ts`` is outside it are rejected.
     """
-    if not isinstance(buf, bytes) and (_KERNEL is None or len(buf) < 16):
-        buf = bytes(buf)  # a view of a mapped file: only the compiled reader reads one in place
+    if not isinstance(buf, bytes) and len(buf) < 16:
+        buf = bytes(buf)  # a view of a mapped file too short for the column-wise readers
     if len(buf) < 16 or buf[-1] != 0x0A:
         return okx_jsonl.parse_lines(bytes(buf), first_line_no, inst_id, window)
     layout = _layout_of(buf, line_ends, inst_id)
@@ -577,8 +577,10 @@ def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray | No
     v = _Lines(buf)
     commas = np.flatnonzero(v.bytes == 0x2C)
     k = layout.commas
+    guessed = False  # line ends guessed from the commas and not yet counted: proven below, or counted then
     if line_ends is None:  # found from the commas where they show them, else searched for
         line_ends = _ends_after_commas(v, commas, k, lines)
+        guessed = line_ends is not None and lines is None
         if line_ends is None:
             line_ends = find_line_ends(buf)
     n_lines = len(line_ends)
@@ -586,6 +588,10 @@ def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray | No
         return parse_slowly(buf, first_line_no, line_ends, slow_line)
     starts = _starts(line_ends)
     grid = _one_row_per_line(commas, k, starts, line_ends)
+    if grid is None and guessed:  # lines of other shapes: the guesses are counted before any line is read
+        if _count_line_ends(v) != n_lines:
+            return parse_with_layout(buf, first_line_no, find_line_ends(buf), layout, slow_line, window, outside_ok)
+        guessed = False
     if grid is not None:  # the common case: every line has the layout's number of commas
         rows = np.arange(n_lines)
     else:
@@ -662,6 +668,13 @@ def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray | No
             _, n = v.digits(n, at, ok)
             ok &= n >= 1
         value_start = lit_start + len(lit)
+
+    if guessed and not (len(rows) == n_lines and ok.all()):
+        # Guessed ends are proven when every line between them fits the layout: a line that fits holds
+        # no '\n' (no literal or value does), so the guesses are then all the chunk's line ends.  Short
+        # of that, they are counted: a chunk with other line ends is read again from a search for them.
+        if _count_line_ends(v) != n_lines:
+            return parse_with_layout(buf, first_line_no, find_line_ends(buf), layout, slow_line, window, outside_ok)
 
     skip = skip_ts = None
     ts = cols["ts"]
@@ -784,20 +797,33 @@ def _ends_after_commas(v: _Lines, commas: np.ndarray, k: int, lines: int | None)
     as its first line does (its last value has one width: OKX's 13-digit ``ts``), else ``None``.
 
     Found this way, the ends cost a look at one byte a line instead of a search of every byte.  Every guess
-    must be a line end, and the chunk must hold no other (``lines`` of them, counted if not given): then the
-    guesses are all of them, whatever the lines hold.
+    must be a line end, and the chunk must hold no other: when ``lines`` are counted, that many; when not
+    (``None``), the guesses are returned unproven, and the caller proves them by the lines between them
+    (see :func:`parse_with_layout`).
     """
     if k == 0 or not len(commas) or len(commas) % k:
         return None
-    first_end = v.buf.find(b"\n")
+    first_end = _first_line_end(v)
     if first_end < 0 or int(commas[k - 1]) > first_end:
         return None
     ends = commas[k - 1::k] + (first_end - int(commas[k - 1]))
     if int(ends[-1]) != v.size - 1 or not (v.bytes[ends] == 0x0A).all():
         return None
-    if lines is None:
-        lines = int(np.count_nonzero(v.bytes == 0x0A))
-    return ends if lines == len(ends) else None
+    return ends if lines is None or lines == len(ends) else None
+
+
+def _count_line_ends(v: _Lines) -> int:
+    return int(np.count_nonzero(v.bytes == 0x0A))
+
+
+def _first_line_end(v: _Lines) -> int:
+    """Where the chunk's first ``\n`` is (-1: none); ``v.buf`` may be a view of a mapped window."""
+    if isinstance(v.buf, bytes):
+        return v.buf.find(b"\n")
+    at = bytes(v.buf[:_HEAD]).find(b"\n")
+    if at < 0 and v.size > _HEAD:  # a line longer than the head: rare
+        at = bytes(v.buf).find(b"\n")
+    return at
 
 
 def _starts(line_ends: np.ndarray) -> np.ndarray:

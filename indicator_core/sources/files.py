@@ -33,9 +33,10 @@ from .parsed import count_lines, line_ends
 _KERNEL = native.load("trades")
 _TAKE_LINES = _KERNEL.take_lines if _KERNEL is not None else None
 
-# Closed JSONL days are read in place through memory maps (see _mapped_chunks): on POSIX systems, with the
-# compiled reader (the pure path wants ``bytes``).  Windows reads them, as every other file, with read().
-MAP_CLOSED_FILES = _KERNEL is not None and os.name == "posix"
+# Closed JSONL days are read in place through memory maps (see _mapped_chunks) on POSIX systems, by the
+# compiled reader and the numpy one alike.  Windows reads them, as every other file, with read(): a file
+# mapped there cannot be renamed or deleted (an exporter rolling its file) until the map is gone.
+MAP_CLOSED_FILES = os.name == "posix"
 _SEQUENTIAL = getattr(mmap, "MADV_SEQUENTIAL", None)
 
 
@@ -420,8 +421,10 @@ def read_chunks(
 ) -> Iterator[Chunk]:
     """Chunks of complete lines from ``start`` up to ``stop`` (exclusive end position) or the end.
 
-    With ``mapped`` (a parser that reads views), closed JSONL days come as views of memory maps
-    (:func:`_mapped_chunks`, where :data:`MAP_CLOSED_FILES` allows it); otherwise every chunk is ``bytes``.
+    With ``mapped`` (a parser that reads views and counts the lines it reads, numbered by
+    :class:`LineNumbers`), closed JSONL days come as views of memory maps (:func:`_mapped_chunks`, where
+    :data:`MAP_CLOSED_FILES` allows it), and chunks read without the compiled kernel are not counted here;
+    otherwise every chunk is ``bytes`` with its count.
     """
     k0, off0 = position(files, start)
     k_stop, off_stop = position(files, stop) if stop is not None else (len(files), 0)
@@ -468,6 +471,9 @@ def read_chunks(
             # without the GIL (a copy of 4 MiB into new memory, page faults included, is one long C call: a
             # reader thread doing it with the GIL would stall the pass's main thread for its whole length)
             scratch = bytearray(batch_bytes) if _TAKE_LINES is not None else None
+            # without the kernel, a parser that counts the lines it reads (a format that reads mapped windows)
+            # numbers the chunks (LineNumbers) instead of a count of every chunk here first
+            parse_counts = mapped and scratch is None and tf.fmt is not None and tf.fmt.reads_mapped
             while True:
                 want = batch_bytes if limit is None else min(batch_bytes, limit - offset)
                 if want <= 0:
@@ -498,14 +504,18 @@ def read_chunks(
                     # the end of the file without a line end: complete only if a later file exists
                     if has_later and limit is None:
                         offset += len(data)
-                        line += 1
                         buf = data + b"\n"
-                        yield Chunk(tf, buf, line, Cursor(tf.name, offset, line), columns, line_ends(buf))
+                        first, line = (line + 1, line + 1) if line is not None else (None, None)
+                        yield Chunk(tf, buf, first, Cursor(tf.name, offset, line), columns, line_ends(buf))
                     break
                 buf = data[:cut]
                 f.seek(offset + cut)
-                first = line + 1
+                first = line + 1 if line is not None else None
                 offset += cut
+                if parse_counts:
+                    line = None  # from here on numbered by LineNumbers
+                    yield Chunk(tf, buf, first, Cursor(tf.name, offset, None), columns, None, None)
+                    continue
                 n = count_lines(buf)
                 line += n
                 yield Chunk(tf, buf, first, Cursor(tf.name, offset, line), columns, None, n)
