@@ -137,9 +137,12 @@ def test_chunks_read_through_the_kernel_or_mapped_equal_the_plain_reading(tmp_pa
         assert mapped == plain
         monkeypatch.setattr(files_module, "_TAKE_LINES", None)
         assert plain == chunks(start, False)
-        # without the kernel, the chunks read() for a parser that counts (the open day's) are counted by it too
+        # without the kernel, the chunks read() for a parser that counts (the open day's, and every day's where
+        # nothing is mapped: Windows) are counted by it too
         assert chunks(start, True) == plain
         assert any(type(c.buf) is bytes and c.lines is None for c in read_chunks(files, start, None, batch, True))
+        monkeypatch.setattr(files_module, "MAP_CLOSED_FILES", False)
+        assert chunks(start, True) == plain
         assert all(c.lines is not None or c.line_ends is not None
                    for c in read_chunks(files, start, None, batch, False))
         monkeypatch.undo()
