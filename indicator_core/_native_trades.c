@@ -197,6 +197,37 @@ HOT int scan_uint(const char *p, int64_t *out, Py_ssize_t *len) {
     return 1;
 }
 
+/* The first eight bytes of a value read last time, when they were all digits, and their value: the trade id and the
+ * time of consecutive lines mostly begin alike (ids counting up, times in the same day), and a word equal to the one
+ * remembered has that value without the arithmetic. */
+typedef struct {
+    uint64_t word;
+    uint64_t value;
+} memo_t;
+
+/* scan_uint, with the value of a first word that equals the remembered one taken from the memo */
+HOT int scan_uint_memo(const char *p, int64_t *out, Py_ssize_t *len, memo_t *memo) {
+    uint64_t w = load_word(p);
+    if (w != memo->word) {
+        if (leading_digits(w) < 8) return scan_uint(p, out, len);
+        memo->word = w;
+        memo->value = digits_value(w, 8);
+    }
+    uint64_t v = memo->value;
+    Py_ssize_t total = 8;
+    int n = 8;
+    while (n == 8) {
+        w = load_word(p + total);
+        n = leading_digits(w);
+        if (total + n > MAX_DIGITS) return 0;
+        if (n) v = v * (uint64_t)POW10[n] + digits_value(w, n);
+        total += n;
+    }
+    *out = (int64_t)v;
+    *len = total;
+    return 1;
+}
+
 /* what read_decimal accepts, read from p up to the first byte that cannot belong to it: its length, or 0 */
 HOT Py_ssize_t scan_decimal(const char *p, int64_t *mantissa, int64_t *scale) {
     int64_t whole, frac = 0;
@@ -226,7 +257,7 @@ typedef struct {
 /* Parse the line that starts at p against the layout, looking no further than end (the end of the buffer).
  * When it fits, its columns are written at row i, *line_end is its '\n' and 1 is returned.  A value never holds a
  * byte below 0x20, so no match runs over a line end: a line fits exactly when the layout ends at its '\n'. */
-static int parse_line(const layout_t *lay, const char *p, const char *end, int64_t lo, int64_t hi,
+static int parse_line(const layout_t *lay, memo_t *memo, const char *p, const char *end, int64_t lo, int64_t hi,
                       int64_t **col, uint8_t *is_buy, Py_ssize_t i, const char **line_end) {
     if (end - p < lay->size[0] || memcmp(p, lay->text[0], lay->size[0]) != 0) return 0;
     p += lay->size[0];
@@ -240,11 +271,11 @@ static int parse_line(const layout_t *lay, const char *p, const char *end, int64
             Py_ssize_t n = 0;
             switch (lay->kind[j]) {
             case K_TRADE_ID:
-                if (!scan_uint(p, &v, &n) || v <= 0) return 0;
+                if (!scan_uint_memo(p, &v, &n, &memo[j]) || v <= 0) return 0;
                 col[C_TRADE_ID][i] = v;
                 break;
             case K_TS:
-                if (!scan_uint(p, &v, &n) || v <= 0) return 0;
+                if (!scan_uint_memo(p, &v, &n, &memo[j]) || v <= 0) return 0;
                 outside |= v < lo || v >= hi;
                 col[C_TS][i] = v;
                 break;
@@ -452,12 +483,14 @@ static PyObject *parse_layout(PyObject *self, PyObject *args) {
     Py_ssize_t walked = 0;
     int short_buf = 0;
 
+    memo_t memo[MAX_VALUES]; /* to begin with "00000000": only ever a word of eight digits, and its value */
+    for (int j = 0; j < MAX_VALUES; j++) memo[j] = (memo_t){0x3030303030303030ULL, 0};
     Py_BEGIN_ALLOW_THREADS
     const char *p = base;
     Py_ssize_t i = 0;
     for (; i < n && p < limit; i++) {
         const char *e = NULL;
-        fits[i] = (uint8_t)parse_line(&lay, p, limit, lo, hi, col, is_buy, i, &e);
+        fits[i] = (uint8_t)parse_line(&lay, memo, p, limit, lo, hi, col, is_buy, i, &e);
         if (!fits[i]) {
             e = memchr(p, '\n', limit - p);
             if (e == NULL) { short_buf = 1; break; }

@@ -398,6 +398,20 @@ def test_line_ends_guessed_without_a_count_are_proven_or_searched(n: int, cuts: 
     assert_same(bytes(buf), first=first)
 
 
+@settings(max_examples=300, deadline=None)
+@given(rows=st.lists(st.tuples(st.sampled_from(["17323200", "17323201", "00000000", "1732320", "99999999"]),
+                               st.from_regex(r"\A[0-9]{0,11}\Z"), st.sampled_from(["", "x", ".5", "-"])),
+                     min_size=2, max_size=30))
+def test_ids_and_times_that_begin_alike_read_as_the_reference(rows) -> None:
+    """The kernel remembers the first eight digits of the last trade id and time it read: ids and times that
+    share them, differ after them, are shorter, longer, all zeros, or end in a stray byte read as the
+    reference reads them."""
+    lines = [b'{"instId":"%s","tradeId":"%s","px":"1.5","sz":"2","side":"buy","ts":"%s"}'
+             % (INST.encode(), (head + tail + bad).encode(), (head + tail[:5] + bad).encode())
+             for head, tail, bad in rows]
+    assert_same(b"\n".join(lines) + b"\n")
+
+
 def test_guessed_line_ends_of_lines_with_no_layout_are_counted() -> None:
     """No line has the layout's five commas (the first six, the next four), the guesses land on line ends,
     and a line end lies between them: counted and searched, not read as two lines."""
