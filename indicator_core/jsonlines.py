@@ -81,11 +81,14 @@ def per_distinct(keys: Any, make: Any) -> list[Any]:
     """``make(*key)`` for each row of ``keys`` (a 1-d or 2-d array, or a list of tuples), worked out once per
     distinct key: a column whose values repeat (a funding rate, a taint) written as text or raw JSON."""
     if isinstance(keys, np.ndarray) and keys.dtype != object:
-        rows = keys if keys.ndim == 2 else keys[:, None]
-        if not len(rows):
+        if not len(keys):
             return []
-        uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
-        made = [make(*row) for row in uniq.tolist()]
+        if keys.ndim == 1:  # (np.unique by rows, axis=0, sorts them as records: eight times slower)
+            uniq, inverse = np.unique(keys, return_inverse=True)
+            made = [make(v) for v in uniq.tolist()]
+        else:
+            uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+            made = [make(*row) for row in uniq.tolist()]
         return [made[i] for i in inverse.ravel().tolist()]
     seen: dict[Any, Any] = {}
     out = []

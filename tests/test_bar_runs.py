@@ -196,6 +196,24 @@ def test_runs_continue_from_a_restored_state(name: str) -> None:
     assert orjson.dumps(c.get_state()) == orjson.dumps(a.get_state())
 
 
+@pytest.mark.parametrize("seed", [3, 11, 29])
+def test_volume_runs_between_bars_one_by_one_write_what_one_by_one_writes(seed: int) -> None:
+    """Runs of minutes, then minutes one at a time, then runs again, on one analyzer (which keeps its window
+    as integers from one run to the next): the records and the state of minutes all one by one."""
+    params = PARAMS["volume"][1]
+    items = _items(seed, 360)
+    a, b = _make("volume", params), _make("volume", params)
+    runs = type(b)
+    with decimal.localcontext(EXACT):
+        expected = _one_by_one(a, items)
+        got = _in_runs(b, items[:120], [40, 90])
+        got += _one_by_one(b, items[120:240])
+        b.__class__ = runs
+        got += _in_runs(b, items[240:], [30])
+    assert _by_file(got) == expected
+    assert orjson.dumps(b.get_state()) == orjson.dumps(a.get_state())
+
+
 def test_a_run_gives_back_its_bars() -> None:
     """``BarRun.items`` gives back the bars and filled stretches it was made from (the values, and the
     exponents of a bar made from one chunk)."""

@@ -39,6 +39,9 @@ class Recorder:
     def quality(self, event: dict[str, Any]) -> None:
         self.events.append(("quality", event))
 
+    def takes_minute_trades(self) -> bool:
+        return True
+
     def trades(self, batch: TradeBatch, kind: str = "trades") -> None:
         cols = {name: [int(v) for v in getattr(batch, name)] for name in
                 ("ts", "trade_id", "first_id", "px", "sz", "base", "quote")}

@@ -109,3 +109,24 @@ def test_a_long_column_goes_through_the_numpy_writer_with_the_same_lines(monkeyp
     monkeypatch.setattr(jsonlines, "_KERNEL", None)
     assert json_lines(fields, n) == reference(fields, n)
     assert len(calls) == 2
+
+
+@settings(max_examples=100, deadline=None)
+@given(values=st.lists(st.integers(-3, 3), max_size=40), width=st.sampled_from([0, 1, 2]))
+def test_per_distinct_makes_each_rows_value(values: list[int], width: int) -> None:
+    """A column made once per distinct key is the column made row by row: 1-d and 2-d arrays, tuples."""
+    from indicator_core.jsonlines import per_distinct
+
+    def make(*key: int) -> str:
+        return ",".join(map(str, key))
+
+    if width == 0:
+        keys: object = np.array(values, dtype=np.int64)
+        want = [make(v) for v in values]
+    elif width == 1:
+        keys = np.array([[v, -v] for v in values], dtype=np.int64).reshape(len(values), 2)
+        want = [make(v, -v) for v in values]
+    else:
+        keys = [(v, v * v) for v in values]
+        want = [make(v, v * v) for v in values]
+    assert per_distinct(keys, make) == want

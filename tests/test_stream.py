@@ -37,6 +37,9 @@ class Recorder:
         for minute, trade_id in zip((batch.ts // 60000).tolist(), batch.trade_id.tolist()):
             self.chunk_trades_by_minute.setdefault(minute, []).append(trade_id)
 
+    def takes_minute_trades(self) -> bool:
+        return True
+
     def trades(self, batch: TradeBatch) -> None:
         minute = int(batch.ts[0]) // 60000
         assert (batch.ts // 60000 == minute).all()
@@ -62,10 +65,6 @@ class Recorder:
         self.events.append(("advance", minute))
 
 
-def _recorder() -> Recorder:
-    return Recorder()
-
-
 trades = st.lists(
     st.tuples(
         st.integers(0, 40),  # id offset: repeats make duplicates, jumps make gaps
@@ -79,8 +78,8 @@ trades = st.lists(
 )
 
 
-def _feed(lines: list[bytes], cuts: list[int], state: dict | None = None) -> Recorder:
-    rec = _recorder()
+def _feed(lines: list[bytes], cuts: list[int], state: dict | None = None, sink: type[Recorder] = Recorder) -> Recorder:
+    rec = sink()
     stream = TradeStream(INST, fill_empty=True)
     bounds = [0, *sorted(set(c % (len(lines) + 1) for c in cuts)), len(lines)]
     with decimal.localcontext(EXACT):
@@ -104,6 +103,29 @@ def test_events_do_not_depend_on_chunking(rows, cuts, restart) -> None:
     cut = _feed(lines, cuts, state={} if restart else None)
     assert cut.events == whole.events
     assert cut.trades_by_minute == whole.trades_by_minute
+
+
+class _ChunksOnly(Recorder):
+    """A sink where nothing takes one minute's trades (every indicator takes a chunk's at once)."""
+
+    def takes_minute_trades(self) -> bool:
+        return False
+
+    def trades(self, batch: TradeBatch) -> None:
+        raise AssertionError("a minute's trades were cut out of the chunk for no taker")
+
+    def bar(self, bar: Bar) -> None:
+        self.trades_by_minute[bar.minute] = self.chunk_trades_by_minute.get(bar.minute, [])
+        super().bar(bar)
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=trades, cuts=st.lists(st.integers(0, 100), max_size=6))
+def test_a_minutes_trades_are_cut_out_only_for_a_taker(rows, cuts) -> None:
+    """With no taker of one minute's trades the stream hands out no minute batches, and the same bars,
+    advances and quality events as with one."""
+    lines = [trade_line(INST.inst_id, 1000 + i, px, sz, "buy" if b else "sell", T0 + t) for i, t, px, sz, b in rows]
+    assert _feed(lines, cuts, sink=_ChunksOnly).events == _feed(lines, []).events
 
 
 def test_bars_close_in_order_with_empty_fill_and_open_close_by_ts_then_id() -> None:

@@ -153,6 +153,9 @@ class Dispatch:
         """One minute's trades, to the consumers that take them a minute at a time."""
         self.deliver("on_trades", batch)
 
+    def takes_minute_trades(self) -> bool:
+        return bool(self.route("on_trades"))
+
     def bar(self, bar: Any) -> None:
         self._wait(bar, 1, bar.minute + 1)
         self.deliver("on_bar:each", bar, minute=bar.minute)

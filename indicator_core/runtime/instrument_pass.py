@@ -207,9 +207,13 @@ class InstrumentRun:
                 last_commit = time.monotonic()
                 chunks = read_chunks(files, self.cursor, stop, batch_bytes, mapped=self.kind.reads_mapped)
                 numbers = LineNumbers()
+                labels: dict[Path, str] = {}  # a file's label, made once (pathlib's relative_to is not cheap)
                 for chunk, parsed in ahead(parse, chunks):
                     numbers.settle(chunk, parsed)
-                    stream.process(parsed, _label(chunk.file.path, self.vault), self.dispatch)
+                    label = labels.get(chunk.file.path)
+                    if label is None:
+                        label = labels[chunk.file.path] = _label(chunk.file.path, self.vault)
+                    stream.process(parsed, label, self.dispatch)
                     self.cursor = chunk.end
                     bar.update(len(chunk.buf))
                     if time.monotonic() - last_commit >= cfg.run.commit_seconds:

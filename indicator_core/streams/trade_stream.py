@@ -47,6 +47,9 @@ class Sink(Protocol):
         """All accepted trades of a chunk, before any bar among their minutes closes."""
     def trades(self, batch: TradeBatch) -> None:
         """The accepted trades of one minute, just before they join its open bar."""
+    def takes_minute_trades(self) -> bool:
+        """Whether :meth:`trades` has a taker at all (asked once a chunk): when not, the stream does not cut
+        the chunk's trades into minutes."""
     def bar(self, bar: Bar) -> None: ...
     def empty_bars(self, first: int, count: int, price: Decimal) -> None:
         """Filled minutes ``first .. first + count - 1`` without a trade, all at ``price``: as many
@@ -461,6 +464,7 @@ class TradeStream:
         trades to the indicators.  ``keep`` maps batch rows to chunk rows (``None``: the same)."""
         sink.chunk_trades(batch)
         bounds = [*starts, len(batch)]
+        minute_trades = sink.takes_minute_trades()
         for k, minute in enumerate(minutes):
             a, b = bounds[k], bounds[k + 1]
             self._row = int(keep[a]) if keep is not None else a
@@ -478,7 +482,8 @@ class TradeStream:
                 self.open_bar = parts[k]
             else:
                 self.open_bar.merge(parts[k])
-            sink.trades(batch.take(slice(a, b)))
+            if minute_trades:
+                sink.trades(batch.take(slice(a, b)))
 
     @staticmethod
     def _send(events: list[tuple[int, dict[str, Any]]], before_row: int, sink: Sink) -> None:

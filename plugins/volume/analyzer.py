@@ -67,6 +67,9 @@ class VolumeAnalyzer(Indicator):
         self.whales: dict[int, list[int]] = {}
         self._empty_price = LastText()
         self._empty_run = 0  # the last totals remembered that were an empty minute's, in a row
+        # (window, scale, its totals as ints at that scale, each one's own scale), as the last run of bars left
+        # the window (columns.volume_records); None once the window changed otherwise
+        self.window_ints: tuple[deque[Decimal], int, list[int], list[int]] | None = None
 
     def outputs(self) -> list[str]:
         return ["volume_1m"]
@@ -188,6 +191,7 @@ class VolumeAnalyzer(Indicator):
         return fmt(med), ratio, tier
 
     def _remember(self, total: Decimal) -> None:
+        self.window_ints = None
         self._empty_run = self._empty_run + 1 if total is ZERO else 0  # ZERO itself: an empty minute's total
         self.window.append(total)
         insort(self.ordered, total)

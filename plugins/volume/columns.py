@@ -19,7 +19,7 @@ import numpy as np
 import orjson
 
 from indicator_core import (
-    RATIO_PLACES, BarRun, Decimals, JsonField, JsonLines, decimal_at, json_lines, mantissa_at, per_distinct,
+    RATIO_PLACES, BarRun, Decimals, JsonField, JsonLines, decimal_at, json_lines, per_distinct,
     split_decimal,
 )
 
@@ -48,10 +48,10 @@ def volume_records(a: "VolumeAnalyzer", bars: BarRun) -> JsonLines:
 
     # the rolling median: each row against the totals remembered before it, as ints at one scale `w`
     old = list(a.window)
-    w = max([total.scale, *(split_decimal(v)[1] for v in old)])
+    old_ints, old_scales, w = _window_ints(a, total.scale)
     lift = 10 ** (w - total.scale)
     totals = [int(t) * lift for t in total.m.tolist()]
-    window = deque(mantissa_at(v, w) for v in old)
+    window = deque(old_ints)
     ordered = sorted(window)
     filled = bars.filled.tolist()
     size, least = p.median_window, p.median_min_bars
@@ -89,9 +89,12 @@ def volume_records(a: "VolumeAnalyzer", bars: BarRun) -> JsonLines:
     a._empty_run = empty_run
     # the window as the analyzer keeps it: the totals as Decimals with each bar's own exponent, ZERO for empty minutes
     scales = bars.row_scales(p.unit).tolist()
-    kept = [ZERO if filled[i] else decimal_at(totals[i], w, scales[i]) for i in remembered[-size:]]
+    last = remembered[-size:]
+    kept = [ZERO if filled[i] else decimal_at(totals[i], w, scales[i]) for i in last]
     a.window = deque((old + kept)[-size:])
     a.ordered = sorted(a.window)
+    a.window_ints = (a.window, w, (old_ints + [totals[i] for i in last])[-size:],
+                     (old_scales + [0 if filled[i] else scales[i] for i in last])[-size:])
 
     median = Decimals.of_ints(medians, w + 1, med_null)
     ratio = np.zeros(n, dtype=np.int64)
@@ -162,6 +165,26 @@ def volume_records(a: "VolumeAnalyzer", bars: BarRun) -> JsonLines:
         JsonField("taint", "raw", taints),
     ]
     return json_lines(fields, n)
+
+
+def _window_ints(a: "VolumeAnalyzer", scale: int) -> tuple[list[int], list[int], int]:
+    """The analyzer's window as ints at one scale ``w``, each total's own scale, and ``w``: the largest of
+    ``scale`` and theirs.  Kept from the run before while the window is the one that run left (a run of
+    1,024 minutes otherwise takes its 100 decimals apart again)."""
+    kept = a.window_ints
+    if kept is not None and kept[0] is a.window:
+        _, at, ints, scales = kept
+    else:
+        parts = [split_decimal(v) for v in a.window]
+        scales = [s for _, s in parts]
+        at = max(scales, default=0)
+        ints = [m * 10 ** (at - s) for m, s in parts]
+    w = max([scale, *scales])
+    if w > at:
+        ints = [v * 10 ** (w - at) for v in ints]
+    elif w < at:  # no total shows more decimals than its own scale: exact
+        ints = [v // 10 ** (at - w) for v in ints]
+    return ints, scales, w
 
 
 def _rows_of(minutes: np.ndarray, wanted: list[int]) -> list[tuple[int, int]]:
