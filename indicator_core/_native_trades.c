@@ -178,15 +178,11 @@ HOT uint64_t digits_value(uint64_t w, int n) {
     return (w * 10000 + (w >> 32)) & 0xFFFFFFFFULL;
 }
 
-/* 1..18 digits at p: their value and how many; 0 when there is none, or more than 18 */
-HOT int scan_uint(const char *p, int64_t *out, Py_ssize_t *len) {
-    uint64_t w = load_word(p);
-    int n = leading_digits(w);
-    if (n == 0) return 0;
-    uint64_t v = digits_value(w, n);
+/* the digits at p after a first word of n (1..8) digits of value v: all of them, as scan_uint gives them */
+HOT int scan_rest(const char *p, uint64_t v, int n, int64_t *out, Py_ssize_t *len) {
     Py_ssize_t total = n;
     while (n == 8) {
-        w = load_word(p + total);
+        const uint64_t w = load_word(p + total);
         n = leading_digits(w);
         if (total + n > MAX_DIGITS) return 0;
         if (n) v = v * (uint64_t)POW10[n] + digits_value(w, n);
@@ -195,6 +191,14 @@ HOT int scan_uint(const char *p, int64_t *out, Py_ssize_t *len) {
     *out = (int64_t)v;
     *len = total;
     return 1;
+}
+
+/* 1..18 digits at p: their value and how many; 0 when there is none, or more than 18 */
+HOT int scan_uint(const char *p, int64_t *out, Py_ssize_t *len) {
+    const uint64_t w = load_word(p);
+    const int n = leading_digits(w);
+    if (n == 0) return 0;
+    return scan_rest(p, digits_value(w, n), n, out, len);
 }
 
 /* The first eight bytes of a value read last time, when they were all digits, and their value: the trade id and the
@@ -207,25 +211,13 @@ typedef struct {
 
 /* scan_uint, with the value of a first word that equals the remembered one taken from the memo */
 HOT int scan_uint_memo(const char *p, int64_t *out, Py_ssize_t *len, memo_t *memo) {
-    uint64_t w = load_word(p);
+    const uint64_t w = load_word(p);
     if (w != memo->word) {
         if (leading_digits(w) < 8) return scan_uint(p, out, len);
         memo->word = w;
         memo->value = digits_value(w, 8);
     }
-    uint64_t v = memo->value;
-    Py_ssize_t total = 8;
-    int n = 8;
-    while (n == 8) {
-        w = load_word(p + total);
-        n = leading_digits(w);
-        if (total + n > MAX_DIGITS) return 0;
-        if (n) v = v * (uint64_t)POW10[n] + digits_value(w, n);
-        total += n;
-    }
-    *out = (int64_t)v;
-    *len = total;
-    return 1;
+    return scan_rest(p, memo->value, 8, out, len);
 }
 
 /* what read_decimal accepts, read from p up to the first byte that cannot belong to it: its length, or 0 */
