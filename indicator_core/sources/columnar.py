@@ -42,7 +42,7 @@ import orjson
 
 from .. import native
 from . import okx_jsonl
-from .parsed import LISTED_PER_FILE, ColumnBuilder, LazyKeys, Outside, ParsedChunk, splice
+from .parsed import LISTED_PER_FILE, ColumnBuilder, LazyKeys, Outside, ParsedChunk, count_lines, splice
 from .parsed import line_ends as find_line_ends
 from .timecheck import TimeWindow
 
@@ -589,7 +589,7 @@ def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray | No
     starts = _starts(line_ends)
     grid = _one_row_per_line(commas, k, starts, line_ends)
     if grid is None and guessed:  # lines of other shapes: the guesses are counted before any line is read
-        if _count_line_ends(v) != n_lines:
+        if count_lines(v.buf) != n_lines:
             return parse_with_layout(buf, first_line_no, find_line_ends(buf), layout, slow_line, window, outside_ok)
         guessed = False
     if grid is not None:  # the common case: every line has the layout's number of commas
@@ -673,7 +673,7 @@ def parse_with_layout(buf: bytes, first_line_no: int, line_ends: np.ndarray | No
         # Guessed ends are proven when every line between them fits the layout: a line that fits holds
         # no '\n' (no literal or value does), so the guesses are then all the chunk's line ends.  Short
         # of that, they are counted: a chunk with other line ends is read again from a search for them.
-        if _count_line_ends(v) != n_lines:
+        if count_lines(v.buf) != n_lines:
             return parse_with_layout(buf, first_line_no, find_line_ends(buf), layout, slow_line, window, outside_ok)
 
     skip = skip_ts = None
@@ -810,10 +810,6 @@ def _ends_after_commas(v: _Lines, commas: np.ndarray, k: int, lines: int | None)
     if int(ends[-1]) != v.size - 1 or not (v.bytes[ends] == 0x0A).all():
         return None
     return ends if lines is None or lines == len(ends) else None
-
-
-def _count_line_ends(v: _Lines) -> int:
-    return int(np.count_nonzero(v.bytes == 0x0A))
 
 
 def _first_line_end(v: _Lines) -> int:
