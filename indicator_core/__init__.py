@@ -74,7 +74,7 @@ _HOME = {
     "BookMinute": "streams.book_stream",
     "DerivsMinute": "streams.derivs_events", "Liquidation": "streams.derivs_events",
     "DerivsMinutes": "streams.derivs_batch", "LiquidationColumns": "streams.derivs_batch",
-    "Decimals": "decimal_columns", "decimal_at": "decimal_columns", "mantissa_at": "decimal_columns",
+    "Decimals": "decimal_columns", "decimal_at": "numbers", "mantissa_at": "decimal_columns",
     "split_decimal": "decimal_columns",
     "MINUTE_MS": "timeutil", "TIMEFRAMES": "timeutil", "iso_minute": "timeutil", "iso_minutes": "timeutil",
     "iso_ms": "timeutil", "minute_of_iso": "timeutil", "parse_anchor": "timeutil", "period_start": "timeutil",
@@ -103,8 +103,8 @@ if TYPE_CHECKING:
     from .hookspecs import hookimpl
     from .indicator import Emit, Indicator, Input, Params, Signal
     from .instruments import Instrument
-    from .numbers import (EXACT, PRICE_PLACES, RATIO_PLACES, ROUNDING, LastText, ceil_scaled, div_round, floor_scaled,
-                          fmt, fmt_signed, to_dec)
+    from .numbers import (EXACT, PRICE_PLACES, RATIO_PLACES, ROUNDING, LastText, ceil_scaled, decimal_at, div_round,
+                          floor_scaled, fmt, fmt_signed, to_dec)
     from .params import PriceWidth, SessionAnchor, Timeframe, Unit
     from .resample import Candle, CandleBuilder
     from .numbers import parse_decimal, step_125
@@ -114,7 +114,7 @@ if TYPE_CHECKING:
     from .streams.base import StreamKind
     from .streams.book_stream import BookMinute
     from .bar_run import BarRun
-    from .decimal_columns import Decimals, decimal_at, mantissa_at, split_decimal
+    from .decimal_columns import Decimals, mantissa_at, split_decimal
     from .streams.derivs_batch import DerivsMinutes, LiquidationColumns
     from .streams.derivs_events import DerivsMinute, Liquidation
     from .timeutil import (MINUTE_MS, TIMEFRAMES, iso_minute, iso_minutes, iso_ms, minute_of_iso, parse_anchor,

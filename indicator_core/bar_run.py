@@ -24,7 +24,8 @@ from typing import Any, Sequence, Union
 import numpy as np
 
 from .bars import Bar
-from .decimal_columns import Decimals, decimal_at, split_decimal
+from .decimal_columns import Decimals, split_decimal
+from .numbers import decimal_at
 from .timeutil import iso_minute, iso_minutes
 from .trade_batch import Unit
 

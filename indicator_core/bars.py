@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .numbers import EXACT, TENTHS, ZERO, to_dec
+from .numbers import ZERO, to_dec
 from .timeutil import iso_minute
 from .trade_batch import TradeBatch, Unit
 
@@ -35,13 +35,6 @@ class _computed_once:
             return self
         value = obj.__dict__[self.name] = self.fn(obj)
         return value
-
-
-def _decimals(values: list[int], scale: int) -> list[Decimal]:
-    """:func:`to_dec` of each of ``values`` (ints of one ``scale``), the loop run by ``map`` in C."""
-    if 0 <= scale < len(TENTHS):
-        return list(map(EXACT.multiply, map(Decimal, values), repeat(TENTHS[scale], len(values))))
-    return [to_dec(v, scale) for v in values]
 
 
 _BUY = {"quote": "buy_quote", "base": "buy_base", "contracts": "buy_contracts"}
@@ -104,6 +97,11 @@ class Bar:
     @property
     def base_volume(self) -> Decimal:
         return self.buy_base + self.sell_base
+
+    def settle(self) -> None:
+        """Make each decimal not yet made from :attr:`parts` (before the parts change or go)."""
+        for name in self._DECIMALS:
+            getattr(self, name)
 
     def add_taint(self, reason: str) -> None:
         if reason not in self.taint:
@@ -194,20 +192,26 @@ class Bar:
             keys = [list(zip(ts[rows].tolist(), ids[rows].tolist())) for rows in (first, last)]
         opens, closes = px[first].tolist(), px[last].tolist()
         parts = zip(opens, high, low, closes, bq, sq, bb, sb, bc, sc, repeat(ps), repeat(qs), repeat(bs), repeat(ss))
-        columns = zip(minutes, _decimals(opens, ps), _decimals(high, ps), _decimals(low, ps), _decimals(closes, ps),
-                      counts, _decimals(bq, qs), _decimals(sq, qs), _decimals(bb, bs), _decimals(sb, bs),
-                      _decimals(bc, ss), _decimals(sc, ss), *keys, parts)
         inst_id = trades.inst.inst_id
-        # a bar a minute, its fields in their declared order: inst_id, minute, open, high, low, close, trade_count,
-        # buy/sell quote, base and contracts, empty, taint, first_key, last_key, parts
-        return [cls(inst_id, m, o, h, lo, c, n, q1, q2, b1, b2, c1, c2, False, [], k1, k2, p)
-                for m, o, h, lo, c, n, q1, q2, b1, b2, c1, c2, k1, k2, p in columns]
+        # the decimals are made from `parts` when first read (_FromParts): most bars reach the indicators only in
+        # runs of columns (BarRun takes the parts as they are), and ten Decimals a minute were a tenth of the
+        # pass's main thread
+        new = object.__new__
+        bars = []
+        for m, n, k1, k2, p in zip(minutes, counts, *keys, parts):
+            bar = new(cls)
+            bar.__dict__ = {"inst_id": inst_id, "minute": m, "trade_count": n, "empty": False, "taint": [],
+                            "first_key": k1, "last_key": k2, "parts": p}
+            bars.append(bar)
+        return bars
 
     def merge(self, other: "Bar") -> None:
         """Absorb ``other``, a bar of the same minute (in place)."""
         assert other.minute == self.minute
         if other.empty:
             return
+        if self.parts is not None:
+            self.settle()  # its decimals made while it still has the parts they come from
         self.parts = None  # two parts now: its decimals are what counts
         if self.empty:
             self.__dict__.update(other.__dict__, taint=self.taint)
@@ -252,6 +256,30 @@ class Bar:
             empty=bool(data["empty"]), taint=list(data["taint"]),
             first_key=tuple(data["first_key"]), last_key=tuple(data["last_key"]), **kw,
         )
+
+
+class _FromParts:
+    """A decimal field of a bar that :meth:`Bar.from_parts` made: the exact decimal of its integer and scale in
+    :attr:`Bar.parts`, made when first read and then kept in the bar (as :class:`_computed_once` does).  Set on
+    the class after ``@dataclass`` has read the fields' defaults, so a bar made by ``__init__`` (which sets every
+    field in the instance) never reaches it."""
+
+    def __init__(self, name: str, value: int, scale: int) -> None:
+        self.name, self.value, self.scale = name, value, scale
+
+    def __get__(self, obj: Any, cls: Any = None) -> Any:
+        if obj is None:
+            return self
+        parts = obj.__dict__.get("parts")
+        if parts is None:
+            raise AttributeError(f"Bar.{self.name}: neither set nor made from parts")
+        value = obj.__dict__[self.name] = to_dec(parts[self.value], parts[self.scale])
+        return value
+
+
+for _k, _name in enumerate(Bar._DECIMALS):  # parts: open, high, low, close, the six volumes, then four scales
+    setattr(Bar, _name, _FromParts(_name, _k, 10 if _k < 4 else 11 + (_k - 4) // 2))
+del _k, _name
 
 
 def _order_ids(trades: TradeBatch) -> list[Any]:

@@ -59,12 +59,6 @@ def mantissa_at(value: Decimal, scale: int) -> int:
     return m * 10 ** (scale - s)
 
 
-def decimal_at(m: int, scale: int, shown: int) -> Decimal:
-    """The decimal ``m × 10^-scale`` written with ``shown`` decimals (at most ``scale``; the value has no more):
-    the exponent a sum of decimals would have."""
-    return to_dec(m // 10 ** (scale - shown), shown)
-
-
 def split_text(text: str) -> tuple[int, int]:
     """A plain decimal's text as ``(mantissa, scale)``: ``"-12.50"`` is ``(-1250, 2)``."""
     whole, dot, frac = text.partition(".")

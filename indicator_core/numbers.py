@@ -82,6 +82,12 @@ def to_dec(value: int, scale: int) -> Decimal:
     return Decimal(int(value)).scaleb(-scale, EXACT)
 
 
+def decimal_at(m: int, scale: int, shown: int) -> Decimal:
+    """The decimal ``m × 10^-scale`` written with ``shown`` decimals (at most ``scale``; the value has no more):
+    the exponent a sum of decimals would have."""
+    return to_dec(m // 10 ** (scale - shown), shown)
+
+
 def scaled(value: Decimal, scale: int) -> int:
     """``value × 10^scale`` as an int; raises if that is not an integer."""
     out = value.scaleb(scale, EXACT)

@@ -11,10 +11,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from .bars import Bar
+from .numbers import decimal_at
 from .timeutil import iso_minute, period_start
+
+if TYPE_CHECKING:
+    from .bar_run import BarRun
+
+# a run's periods are taken a few numpy calls each (add_run) from this many minutes a candle; shorter candles
+# go a bar at a time
+RUN_PERIOD_MINUTES = 5
 
 
 @dataclass
@@ -75,6 +85,80 @@ class CandleBuilder:
         c.volume += bar.base_volume
         c.quote_volume += bar.quote_volume
         c.trade_count += bar.trade_count
+        return closed
+
+    def add_run(self, run: "BarRun") -> list[Candle]:
+        """:meth:`add` of each of ``run``'s minutes in turn (a filled minute as the empty bar at the run's price),
+        a period at a time: the candles closed on the way, equal in value to those :meth:`add` makes.
+
+        Within a period only its first minute can close the candle before it or open one, and its traded
+        minutes only move the open (the first), high and low (the first at the extreme, as ``max`` keeps the
+        first of equals), close (the last) and the sums.  The run's own ``on_advance`` (to the minute after its
+        last) is the caller's to make.
+        """
+        n = len(run)
+        if self.tf < RUN_PERIOD_MINUTES or n == 0:
+            closed: list[Candle] = []
+            for item in run.items():
+                if type(item) is tuple:
+                    first, count, price = item
+                    minute = first
+                    while minute < first + count:  # only a period's first minute can close or open a candle
+                        closed += self.add(Bar.empty_at(run.inst_id, minute, price))
+                        minute = period_start(minute, self.tf) + self.tf
+                else:
+                    closed += self.add(item)
+            return closed
+        periods = run.minute - run.minute % self.tf
+        bounds = [0, *(np.flatnonzero(periods[1:] != periods[:-1]) + 1).tolist(), n]
+        traded = ~run.empty
+        ps = run.px_scales
+        base_buy, base_sell, base_scales = run.volumes["base"]
+        quote_buy, quote_sell, quote_scales = run.volumes["quote"]
+
+        items = run.source
+        if items is not None:  # the Decimals the bars hold (a merged bar's prices may show different exponents)
+            sizes = [1 if type(item) is not tuple else item[1] for item in items]
+            item_of = np.repeat(np.arange(len(items)), sizes)
+
+        def price(name: str, i: int) -> Decimal:
+            if items is None:
+                col = getattr(run, name)
+                return decimal_at(int(col.m[i]), col.scale, int(ps[i]))
+            item = items[item_of[i]]
+            return item[2] if type(item) is tuple else getattr(item, name)
+
+        def total(buy: Any, sell: Any, scales: np.ndarray, rows: np.ndarray) -> Decimal:
+            # the exact sum of the rows' buy and sell volumes, shown with the most decimals among them (as a sum of
+            # their Decimals would be); Python ints, so no sum of a long run can overflow
+            m = sum(buy.m[rows].tolist()) + sum(sell.m[rows].tolist())
+            return decimal_at(m, buy.scale, int(scales[rows].max()))
+
+        closed = []
+        for a, b in zip(bounds, bounds[1:]):
+            start = int(periods[a])
+            c = self.current
+            if c is not None and start >= c.start + self.tf:
+                closed.append(c)
+                c = self.current = None
+            if c is None:
+                p = price("close", a) if run.empty[a] else price("open", a)
+                c = self.current = Candle(start, p, p, p, p, Decimal(0), Decimal(0), 0, False)
+            rows = a + np.flatnonzero(traded[a:b])
+            if not len(rows):
+                continue
+            high = price("high", int(rows[np.argmax(run.high.m[rows])]))
+            low = price("low", int(rows[np.argmin(run.low.m[rows])]))
+            if not c.traded:
+                c.open, c.high, c.low = price("open", int(rows[0])), high, low
+                c.traded = True
+            else:
+                c.high = max(c.high, high)
+                c.low = min(c.low, low)
+            c.close = price("close", int(rows[-1]))
+            c.volume += total(base_buy, base_sell, base_scales, rows)
+            c.quote_volume += total(quote_buy, quote_sell, quote_scales, rows)
+            c.trade_count += int(run.trade_count[rows].sum())
         return closed
 
     def advance(self, minute: int) -> list[Candle]:

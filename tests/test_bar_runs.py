@@ -158,7 +158,8 @@ PARAMS = {
                 "tier_t2_from": "0", "absorption_max_move": "0.5"}],
     "cvd": [{}, {"unit": "contracts", "session_anchor": "08:00"}],
     "vwap": [{}, {"windows": [1, 3, 200], "session_anchor": "13:30"}],
-    "candles": [{}, {"timeframes": ["1m", "5m", "1h"]}],
+    "candles": [{}, {"timeframes": ["1m", "5m", "1h"]}, {"timeframes": ["15m", "1d"]}],
+    "wicks": [{"timeframe": "1m", "min_wick_pct": "0"}, {"min_wick_pct": "0"}, {"timeframe": "5m", "min_wick_pct": "0"}],
 }
 
 

@@ -57,7 +57,7 @@ def load_trades(paths: list[Path]) -> list[dict[str, str]]:
 def check_vault(tmp_path: Path, inst: str, kind: str, ct_val: str, trades: list[dict[str, str]], *,
                 unit: str = "quote", min_bars: int = 20, whale: str = "100000", anchor: str = "00:00",
                 wick_tf: str = "1h", wick_pct: str = "0.1", market: str = "perps",
-                poor_min: int = 1) -> dict[str, list[dict]]:
+                poor_min: int = 1, extra: str = "") -> dict[str, list[dict]]:
     vault = tmp_path / "vault"
     folder = inst_dir(vault, inst, market=market)
     by_day: dict[str, list[bytes]] = {}
@@ -67,7 +67,7 @@ def check_vault(tmp_path: Path, inst: str, kind: str, ct_val: str, trades: list[
     for day, lines in by_day.items():
         (folder / f"trades_{day}.jsonl").write_bytes(b"".join(lines))
     cfg = write_config(tmp_path / "c.toml", CONFIG.format(unit=unit, min_bars=min_bars, whale=whale, anchor=anchor,
-                                                         wick_tf=wick_tf, wick_pct=wick_pct, poor_min=poor_min))
+                                                         wick_tf=wick_tf, wick_pct=wick_pct, poor_min=poor_min) + extra)
     assert run(vault, cfg) == 0
     derived = vault / "derived"
     got = {p.relative_to(derived).as_posix().split("/", 1)[0] + "/" + p.stem: read_jsonl(p)
@@ -178,3 +178,15 @@ def test_generated_hours_with_whales_sessions_and_empty_minutes(tmp_path: Path, 
     sessions = {r["session_start"] for r in got["vwap/vwap_1m"]}
     assert len(sessions) == 2  # the session restarted at the anchor
     assert [e["event"] for e in got["poor_levels/poor_levels"]][:2] == ["poor_high", "poor_low"]
+
+
+@pytest.mark.parametrize("wick_tf", ["5m", "1h"])
+def test_wicks_judge_trades_that_came_before_their_bars(tmp_path: Path, wick_tf: str) -> None:
+    """Wicks takes a chunk's trades at once, ahead of the bars of their minutes (which come in runs of up to
+    1,024 minutes): a day and more in small chunks, each trade judged against the levels of the candles
+    closed before its minute, the touches and wicks in the order a minute at a time gives them."""
+    trades = generated(5, minutes=1150)
+    got = check_vault(tmp_path, "BTC-USDT-SWAP", "linear", "0.01", trades, wick_tf=wick_tf, wick_pct="0.01",
+                      extra="\n[run]\nbatch_bytes = 30000\n")
+    events = [e["event"] for e in got["wicks/wicks_" + wick_tf]]
+    assert events.count("touch") > 20 and events.count("wick") > events.count("touch")

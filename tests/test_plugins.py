@@ -250,3 +250,38 @@ def test_wick_levels_threshold_and_first_touch() -> None:
     w2.on_bar(bar(M0, "1000", "1000.99", "1000", "1000"), sink2)
     w2.on_advance(M0 + 1, sink2)
     assert sink2.records == []
+
+
+def test_wicks_judge_trades_only_once_the_bars_before_them_are_in() -> None:
+    """A chunk's trades come before the bars of their minutes: they wait until those bars (and the candles
+    they close) are in, and a state that has trades waiting (none of its bars closed yet) keeps them."""
+    p = Wicks.Params(timeframe="1m", min_wick_pct=Decimal("0.1"))
+    t = (M0 + 1) * 60000
+    touching = batch([(t + 5, 11, "1001.5", "1", "buy")])
+    # the candle of M0 makes an upper level at 1001.5; the trade of M0 + 1 reaches it
+    at_once, sink = Wicks(BTC, p), Sink()
+    at_once.on_bar(bar(M0, "999", "1001.5", "998", "1000"), sink)
+    at_once.on_advance(M0 + 1, sink)
+    at_once.on_trades(touching, sink)
+    expected = sink.of("wicks_1m")
+    assert expected[-1]["event"] == "touch" and expected[-1]["touched_utc"] == "2024-08-09T00:01:00.005Z"
+    # the trade first, while the bar of M0 is still on its way: nothing yet, then the touch once it comes
+    early, sink = Wicks(BTC, p), Sink()
+    early.on_trades(touching, sink)
+    assert sink.records == [] and early.get_state()["waiting"]
+    early = roundtrip(early, Wicks, p)  # a commit in between: the waiting trade is in the state
+    early.on_bar(bar(M0, "999", "1001.5", "998", "1000"), sink)
+    assert sink.records == []  # the candle of M0 is not closed until the stream passes M0
+    early.on_advance(M0 + 1, sink)
+    assert sink.of("wicks_1m") == expected
+    assert "waiting" not in early.get_state()
+    # a state written before trades were judged this way (no "known"): its trades wait for the next bars
+    old = at_once.get_state()
+    del old["known"]
+    restored = Wicks(BTC, p)
+    restored.set_state(json.loads(json.dumps(old)))
+    sink = Sink()
+    restored.on_trades(batch([(t + 20, 12, "997", "1", "sell")]), sink)
+    assert sink.records == []
+    restored.on_advance(M0 + 2, sink)
+    assert [e["event"] for e in sink.of("wicks_1m")] == ["touch"] and sink.of("wicks_1m")[0]["side"] == "lower"

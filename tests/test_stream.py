@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import decimal
+import pickle
 from decimal import Decimal
 from typing import Any
 
@@ -92,6 +93,7 @@ def _feed(lines: list[bytes], cuts: list[int], state: dict | None = None, sink: 
                 stream.set_state(saved)
             parsed = parse_chunk(b"".join(lines[a:b]), a + 1, INST.inst_id)
             stream.process(parsed, "f", rec)
+    rec.state = stream.to_state()
     return rec
 
 
@@ -126,6 +128,67 @@ def test_a_minutes_trades_are_cut_out_only_for_a_taker(rows, cuts) -> None:
     advances and quality events as with one."""
     lines = [trade_line(INST.inst_id, 1000 + i, px, sz, "buy" if b else "sell", T0 + t) for i, t, px, sz, b in rows]
     assert _feed(lines, cuts, sink=_ChunksOnly).events == _feed(lines, []).events
+
+
+class _RunsOnly(_ChunksOnly):
+    """A sink whose consumers take closed minutes only in runs: a chunk's closed minutes come at once
+    (``closed``), recorded here as the bars, filled minutes and advances one at a time would be."""
+
+    def takes_runs_only(self) -> bool:
+        return True
+
+    def closed(self, items: list[Any], rows: int, last: int) -> None:
+        assert rows == sum(1 if isinstance(item, Bar) else item[1] for item in items)
+        for k, item in enumerate(items):
+            if isinstance(item, Bar):
+                if k:
+                    self.advance(item.minute)  # the advance to each closed minute's own after the first
+                self.bar(item)
+            else:
+                self.empty_bars(*item)
+        tail = items[-1]
+        assert last == (tail.minute if isinstance(tail, Bar) else tail[0] + tail[1] - 1)
+
+
+# a tape in order (ids one after another, times rising, quiet minutes between busy ones), sometimes with a
+# jump in the ids (a gap, judged when its bar closes) or a trade out of its minute (late)
+ordered = st.lists(st.tuples(st.integers(0, 3 * 60_000), st.sampled_from(["100", "100.5", "99.9", "101.25"]),
+                             st.sampled_from(["1", "0.5"]), st.booleans()), min_size=1, max_size=80)
+
+
+@settings(max_examples=150, deadline=None)
+@given(rows=ordered, cuts=st.lists(st.integers(0, 100), max_size=6), restart=st.booleans(),
+       jump=st.integers(0, 120), late=st.integers(0, 120))
+def test_a_chunks_closed_minutes_at_once_are_the_minutes_one_at_a_time(rows, cuts, restart, jump, late) -> None:
+    """For consumers that take runs only, a chunk's closed bars and filled minutes come in one call: the
+    same bars, fills and advances, in the same order, as one at a time."""
+    ts, lines = T0, []
+    for k, (step, px, sz, buy) in enumerate(rows):
+        ts += step
+        tid = 1000 + k + (3 if k >= jump else 0)
+        at = T0 if k == late and k else ts
+        lines.append(trade_line(INST.inst_id, tid, px, sz, "buy" if buy else "sell", at))
+    at_once, one_at_a_time = _feed(lines, cuts, state={} if restart else None, sink=_RunsOnly), _feed(lines, cuts)
+    assert at_once.events == one_at_a_time.events
+    assert at_once.state == one_at_a_time.state  # the last close, the count of bars
+
+
+def test_bars_of_a_chunk_make_their_decimals_when_read() -> None:
+    """A chunk's bars hold their integer parts and make each decimal when it is first read; one merged
+    into another first makes its own (a merge drops the parts)."""
+    lines = [trade_line(INST.inst_id, 1000 + k, px, "0.5", "buy" if k % 2 else "sell", T0 + 1000 * k)
+             for k, px in enumerate(["100.5", "101", "99.25", "100"])]
+    parsed = parse_chunk(b"".join(lines), 1, INST.inst_id)
+    batch = TradeStream(INST, fill_empty=True)._batch(parsed, np.arange(len(parsed)))
+    with decimal.localcontext(EXACT):
+        first, second = Bar.from_segments(batch, np.array([0, 2]), [T0 // 60000] * 2)
+        assert not set(Bar._DECIMALS) & set(first.__dict__)  # none made yet
+        assert first.close == Decimal("101") and "close" in first.__dict__ and "open" not in first.__dict__
+        again = pickle.loads(pickle.dumps(second))
+        first.merge(second)
+        whole = Bar.from_trades(T0 // 60000, batch)
+    assert first.parts is None and first.to_state() == whole.to_state()
+    assert again == second and again.low == Decimal("99.25")
 
 
 def test_bars_close_in_order_with_empty_fill_and_open_close_by_ts_then_id() -> None:

@@ -156,6 +156,24 @@ class Dispatch:
     def takes_minute_trades(self) -> bool:
         return bool(self.route("on_trades"))
 
+    def takes_runs_only(self) -> bool:
+        """Whether no consumer takes closed minutes one at a time (``on_bar``, ``on_empty_bars`` or ``on_advance``
+        of an indicator without ``on_bars``): then a chunk's closed minutes may come at once (:meth:`closed`)."""
+        return not (self.route("on_bar:each") or self.route("on_empty_bars:each") or self.route("on_advance:each"))
+
+    def closed(self, items: list[Any], rows: int, last: int) -> None:
+        """A chunk's closed bars and ``(first, count, price)`` stretches of filled minutes, ``rows`` minutes in
+        all, in order, ``last`` the last of them (:meth:`takes_runs_only`): what :meth:`bar`, :meth:`empty_bars`
+        and :meth:`advance` to the minute after each would do, for consumers that take runs only."""
+        if self.route("on_bars"):
+            self.pending += items
+            self.pending_rows += rows
+            self.pending_end = last + 1
+            if self.pending_rows >= RUN_ROWS:
+                self.flush()
+        for c in self.all:
+            c.last_bar = last
+
     def bar(self, bar: Any) -> None:
         self._wait(bar, 1, bar.minute + 1)
         self.deliver("on_bar:each", bar, minute=bar.minute)

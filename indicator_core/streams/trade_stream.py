@@ -36,6 +36,10 @@ MAX_MISSING_RANGES = 10_000
 # files dated more than a month apart with nothing between them come near it.
 MAX_FILL_MINUTES = 31 * 24 * 60
 
+def _no() -> bool:
+    return False
+
+
 COUNTERS = ("lines", "trades", "accepted", "duplicates", "gaps", "missing_ids", "late", "rejects", "bars")
 
 
@@ -55,6 +59,9 @@ class Sink(Protocol):
         """Filled minutes ``first .. first + count - 1`` without a trade, all at ``price``: as many
         :meth:`bar` calls with ``Bar.empty_at``, delivered at once."""
     def advance(self, minute: int) -> None: ...
+    # optional: a sink whose consumers take closed minutes only in runs says so (takes_runs_only, asked once a
+    # chunk) and then gets a chunk's closed bars and filled stretches at once: closed(items, rows, last minute),
+    # each advance to a minute that the filled minutes reach left out
 
 
 class TradeStream:
@@ -69,7 +76,8 @@ class TradeStream:
         self.open_bar: Bar | None = None
         # follow mode: the wall clock closed the bars before this minute and no trade came since (0: none)
         self.closed_until = 0
-        self.last_close: str | None = None  # the close of the last emitted bar, for filling after a clock close
+        self._last_close: str | None = None  # the close of the last emitted bar, for filling after a clock close
+        self._closed: Bar | None = None  # the last emitted bar, whose close is that (its text made when asked)
         self.pending_taint: dict[int, list[str]] = {}
         # gap candidates, judged when the bar of their ``minute`` closes: only ids still missing then are a gap
         self.pending_gaps: list[dict[str, Any]] = []
@@ -87,6 +95,16 @@ class TradeStream:
         # the lines of the file being read that were refused only for their time (outside the file's day):
         # logged as one line of the rejects log once the stream moves on to another file (None: none yet)
         self.outside: dict[str, Any] | None = None
+
+    @property
+    def last_close(self) -> str | None:
+        if self._closed is not None:
+            self._last_close, self._closed = str(self._closed.close), None
+        return self._last_close
+
+    @last_close.setter
+    def last_close(self, text: str | None) -> None:
+        self._last_close, self._closed = text, None
 
     # --- state -----------------------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
@@ -465,7 +483,9 @@ class TradeStream:
         sink.chunk_trades(batch)
         bounds = [*starts, len(batch)]
         minute_trades = sink.takes_minute_trades()
-        for k, minute in enumerate(minutes):
+        at_once = (len(minutes) > 2 and not minute_trades and not events and self.fill_empty and not self.pending_gaps
+                   and not self.pending_taint and getattr(sink, "takes_runs_only", _no)())
+        for k, minute in enumerate(minutes[:1] if at_once else minutes):
             a, b = bounds[k], bounds[k + 1]
             self._row = int(keep[a]) if keep is not None else a
             if events:
@@ -484,6 +504,34 @@ class TradeStream:
                 self.open_bar.merge(parts[k])
             if minute_trades:
                 sink.trades(batch.take(slice(a, b)))
+        if at_once:
+            self._close_at_once(minutes, parts, sink)
+            self._row = bounds[-2]
+
+    def _close_at_once(self, minutes: list[int], parts: list[Bar], sink: Sink) -> None:
+        """The minutes after a chunk's first, for a sink whose consumers take closed minutes only in runs: each
+        closes the bar before it (the empty minutes between them filled) as :meth:`_close_until` does, handed
+        over at once (:meth:`Dispatch.closed`), the last one's bar left open.  Only where nothing is pending
+        that a bar's close must judge (gaps, taints) and the stream fills empty minutes."""
+        bar = self.open_bar
+        assert bar is not None
+        items: list[Any] = [bar]
+        rows = 1
+        for minute, part in zip(minutes[1:], parts[1:]):
+            if minute > bar.minute + 1:
+                first = max(bar.minute + 1, minute - MAX_FILL_MINUTES)
+                items.append((first, minute - first, bar.close))
+                rows += minute - first
+            if part is not parts[-1]:
+                items.append(part)
+                rows += 1
+            bar = part
+        last = items[-1]
+        self.counters["bars"] += rows
+        self._closed = items[-2] if type(last) is tuple else last
+        sink.closed(items, rows, last.minute if type(last) is not tuple else last[0] + last[1] - 1)
+        sink.advance(minutes[-1])
+        self.open_bar = parts[-1]
 
     @staticmethod
     def _send(events: list[tuple[int, dict[str, Any]]], before_row: int, sink: Sink) -> None:
@@ -517,7 +565,7 @@ class TradeStream:
                     bar.add_taint(reason)
         self.open_bar = None
         self.counters["bars"] += 1
-        self.last_close = str(bar.close)
+        self._closed = bar  # (its close as text only when asked: most are never)
         sink.bar(bar)
         return bar
 
@@ -529,7 +577,7 @@ class TradeStream:
 
     def _fill_empty(self, first: int, stop: int, sink: Sink) -> None:
         """Empty bars for the minutes ``first .. stop-1`` at the last close (when filling is on)."""
-        if not self.fill_empty or self.last_close is None or first >= stop:
+        if not self.fill_empty or first >= stop or self.last_close is None:
             return
         first = max(first, stop - MAX_FILL_MINUTES)
         self.counters["bars"] += stop - first

@@ -100,12 +100,16 @@ class Candles(Indicator):
                     JsonField("trade_count", "int", bars.trade_count, quoted=False),
                 ], len(bars)))
                 continue
-            items = bars.items() if items is None else items
-            for item in items:
-                if type(item) is tuple:
-                    self._empty_period_starts(tf, builder, *item, emit)
-                else:
-                    self._add(tf, builder, item, emit)
+            if builder.tf > 1:  # a period at a time
+                for c in builder.add_run(bars):
+                    emit(f"candles_{tf}", candle_record(c))
+            else:
+                items = bars.items() if items is None else items
+                for item in items:
+                    if type(item) is tuple:
+                        self._empty_period_starts(tf, builder, *item, emit)
+                    else:
+                        self._add(tf, builder, item, emit)
             for c in builder.advance(int(bars.minute[-1]) + 1):  # what the run implies
                 emit(f"candles_{tf}", candle_record(c))
 
