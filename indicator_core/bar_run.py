@@ -23,7 +23,7 @@ from typing import Any, Sequence, Union
 
 import numpy as np
 
-from .bars import Bar
+from .bars import Bar, Rows
 from .decimal_columns import Decimals, split_decimal
 from .numbers import decimal_at
 from .timeutil import iso_minute, iso_minutes
@@ -86,7 +86,7 @@ class BarRun:
     def of(cls, items: Sequence[Union[Bar, EmptyRun]], inst_id: str) -> "BarRun":
         """The run of ``items``: closed bars and runs of filled empty minutes, in minute order."""
         none: list[str] = []  # shared by the rows without a taint
-        if not any(type(item) is tuple for item in items):  # closed bars only (a busy instrument): a column at a time
+        if all(type(item) is not tuple and type(item) is not Rows for item in items):  # closed bars only
             bars: Sequence[Bar] = items  # type: ignore[assignment]
             return cls._of(inst_id, items, [bar.parts or _parts_of(bar) for bar in bars],
                            [bar.minute for bar in bars], [bar.trade_count for bar in bars],
@@ -98,6 +98,14 @@ class BarRun:
         filled: list[bool] = []
         taint: list[list[str]] = []
         for item in items:
+            if type(item) is Rows:
+                rows += item.parts
+                minutes += item.minutes
+                counts += item.counts
+                empty += item.filled
+                filled += item.filled
+                taint += [none] * len(item)
+                continue
             if type(item) is tuple:
                 first, count, price = item
                 m, s = split_decimal(price)
@@ -179,7 +187,7 @@ class BarRun:
         row, a ``(first, count, price)`` for each stretch of filled minutes (the very bars and stretches it was
         made from, where it was)."""
         if self.source is not None:
-            return list(self.source)
+            return [x for item in self.source for x in (item.items() if type(item) is Rows else (item,))]
         out: list[Any] = []
         n = len(self)
         i = 0

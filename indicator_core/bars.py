@@ -176,22 +176,27 @@ class Bar:
         return cls.from_parts(trades, minutes, first.tolist(), last.tolist(), high.tolist(), low.tolist(), counts,
                               (bq, sq, bb, sb, bc, sc))
 
+    @staticmethod
+    def parts_rows(trades: TradeBatch, first: list[int], last: list[int], high: list[int], low: list[int],
+                   volumes: tuple[list[int], ...]) -> list[tuple[int, ...]]:
+        """Each minute's :attr:`parts` (see :meth:`from_parts`; ``first`` and ``last`` as ties in time resolve)."""
+        ps, qs, bs, ss = trades.px_scale, trades.quote_scale, trades.base_scale, trades.sz_scale
+        opens, closes = trades.px[first].tolist(), trades.px[last].tolist()
+        return list(zip(opens, high, low, closes, *volumes, repeat(ps), repeat(qs), repeat(bs), repeat(ss)))
+
     @classmethod
     def from_parts(cls, trades: TradeBatch, minutes: list[int], first: list[int], last: list[int], high: list[int],
                    low: list[int], counts: list[int], volumes: tuple[list[int], ...]) -> list["Bar"]:
         """Bars from per-minute aggregates of ``trades``: the rows that open and close each minute, its high and
         low in ``px`` units, its trade count, and its buy and sell sums of quote, base and contracts."""
-        bq, sq, bb, sb, bc, sc = volumes
-        ps, qs, bs, ss = trades.px_scale, trades.quote_scale, trades.base_scale, trades.sz_scale
-        px, ts = trades.px, trades.ts
+        ts = trades.ts
         if trades.keys is not None:  # text ids: ties in time go by the text (the rows found ordered digests)
             first, last = _text_ties(trades, counts, first, last)
             keys = [[(t, str(trades.keys[r])) for t, r in zip(ts[rows].tolist(), rows)] for rows in (first, last)]
         else:
             ids = trades.trade_id
             keys = [list(zip(ts[rows].tolist(), ids[rows].tolist())) for rows in (first, last)]
-        opens, closes = px[first].tolist(), px[last].tolist()
-        parts = zip(opens, high, low, closes, bq, sq, bb, sb, bc, sc, repeat(ps), repeat(qs), repeat(bs), repeat(ss))
+        parts = cls.parts_rows(trades, first, last, high, low, volumes)
         inst_id = trades.inst.inst_id
         # the decimals are made from `parts` when first read (_FromParts): most bars reach the indicators only in
         # runs of columns (BarRun takes the parts as they are), and ten Decimals a minute were a tenth of the
@@ -256,6 +261,41 @@ class Bar:
             empty=bool(data["empty"]), taint=list(data["taint"]),
             first_key=tuple(data["first_key"]), last_key=tuple(data["last_key"]), **kw,
         )
+
+
+class Rows:
+    """Closed minutes of one chunk already as :class:`~indicator_core.bar_run.BarRun` rows: each traded minute's integer parts (as
+    :attr:`Bar.parts`) and trade count, and the filled minutes between them at the close before.  The trade
+    stream hands these over for the minutes inside a chunk when every consumer takes runs, so that no
+    :class:`Bar` is made for them (:meth:`items` makes them if asked)."""
+
+    __slots__ = ("inst_id", "minutes", "parts", "counts", "filled")
+
+    def __init__(self, inst_id: str, minutes: list[int], parts: list[tuple[int, ...]], counts: list[int],
+                 filled: list[bool]) -> None:
+        self.inst_id, self.minutes, self.parts, self.counts, self.filled = inst_id, minutes, parts, counts, filled
+
+    def __len__(self) -> int:
+        return len(self.minutes)
+
+    def items(self) -> list[Any]:
+        """The bars (decimals made from their parts when read; no trade keys: they are closed) and stretches of
+        filled minutes these rows stand for."""
+        out: list[Any] = []
+        new = object.__new__
+        for minute, p, count, filled in zip(self.minutes, self.parts, self.counts, self.filled):
+            if filled:
+                last = out[-1] if out else None
+                if type(last) is tuple and last[0] + last[1] == minute:
+                    out[-1] = (last[0], last[1] + 1, last[2])
+                else:
+                    out.append((minute, 1, to_dec(p[3], p[10])))
+                continue
+            bar = new(Bar)
+            bar.__dict__ = {"inst_id": self.inst_id, "minute": minute, "trade_count": count, "empty": False,
+                            "taint": [], "first_key": (0, 0), "last_key": (0, 0), "parts": p}
+            out.append(bar)
+        return out
 
 
 class _FromParts:

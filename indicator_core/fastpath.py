@@ -62,11 +62,15 @@ class Summarizer:
 
     def summarize(self, p: ParsedChunk) -> ChunkSummary | None:
         n = len(p)
-        cols = np.empty((5, n), dtype=np.int64)
+        # the times and prices on their own (the times copied while the parse left them in the cache), not rows of
+        # larger blocks: an indicator that keeps them a while (wicks, until the bars of their minutes are in)
+        # keeps only them alive
+        ts = p.ts.copy()
+        px = np.empty(n, dtype=np.int64)
+        sz, base, quote, first_id = np.empty((4, n), dtype=np.int64)
         segments = np.empty((12, n), dtype=np.int64)
-        px, sz, base, quote, first_id = cols
         opaque = p.keys is not None
-        done = _KERNEL.summarize(p.ts, p.trade_id, p.count, p.is_buy, p.px_m, p.px_s, p.sz_m, p.sz_s,
+        done = _KERNEL.summarize(ts, p.trade_id, p.count, p.is_buy, p.px_m, p.px_s, p.sz_m, p.sz_s,
                                  self.ct_m, self.spot, px, sz, base, quote, first_id, segments, opaque)
         if done is None:
             return None
@@ -81,6 +85,6 @@ class Summarizer:
         else:
             base_scale = sz_scale + self.ct_s
             quote_scale = px_scale + base_scale
-        batch = TradeBatch(self.inst, p.ts, p.trade_id, first_id, p.is_buy, px, px_scale, sz, sz_scale,
+        batch = TradeBatch(self.inst, ts, p.trade_id, first_id, p.is_buy, px, px_scale, sz, sz_scale,
                            base, base_scale, quote, quote_scale, p.keys)
         return ChunkSummary(batch, segments[:, :minutes], sorted_ids)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .bars import Bar
+from .bars import Bar, Rows
 from .numbers import decimal_at
 from .timeutil import iso_minute, period_start
 
@@ -118,14 +118,14 @@ class CandleBuilder:
 
         items = run.source
         if items is not None:  # the Decimals the bars hold (a merged bar's prices may show different exponents)
-            sizes = [1 if type(item) is not tuple else item[1] for item in items]
+            sizes = [item[1] if type(item) is tuple else len(item) if type(item) is Rows else 1 for item in items]
             item_of = np.repeat(np.arange(len(items)), sizes)
 
         def price(name: str, i: int) -> Decimal:
-            if items is None:
+            item = items[item_of[i]] if items is not None else None
+            if item is None or type(item) is Rows:  # rows of one chunk's parts: the four prices at one scale
                 col = getattr(run, name)
                 return decimal_at(int(col.m[i]), col.scale, int(ps[i]))
-            item = items[item_of[i]]
             return item[2] if type(item) is tuple else getattr(item, name)
 
         def total(buy: Any, sell: Any, scales: np.ndarray, rows: np.ndarray) -> Decimal:

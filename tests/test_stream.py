@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import decimal
 import pickle
+import random
 from decimal import Decimal
 from typing import Any
 
@@ -11,7 +12,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from indicator_core.bars import Bar
+from indicator_core.bars import Bar, Rows
 from indicator_core.instruments import Instrument
 from indicator_core.numbers import EXACT
 from indicator_core.sources.columnar import parse_chunk
@@ -79,7 +80,10 @@ trades = st.lists(
 )
 
 
-def _feed(lines: list[bytes], cuts: list[int], state: dict | None = None, sink: type[Recorder] = Recorder) -> Recorder:
+def _feed(lines: list[bytes], cuts: list[int], state: dict | None = None, sink: type[Recorder] = Recorder,
+          prepared: bool = False) -> Recorder:
+    """The events of ``lines`` cut into chunks at ``cuts`` (``state``: the stream saved and restored between
+    chunks; ``prepared``: each chunk summed up first, as the runtime's parse thread does (fastpath.py))."""
     rec = sink()
     stream = TradeStream(INST, fill_empty=True)
     bounds = [0, *sorted(set(c % (len(lines) + 1) for c in cuts)), len(lines)]
@@ -92,6 +96,8 @@ def _feed(lines: list[bytes], cuts: list[int], state: dict | None = None, sink: 
                 stream = TradeStream(INST, fill_empty=True)
                 stream.set_state(saved)
             parsed = parse_chunk(b"".join(lines[a:b]), a + 1, INST.inst_id)
+            if prepared:
+                parsed = stream.prepare(parsed)
             stream.process(parsed, "f", rec)
     rec.state = stream.to_state()
     return rec
@@ -138,6 +144,8 @@ class _RunsOnly(_ChunksOnly):
         return True
 
     def closed(self, items: list[Any], rows: int, last: int) -> None:
+        # the minutes inside the chunk come as rows of their parts (Rows): as bars, they have no trade keys
+        items = [x for item in items for x in (item.items() if isinstance(item, Rows) else [item])]
         assert rows == sum(1 if isinstance(item, Bar) else item[1] for item in items)
         for k, item in enumerate(items):
             if isinstance(item, Bar):
@@ -150,6 +158,35 @@ class _RunsOnly(_ChunksOnly):
         assert last == (tail.minute if isinstance(tail, Bar) else tail[0] + tail[1] - 1)
 
 
+def test_a_clean_chunks_inner_minutes_close_as_rows() -> None:
+    """A clean chunk (summed up in the parse thread) hands its inner minutes over as rows of their parts, and
+    those are the bars, fills and advances one at a time would give, the stream's state the same too."""
+    rnd = random.Random(5)
+    ts, lines = T0, []
+    for k in range(400):
+        ts += rnd.choice([0, 50, 900, 20_000, 61_000, 185_000])
+        lines.append(trade_line(INST.inst_id, 1000 + k, rnd.choice(["100", "100.5", "99.9"]), "0.5",
+                                "buy" if rnd.random() < 0.5 else "sell", ts))
+    seen: list[int] = []
+
+    class Counting(_RunsOnly):
+        def closed(self, items: list[Any], rows: int, last: int) -> None:
+            seen.extend(len(item) for item in items if isinstance(item, Rows))
+            super().closed(items, rows, last)
+
+    at_once = _feed(lines, [97, 211, 330], sink=Counting, prepared=True)
+    one_at_a_time = _feed(lines, [97, 211, 330])
+    assert len(seen) == 4 and sum(seen) > 100  # each chunk's inner minutes, filled ones included
+    assert _without_keys(at_once.events) == _without_keys(one_at_a_time.events)
+    assert at_once.state == one_at_a_time.state
+
+
+def _without_keys(events: list[Any]) -> list[Any]:
+    """The events, each bar's trade keys left out (a closed bar's are of no use: they order merges)."""
+    return [(kind, {k: v for k, v in e.items() if k not in ("first_key", "last_key")} if kind == "bar" else e)
+            for kind, e in events]
+
+
 # a tape in order (ids one after another, times rising, quiet minutes between busy ones), sometimes with a
 # jump in the ids (a gap, judged when its bar closes) or a trade out of its minute (late)
 ordered = st.lists(st.tuples(st.integers(0, 3 * 60_000), st.sampled_from(["100", "100.5", "99.9", "101.25"]),
@@ -158,18 +195,20 @@ ordered = st.lists(st.tuples(st.integers(0, 3 * 60_000), st.sampled_from(["100",
 
 @settings(max_examples=150, deadline=None)
 @given(rows=ordered, cuts=st.lists(st.integers(0, 100), max_size=6), restart=st.booleans(),
-       jump=st.integers(0, 120), late=st.integers(0, 120))
-def test_a_chunks_closed_minutes_at_once_are_the_minutes_one_at_a_time(rows, cuts, restart, jump, late) -> None:
+       jump=st.none() | st.integers(0, 120), late=st.none() | st.integers(0, 120), prepared=st.booleans())
+def test_a_chunks_closed_minutes_at_once_are_the_minutes_one_at_a_time(rows, cuts, restart, jump, late,
+                                                                       prepared) -> None:
     """For consumers that take runs only, a chunk's closed bars and filled minutes come in one call: the
     same bars, fills and advances, in the same order, as one at a time."""
     ts, lines = T0, []
     for k, (step, px, sz, buy) in enumerate(rows):
         ts += step
-        tid = 1000 + k + (3 if k >= jump else 0)
+        tid = 1000 + k + (3 if jump is not None and k >= jump else 0)
         at = T0 if k == late and k else ts
         lines.append(trade_line(INST.inst_id, tid, px, sz, "buy" if buy else "sell", at))
-    at_once, one_at_a_time = _feed(lines, cuts, state={} if restart else None, sink=_RunsOnly), _feed(lines, cuts)
-    assert at_once.events == one_at_a_time.events
+    at_once = _feed(lines, cuts, state={} if restart else None, sink=_RunsOnly, prepared=prepared)
+    one_at_a_time = _feed(lines, cuts)
+    assert _without_keys(at_once.events) == _without_keys(one_at_a_time.events)
     assert at_once.state == one_at_a_time.state  # the last close, the count of bars
 
 

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..bars import Bar
+from ..bars import Bar, Rows
 from ..errors import StateError
 from ..fastpath import (BASE, BUY_BASE, BUY_QUOTE, BUY_SZ, FIRST, HIGH, LAST, LOW, MINUTE, QUOTE, START, SZ,
                        Summarizer)
@@ -472,19 +472,38 @@ class TradeStream:
         counts = np.diff(seg[START], append=len(p)).tolist()
         volumes = tuple(x.tolist() for x in (seg[BUY_QUOTE], seg[QUOTE] - seg[BUY_QUOTE], seg[BUY_BASE],
                                              seg[BASE] - seg[BUY_BASE], seg[BUY_SZ], seg[SZ] - seg[BUY_SZ]))
-        parts = Bar.from_parts(batch, minutes, seg[FIRST].tolist(), seg[LAST].tolist(), seg[HIGH].tolist(),
-                               seg[LOW].tolist(), counts, volumes)
+        first, last, high, low = (seg[k].tolist() for k in (FIRST, LAST, HIGH, LOW))
+        if len(minutes) > 2 and batch.keys is None and self._closes_at_once(sink):
+            # no bar made for the minutes inside the chunk: their parts go to the runs as rows
+            ends = (0, -1)
+            parts = Bar.from_parts(batch, *([x[k] for k in ends] for x in (minutes, first, last, high, low, counts)),
+                                   tuple([v[k] for k in ends] for v in volumes))
+            rows = Bar.parts_rows(batch, first, last, high, low, volumes)
+            self._segments(batch, starts, minutes, parts, None, [], sink, inside=(rows, counts))
+            return
+        parts = Bar.from_parts(batch, minutes, first, last, high, low, counts, volumes)
         self._segments(batch, starts, minutes, parts, None, [], sink)
 
+    def _closes_at_once(self, sink: Sink) -> bool:
+        """Whether a chunk's minutes after its first may close at once (:meth:`_close_at_once`): the consumers
+        take closed minutes only in runs and no minute's trades, the stream fills empty minutes, and no gap or
+        taint waits for a bar's close."""
+        return (self.fill_empty and not self.pending_gaps and not self.pending_taint
+                and not sink.takes_minute_trades() and getattr(sink, "takes_runs_only", _no)())
+
     def _segments(self, batch: TradeBatch, starts: list[int], minutes: list[int], parts: list[Bar],
-                  keep: np.ndarray | None, events: list[tuple[int, dict[str, Any]]], sink: Sink) -> None:
+                  keep: np.ndarray | None, events: list[tuple[int, dict[str, Any]]], sink: Sink,
+                  inside: tuple[list[tuple[int, ...]], list[int]] | None = None) -> None:
         """Each minute's trades in turn: close the bars before it, merge its part into the open bar, hand its
-        trades to the indicators.  ``keep`` maps batch rows to chunk rows (``None``: the same)."""
+        trades to the indicators.  ``keep`` maps batch rows to chunk rows (``None``: the same).  With
+        ``inside`` (each minute's parts and trade count), ``parts`` holds the bars of the first and last minute
+        only, and the minutes after the first close at once (:meth:`_close_at_once`)."""
         sink.chunk_trades(batch)
         bounds = [*starts, len(batch)]
         minute_trades = sink.takes_minute_trades()
-        at_once = (len(minutes) > 2 and not minute_trades and not events and self.fill_empty and not self.pending_gaps
-                   and not self.pending_taint and getattr(sink, "takes_runs_only", _no)())
+        if inside is None and len(minutes) > 2 and not events and self._closes_at_once(sink):
+            inside = ([bar.parts for bar in parts], [bar.trade_count for bar in parts])
+        at_once = inside is not None
         for k, minute in enumerate(minutes[:1] if at_once else minutes):
             a, b = bounds[k], bounds[k + 1]
             self._row = int(keep[a]) if keep is not None else a
@@ -504,34 +523,50 @@ class TradeStream:
                 self.open_bar.merge(parts[k])
             if minute_trades:
                 sink.trades(batch.take(slice(a, b)))
-        if at_once:
-            self._close_at_once(minutes, parts, sink)
+        if inside is not None:
+            self._close_at_once(minutes, *inside, parts[-1], sink)
             self._row = bounds[-2]
 
-    def _close_at_once(self, minutes: list[int], parts: list[Bar], sink: Sink) -> None:
+    def _close_at_once(self, minutes: list[int], parts: list[tuple[int, ...]], counts: list[int], last_bar: Bar,
+                       sink: Sink) -> None:
         """The minutes after a chunk's first, for a sink whose consumers take closed minutes only in runs: each
         closes the bar before it (the empty minutes between them filled) as :meth:`_close_until` does, handed
-        over at once (:meth:`Dispatch.closed`), the last one's bar left open.  Only where nothing is pending
-        that a bar's close must judge (gaps, taints) and the stream fills empty minutes."""
+        over at once (:meth:`Dispatch.closed`): the first minute's bar, then the minutes inside the chunk as rows
+        of their ``parts`` (no :class:`Bar` made), and ``last_bar``, the last minute's, left open."""
         bar = self.open_bar
         assert bar is not None
         items: list[Any] = [bar]
-        rows = 1
-        for minute, part in zip(minutes[1:], parts[1:]):
-            if minute > bar.minute + 1:
-                first = max(bar.minute + 1, minute - MAX_FILL_MINUTES)
-                items.append((first, minute - first, bar.close))
-                rows += minute - first
-            if part is not parts[-1]:
-                items.append(part)
-                rows += 1
-            bar = part
-        last = items[-1]
-        self.counters["bars"] += rows
-        self._closed = items[-2] if type(last) is tuple else last
-        sink.closed(items, rows, last.minute if type(last) is not tuple else last[0] + last[1] - 1)
+        n = 1
+        if minutes[1] > bar.minute + 1:  # the empty minutes after the first one's bar, at its close
+            first = max(bar.minute + 1, minutes[1] - MAX_FILL_MINUTES)
+            items.append((first, minutes[1] - first, bar.close))
+            n += minutes[1] - first
+        inner_minutes: list[int] = []
+        inner: list[tuple[int, ...]] = []
+        inner_counts: list[int] = []
+        filled: list[bool] = []
+        for k in range(1, len(minutes) - 1):
+            minute, p = minutes[k], parts[k]
+            inner_minutes.append(minute)
+            inner.append(p)
+            inner_counts.append(counts[k])
+            filled.append(False)
+            stop = minutes[k + 1]
+            if stop > minute + 1:  # filled at this minute's close, as BarRun.of makes a filled minute's row
+                first = max(minute + 1, stop - MAX_FILL_MINUTES)
+                c, ps = p[3], p[10]
+                inner_minutes += range(first, stop)
+                inner += [(c, c, c, c, 0, 0, 0, 0, 0, 0, ps, 0, 0, 0)] * (stop - first)
+                inner_counts += [0] * (stop - first)
+                filled += [True] * (stop - first)
+        items.append(Rows(bar.inst_id, inner_minutes, inner, inner_counts, filled))
+        n += len(inner_minutes)
+        self.counters["bars"] += n
+        close = parts[len(minutes) - 2]
+        self.last_close = str(to_dec(close[3], close[10]))  # the last closed bar's, as _emit_open_bar keeps it
+        sink.closed(items, n, inner_minutes[-1])
         sink.advance(minutes[-1])
-        self.open_bar = parts[-1]
+        self.open_bar = last_bar
 
     @staticmethod
     def _send(events: list[tuple[int, dict[str, Any]]], before_row: int, sink: Sink) -> None:

@@ -149,8 +149,8 @@ class Wicks(Indicator):
             if k and self.levels:
                 self._touches(ts[:k], px[:k], scale, emit)
             ts, px = ts[k:], px[k:]
-        if len(ts):  # copies: a chunk's columns are views of larger blocks, which must not be kept for this
-            self.waiting.append((ts.copy(), px.copy(), scale))
+        if len(ts):  # (a column that is a view of a larger block is copied: the block must not be kept for it)
+            self.waiting.append((_own(ts, trades.ts), _own(px, trades.px), scale))
 
     def _judge(self, until: int | None, emit: Emit) -> None:
         """Look for touches in the waiting trades of minutes up to ``until``, in order."""
@@ -212,6 +212,11 @@ class Wicks(Indicator):
         self.waiting = []
         for ts, px, scale in state.get("waiting", []):
             self.waiting.append((np.array(ts, dtype=np.int64), np.array(px, dtype=np.int64), int(scale)))
+
+
+def _own(rows: np.ndarray, column: np.ndarray) -> np.ndarray:
+    """``rows`` (the tail of ``column``) as they are where ``column`` holds its own memory, else a copy."""
+    return rows if column.base is None else rows.copy()
 
 
 def _rows_until(ts: np.ndarray, minute: int) -> int:
