@@ -316,7 +316,8 @@ def test_the_command_starts_no_blas_threads_unless_asked(tmp_path: Path) -> None
         exit_now = os._exit
         def report(status):
             tasks = len(os.listdir("/proc/self/task")) if os.path.isdir("/proc/self/task") else 0
-            print("PROBE", os.environ.get("OPENBLAS_NUM_THREADS"), tasks, "numpy" in sys.modules, file=sys.stderr)
+            print("PROBE", os.environ.get("OPENBLAS_NUM_THREADS"), tasks, "numpy" in sys.modules,
+                  repr(os.environ.get("PYDANTIC_DISABLE_PLUGINS")), file=sys.stderr)
             sys.stderr.flush()
             exit_now(status)
         os._exit = report
@@ -329,11 +330,13 @@ def test_the_command_starts_no_blas_threads_unless_asked(tmp_path: Path) -> None
         assert done.returncode == 0, done.stderr
         return next(line for line in done.stderr.splitlines() if line.startswith("PROBE")).split()[1:]
 
-    setting, tasks, numpy_loaded = probed({})
+    env.pop("PYDANTIC_DISABLE_PLUGINS", None)
+    setting, tasks, numpy_loaded, pydantic_plugins = probed({})
     assert setting == "1" and numpy_loaded == "True"
     if tasks != "0":  # Linux lists the process's threads: numpy started none of its own
         assert tasks == "1"
-    assert probed({"OPENBLAS_NUM_THREADS": "2"})[0] == "2"
+    assert pydantic_plugins == "'__all__'"  # pydantic's own plugins (no use to the config models) not looked for
+    assert probed({"OPENBLAS_NUM_THREADS": "2", "PYDANTIC_DISABLE_PLUGINS": ""})[::3] == ["2", "''"]
     embedded = subprocess.run([sys.executable, "-c", "import os, indicator_core.cli; print(os.environ.get('OPENBLAS_NUM_THREADS'))"],
                               env=env, capture_output=True, text=True, check=True)
     assert embedded.stdout.strip() == "None"
