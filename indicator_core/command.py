@@ -18,6 +18,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+from typing import Callable
 
 # glibc's mallopt parameters (malloc.h)
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
@@ -49,6 +50,12 @@ def console() -> None:
 
         print(f"indicator-core {__version__}")
         return
+    load()()
+
+
+def load() -> Callable[[], None]:
+    """The command's process set up and its modules loaded: what every command but ``--version`` does before it
+    reads its arguments.  Returns the command line (:func:`indicator_core.cli.console`)."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     # The imports (numpy, pydantic building its models, the command's modules) make tens of thousands of
@@ -63,4 +70,4 @@ def console() -> None:
     finally:
         gc.freeze()
         gc.enable()
-    command_line()
+    return command_line
