@@ -23,7 +23,7 @@ from typing import Any, Sequence, Union
 
 import numpy as np
 
-from .bars import Bar, Rows
+from .bars import Bar, Rows, filled_parts
 from .decimal_columns import Decimals, split_decimal
 from .numbers import decimal_at
 from .timeutil import iso_minute, iso_minutes
@@ -108,8 +108,7 @@ class BarRun:
                 continue
             if type(item) is tuple:
                 first, count, price = item
-                m, s = split_decimal(price)
-                rows += [(m, m, m, m, 0, 0, 0, 0, 0, 0, s, 0, 0, 0)] * count
+                rows += [filled_parts(*split_decimal(price))] * count
                 minutes += range(first, first + count)
                 counts += [0] * count
                 empty += [True] * count

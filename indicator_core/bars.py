@@ -201,14 +201,7 @@ class Bar:
         # the decimals are made from `parts` when first read (_FromParts): most bars reach the indicators only in
         # runs of columns (BarRun takes the parts as they are), and ten Decimals a minute were a tenth of the
         # pass's main thread
-        new = object.__new__
-        bars = []
-        for m, n, k1, k2, p in zip(minutes, counts, *keys, parts):
-            bar = new(cls)
-            bar.__dict__ = {"inst_id": inst_id, "minute": m, "trade_count": n, "empty": False, "taint": [],
-                            "first_key": k1, "last_key": k2, "parts": p}
-            bars.append(bar)
-        return bars
+        return [_of_parts(cls, inst_id, m, n, k1, k2, p) for m, n, k1, k2, p in zip(minutes, counts, *keys, parts)]
 
     def merge(self, other: "Bar") -> None:
         """Absorb ``other``, a bar of the same minute (in place)."""
@@ -264,10 +257,10 @@ class Bar:
 
 
 class Rows:
-    """Closed minutes of one chunk already as :class:`~indicator_core.bar_run.BarRun` rows: each traded minute's integer parts (as
-    :attr:`Bar.parts`) and trade count, and the filled minutes between them at the close before.  The trade
-    stream hands these over for the minutes inside a chunk when every consumer takes runs, so that no
-    :class:`Bar` is made for them (:meth:`items` makes them if asked)."""
+    """Closed minutes of one chunk already as rows of a :class:`~indicator_core.bar_run.BarRun`: each traded
+    minute's integer parts (as :attr:`Bar.parts`) and trade count, and the filled minutes between them at the
+    close before.  The trade stream hands these over for the minutes inside a chunk when every consumer takes
+    runs, so that no :class:`Bar` is made for them (:meth:`items` makes them if asked)."""
 
     __slots__ = ("inst_id", "minutes", "parts", "counts", "filled")
 
@@ -282,20 +275,30 @@ class Rows:
         """The bars (decimals made from their parts when read; no trade keys: they are closed) and stretches of
         filled minutes these rows stand for."""
         out: list[Any] = []
-        new = object.__new__
         for minute, p, count, filled in zip(self.minutes, self.parts, self.counts, self.filled):
-            if filled:
-                last = out[-1] if out else None
-                if type(last) is tuple and last[0] + last[1] == minute:
-                    out[-1] = (last[0], last[1] + 1, last[2])
-                else:
-                    out.append((minute, 1, to_dec(p[3], p[10])))
+            if not filled:
+                out.append(_of_parts(Bar, self.inst_id, minute, count, (0, 0), (0, 0), p))
                 continue
-            bar = new(Bar)
-            bar.__dict__ = {"inst_id": self.inst_id, "minute": minute, "trade_count": count, "empty": False,
-                            "taint": [], "first_key": (0, 0), "last_key": (0, 0), "parts": p}
-            out.append(bar)
+            last = out[-1] if out else None
+            if type(last) is tuple and last[0] + last[1] == minute:
+                out[-1] = (last[0], last[1] + 1, last[2])
+            else:
+                out.append((minute, 1, to_dec(p[3], p[10])))
         return out
+
+
+def filled_parts(price: int, scale: int) -> tuple[int, ...]:
+    """:attr:`Bar.parts` of a filled minute at the price ``price`` × 10^-``scale``: no volume."""
+    return (price, price, price, price, 0, 0, 0, 0, 0, 0, scale, 0, 0, 0)
+
+
+def _of_parts(cls: type[Bar], inst_id: str, minute: int, count: int, first_key: tuple[int, Any],
+              last_key: tuple[int, Any], parts: tuple[int, ...]) -> Bar:
+    """A traded bar holding ``parts``, its decimals made from them when first read (:class:`_FromParts`)."""
+    bar = object.__new__(cls)
+    bar.__dict__ = {"inst_id": inst_id, "minute": minute, "trade_count": count, "empty": False, "taint": [],
+                    "first_key": first_key, "last_key": last_key, "parts": parts}
+    return bar
 
 
 class _FromParts:

@@ -87,6 +87,16 @@ class CandleBuilder:
         c.trade_count += bar.trade_count
         return closed
 
+    def add_empty(self, inst_id: str, first: int, count: int, price: Decimal) -> list[Candle]:
+        """:meth:`add` of the empty bars of ``count`` filled minutes from ``first`` at ``price``: only a period's
+        first minute can close the candle before it or open an untraded one, so only those are added."""
+        closed: list[Candle] = []
+        minute, end = first, first + count
+        while minute < end:
+            closed += self.add(Bar.empty_at(inst_id, minute, price))
+            minute = period_start(minute, self.tf) + self.tf
+        return closed
+
     def add_run(self, run: "BarRun") -> list[Candle]:
         """:meth:`add` of each of ``run``'s minutes in turn (a filled minute as the empty bar at the run's price),
         a period at a time: the candles closed on the way, equal in value to those :meth:`add` makes.
@@ -100,14 +110,7 @@ class CandleBuilder:
         if self.tf < RUN_PERIOD_MINUTES or n == 0:
             closed: list[Candle] = []
             for item in run.items():
-                if type(item) is tuple:
-                    first, count, price = item
-                    minute = first
-                    while minute < first + count:  # only a period's first minute can close or open a candle
-                        closed += self.add(Bar.empty_at(run.inst_id, minute, price))
-                        minute = period_start(minute, self.tf) + self.tf
-                else:
-                    closed += self.add(item)
+                closed += self.add_empty(run.inst_id, *item) if type(item) is tuple else self.add(item)
             return closed
         periods = run.minute - run.minute % self.tf
         bounds = [0, *(np.flatnonzero(periods[1:] != periods[:-1]) + 1).tolist(), n]

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ..bars import Bar, Rows
+from ..bars import Bar, Rows, filled_parts
 from ..errors import StateError
 from ..fastpath import (BASE, BUY_BASE, BUY_QUOTE, BUY_SZ, FIRST, HIGH, LAST, LOW, MINUTE, QUOTE, START, SZ,
                        Summarizer)
@@ -554,9 +554,8 @@ class TradeStream:
             stop = minutes[k + 1]
             if stop > minute + 1:  # filled at this minute's close, as BarRun.of makes a filled minute's row
                 first = max(minute + 1, stop - MAX_FILL_MINUTES)
-                c, ps = p[3], p[10]
                 inner_minutes += range(first, stop)
-                inner += [(c, c, c, c, 0, 0, 0, 0, 0, 0, ps, 0, 0, 0)] * (stop - first)
+                inner += [filled_parts(p[3], p[10])] * (stop - first)
                 inner_counts += [0] * (stop - first)
                 filled += [True] * (stop - first)
         items.append(Rows(bar.inst_id, inner_minutes, inner, inner_counts, filled))

@@ -24,7 +24,7 @@ from pydantic import Field
 from indicator_core import (
     ceil_scaled, floor_scaled,
     RATIO_PLACES, TIMEFRAMES, Bar, BarRun, Candle, CandleBuilder, Emit, Indicator, Params, Timeframe,
-    TradeBatch, div_round, fmt, hookimpl, iso_ms, period_start,
+    TradeBatch, div_round, fmt, hookimpl, iso_ms,
 )
 
 
@@ -128,10 +128,7 @@ class Wicks(Indicator):
     def on_empty_bars(self, first: int, count: int, price: Decimal, emit: Emit) -> None:
         # an empty minute can only close the candle before it and open an untraded one, at the first minute
         # of its period: the other minutes of a period change nothing (tests/test_empty_runs.py)
-        minute, end, tf = first, first + count, self.builder.tf
-        while minute < end:
-            self.on_bar(Bar.empty_at(self.instrument.inst_id, minute, price), emit)
-            minute = period_start(minute, tf) + tf
+        self._close(self.builder.add_empty(self.instrument.inst_id, first, count, price), emit)
 
     def on_advance(self, minute: int, emit: Emit) -> None:
         self._close(self.builder.advance(minute), emit)
