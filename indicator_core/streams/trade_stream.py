@@ -36,7 +36,9 @@ MAX_MISSING_RANGES = 10_000
 # files dated more than a month apart with nothing between them come near it.
 MAX_FILL_MINUTES = 31 * 24 * 60
 
+
 def _no() -> bool:
+    """A sink's answer to what it does not say (an optional question of the Sink protocol)."""
     return False
 
 
