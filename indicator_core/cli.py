@@ -11,7 +11,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import orjson
 
@@ -312,10 +312,12 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             "enabled": settings[name].enabled,
             "hooks": hooks,
         })
-    from .notify import describe
+    notifiers = []
+    if cfg.notify:
+        from .notify import describe  # (urllib and the senders: loaded only when there is a notifier to describe)
 
-    notifiers = [{"name": f"notify.{name}", "notifier": name, "kind": n.kind, "target": describe(n),
-                  "streams": n.streams, "enabled": n.enabled} for name, n in sorted(cfg.notify.items())]
+        notifiers = [{"name": f"notify.{name}", "notifier": name, "kind": n.kind, "target": describe(n),
+                      "streams": n.streams, "enabled": n.enabled} for name, n in sorted(cfg.notify.items())]
     formats = [{"name": f"format.{i.fmt.name}", "format": i.fmt.name, "exchange": i.fmt.exchange, "kind": i.fmt.kind,
                 "files": list(i.fmt.suffixes), "source": i.source, "description": i.fmt.description, "enabled": True}
                for i in collect_venue_formats(pm)]
@@ -325,25 +327,31 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     if args.json:
         print(orjson.dumps(rows + notifiers + formats + inputs, option=orjson.OPT_INDENT_2).decode())
     else:
-        print(f"{'name':<12} {'version':<8} {'enabled':<8} {'source':<28} module")
-        for r in rows:
-            print(f"{r['name']:<12} {r['version']:<8} {str(r['enabled']).lower():<8} {r['source']:<28} {r['module']}")
+        _table(["name", "version", "enabled", "source", "module"],
+               [[r["name"], r["version"], str(r["enabled"]).lower(), r["source"], r["module"]] for r in rows])
         if notifiers:
-            print(f"\n{'notifier':<12} {'kind':<8} {'enabled':<8} {'streams':<28} target")
-            for n in notifiers:
-                print(f"{n['notifier']:<12} {n['kind']:<8} {str(n['enabled']).lower():<8} "
-                      f"{', '.join(n['streams']):<28} {n['target']}")
-        print(f"\n{'input':<12} {'root':<20} venue formats")
-        for k in inputs:
-            print(f"{k['input']:<12} {k['root'] or '(other outputs)':<20} "
-                  + (", ".join(f["format"] for f in formats if f["kind"] == k["input"]) or "-"))
-        print(f"\n{'format':<14} {'exchange':<9} {'files':<24} {'source':<16} what")
-        for f in formats:
-            print(f"{f['format']:<14} {f['exchange']:<9} {' '.join(f['files']):<24} {f['source']:<16} {f['description']}")
+            print()
+            _table(["notifier", "kind", "enabled", "streams", "target"],
+                   [[n["notifier"], n["kind"], str(n["enabled"]).lower(), ", ".join(n["streams"]), n["target"]]
+                    for n in notifiers])
+        print()
+        _table(["input", "root", "venue formats"],
+               [[k["input"], k["root"] or "(other outputs)",
+                 ", ".join(f["format"] for f in formats if f["kind"] == k["input"]) or "-"] for k in inputs])
+        print()
+        _table(["format", "exchange", "files", "source", "what"],
+               [[f["format"], f["exchange"], " ".join(f["files"]), f["source"], f["description"]] for f in formats])
         from . import native
 
         print(f"\n{native.describe()}")
     return 0
+
+
+def _table(headers: list[str], rows: list[list[Any]]) -> None:
+    """Print ``rows`` under ``headers``, each column as wide as its widest cell (the last one unpadded)."""
+    widths = [max(len(str(x)) for x in column) for column in zip(headers, *rows)]
+    for row in (headers, *rows):
+        print(" ".join(f"{str(x):<{w}}" for x, w in zip(row[:-1], widths)) + " " + str(row[-1]))
 
 
 def _status_row(vault: Path, path: Path, cfg: Config, host) -> dict:
@@ -426,10 +434,10 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"\n{r['instrument']} {r['indicator']}: {r['error']}\n  to rebuild it: {r['reset']}")
         _print_backfill(vault, rows)
         if deliveries:
-            print(f"\n{'notifier':<12} {'stream':<11} {'instrument':<30} {'delivered':>9} {'pending':>8}  last signal id")
-            for d in deliveries:
-                print(f"{d['notifier']:<12} {d['stream']:<11} {d['instrument']:<30} {d['delivered']:>9} "
-                      f"{d['pending']:>8}  {d['last_signal_id'] or '-'}")
+            print()
+            _table(["notifier", "stream", "instrument", "delivered", "pending", "last signal id"],
+                   [[d["notifier"], d["stream"], d["instrument"], f"{d['delivered']:>9}", f"{d['pending']:>7}",
+                     d["last_signal_id"] or "-"] for d in deliveries])
     if damaged:
         print(f"{len(damaged)} damaged state file(s): the runs leave those indicators out until they are restored "
               "or reset (commands above)", file=sys.stderr)
@@ -442,13 +450,15 @@ def _status_table(kind, rows: list[dict]) -> None:
     def cell(value, spec: str) -> str:
         return format(str(value).lower() if isinstance(value, bool) else (value if isinstance(value, int) else str(value)), spec)
 
-    print(f"{'instrument':<30} {kind.status_title:<10} "
+    wide = max(len("instrument"), *(len(r["instrument"]) for r in rows))
+    named = max(len(kind.status_title), *(len(r["indicator"]) for r in rows))
+    print(f"{'instrument':<{wide}} {kind.status_title:<{named}} "
           + " ".join(format(head, spec) for head, _, spec in kind.status_columns) + "  cursor")
     for r in rows:
         if "error" in r:
-            print(f"{r['instrument']:<30} {r['indicator']:<10} DAMAGED STATE (see below)")
+            print(f"{r['instrument']:<{wide}} {r['indicator']:<{named}} DAMAGED STATE (see below)")
             continue
-        print(f"{r['instrument']:<30} {r['indicator']:<10} "
+        print(f"{r['instrument']:<{wide}} {r['indicator']:<{named}} "
               + " ".join(cell(r[key], spec) for _, key, spec in kind.status_columns) + f"  {r['cursor']}")
 
 
@@ -637,6 +647,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: outputs and state are as of the last commit; run again to continue", file=sys.stderr)
         return 1
+    except BrokenPipeError:
+        # Only the command's own output is a pipe it writes to and lets fail (files raise no EPIPE; a notifier's
+        # socket or child pipe is caught where it is written): the reader went away (`indicators plugins | head`)
+        # and wants no more.  Like a shell tool's, the command ends quietly, with the status of a process that a
+        # SIGPIPE stopped; what is left in the output's buffer goes nowhere.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 128 + 13
     except OSError as exc:  # a read-only folder, a full disk, a file where a folder should be, ...
         print(f"error: {os_error_message(exc)}", file=sys.stderr)
         return 1

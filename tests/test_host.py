@@ -125,6 +125,32 @@ def test_plugins_lists_builtins_and_enabled(tmp_path: Path, capsys) -> None:
     assert "volume" in capsys.readouterr().out
 
 
+def test_plugins_table_columns_fit_the_longest_name(capsys) -> None:
+    """Each column of the listing is as wide as its widest cell: `aggregate_volume` does not push its row's
+    module out of line."""
+    assert main(["plugins"]) == 0
+    table = capsys.readouterr().out.split("\n\n")[0].splitlines()
+    assert any(line.startswith("aggregate_volume ") for line in table)
+    at = table[0].index("module")
+    assert all(line.index("indicator_core_plugins.") == at for line in table[1:])
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="a closed pipe is EINVAL there, not EPIPE")
+def test_a_closed_output_pipe_ends_the_command_quietly(tmp_path: Path) -> None:
+    """`indicators plugins | head -1`: when the reader has gone, the command stops without an error message,
+    with the status of a process stopped by SIGPIPE (as a shell tool's)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first byte
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    try:
+        done = subprocess.run([sys.executable, "-m", "indicator_core", "plugins"], stdout=write_end,
+                              stderr=subprocess.PIPE, env=env, text=True, cwd=tmp_path)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141
+    assert done.stderr == ""
+
+
 TINY = '''
 from indicator_core import Indicator, hookimpl
 
