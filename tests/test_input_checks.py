@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from indicator_core.cli import main
 from tests.vaults import ETH_2023, inst_dir, outputs, read_jsonl, run, write_config
 
 INST = "ETH-USDT-SWAP"
@@ -75,6 +76,20 @@ def test_a_trade_one_day_ahead_is_rejected_and_later_trades_are_not_late(tmp_pat
     assert reject["line"] == 301 and "outside the file's day 2023-02-02" in reject["reason"]
     assert f"{QUALITY}/late.jsonl" not in dirty or dirty[f"{QUALITY}/late.jsonl"] == b""
     assert without(dirty, "rejects.jsonl") == without(clean, "rejects.jsonl")
+
+
+def test_many_lines_outside_their_day_are_summed_up_with_their_likely_cause(tmp_path: Path, capsys) -> None:
+    """A file holding days of trades beyond its own: the run's summary says how many lines were refused for their
+    time and what usually causes that, beside the rejects log's first ten and one line for the rest."""
+    lines = eth_lines()
+    ahead = [with_ts(line, int(json.loads(line)["ts"]) + 86_400_000) for line in lines[300:340]]
+    vault = tmp_path / "vault"
+    (inst_dir(vault, INST) / NAME).write_bytes(b"".join(lines[:300] + ahead + lines[340:]))
+    assert main(["run", "--vault", str(vault), "--config", str(write_config(tmp_path / "c.toml", CONFIG))]) == 0
+    out = capsys.readouterr().out
+    assert "40 rejects" in out
+    assert "40 of the rejects are trades outside their file's day" in out and "[input] day_offsets" in out
+    assert len(read_jsonl(vault / f"derived/{QUALITY}/rejects.jsonl")) == 10  # the rest once the stream moves on
 
 
 def test_tolerance_either_side_of_the_day(tmp_path: Path) -> None:

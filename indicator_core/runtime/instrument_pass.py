@@ -250,7 +250,7 @@ class InstrumentRun:
             )) from exc
         finally:
             bar.close()
-        summary.counters = {k: stream.counters[k] - start_counters.get(k, 0) for k in self.kind.counters}
+        summary.counters = {k: stream.counters.get(k, 0) - start_counters.get(k, 0) for k in self.kind.counters}
 
     def _files(self) -> list[TradeFile]:
         """The trade files in stream order; those the cursors name stay listed even once archived."""

@@ -12,7 +12,8 @@ from .base import StreamKind
 
 class Trades(StreamKind):
     name = "trades"
-    counters = COUNTERS
+    # and, of the rejects, the lines refused for their time alone (the run's summary names the likely cause)
+    counters = (*COUNTERS, "refused_for_time")
     reads_mapped = True  # a format may read a mapped window in place (VenueFormat.reads_mapped: OKX JSON lines)
     venue_formats = True
 
