@@ -448,6 +448,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 def _status_table(kind, rows: list[dict]) -> None:
     """One input kind's rows of `indicators status`, in the columns the kind declares."""
     def cell(value, spec: str) -> str:
+        if value is None:  # (no bar closed yet, nothing read yet)
+            value = "-"
         return format(str(value).lower() if isinstance(value, bool) else (value if isinstance(value, int) else str(value)), spec)
 
     wide = max(len("instrument"), *(len(r["instrument"]) for r in rows))

@@ -14,7 +14,7 @@ import pytest
 
 import indicator_core.sources as sources
 from indicator_core.cli import main
-from tests.vaults import ETH_PERP, OKX, REPO, inst_dir, outputs, run, write_config
+from tests.vaults import ETH_2023, ETH_PERP, OKX, REPO, inst_dir, outputs, run, write_config
 
 DAY1 = ETH_PERP / "trades_2024-08-08.jsonl"
 DAY2 = ETH_PERP / "trades_2024-08-09.jsonl"
@@ -133,6 +133,20 @@ def test_plugins_table_columns_fit_the_longest_name(capsys) -> None:
     assert any(line.startswith("aggregate_volume ") for line in table)
     at = table[0].index("module")
     assert all(line.index("indicator_core_plugins.") == at for line in table[1:])
+
+
+def test_status_shows_a_dash_where_no_bar_has_closed_yet(tmp_path: Path, capsys) -> None:
+    """An instrument whose only minute is still open has no last bar: `status` shows "-", not "None", in line."""
+    vault = tmp_path / "vault"
+    lines = (ETH_2023 / "trades_2023-02-02.jsonl").read_bytes().splitlines(keepends=True)[:3]  # one minute's
+    (inst_dir(vault, "ETH-USDT-SWAP") / "trades_2023-02-02.jsonl").write_bytes(b"".join(lines))
+    assert run(vault) == 0
+    capsys.readouterr()
+    assert main(["status", "--vault", str(vault)]) == 0
+    table = capsys.readouterr().out.split("\n\n")[0].splitlines()
+    assert "None" not in "\n".join(table)
+    at = table[0].index("last bar")
+    assert all(line[at] == "-" for line in table[1:])
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="a closed pipe is EINVAL there, not EPIPE")
