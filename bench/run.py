@@ -7,7 +7,8 @@
 With ``--contenders`` it measures instead, on 1M and 4M trades, this project with all five
 indicators, the DuckDB script and the polars script (time and peak memory, ratios to
 DuckDB and polars), the days that used to fall off (a whale-heavy day, a file of 3.7 days'
-trades, the pure path, the command's import time: :func:`hard_days`), and the speed-up of
+trades, the pure path, a block of late trades, a file read twice, the command's import time:
+:func:`hard_days`), and the speed-up of
 ``--jobs 2`` over ``--jobs 1`` on eight instruments of 1M trades each.
 
 With ``--flat N`` it also runs (4), (2) and (6) on a file of N trades: peak memory must stay
@@ -187,11 +188,29 @@ def reject_heavy(work: Path, n: int, seed: int) -> Path:
     return raw
 
 
+def out_of_order(work: Path, raw: Path, name: str, twice: bool) -> Path:
+    """The day files of ``raw`` with each one's middle third moved to its end (a block of trades that came late,
+    filling the gap its absence opened), or (``twice``) with each one's lines twice (a file read twice: a block of
+    duplicates)."""
+    out = work / f"{name}-{raw.parent.name}" / INST
+    if not (out.parent / "done").exists():
+        shutil.rmtree(out.parent, ignore_errors=True)
+        out.mkdir(parents=True)
+        for day in sorted(raw.glob("*.jsonl")):
+            lines = day.read_bytes().splitlines(keepends=True)
+            third = len(lines) // 3
+            body = lines + lines if twice else lines[:third] + lines[2 * third:] + lines[third:2 * third]
+            (out / day.name).write_bytes(b"".join(body))
+        (out.parent / "done").write_text("ok")
+    return out
+
+
 def hard_days(args: argparse.Namespace, work: Path, five: Path) -> dict:
     """The days a new user meets that used to fall off, each as a ratio measured in this run: a whale-heavy
     day (a $4,000 whale threshold: ~12% of the trades are whales) against the same day with the default one,
     4M lines of which ~73% are refused for their time against 4M accepted ones, the pure path (no compiled
-    kernel) against the compiled one, and the command's import time."""
+    kernel) against the compiled one, the 1M day with a block of late trades and read twice against it in
+    order, and the command's import time."""
     py = sys.executable
     raw1, raw4 = dataset(work, 1_000_000, args.seed), dataset(work, 4_000_000, args.seed)
     whales = config(work / "whales.toml", [*INDICATORS, "whales"])
@@ -219,6 +238,9 @@ def hard_days(args: argparse.Namespace, work: Path, five: Path) -> dict:
     out["reject_ratio"] = round(refused / accepted, 3)
     pure, compiled = best((raw1, five, {"INDICATOR_CORE_PURE": "1"}), (raw1, five, None))
     out["pure_ratio"] = round(pure / compiled, 3)
+    in_order, moved, doubled = best((raw1, five, None), (out_of_order(work, raw1, "late", False), five, None),
+                                    (out_of_order(work, raw1, "twice", True), five, None))
+    out["late_ratio"], out["twice_ratio"] = round(moved / in_order, 3), round(doubled / in_order, 3)
     imports, bare = [], []
     for _ in range(max(5, args.repeat)):
         # what the command loads before it reads its arguments (its entry point's set-up and modules)
@@ -233,6 +255,9 @@ def hard_days(args: argparse.Namespace, work: Path, five: Path) -> dict:
           f"{out['reject_ratio']:.2f}x (aim <= 3)")
     print(f"  pure path (INDICATOR_CORE_PURE=1) {pure:.2f} s vs compiled {compiled:.2f} s on 1M: "
           f"{out['pure_ratio']:.2f}x (aim <= 1.5)")
+    print(f"  1M with each day's middle third last (a third of the trades late) {moved:.2f} s, each day's lines twice "
+          f"(half of them duplicates) {doubled:.2f} s, vs in order {in_order:.2f} s: {out['late_ratio']:.2f}x and "
+          f"{out['twice_ratio']:.2f}x")
     print(f"  import of the command: {out['import_seconds']:.3f} s beyond the interpreter's start (aim <= 0.15)",
           flush=True)
     return out

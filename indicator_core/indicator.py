@@ -309,6 +309,14 @@ class Indicator:
         order among themselves, before the trades of the same chunk.
         """
 
+    def on_quality_events(self, events: Any, emit: Emit) -> None:
+        """Several data-quality events of one kind at once, in order, as columns: a chunk's late trades
+        (:class:`indicator_core.LateTrades`; ``events.event`` names the kind).  This default
+        calls :meth:`on_quality` with each one's dict (``events.events()``), so an indicator that implements
+        only that gets every event as before; one that writes them can take the columns instead."""
+        for event in events.events():
+            self.on_quality(event, emit)
+
     # --- record consumers (SPEC section 12) -----------------------------------------------
     @classmethod
     def inputs(cls, params: Params) -> list[Input]:

@@ -28,6 +28,9 @@ class QualityLog(Indicator):
         record = {k: v for k, v in event.items() if k != "event"}
         emit(_STREAMS[event["event"]], record)
 
+    def on_quality_events(self, events: Any, emit: Emit) -> None:
+        emit(_STREAMS[events.event], events.json_lines())  # the lines of on_quality's records, from the columns
+
 
 class BookQualityLog(Indicator):
     """The book stream's quality log (SPEC section 10), in the same folder as the trades' one.

@@ -267,3 +267,79 @@ def test_bars_of_segments_equal_bars_of_each_segment(rows, cuts) -> None:
         together = Bar.from_segments(batch, starts, [T0 // 60000] * len(starts))
         one_by_one = [Bar.from_trades(T0 // 60000, batch.take(slice(a, b))) for a, b in zip(bounds[:-1], bounds[1:])]
     assert [b.to_state() for b in together] == [b.to_state() for b in one_by_one]
+
+
+class _EventsAtOnce(Recorder):
+    """A sink that takes late trades a block at a time, as the runtime's dispatch does."""
+
+    def quality_events(self, events) -> None:
+        assert events.event == "late" and len(events) > 0
+        self.events += [("quality", e) for e in events.events()]
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=trades, cuts=st.lists(st.integers(0, 100), max_size=6))
+def test_late_trades_a_block_at_a_time_come_where_one_at_a_time_came(rows, cuts) -> None:
+    """Late trades handed over as blocks arrive as the same events, at the same places among the bars."""
+    lines = [trade_line(INST.inst_id, 1000 + i, px, sz, "buy" if b else "sell", T0 + t) for i, t, px, sz, b in rows]
+    one = _feed(lines, cuts)
+    blocks = _feed(lines, cuts, sink=_EventsAtOnce)
+    assert blocks.events == one.events and blocks.state == one.state
+
+
+def _fills_one_by_one(stream: TradeStream, rows: list[int], first: list[int], ids: list[int]) -> tuple:
+    """The reference: each row's ids taken out of the missing ranges in turn (TradeStream._fill_gap)."""
+    accepted, fills, duplicates = [], [], 0
+    for i, lo, hi in zip(rows, first, ids):
+        got = stream._fill_gap(lo, hi)
+        accepted.append(got is not None)
+        if got is None:
+            duplicates += 1
+        else:
+            fills.append((i, *got))
+    return accepted, fills, duplicates
+
+
+ranges = st.lists(st.tuples(st.integers(0, 30), st.integers(0, 12)), max_size=8)  # (gap before, length)
+spans = st.lists(st.tuples(st.integers(0, 6), st.integers(1, 3)), min_size=1, max_size=40)  # (step, count)
+
+
+@settings(max_examples=500, deadline=None)
+@given(missing=ranges, spans=spans, rising=st.booleans(), seed=st.integers(0, 2**16), offset=st.integers(0, 150))
+def test_seen_ids_taken_at_once_fill_and_duplicate_as_one_by_one(missing, spans, rising, seed, offset) -> None:
+    """Rows whose ids were passed (a late block, a file read twice) judged at once: the same fills, duplicates and
+    missing ranges left as judging them in turn."""
+    known, at = [], 0
+    for gap, length in missing:
+        at += gap + 1
+        known.append([at, at + length])
+        at += length + 1
+    ids, top = [], offset  # (missing ranges below, among and above the rows' ids)
+    for step, count in spans:  # rising ids, each span `count` ids long (a trade's `count`)
+        top += step + count
+        ids.append((top - count + 1, top))
+    if not rising:
+        random.Random(seed).shuffle(ids)
+    first = np.array([lo for lo, _ in ids], dtype=np.int64)
+    last = np.array([hi for _, hi in ids], dtype=np.int64)
+    rows = np.arange(len(ids), dtype=np.int64) * 2 + 1
+    at_once, in_turn = TradeStream(INST, fill_empty=True), TradeStream(INST, fill_empty=True)
+    at_once.missing = [list(r) for r in known]
+    in_turn.missing = [list(r) for r in known]
+    accepted = np.zeros(rows[-1] + 1, dtype=bool)
+    at_once._take_seen(rows, _spread(first, rows),
+                       _spread(last, rows), accepted)
+    want_accepted, want_fills, want_duplicates = _fills_one_by_one(in_turn, rows.tolist(), first.tolist(),
+                                                                   last.tolist())
+    assert accepted[rows].tolist() == want_accepted
+    assert at_once.counters["duplicates"] == want_duplicates
+    got_fills = [t for block in at_once._fills for t in zip(*(x.tolist() for x in block))]
+    assert got_fills == want_fills
+    assert at_once.missing == in_turn.missing
+
+
+def _spread(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """A chunk-long column holding ``values`` at ``rows`` (what _take_seen indexes by row)."""
+    out = np.zeros(int(rows[-1]) + 1, dtype=np.int64)
+    out[rows] = values
+    return out

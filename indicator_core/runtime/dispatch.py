@@ -35,7 +35,7 @@ from .summary import Failure, PluginFailure
 
 # A hook whose default implementation calls another: a consumer overriding either is routed the first
 # (Indicator.on_empty_bars calls on_bar once for each minute, on_derivs_minutes on_derivs).
-_VIA = {"on_empty_bars": ("on_bar",), "on_derivs_minutes": ("on_derivs",)}
+_VIA = {"on_empty_bars": ("on_bar",), "on_derivs_minutes": ("on_derivs",), "on_quality_events": ("on_quality",)}
 # Routes that are a subset of one hook's consumers: (hook, which of them)
 _SUBSETS: dict[str, tuple[str, Callable[[type[Indicator]], bool]]] = {
     "on_trades": ("on_trades", lambda cls: bool(cls.trades_by_minute)),  # a minute at a time
@@ -144,6 +144,10 @@ class Dispatch:
 
     def quality(self, event: dict[str, Any]) -> None:
         self.deliver("on_quality", event)
+
+    def quality_events(self, events: Any) -> None:
+        """Several quality events of one kind, as columns (:meth:`Indicator.on_quality_events`)."""
+        self.deliver("on_quality_events", events)
 
     def chunk_trades(self, batch: Any) -> None:
         """A chunk's trades, to the consumers that take them a chunk at a time (``trades_by_minute = False``)."""

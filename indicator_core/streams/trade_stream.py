@@ -22,9 +22,10 @@ from ..errors import StateError
 from ..fastpath import (BASE, BUY_BASE, BUY_QUOTE, BUY_SZ, FIRST, HIGH, LAST, LOW, MINUTE, QUOTE, START, SZ,
                        Summarizer)
 from ..instruments import Instrument
-from ..numbers import to_dec, fmt
+from ..numbers import to_dec
+from ..quality_events import LateTrades
 from ..sources.parsed import LISTED_PER_FILE, ParsedChunk
-from ..timeutil import MINUTE_MS, iso_minute, iso_ms
+from ..timeutil import MINUTE_MS, iso_ms
 from ..trade_batch import TradeBatch, derive_quantities, normalize
 
 # Known gaps are kept so that a trade arriving later with a missing id fills
@@ -63,7 +64,8 @@ class Sink(Protocol):
     def advance(self, minute: int) -> None: ...
     # optional: a sink whose consumers take closed minutes only in runs says so (takes_runs_only, asked once a
     # chunk) and then gets a chunk's closed bars and filled stretches at once: closed(items, rows, last minute),
-    # each advance to a minute that the filled minutes reach left out
+    # each advance to a minute that the filled minutes reach left out; and a sink with quality_events(events)
+    # gets late trades a block at a time (a LateTrades), else each as quality(event)
 
 
 class TradeStream:
@@ -83,8 +85,9 @@ class TradeStream:
         self.pending_taint: dict[int, list[str]] = {}
         # gap candidates, judged when the bar of their ``minute`` closes: only ids still missing then are a gap
         self.pending_gaps: list[dict[str, Any]] = []
-        # while a chunk is processed: the id ranges its rows filled, and the row being processed
-        self._fills: list[tuple[int, int, int]] = []
+        # while a chunk is processed: the ids its rows filled, by block (rows, first id, last id: arrays, in row
+        # order), and the row being processed
+        self._fills: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._row = 0
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         # run on each parsed chunk in the parse thread, before process(): a clean chunk's aggregates
@@ -158,6 +161,63 @@ class TradeStream:
         self.missing[k : k + 1] = parts
         return lo, hi
 
+    def _take_seen(self, rows: np.ndarray, first: np.ndarray, ids: np.ndarray, accepted: np.ndarray) -> None:
+        """Rows ``rows`` of the chunk (in row order) hold ids at or below the highest seen before them: each
+        fills the missing ids it holds (and is accepted) or is a duplicate, as :meth:`_fill_gap` one after the
+        other would judge them.  Taken at once when no row's id is missing, or when the rows' ids rise without
+        their spans overlapping (a block of trades that came late, a file read twice); else one by one."""
+        c = self.counters
+        lo, hi = first[rows], ids[rows]
+        # the missing ranges their ids can fall in (of up to MAX_MISSING_RANGES), as arrays
+        k0 = bisect.bisect_left(self.missing, int(lo.min()), key=lambda r: r[1])
+        k1 = bisect.bisect_right(self.missing, int(hi.max()), key=lambda r: r[0])
+        if k1 > k0:
+            ranges = np.array(self.missing[k0:k1], dtype=np.int64)
+            a, b = ranges[:, 0], ranges[:, 1]
+            k = np.searchsorted(a, hi, side="right") - 1
+            inside = k >= 0
+            inside[inside] = hi[inside] <= b[k[inside]]
+        else:
+            inside = np.zeros(len(rows), dtype=bool)
+        if not inside.any():  # nothing missing among them: all duplicates, whatever their order
+            c["duplicates"] += len(rows)
+            return
+        if len(rows) > 1 and not bool(np.all(lo[1:] > hi[:-1])):  # spans out of order or overlapping: in turn
+            taken: list[tuple[int, int, int]] = []
+            for i in rows.tolist():
+                filled = self._fill_gap(int(first[i]), int(ids[i]))
+                if filled is None:
+                    c["duplicates"] += 1
+                else:
+                    accepted[i] = True
+                    taken.append((i, *filled))
+            if taken:
+                self._fills.append(tuple(np.array(x, dtype=np.int64) for x in zip(*taken)))
+            return
+        # Rising, non-overlapping spans: a fill takes nothing a later row's id could be in, so each row is
+        # judged against the missing ranges as they were, and each range loses the spans filled in it.
+        c["duplicates"] += int(np.count_nonzero(~inside))
+        kk = k[inside]
+        top = hi[inside]
+        low = np.maximum(lo[inside], a[kk])  # (the part of a span below its range was never missing)
+        filled_rows = rows[inside]
+        accepted[filled_rows] = True
+        self._fills.append((filled_rows, low, top))
+        opens = np.ones(len(kk), dtype=bool)  # each range's first fill
+        opens[1:] = kk[1:] != kk[:-1]
+        closes = np.ones(len(kk), dtype=bool)  # and its last
+        closes[:-1] = opens[1:]
+        before = np.empty_like(top)  # the range's ids left below each fill: from the range's start or the last fill
+        before[0] = a[kk[0]]
+        before[1:] = np.where(opens[1:], a[kk[1:]], top[:-1] + 1)
+        untouched = np.ones(len(a), dtype=bool)
+        untouched[kk] = False
+        starts = np.concatenate((a[untouched], before, top[closes] + 1))
+        ends = np.concatenate((b[untouched], low - 1, b[kk[closes]]))
+        keep = starts <= ends
+        order = np.argsort(starts[keep], kind="stable")
+        self.missing[k0:k1] = np.column_stack((starts[keep][order], ends[keep][order])).tolist()
+
     def _missing_count(self, lo: int, hi: int) -> int:
         """How many of the ids ``lo..hi`` are still missing."""
         k = max(bisect.bisect_right(self.missing, [lo, float("inf")]) - 1, 0)
@@ -179,9 +239,11 @@ class TradeStream:
                 continue
             missing = self._missing_count(g["lo"], g["hi"])
             # ids filled by rows of this chunk at or after the one that closes the bar came too late
-            for row, a, b in self._fills:
-                if row >= self._row:
-                    missing += max(0, min(b, g["hi"]) - max(a, g["lo"]) + 1)
+            for rows, a, b in self._fills:
+                later = rows >= self._row
+                if later.any():
+                    span = np.minimum(b[later], g["hi"]) - np.maximum(a[later], g["lo"]) + 1
+                    missing += int(span[span > 0].sum())
             if missing == 0:
                 continue  # the ids came out of order before the bar closed: no gap
             self.counters["gaps"] += 1
@@ -236,20 +298,20 @@ class TradeStream:
         opens_gap = ~seen & (first > prev + 1) & (prev >= 0)
         accepted = ~seen
         taints: list[tuple[int, int, str]] = []  # (row, minute, reason)
-        events: list[tuple[int, dict[str, Any]]] = []  # (row, late event), sent in row order
+        events: list[LateTrades] = []  # the late trades not yet sent (at most one block), sent in row order
         candidates: list[tuple[int, dict[str, Any]]] = []  # (row, gap candidate)
         special = np.flatnonzero(seen | opens_gap)
         if len(special):
             holder = np.maximum.accumulate(np.where(~seen, np.arange(n), -1))
-            for i in special.tolist():
-                if seen[i]:
-                    filled = self._fill_gap(int(first[i]), int(ids[i]))
-                    if filled is not None:
-                        accepted[i] = True
-                        self._fills.append((i, *filled))
-                    else:
-                        c["duplicates"] += 1
-                    continue
+            # in row order: the rows of seen ids between two gap openings a run at a time, each opening alone
+            at = 0
+            for i in [*special[opens_gap[special]].tolist(), n]:
+                stop = int(np.searchsorted(special, i))
+                if stop > at:
+                    self._take_seen(special[at:stop], first, ids, accepted)
+                at = stop + 1
+                if i == n:
+                    break
                 j = int(holder[i - 1]) if i > 0 else -1
                 prev_ts = int(ts[j]) if j >= 0 else self.max_id_ts
                 lo, hi = int(prev[i]) + 1, int(first[i]) - 1
@@ -412,7 +474,7 @@ class TradeStream:
         self.recent = {m: keys for m, keys in recent.items() if m >= top - 1}
 
     def _deliver(self, p: ParsedChunk, rows: np.ndarray, ids: np.ndarray, ts: np.ndarray,
-                 taints: list[tuple[int, int, str]], events: list[tuple[int, dict[str, Any]]],
+                 taints: list[tuple[int, int, str]], events: list[LateTrades],
                  candidates: list[tuple[int, dict[str, Any]]], sink: Sink) -> None:
         """Late trades, gap candidates, bars and trades of the accepted ``rows``, in row order."""
         c = self.counters
@@ -430,22 +492,18 @@ class TradeStream:
             g["taint"] = not bool(late[k])
             self.pending_gaps.append(g)
         if late.any():
-            for k in np.flatnonzero(late).tolist():
-                i = int(rows[k])
-                c["late"] += 1
-                taints.append((i, int(prevm[k]), "late"))
-                events.append((i, {
-                    "event": "late", "inst_id": self.inst.inst_id,
-                    "trade_id": str(p.keys[i]) if p.keys is not None else str(int(ids[i])),
-                    "trade_utc": iso_ms(int(ts[i])), "bar_utc": iso_minute(int(mins[k])),
-                    "open_bar_utc": iso_minute(int(prevm[k])), "side": "buy" if p.is_buy[i] else "sell",
-                    "px": fmt(to_dec(int(p.px_m[i]), int(p.px_s[i]))), "sz": fmt(to_dec(int(p.sz_m[i]), int(p.sz_s[i]))),
-                }))
+            k = np.flatnonzero(late)
+            i = rows[k]
+            c["late"] += len(k)
+            # (prevm never decreases: its distinct minutes in the order of their first late trade)
+            taints += [(int(i[0]), minute, "late") for minute in np.unique(prevm[k]).tolist()]
+            events.append(LateTrades(
+                self.inst.inst_id, i, [str(p.keys[r]) for r in i.tolist()] if p.keys is not None else ids[i],
+                ts[i], mins[k], prevm[k], p.is_buy[i], p.px_m[i], p.px_s[i], p.sz_m[i], p.sz_s[i]))
         for _, minute, reason in sorted(taints):
             reasons = self.pending_taint.setdefault(minute, [])
             if reason not in reasons:
                 reasons.append(reason)
-        events.sort(key=lambda e: e[0])
         keep = rows[~late]
         if len(keep) == 0:
             self._send(events, len(ids), sink)
@@ -494,7 +552,7 @@ class TradeStream:
                 and not sink.takes_minute_trades() and getattr(sink, "takes_runs_only", _no)())
 
     def _segments(self, batch: TradeBatch, starts: list[int], minutes: list[int], parts: list[Bar],
-                  keep: np.ndarray | None, events: list[tuple[int, dict[str, Any]]], sink: Sink,
+                  keep: np.ndarray | None, events: list[LateTrades], sink: Sink,
                   inside: tuple[list[tuple[int, ...]], list[int]] | None = None) -> None:
         """Each minute's trades in turn: close the bars before it, merge its part into the open bar, hand its
         trades to the indicators.  ``keep`` maps batch rows to chunk rows (``None``: the same).  With
@@ -570,13 +628,25 @@ class TradeStream:
         self.open_bar = last_bar
 
     @staticmethod
-    def _send(events: list[tuple[int, dict[str, Any]]], before_row: int, sink: Sink) -> None:
-        """Deliver (and drop) the events of rows before ``before_row``, in row order."""
-        k = 0
-        while k < len(events) and events[k][0] < before_row:
-            sink.quality(events[k][1])
-            k += 1
-        del events[:k]
+    def _send(events: list[LateTrades], before_row: int, sink: Sink) -> None:
+        """Deliver (and drop) the late trades of rows before ``before_row``, in row order, at once."""
+        if not events:
+            return
+        late = events[0]
+        k = late.before(before_row)
+        if k == 0:
+            return
+        sent, rest = (late, None) if k == len(late) else (late.take(slice(0, k)), late.take(slice(k, None)))
+        at_once = getattr(sink, "quality_events", None)
+        if at_once is not None:
+            at_once(sent)
+        else:  # a sink that takes events one at a time
+            for event in sent.events():
+                sink.quality(event)
+        if rest is None:
+            events.clear()
+        else:
+            events[0] = rest
 
     def _batch(self, p: ParsedChunk, rows: np.ndarray) -> TradeBatch:
         sel: np.ndarray | slice = slice(None) if len(rows) == len(p) else rows  # all rows: views, no copies
