@@ -343,3 +343,43 @@ def _spread(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
     out = np.zeros(int(rows[-1]) + 1, dtype=np.int64)
     out[rows] = values
     return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=trades, cuts=st.lists(st.integers(0, 100), max_size=6), restart=st.booleans())
+def test_forgotten_missing_ranges_still_count_in_their_gap_and_do_not_depend_on_chunking(rows, cuts, restart,
+                                                                                          ) -> None:
+    """Past MAX_MISSING_RANGES (here 3) the oldest missing range is forgotten (a trade filling it later is a
+    duplicate), but a gap waiting for its bar's close still counts its ids: the events are those of one chunk,
+    however the trades are cut."""
+    import indicator_core.streams.trade_stream as ts_module
+
+    saved = ts_module.MAX_MISSING_RANGES
+    ts_module.MAX_MISSING_RANGES = 3
+    try:
+        lines = [trade_line(INST.inst_id, 1000 + i, px, sz, "buy" if b else "sell", T0 + t)
+                 for i, t, px, sz, b in rows]
+        whole = _feed(lines, [])
+        cut = _feed(lines, cuts, state={} if restart else None)
+    finally:
+        ts_module.MAX_MISSING_RANGES = saved
+    assert cut.events == whole.events
+
+
+def test_a_chunk_opening_more_gaps_than_are_kept_reports_every_one() -> None:
+    """Every other trade missing, 41 gaps in one chunk against 10 ranges kept: each gap is reported with its
+    missing id once its bar closes (it was lost when its range was forgotten before its bar closed)."""
+    import indicator_core.streams.trade_stream as ts_module
+
+    lines = [trade_line(INST.inst_id, 1000 + 2 * k, "100", "1", "buy", T0 + 3_000 * k) for k in range(41)]
+    lines.append(trade_line(INST.inst_id, 1083, "100", "1", "buy", T0 + 10 * 60_000))  # a later minute closes all
+    saved = ts_module.MAX_MISSING_RANGES
+    ts_module.MAX_MISSING_RANGES = 10
+    try:
+        rec = _feed(lines, [])
+    finally:
+        ts_module.MAX_MISSING_RANGES = saved
+    gaps = [e for kind, e in rec.events if kind == "quality" and e["event"] == "gap"]
+    assert len(gaps) == 40 and all(g["missing"] == 1 for g in gaps)  # (the last, 1081-1082, waits in its minute)
+    assert rec.state["counters"]["gaps"] == 40 and len(rec.state["pending_gaps"]) == 1
+    assert len(rec.state["missing"]) == 10

@@ -145,10 +145,20 @@ class TradeStream:
         self.outside = dict(data["outside"]) if data.get("outside") is not None else None
 
     # --- gaps ------------------------------------------------------------------------
-    def _add_missing(self, lo: int, hi: int) -> None:
-        self.missing.append([lo, hi])  # always above every known range
+    def _add_missing(self, lo: int, hi: int, candidates: list[tuple[int, dict[str, Any]]]) -> None:
+        """A gap's ids ``lo..hi`` are missing (above every known range); past :data:`MAX_MISSING_RANGES` the oldest
+        range is forgotten, its ids still counted by the gap that opened it if that gap waits for its bar's close
+        (``candidates``: the chunk's gaps so far, after the stream's pending ones)."""
+        self.missing.append([lo, hi])
         if len(self.missing) > MAX_MISSING_RANGES:
-            del self.missing[0]
+            a, b = self.missing.pop(0)
+            # (both lists are in the order the gaps opened, so by their first missing id)
+            for waiting, gap in ((self.pending_gaps, lambda g: g), (candidates, lambda row_gap: row_gap[1])):
+                k = bisect.bisect_right(waiting, a, key=lambda x: gap(x)["lo"]) - 1
+                if k >= 0 and gap(waiting[k])["lo"] <= a and b <= gap(waiting[k])["hi"]:
+                    g = gap(waiting[k])
+                    g["forgotten"] = g.get("forgotten", 0) + b - a + 1
+                    break
 
     def _fill_gap(self, lo: int, hi: int) -> tuple[int, int] | None:
         """Take ids ``lo..hi`` out of the missing ranges: the ids taken, or None if ``hi`` was not missing."""
@@ -237,7 +247,7 @@ class TradeStream:
             if g["minute"] > bar.minute:
                 keep.append(g)
                 continue
-            missing = self._missing_count(g["lo"], g["hi"])
+            missing = self._missing_count(g["lo"], g["hi"]) + g.get("forgotten", 0)
             # ids filled by rows of this chunk at or after the one that closes the bar came too late
             for rows, a, b in self._fills:
                 later = rows >= self._row
@@ -315,7 +325,7 @@ class TradeStream:
                 j = int(holder[i - 1]) if i > 0 else -1
                 prev_ts = int(ts[j]) if j >= 0 else self.max_id_ts
                 lo, hi = int(prev[i]) + 1, int(first[i]) - 1
-                self._add_missing(lo, hi)
+                self._add_missing(lo, hi, candidates)
                 candidates.append((i, {
                     "lo": lo, "hi": hi, "prev_id": int(prev[i]), "prev_ts": prev_ts,
                     "next_id": int(ids[i]), "next_ts": int(ts[i]),
