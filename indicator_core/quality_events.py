@@ -1,4 +1,4 @@
-"""Late trades as columns: the ``late`` data-quality events of a chunk at once.
+"""Late trades and gaps as columns: a chunk's ``late`` data-quality events, a bar's ``gap`` ones, at once.
 
 A file whose trades come out of order by whole blocks (a back-fill appended after
 newer trades, two exports merged the wrong way round) makes a late event of every
@@ -7,7 +7,8 @@ a trip through the dispatch, ~11 µs a trade: a 300,000-line day with a third of
 late took four times as long as the day in order.  The stream gathers them as columns
 instead; :meth:`Indicator.on_quality_events` takes them as they come (the quality log
 writes its ``late.jsonl`` lines from the columns, :func:`~indicator_core.jsonlines.json_lines`),
-and by default hands each event as the dict :meth:`Indicator.on_quality` always had.
+and by default hands each event as the dict :meth:`Indicator.on_quality` always had.  A file holding every
+other trade opens a gap at each one: the gaps that a bar's close finds are handed over the same way.
 """
 
 from __future__ import annotations
@@ -83,3 +84,39 @@ class LateTrades:
             Field("sz", "decimal", sz, scale=sz_scale),
         ]
         return json_lines(fields, n)
+
+
+class Gaps:
+    """Gaps found when a bar closed, in the order they opened: one ``gap`` event each (SPEC section 7): the
+    trade before the gap and the one after it, their times, and how many ids are missing between them."""
+
+    event = "gap"
+
+    def __init__(self, inst_id: str, prev_id: list[int], prev_ts: list[int], next_id: list[int],
+                 next_ts: list[int], missing: list[int]) -> None:
+        self.inst_id = inst_id
+        self.prev_id, self.prev_ts, self.next_id, self.next_ts, self.missing = (
+            prev_id, prev_ts, next_id, next_ts, missing)
+
+    def __len__(self) -> int:
+        return len(self.missing)
+
+    def events(self) -> list[dict[str, Any]]:
+        """Each event as the dict :meth:`Indicator.on_quality` gets."""
+        return [{"event": "gap", "inst_id": self.inst_id, "prev_trade_id": str(p), "prev_utc": iso_ms(pt),
+                 "next_trade_id": str(n), "next_utc": iso_ms(nt), "missing": m}
+                for p, pt, n, nt, m in zip(self.prev_id, self.prev_ts, self.next_id, self.next_ts, self.missing)]
+
+    def json_lines(self) -> JsonLines:
+        """The events as the quality log writes them (each dict of :meth:`events` without ``"event"``), byte for
+        byte, from the columns."""
+        n = len(self)
+        column = (lambda values: np.array(values, dtype=np.int64))
+        return json_lines([
+            Field("inst_id", "text", [self.inst_id] * n),
+            Field("prev_trade_id", "int", column(self.prev_id)),
+            Field("prev_utc", "iso_ms", column(self.prev_ts)),
+            Field("next_trade_id", "int", column(self.next_id)),
+            Field("next_utc", "iso_ms", column(self.next_ts)),
+            Field("missing", "int", column(self.missing), quoted=False),
+        ], n)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from indicator_core import jsonlines
 from indicator_core.quality import QualityLog
-from indicator_core.quality_events import LateTrades
+from indicator_core.quality_events import Gaps, LateTrades
 from tests.kernel_paths import on_both_paths
 from tests.vaults import ETH_2023, inst_dir, outputs, read_jsonl, run
 
@@ -83,3 +83,31 @@ def test_a_block_of_trades_out_of_order_and_a_block_read_twice(tmp_path: Path, m
     # the reference: each late trade to the quality log as a dict, one by one (Indicator.on_quality_events)
     monkeypatch.delattr(QualityLog, "on_quality_events")
     assert outputs(moved) == outputs(vault_of("moved_one_by_one", lines[:n] + lines[2 * n:] + lines[n:2 * n]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(1, 2**62), st.integers(T0, T0 + 40 * 86_400_000), st.integers(1, 10**9)),
+                     min_size=1, max_size=40))
+def test_gap_lines_from_columns_are_the_dicts_as_orjson_writes_them(rows) -> None:
+    prev_id, prev_ts, missing = (list(c) for c in zip(*rows))
+    gaps = Gaps("ETH-USDT-SWAP", prev_id, prev_ts, [p + m + 1 for p, m in zip(prev_id, missing)],
+                [t + 5 for t in prev_ts], missing)
+    want = b"".join(orjson.dumps({k: v for k, v in e.items() if k != "event"}, option=orjson.OPT_APPEND_NEWLINE)
+                    for e in gaps.events())
+    assert gaps.json_lines() == want
+
+
+def test_a_file_holding_every_other_trade_writes_a_gap_line_for_each(tmp_path: Path, monkeypatch) -> None:
+    """Every other trade missing: a gap at each trade, each reported, as the events one by one wrote them."""
+    lines = (ETH_2023 / "trades_2023-02-02.jsonl").read_bytes().splitlines(keepends=True)[::2]
+    vault = tmp_path / "every_other"
+    (inst_dir(vault, "ETH-USDT-SWAP") / "trades_2023-02-02.jsonl").write_bytes(b"".join(lines))
+    assert run(vault) == 0
+    gaps = read_jsonl(vault / "derived/quality/okx/perps/ETH-USDT-SWAP/gaps.jsonl")
+    state = json.loads((vault / "state/quality/okx/perps/ETH-USDT-SWAP.state.json").read_text())["stream"]
+    assert len(gaps) == state["counters"]["gaps"] == len(lines) - 1 - len(state["pending_gaps"])
+    monkeypatch.delattr(QualityLog, "on_quality_events")
+    reference = tmp_path / "one_by_one"
+    (inst_dir(reference, "ETH-USDT-SWAP") / "trades_2023-02-02.jsonl").write_bytes(b"".join(lines))
+    assert run(reference) == 0
+    assert outputs(vault) == outputs(reference)

@@ -23,7 +23,7 @@ from ..fastpath import (BASE, BUY_BASE, BUY_QUOTE, BUY_SZ, FIRST, HIGH, LAST, LO
                        Summarizer)
 from ..instruments import Instrument
 from ..numbers import to_dec
-from ..quality_events import LateTrades
+from ..quality_events import Gaps, LateTrades
 from ..sources.parsed import LISTED_PER_FILE, ParsedChunk
 from ..timeutil import MINUTE_MS, iso_ms
 from ..trade_batch import TradeBatch, derive_quantities, normalize
@@ -41,6 +41,16 @@ MAX_FILL_MINUTES = 31 * 24 * 60
 def _no() -> bool:
     """A sink's answer to what it does not say (an optional question of the Sink protocol)."""
     return False
+
+
+def _quality_events(events: LateTrades | Gaps, sink: Sink) -> None:
+    """Quality events of one kind to ``sink`` at once, or one at a time to a sink that takes them so."""
+    at_once = getattr(sink, "quality_events", None)
+    if at_once is not None:
+        at_once(events)
+    else:
+        for event in events.events():
+            sink.quality(event)
 
 
 COUNTERS = ("lines", "trades", "accepted", "duplicates", "gaps", "missing_ids", "late", "rejects", "bars")
@@ -145,19 +155,18 @@ class TradeStream:
         self.outside = dict(data["outside"]) if data.get("outside") is not None else None
 
     # --- gaps ------------------------------------------------------------------------
-    def _add_missing(self, lo: int, hi: int, candidates: list[tuple[int, dict[str, Any]]]) -> None:
+    def _add_missing(self, lo: int, hi: int, waiting: tuple[tuple[list[int], list[dict[str, Any]]], ...]) -> None:
         """A gap's ids ``lo..hi`` are missing (above every known range); past :data:`MAX_MISSING_RANGES` the oldest
         range is forgotten, its ids still counted by the gap that opened it if that gap waits for its bar's close
-        (``candidates``: the chunk's gaps so far, after the stream's pending ones)."""
+        (``waiting``: the stream's pending gaps, then the chunk's so far, each as their first missing ids and the
+        gaps, in the order they opened)."""
         self.missing.append([lo, hi])
         if len(self.missing) > MAX_MISSING_RANGES:
             a, b = self.missing.pop(0)
-            # (both lists are in the order the gaps opened, so by their first missing id)
-            for waiting, gap in ((self.pending_gaps, lambda g: g), (candidates, lambda row_gap: row_gap[1])):
-                k = bisect.bisect_right(waiting, a, key=lambda x: gap(x)["lo"]) - 1
-                if k >= 0 and gap(waiting[k])["lo"] <= a and b <= gap(waiting[k])["hi"]:
-                    g = gap(waiting[k])
-                    g["forgotten"] = g.get("forgotten", 0) + b - a + 1
+            for lows, gaps in waiting:
+                k = bisect.bisect_right(lows, a) - 1
+                if k >= 0 and b <= gaps[k]["hi"]:
+                    gaps[k]["forgotten"] = gaps[k].get("forgotten", 0) + b - a + 1
                     break
 
     def _fill_gap(self, lo: int, hi: int) -> tuple[int, int] | None:
@@ -240,13 +249,17 @@ class TradeStream:
 
     def _judge_gaps(self, bar: Bar, sink: Sink) -> None:
         """The bar of ``bar.minute`` closes: gap candidates up to it whose ids are still missing are gaps."""
-        if not self.pending_gaps:
+        pending = self.pending_gaps
+        if not pending:
             return
-        keep = []
-        for g in self.pending_gaps:
-            if g["minute"] > bar.minute:
-                keep.append(g)
-                continue
+        # the gaps wait in the order they opened, which is the order of their minutes (a gap's minute is its
+        # trade's, or the open one's when that trade is late: never before an earlier gap's)
+        due = 0
+        while due < len(pending) and pending[due]["minute"] <= bar.minute:
+            due += 1
+        self.pending_gaps = pending[due:]
+        found = Gaps(self.inst.inst_id, [], [], [], [], [])
+        for g in pending[:due]:
             missing = self._missing_count(g["lo"], g["hi"]) + g.get("forgotten", 0)
             # ids filled by rows of this chunk at or after the one that closes the bar came too late
             for rows, a, b in self._fills:
@@ -260,13 +273,13 @@ class TradeStream:
             self.counters["missing_ids"] += missing
             if g["taint"]:
                 bar.add_taint("gap")
-            sink.quality({
-                "event": "gap", "inst_id": self.inst.inst_id,
-                "prev_trade_id": str(g["prev_id"]), "prev_utc": iso_ms(g["prev_ts"]),
-                "next_trade_id": str(g["next_id"]), "next_utc": iso_ms(g["next_ts"]),
-                "missing": missing,
-            })
-        self.pending_gaps = keep
+            found.prev_id.append(g["prev_id"])
+            found.prev_ts.append(g["prev_ts"])
+            found.next_id.append(g["next_id"])
+            found.next_ts.append(g["next_ts"])
+            found.missing.append(missing)
+        if len(found):
+            _quality_events(found, sink)
 
     # --- the chunk -------------------------------------------------------------------
     def process(self, p: ParsedChunk, file_label: str, sink: Sink) -> None:
@@ -313,6 +326,9 @@ class TradeStream:
         special = np.flatnonzero(seen | opens_gap)
         if len(special):
             holder = np.maximum.accumulate(np.where(~seen, np.arange(n), -1))
+            opened_lo: list[int] = []  # the first missing id of each of the chunk's gaps, and the gaps
+            opened: list[dict[str, Any]] = []
+            waiting = (([g["lo"] for g in self.pending_gaps], self.pending_gaps), (opened_lo, opened))
             # in row order: the rows of seen ids between two gap openings a run at a time, each opening alone
             at = 0
             for i in [*special[opens_gap[special]].tolist(), n]:
@@ -325,11 +341,12 @@ class TradeStream:
                 j = int(holder[i - 1]) if i > 0 else -1
                 prev_ts = int(ts[j]) if j >= 0 else self.max_id_ts
                 lo, hi = int(prev[i]) + 1, int(first[i]) - 1
-                self._add_missing(lo, hi, candidates)
-                candidates.append((i, {
-                    "lo": lo, "hi": hi, "prev_id": int(prev[i]), "prev_ts": prev_ts,
-                    "next_id": int(ids[i]), "next_ts": int(ts[i]),
-                }))
+                self._add_missing(lo, hi, waiting)
+                gap = {"lo": lo, "hi": hi, "prev_id": int(prev[i]), "prev_ts": prev_ts,
+                       "next_id": int(ids[i]), "next_ts": int(ts[i])}
+                candidates.append((i, gap))
+                opened_lo.append(lo)
+                opened.append(gap)
         if int(run[-1]) > self.max_id:
             self.max_id = int(run[-1])
             self.max_id_ts = int(ts[int(np.flatnonzero(ids == run[-1])[0])])
@@ -496,11 +513,13 @@ class TradeStream:
         prevm[0] = open_min
         np.maximum(runm[:-1], open_min, out=prevm[1:])
         late = mins < prevm
-        for i, g in candidates:  # judged when the bar holding the jump closes (a late one: the open bar)
-            k = int(np.searchsorted(rows, i))
-            g["minute"] = int(prevm[k]) if late[k] else int(mins[k])
-            g["taint"] = not bool(late[k])
-            self.pending_gaps.append(g)
+        if candidates:  # judged when the bar holding the jump closes (a late one: the open bar)
+            at = np.searchsorted(rows, [i for i, _ in candidates])
+            for (_, g), minute, was_late in zip(candidates, np.where(late[at], prevm[at], mins[at]).tolist(),
+                                                late[at].tolist()):
+                g["minute"] = minute
+                g["taint"] = not was_late
+                self.pending_gaps.append(g)
         if late.any():
             k = np.flatnonzero(late)
             i = rows[k]
@@ -647,12 +666,7 @@ class TradeStream:
         if k == 0:
             return
         sent, rest = (late, None) if k == len(late) else (late.take(slice(0, k)), late.take(slice(k, None)))
-        at_once = getattr(sink, "quality_events", None)
-        if at_once is not None:
-            at_once(sent)
-        else:  # a sink that takes events one at a time
-            for event in sent.events():
-                sink.quality(event)
+        _quality_events(sent, sink)
         if rest is None:
             events.clear()
         else:
