@@ -75,7 +75,7 @@ class Sink(Protocol):
     # optional: a sink whose consumers take closed minutes only in runs says so (takes_runs_only, asked once a
     # chunk) and then gets a chunk's closed bars and filled stretches at once: closed(items, rows, last minute),
     # each advance to a minute that the filled minutes reach left out; and a sink with quality_events(events)
-    # gets late trades a block at a time (a LateTrades), else each as quality(event)
+    # gets late trades and gaps a block at a time (LateTrades, Gaps), else each as quality(event)
 
 
 class TradeStream:
@@ -320,7 +320,6 @@ class TradeStream:
         seen = ids <= prev  # a duplicate, or a trade filling a known gap
         opens_gap = ~seen & (first > prev + 1) & (prev >= 0)
         accepted = ~seen
-        taints: list[tuple[int, int, str]] = []  # (row, minute, reason)
         events: list[LateTrades] = []  # the late trades not yet sent (at most one block), sent in row order
         candidates: list[tuple[int, dict[str, Any]]] = []  # (row, gap candidate)
         special = np.flatnonzero(seen | opens_gap)
@@ -356,7 +355,7 @@ class TradeStream:
         if len(rows) == 0:  # every trade a duplicate (a gap candidate is always accepted)
             return
         try:
-            self._deliver(p, rows, ids, ts, taints, events, candidates, sink)
+            self._deliver(p, rows, ids, ts, events, candidates, sink)
         finally:
             self._fills = []
             self._row = 0
@@ -487,7 +486,7 @@ class TradeStream:
         self._keep_recent(recent, mins[rows], ids[rows], max(open_min, int(mins.max())))
         if len(rows):
             try:
-                self._deliver(p, rows, ids, ts, [], [], [], sink)
+                self._deliver(p, rows, ids, ts, [], [], sink)
             finally:
                 self._row = 0
 
@@ -500,8 +499,7 @@ class TradeStream:
             recent.setdefault(m, []).extend(kept_ids[kept_mins == m].tolist())
         self.recent = {m: keys for m, keys in recent.items() if m >= top - 1}
 
-    def _deliver(self, p: ParsedChunk, rows: np.ndarray, ids: np.ndarray, ts: np.ndarray,
-                 taints: list[tuple[int, int, str]], events: list[LateTrades],
+    def _deliver(self, p: ParsedChunk, rows: np.ndarray, ids: np.ndarray, ts: np.ndarray, events: list[LateTrades],
                  candidates: list[tuple[int, dict[str, Any]]], sink: Sink) -> None:
         """Late trades, gap candidates, bars and trades of the accepted ``rows``, in row order."""
         c = self.counters
@@ -524,15 +522,15 @@ class TradeStream:
             k = np.flatnonzero(late)
             i = rows[k]
             c["late"] += len(k)
-            # (prevm never decreases: its distinct minutes in the order of their first late trade)
-            taints += [(int(i[0]), minute, "late") for minute in np.unique(prevm[k]).tolist()]
+            # the bars open when they came are tainted "late" (prevm never decreases: its distinct minutes come in
+            # the order of their first late trade, the order the taints are kept in)
+            for minute in np.unique(prevm[k]).tolist():
+                reasons = self.pending_taint.setdefault(minute, [])
+                if "late" not in reasons:
+                    reasons.append("late")
             events.append(LateTrades(
                 self.inst.inst_id, i, [str(p.keys[r]) for r in i.tolist()] if p.keys is not None else ids[i],
                 ts[i], mins[k], prevm[k], p.is_buy[i], p.px_m[i], p.px_s[i], p.sz_m[i], p.sz_s[i]))
-        for _, minute, reason in sorted(taints):
-            reasons = self.pending_taint.setdefault(minute, [])
-            if reason not in reasons:
-                reasons.append(reason)
         keep = rows[~late]
         if len(keep) == 0:
             self._send(events, len(ids), sink)
