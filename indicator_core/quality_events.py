@@ -111,12 +111,13 @@ class Gaps:
         """The events as the quality log writes them (each dict of :meth:`events` without ``"event"``), byte for
         byte, from the columns."""
         n = len(self)
-        column = (lambda values: np.array(values, dtype=np.int64))
+        prev_id, prev_ts, next_id, next_ts, missing = (np.array(c, dtype=np.int64) for c in (
+            self.prev_id, self.prev_ts, self.next_id, self.next_ts, self.missing))
         return json_lines([
             Field("inst_id", "text", [self.inst_id] * n),
-            Field("prev_trade_id", "int", column(self.prev_id)),
-            Field("prev_utc", "iso_ms", column(self.prev_ts)),
-            Field("next_trade_id", "int", column(self.next_id)),
-            Field("next_utc", "iso_ms", column(self.next_ts)),
-            Field("missing", "int", column(self.missing), quoted=False),
+            Field("prev_trade_id", "int", prev_id),
+            Field("prev_utc", "iso_ms", prev_ts),
+            Field("next_trade_id", "int", next_id),
+            Field("next_utc", "iso_ms", next_ts),
+            Field("missing", "int", missing, quoted=False),
         ], n)
