@@ -25,8 +25,8 @@ Events an indicator receives
     ``DerivsMinute`` (funding, open interest and liquidations at a minute's close; ``Liquidation``),
     ``DerivsMinutes`` (a run of them as columns; ``LiquidationColumns``, ``Decimals``: exact decimals in
     columns; ``split_decimal``, ``mantissa_at``, ``decimal_at``: a decimal to integers and back, exponent
-    kept), ``LateTrades``, ``Gaps`` (blocks of late-trade and gap quality events as columns,
-    ``Indicator.on_quality_events``).
+    kept), ``LateTrades``, ``Gaps``, ``RejectedLines`` (blocks of late-trade, gap and reject quality events
+    as columns, ``Indicator.on_quality_events``).
 Exact numbers (SPEC section 3)
     ``EXACT`` the decimal context, ``ROUNDING``, ``PRICE_PLACES``,
     ``RATIO_PLACES``, ``to_dec``, ``div_round``, ``fmt``, ``fmt_signed``,
@@ -61,7 +61,7 @@ _HOME = {
     "Emit": "indicator", "Indicator": "indicator", "Input": "indicator", "Params": "indicator",
     "Signal": "indicator",
     "Instrument": "instruments",
-    "Gaps": "quality_events", "LateTrades": "quality_events",
+    "Gaps": "quality_events", "LateTrades": "quality_events", "RejectedLines": "quality_events",
     "JsonField": "jsonlines", "JsonLines": "jsonlines", "json_lines": "jsonlines", "per_distinct": "jsonlines",
     "EXACT": "numbers", "LastText": "numbers", "PRICE_PLACES": "numbers", "RATIO_PLACES": "numbers",
     "ROUNDING": "numbers", "ceil_scaled": "numbers", "div_round": "numbers", "floor_scaled": "numbers",
@@ -108,7 +108,7 @@ if TYPE_CHECKING:
     from .numbers import (EXACT, PRICE_PLACES, RATIO_PLACES, ROUNDING, LastText, ceil_scaled, decimal_at, div_round,
                           floor_scaled, fmt, fmt_signed, to_dec)
     from .params import PriceWidth, SessionAnchor, Timeframe, Unit
-    from .quality_events import Gaps, LateTrades
+    from .quality_events import Gaps, LateTrades, RejectedLines
     from .resample import Candle, CandleBuilder
     from .numbers import parse_decimal, step_125
     from .sources.formats import VenueFormat

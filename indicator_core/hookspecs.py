@@ -57,8 +57,8 @@ def register_indicators(register: Callable[[type[Indicator]], None]) -> None:
     order book: ``on_book`` once per closed minute with the book at its close,
     see :class:`indicator_core.streams.book_stream.BookMinute`).  Both kinds get
     ``on_quality`` for their own stream's events and the same state handling (a
-    block of late trades or gaps comes to ``on_quality_events`` as columns, by
-    default one ``on_quality`` each).
+    block of late trades, gaps or refused lines comes to ``on_quality_events`` as
+    columns, by default one ``on_quality`` each).
     A trade indicator's ``trades_by_minute`` (default true) says whether
     ``on_trades`` gets one minute at a time or a chunk's trades at once, and
     ``on_empty_bars`` takes a run of filled minutes without a trade (by

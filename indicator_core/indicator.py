@@ -311,8 +311,8 @@ class Indicator:
 
     def on_quality_events(self, events: Any, emit: Emit) -> None:
         """Several data-quality events of one kind at once, in order, as columns: a chunk's late trades
-        (:class:`indicator_core.LateTrades`), the gaps a bar's close found (``Gaps``); ``events.event`` names
-        the kind.  This default calls :meth:`on_quality` with each one's dict (``events.events()``), so an
+        (:class:`indicator_core.LateTrades`) and refused lines (``RejectedLines``), the gaps a bar's close found
+        (``Gaps``); ``events.event`` names the kind.  This default calls :meth:`on_quality` with each one's dict (``events.events()``), so an
         indicator that implements only that gets every event as before; one that writes them can take the
         columns instead."""
         for event in events.events():

@@ -1,4 +1,4 @@
-"""Late trades and gaps as columns: a chunk's ``late`` data-quality events, a bar's ``gap`` ones, at once.
+"""Quality events as columns: a chunk's late trades and refused lines, a bar's gaps, each kind at once.
 
 A file whose trades come out of order by whole blocks (a back-fill appended after
 newer trades, two exports merged the wrong way round) makes a late event of every
@@ -8,7 +8,8 @@ late took four times as long as the day in order.  The stream gathers them as co
 instead; :meth:`Indicator.on_quality_events` takes them as they come (the quality log
 writes its ``late.jsonl`` lines from the columns, :func:`~indicator_core.jsonlines.json_lines`),
 and by default hands each event as the dict :meth:`Indicator.on_quality` always had.  A file holding every
-other trade opens a gap at each one: the gaps that a bar's close finds are handed over the same way.
+other trade opens a gap at each one, and a damaged file refuses line after line: the gaps that a bar's close
+finds and a chunk's refused lines are handed over the same way.
 """
 
 from __future__ import annotations
@@ -120,4 +121,33 @@ class Gaps:
             Field("next_trade_id", "int", next_id),
             Field("next_utc", "iso_ms", next_ts),
             Field("missing", "int", missing, quoted=False),
+        ], n)
+
+
+class RejectedLines:
+    """Lines of one file that could not be read, in line order: one ``reject`` event each, with the line's number,
+    why it was refused and its text (as much of it as the rejects log keeps)."""
+
+    event = "reject"
+
+    def __init__(self, file: str, lines: list[int], reasons: list[str], texts: list[str]) -> None:
+        self.file, self.lines, self.reasons, self.texts = file, lines, reasons, texts
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def events(self) -> list[dict[str, Any]]:
+        """Each event as the dict :meth:`Indicator.on_quality` gets."""
+        return [{"event": "reject", "file": self.file, "line": line, "reason": reason, "text": text}
+                for line, reason, text in zip(self.lines, self.reasons, self.texts)]
+
+    def json_lines(self) -> JsonLines:
+        """The events as the quality log writes them (each dict of :meth:`events` without ``"event"``), byte for
+        byte, from the columns."""
+        n = len(self)
+        return json_lines([
+            Field("file", "text", [self.file] * n),
+            Field("line", "int", np.array(self.lines, dtype=np.int64), quoted=False),
+            Field("reason", "text", self.reasons),
+            Field("text", "text", self.texts),
         ], n)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from indicator_core import jsonlines
 from indicator_core.quality import QualityLog
-from indicator_core.quality_events import Gaps, LateTrades
+from indicator_core.quality_events import Gaps, LateTrades, RejectedLines
 from tests.kernel_paths import on_both_paths
 from tests.vaults import ETH_2023, inst_dir, outputs, read_jsonl, run
 
@@ -111,3 +111,33 @@ def test_a_file_holding_every_other_trade_writes_a_gap_line_for_each(tmp_path: P
     (inst_dir(reference, "ETH-USDT-SWAP") / "trades_2023-02-02.jsonl").write_bytes(b"".join(lines))
     assert run(reference) == 0
     assert outputs(vault) == outputs(reference)
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(1, 10**9), st.text(max_size=30), st.text(max_size=60)), min_size=1,
+                     max_size=30))
+def test_reject_lines_from_columns_are_the_dicts_as_orjson_writes_them(rows) -> None:
+    """Any text: quotes, backslashes, control characters and non-ASCII among it."""
+    lines, reasons, texts = (list(c) for c in zip(*rows))
+    rejects = RejectedLines("raw/trades/okx/perps/ETH-USDT-SWAP/trades_2023-02-02.jsonl", lines, reasons, texts)
+    want = b"".join(orjson.dumps({k: v for k, v in e.items() if k != "event"}, option=orjson.OPT_APPEND_NEWLINE)
+                    for e in rejects.events())
+    assert rejects.json_lines() == want
+
+
+def test_a_damaged_file_writes_a_reject_line_for_each_bad_line(tmp_path: Path, monkeypatch) -> None:
+    """A line cut short after every good one: each refused, with its reason, as the events one by one wrote them."""
+    good = (ETH_2023 / "trades_2023-02-02.jsonl").read_bytes().splitlines(keepends=True)
+    body = b"".join(x for line in good for x in (line, line[:40] + b"\n"))
+
+    def vault_of(name: str) -> Path:
+        vault = tmp_path / name
+        (inst_dir(vault, "ETH-USDT-SWAP") / "trades_2023-02-02.jsonl").write_bytes(body)
+        assert run(vault) == 0
+        return vault
+
+    damaged = vault_of("damaged")
+    rejects = read_jsonl(damaged / "derived/quality/okx/perps/ETH-USDT-SWAP/rejects.jsonl")
+    assert [r["line"] for r in rejects] == list(range(2, 2 * len(good) + 1, 2))
+    monkeypatch.delattr(QualityLog, "on_quality_events")
+    assert outputs(damaged) == outputs(vault_of("one_by_one"))

@@ -271,10 +271,10 @@ def test_bars_of_segments_equal_bars_of_each_segment(rows, cuts) -> None:
 
 
 class _EventsAtOnce(Recorder):
-    """A sink that takes late trades and gaps a block at a time, as the runtime's dispatch does."""
+    """A sink that takes late trades, gaps and rejects a block at a time, as the runtime's dispatch does."""
 
     def quality_events(self, events) -> None:
-        assert events.event in ("late", "gap") and len(events) > 0
+        assert events.event in ("late", "gap", "reject") and len(events) > 0
         assert events.json_lines() == b"".join(
             orjson.dumps({k: v for k, v in e.items() if k != "event"}, option=orjson.OPT_APPEND_NEWLINE)
             for e in events.events())
@@ -284,8 +284,8 @@ class _EventsAtOnce(Recorder):
 @settings(max_examples=200, deadline=None)
 @given(rows=trades, cuts=st.lists(st.integers(0, 100), max_size=6))
 def test_late_trades_a_block_at_a_time_come_where_one_at_a_time_came(rows, cuts) -> None:
-    """Late trades and gaps handed over as blocks arrive as the same events, at the same places among the bars,
-    and their lines from the columns are those of the dicts."""
+    """Late trades, gaps and refused lines handed over as blocks arrive as the same events, at the same places
+    among the bars, and their lines from the columns are those of the dicts."""
     lines = [trade_line(INST.inst_id, 1000 + i, px, sz, "buy" if b else "sell", T0 + t) for i, t, px, sz, b in rows]
     one = _feed(lines, cuts)
     blocks = _feed(lines, cuts, sink=_EventsAtOnce)

@@ -23,7 +23,7 @@ from ..fastpath import (BASE, BUY_BASE, BUY_QUOTE, BUY_SZ, FIRST, HIGH, LAST, LO
                        Summarizer)
 from ..instruments import Instrument
 from ..numbers import to_dec
-from ..quality_events import Gaps, LateTrades
+from ..quality_events import Gaps, LateTrades, RejectedLines
 from ..sources.parsed import LISTED_PER_FILE, ParsedChunk
 from ..timeutil import MINUTE_MS, iso_ms
 from ..trade_batch import TradeBatch, derive_quantities, normalize
@@ -43,7 +43,7 @@ def _no() -> bool:
     return False
 
 
-def _quality_events(events: LateTrades | Gaps, sink: Sink) -> None:
+def _quality_events(events: LateTrades | Gaps | RejectedLines, sink: Sink) -> None:
     """Quality events of one kind to ``sink`` at once, or one at a time to a sink that takes them so."""
     at_once = getattr(sink, "quality_events", None)
     if at_once is not None:
@@ -75,7 +75,8 @@ class Sink(Protocol):
     # optional: a sink whose consumers take closed minutes only in runs says so (takes_runs_only, asked once a
     # chunk) and then gets a chunk's closed bars and filled stretches at once: closed(items, rows, last minute),
     # each advance to a minute that the filled minutes reach left out; and a sink with quality_events(events)
-    # gets late trades and gaps a block at a time (LateTrades, Gaps), else each as quality(event)
+    # gets late trades, gaps and refused lines a block at a time (LateTrades, Gaps, RejectedLines), else each as
+    # quality(event)
 
 
 class TradeStream:
@@ -370,7 +371,7 @@ class TradeStream:
         if held is not None and held["file"] != file_label:
             self._log_outside(sink)
             held = None
-        plain: list[tuple[int, dict[str, Any]]] = []
+        plain: list[tuple[int, str, str]] = []  # (line, reason, text) of the lines logged one by one
         timed: list[tuple[int, int, str, str | None]] = []  # (line, ts, text, reason) in line order
         for r in p.rejects:
             c["rejects"] += 1
@@ -378,8 +379,7 @@ class TradeStream:
                 c["refused_for_time"] = c.get("refused_for_time", 0) + 1
                 timed.append((r.line, r.ts, r.text, r.reason))
             else:
-                plain.append((r.line, {"event": "reject", "file": file_label, "line": r.line, "reason": r.reason,
-                                       "text": r.text}))
+                plain.append((r.line, r.reason, r.text))
         o = p.outside
         n_aside = len(o) if o is not None else 0
         if n_aside:
@@ -394,11 +394,11 @@ class TradeStream:
         shown = timed[:max(0, LISTED_PER_FILE - listed)]
         window = o.window if o is not None else None
         for line, t, text, reason in shown:
-            plain.append((line, {"event": "reject", "file": file_label, "line": line,
-                                 "reason": reason if reason is not None else window.reason(t), "text": text}))
-        plain.sort(key=lambda e: e[0])
-        for _, event in plain:
-            sink.quality(event)
+            plain.append((line, reason if reason is not None else window.reason(t), text))
+        if plain:
+            plain.sort(key=lambda e: e[0])
+            lines, reasons, texts = (list(x) for x in zip(*plain))
+            _quality_events(RejectedLines(file_label, lines, reasons, texts), sink)
         if held is None and timed:  # (the column-wise ones are in timed too, their first texts at least)
             held = self.outside = {"file": file_label, "listed": 0, "lines": 0, "line": None, "ts": None,
                                    "min_ts": None, "max_ts": None, "text": "", "reason": ""}
