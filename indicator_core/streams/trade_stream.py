@@ -330,23 +330,24 @@ class TradeStream:
             opened: list[dict[str, Any]] = []
             waiting = (([g["lo"] for g in self.pending_gaps], self.pending_gaps), (opened_lo, opened))
             # in row order: the rows of seen ids between two gap openings a run at a time, each opening alone
+            gap_rows = special[opens_gap[special]]
+            before = holder[np.maximum(gap_rows - 1, 0)]  # the row of the highest id before each gap's trade
+            prev_ts = np.where((gap_rows > 0) & (before >= 0), ts[np.maximum(before, 0)], self.max_id_ts)
             at = 0
-            for i in [*special[opens_gap[special]].tolist(), n]:
-                stop = int(np.searchsorted(special, i))
+            for i, stop, prev_id, prev_t, first_id, next_id, next_t in zip(
+                    gap_rows.tolist(), np.searchsorted(special, gap_rows).tolist(), prev[gap_rows].tolist(),
+                    prev_ts.tolist(), first[gap_rows].tolist(), ids[gap_rows].tolist(), ts[gap_rows].tolist()):
                 if stop > at:
                     self._take_seen(special[at:stop], first, ids, accepted)
                 at = stop + 1
-                if i == n:
-                    break
-                j = int(holder[i - 1]) if i > 0 else -1
-                prev_ts = int(ts[j]) if j >= 0 else self.max_id_ts
-                lo, hi = int(prev[i]) + 1, int(first[i]) - 1
+                lo, hi = prev_id + 1, first_id - 1
                 self._add_missing(lo, hi, waiting)
-                gap = {"lo": lo, "hi": hi, "prev_id": int(prev[i]), "prev_ts": prev_ts,
-                       "next_id": int(ids[i]), "next_ts": int(ts[i])}
+                gap = {"lo": lo, "hi": hi, "prev_id": prev_id, "prev_ts": prev_t, "next_id": next_id, "next_ts": next_t}
                 candidates.append((i, gap))
                 opened_lo.append(lo)
                 opened.append(gap)
+            if len(special) > at:
+                self._take_seen(special[at:], first, ids, accepted)
         if int(run[-1]) > self.max_id:
             self.max_id = int(run[-1])
             self.max_id_ts = int(ts[int(np.flatnonzero(ids == run[-1])[0])])
