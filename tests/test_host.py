@@ -77,6 +77,30 @@ def test_disable_volume_then_enable_it_again(tmp_path: Path) -> None:
     assert outputs(vault) == outputs(never)
 
 
+def test_an_indicator_enabled_after_a_day_that_ends_without_a_line_end(tmp_path: Path) -> None:
+    """A day whose last line has no line end is complete once the next day's file exists (here, created empty at
+    midnight): the others commit right after that line, at the day's end.  An indicator enabled in the next run
+    catches up to them there (it was refused: "a position beyond the end of the trades on disk")."""
+    body = DAY1.read_bytes().rstrip(b"\n")
+
+    def vault_of(name: str) -> Path:
+        vault = tmp_path / name
+        folder = inst_dir(vault, "ETH-USDT-SWAP")
+        (folder / DAY1.name).write_bytes(body)
+        (folder / DAY2.name).write_bytes(b"")
+        return vault
+
+    off = write_config(tmp_path / "off.toml", "[plugins.volume]\nenabled = false\n")
+    vault = vault_of("later")
+    assert run(vault, off) == 0
+    cursor = json.loads((vault / "state/cvd/okx/perps/ETH-USDT-SWAP.state.json").read_text())["cursor"]
+    assert (cursor["file"], cursor["offset"]) == (DAY1.name, len(body))  # at the end of the unterminated line
+    assert run(vault) == 0  # volume enabled: it reads from the start up to the others' cursor, then on together
+    fresh = vault_of("fresh")
+    assert run(fresh) == 0
+    assert outputs(vault) == outputs(fresh)
+
+
 def test_disabled_volume_writes_nothing(tmp_path: Path) -> None:
     vault = eth_vault(tmp_path, DAY1, DAY2)
     off = write_config(tmp_path / "off.toml", "[plugins.volume]\nenabled = false\n")

@@ -501,8 +501,9 @@ def read_chunks(
                     data += f.readline()
                     cut = data.rfind(b"\n") + 1
                 if cut == 0:
-                    # the end of the file without a line end: complete only if a later file exists
-                    if has_later and limit is None:
+                    # the end of the file without a line end: complete only if a later file exists (and read up
+                    # to a stop there too: a consumer that committed after that last line waits at its end)
+                    if has_later and (limit is None or offset + len(data) <= limit):
                         offset += len(data)
                         buf = data + b"\n"
                         first, line = (line + 1, line + 1) if line is not None else (None, None)
