@@ -536,6 +536,7 @@ def test_readme_config_file_is_valid(tmp_path: Path, capsys) -> None:
 BY_CHUNK = '''
 from indicator_core import Indicator, hookimpl
 from indicator_core_plugins.volume import VolumeAnalyzer
+from indicator_core_plugins.whales import Whales
 
 SPANS = []  # minutes per on_trades batch, for the test to look at
 
@@ -578,16 +579,25 @@ class VolumeByMinute(VolumeAnalyzer):
     trades_by_minute = True
 
 
+class WhalesByMinute(Whales):
+    """The whale trades fed a minute at a time, as before they took whole chunks."""
+
+    name = "whales_by_minute"
+    trades_by_minute = True
+
+
 @hookimpl
 def register_indicators(register):
     register(ByChunk)
     register(VolumeByMinute)
+    register(WhalesByMinute)
 '''
 
 
 def test_trades_by_the_chunk_arrive_once_before_their_bar(tmp_path: Path, monkeypatch) -> None:
     """``trades_by_minute = False``: every accepted trade once, before its bar closes, in batches of many minutes;
-    the volume analyzer (which takes them so) writes what it writes fed a minute at a time, however the input is cut."""
+    the volume analyzer and the whale trades (which take them so) write what they write fed a minute at a time,
+    however the input is cut."""
     from indicator_core import plugins
 
     pkg = tmp_path / "pkgs" / "by_chunk"
@@ -598,7 +608,10 @@ def test_trades_by_the_chunk_arrive_once_before_their_bar(tmp_path: Path, monkey
     import importlib
 
     spans = importlib.import_module("by_chunk").SPANS
-    cfg = write_config(tmp_path / "c.toml", "[run]\nbatch_bytes = 100000\n")
+    cfg = write_config(tmp_path / "c.toml", "[run]\nbatch_bytes = 100000\n"
+                                            "[plugins.whales]\nthreshold = \"20000\"\n"
+                                            "[plugins.whales_by_minute]\nthreshold = \"20000\"\n")
+    assert not importlib.import_module("by_chunk").Whales.trades_by_minute  # the shipped whales take chunks
     whole = eth_vault(tmp_path / "whole", DAY1, DAY2)
     assert run(whole, cfg) == 0
     assert max(spans) > 1  # batches of several minutes did arrive
@@ -615,4 +628,6 @@ def test_trades_by_the_chunk_arrive_once_before_their_bar(tmp_path: Path, monkey
         whales = [json.loads(x)["whale_count"] for x in chunked.splitlines()]
         assert 0 in whales and max(whales) > 1  # minutes with and without whale trades
         assert chunked == (d / "volume_by_minute/okx/perps/ETH-USDT-SWAP/volume_1m.jsonl").read_bytes()
+        big = (d / "whales/okx/perps/ETH-USDT-SWAP/whales.jsonl").read_bytes()
+        assert big.count(b"\n") > 100 and big == (d / "whales_by_minute/okx/perps/ETH-USDT-SWAP/whales.jsonl").read_bytes()
     assert outputs(step) == outputs(whole)

@@ -25,6 +25,7 @@ class WhalesParams(Params):
 class Whales(Indicator):
     name = "whales"
     version = "1"
+    trades_by_minute = False  # a record a trade: a chunk's trades at once, whatever minute they are in
     Params = WhalesParams
     # every whale trade is a signal: delivered by notifiers as stream "whales", id {inst_id}|{trade_id}
     signals = (Signal("whales", "ts_utc", ("trade_id",)),)
