@@ -611,7 +611,9 @@ def test_trades_by_the_chunk_arrive_once_before_their_bar(tmp_path: Path, monkey
     cfg = write_config(tmp_path / "c.toml", "[run]\nbatch_bytes = 100000\n"
                                             "[plugins.whales]\nthreshold = \"20000\"\n"
                                             "[plugins.whales_by_minute]\nthreshold = \"20000\"\n")
-    assert not importlib.import_module("by_chunk").Whales.trades_by_minute  # the shipped whales take chunks
+    from indicator_core_plugins.whales import Whales
+
+    assert not Whales.trades_by_minute  # the shipped whales take chunks
     whole = eth_vault(tmp_path / "whole", DAY1, DAY2)
     assert run(whole, cfg) == 0
     assert max(spans) > 1  # batches of several minutes did arrive
