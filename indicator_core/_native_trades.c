@@ -222,6 +222,35 @@ HOT int scan_uint_memo(const char *p, int64_t *out, Py_ssize_t *len, memo_t *mem
 
 /* what read_decimal accepts, read from p up to the first byte that cannot belong to it: its length, or 0 */
 HOT Py_ssize_t scan_decimal(const char *p, int64_t *mantissa, int64_t *scale) {
+    { /* most prices and sizes end within their first word ("95000.1", "0.01"): read from it alone, the point
+         squeezed out */
+        const uint64_t w = load_word(p);
+        const uint64_t not_digit = (((w & 0xF0F0F0F0F0F0F0F0ULL) ^ 0x3030303030303030ULL) |
+                                    (((w + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) ^ 0x3030303030303030ULL));
+        if (not_digit) {
+            const int d = lowest_bit(not_digit) >> 3; /* the first byte that is not a digit */
+            if (d == 0) return 0;
+            if (p[d] != '.') {
+                const int64_t v = (int64_t)digits_value(w, d);
+                if (v == 0) return 0;
+                *mantissa = v;
+                *scale = 0;
+                return d;
+            }
+            /* the non-digits after the point (none in this word when the point is its last byte) */
+            const uint64_t after = d < 7 ? not_digit & (~0ULL << (8 * d + 8)) : 0;
+            if (after) {
+                const int e = lowest_bit(after) >> 3; /* the end: digits in d + 1 .. e - 1 */
+                if (e == d + 1) return 0;             /* a point with no digit after it */
+                const uint64_t below = (1ULL << (8 * d)) - 1;
+                const int64_t v = (int64_t)digits_value((w & below) | ((w >> 8) & ~below), e - 1);
+                if (v == 0) return 0;
+                *mantissa = v;
+                *scale = e - d - 1;
+                return e;
+            }
+        }
+    }
     int64_t whole, frac = 0;
     Py_ssize_t n1, n2 = 0;
     if (!scan_uint(p, &whole, &n1)) return 0;
