@@ -11,6 +11,7 @@ written again, identically, from the saved cursor.
 from __future__ import annotations
 
 import os
+import queue
 import re
 import threading
 from dataclasses import dataclass
@@ -65,6 +66,44 @@ def _fsync_dir(path: Path) -> None:
 SYNC_THREADS = 8
 
 
+class _Helpers:
+    """The threads :func:`at_once` hands calls to, started when first needed and kept for the process's life.
+
+    A commit runs at_once twice, and a pass commits every few seconds (a follower, or a small
+    ``commit_seconds``, far more often): threads started and ended for each would be thousands a run, and
+    each start and end takes its turn at the GIL with every other thread of the process (a cluster
+    worker's event loop and profiler among them), so kept ones cost less and contend less.  A forked
+    child (a pool worker started by ``fork``) has none of its parent's threads: it starts its own.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self.threads: list[threading.Thread] = []
+        self.pid = os.getpid()
+
+    def run(self, job: Callable[[], None], count: int) -> None:
+        """Have ``count`` helper threads each run ``job`` (queued behind the calls of other at_once callers)."""
+        with self.lock:
+            if self.pid != os.getpid():  # a forked child: the parent's threads are not here
+                self.jobs, self.threads, self.pid = queue.SimpleQueue(), [], os.getpid()
+            self.threads = [t for t in self.threads if t.is_alive()]  # (one a call's BaseException ended)
+            while len(self.threads) < count:
+                t = threading.Thread(target=self._serve, args=(self.jobs,), name="fsync", daemon=True)
+                t.start()
+                self.threads.append(t)
+            for _ in range(count):
+                self.jobs.put(job)
+
+    @staticmethod
+    def _serve(jobs: "queue.SimpleQueue[Callable[[], None]]") -> None:
+        while True:
+            jobs.get()()
+
+
+_HELPERS = _Helpers()
+
+
 def at_once(calls: list[Callable[[], Any]]) -> list[BaseException | None]:
     """Run ``calls`` (fsyncs, or writes that end in one) side by side; what each raised, or ``None``.
 
@@ -89,14 +128,22 @@ def at_once(calls: list[Callable[[], Any]]) -> list[BaseException | None]:
             except Exception as exc:
                 errors[k] = exc
 
-    # plain threads, not concurrent.futures: importing that (and logging) would add to every command's start
+    # kept threads (_Helpers), not concurrent.futures: importing that (and logging) would add to every command's
+    # start.  This thread takes its share too; a helper that comes to it late finds nothing left.
     helpers = min(len(calls), SYNC_THREADS) - 1
-    threads = [threading.Thread(target=work, name="fsync", daemon=True) for _ in range(helpers)]
-    for t in threads:
-        t.start()
-    work()  # this thread takes its share too
-    for t in threads:
-        t.join()
+    if helpers > 0:
+        ended: queue.SimpleQueue[None] = queue.SimpleQueue()
+
+        def job() -> None:
+            try:
+                work()
+            finally:
+                ended.put(None)
+
+        _HELPERS.run(job, helpers)
+    work()
+    for _ in range(max(helpers, 0)):
+        ended.get()
     return errors
 
 

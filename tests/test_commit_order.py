@@ -136,3 +136,41 @@ def test_a_refused_state_write_still_counts_the_states_that_were_written(tmp_pat
     _trades(again, 30)
     assert run(again) == 0
     assert outputs(vault) == outputs(again)
+
+
+def test_the_sync_helpers_are_kept_from_commit_to_commit_and_a_forked_child_starts_its_own(tmp_path,
+                                                                                           monkeypatch) -> None:
+    """A pass commits often (a follower, a small commit_seconds): the threads that sync side by side are started
+    once, not for each commit, and a child forked with them (a pool worker) starts threads of its own."""
+    monkeypatch.setattr(storage, "_HELPERS", storage._Helpers())  # none started yet
+    held = threading.Event()
+    errors = storage.at_once([lambda: held.wait(0.01), lambda: 1 / 0, lambda: held.wait(0.01)])
+    assert errors[0] is None and isinstance(errors[1], ZeroDivisionError) and errors[2] is None
+    helpers = set(storage._HELPERS.threads)
+    assert len(helpers) == 2 and all(t.is_alive() and t.daemon for t in helpers)
+    for _ in range(50):  # fifty commits' worth: no thread started or ended
+        before = threading.active_count()
+        assert storage.at_once([lambda: None] * 3) == [None] * 3
+        assert threading.active_count() == before
+    assert set(storage._HELPERS.threads) == helpers
+    calls = [lambda k=k: (tmp_path / f"f{k}").write_text(str(k)) for k in range(8)]  # more calls: more helpers
+    assert storage.at_once(calls) == [None] * 8 and len(storage._HELPERS.threads) == storage.SYNC_THREADS - 1
+    assert sorted(p.read_text() for p in tmp_path.glob("f*")) == [str(k) for k in range(8)]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its parent's helpers are not here, so it must start its own or wait forever
+        try:
+            ok = storage.at_once([lambda: None] * 4) == [None] * 4 and len(storage._HELPERS.threads) == 3
+            os.write(write, b"ok" if ok else b"no")
+        finally:
+            os._exit(0)
+    os.close(write)
+    try:
+        deadline = time.monotonic() + 30
+        got = b""
+        while not got and time.monotonic() < deadline:
+            got = os.read(read, 2)
+        assert got == b"ok"
+    finally:
+        os.close(read)
+        os.waitpid(pid, 0)
