@@ -159,13 +159,19 @@ HOT uint64_t load_word(const char *p) {
 
 static int little_endian(void) { return *(const uint16_t *)"\1\0" == 1; }
 
-/* how many of the word's bytes, in memory order, are ASCII digits before the first that is not (8: all) */
-HOT int leading_digits(uint64_t w) {
-    /* a byte is a digit when its high nibble is 3 and stays 3 after adding 6; a carry out of a byte >= 0xFA only
-       reaches later bytes, after a byte that is already not a digit */
+/* nonzero bits in the bytes of the word that are not ASCII digits: a byte is a digit when its high nibble is 3 and
+   stays 3 after adding 6.  No byte that is not a digit goes unflagged; a digit is flagged only right after a byte
+   of 0xFA-0xFF (whose carry it takes), itself flagged: the flags are exact up to the first flagged byte, and up to
+   the first flagged byte after any stretch of digits and points */
+HOT uint64_t non_digits(uint64_t w) {
     uint64_t high = (w & 0xF0F0F0F0F0F0F0F0ULL) ^ 0x3030303030303030ULL;
     uint64_t plus6 = ((w + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) ^ 0x3030303030303030ULL;
-    uint64_t not_digit = high | plus6;
+    return high | plus6;
+}
+
+/* how many of the word's bytes, in memory order, are ASCII digits before the first that is not (8: all) */
+HOT int leading_digits(uint64_t w) {
+    uint64_t not_digit = non_digits(w);
     return not_digit ? lowest_bit(not_digit) >> 3 : 8;
 }
 
@@ -225,8 +231,7 @@ HOT Py_ssize_t scan_decimal(const char *p, int64_t *mantissa, int64_t *scale) {
     { /* most prices and sizes end within their first word ("95000.1", "0.01"): read from it alone, the point
          squeezed out */
         const uint64_t w = load_word(p);
-        const uint64_t not_digit = (((w & 0xF0F0F0F0F0F0F0F0ULL) ^ 0x3030303030303030ULL) |
-                                    (((w + 0x0606060606060606ULL) & 0xF0F0F0F0F0F0F0F0ULL) ^ 0x3030303030303030ULL));
+        const uint64_t not_digit = non_digits(w);
         if (not_digit) {
             const int d = lowest_bit(not_digit) >> 3; /* the first byte that is not a digit */
             if (d == 0) return 0;
